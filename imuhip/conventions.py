@@ -1,0 +1,223 @@
+"""Units, frames, quaternion order, placements and column names: defined here and nowhere else.
+
+Units
+-----
+SI inside the package: seconds, m/s², rad/s, µT, rad. Degrees appear only at the edge (metrics,
+report, CLI) and then always with ``_deg`` in the name. Names carry their unit where it could be
+doubted: ``t_s``, ``host_rx_ns``, ``rate_hz``, ``gyr_rad_s``, ``acc_m_s2``, ``mag_ut``,
+``hip_ir_deg``. Index ranges are half-open ``[start_idx, stop_idx)``.
+
+Quaternions
+-----------
+Scalar-first ``[w, x, y, z]``, Hamilton product, unit norm, shape ``(N, 4)`` (or ``(4,)``).
+``q_world_sensor`` rotates sensor-frame vectors into the world frame:
+``v_world = q_world_sensor * v_sensor * conj(q_world_sensor)``. Names read ``q_<to>_<from>`` and
+adjacent names cancel: ``q_pelvis_thigh = quat_mul(quat_conj(q_world_pelvis), q_world_thigh)``.
+At the scipy boundary use :func:`to_rotation` / :func:`from_rotation` (``scalar_first=True``).
+
+World frame
+-----------
+ENU: x east, y north, z up (vqf's convention). Gravity is ``[0, 0, -9.80665]`` m/s²; an
+accelerometer at rest reads the specific force ``+9.80665`` along world z.
+
+Segment frames and joint angles (ISB, Wu et al. 2002, doi:10.1016/S0021-9290(01)00222-6)
+-----------------------------------------------------------------------------------------
+Every segment frame: X anterior, Y superior (proximal along the long axis), Z to the subject's
+right. Hip = thigh relative to pelvis, Cardan sequence Z–X′–Y″ (intrinsic):
+
+========== ======== ============================ ======================================
+angle      axis     + on the right side          left side
+========== ======== ============================ ======================================
+flexion    Z (1st)  flexion                      same sign (Z right is the flexion axis)
+adduction  X′ (2nd) adduction                    X′ angle negated (mirrored)
+internal   Y″ (3rd) internal rotation            Y″ angle negated (mirrored)
+========== ======== ============================ ======================================
+
+so that ``+`` means the same anatomical motion on both sides. Lumbar = lumbar sensor segment
+relative to pelvis, same sequence: flexion (+ forward), lateral bending (+ to the right, i.e.
+toward the subject's right side), axial rotation (+ towards the right, about Y).
+Pelvis relative to the walking direction uses the rotation–obliquity–tilt order (Baker 2001,
+doi:10.1016/S0966-6362(01)00105-3), angles of the pelvis frame relative to a walking-direction
+frame (X along the walking direction, Y up, Z to the right):
+
+============ ============================================================================
+rotation     about vertical; + = counter-clockwise seen from above (right hemipelvis forward)
+obliquity    about the rotated anterior axis; + = right hemipelvis up
+tilt         about the rotated mediolateral axis; + = anterior tilt
+============ ============================================================================
+
+Time
+----
+Each sensor's device clock is mapped onto one session clock (seconds) by an offset + drift model
+fitted against host receive times. Lost samples are an explicit boolean ``valid`` mask.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial.transform import Rotation
+
+__all__ = [
+    "GRAVITY_M_S2",
+    "NORMAL_GRAVITY_WORLD_M_S2",
+    "Placement",
+    "Side",
+    "acc_columns",
+    "from_rotation",
+    "gyr_columns",
+    "mag_columns",
+    "quat_conj",
+    "quat_identity",
+    "quat_mul",
+    "quat_normalize",
+    "quat_positive_w",
+    "quat_rotate",
+    "to_rotation",
+]
+
+GRAVITY_M_S2: Final = 9.80665
+"""Standard gravity, also the accelerometer unit ``g``."""
+
+NORMAL_GRAVITY_WORLD_M_S2: Final = np.array([0.0, 0.0, GRAVITY_M_S2])
+"""Specific force read by a resting accelerometer, in the world (ENU) frame."""
+
+DEG: Final = np.pi / 180.0
+"""Radians per degree (multiply degrees by it)."""
+
+
+class Placement(StrEnum):
+    """Where a sensor sits. The value is the sensor's key throughout a session."""
+
+    PELVIS = "pelvis"
+    THIGH_L = "thigh_l"
+    THIGH_R = "thigh_r"
+    LUMBAR = "lumbar"
+    SHANK_L = "shank_l"
+    SHANK_R = "shank_r"
+
+    @property
+    def side(self) -> Side | None:
+        """The body side of a paired segment, else ``None``."""
+        if self.value.endswith("_l"):
+            return Side.LEFT
+        if self.value.endswith("_r"):
+            return Side.RIGHT
+        return None
+
+
+class Side(StrEnum):
+    """Body side; ``LEFT`` results are mirrored so that + means the same motion on both sides."""
+
+    LEFT = "left"
+    RIGHT = "right"
+
+    @property
+    def suffix(self) -> str:
+        """``"l"`` or ``"r"``, as used in placement names."""
+        return self.value[0]
+
+
+THIGH_OF: Final = {Side.LEFT: Placement.THIGH_L, Side.RIGHT: Placement.THIGH_R}
+SHANK_OF: Final = {Side.LEFT: Placement.SHANK_L, Side.RIGHT: Placement.SHANK_R}
+
+AXES: Final = ("x", "y", "z")
+
+
+def acc_columns() -> list[str]:
+    """Column names of accelerometer data in tables: ``acc_x_m_s2`` ..."""
+    return [f"acc_{a}_m_s2" for a in AXES]
+
+
+def gyr_columns() -> list[str]:
+    """Column names of gyroscope data in tables: ``gyr_x_rad_s`` ..."""
+    return [f"gyr_{a}_rad_s" for a in AXES]
+
+
+def mag_columns() -> list[str]:
+    """Column names of magnetometer data in tables: ``mag_x_ut`` ..."""
+    return [f"mag_{a}_ut" for a in AXES]
+
+
+QUAT_COLUMNS: Final = ("q_w", "q_x", "q_y", "q_z")
+
+# ---------------------------------------------------------------------------------------------
+# Quaternion helpers (scalar-first, Hamilton). Vectorised over a leading axis.
+# ---------------------------------------------------------------------------------------------
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def quat_identity(n: int | None = None) -> FloatArray:
+    """Identity quaternion, shape ``(4,)`` or ``(n, 4)``."""
+    q = np.array([1.0, 0.0, 0.0, 0.0])
+    return q if n is None else np.tile(q, (n, 1))
+
+
+def quat_mul(p: npt.ArrayLike, q: npt.ArrayLike) -> FloatArray:
+    """Hamilton product ``p ⊗ q`` for arrays of shape ``(..., 4)`` (broadcasting)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    pw, px, py, pz = np.moveaxis(p, -1, 0)
+    qw, qx, qy, qz = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            pw * qw - px * qx - py * qy - pz * qz,
+            pw * qx + px * qw + py * qz - pz * qy,
+            pw * qy - px * qz + py * qw + pz * qx,
+            pw * qz + px * qy - py * qx + pz * qw,
+        ],
+        axis=-1,
+    )
+
+
+def quat_conj(q: npt.ArrayLike) -> FloatArray:
+    """Conjugate (the inverse of a unit quaternion), shape ``(..., 4)``."""
+    q = np.asarray(q, dtype=np.float64)
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def quat_normalize(q: npt.ArrayLike) -> FloatArray:
+    """Scale to unit norm, shape ``(..., 4)``; raises ``ValueError`` on a zero or non-finite row."""
+    q = np.asarray(q, dtype=np.float64)
+    n = np.linalg.norm(q, axis=-1, keepdims=True)
+    if not np.all(np.isfinite(n)) or np.any(n == 0):
+        raise ValueError("quaternion must be finite and non-zero")
+    return q / n
+
+
+def quat_positive_w(q: npt.ArrayLike) -> FloatArray:
+    """Pick the sign with ``w >= 0`` (q and -q are the same rotation)."""
+    q = np.asarray(q, dtype=np.float64)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def quat_rotate(q: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
+    """Rotate vectors ``v`` (``(..., 3)``) by unit quaternions ``q`` (``(..., 4)``): ``q v q*``."""
+    q = np.asarray(q, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+def to_rotation(q: npt.ArrayLike) -> Rotation:
+    """scipy ``Rotation`` from scalar-first quaternions (the only scipy entry point)."""
+    return Rotation.from_quat(np.asarray(q, dtype=np.float64), scalar_first=True)
+
+
+def from_rotation(r: Rotation) -> FloatArray:
+    """Scalar-first quaternions from a scipy ``Rotation`` (the only scipy exit point)."""
+    return np.asarray(r.as_quat(scalar_first=True), dtype=np.float64)
+
+
+def quat_from_axis_angle(axis: npt.ArrayLike, angle_rad: npt.ArrayLike) -> FloatArray:
+    """Quaternion(s) for rotation by ``angle_rad`` about unit ``axis`` (``(3,)`` or ``(..., 3)``)."""
+    axis = np.asarray(axis, dtype=np.float64)
+    axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
+    half = 0.5 * np.asarray(angle_rad, dtype=np.float64)[..., None]
+    return np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1)
