@@ -18,7 +18,10 @@ __all__ = [
     "DecodeStats",
     "Gap",
     "ImuSamples",
+    "JointAngles",
+    "OrientationSession",
     "RawPacket",
+    "SegmentCalibration",
     "SensorMeta",
     "SessionEvent",
     "SessionMeta",
@@ -259,3 +262,69 @@ class AlignedSession:
         for k, s in self.sensors.items():
             if len(s.valid) != m:
                 raise ValueError(f"sensor {k!r} has {len(s.valid)} samples, session grid has {m}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrientationSession:
+    """Sensor orientations on the session grid: the hand-off from fusion (or a vendor import).
+
+    ``q_world_sensor[p]`` is ``(M, 4)`` scalar-first, world ENU. ``gyr_rad_s[p]`` is ``None`` for
+    orientation-only imports (e.g. Xsens exports without gyroscope). ``source`` says where the
+    orientations came from (``"vqf_offline"``, ``"vqf_online"``, ``"madgwick"``, ``"vendor:xsens"``).
+    ``diagnostics[p]`` holds per-sample filter diagnostics (rest, mag_disturbed, ...), each ``(M,)``.
+    """
+
+    t_s: FloatArray  # (M,)
+    rate_hz: float
+    q_world_sensor: dict[str, FloatArray]
+    acc_m_s2: dict[str, FloatArray]
+    gyr_rad_s: dict[str, FloatArray | None]
+    valid: dict[str, BoolArray]
+    source: str
+    diagnostics: dict[str, dict[str, npt.NDArray[Any]]] = field(default_factory=dict)
+    mag_ut: dict[str, FloatArray | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        m = len(self.t_s)
+        for k, q in self.q_world_sensor.items():
+            check_shape(f"q_world_sensor[{k!r}]", q, (m, 4))
+            check_shape(f"acc_m_s2[{k!r}]", self.acc_m_s2[k], (m, 3))
+            check_shape(f"valid[{k!r}]", self.valid[k], (m,))
+            g = self.gyr_rad_s.get(k)
+            if g is not None:
+                check_shape(f"gyr_rad_s[{k!r}]", g, (m, 3))
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCalibration:
+    """Sensor-to-segment rotations: ``q_world_segment = q_world_sensor ⊗ q_sensor_segment[p]``.
+
+    ``method`` per placement: ``"static+walking"``, ``"static+functional"``, ``"seated"``,
+    ``"assumed"``...; ``quality`` per placement: numbers a report can show (e.g. ``still_rms_rad_s``,
+    ``axis_ambiguity``); ``warnings`` are human-readable reasons for doubt.
+    """
+
+    q_sensor_segment: dict[str, FloatArray]  # each (4,)
+    method: dict[str, str]
+    quality: dict[str, dict[str, float]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JointAngles:
+    """Joint angles on the session grid, radians, ISB conventions (see :mod:`imuhip.conventions`).
+
+    ``hip_rad[side]`` columns: flexion, adduction, internal rotation (left mirrored).
+    ``pelvis_rad`` columns: rotation, obliquity, tilt (relative to walking direction).
+    ``lumbar_rad`` columns: flexion, lateral bending, axial rotation (lumbar relative to pelvis).
+    ``transverse_confidence`` in [0, 1] per sample: how well the pelvis–thigh relative heading is
+    known (1 = clean magnetometer or fresh calibration), with reasons in ``notes``.
+    """
+
+    t_s: FloatArray  # (M,)
+    hip_rad: dict[str, FloatArray]  # "left"/"right" -> (M, 3)
+    pelvis_rad: FloatArray | None  # (M, 3)
+    lumbar_rad: FloatArray | None  # (M, 3)
+    valid: BoolArray  # (M,)
+    transverse_confidence: FloatArray | None = None  # (M,)
+    notes: tuple[str, ...] = ()
