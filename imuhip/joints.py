@@ -1,0 +1,398 @@
+"""ISB joint angles: hip, pelvis (relative to the walking direction) and lumbar.
+
+Conventions (sign tables in :mod:`imuhip.conventions` and ``docs/joint_angles.md``): segment
+frames X anterior, Y superior, Z right (Wu et al. 2002, doi:10.1016/S0021-9290(01)00222-6).
+Hip and lumbar are Cardan Z–X′–Y″ of the distal segment relative to the pelvis (Grood & Suntay
+1983, doi:10.1115/1.3138397); the pelvis uses the rotation–obliquity–tilt order Y–X′–Z″ relative
+to a walking-direction frame (Baker 2001, doi:10.1016/S0966-6362(01)00105-3).
+
+All functions are pointwise in time (except :func:`walking_direction`), so processing a session in
+chunks gives the same angles as one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import uniform_filter1d
+
+from imuhip.conventions import Side, quat_conj, quat_mul, quat_normalize, quat_rotate
+from imuhip.types import JointAngles, OrientationSession, SegmentCalibration
+
+__all__ = [
+    "JointsConfig",
+    "cardan_yxz",
+    "cardan_zxy",
+    "hip_angles",
+    "hip_angles_to_quat",
+    "joint_angles",
+    "lumbar_angles",
+    "pelvis_angles",
+    "quat_from_cardan_yxz",
+    "quat_from_cardan_zxy",
+    "segment_orientation",
+    "walking_direction",
+    "walking_frame",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+_UP = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass(frozen=True, slots=True)
+class JointsConfig:
+    """Options of :func:`joint_angles`.
+
+    Parameters
+    ----------
+    walking_window_s : float
+        Centred moving-average window of the pelvis heading that defines the walking direction;
+        about two strides so that the pelvic rotation oscillation averages out.
+    heading_correction : {"auto", "always", "never"}
+        Remove slow pelvis–thigh relative heading drift (see :mod:`imuhip.heading`). ``"auto"``
+        corrects only sensors fused without a magnetometer (6D).
+    """
+
+    walking_window_s: float = 2.2
+    heading_correction: Literal["auto", "always", "never"] = "auto"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cardan angles, closed form (cross-checked against scipy in the tests)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_quat(name: str, q: npt.ArrayLike) -> FloatArray:
+    arr = np.asarray(q, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4) or (4,), got {arr.shape}")
+    return quat_normalize(arr)
+
+
+def _rotmat_entries(q: FloatArray) -> dict[str, FloatArray]:
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return {
+        "00": 1 - 2 * (y * y + z * z),
+        "01": 2 * (x * y - w * z),
+        "02": 2 * (x * z + w * y),
+        "10": 2 * (x * y + w * z),
+        "11": 1 - 2 * (x * x + z * z),
+        "12": 2 * (y * z - w * x),
+        "20": 2 * (x * z - w * y),
+        "21": 2 * (y * z + w * x),
+        "22": 1 - 2 * (x * x + y * y),
+    }
+
+
+def cardan_zxy(q: npt.ArrayLike) -> FloatArray:
+    """Intrinsic Z–X′–Y″ angles ``[a, b, c]`` with ``R(q) = Rz(a) Rx(b) Ry(c)``.
+
+    Parameters
+    ----------
+    q : (N, 4) or (4,) float
+        Unit quaternions, scalar first (``q`` and ``-q`` give the same angles).
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        Radians; ``b`` in [-π/2, π/2] (gimbal lock at ``|b| = π/2``).
+    """
+    r = _rotmat_entries(_check_quat("q", q))
+    b = np.arcsin(np.clip(r["21"], -1.0, 1.0))
+    a = np.arctan2(-r["01"], r["11"])
+    c = np.arctan2(-r["20"], r["22"])
+    return np.stack([a, b, c], axis=-1)
+
+
+def cardan_yxz(q: npt.ArrayLike) -> FloatArray:
+    """Intrinsic Y–X′–Z″ angles ``[a, b, c]`` with ``R(q) = Ry(a) Rx(b) Rz(c)``."""
+    r = _rotmat_entries(_check_quat("q", q))
+    b = np.arcsin(np.clip(-r["12"], -1.0, 1.0))
+    a = np.arctan2(r["02"], r["22"])
+    c = np.arctan2(r["10"], r["11"])
+    return np.stack([a, b, c], axis=-1)
+
+
+def _axis_quat(axis: int, angle: FloatArray) -> FloatArray:
+    q = np.zeros((*angle.shape, 4))
+    q[..., 0] = np.cos(0.5 * angle)
+    q[..., 1 + axis] = np.sin(0.5 * angle)
+    return q
+
+
+def quat_from_cardan_zxy(angles: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`cardan_zxy`: ``q = qz(a) ⊗ qx(b) ⊗ qy(c)``, shape ``(..., 4)``."""
+    ang = np.asarray(angles, dtype=np.float64)
+    a, b, c = np.moveaxis(ang, -1, 0)
+    return quat_mul(quat_mul(_axis_quat(2, a), _axis_quat(0, b)), _axis_quat(1, c))
+
+
+def quat_from_cardan_yxz(angles: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`cardan_yxz`: ``q = qy(a) ⊗ qx(b) ⊗ qz(c)``, shape ``(..., 4)``."""
+    ang = np.asarray(angles, dtype=np.float64)
+    a, b, c = np.moveaxis(ang, -1, 0)
+    return quat_mul(quat_mul(_axis_quat(1, a), _axis_quat(0, b)), _axis_quat(2, c))
+
+
+# ---------------------------------------------------------------------------------------------
+# Anatomical angles
+# ---------------------------------------------------------------------------------------------
+
+_HIP_SIGN = {Side.RIGHT: np.array([1.0, 1.0, 1.0]), Side.LEFT: np.array([1.0, -1.0, -1.0])}
+_LUMBAR_SIGN = np.array([-1.0, 1.0, -1.0])
+_PELVIS_SIGN = np.array([1.0, -1.0, -1.0])
+
+
+def hip_angles(
+    q_world_pelvis: npt.ArrayLike, q_world_thigh: npt.ArrayLike, side: Side | str
+) -> FloatArray:
+    """Hip angles of the thigh segment relative to the pelvis segment (ISB, Wu 2002).
+
+    Parameters
+    ----------
+    q_world_pelvis, q_world_thigh : (N, 4) or (4,) float
+        Segment (not sensor) orientations in the world frame, scalar first.
+    side : Side
+        Which hip; the left side is mirrored so + is the same anatomical motion on both sides.
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        ``[flexion, adduction, internal rotation]`` in radians, Cardan Z–X′–Y″ of
+        ``q_pelvis_thigh = conj(q_world_pelvis) ⊗ q_world_thigh``; for the left side the X′ and Y″
+        angles are negated.
+    """
+    side = Side(side)
+    qp = _check_quat("q_world_pelvis", q_world_pelvis)
+    qt = _check_quat("q_world_thigh", q_world_thigh)
+    q_pelvis_thigh = quat_mul(quat_conj(qp), qt)
+    return cardan_zxy(q_pelvis_thigh) * _HIP_SIGN[side]
+
+
+def hip_angles_to_quat(angles_rad: npt.ArrayLike, side: Side | str) -> FloatArray:
+    """``q_pelvis_thigh`` from hip angles (inverse of :func:`hip_angles`), shape ``(..., 4)``."""
+    side = Side(side)
+    return quat_from_cardan_zxy(np.asarray(angles_rad, dtype=np.float64) * _HIP_SIGN[side])
+
+
+def lumbar_angles(q_world_pelvis: npt.ArrayLike, q_world_lumbar: npt.ArrayLike) -> FloatArray:
+    """Lumbar angles of the lumbar segment relative to the pelvis segment.
+
+    Parameters
+    ----------
+    q_world_pelvis, q_world_lumbar : (N, 4) or (4,) float
+        Segment orientations in the world frame, scalar first.
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        ``[flexion, lateral bending, axial rotation]`` radians from the Z–X′–Y″ Cardan angles
+        ``[a, b, c]`` of ``q_pelvis_lumbar``: flexion = ``-a`` (trunk leaning forward; a positive
+        rotation about Z right tips the superior axis backwards), lateral bending = ``b`` (toward
+        the subject's right), axial rotation = ``-c`` (trunk turning to the right, clockwise seen
+        from above).
+    """
+    qp = _check_quat("q_world_pelvis", q_world_pelvis)
+    ql = _check_quat("q_world_lumbar", q_world_lumbar)
+    return cardan_zxy(quat_mul(quat_conj(qp), ql)) * _LUMBAR_SIGN
+
+
+def walking_frame(walking_dir_world: npt.ArrayLike) -> FloatArray:
+    """``q_world_walk`` of the walking-direction frame (X forward horizontal, Y up, Z right).
+
+    Parameters
+    ----------
+    walking_dir_world : (N, 3) or (3,) float
+        Direction of walking in the world (ENU) frame; the vertical part is ignored.
+
+    Returns
+    -------
+    (N, 4) or (4,) float
+    """
+    d = np.asarray(walking_dir_world, dtype=np.float64)
+    if d.shape[-1] != 3 or d.ndim not in (1, 2):
+        raise ValueError(f"walking_dir_world must have shape (N, 3) or (3,), got {d.shape}")
+    dh = d.copy()
+    dh[..., 2] = 0.0
+    n = np.linalg.norm(dh, axis=-1, keepdims=True)
+    if np.any(n < 1e-9) or not np.all(np.isfinite(n)):
+        raise ValueError("walking_dir_world must have a non-zero finite horizontal component")
+    x = dh / n
+    # heading angle of X (from east, counter-clockwise); the frame is the yaw rotation that maps
+    # the canonical frame (X east, Y north, Z up) to (X forward, Y up, Z right): first turn the
+    # canonical axes so that X->forward, then Y->up, Z->right (a fixed +90° rotation about X).
+    psi = np.arctan2(x[..., 1], x[..., 0])
+    q_yaw = _axis_quat(2, psi)
+    q_fix = _axis_quat(0, np.full(psi.shape, 0.5 * np.pi))  # Y_walk = up, Z_walk = -north = right
+    return quat_mul(q_yaw, q_fix)
+
+
+def pelvis_angles(q_world_pelvis: npt.ArrayLike, walking_dir_world: npt.ArrayLike) -> FloatArray:
+    """Pelvis angles relative to the walking direction (Baker 2001 rotation–obliquity–tilt).
+
+    Parameters
+    ----------
+    q_world_pelvis : (N, 4) or (4,) float
+        Pelvis segment orientation in the world frame.
+    walking_dir_world : (N, 3) or (3,) float
+        Walking direction in the world frame (see :func:`walking_direction`).
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        ``[rotation, obliquity, tilt]`` radians from the Y–X′–Z″ Cardan angles ``[a, b, c]`` of
+        ``q_walk_pelvis``: rotation = ``a`` (+ counter-clockwise from above, right hemipelvis
+        forward), obliquity = ``-b`` (+ right hemipelvis up), tilt = ``-c`` (+ anterior tilt).
+    """
+    qp = _check_quat("q_world_pelvis", q_world_pelvis)
+    q_world_walk = walking_frame(walking_dir_world)
+    return cardan_yxz(quat_mul(quat_conj(q_world_walk), qp)) * _PELVIS_SIGN
+
+
+def walking_direction(
+    q_world_pelvis: npt.ArrayLike,
+    rate_hz: float,
+    window_s: float = 2.2,
+    valid: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Walking direction: centred moving average of the pelvis anterior axis, horizontal.
+
+    Pelvic rotation oscillates once per stride around the direction of travel, so averaging the
+    horizontal projection of the pelvis X axis over about two strides leaves the mean heading; in a
+    turn the estimate follows with a lag of about half the window.
+
+    Parameters
+    ----------
+    q_world_pelvis : (N, 4) float
+        Pelvis segment orientation, world frame.
+    rate_hz : float
+        Sample rate.
+    window_s : float
+        Averaging window (seconds).
+    valid : (N,) bool, optional
+        Samples to use; invalid samples are bridged by their valid neighbours.
+
+    Returns
+    -------
+    (N, 3) float
+        Unit horizontal vectors in the world frame.
+    """
+    qp = _check_quat("q_world_pelvis", q_world_pelvis)
+    if qp.ndim != 2:
+        raise ValueError(f"q_world_pelvis must have shape (N, 4), got {qp.shape}")
+    if rate_hz <= 0 or window_s <= 0:
+        raise ValueError("rate_hz and window_s must be positive")
+    fwd = quat_rotate(qp, np.array([1.0, 0.0, 0.0]))
+    fwd[:, 2] = 0.0
+    w = np.ones(len(qp)) if valid is None else np.asarray(valid, dtype=np.float64)
+    size = max(1, round(window_s * rate_hz))
+    num = uniform_filter1d(fwd * w[:, None], size=size, axis=0, mode="nearest")
+    den = uniform_filter1d(w, size=size, mode="nearest")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = num / den[:, None]
+    n = np.linalg.norm(avg, axis=1)
+    bad = ~(np.isfinite(n) & (n > 1e-6))
+    if np.all(bad):
+        raise ValueError("no valid pelvis samples with a horizontal anterior axis")
+    if np.any(bad):  # fill from the nearest good sample
+        idx = np.where(~bad)[0]
+        near = idx[np.clip(np.searchsorted(idx, np.arange(len(n))), 0, len(idx) - 1)]
+        avg[bad] = avg[near[bad]]
+        n[bad] = n[near[bad]]
+    return np.asarray(avg / n[:, None], dtype=np.float64)
+
+
+def segment_orientation(
+    q_world_sensor: npt.ArrayLike, q_sensor_segment: npt.ArrayLike
+) -> FloatArray:
+    """``q_world_segment = q_world_sensor ⊗ q_sensor_segment``, shape ``(N, 4)``."""
+    return quat_mul(_check_quat("q_world_sensor", q_world_sensor), q_sensor_segment)
+
+
+def joint_angles(
+    ori: OrientationSession,
+    segcal: SegmentCalibration,
+    cfg: JointsConfig | None = None,
+) -> JointAngles:
+    """All joint angles the session's sensors allow.
+
+    Parameters
+    ----------
+    ori : OrientationSession
+        Sensor orientations (world ENU) on the session grid.
+    segcal : SegmentCalibration
+        Sensor-to-segment rotations (see :mod:`imuhip.segment_calibration`).
+    cfg : JointsConfig, optional
+
+    Returns
+    -------
+    JointAngles
+        Hip angles per side with a thigh sensor, pelvis angles, lumbar angles with a lumbar
+        sensor; ``valid`` = every sensor the available angles need is valid;
+        ``transverse_confidence`` from :func:`imuhip.heading.transverse_confidence`.
+    """
+    from imuhip import heading  # local: heading imports helpers from this module
+
+    cfg = cfg or JointsConfig()
+    if "pelvis" not in ori.q_world_sensor:
+        raise ValueError(
+            "joint angles need a pelvis sensor; session has: "
+            + ", ".join(sorted(ori.q_world_sensor))
+        )
+    have = [p for p in ori.q_world_sensor if p in segcal.q_sensor_segment]
+    if "pelvis" not in have:
+        raise ValueError("segment calibration has no pelvis entry")
+    q_seg = {
+        p: segment_orientation(ori.q_world_sensor[p], segcal.q_sensor_segment[p]) for p in have
+    }
+    valid = np.asarray(ori.valid["pelvis"], dtype=bool).copy()
+    notes: list[str] = []
+
+    corrections: dict[str, heading.HeadingCorrection] = {}
+    for side in (Side.LEFT, Side.RIGHT):
+        thigh = f"thigh_{side.suffix}"
+        if thigh not in q_seg:
+            continue
+        no_mag = ori.mag_ut.get(thigh) is None or ori.mag_ut.get("pelvis") is None
+        if cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag):
+            gyr = ori.gyr_rad_s.get(thigh)
+            if gyr is None:
+                notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
+                continue
+            corr = heading.correct_thigh_heading(
+                q_seg["pelvis"],
+                q_seg[thigh],
+                quat_rotate(ori.q_world_sensor[thigh], gyr),
+                ori.rate_hz,
+                valid=np.asarray(ori.valid[thigh], bool) & np.asarray(ori.valid["pelvis"], bool),
+            )
+            q_seg[thigh] = corr.q_world_thigh
+            corrections[thigh] = corr
+            notes.append(corr.note)
+
+    hip: dict[str, FloatArray] = {}
+    for side in (Side.LEFT, Side.RIGHT):
+        thigh = f"thigh_{side.suffix}"
+        if thigh in q_seg:
+            hip[side.value] = hip_angles(q_seg["pelvis"], q_seg[thigh], side)
+            valid &= np.asarray(ori.valid[thigh], dtype=bool)
+    d = walking_direction(q_seg["pelvis"], ori.rate_hz, cfg.walking_window_s, ori.valid["pelvis"])
+    pelvis = pelvis_angles(q_seg["pelvis"], d)
+    lumbar = None
+    if "lumbar" in q_seg:
+        lumbar = lumbar_angles(q_seg["pelvis"], q_seg["lumbar"])
+        valid &= np.asarray(ori.valid["lumbar"], dtype=bool)
+    conf, reasons = heading.transverse_confidence(ori, corrections=corrections)
+    return JointAngles(
+        t_s=np.asarray(ori.t_s, dtype=np.float64),
+        hip_rad=hip,
+        pelvis_rad=pelvis,
+        lumbar_rad=lumbar,
+        valid=valid,
+        transverse_confidence=conf,
+        notes=(*segcal.warnings, *notes, *reasons),
+    )
