@@ -1,0 +1,176 @@
+"""Hip–lumbar compensation index (HLCI), one value per side. Definition: ``docs/compensation_index.md``.
+
+No published index links a hip internal-rotation deficit to pelvic/lumbar compensation during gait,
+so this module defines one from two ingredients found in the literature:
+
+1. **Transverse ratio** ``R_S = ln(T / H_S)``: the trunk transverse range ``T`` (pelvis rotation
+   range, plus the lumbar rotation range when a lumbar sensor is worn) relative to the hip
+   rotation excursion ``H_S`` of side S. A stiff hip moves less (``H_S`` down) while the pelvis
+   and lumbar spine turn more to complete the step (``T`` up): both raise ``R_S``.
+2. **Absorption phase** ``Φ_S``: the mean absolute relative phase (Hilbert transform, continuous
+   relative phase; Lamb & Stöckl 2014, doi:10.1016/j.clinbiomech.2014.03.008) between pelvis
+   rotation and the side-adjusted hip rotation during stance. When the stance femur is held by the
+   foot, pelvis rotation is absorbed at the hip and the two are in phase (``Φ ≈ 0°``); a hip that
+   cannot rotate carries the femur with the pelvis ("en bloc") and the phase relation is lost.
+
+Each ingredient is standardised against the typical-walker reference (:class:`CompensationReference`)
+and the index is their mean z-score scaled by √2, so that it is ~N(0, 1) for typical walkers when
+the ingredients are independent: ``HLCI_S = (z_R + z_Φ) / √2``. The normal band is
+``|HLCI| <= 1.96``; above it the side is flagged as compensating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import hilbert
+
+from imuhip.events import Stride
+from imuhip.types import JointAngles
+
+__all__ = [
+    "CompensationReference",
+    "CompensationResult",
+    "absorption_phase_deg",
+    "compensation_index",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+# right hip IR ≈ −pelvis rotation when the stance femur is fixed; left mirrored: +pelvis rotation
+_ABSORB_SIGN = {"right": -1.0, "left": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class CompensationReference:
+    """Typical-walker reference of the two ingredients (see ``docs/compensation_index.md``).
+
+    ``ratio_mean`` / ``ratio_sd``: ln(trunk transverse range / hip rotation excursion), without
+    and with a lumbar sensor. ``phase_mean_deg`` / ``phase_sd_deg``: stance absorption phase.
+    """
+
+    ratio_mean: float = 0.0
+    ratio_sd: float = 0.35
+    ratio_mean_lumbar: float = 0.55
+    ratio_sd_lumbar: float = 0.35
+    phase_mean_deg: float = 30.0
+    phase_sd_deg: float = 15.0
+    band: float = 1.96
+
+
+@dataclass(frozen=True, slots=True)
+class CompensationResult:
+    """Index of one side with its ingredients (session medians over valid strides)."""
+
+    side: str
+    index: float
+    ratio: float
+    z_ratio: float
+    phase_deg: float
+    z_phase: float
+    with_lumbar: bool
+    n_strides: int
+    flagged: bool
+
+
+def absorption_phase_deg(
+    pelvis_rot_rad: FloatArray, hip_ir_rad: FloatArray, side: str, stance: npt.NDArray[np.bool_]
+) -> float:
+    """Mean absolute continuous relative phase (degrees, 0–180) over the stance samples.
+
+    Parameters
+    ----------
+    pelvis_rot_rad, hip_ir_rad : (K,) float64
+        Pelvis rotation and hip IR of side ``side`` over one stride (or a walking bout).
+    side : str
+    stance : (K,) bool
+        Samples that belong to the stance phase.
+    """
+    if len(pelvis_rot_rad) < 8 or not stance.any():
+        return float("nan")
+    p = pelvis_rot_rad - np.mean(pelvis_rot_rad)
+    h = _ABSORB_SIGN[side] * (hip_ir_rad - np.mean(hip_ir_rad))
+    if np.ptp(p) < 1e-6 or np.ptp(h) < 1e-6:
+        return float("nan")
+    phi_p = np.angle(hilbert(p))
+    phi_h = np.angle(hilbert(h))
+    d = np.angle(np.exp(1j * (phi_p - phi_h)))
+    return float(np.degrees(np.mean(np.abs(d[stance]))))
+
+
+def compensation_index(
+    angles: JointAngles,
+    strides: Sequence[Stride],
+    per_stride: Sequence[dict[str, float]],
+    ref: CompensationReference | None = None,
+) -> dict[str, CompensationResult]:
+    """Hip–lumbar compensation index per side (module docstring).
+
+    Parameters
+    ----------
+    angles : JointAngles
+    strides : sequence of Stride
+        All strides; only valid ones with a toe-off enter.
+    per_stride : sequence of dict
+        :func:`imuhip.metrics.stride_metrics` of each stride.
+    ref : CompensationReference, optional
+
+    Returns
+    -------
+    dict
+        ``side -> CompensationResult`` for the sides with at least one usable stride.
+    """
+    ref = ref or CompensationReference()
+    out: dict[str, CompensationResult] = {}
+    if angles.pelvis_rad is None:
+        return out
+    with_lumbar = angles.lumbar_rad is not None
+    for side in ("left", "right"):
+        hip = angles.hip_rad.get(side)
+        if hip is None:
+            continue
+        ratios: list[float] = []
+        phases: list[float] = []
+        for s, m in zip(strides, per_stride, strict=True):
+            if s.side != side or not s.valid or s.to_s is None:
+                continue
+            h = m.get("hip_rotation_excursion_deg", float("nan"))
+            trunk = m.get("pelvis_rotation_range_deg", float("nan"))
+            if with_lumbar:
+                trunk += m.get("lumbar_rotation_range_deg", float("nan"))
+            if np.isfinite(h) and np.isfinite(trunk) and h > 0.1 and trunk > 0.1:
+                ratios.append(float(np.log(trunk / h)))
+            sl = slice(s.start_idx, s.stop_idx)
+            t = angles.t_s[sl]
+            phases.append(
+                absorption_phase_deg(angles.pelvis_rad[sl, 0], hip[sl, 2], side, t < s.to_s)
+            )
+        ph = np.asarray(phases)
+        ph = ph[np.isfinite(ph)]
+        if not ratios or not len(ph):
+            continue
+        ratio = float(np.median(ratios))
+        phase = float(np.median(ph))
+        mu, sd = (
+            (ref.ratio_mean_lumbar, ref.ratio_sd_lumbar)
+            if with_lumbar
+            else (ref.ratio_mean, ref.ratio_sd)
+        )
+        z_r = (ratio - mu) / sd
+        z_p = (phase - ref.phase_mean_deg) / ref.phase_sd_deg
+        idx = (z_r + z_p) / np.sqrt(2.0)
+        out[side] = CompensationResult(
+            side,
+            float(idx),
+            ratio,
+            float(z_r),
+            phase,
+            float(z_p),
+            with_lumbar,
+            len(ratios),
+            bool(idx > ref.band),
+        )
+    return out

@@ -1,0 +1,413 @@
+"""Gait events (initial contact, toe-off) and stride segmentation.
+
+Signals
+-------
+The mediolateral angular velocity of a leg segment, i.e. its angular velocity about the ISB segment
+Z axis (to the subject's right on both sides), in rad/s. With the ISB frames a positive value swings
+the distal end forward, so the swing phase is a large positive bump on both sides.
+
+* **Shank** (preferred; Aminian et al. 2002, doi:10.1016/S0021-9290(01)00210-X; Salarian et al.
+  2004, doi:10.1109/TBME.2004.827933): mid-swing is the large positive peak; initial contact (IC)
+  is the first local minimum after the positive-to-negative zero crossing that follows mid-swing;
+  toe-off (TO) is the deepest local minimum in the half stride before mid-swing.
+* **Thigh** (fallback when no shank sensor): the thigh swings forward during swing; the
+  positive-to-negative zero crossing after the swing peak is maximal thigh flexion, which
+  precedes IC by a roughly constant fraction of the stride; the negative-to-positive crossing
+  before the swing peak is maximal extension, which precedes TO. Both offsets
+  (:class:`EventConfig` ``thigh_*_offset_frac``) are calibrated on simulated gait with known
+  events and documented in ``docs/report_schema.md``.
+* **Pelvis**: the pelvis heading (yaw of the pelvis segment X axis) marks turns; invalid samples
+  mark gaps.
+
+Strides are half-open ``[ic_k, ic_{k+1})`` per side (``docs/architecture.md``). A stride that is
+not steady straight walking is kept but marked invalid with one reason: ``gap``, ``standing``,
+``too_short``, ``turning``, ``no_toe_off`` or ``outlier``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.signal import butter, filtfilt, find_peaks
+
+from imuhip.conventions import quat_conj, quat_mul, quat_rotate, to_rotation
+from imuhip.types import OrientationSession, SegmentCalibration
+
+__all__ = [
+    "EventConfig",
+    "SideEvents",
+    "Stride",
+    "detect_gait_events",
+    "pelvis_heading_rad",
+    "segment_angular_velocity",
+    "segment_strides",
+]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+EXCLUSION_REASONS = ("gap", "standing", "too_short", "turning", "no_toe_off", "outlier")
+
+
+@dataclass(frozen=True, slots=True)
+class EventConfig:
+    """Thresholds of event detection and stride exclusion.
+
+    Parameters
+    ----------
+    lowpass_hz : float
+        Zero-lag Butterworth (4th order) low-pass applied to the angular velocity.
+    swing_peak_min_rad_s : float
+        Minimum mid-swing angular velocity (shank); the thigh uses half of it.
+    min_stride_s, max_stride_s : float
+        Strides outside are ``too_short`` / ``standing``.
+    ic_search_s : float
+        Window after the post-swing zero crossing in which the shank IC minimum is searched.
+    thigh_ic_offset_frac, thigh_to_offset_frac : float
+        Delay from maximal thigh flexion to IC, and from maximal thigh extension to TO, as a
+        fraction of the local stride time (thigh fallback only).
+    turn_max_deg : float
+        A stride whose net pelvis heading change exceeds this is ``turning``.
+    outlier_frac : float
+        A stride whose duration deviates from the median valid stride time by more than this
+        fraction is an ``outlier``.
+    max_gap_s : float
+        A stride containing a run of invalid (lost, filled) samples longer than this is ``gap``.
+    """
+
+    lowpass_hz: float = 8.0
+    swing_peak_min_rad_s: float = 1.5
+    min_stride_s: float = 0.6
+    max_stride_s: float = 2.2
+    ic_search_s: float = 0.15
+    thigh_ic_offset_frac: float = 0.06
+    thigh_to_offset_frac: float = 0.08
+    turn_max_deg: float = 20.0
+    outlier_frac: float = 0.25
+    max_gap_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_stride_s < self.max_stride_s:
+            raise ValueError("need 0 < min_stride_s < max_stride_s")
+        if self.lowpass_hz <= 0 or self.swing_peak_min_rad_s <= 0:
+            raise ValueError("lowpass_hz and swing_peak_min_rad_s must be positive")
+        if not 0 < self.outlier_frac < 1:
+            raise ValueError(f"outlier_frac must be in (0, 1), got {self.outlier_frac}")
+
+
+@dataclass(frozen=True, slots=True)
+class SideEvents:
+    """Gait events of one side, session seconds, sorted.
+
+    ``source`` names the signal: ``"shank_gyro"``, ``"shank_orientation"``, ``"thigh_gyro"`` or
+    ``"thigh_orientation"`` (orientation = angular velocity differentiated from orientations).
+    """
+
+    side: str
+    source: str
+    ic_s: FloatArray
+    to_s: FloatArray
+    swing_peak_s: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class Stride:
+    """One stride of one side, ``[start_idx, stop_idx)`` on the session grid.
+
+    ``exclusion`` is ``None`` for a valid stride, else one of ``gap``, ``standing``,
+    ``too_short``, ``turning``, ``no_toe_off``, ``outlier``.
+    """
+
+    side: str
+    number: int
+    start_idx: int
+    stop_idx: int
+    ic_s: float
+    next_ic_s: float
+    to_s: float | None
+    heading_change_deg: float
+    exclusion: str | None
+
+    @property
+    def valid(self) -> bool:
+        """True when the stride is steady walking and enters the session statistics."""
+        return self.exclusion is None
+
+    @property
+    def stride_time_s(self) -> float:
+        """IC to next IC, seconds."""
+        return self.next_ic_s - self.ic_s
+
+    @property
+    def stance_frac(self) -> float | None:
+        """Stance as a fraction of the stride (IC to TO), or ``None`` without a toe-off."""
+        if self.to_s is None:
+            return None
+        return (self.to_s - self.ic_s) / self.stride_time_s
+
+
+def segment_angular_velocity(
+    ori: OrientationSession, segcal: SegmentCalibration | None, placement: str
+) -> tuple[FloatArray, str]:
+    """Angular velocity of a segment in its own (ISB) frame.
+
+    Parameters
+    ----------
+    ori : OrientationSession
+    segcal : SegmentCalibration or None
+        Sensor-to-segment rotations; without one (or without ``placement`` in it) the sensor frame
+        is used as is.
+    placement : str
+
+    Returns
+    -------
+    omega_rad_s : (M, 3) float64
+        Segment-frame angular velocity. From the gyroscope when present, else differentiated from
+        the orientations (central difference, ``conj(q[k-1]) ⊗ q[k+1]``).
+    kind : str
+        ``"gyro"`` or ``"orientation"``.
+    """
+    q_ss = None
+    if segcal is not None and placement in segcal.q_sensor_segment:
+        q_ss = np.asarray(segcal.q_sensor_segment[placement], dtype=np.float64)
+    gyr = ori.gyr_rad_s.get(placement)
+    if gyr is not None:
+        omega = np.asarray(gyr, dtype=np.float64)
+        kind = "gyro"
+        if q_ss is not None:
+            # ω_segment = conj(q_sensor_segment) ω_sensor q_sensor_segment
+            omega = quat_rotate(quat_conj(q_ss), omega)
+        return omega, kind
+    q = ori.q_world_sensor[placement]
+    if q_ss is not None:
+        q = quat_mul(q, q_ss)
+    m = len(q)
+    omega = np.zeros((m, 3))
+    if m >= 3:
+        dq = quat_mul(quat_conj(q[:-2]), q[2:])
+        omega[1:-1] = to_rotation(dq).as_rotvec() * (ori.rate_hz / 2.0)
+        omega[0] = omega[1]
+        omega[-1] = omega[-2]
+    return omega, "orientation"
+
+
+def pelvis_heading_rad(
+    ori: OrientationSession, segcal: SegmentCalibration | None, placement: str = "pelvis"
+) -> FloatArray:
+    """Unwrapped heading (yaw about world up) of the pelvis segment X axis, rad, shape ``(M,)``."""
+    q = ori.q_world_sensor[placement]
+    if segcal is not None and placement in segcal.q_sensor_segment:
+        q = quat_mul(q, segcal.q_sensor_segment[placement])
+    x_world = quat_rotate(q, np.array([1.0, 0.0, 0.0]))
+    return np.unwrap(np.arctan2(x_world[:, 1], x_world[:, 0]))
+
+
+def _lowpass(x: FloatArray, rate_hz: float, cutoff_hz: float) -> FloatArray:
+    wn = min(cutoff_hz / (rate_hz / 2.0), 0.95)
+    b, a = butter(4, wn)
+    if len(x) <= 3 * max(len(a), len(b)):
+        return x.copy()
+    return np.asarray(filtfilt(b, a, x), dtype=np.float64)
+
+
+def _local_minima(x: FloatArray) -> npt.NDArray[np.int64]:
+    return np.flatnonzero((x[1:-1] < x[:-2]) & (x[1:-1] <= x[2:])) + 1
+
+
+def detect_gait_events(
+    t_s: FloatArray,
+    omega_ml_rad_s: FloatArray,
+    *,
+    side: str,
+    segment: str = "shank",
+    source: str | None = None,
+    cfg: EventConfig | None = None,
+) -> SideEvents:
+    """Initial contacts and toe-offs of one side from a leg segment's mediolateral angular velocity.
+
+    Parameters
+    ----------
+    t_s : (M,) float64
+        Uniform session grid, seconds.
+    omega_ml_rad_s : (M,) float64
+        Angular velocity about the segment Z axis (ISB, + swings the distal end forward), rad/s.
+    side : str
+        ``"left"`` or ``"right"`` (only recorded in the result).
+    segment : {"shank", "thigh"}
+        Which rule to apply (module docstring; Aminian 2002 / Salarian 2004 for the shank).
+    source : str, optional
+        Label stored in the result (default ``f"{segment}_gyro"``).
+    cfg : EventConfig, optional
+
+    Returns
+    -------
+    SideEvents
+    """
+    cfg = cfg or EventConfig()
+    t_s = np.asarray(t_s, dtype=np.float64)
+    w = np.asarray(omega_ml_rad_s, dtype=np.float64)
+    if t_s.ndim != 1 or w.shape != t_s.shape:
+        raise ValueError(f"omega_ml_rad_s must have shape {t_s.shape}, got {w.shape}")
+    if segment not in ("shank", "thigh"):
+        raise ValueError(f"segment must be 'shank' or 'thigh', got {segment!r}")
+    empty = np.zeros(0)
+    src = source or f"{segment}_gyro"
+    if len(t_s) < 10:
+        return SideEvents(side, src, empty, empty, empty)
+    rate_hz = 1.0 / float(np.median(np.diff(t_s)))
+    wf = _lowpass(np.nan_to_num(w), rate_hz, cfg.lowpass_hz)
+    min_peak = cfg.swing_peak_min_rad_s * (1.0 if segment == "shank" else 0.5)
+    dist = max(1, int(0.6 * cfg.min_stride_s * rate_hz))
+    peaks, _ = find_peaks(wf, height=min_peak, distance=dist, prominence=min_peak)
+    ic: list[float] = []
+    to: list[float] = []
+    n = len(wf)
+    for k, p in enumerate(peaks):
+        nxt = peaks[k + 1] if k + 1 < len(peaks) else n
+        prv = peaks[k - 1] if k > 0 else -1
+        # zero crossing + -> - after the swing peak
+        after = np.flatnonzero(wf[p:nxt] <= 0)
+        if len(after):
+            zc = p + int(after[0])
+            # sub-sample zero crossing time
+            t_zc = float(np.interp(0.0, [wf[zc], wf[zc - 1]], [t_s[zc], t_s[zc - 1]]))
+            if segment == "shank":
+                hi = min(n, zc + max(2, int(cfg.ic_search_s * rate_hz)) + 1)
+                seg = wf[zc:hi]
+                mins = _local_minima(seg)
+                i_ic = zc + (int(mins[0]) if len(mins) else int(np.argmin(seg)))
+                ic.append(float(t_s[i_ic]))
+            else:
+                period = _local_period(peaks, k, rate_hz, cfg)
+                ic.append(t_zc + cfg.thigh_ic_offset_frac * period)
+        # toe-off: before the swing peak, within half a stride
+        period = _local_period(peaks, k, rate_hz, cfg)
+        lo = max(prv + 1, p - int(0.5 * period * rate_hz), 0)
+        if p - lo < 3:
+            continue
+        seg = wf[lo:p]
+        if segment == "shank":
+            mins = _local_minima(seg)
+            if not len(mins):
+                continue
+            i_to = lo + int(mins[np.argmin(seg[mins])])
+            if wf[i_to] >= 0:
+                continue
+            to.append(float(t_s[i_to]))
+        else:
+            before = np.flatnonzero(seg <= 0)
+            if not len(before):
+                continue
+            zc = lo + int(before[-1])
+            t_zc = float(np.interp(0.0, [wf[zc], wf[zc + 1]], [t_s[zc], t_s[zc + 1]]))
+            to.append(t_zc + cfg.thigh_to_offset_frac * period)
+    return SideEvents(
+        side,
+        src,
+        np.asarray(ic, dtype=np.float64),
+        np.asarray(to, dtype=np.float64),
+        t_s[peaks].astype(np.float64),
+    )
+
+
+def _local_period(peaks: npt.NDArray[np.intp], k: int, rate_hz: float, cfg: EventConfig) -> float:
+    """Stride time around swing peak ``k`` (seconds) from neighbouring peaks, clipped."""
+    d = []
+    if k > 0:
+        d.append(peaks[k] - peaks[k - 1])
+    if k + 1 < len(peaks):
+        d.append(peaks[k + 1] - peaks[k])
+    period = min(d) / rate_hz if d else 1.1
+    return float(np.clip(period, cfg.min_stride_s, cfg.max_stride_s))
+
+
+def _longest_false_run(ok: BoolArray) -> int:
+    """Length of the longest run of ``False`` in ``ok``."""
+    if ok.all():
+        return 0
+    bad = np.concatenate([[0], (~ok).astype(np.int8), [0]])
+    d = np.diff(bad)
+    return int(np.max(np.flatnonzero(d == -1) - np.flatnonzero(d == 1)))
+
+
+def segment_strides(
+    events: SideEvents,
+    t_s: FloatArray,
+    valid: BoolArray,
+    heading_rad: FloatArray | None = None,
+    cfg: EventConfig | None = None,
+) -> list[Stride]:
+    """Cut one side's walk into strides ``[ic_k, ic_{k+1})`` and mark those to exclude.
+
+    Parameters
+    ----------
+    events : SideEvents
+    t_s : (M,) float64
+        Session grid.
+    valid : (M,) bool
+        Samples usable for this side (all sensors the metrics need were valid).
+    heading_rad : (M,) float64, optional
+        Unwrapped pelvis heading; without it no stride is marked ``turning``.
+    cfg : EventConfig, optional
+
+    Returns
+    -------
+    list of Stride
+        Every stride, valid or not; exclusion priority: gap, standing, too_short, turning,
+        no_toe_off, outlier.
+    """
+    cfg = cfg or EventConfig()
+    t_s = np.asarray(t_s, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != t_s.shape:
+        raise ValueError(f"valid must have shape {t_s.shape}, got {valid.shape}")
+    ic = np.sort(events.ic_s)
+    to = np.sort(events.to_s)
+    rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
+    max_gap_n = int(round(cfg.max_gap_s * rate_hz))
+    out: list[Stride] = []
+    for k in range(len(ic) - 1):
+        a, b = float(ic[k]), float(ic[k + 1])
+        i0 = int(np.searchsorted(t_s, a, side="left"))
+        i1 = int(np.searchsorted(t_s, b, side="left"))
+        i1 = min(i1, len(t_s))
+        inside = to[(to > a) & (to < b)]
+        to_k = float(inside[0]) if len(inside) else None
+        dh = 0.0
+        if heading_rad is not None and i1 > i0:
+            h = heading_rad[i0:i1]
+            dh = float(np.degrees(h[-1] - h[0]))
+        reason: str | None = None
+        if i1 <= i0 or _longest_false_run(valid[i0:i1]) > max_gap_n:
+            reason = "gap"
+        elif b - a > cfg.max_stride_s:
+            reason = "standing"
+        elif b - a < cfg.min_stride_s:
+            reason = "too_short"
+        elif abs(dh) > cfg.turn_max_deg:
+            reason = "turning"
+        elif to_k is None:
+            reason = "no_toe_off"
+        out.append(Stride(events.side, k, i0, i1, a, b, to_k, dh, reason))
+    ok = [s.stride_time_s for s in out if s.valid]
+    if ok:
+        med = float(np.median(ok))
+        out = [
+            Stride(
+                s.side,
+                s.number,
+                s.start_idx,
+                s.stop_idx,
+                s.ic_s,
+                s.next_ic_s,
+                s.to_s,
+                s.heading_change_deg,
+                "outlier",
+            )
+            if s.valid and abs(s.stride_time_s - med) > cfg.outlier_frac * med
+            else s
+            for s in out
+        ]
+    return out

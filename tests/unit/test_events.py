@@ -1,0 +1,112 @@
+"""Gait events and strides on synthetic angular-velocity signals with known events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imuhip.events import (
+    EventConfig,
+    SideEvents,
+    detect_gait_events,
+    segment_strides,
+)
+
+RATE = 100.0
+
+
+def _shank_signal(stride_s: float, n_strides: int, stance: float = 0.6, seed: int = 0):
+    """Shank ML angular velocity: dips exactly at IC and TO, a swing bump between TO and IC."""
+    t = np.arange(0, stride_s * n_strides + 1.0, 1 / RATE)
+    phase = (t % stride_s) / stride_s
+    w = np.zeros_like(t)
+    sw = (phase > stance + 0.02) & (phase < 0.98)
+    w[sw] = 5.0 * np.sin(np.pi * (phase[sw] - stance - 0.02) / (0.96 - stance))
+    for centre, depth in ((0.0, 2.0), (1.0, 2.0), (stance, 2.5)):
+        w -= depth * np.exp(-(((phase - centre) * stride_s / 0.025) ** 2))
+    w += np.random.default_rng(seed).normal(0, 0.05, len(t))
+    ic = np.arange(n_strides + 1) * stride_s
+    to = ic[:-1] + stance * stride_s
+    return t, w, ic, to
+
+
+def _match(found: np.ndarray, truth: np.ndarray, tol_s: float = 0.1) -> np.ndarray:
+    err = []
+    for x in truth:
+        if len(found):
+            d = found - x
+            j = np.argmin(np.abs(d))
+            if abs(d[j]) <= tol_s:
+                err.append(d[j])
+    return np.asarray(err)
+
+
+def test_shank_events_found_with_timing():
+    t, w, ic, to = _shank_signal(1.1, 12)
+    ev = detect_gait_events(t, w, side="right", segment="shank")
+    inner_ic = ic[(ic > 0.5) & (ic < t[-1] - 0.5)]
+    inner_to = to[(to > 0.5) & (to < t[-1] - 0.5)]
+    e_ic = _match(ev.ic_s, inner_ic)
+    e_to = _match(ev.to_s, inner_to)
+    assert len(e_ic) >= 0.98 * len(inner_ic)
+    assert len(e_to) >= 0.98 * len(inner_to)
+    assert np.median(np.abs(e_ic)) <= 0.02
+    assert np.median(np.abs(e_to)) <= 0.02
+    # no spurious events
+    assert len(ev.ic_s) <= len(ic)
+    assert ev.source == "shank_gyro"
+
+
+def test_thigh_fallback_offsets_applied():
+    stride = 1.0
+    t = np.arange(0, 12, 1 / RATE)
+    # thigh flexion angle peaks at 0.88 of the cycle, minimum at 0.5
+    theta = 0.35 * np.cos(2 * np.pi * ((t / stride) - 0.88))
+    w = np.gradient(theta, t)
+    cfg = EventConfig(thigh_ic_offset_frac=0.12, thigh_to_offset_frac=0.1)
+    ev = detect_gait_events(t, w, side="left", segment="thigh", cfg=cfg)
+    ic_truth = np.arange(1, 12) * stride  # IC = max flexion + 0.12 T = 1.0 T
+    to_truth = np.arange(0, 12) * stride + 0.38 + 0.1
+    assert np.median(np.abs(_match(ev.ic_s, ic_truth))) < 0.02
+    assert np.median(np.abs(_match(ev.to_s, to_truth))) < 0.02
+
+
+def test_standing_yields_no_events_and_long_stride_excluded():
+    t, w, _, _ = _shank_signal(1.0, 20)
+    still = (t > 8) & (t < 12)
+    w[still] = np.random.default_rng(1).normal(0, 0.05, still.sum())
+    ev = detect_gait_events(t, w, side="right")
+    assert not np.any((ev.ic_s > 8.5) & (ev.ic_s < 11.5))
+    strides = segment_strides(ev, t, np.ones_like(t, bool))
+    reasons = [s.exclusion for s in strides]
+    assert "standing" in reasons
+    valid = [s for s in strides if s.valid]
+    assert all(0.9 < s.stride_time_s < 1.1 for s in valid)
+    assert all(s.stance_frac is not None and 0.55 < s.stance_frac < 0.65 for s in valid)
+
+
+def test_exclusion_reasons_gap_turn_outlier():
+    t = np.arange(0, 12, 0.01)
+    ic = np.array([0.5, 1.5, 2.5, 3.5, 4.5, 6.5, 7.5, 8.5, 9.5])
+    ev = SideEvents("left", "test", ic, ic[:-1] + 0.6, ic[:-1] + 0.8)
+    valid = np.ones_like(t, bool)
+    valid[(t > 1.7) & (t < 1.9)] = False  # 200 ms gap in stride 1
+    valid[(t > 3.7) & (t < 3.72)] = False  # 20 ms: tolerated
+    heading = np.where(t > 7.5, np.radians(60) * np.clip(t - 7.5, 0, 1), 0.0)
+    s = segment_strides(ev, t, valid, heading, EventConfig(max_stride_s=3.0))
+    got = [x.exclusion for x in s]
+    assert got[1] == "gap"
+    assert got[3] is None
+    assert got[4] == "outlier"  # 2.0 s vs median 1.0 s
+    assert got[6] == "turning"
+    assert got[0] is None and got[7] is None
+    assert s[6].heading_change_deg == pytest.approx(60, abs=1.5)
+
+
+def test_bad_input_named():
+    with pytest.raises(ValueError, match="omega_ml_rad_s"):
+        detect_gait_events(np.arange(10.0), np.zeros(9), side="left")
+    with pytest.raises(ValueError, match="segment"):
+        detect_gait_events(np.arange(10.0), np.zeros(10), side="left", segment="foot")
+    with pytest.raises(ValueError, match="outlier_frac"):
+        EventConfig(outlier_frac=1.5)
