@@ -156,6 +156,11 @@ class DecodeStats:
     lost_packets: int
     lost_samples: int
     gaps: tuple[Gap, ...]
+    # Added for decode (additive, defaults keep older constructors valid):
+    overlapping_samples: int = 0  # samples whose sample_idx was already covered (first kept)
+    clock_resyncs: int = 0  # packets flagged CLOCK_RESYNC after the first (device clock stepped)
+    late_packets: int = 0  # live path only: arrived after a later packet was already emitted
+    error_log: tuple[str, ...] = ()  # first ~20 protocol errors: packet index, host time, message
 
     @property
     def loss_fraction(self) -> float:

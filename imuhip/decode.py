@@ -1,0 +1,675 @@
+"""Decode raw sensor notifications into SI samples: vectorised, de-duplicated, reordered, unwrapped.
+
+The packet layout is ``firmware_protocol/SPEC.md`` (mirrored in :mod:`imuhip.protocol`). This
+module turns the :class:`~imuhip.types.RawPacket` stream of one sensor into
+:class:`~imuhip.types.ImuSamples` on that sensor's own (device) clock:
+
+* malformed packets (short, unknown version, reserved flags, impossible count, length mismatch,
+  CRC, magnetometer flag disagreeing with the sensor's metadata) are counted per reason in
+  :attr:`DecodeStats.protocol_errors` and never raise;
+* the 16-bit packet counter is unwrapped relative to arrival order (nearest distance), duplicates
+  (same unwrapped counter) are dropped keeping the first received copy, packets are sorted by
+  counter and counter gaps counted as lost packets;
+* the 32-bit µs device timestamp is unwrapped in counter order (nearest distance); a packet
+  flagged ``CLOCK_RESYNC`` starts a new device time base, which is re-joined to the old one from the
+  counter (contiguous) or the host receive times (after a loss);
+* ``sample_idx = round((t - t0) * rate)`` from the device timestamps, gaps become
+  :class:`~imuhip.types.Gap` ranges, samples whose index is already covered are dropped (the one
+  from the lower counter is kept).
+
+Batch (:func:`decode_sensor_packets`) and live (:class:`StreamDecoder`) share one implementation:
+the batch decode is a single ``push``, so chunked decoding of in-order packets concatenates to
+exactly the batch result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip import protocol
+from imuhip.errors import ProtocolError
+from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta, SessionMeta
+
+__all__ = [
+    "DECODERS",
+    "DecodedPacket",
+    "StreamDecoder",
+    "crc16_many",
+    "decode_packet",
+    "decode_sensor_packets",
+    "decode_session",
+    "empty_samples",
+    "parse_time_sync_response",
+]
+
+_LOG = logging.getLogger(__name__)
+
+MAX_ERROR_LOG: Final = 20
+"""How many protocol-error messages :class:`DecodeStats` keeps (the counts are always complete)."""
+
+_SEQ_HALF: Final = protocol.SEQ_MODULUS // 2
+_TIME_HALF: Final = protocol.TIME_MODULUS_US // 2
+_RECENT_SEQS: Final = 4096  # live path: how far back duplicates are told apart from late packets
+
+# reason codes of the vectorised validation, in the order protocol.parse_header checks them
+_OK, _SHORT, _VERSION, _FLAGS, _COUNT, _LENGTH, _CRC, _MAGFLAG = range(8)
+_REASON_NAMES: Final = ("ok", "short", "version", "flags", "count", "length", "crc", "flags")
+
+
+def _crc_tables() -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
+    """Byte-wise and 16-bit-word-wise tables of CRC-16/CCITT-FALSE (poly 0x1021, MSB first)."""
+    t8 = np.zeros(256, np.uint32)
+    for b in range(256):
+        c = b << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        t8[b] = c & 0xFFFF
+    v = np.arange(65536, dtype=np.uint32)
+    c = t8[v >> 8]  # first (high) byte from crc 0
+    c = ((c << 8) & 0xFFFF) ^ t8[(c >> 8) ^ (v & 0xFF)]  # second (low) byte
+    return t8.astype(np.uint16), c.astype(np.uint16)
+
+
+_T8, _T16 = _crc_tables()
+
+
+def crc16_many(data: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint16]:
+    """CRC-16/CCITT-FALSE of every row of a ``(P, L)`` uint8 array, vectorised across rows.
+
+    Two message bytes per step through a 65536-entry table (a CRC-16 register is fully replaced
+    by 16 new bits), so the Python loop runs ``L / 2`` times whatever ``P`` is. Equal to
+    ``binascii.crc_hqx(row, 0xFFFF)`` for each row.
+
+    Parameters
+    ----------
+    data : (P, L) uint8
+
+    Returns
+    -------
+    (P,) uint16
+    """
+    if data.ndim != 2:
+        raise ValueError(f"data must have shape (P, L), got {data.shape}")
+    p, length = data.shape
+    crc = np.full(p, 0xFFFF, np.uint16)
+    start = 0
+    if length % 2:
+        crc = ((crc << np.uint16(8)) ^ _T8[(crc >> np.uint16(8)) ^ data[:, 0]]).astype(np.uint16)
+        start = 1
+    words = (data[:, start::2].astype(np.uint16) << np.uint16(8)) | data[:, start + 1 :: 2]
+    for col in np.ascontiguousarray(words.T):
+        crc = _T16[crc ^ col]
+    return crc
+
+
+# ---------------------------------------------------------------------------------------------
+# single packet (live display, diagnostics)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DecodedPacket:
+    """One validated packet in SI units, sensor frame.
+
+    ``acc_m_s2``, ``gyr_rad_s``, ``mag_ut`` are ``(n, 3)``; ``raw`` the ``(n, 6|9)`` int16 counts.
+    """
+
+    header: protocol.PacketHeader
+    raw: npt.NDArray[np.int16]
+    acc_m_s2: npt.NDArray[np.float64]
+    gyr_rad_s: npt.NDArray[np.float64]
+    mag_ut: npt.NDArray[np.float64] | None
+
+    @property
+    def saturated(self) -> bool:
+        """The sensor flagged a clipped channel in this packet."""
+        return bool(self.header.flags & protocol.FLAG_SATURATED)
+
+    @property
+    def clock_resync(self) -> bool:
+        """The device re-anchored its clock before this packet."""
+        return bool(self.header.flags & protocol.FLAG_CLOCK_RESYNC)
+
+
+def decode_packet(payload: bytes, meta: SensorMeta) -> DecodedPacket:
+    """Validate and scale one data packet.
+
+    Parameters
+    ----------
+    payload : bytes
+        The notification value, verbatim.
+    meta : SensorMeta
+        Scale factors and whether the sensor sends magnetometer channels.
+
+    Raises
+    ------
+    ProtocolError
+        Whatever :func:`imuhip.protocol.parse_header` rejects, and ``reason="flags"`` when the
+        packet's MAG flag disagrees with ``meta.has_mag``.
+    """
+    payload = bytes(payload)
+    h = protocol.parse_header(payload)
+    if h.has_mag != meta.has_mag:
+        raise ProtocolError(_mag_message(h.has_mag, meta), "flags")
+    ch = protocol.channels(h.has_mag)
+    raw = np.frombuffer(payload, "<i2", count=h.n * ch, offset=protocol.HEADER_LEN).reshape(h.n, ch)
+    raw = raw.astype(np.int16)
+    f = raw.astype(np.float64)
+    return DecodedPacket(
+        header=h,
+        raw=raw,
+        acc_m_s2=f[:, 0:3] * meta.acc_lsb_m_s2,
+        gyr_rad_s=f[:, 3:6] * meta.gyr_lsb_rad_s,
+        mag_ut=f[:, 6:9] * meta.mag_lsb_ut if h.has_mag else None,
+    )
+
+
+def _mag_message(packet_has_mag: bool, meta: SensorMeta) -> str:
+    return (
+        f"packet {'has' if packet_has_mag else 'lacks'} the MAG flag but sensor "
+        f"{meta.placement!r} is declared with has_mag={meta.has_mag}"
+    )
+
+
+def parse_time_sync_response(value: bytes) -> tuple[int, int, int]:
+    """``(status, token, t_dev_us)`` of a TIME_SYNC control response (see SPEC.md §5.4).
+
+    ``t_dev_us`` is the device clock (u32 µs, same clock and wrap as ``t_first_us``) when the
+    response was produced. Raises ``ProtocolError`` for any other or malformed response.
+    """
+    cmd, status, payload = protocol.parse_control_response(bytes(value))
+    if cmd != protocol.CMD_TIME_SYNC:
+        raise ProtocolError(f"not a TIME_SYNC response: command 0x{cmd:02x}", "flags")
+    if status != protocol.STATUS_OK:
+        return status, payload[0] if payload else 0, 0
+    if len(payload) != 5:
+        raise ProtocolError(
+            f"TIME_SYNC response payload has {len(payload)} bytes, expected 5", "length"
+        )
+    return status, payload[0], int.from_bytes(payload[1:5], "little")
+
+
+# ---------------------------------------------------------------------------------------------
+# vectorised validation
+# ---------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Valid:
+    """Packets of one chunk that passed validation, arrival order."""
+
+    pkt: npt.NDArray[np.int64]  # index into the chunk
+    seq: npt.NDArray[np.int64]
+    t_us: npt.NDArray[np.int64]
+    flags: npt.NDArray[np.int64]
+    n: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]  # first row of the packet in raw
+    raw: npt.NDArray[np.int16]  # (S, ch)
+
+
+def _validate(payloads: list[bytes], has_mag: bool) -> tuple[_Valid, npt.NDArray[np.int64]]:
+    """Validate all packets; return the valid ones and a reason code per packet."""
+    ch = protocol.channels(has_mag)
+    p_total = len(payloads)
+    reasons = np.zeros(p_total, np.int64)
+    lengths = np.fromiter(map(len, payloads), np.int64, p_total)
+    uniq = np.unique(lengths)
+    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], int]] = []
+    for length in uniq.tolist():
+        if len(uniq) == 1:
+            idx = np.arange(p_total, dtype=np.int64)
+            group = payloads
+        else:
+            idx = np.flatnonzero(lengths == length)
+            group = [payloads[i] for i in idx.tolist()]
+        if length < protocol.OVERHEAD:
+            reasons[idx] = _SHORT
+            continue
+        a = np.frombuffer(b"".join(group), np.uint8).reshape(len(group), length)
+        r = np.zeros(len(group), np.int64)
+        version, flags, n = a[:, 0], a[:, 1], a[:, 8].astype(np.int64)
+        pkt_ch = np.where(flags & protocol.FLAG_MAG, 9, 6)
+        want = protocol.OVERHEAD + 2 * pkt_ch * n
+        checks = (
+            (version != protocol.PROTOCOL_VERSION, _VERSION),
+            ((flags & protocol.FLAGS_RESERVED_MASK) != 0, _FLAGS),
+            ((n < 1) | (n > protocol.MAX_SAMPLES), _COUNT),
+            (want != length, _LENGTH),
+        )
+        for bad, code in checks:
+            r[(r == _OK) & bad] = code
+        todo = np.flatnonzero(r == _OK)
+        if len(todo):
+            sub = a[todo] if len(todo) < len(a) else a
+            crc_rx = sub[:, length - 2].astype(np.uint16) | (
+                sub[:, length - 1].astype(np.uint16) << np.uint16(8)
+            )
+            bad_crc = crc16_many(sub[:, : length - 2]) != crc_rx
+            r[todo[bad_crc]] = _CRC
+        r[(r == _OK) & (((flags & protocol.FLAG_MAG) != 0) != has_mag)] = _MAGFLAG
+        reasons[idx] = r
+        ok = r == _OK
+        if ok.any():
+            parts.append((idx[ok], a[ok], length))
+    if not parts:
+        e = np.zeros(0, np.int64)
+        return _Valid(e, e, e, e, e, e, np.zeros((0, ch), np.int16)), reasons
+    pkts, seqs, ts, flg, ns, raws = [], [], [], [], [], []
+    for idx, a, length in parts:
+        n_g = (length - protocol.OVERHEAD) // (2 * ch)
+        pkts.append(idx)
+        seqs.append(a[:, 2].astype(np.int64) | (a[:, 3].astype(np.int64) << 8))
+        ts.append(
+            a[:, 4].astype(np.int64)
+            | (a[:, 5].astype(np.int64) << 8)
+            | (a[:, 6].astype(np.int64) << 16)
+            | (a[:, 7].astype(np.int64) << 24)
+        )
+        flg.append(a[:, 1].astype(np.int64))
+        ns.append(np.full(len(idx), n_g, np.int64))
+        body = np.ascontiguousarray(a[:, protocol.HEADER_LEN : length - protocol.CRC_LEN])
+        raws.append(body.view("<i2").reshape(len(idx) * n_g, ch))
+    n_all = np.concatenate(ns)
+    start = np.concatenate([[0], np.cumsum(n_all)[:-1]]).astype(np.int64)
+    pkt_all = np.concatenate(pkts)
+    order = np.argsort(pkt_all, kind="stable")  # back to arrival order
+    raw = np.concatenate(raws).astype(np.int16)
+    v = _Valid(
+        pkt=pkt_all[order],
+        seq=np.concatenate(seqs)[order],
+        t_us=np.concatenate(ts)[order],
+        flags=np.concatenate(flg)[order],
+        n=n_all[order],
+        start=start[order],
+        raw=raw,
+    )
+    return v, reasons
+
+
+def _nearest_diff(x: npt.NDArray[np.int64], modulus: int) -> npt.NDArray[np.int64]:
+    """Differences of a wrapped counter taken as the nearest distance, in ``[-m/2, m/2)``."""
+    half = modulus // 2
+    return ((np.diff(x) + half) % modulus) - half
+
+
+def _ranges(start: npt.NDArray[np.int64], n: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Concatenation of ``arange(s, s + k)`` for each pair, vectorised."""
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    first = np.cumsum(n) - n
+    return np.repeat(start - first, n) + np.arange(total, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming decoder (the batch decoder is one push)
+# ---------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Totals:
+    packets_received: int = 0
+    packets_decoded: int = 0
+    samples_decoded: int = 0
+    protocol_errors: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    reordered: int = 0
+    lost_packets: int = 0
+    lost_samples: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+    overlapping_samples: int = 0
+    clock_resyncs: int = 0
+    late_packets: int = 0
+    error_log: list[str] = field(default_factory=list)
+
+    def freeze(self) -> DecodeStats:
+        return DecodeStats(
+            packets_received=self.packets_received,
+            packets_decoded=self.packets_decoded,
+            samples_decoded=self.samples_decoded,
+            protocol_errors=dict(sorted(self.protocol_errors.items())),
+            duplicates=self.duplicates,
+            reordered=self.reordered,
+            lost_packets=self.lost_packets,
+            lost_samples=self.lost_samples,
+            gaps=tuple(self.gaps),
+            overlapping_samples=self.overlapping_samples,
+            clock_resyncs=self.clock_resyncs,
+            late_packets=self.late_packets,
+            error_log=tuple(self.error_log),
+        )
+
+    def add(self, other: _Totals) -> None:
+        for name in (
+            "packets_received",
+            "packets_decoded",
+            "samples_decoded",
+            "duplicates",
+            "reordered",
+            "lost_packets",
+            "lost_samples",
+            "overlapping_samples",
+            "clock_resyncs",
+            "late_packets",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.protocol_errors.items():
+            self.protocol_errors[k] = self.protocol_errors.get(k, 0) + v
+        self.gaps.extend(other.gaps)
+        self.error_log.extend(other.error_log[: MAX_ERROR_LOG - len(self.error_log)])
+
+
+def empty_samples(meta: SensorMeta, stats: DecodeStats | None = None) -> ImuSamples:
+    """An :class:`ImuSamples` with no samples (a sensor that sent nothing decodable)."""
+    z3 = np.zeros((0, 3), np.float64)
+    return ImuSamples(
+        placement=meta.placement,
+        rate_hz=float(meta.rate_hz),
+        sample_idx=np.zeros(0, np.int64),
+        t_dev_s=np.zeros(0, np.float64),
+        host_rx_ns=np.zeros(0, np.int64),
+        acc_m_s2=z3,
+        gyr_rad_s=z3.copy(),
+        mag_ut=z3.copy() if meta.has_mag else None,
+        saturated=np.zeros(0, np.bool_),
+        stats=stats if stats is not None else _Totals().freeze(),
+    )
+
+
+class StreamDecoder:
+    """Stateful decoder of one sensor's packet stream (live path), chunk by chunk.
+
+    ``push(packets)`` returns the samples those packets complete. Concatenating the chunks of
+    in-order packets equals :func:`decode_sensor_packets` on all of them; :attr:`stats` then equals
+    the batch statistics. A packet arriving after a later packet was already emitted cannot be
+    inserted into the past: it is dropped and counted in ``late_packets`` (or ``duplicates`` if its
+    counter was seen recently).
+
+    Parameters
+    ----------
+    meta : SensorMeta
+        The sensor (scale factors, nominal rate, magnetometer present).
+    """
+
+    def __init__(self, meta: SensorMeta) -> None:
+        if not isinstance(meta, SensorMeta):
+            raise TypeError(f"meta must be a SensorMeta, got {type(meta).__name__}")
+        self.meta = meta
+        self._n_pushed = 0
+        self._arrival_seq: int | None = None  # unwrapped seq of the last valid arrival
+        self._max_arrival_seq: int | None = None
+        self._last_seq: int | None = None  # highest emitted packet (seq order) ...
+        self._last_t_us = 0  # ... its unwrapped t_first_us,
+        self._last_n = 0  # its sample count,
+        self._last_host_ns = 0  # and host receive time
+        self._t0_us: int | None = None
+        self._last_sample_idx: int | None = None
+        self._recent: set[int] = set()
+        self._totals = _Totals()
+
+    @property
+    def stats(self) -> DecodeStats:
+        """Cumulative statistics over everything pushed so far."""
+        return self._totals.freeze()
+
+    def push(self, packets: Sequence[RawPacket]) -> ImuSamples:
+        """Decode the next packets (in arrival order) of this sensor; never raises on bad data."""
+        meta = self.meta
+        rate = float(meta.rate_hz)
+        tot = _Totals()
+        p_total = len(packets)
+        tot.packets_received = p_total
+        base_index = self._n_pushed
+        self._n_pushed += p_total
+        if p_total == 0:
+            return empty_samples(meta, tot.freeze())
+        payloads = [p.payload for p in packets]
+        host_ns = np.fromiter((p.host_rx_ns for p in packets), np.int64, p_total)
+        v, reasons = _validate(payloads, meta.has_mag)
+        self._count_errors(tot, reasons, payloads, host_ns, base_index)
+
+        # --- packet counter: unwrap against arrival order, nearest distance -------------------
+        if len(v.seq) == 0:
+            self._totals.add(tot)
+            return empty_samples(meta, tot.freeze())
+        prev = self._arrival_seq
+        d = _nearest_diff(v.seq, protocol.SEQ_MODULUS)
+        if prev is None:
+            first = int(v.seq[0])
+        else:
+            first = prev + ((int(v.seq[0]) - prev + _SEQ_HALF) % protocol.SEQ_MODULUS) - _SEQ_HALF
+        seq_u = first + np.concatenate([[0], np.cumsum(d)]).astype(np.int64)
+        self._arrival_seq = int(seq_u[-1])
+
+        # --- duplicates (keep first received) and reordering ----------------------------------
+        if len(seq_u) < 2 or bool(np.all(d > 0)):  # the common case: strictly increasing
+            keep = np.ones(len(seq_u), np.bool_)
+        else:
+            _, first_idx = np.unique(seq_u, return_index=True)
+            keep = np.zeros(len(seq_u), np.bool_)
+            keep[first_idx] = True
+        tot.duplicates += int(len(seq_u) - np.count_nonzero(keep))
+        if self._last_seq is not None:
+            old = keep & (seq_u <= self._last_seq)
+            for i in np.flatnonzero(old).tolist():
+                if int(seq_u[i]) in self._recent:
+                    tot.duplicates += 1
+                else:
+                    tot.late_packets += 1
+            keep &= ~old
+        kept = np.flatnonzero(keep)
+        run_max = np.maximum.accumulate(seq_u[kept]) if len(kept) else seq_u[kept]
+        prior_max = np.concatenate(
+            [
+                [
+                    self._max_arrival_seq
+                    if self._max_arrival_seq is not None
+                    else np.iinfo(np.int64).min
+                ],
+                run_max[:-1],
+            ]
+        )
+        tot.reordered += int(np.count_nonzero(seq_u[kept] < prior_max))
+        if len(kept):
+            m = int(run_max[-1])
+            self._max_arrival_seq = (
+                m if self._max_arrival_seq is None else max(m, self._max_arrival_seq)
+            )
+        if len(kept) == 0:
+            self._totals.add(tot)
+            return empty_samples(meta, tot.freeze())
+
+        order = kept if tot.reordered == 0 else kept[np.argsort(seq_u[kept], kind="stable")]
+        s_seq = seq_u[order]
+        s_t = v.t_us[order]
+        s_n = v.n[order]
+        s_flags = v.flags[order]
+        s_host = host_ns[v.pkt[order]]
+        tot.packets_decoded = len(order)
+
+        # --- lost packets ---------------------------------------------------------------------
+        seq_chain = s_seq if self._last_seq is None else np.concatenate([[self._last_seq], s_seq])
+        tot.lost_packets = int(np.sum(np.diff(seq_chain) - 1))
+
+        # --- device time: unwrap in counter order, re-join at CLOCK_RESYNC ---------------------
+        has_prev = self._last_seq is not None
+        p_seq = np.concatenate([[self._last_seq if has_prev else 0], s_seq])
+        p_t = np.concatenate([[self._last_t_us if has_prev else 0], s_t])
+        p_n = np.concatenate([[self._last_n], s_n])
+        p_host = np.concatenate([[self._last_host_ns], s_host])
+        dt = _nearest_diff(p_t, protocol.TIME_MODULUS_US)
+        resync = (s_flags & protocol.FLAG_CLOCK_RESYNC) != 0
+        if not has_prev:
+            resync[0] = False  # the very first packet defines the time base
+        if resync.any():
+            ri = np.flatnonzero(resync)
+            contiguous = (p_seq[ri + 1] - p_seq[ri]) == 1
+            host_gap_s = (p_host[ri + 1] - p_host[ri]) * 1e-9
+            est = (p_n[ri] - 1) / rate + host_gap_s - (p_n[ri + 1] - 1) / rate
+            k = np.where(contiguous, p_n[ri], np.maximum(p_n[ri], np.rint(est * rate)))
+            dt[ri] = np.rint(k * 1e6 / rate).astype(np.int64)
+            tot.clock_resyncs = len(ri)
+        if has_prev:
+            t_u = self._last_t_us + np.cumsum(dt)
+        else:
+            t_u = int(s_t[0]) + np.concatenate([[0], np.cumsum(dt[1:])]).astype(np.int64)
+        if self._t0_us is None:
+            self._t0_us = int(t_u[0])
+        t0 = self._t0_us
+
+        # --- samples in counter order ---------------------------------------------------------
+        rows = _ranges(v.start[order], s_n)
+        k_in = rows - np.repeat(v.start[order], s_n)
+        pkt_of = np.repeat(np.arange(len(order)), s_n)
+        idx0 = np.rint((t_u - t0) * (rate * 1e-6)).astype(np.int64)
+        sample_idx = idx0[pkt_of] + k_in
+        # keep the first (lowest counter) sample per index, drop those already emitted
+        if len(sample_idx) < 2 or bool(np.all(np.diff(sample_idx) > 0)):
+            uniq_idx, first_pos = sample_idx, np.arange(len(sample_idx))
+        else:
+            uniq_idx, first_pos = np.unique(sample_idx, return_index=True)
+        if self._last_sample_idx is not None:
+            fresh = uniq_idx > self._last_sample_idx
+            uniq_idx, first_pos = uniq_idx[fresh], first_pos[fresh]
+        tot.overlapping_samples = int(len(sample_idx) - len(first_pos))
+        sel = first_pos  # sorted by sample_idx
+        src = rows[sel]
+        identity = len(src) == len(v.raw) and bool(np.all(src == np.arange(len(src))))
+        raw = v.raw if identity else v.raw[src]
+        sat = (s_flags[pkt_of[sel]] & protocol.FLAG_SATURATED) != 0
+        # a count at the int16 limits is clipped whatever the flag says: 0x7FFF, 0x8000
+        at_limit = (raw.view(np.uint16) - np.uint16(0x7FFF)) <= 1
+        if at_limit.any():
+            sat |= at_limit.any(axis=1)
+        t_dev_s = t_u[pkt_of[sel]] * 1e-6 + k_in[sel] / rate
+
+        # --- gaps -----------------------------------------------------------------------------
+        chain = (
+            uniq_idx
+            if self._last_sample_idx is None
+            else np.concatenate([[self._last_sample_idx], uniq_idx])
+        )
+        jumps = np.flatnonzero(np.diff(chain) > 1)
+        tot.gaps = [Gap(int(chain[j]) + 1, int(chain[j + 1])) for j in jumps.tolist()]
+        tot.lost_samples = int(sum(g.n_samples for g in tot.gaps))
+        tot.samples_decoded = len(sel)
+
+        # --- state ----------------------------------------------------------------------------
+        self._last_seq = int(s_seq[-1])
+        self._last_t_us = int(t_u[-1])
+        self._last_n = int(s_n[-1])
+        self._last_host_ns = int(s_host[-1])
+        if len(uniq_idx):
+            self._last_sample_idx = int(uniq_idx[-1])
+        self._recent.update(s_seq[-_RECENT_SEQS:].tolist())
+        if len(self._recent) > 2 * _RECENT_SEQS:
+            floor = self._last_seq - _RECENT_SEQS
+            self._recent = {s for s in self._recent if s > floor}
+        self._totals.add(tot)
+
+        return ImuSamples(
+            placement=meta.placement,
+            rate_hz=rate,
+            sample_idx=uniq_idx.astype(np.int64),
+            t_dev_s=t_dev_s.astype(np.float64),
+            host_rx_ns=s_host[pkt_of[sel]].astype(np.int64),
+            acc_m_s2=np.multiply(raw[:, 0:3], float(meta.acc_lsb_m_s2), dtype=np.float64),
+            gyr_rad_s=np.multiply(raw[:, 3:6], float(meta.gyr_lsb_rad_s), dtype=np.float64),
+            mag_ut=(
+                np.multiply(raw[:, 6:9], float(meta.mag_lsb_ut), dtype=np.float64)
+                if meta.has_mag
+                else None
+            ),
+            saturated=sat,
+            stats=tot.freeze(),
+        )
+
+    def _count_errors(
+        self,
+        tot: _Totals,
+        reasons: npt.NDArray[np.int64],
+        payloads: list[bytes],
+        host_ns: npt.NDArray[np.int64],
+        base_index: int,
+    ) -> None:
+        bad = np.flatnonzero(reasons != _OK)
+        if not len(bad):
+            return
+        codes, counts = np.unique(reasons[bad], return_counts=True)
+        for c, k in zip(codes.tolist(), counts.tolist(), strict=True):
+            name = _REASON_NAMES[c]
+            tot.protocol_errors[name] = tot.protocol_errors.get(name, 0) + k
+        room = MAX_ERROR_LOG - len(self._totals.error_log)
+        for i in bad[: max(0, room)].tolist():
+            try:
+                protocol.parse_header(payloads[i])
+            except ProtocolError as err:
+                msg = str(err)
+            else:
+                msg = _mag_message(not self.meta.has_mag, self.meta)
+            tot.error_log.append(
+                f"packet {base_index + i} (host_rx_ns={int(host_ns[i])}, "
+                f"{len(payloads[i])} bytes): {msg}"
+            )
+
+
+def decode_sensor_packets(packets: Sequence[RawPacket], meta: SensorMeta) -> ImuSamples:
+    """Decode all packets of ONE sensor (any arrival order) into samples on its device clock.
+
+    Parameters
+    ----------
+    packets : sequence of RawPacket
+        This sensor's notifications in arrival order (``packet.sensor`` is not checked).
+    meta : SensorMeta
+        Scale factors, nominal ``rate_hz``, ``has_mag``.
+
+    Returns
+    -------
+    ImuSamples
+        Sorted by ``sample_idx``; malformed, duplicate and lost packets are in ``stats``. Never
+        raises for bad packet contents.
+    """
+    return StreamDecoder(meta).push(packets)
+
+
+DECODERS: dict[str, Callable[[Sequence[RawPacket], SensorMeta], ImuSamples]] = {
+    "imuhip": decode_sensor_packets,
+}
+"""Batch decoder per ``SensorMeta.protocol``; other protocol modules register themselves here."""
+
+
+def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str, ImuSamples]:
+    """Decode a whole session: group packets by ``RawPacket.sensor`` and dispatch per protocol.
+
+    Packets of sensors absent from ``meta`` are counted and logged (warning), never fatal.
+    Every sensor of ``meta`` gets an entry, empty if nothing of it was decodable.
+
+    Raises
+    ------
+    ProtocolError
+        ``reason="protocol"`` if a sensor declares a protocol no decoder is registered for.
+    """
+    by_sensor: dict[str, list[RawPacket]] = {s.placement: [] for s in meta.sensors}
+    unknown: dict[str, int] = {}
+    for p in packets:
+        lst = by_sensor.get(p.sensor)
+        if lst is None:
+            unknown[p.sensor] = unknown.get(p.sensor, 0) + 1
+        else:
+            lst.append(p)
+    if unknown:
+        _LOG.warning(
+            "ignored packets of sensors not in the session metadata: %s",
+            ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items())),
+        )
+    out: dict[str, ImuSamples] = {}
+    for s in meta.sensors:
+        decoder = DECODERS.get(s.protocol)
+        if decoder is None:
+            raise ProtocolError(
+                f"sensor {s.placement!r} speaks protocol {s.protocol!r}; no decoder registered "
+                f"(known: {', '.join(sorted(DECODERS))})",
+                "protocol",
+            )
+        out[s.placement] = decoder(by_sensor[s.placement], s)
+    return out
