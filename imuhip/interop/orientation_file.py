@@ -1,0 +1,230 @@
+"""Orientation-only sessions: vendor orientations -> :class:`~imuhip.types.OrientationSession`.
+
+A sensor that exports its own orientation but no gyroscope (the OpenSense Xsens trial) cannot be
+re-encoded as protocol packets (the protocol carries acc/gyr/mag, not orientation), so fusion is
+skipped: the vendor quaternions go straight into an ``OrientationSession`` (``source`` names the
+vendor, ``gyr_rad_s`` is ``None``) and analysis continues from segment calibration on.
+
+Such a session is saved as ``NAME.imori.npz`` (numpy ``.npz``, no pickle):
+
+=============================== ====================================================
+``format``                      ``"imuhip-orientation-session"``, ``version`` 1
+``meta_json``                   the :class:`~imuhip.types.SessionMeta` as recording JSON
+``t_s``, ``rate_hz``, ``source`` session grid, rate, orientation source
+``q_world_sensor__<p>``         (M, 4) scalar-first, world ENU, per placement ``p``
+``acc_m_s2__<p>``               (M, 3) sensor frame
+``valid__<p>``                  (M,) bool
+``gyr_rad_s__<p>``, ``mag_ut__<p>`` (M, 3), only when present
+=============================== ====================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from imuhip.errors import ImportFormatError
+from imuhip.interop._common import FloatArray, ImportedSensor
+from imuhip.recording import meta_from_json, meta_to_json
+from imuhip.types import OrientationSession, SessionMeta
+
+__all__ = [
+    "ORIENTATION_SUFFIX",
+    "load_orientation_session",
+    "orientation_session_from_imported",
+    "save_orientation_session",
+]
+
+ORIENTATION_SUFFIX: Final = ".imori.npz"
+_FORMAT: Final = "imuhip-orientation-session"
+
+
+def _fill(idx: np.ndarray, values: FloatArray, m: int) -> tuple[FloatArray, np.ndarray]:
+    """Place ``values`` at ``idx`` on a grid of ``m``; holes take the nearest earlier sample."""
+    out = np.full((m, values.shape[1]), np.nan)
+    valid = np.zeros(m, dtype=bool)
+    inside = (idx >= 0) & (idx < m)
+    out[idx[inside]] = values[inside]
+    valid[idx[inside]] = True
+    pos = np.where(valid, np.arange(m), -1)
+    pos = np.maximum.accumulate(pos)
+    first = int(np.argmax(valid))
+    pos[pos < 0] = first  # leading holes take the first sample
+    return out[pos], valid
+
+
+def orientation_session_from_imported(
+    sensors: Sequence[ImportedSensor], *, source: str
+) -> OrientationSession:
+    """Put vendor-oriented sensors on one grid: sample 0 .. the last sample all sensors reach.
+
+    Missing samples (``valid == False``) hold the previous sample's values (never report a
+    number computed only from them). Sensors need ``q_world_sensor``.
+
+    Raises
+    ------
+    ImportFormatError
+        A sensor without orientation, or sensors that share no sample.
+    """
+    if not sensors:
+        raise ImportFormatError("no sensors to build an orientation session from")
+    for s in sensors:
+        if s.q_world_sensor is None:
+            raise ImportFormatError(f"{s.source}: no orientation columns (Quat_* or Mat[i][j])")
+    m = min(int(s.sample_idx[-1]) for s in sensors) + 1
+    if m < 2:
+        raise ImportFormatError("the sensor files share fewer than 2 samples (counters disjoint)")
+    rate = sensors[0].rate_hz
+    q: dict[str, FloatArray] = {}
+    acc: dict[str, FloatArray] = {}
+    gyr: dict[str, FloatArray | None] = {}
+    mag: dict[str, FloatArray | None] = {}
+    valid: dict[str, np.ndarray] = {}
+    for s in sensors:
+        assert s.q_world_sensor is not None
+        qq, v = _fill(s.sample_idx, s.q_world_sensor, m)
+        # keep the quaternion sign continuous (q and -q are the same rotation)
+        flip = np.concatenate([[False], np.sum(qq[1:] * qq[:-1], axis=1) < 0])
+        sign = np.where(np.logical_xor.accumulate(flip), -1.0, 1.0)
+        q[s.placement] = qq * sign[:, None]
+        acc[s.placement], _ = _fill(s.sample_idx, s.acc_m_s2, m)
+        gyr[s.placement] = None if s.gyr_rad_s is None else _fill(s.sample_idx, s.gyr_rad_s, m)[0]
+        mag[s.placement] = None if s.mag_ut is None else _fill(s.sample_idx, s.mag_ut, m)[0]
+        valid[s.placement] = v
+    return OrientationSession(
+        t_s=np.arange(m) / rate,
+        rate_hz=float(rate),
+        q_world_sensor=q,
+        acc_m_s2=acc,
+        gyr_rad_s=gyr,
+        valid=valid,
+        source=source,
+        mag_ut=mag,
+    )
+
+
+def save_orientation_session(
+    path: str | Path, ori: OrientationSession, meta: SessionMeta, *, overwrite: bool = False
+) -> Path:
+    """Write ``ori`` and its ``meta`` as ``NAME.imori.npz`` (see the module docstring)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ImportFormatError(f"{path} already exists; refusing to overwrite")
+    arrays: dict[str, Any] = {
+        "format": np.array(_FORMAT),
+        "version": np.array(1),
+        "meta_json": np.array(meta_to_json(meta)),
+        "t_s": ori.t_s,
+        "rate_hz": np.array(ori.rate_hz),
+        "source": np.array(ori.source),
+    }
+    for p, q in ori.q_world_sensor.items():
+        arrays[f"q_world_sensor__{p}"] = q
+        arrays[f"acc_m_s2__{p}"] = ori.acc_m_s2[p]
+        arrays[f"valid__{p}"] = ori.valid[p]
+        g = ori.gyr_rad_s.get(p)
+        if g is not None:
+            arrays[f"gyr_rad_s__{p}"] = g
+        mg = ori.mag_ut.get(p)
+        if mg is not None:
+            arrays[f"mag_ut__{p}"] = mg
+    # np.savez appends ".npz" unless the name already ends with it
+    with path.open("wb") as f:
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def load_orientation_session(path: str | Path) -> tuple[OrientationSession, SessionMeta]:
+    """Read a ``.imori.npz`` orientation session.
+
+    Raises
+    ------
+    ImportFormatError
+        Not an orientation-session file, or a missing array (named).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file", str(path))
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ImportFormatError(f"{path}: not an orientation session (.imori.npz): {err}") from err
+    with z:
+        if "format" not in z.files or str(z["format"]) != _FORMAT:
+            raise ImportFormatError(f"{path}: not an imuhip orientation session (no format tag)")
+        meta = meta_from_json(str(z["meta_json"]))
+        t_s = np.asarray(z["t_s"], np.float64)
+        placements = [k.split("__", 1)[1] for k in z.files if k.startswith("q_world_sensor__")]
+        q, acc, valid = {}, {}, {}
+        gyr: dict[str, FloatArray | None] = {}
+        mag: dict[str, FloatArray | None] = {}
+        for p in placements:
+            for key in (f"acc_m_s2__{p}", f"valid__{p}"):
+                if key not in z.files:
+                    raise ImportFormatError(f"{path}: array {key} is missing")
+            q[p] = np.asarray(z[f"q_world_sensor__{p}"], np.float64)
+            acc[p] = np.asarray(z[f"acc_m_s2__{p}"], np.float64)
+            valid[p] = np.asarray(z[f"valid__{p}"], bool)
+            gyr[p] = np.asarray(z[f"gyr_rad_s__{p}"]) if f"gyr_rad_s__{p}" in z.files else None
+            mag[p] = np.asarray(z[f"mag_ut__{p}"]) if f"mag_ut__{p}" in z.files else None
+        ori = OrientationSession(
+            t_s=t_s,
+            rate_hz=float(z["rate_hz"]),
+            q_world_sensor=q,
+            acc_m_s2=acc,
+            gyr_rad_s=gyr,
+            valid=valid,
+            source=str(z["source"]),
+            mag_ut=mag,
+        )
+    return ori, meta
+
+
+def meta_for_vendor_session(
+    sensors: Sequence[ImportedSensor],
+    *,
+    subject: str,
+    session_id: str,
+    start_wall_time: str,
+    vendor: str,
+    notes: Sequence[str] = (),
+) -> SessionMeta:
+    """A :class:`SessionMeta` describing vendor-oriented sensors (nominal scale factors)."""
+    from imuhip.types import SensorMeta
+
+    sensors_meta = tuple(
+        SensorMeta(
+            placement=s.placement,
+            rate_hz=s.rate_hz,
+            acc_lsb_m_s2=1e-3,  # not packet data: nominal, unused
+            gyr_lsb_rad_s=1e-3,
+            mag_lsb_ut=0.1,
+            has_mag=s.mag_ut is not None,
+            model=s.model,
+            serial=s.serial,
+            protocol=vendor,
+        )
+        for s in sensors
+    )
+    return SessionMeta(
+        session_id=session_id,
+        start_wall_time=start_wall_time,
+        subject=subject,
+        sensors=sensors_meta,
+        software="imuhip import",
+        notes="\n".join(notes),
+        extra={"import": {"files": {s.placement: s.source for s in sensors}, "vendor": vendor}},
+    )
+
+
+def describe(ori: OrientationSession) -> str:
+    """One line: duration, rate, sensors, valid fraction."""
+    dur = len(ori.t_s) / ori.rate_hz
+    parts = [f"{p} {100 * float(np.mean(v)):.1f}% valid" for p, v in ori.valid.items()]
+    return (
+        json.dumps({"duration_s": round(dur, 3), "rate_hz": ori.rate_hz}) + " " + ", ".join(parts)
+    )
