@@ -369,9 +369,39 @@ def joint_angles(
                 quat_rotate(ori.q_world_sensor[thigh], gyr),
                 ori.rate_hz,
                 valid=np.asarray(ori.valid[thigh], bool) & np.asarray(ori.valid["pelvis"], bool),
+                name=thigh,
             )
             q_seg[thigh] = corr.q_world_thigh
             corrections[thigh] = corr
+            notes.append(corr.note)
+
+    if "lumbar" in q_seg:
+        no_mag = ori.mag_ut.get("lumbar") is None or ori.mag_ut.get("pelvis") is None
+        gate = next(
+            (
+                ori.gyr_rad_s[t]
+                for t in ("thigh_r", "thigh_l")
+                if t in q_seg and ori.gyr_rad_s.get(t) is not None
+            ),
+            None,
+        )
+        want = cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag)
+        if want and gate is not None:
+            t_gate = (
+                "thigh_r"
+                if "thigh_r" in q_seg and ori.gyr_rad_s.get("thigh_r") is not None
+                else "thigh_l"
+            )
+            corr = heading.correct_thigh_heading(
+                q_seg["pelvis"],
+                q_seg["lumbar"],
+                quat_rotate(ori.q_world_sensor[t_gate], gate),
+                ori.rate_hz,
+                valid=np.asarray(ori.valid["lumbar"], bool) & np.asarray(ori.valid["pelvis"], bool),
+                name="lumbar",
+                segment_axis=(1.0, 0.0, 0.0),
+            )
+            q_seg["lumbar"] = corr.q_world_thigh
             notes.append(corr.note)
 
     hip: dict[str, FloatArray] = {}

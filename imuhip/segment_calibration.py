@@ -1,0 +1,582 @@
+"""Sensor-to-segment calibration: static pose for the vertical axes, movement for the headings.
+
+Procedure (derivation and geometry in ``docs/joint_angles.md``):
+
+1. **Static standing window** (found automatically: the first period of at least
+   ``min_static_s`` where every sensor is still). Each segment's Y (superior) axis in its sensor
+   frame is the mean specific force there (it points up).
+2. **Thigh and shank Z** (mediolateral, right) = principal axis of the segment's angular velocity
+   during walking or dedicated hip flexion/extension swings (flexion/extension dominates),
+   orthogonalised against Y. Its sign makes flexion positive, decided by two cues: the swing
+   phase is faster than stance (positive skew of the flexion velocity) and the pelvis turns forward
+   on the side of the leg that swings forward (pelvis yaw correlates with that thigh's flexion).
+3. **Pelvis and lumbar X** (anterior): with a magnetometer on every sensor (a common world
+   heading), the mean horizontal anterior axis of both calibrated thighs during walking is the
+   walking direction; without one (6D), the pelvic obliquity cue: the horizontal pelvis angular
+   velocity that correlates with the right-minus-left thigh flexion velocity lies along −X.
+4. Orthonormalise keeping Y exact: ``Z = normalise(Z − (Z·Y) Y)``, ``X = Y × Z``.
+
+Functional calibration in the spirit of Favre et al. 2009 (doi:10.1016/j.jbiomech.2009.07.005),
+Seel et al. 2014 (doi:10.3390/s140406891) and the OpenSense/Xsens N-pose + walk procedures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import uniform_filter1d
+
+from imuhip.conventions import (
+    from_rotation,
+    quat_conj,
+    quat_mul,
+    quat_positive_w,
+    quat_rotate,
+)
+from imuhip.errors import CalibrationError
+from imuhip.types import OrientationSession, SegmentCalibration, SessionEvent
+
+__all__ = [
+    "EVENT_KIND",
+    "SegmentCalConfig",
+    "calibrate_segments",
+    "find_static_window",
+    "q_sensor_segment_from_axes",
+    "segcal_from_event_data",
+    "segcal_to_event",
+    "segcal_to_event_data",
+]
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+Window = tuple[int, int]
+
+EVENT_KIND = "segment_calibration"
+_UP = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCalConfig:
+    """Thresholds of :func:`calibrate_segments` (units in the names).
+
+    Parameters
+    ----------
+    method : {"standing", "seated"}
+        ``"standing"``: static standing + walking/functional swings. ``"seated"``: thighs
+        horizontal, see :func:`calibrate_segments`.
+    still_gyr_rad_s : float
+        Smoothed gyro norm below which a sample counts as still (static-window search).
+    still_acc_std_m_s2 : float
+        Moving standard deviation of each accelerometer axis below which a sample counts as still.
+    min_static_s : float
+        Shortest acceptable static window.
+    max_static_gyr_rms_rad_s : float
+        Quality check: gyro RMS in the static window above this = subject moved (rejected).
+    min_functional_range_rad : float
+        Quality check: flexion/extension range in the movement window below this = movement too
+        small (rejected).
+    min_axis_ratio : float
+        Quality check: ratio of the first to the second principal RMS angular velocity below
+        this = axis ambiguous (rejected).
+    walking_gyr_rms_rad_s : float
+        A sample after the static window belongs to the walking window when the thigh gyro RMS over
+        ``walking_window_s`` exceeds this.
+    walking_window_s : float
+        Window of that RMS.
+    min_movement_s : float
+        Shortest usable movement (walking or functional) window in total.
+    """
+
+    method: Literal["standing", "seated"] = "standing"
+    still_gyr_rad_s: float = 0.12
+    still_acc_std_m_s2: float = 0.25
+    min_static_s: float = 2.0
+    max_static_gyr_rms_rad_s: float = 0.1
+    min_functional_range_rad: float = float(np.deg2rad(15.0))
+    min_axis_ratio: float = 2.0
+    walking_gyr_rms_rad_s: float = 0.6
+    walking_window_s: float = 1.0
+    min_movement_s: float = 4.0
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def q_sensor_segment_from_axes(x_s: npt.ArrayLike, y_s: npt.ArrayLike) -> FloatArray:
+    """``q_sensor_segment`` from the segment X and Y axes expressed in the sensor frame.
+
+    Y is kept exactly (normalised); X is orthogonalised against it; Z = X × Y.
+
+    Parameters
+    ----------
+    x_s, y_s : (3,) float
+        Segment anterior and superior axes in sensor coordinates.
+
+    Returns
+    -------
+    (4,) float
+        Unit quaternion with ``w >= 0``.
+    """
+    y = np.asarray(y_s, dtype=np.float64)
+    y = y / np.linalg.norm(y)
+    x = np.asarray(x_s, dtype=np.float64)
+    x = x - np.dot(x, y) * y
+    nx = np.linalg.norm(x)
+    if nx < 1e-6:
+        raise CalibrationError("anterior axis is parallel to the vertical axis")
+    x = x / nx
+    z = np.cross(x, y)
+    mat = np.stack([x, y, z], axis=1)  # columns: segment axes in sensor coordinates
+    from scipy.spatial.transform import Rotation
+
+    return np.asarray(quat_positive_w(from_rotation(Rotation.from_matrix(mat))), dtype=np.float64)
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[Window]:
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.diff(m)
+    starts = np.where(d == 1)[0]
+    stops = np.where(d == -1)[0]
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _still_mask(
+    ori: OrientationSession, placement: str, cfg: SegmentCalConfig
+) -> npt.NDArray[np.bool_]:
+    n_win = max(3, round(0.5 * ori.rate_hz))
+    acc = ori.acc_m_s2[placement]
+    mean = uniform_filter1d(acc, n_win, axis=0, mode="nearest")
+    var = uniform_filter1d(acc * acc, n_win, axis=0, mode="nearest") - mean * mean
+    still = np.all(np.sqrt(np.maximum(var, 0.0)) < cfg.still_acc_std_m_s2, axis=1)
+    gyr = ori.gyr_rad_s.get(placement)
+    if gyr is not None:
+        gn = uniform_filter1d(np.linalg.norm(gyr, axis=1), n_win, mode="nearest")
+        still &= gn < cfg.still_gyr_rad_s
+    return still & np.asarray(ori.valid[placement], dtype=bool)
+
+
+def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = None) -> Window:
+    """First period of at least ``cfg.min_static_s`` where every sensor is still.
+
+    Returns
+    -------
+    (start_idx, stop_idx)
+        Half-open sample range on the session grid.
+
+    Raises
+    ------
+    CalibrationError
+        No such period.
+    """
+    cfg = cfg or SegmentCalConfig()
+    still = np.ones(len(ori.t_s), dtype=bool)
+    for p in ori.q_world_sensor:
+        still &= _still_mask(ori, p, cfg)
+    need = round(cfg.min_static_s * ori.rate_hz)
+    for a, b in _runs(still):
+        if b - a >= need:
+            return a, b
+    raise CalibrationError(
+        f"no still period of {cfg.min_static_s:g} s found in which all sensors "
+        f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
+    )
+
+
+def _index(windows: Sequence[Window], n: int) -> npt.NDArray[np.intp]:
+    idx = [np.arange(max(0, a), min(n, b)) for a, b in windows]
+    return np.concatenate(idx) if idx else np.zeros(0, dtype=np.intp)
+
+
+def _principal_axis(gyr: FloatArray) -> tuple[FloatArray, float]:
+    """First principal axis of angular velocity samples (uncentred) and sqrt eigenvalue ratio."""
+    cov = gyr.T @ gyr / max(1, len(gyr))
+    w, v = np.linalg.eigh(cov)
+    ratio = float(np.sqrt(w[2] / max(w[1], 1e-12)))
+    return v[:, 2], ratio
+
+
+def _flexion_angle(
+    gyr_along: FloatArray, rate_hz: float, windows: Sequence[Window], n: int
+) -> FloatArray:
+    """Integrated angle about one axis, linearly detrended per window (removes gyro bias)."""
+    parts = []
+    for a, b in windows:
+        seg = gyr_along[a:b]
+        ang = np.cumsum(seg) / rate_hz
+        t = np.arange(len(ang))
+        if len(ang) > 2:
+            ang = ang - np.polyval(np.polyfit(t, ang, 1), t)
+        parts.append(ang)
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _skew(x: FloatArray) -> float:
+    s = float(np.std(x))
+    return float(np.mean((x - np.mean(x)) ** 3) / s**3) if s > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# main entry
+# ---------------------------------------------------------------------------------------------
+
+
+def _movement_windows(
+    ori: OrientationSession, static: Window, cfg: SegmentCalConfig
+) -> list[Window]:
+    """Walking: after the static window, thigh gyro RMS over ``walking_window_s`` high enough."""
+    thighs = [p for p in ("thigh_l", "thigh_r") if ori.gyr_rad_s.get(p) is not None]
+    if not thighs:
+        raise CalibrationError("functional calibration needs a thigh gyroscope (thigh_l/thigh_r)")
+    n = len(ori.t_s)
+    size = max(3, round(cfg.walking_window_s * ori.rate_hz))
+    moving = np.ones(n, dtype=bool)
+    for p in thighs:
+        g = ori.gyr_rad_s[p]
+        assert g is not None
+        rms = np.sqrt(uniform_filter1d(np.sum(g * g, axis=1), size, mode="nearest"))
+        moving &= (rms > cfg.walking_gyr_rms_rad_s) & np.asarray(ori.valid[p], bool)
+    moving[: static[1]] = False
+    return [w for w in _runs(moving) if w[1] - w[0] >= size]
+
+
+def calibrate_segments(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig | None = None,
+    *,
+    static_window: Window | None = None,
+    functional_windows: Sequence[Window] | None = None,
+    prior: SegmentCalibration | None = None,
+) -> SegmentCalibration:
+    """Sensor-to-segment rotations from a static pose and walking or functional movements.
+
+    Parameters
+    ----------
+    ori : OrientationSession
+        Fused sensor orientations (world ENU) with accelerometer and gyroscope, sensor frame.
+    cfg : SegmentCalConfig, optional
+    static_window : (start_idx, stop_idx), optional
+        Standing (or, for ``method="seated"``, sitting) still window; found automatically if
+        omitted (:func:`find_static_window`).
+    functional_windows : sequence of (start_idx, stop_idx), optional
+        Dedicated hip flexion/extension swings (or walking); default: the walking detected after
+        the static window.
+    prior : SegmentCalibration, optional
+        Only for ``method="seated"``: a previous calibration (or the nominal mounting) that fixes
+        the sign of the thigh long axis.
+
+    Returns
+    -------
+    SegmentCalibration
+        ``q_sensor_segment`` for every sensor that could be calibrated, the method, quality
+        numbers (``still_gyr_rms_rad_s``, ``axis_ratio``, ``range_rad``, ``sign_score``) and
+        warnings.
+
+    Raises
+    ------
+    CalibrationError
+        Subject moved during the static window, movement too small, axis ambiguous, no static
+        window, no movement, no pelvis or thigh sensor.
+    """
+    cfg = cfg or SegmentCalConfig()
+    if "pelvis" not in ori.q_world_sensor:
+        raise CalibrationError("segment calibration needs a pelvis sensor")
+    n = len(ori.t_s)
+    static = static_window if static_window is not None else find_static_window(ori, cfg)
+    if not (0 <= static[0] < static[1] <= n):
+        raise ValueError(f"static_window {static} outside the session (0, {n})")
+    quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
+    warnings: list[str] = []
+
+    # ---- 1. vertical axis from gravity, and the still check ----------------------------------
+    up_s: dict[str, FloatArray] = {}
+    for p in ori.q_world_sensor:
+        sl = slice(*static)
+        ok = np.asarray(ori.valid[p][sl], bool)
+        if not np.any(ok):
+            raise CalibrationError(f"{p}: no valid samples in the static window")
+        acc = ori.acc_m_s2[p][sl][ok]
+        up_s[p] = np.mean(acc, axis=0) / np.linalg.norm(np.mean(acc, axis=0))
+        gyr = ori.gyr_rad_s.get(p)
+        if gyr is not None:
+            g = gyr[sl][ok]
+            g = g - np.median(g, axis=0)  # a constant offset is bias, not motion
+            rms = float(np.sqrt(np.mean(np.sum(g * g, axis=1))))
+            quality[p]["still_gyr_rms_rad_s"] = rms
+            if rms > cfg.max_static_gyr_rms_rad_s:
+                t0, t1 = ori.t_s[static[0]], ori.t_s[static[1] - 1]
+                raise CalibrationError(
+                    f"{p}: subject moved during the static window {t0:.1f}-{t1:.1f} s "
+                    f"(gyro RMS {rms:.3f} rad/s > {cfg.max_static_gyr_rms_rad_s:g})"
+                )
+
+    if cfg.method == "seated":
+        return _calibrate_seated(ori, cfg, static, up_s, functional_windows, prior, quality)
+
+    # ---- 2. thigh/shank mediolateral axis from the flexion/extension movement ---------------
+    windows = (
+        list(functional_windows)
+        if functional_windows is not None
+        else _movement_windows(ori, static, cfg)
+    )
+    idx = _index(windows, n)
+    if len(idx) < cfg.min_movement_s * ori.rate_hz:
+        raise CalibrationError(
+            f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
+            f"< {cfg.min_movement_s:g} s (walk or swing the legs after standing still)"
+        )
+    z_s: dict[str, FloatArray] = {}
+    flex_rate: dict[str, FloatArray] = {}
+    common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
+    pel_gyr = ori.gyr_rad_s.get("pelvis")
+    for p in ("thigh_l", "thigh_r", "shank_l", "shank_r"):
+        gyr = ori.gyr_rad_s.get(p)
+        if p not in ori.q_world_sensor or gyr is None:
+            continue
+        if common_heading and pel_gyr is not None and p.startswith("thigh"):
+            # hip angular velocity (thigh relative to pelvis) in the thigh sensor frame: removes
+            # pelvic obliquity, which is correlated with flexion and would tilt the axis
+            q_ts_ps = quat_mul(quat_conj(ori.q_world_sensor[p]), ori.q_world_sensor["pelvis"])
+            gyr = gyr - quat_rotate(q_ts_ps, pel_gyr)
+        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        axis, ratio = _principal_axis(gyr[ok])
+        quality[p]["axis_ratio"] = ratio
+        if ratio < cfg.min_axis_ratio:
+            raise CalibrationError(
+                f"{p}: flexion axis ambiguous (first/second principal angular velocity ratio "
+                f"{ratio:.2f} < {cfg.min_axis_ratio:g}); repeat the leg swings in the sagittal plane"
+            )
+        z = axis - np.dot(axis, up_s[p]) * up_s[p]
+        z /= np.linalg.norm(z)
+        along = gyr @ z
+        ang = _flexion_angle(along, ori.rate_hz, windows, n)
+        rng = float(np.percentile(ang, 99) - np.percentile(ang, 1))
+        quality[p]["range_rad"] = rng
+        if rng < cfg.min_functional_range_rad:
+            raise CalibrationError(
+                f"{p}: movement too small ({np.rad2deg(rng):.1f} deg flexion/extension range < "
+                f"{np.rad2deg(cfg.min_functional_range_rad):.1f} deg)"
+            )
+        z_s[p] = z
+        flex_rate[p] = along
+
+    thighs = [p for p in ("thigh_l", "thigh_r") if p in z_s]
+    if not thighs:
+        raise CalibrationError("functional calibration needs at least one thigh sensor with gyro")
+
+    # ---- sign of Z: flexion positive ----------------------------------------------------------
+    yaw_rate = None
+    if pel_gyr is not None:
+        yaw_rate = quat_rotate(ori.q_world_sensor["pelvis"], pel_gyr)[:, 2]
+    for p in list(z_s):
+        along = flex_rate[p][idx]
+        score_skew = float(np.tanh(_skew(along)))
+        score = score_skew
+        score_yaw = 0.0
+        if yaw_rate is not None and p.startswith("thigh"):
+            # pelvis turns counter-clockwise (right side forward) while the right thigh flexes
+            side_sign = 1.0 if p.endswith("_r") else -1.0
+            c = np.corrcoef(yaw_rate[idx], along)[0, 1]
+            score_yaw = float(side_sign * c) if np.isfinite(c) else 0.0
+            score = score_skew + 2.0 * score_yaw
+        quality[p]["sign_score"] = abs(score)
+        if score < 0:
+            z_s[p] = -z_s[p]
+            flex_rate[p] = -flex_rate[p]
+        if abs(score) < 0.2 or (score_yaw != 0 and np.sign(score_yaw) != np.sign(score_skew)):
+            warnings.append(
+                f"{p}: flexion sign cues weak or disagree (swing skew {score_skew:+.2f}, "
+                f"pelvis yaw correlation {score_yaw:+.2f})"
+            )
+
+    q_sensor_segment: dict[str, FloatArray] = {}
+    method: dict[str, str] = {}
+    label = "static+functional" if functional_windows is not None else "static+walking"
+    for p, z in z_s.items():
+        x = np.cross(up_s[p], z)
+        q_sensor_segment[p] = q_sensor_segment_from_axes(x, up_s[p])
+        method[p] = label
+
+    # ---- 3. pelvis / lumbar anterior axis ------------------------------------------------------
+    for p in ("pelvis", "lumbar"):
+        if p not in ori.q_world_sensor:
+            continue
+        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        if common_heading:
+            fwd = np.zeros((n, 3))
+            for t in thighs:
+                fwd += quat_rotate(
+                    ori.q_world_sensor[t], quat_rotate(q_sensor_segment[t], [1.0, 0, 0])
+                )
+            fwd[:, 2] = 0.0
+            fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
+            # walking direction in the world, expressed in this sensor's frame, averaged
+            x_s = np.mean(quat_rotate(quat_conj(ori.q_world_sensor[p][ok]), fwd[ok]), axis=0)
+            method[p] = label + "+walking_direction"
+        else:
+            x_s = _anterior_from_obliquity(ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs})
+            method[p] = label + "+obliquity"
+            warnings.append(
+                f"{p}: no common magnetometer heading (6D); anterior axis from the pelvic "
+                "obliquity cue, relative heading anchored during walking"
+            )
+        q_sensor_segment[p] = q_sensor_segment_from_axes(x_s, up_s[p])
+
+    for p in ori.q_world_sensor:
+        if p not in q_sensor_segment:
+            warnings.append(f"{p}: not calibrated (no gyroscope or unsupported placement)")
+    return SegmentCalibration(
+        q_sensor_segment=q_sensor_segment,
+        method=method,
+        quality={k: v for k, v in quality.items() if k in q_sensor_segment},
+        warnings=tuple(warnings),
+    )
+
+
+def _anterior_from_obliquity(
+    ori: OrientationSession,
+    p: str,
+    ok: npt.NDArray[np.intp],
+    up: FloatArray,
+    flex_rate: dict[str, FloatArray],
+) -> FloatArray:
+    """Anterior axis (sensor frame) from the pelvic obliquity cue (6D).
+
+    The pelvis drops on the swing side, so its angular velocity about the anterior axis follows
+    the right-minus-left thigh flexion velocity (right side up, a rotation about −X, while the
+    right leg is in early stance after swinging forward). The horizontal part of the pelvis
+    angular velocity that correlates with that signal therefore points along −X; tilt (twice the
+    stride frequency) does not correlate with it and rotation about Y is projected out.
+    """
+    gyr = ori.gyr_rad_s.get(p)
+    if gyr is None:
+        raise CalibrationError(f"{p}: 6D calibration of the anterior axis needs a gyroscope")
+    if "thigh_r" in flex_rate and "thigh_l" in flex_rate:
+        s = flex_rate["thigh_r"] - flex_rate["thigh_l"]
+    elif "thigh_r" in flex_rate:
+        s = flex_rate["thigh_r"]
+    else:
+        s = -flex_rate["thigh_l"]
+    g = gyr[ok]
+    g = g - np.outer(g @ up, up)
+    c = (g * (s[ok] - np.mean(s[ok]))[:, None]).mean(axis=0)
+    if np.linalg.norm(c) < 1e-9:
+        raise CalibrationError(f"{p}: anterior axis ambiguous (no obliquity motion during walking)")
+    return np.asarray(-c, dtype=np.float64)
+
+
+def _calibrate_seated(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig,
+    static: Window,
+    up_s: dict[str, FloatArray],
+    functional_windows: Sequence[Window] | None,
+    prior: SegmentCalibration | None,
+    quality: dict[str, dict[str, float]],
+) -> SegmentCalibration:
+    """Seated: thighs horizontal, pelvis and shanks upright.
+
+    Gravity gives the pelvis (and shank, lumbar) Y axis as when standing, but the thigh's X
+    (anterior) axis, because the hip is flexed 90°. The thigh long axis Y is the principal axis
+    of seated hip internal/external rotation swings (``functional_windows``), orthogonalised
+    against X; its sign and the headings of the upright segments come from ``prior``.
+    """
+    if prior is None:
+        raise CalibrationError(
+            "seated calibration needs a prior calibration (a previous standing calibration or "
+            "the nominal mounting) to fix the long-axis sign and the upright segments' heading"
+        )
+    n = len(ori.t_s)
+    idx = _index(functional_windows or [], n)
+    q: dict[str, FloatArray] = {}
+    method: dict[str, str] = {}
+    warnings: list[str] = []
+    for p in ori.q_world_sensor:
+        if p not in prior.q_sensor_segment:
+            warnings.append(f"{p}: not in the prior calibration, skipped")
+            continue
+        qp = prior.q_sensor_segment[p]
+        x_prior = quat_rotate(qp, [1.0, 0, 0])
+        y_prior = quat_rotate(qp, [0, 1.0, 0])
+        if p.startswith("thigh"):
+            x = up_s[p]
+            gyr = ori.gyr_rad_s.get(p)
+            if gyr is not None and len(idx) >= ori.rate_hz:
+                axis, ratio = _principal_axis(gyr[idx])
+                quality[p]["axis_ratio"] = ratio
+                if ratio < cfg.min_axis_ratio:
+                    raise CalibrationError(
+                        f"{p}: long axis ambiguous (principal ratio {ratio:.2f} < "
+                        f"{cfg.min_axis_ratio:g}); rotate the thigh about its long axis"
+                    )
+                y = axis if np.dot(axis, y_prior) >= 0 else -axis
+                method[p] = "seated+functional"
+            else:
+                y = y_prior
+                method[p] = "seated+prior"
+            # keep the gravity axis (X) exact: build with Y orthogonalised against X
+            y = y - np.dot(y, x) * x
+            y /= np.linalg.norm(y)
+            z = np.cross(x, y)
+            q[p] = q_sensor_segment_from_axes(np.cross(y, z), y)
+        else:
+            q[p] = q_sensor_segment_from_axes(x_prior, up_s[p])
+            method[p] = "seated+prior"
+    return SegmentCalibration(
+        q_sensor_segment=q,
+        method=method,
+        quality={k: v for k, v in quality.items() if k in q},
+        warnings=tuple(warnings),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# storage as a recording event
+# ---------------------------------------------------------------------------------------------
+
+
+def segcal_to_event_data(segcal: SegmentCalibration) -> dict[str, Any]:
+    """JSON-serialisable dict of a calibration (for ``SessionEvent(kind="segment_calibration")``)."""
+    return {
+        "version": 1,
+        "q_sensor_segment": {k: [float(v) for v in q] for k, q in segcal.q_sensor_segment.items()},
+        "method": dict(segcal.method),
+        "quality": {k: {m: float(v) for m, v in d.items()} for k, d in segcal.quality.items()},
+        "warnings": list(segcal.warnings),
+    }
+
+
+def segcal_from_event_data(data: dict[str, Any]) -> SegmentCalibration:
+    """Inverse of :func:`segcal_to_event_data`; ``ValueError`` naming what is malformed."""
+    if not isinstance(data, dict) or data.get("version") != 1:
+        raise ValueError("segment calibration event data must be a dict with version 1")
+    try:
+        q = {k: np.asarray(v, dtype=np.float64) for k, v in data["q_sensor_segment"].items()}
+        method = {str(k): str(v) for k, v in data["method"].items()}
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"segment calibration event data malformed: {err}") from err
+    for k, v in q.items():
+        if v.shape != (4,) or not np.all(np.isfinite(v)) or abs(np.linalg.norm(v) - 1) > 1e-6:
+            raise ValueError(
+                f"q_sensor_segment[{k!r}] must be a finite unit quaternion of 4 values"
+            )
+    return SegmentCalibration(
+        q_sensor_segment=q,
+        method=method,
+        quality={
+            k: {m: float(x) for m, x in d.items()} for k, d in data.get("quality", {}).items()
+        },
+        warnings=tuple(str(w) for w in data.get("warnings", [])),
+    )
+
+
+def segcal_to_event(segcal: SegmentCalibration, host_rx_ns: int) -> SessionEvent:
+    """A ``SessionEvent(kind="segment_calibration")`` carrying the calibration."""
+    return SessionEvent(host_rx_ns=host_rx_ns, kind=EVENT_KIND, data=segcal_to_event_data(segcal))
