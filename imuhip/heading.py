@@ -179,8 +179,9 @@ def correct_thigh_heading(
     with ``method="flexion_axis"``, the principal axis of the thigh angular velocity (the flexion
     axis is held perpendicular to the walking direction; measured biased by 2–4° on synthetic
     walking because the thigh is inclined while it flexes, so not the default).
-    ``segment_axis`` selects the compared segment axis (Z; X for the lumbar segment). Offsets of anchor windows (walking,
-    clear axis) are interpolated linearly between window centres (held constant outside), i.e.
+    ``segment_axis`` selects the compared segment axis (Z; X for the lumbar segment).
+    Offsets of anchor windows are interpolated linearly between window centres (held constant
+    outside), i.e.
     low-passed at the window scale, and the thigh is turned back by that angle about world up.
     Within-window (within-stride) motion is untouched.
 

@@ -203,9 +203,7 @@ def _principal_axis(gyr: FloatArray) -> tuple[FloatArray, float]:
     return v[:, 2], ratio
 
 
-def _flexion_angle(
-    gyr_along: FloatArray, rate_hz: float, windows: Sequence[Window], n: int
-) -> FloatArray:
+def _flexion_angle(gyr_along: FloatArray, rate_hz: float, windows: Sequence[Window]) -> FloatArray:
     """Integrated angle about one axis, linearly detrended per window (removes gyro bias)."""
     parts = []
     for a, b in windows:
@@ -318,7 +316,7 @@ def calibrate_segments(
                 )
 
     if cfg.method == "seated":
-        return _calibrate_seated(ori, cfg, static, up_s, functional_windows, prior, quality)
+        return _calibrate_seated(ori, cfg, up_s, functional_windows, prior, quality)
 
     # ---- 2. thigh/shank mediolateral axis from the flexion/extension movement ---------------
     windows = (
@@ -351,12 +349,13 @@ def calibrate_segments(
         if ratio < cfg.min_axis_ratio:
             raise CalibrationError(
                 f"{p}: flexion axis ambiguous (first/second principal angular velocity ratio "
-                f"{ratio:.2f} < {cfg.min_axis_ratio:g}); repeat the leg swings in the sagittal plane"
+                f"{ratio:.2f} < {cfg.min_axis_ratio:g}); repeat the leg swings in the sagittal "
+                "plane"
             )
         z = axis - np.dot(axis, up_s[p]) * up_s[p]
         z /= np.linalg.norm(z)
         along = gyr @ z
-        ang = _flexion_angle(along, ori.rate_hz, windows, n)
+        ang = _flexion_angle(along, ori.rate_hz, windows)
         rng = float(np.percentile(ang, 99) - np.percentile(ang, 1))
         quality[p]["range_rad"] = rng
         if rng < cfg.min_functional_range_rad:
@@ -475,7 +474,6 @@ def _anterior_from_obliquity(
 def _calibrate_seated(
     ori: OrientationSession,
     cfg: SegmentCalConfig,
-    static: Window,
     up_s: dict[str, FloatArray],
     functional_windows: Sequence[Window] | None,
     prior: SegmentCalibration | None,
@@ -543,7 +541,7 @@ def _calibrate_seated(
 
 
 def segcal_to_event_data(segcal: SegmentCalibration) -> dict[str, Any]:
-    """JSON-serialisable dict of a calibration (for ``SessionEvent(kind="segment_calibration")``)."""
+    """JSON-serialisable dict of a calibration (``SessionEvent(kind="segment_calibration")``)."""
     return {
         "version": 1,
         "q_sensor_segment": {k: [float(v) for v in q] for k, q in segcal.q_sensor_segment.items()},

@@ -54,7 +54,7 @@ def make_walk(
 ) -> tuple[OrientationSession, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Return (ori, q_segment_sensor truth, truth arrays: hip_<side>, q_world_<segment>)."""
     rng = np.random.default_rng(seed)
-    n = int(round((static_s + walk_s) * rate_hz))
+    n = round((static_s + walk_s) * rate_hz)
     t = np.arange(n) / rate_hz
     ramp = np.clip((t - static_s) / 1.0, 0, 1)
     phi = 2 * np.pi * np.clip(t - static_s, 0, None) / stride_s  # right IC at phi = 0
