@@ -1,0 +1,266 @@
+"""``imuhip export REC --format csv|parquet --out DIR``: one table per sensor plus ``meta.json``.
+
+Formats are pluggable: :data:`FORMATS` maps a format name to an exporter
+``(ctx: ExportContext, out_dir: Path, force: bool) -> list[Path]``. An exporter must call
+:func:`check_targets` on every path it will write *before* writing any, so an export never
+half-overwrites a previous one. Another module adds a format with
+``FORMATS["sto"] = export_sto`` (imported before the parser is built, e.g. at the bottom of this
+module).
+
+Tables (see :mod:`imuhip.tables`): ``t_s, t_dev_s, sample_idx, valid, saturated, host_rx_ns,
+acc_[xyz]_m_s2, gyr_[xyz]_rad_s[, mag_[xyz]_ut]``, one row per device sample index, lost samples
+as ``valid == False`` rows with NaN values. ``meta.json`` holds the session metadata, the time
+basis of ``t_s`` (``session_clock`` = align's fitted clock model, ``device_clock`` = fallback),
+the clock models, decode statistics and any reader warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from imuhip import __version__
+from imuhip.commands._common import load_recording
+from imuhip.decode import decode_session
+from imuhip.errors import ImuhipError
+from imuhip.recording import Recording
+from imuhip.tables import sensor_table, session_t0_ns, session_times, stats_dict
+from imuhip.types import ImuSamples, SensorMeta
+
+NAME = "export"
+HELP = "export a recording as one table per sensor (csv or parquet) plus meta.json"
+
+__all__ = ["FORMATS", "ExportContext", "Exporter", "build_context", "check_targets"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportContext:
+    """Everything an exporter may need, computed once.
+
+    Attributes
+    ----------
+    source : Path
+        The recording file.
+    rec : Recording
+    samples : dict placement -> ImuSamples
+        Decoded, device clock.
+    t_s : dict placement -> (N,) float64
+        Session seconds of every decoded sample.
+    time_basis : str
+        ``"session_clock"`` or ``"device_clock"`` (:mod:`imuhip.tables`).
+    t0_ns : int
+        Host ``monotonic_ns`` of session time zero.
+    tables : dict placement -> DataFrame
+        :func:`imuhip.tables.sensor_table` of each sensor.
+    """
+
+    source: Path
+    rec: Recording
+    samples: dict[str, ImuSamples]
+    t_s: dict[str, Any]
+    time_basis: str
+    t0_ns: int
+    tables: dict[str, pd.DataFrame]
+
+
+Exporter = Callable[[ExportContext, Path, bool], list[Path]]
+
+
+def check_targets(paths: list[Path], force: bool) -> None:
+    """Refuse (``ImuhipError``) if any target exists and ``force`` is false; nothing is written."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        names = ", ".join(str(p) for p in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise ImuhipError(f"refusing to overwrite existing file(s): {names} (use --force)")
+    for p in existing:
+        if p.is_dir():
+            raise ImuhipError(f"{p} is a directory; cannot write a file there")
+
+
+def build_context(source: Path, rec: Recording, *, use_align: bool = True) -> ExportContext:
+    """Decode ``rec``, put it on the session clock and build the per-sensor tables."""
+    samples = decode_session(rec.packets, rec.meta)
+    default_t0 = min((p.host_rx_ns for p in rec.packets), default=0)
+    t0 = session_t0_ns(samples, default_t0)
+    t_s, basis = session_times(samples, t0, use_align=use_align)
+    tables = {k: sensor_table(s, t_s[k]) for k, s in samples.items()}
+    return ExportContext(source, rec, samples, t_s, basis, t0, tables)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sensor_meta(s: SensorMeta) -> dict[str, Any]:
+    return {f.name: getattr(s, f.name) for f in fields(SensorMeta)}
+
+
+def meta_document(ctx: ExportContext, fmt: str, files: dict[str, str]) -> dict[str, Any]:
+    """The ``meta.json`` content (JSON-ready)."""
+    m = ctx.rec.meta
+    clocks: dict[str, Any] = {}
+    if ctx.time_basis == "session_clock":
+        from imuhip import align
+
+        for k, s in ctx.samples.items():
+            if len(s):
+                c = align.fit_clock(
+                    s.t_dev_s,
+                    (s.host_rx_ns - ctx.t0_ns) * 1e-9,
+                    window_s=align.AlignConfig().clock_window_s,
+                )
+                clocks[k] = {
+                    "offset_s": c.offset_s,
+                    "drift_ppm": c.drift_ppm,
+                    "residual_jitter_s": c.residual_jitter_s,
+                    "n_anchors": c.n_anchors,
+                }
+    units = {
+        "t_s": "s",
+        "t_dev_s": "s",
+        "sample_idx": "1",
+        "valid": "bool",
+        "saturated": "bool",
+        "host_rx_ns": "ns",
+    }
+    units.update(dict.fromkeys(("acc_x_m_s2", "acc_y_m_s2", "acc_z_m_s2"), "m/s^2"))
+    units.update(dict.fromkeys(("gyr_x_rad_s", "gyr_y_rad_s", "gyr_z_rad_s"), "rad/s"))
+    units.update(dict.fromkeys(("mag_x_ut", "mag_y_ut", "mag_z_ut"), "uT"))
+    return {
+        "format": fmt,
+        "exported_by": f"imuhip {__version__}",
+        "source": {
+            "file": ctx.source.name,
+            "sha256": _sha256(ctx.source),
+            "complete": ctx.rec.complete,
+            "warnings": list(ctx.rec.warnings),
+        },
+        "session": {
+            "session_id": m.session_id,
+            "start_wall_time": m.start_wall_time,
+            "subject": m.subject,
+            "software": m.software,
+            "notes": m.notes,
+            "extra": m.extra,
+        },
+        "time_basis": ctx.time_basis,
+        "time_basis_note": (
+            "t_s = device clock mapped onto the session clock by imuhip.align's fitted "
+            "offset+drift model; seconds from t0_host_ns"
+            if ctx.time_basis == "session_clock"
+            else "t_s = the sensor's own device clock, placed at its first packet's arrival "
+            "(latency and drift not corrected); seconds from t0_host_ns"
+        ),
+        "t0_host_ns": ctx.t0_ns,
+        "clock_models": clocks,
+        "frames": "sensor frame (acc, gyr, mag as measured, after scale factors, no calibration)",
+        "columns_units": units,
+        "rows": "one row per device sample index; valid=false rows are lost samples (values NaN,"
+        " times linear in sample_idx)",
+        "sensors": [
+            {
+                **_sensor_meta(s),
+                "file": files.get(s.placement),
+                "rows": len(ctx.tables[s.placement]),
+                "decode_stats": stats_dict(ctx.samples[s.placement].stats),
+            }
+            for s in m.sensors
+        ],
+        "events": [
+            {
+                "t_s": (e.host_rx_ns - ctx.t0_ns) * 1e-9,
+                "kind": e.kind,
+                "sensor": e.sensor,
+                "data": e.data,
+            }
+            for e in ctx.rec.events
+        ],
+    }
+
+
+def _write_meta(ctx: ExportContext, out_dir: Path, fmt: str, files: dict[str, str]) -> Path:
+    p = out_dir / "meta.json"
+    doc = meta_document(ctx, fmt, files)
+    p.write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return p
+
+
+def _stem(ctx: ExportContext) -> str:
+    return ctx.source.stem
+
+
+def export_csv(ctx: ExportContext, out_dir: Path, force: bool) -> list[Path]:
+    """``<stem>_<placement>.csv`` per sensor (full float precision, empty cells for NaN/NA)."""
+    targets = {k: out_dir / f"{_stem(ctx)}_{k}.csv" for k in ctx.tables}
+    check_targets([*targets.values(), out_dir / "meta.json"], force)
+    for k, df in ctx.tables.items():
+        df.to_csv(targets[k], index=False, float_format="%.17g")
+    meta = _write_meta(ctx, out_dir, "csv", {k: p.name for k, p in targets.items()})
+    return [*targets.values(), meta]
+
+
+def export_parquet(ctx: ExportContext, out_dir: Path, force: bool) -> list[Path]:
+    """``<stem>_<placement>.parquet`` per sensor (pyarrow), time basis in the schema metadata."""
+    targets = {k: out_dir / f"{_stem(ctx)}_{k}.parquet" for k in ctx.tables}
+    check_targets([*targets.values(), out_dir / "meta.json"], force)
+    for k, df in ctx.tables.items():
+        df = df.copy()
+        df.attrs = {"time_basis": ctx.time_basis, "placement": k}
+        df.to_parquet(targets[k], index=False, engine="pyarrow")
+    meta = _write_meta(ctx, out_dir, "parquet", {k: p.name for k, p in targets.items()})
+    return [*targets.values(), meta]
+
+
+FORMATS: dict[str, Exporter] = {
+    "csv": export_csv,
+    "parquet": export_parquet,
+}
+"""Format name -> exporter. Add formats here (``sto``, ``bids``); the CLI lists them all."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``REC --format F --out DIR [--force] [--device-clock]``."""
+    parser.add_argument("recording", metavar="REC", help="recording file (.imrec)")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.add_argument(
+        "--device-clock",
+        action="store_true",
+        help="t_s from each sensor's own clock instead of the fitted session clock",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and list the files written."""
+    src = Path(args.recording)
+    rec = load_recording(args.recording)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ImuhipError(f"--out {out_dir} exists and is not a directory")
+    exporter = FORMATS.get(args.format)
+    if exporter is None:  # FORMATS changed after the parser was built
+        raise ImuhipError(f"unknown format {args.format!r} (known: {', '.join(sorted(FORMATS))})")
+    ctx = build_context(src, rec, use_align=not args.device_clock)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = exporter(ctx, out_dir, bool(args.force))
+    for w in rec.warnings:
+        sys.stderr.write(f"imuhip export: warning: {w}\n")
+    sys.stdout.write(
+        f"exported {len(ctx.tables)} sensor table(s) ({ctx.time_basis}) to {out_dir}:\n"
+    )
+    for p in written:
+        sys.stdout.write(f"  {p.name}\n")
+    return 0
