@@ -23,18 +23,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from imuhip.errors import ImportFormatError
 from imuhip.interop._common import FloatArray, ImportedSensor
 from imuhip.recording import meta_from_json, meta_to_json
-from imuhip.types import OrientationSession, SessionMeta
+from imuhip.types import OrientationSession, SegmentCalibration, SessionMeta
+
+if TYPE_CHECKING:
+    from imuhip.pipeline import AnalysisConfig, Progress, SessionResult
 
 __all__ = [
     "ORIENTATION_SUFFIX",
+    "analyze_orientation_file",
+    "load_orientation_segcal",
     "load_orientation_session",
+    "meta_for_vendor_session",
     "orientation_session_from_imported",
     "save_orientation_session",
 ]
@@ -108,9 +114,18 @@ def orientation_session_from_imported(
 
 
 def save_orientation_session(
-    path: str | Path, ori: OrientationSession, meta: SessionMeta, *, overwrite: bool = False
+    path: str | Path,
+    ori: OrientationSession,
+    meta: SessionMeta,
+    *,
+    segcal: SegmentCalibration | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``ori`` and its ``meta`` as ``NAME.imori.npz`` (see the module docstring)."""
+    """Write ``ori`` and its ``meta`` as ``NAME.imori.npz`` (see the module docstring).
+
+    ``segcal`` (e.g. the assumed-pose calibration of a vendor import) is stored as JSON in
+    ``segcal_json`` so analysis reuses it.
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise ImportFormatError(f"{path} already exists; refusing to overwrite")
@@ -122,6 +137,10 @@ def save_orientation_session(
         "rate_hz": np.array(ori.rate_hz),
         "source": np.array(ori.source),
     }
+    if segcal is not None:
+        from imuhip.segment_calibration import segcal_to_event_data
+
+        arrays["segcal_json"] = np.array(json.dumps(segcal_to_event_data(segcal)))
     for p, q in ori.q_world_sensor.items():
         arrays[f"q_world_sensor__{p}"] = q
         arrays[f"acc_m_s2__{p}"] = ori.acc_m_s2[p]
@@ -182,6 +201,35 @@ def load_orientation_session(path: str | Path) -> tuple[OrientationSession, Sess
             mag_ut=mag,
         )
     return ori, meta
+
+
+def load_orientation_segcal(path: str | Path) -> SegmentCalibration | None:
+    """The segment calibration stored with an orientation session, or None."""
+    from imuhip.segment_calibration import segcal_from_event_data
+
+    with np.load(Path(path), allow_pickle=False) as z:
+        if "segcal_json" not in z.files:
+            return None
+        return segcal_from_event_data(json.loads(str(z["segcal_json"])))
+
+
+def analyze_orientation_file(
+    path: str | Path, cfg: AnalysisConfig | None = None, progress: Progress | None = None
+) -> SessionResult:
+    """Analyse a ``.imori.npz`` session with :func:`imuhip.pipeline.analyze_orientations`.
+
+    Uses the stored segment calibration; without one, sessions without gyroscopes get the
+    assumed-pose calibration (:mod:`imuhip.interop.vendor_calibration`), others the pipeline's.
+    """
+    from imuhip.interop.vendor_calibration import assumed_pose_calibration
+    from imuhip.pipeline import analyze_orientations
+
+    ori, meta = load_orientation_session(path)
+    segcal = load_orientation_segcal(path)
+    if segcal is None and all(g is None for g in ori.gyr_rad_s.values()):
+        segcal = assumed_pose_calibration(ori)
+    quality = {"orientation_file": str(path), "import": meta.extra.get("import", {})}
+    return analyze_orientations(ori, meta, cfg, segcal=segcal, quality=quality, progress=progress)
 
 
 def meta_for_vendor_session(
