@@ -1,4 +1,4 @@
-"""Hip–lumbar compensation index (HLCI), one value per side. Definition: ``docs/compensation_index.md``.
+"""Hip–lumbar compensation index (HLCI), one value per side (``docs/compensation_index.md``).
 
 No published index links a hip internal-rotation deficit to pelvic/lumbar compensation during gait,
 so this module defines one from two ingredients found in the literature:
@@ -13,10 +13,11 @@ so this module defines one from two ingredients found in the literature:
    foot, pelvis rotation is absorbed at the hip and the two are in phase (``Φ ≈ 0°``); a hip that
    cannot rotate carries the femur with the pelvis ("en bloc") and the phase relation is lost.
 
-Each ingredient is standardised against the typical-walker reference (:class:`CompensationReference`)
-and the index is their mean z-score scaled by √2, so that it is ~N(0, 1) for typical walkers when
-the ingredients are independent: ``HLCI_S = (z_R + z_Φ) / √2``. The normal band is
-``|HLCI| <= 1.96``; above it the side is flagged as compensating.
+Each ingredient is standardised against the typical-walker reference
+(:class:`CompensationReference`) and the index is their sum scaled by 1/√2, so that it is
+~N(0, 1) for typical walkers when the ingredients are independent:
+``HLCI_S = (z_R + z_Φ) / √2``. The normal band is ``|HLCI| <= 1.96``; above it the side is
+flagged as compensating.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ class CompensationReference:
     and with a lumbar sensor. ``phase_mean_deg`` / ``phase_sd_deg``: stance absorption phase.
     """
 
-    ratio_mean: float = 0.0
+    ratio_mean: float = -0.1
     ratio_sd: float = 0.35
-    ratio_mean_lumbar: float = 0.55
+    ratio_mean_lumbar: float = 0.6
     ratio_sd_lumbar: float = 0.35
-    phase_mean_deg: float = 30.0
-    phase_sd_deg: float = 15.0
+    phase_mean_deg: float = 107.0
+    phase_sd_deg: float = 8.0
     band: float = 1.96
 
 

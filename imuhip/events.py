@@ -82,8 +82,8 @@ class EventConfig:
     min_stride_s: float = 0.6
     max_stride_s: float = 2.2
     ic_search_s: float = 0.15
-    thigh_ic_offset_frac: float = 0.06
-    thigh_to_offset_frac: float = 0.08
+    thigh_ic_offset_frac: float = 0.147
+    thigh_to_offset_frac: float = 0.088
     turn_max_deg: float = 20.0
     outlier_frac: float = 0.25
     max_gap_s: float = 0.05
@@ -366,7 +366,7 @@ def segment_strides(
     ic = np.sort(events.ic_s)
     to = np.sort(events.to_s)
     rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
-    max_gap_n = int(round(cfg.max_gap_s * rate_hz))
+    max_gap_n = round(cfg.max_gap_s * rate_hz)
     out: list[Stride] = []
     for k in range(len(ic) - 1):
         a, b = float(ic[k]), float(ic[k + 1])

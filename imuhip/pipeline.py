@@ -1,0 +1,258 @@
+"""The analysis pipeline: composition of the stages only, no maths.
+
+``read_recording → decode_session → align_session → apply_sensor_calibrations → fuse_session →
+calibrate_segments → joint_angles → detect_gait_events / segment_strides → stride_metrics →
+session_metrics → compensation_index → gait_flags``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imuhip.compensation import CompensationReference, CompensationResult, compensation_index
+from imuhip.events import (
+    EventConfig,
+    SideEvents,
+    Stride,
+    detect_gait_events,
+    pelvis_heading_rad,
+    segment_angular_velocity,
+    segment_strides,
+)
+from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics
+from imuhip.norms import Flag, gait_flags
+from imuhip.types import JointAngles, OrientationSession, SegmentCalibration, SessionMeta
+
+__all__ = [
+    "AnalysisConfig",
+    "SessionResult",
+    "analyze_orientations",
+    "analyze_recording",
+]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisConfig:
+    """Options of the analysis.
+
+    Parameters
+    ----------
+    method : str
+        Orientation filter (:data:`imuhip.fusion.METHODS`).
+    use_mag : bool
+        Use magnetometers where present.
+    calibration_folder : str or None
+        Folder with per-sensor calibration files (``calibration/``); ``None`` = none applied.
+    events : EventConfig
+    compensation : CompensationReference
+    bootstrap_seed : int
+    """
+
+    method: str = "vqf"
+    use_mag: bool = True
+    calibration_folder: str | None = None
+    events: EventConfig = field(default_factory=EventConfig)
+    compensation: CompensationReference = field(default_factory=CompensationReference)
+    bootstrap_seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """Everything the report shows: inputs' metadata, angles, events, strides, metrics, flags.
+
+    ``quality`` is JSON-ready: per-sensor loss and gaps, calibration quality and warnings,
+    transverse-plane confidence, recording warnings.
+    """
+
+    meta: SessionMeta
+    angles: JointAngles
+    events: dict[str, SideEvents]
+    strides: list[Stride]
+    per_stride: list[dict[str, float]]
+    session: SessionMetrics
+    compensation: dict[str, CompensationResult]
+    flags: list[Flag]
+    quality: dict[str, Any]
+    segcal: SegmentCalibration | None
+    orientation_source: str
+    config: AnalysisConfig
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def analyze_recording(
+    path: str | os.PathLike[str],
+    cfg: AnalysisConfig | None = None,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """Analyse one ``.imrec`` recording end to end.
+
+    Parameters
+    ----------
+    path : path-like
+    cfg : AnalysisConfig, optional
+    progress : callable, optional
+        Called with a short label before each stage (the CLI shows it on stderr).
+
+    Raises
+    ------
+    FileNotFoundError, RecordingError, InsufficientDataError, CalibrationError
+    """
+    from imuhip.align import AlignConfig, align_session
+    from imuhip.decode import decode_session
+    from imuhip.fusion import FuseConfig, fuse_session
+    from imuhip.recording import read_recording
+
+    cfg = cfg or AnalysisConfig()
+    say = progress or _noop
+    say("reading recording")
+    rec = read_recording(Path(path))
+    say("decoding packets")
+    samples = decode_session(rec.packets, rec.meta)
+    say("aligning clocks")
+    aligned = align_session(samples, AlignConfig())
+    if cfg.calibration_folder is not None:
+        from imuhip.sensor_calibration import apply_sensor_calibrations
+
+        aligned = apply_sensor_calibrations(aligned, rec.meta, cfg.calibration_folder)
+    say(f"fusing orientations ({cfg.method})")
+    ori = fuse_session(aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag))
+    quality: dict[str, Any] = {
+        "recording_warnings": list(rec.warnings),
+        "recording_complete": bool(rec.complete),
+        "sensors": {
+            p: {
+                "loss_fraction": float(s.stats.loss_fraction),
+                "lost_samples": int(s.stats.lost_samples),
+                "n_gaps": len(s.stats.gaps),
+                "longest_gap_samples": max((g.n_samples for g in s.stats.gaps), default=0),
+                "valid_fraction": float(np.mean(s.valid)) if len(s.valid) else 0.0,
+                "clock_drift_ppm": float(s.clock.drift_ppm),
+                "clock_jitter_ms": float(s.clock.residual_jitter_s * 1e3),
+            }
+            for p, s in aligned.sensors.items()
+        },
+    }
+    segcal = _recorded_segcal(rec.events)
+    return analyze_orientations(
+        ori, rec.meta, cfg, segcal=segcal, quality=quality, progress=progress
+    )
+
+
+def _recorded_segcal(events: list[Any]) -> SegmentCalibration | None:
+    """The last segment calibration stored in the recording, if any."""
+    try:
+        from imuhip.segment_calibration import EVENT_KIND, segcal_from_event_data
+    except ImportError:  # pragma: no cover - optional stage
+        return None
+    found = [e for e in events if e.kind == EVENT_KIND]
+    return segcal_from_event_data(found[-1].data) if found else None
+
+
+def analyze_orientations(
+    ori: OrientationSession,
+    meta: SessionMeta,
+    cfg: AnalysisConfig | None = None,
+    *,
+    segcal: SegmentCalibration | None = None,
+    quality: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """Analyse sensor orientations (fused here or imported, e.g. Xsens/OpenSense).
+
+    Parameters
+    ----------
+    ori : OrientationSession
+    meta : SessionMeta
+    cfg : AnalysisConfig, optional
+    segcal : SegmentCalibration, optional
+        A calibration to use (e.g. stored in the recording); computed from ``ori`` otherwise.
+    quality : dict, optional
+        Quality entries collected by earlier stages; extended here.
+    progress : callable, optional
+    """
+    from imuhip.joints import joint_angles
+    from imuhip.segment_calibration import calibrate_segments
+
+    cfg = cfg or AnalysisConfig()
+    say = progress or _noop
+    quality = dict(quality or {})
+    if "sensors" not in quality:
+        quality["sensors"] = {
+            p: {"valid_fraction": float(np.mean(v)) if len(v) else 0.0}
+            for p, v in ori.valid.items()
+        }
+    if segcal is None:
+        say("calibrating segments")
+        segcal = calibrate_segments(ori)
+    say("computing joint angles")
+    angles = joint_angles(ori, segcal)
+    say("detecting gait events")
+    heading = pelvis_heading_rad(ori, segcal) if "pelvis" in ori.q_world_sensor else None
+    events: dict[str, SideEvents] = {}
+    strides: list[Stride] = []
+    for side, suffix in (("left", "l"), ("right", "r")):
+        if side not in angles.hip_rad:
+            continue
+        seg = "shank" if f"shank_{suffix}" in ori.q_world_sensor else "thigh"
+        omega, kind = segment_angular_velocity(ori, segcal, f"{seg}_{suffix}")
+        ev = detect_gait_events(
+            ori.t_s, omega[:, 2], side=side, segment=seg, source=f"{seg}_{kind}", cfg=cfg.events
+        )
+        events[side] = ev
+        valid = np.asarray(angles.valid, dtype=bool)
+        if seg == "shank":
+            valid = valid & np.asarray(ori.valid[f"shank_{suffix}"], dtype=bool)
+        strides += segment_strides(ev, ori.t_s, valid, heading, cfg.events)
+    strides.sort(key=lambda s: (s.ic_s, s.side))
+    say("computing metrics")
+    per_stride = [stride_metrics(angles, s) for s in strides]
+    session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
+    comp = compensation_index(angles, strides, per_stride, cfg.compensation)
+    conf = angles.transverse_confidence
+    conf_mean = (
+        float(np.mean(conf[angles.valid])) if conf is not None and angles.valid.any() else None
+    )
+    flags = gait_flags(
+        {s: {k: v.mean for k, v in m.items()} for s, m in session.per_side.items()},
+        {k: v.mean for k, v in session.trunk.items()},
+        {k: (a.right_minus_left, a.ci95_low, a.ci95_high) for k, a in session.asymmetry.items()},
+        {s: (c.index, cfg.compensation.band) for s, c in comp.items()},
+        conf_mean,
+    )
+    quality["segment_calibration"] = {
+        "method": dict(segcal.method),
+        "quality": {k: dict(v) for k, v in segcal.quality.items()},
+        "warnings": list(segcal.warnings),
+    }
+    quality["transverse_confidence_mean"] = conf_mean
+    quality["angle_notes"] = list(angles.notes)
+    quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0
+    quality["event_sources"] = {s: e.source for s, e in events.items()}
+    return SessionResult(
+        meta=meta,
+        angles=angles,
+        events=events,
+        strides=strides,
+        per_stride=per_stride,
+        session=session,
+        compensation=comp,
+        flags=flags,
+        quality=quality,
+        segcal=segcal,
+        orientation_source=ori.source,
+        config=cfg,
+    )
