@@ -246,6 +246,7 @@ def estimate_gyro_bias(
     )
 
 
+_MAG_MIN_SPREAD_RATIO: Final = 0.02
 _FACES: Final = ("+x", "-x", "+y", "-y", "+z", "-z")
 
 
@@ -375,6 +376,13 @@ def fit_mag_ellipsoid(
     if not scale > 0:
         raise CalibrationError("magnetometer readings do not change: move the sensor")
     xs = (x - x.mean(axis=0)) / scale  # conditioning
+    spread = np.linalg.eigvalsh(np.cov(xs.T))
+    if spread[0] < _MAG_MIN_SPREAD_RATIO * spread[-1]:
+        raise CalibrationError(
+            f"magnetometer coverage too poor: the readings lie almost in one plane (spread ratio "
+            f"{spread[0] / spread[-1]:.4f}); draw the figure-eight while also tilting the sensor "
+            "up, down and on its sides"
+        )
     d = np.column_stack(
         [
             xs[:, 0] ** 2,
