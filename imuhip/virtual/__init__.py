@@ -1,0 +1,16 @@
+"""Virtual BLE sensors (bumble) serving the imuhip GATT table, with fault injection."""
+
+from imuhip.virtual.fleet import RecordedSource, VirtualFleet, default_faults, sim_sources
+from imuhip.virtual.sensor import Faults, SampleSource, SentRecord, SyntheticSource, VirtualSensor
+
+__all__ = [
+    "Faults",
+    "RecordedSource",
+    "SampleSource",
+    "SentRecord",
+    "SyntheticSource",
+    "VirtualFleet",
+    "VirtualSensor",
+    "default_faults",
+    "sim_sources",
+]

@@ -1,0 +1,518 @@
+"""A bumble virtual peripheral that serves the imuhip GATT table and streams packets.
+
+The virtual sensor behaves like the firmware described by :mod:`imuhip.protocol`:
+
+- GATT: the imuhip service (data: notify; control: write + notify; info: read), the Battery
+  Service (level) and the Device Information Service (model, serial, firmware).
+- It advertises its name, the imuhip service UUID and its battery level (service data 0x180F).
+- Control commands START / STOP / SET_RATE / SET_RANGES / TIME_SYNC are honoured; START is refused
+  with ``STATUS_MTU_TOO_SMALL`` when the negotiated ATT MTU leaves room for 0 samples.
+- Samples come from a :class:`SampleSource` (the walking simulator, or a synthetic signal).
+
+Time is *virtual*: packet ``k`` is due at virtual second ``t_k`` and is sent at wall time
+``t_start + t_k / speed`` (``speed=None``: as fast as the stack's flow control allows). The host
+stamps ``time.monotonic_ns()`` on receipt, as with real hardware.
+
+Every packet the device produces is logged in :attr:`VirtualSensor.log` with whether it was
+delivered to the stack or why not (injected loss, link down, not streaming) so tests can account
+for every packet exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from bumble import gatt, hci
+from bumble.core import AdvertisingData, UUID
+from bumble.device import Connection, Device
+from bumble.profiles.battery_service import BatteryService
+from bumble.profiles.device_information_service import DeviceInformationService
+
+from imuhip import protocol
+
+__all__ = ["Faults", "SampleSource", "SentRecord", "SyntheticSource", "VirtualSensor"]
+
+log = logging.getLogger(__name__)
+
+_BATTERY_UUID16 = 0x180F
+
+
+class SampleSource(Protocol):
+    """Raw int16 counts of sample ``start_idx`` .. ``start_idx + n`` (shape ``(n, 6|9)``)."""
+
+    has_mag: bool
+
+    def counts(self, start_idx: int, n: int) -> npt.NDArray[np.int16]:
+        """Raw counts (acc xyz, gyr xyz[, mag xyz]) for ``n`` consecutive samples."""
+        ...
+
+
+@dataclass
+class SyntheticSource:
+    """A smooth synthetic motion: slow sinusoidal rotation about each axis plus gravity.
+
+    Used when the walking simulator is not available; counts are at ±16 g / ±2000 °/s.
+    """
+
+    rate_hz: float = 200.0
+    has_mag: bool = False
+    phase: float = 0.0
+
+    def counts(self, start_idx: int, n: int) -> npt.NDArray[np.int16]:
+        """Raw counts for samples ``start_idx`` .. ``start_idx + n``."""
+        t = (start_idx + np.arange(n)) / self.rate_hz
+        ch = protocol.channels(self.has_mag)
+        out = np.zeros((n, ch), np.float64)
+        acc_lsb = protocol.acc_lsb_m_s2(16)
+        gyr_lsb = protocol.gyr_lsb_rad_s(2000)
+        w = 2 * np.pi * 0.9  # about one stride per second
+        out[:, 2] = 9.80665 / acc_lsb
+        out[:, 0] = 1.5 * np.sin(w * t + self.phase) / acc_lsb
+        out[:, 3] = 0.6 * np.cos(w * t + self.phase) / gyr_lsb
+        out[:, 4] = 0.3 * np.sin(2 * w * t + self.phase) / gyr_lsb
+        out[:, 5] = 0.4 * np.sin(w * t + 0.5 + self.phase) / gyr_lsb
+        if self.has_mag:
+            out[:, 6] = 20.0 / protocol.MAG_LSB_UT
+            out[:, 8] = -40.0 / protocol.MAG_LSB_UT
+        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Faults a virtual sensor injects.
+
+    Parameters
+    ----------
+    disconnects : tuple of (start_s, down_s)
+        At virtual ``start_s`` the sensor drops the link (from its side, like a sensor walking
+        out of range) and stays unreachable for ``down_s`` virtual seconds; it keeps sampling.
+    loss_prob : float
+        Probability that a packet is lost over the air (seeded, reproducible).
+    burst_interval_s : float or None
+        Connection-interval bursts: packets are held and released together at multiples of
+        this interval (real links: 7.5-100 ms; bursts of 4+ packets are common).
+    max_mtu : int
+        Largest ATT MTU the sensor negotiates (23 means: no room for samples).
+    refuse_connect : bool
+        The sensor drops every connection immediately (never usable).
+    garbage_every : int
+        After every ``garbage_every``-th packet, send one garbage notification (0: never).
+    flood : int
+        Garbage notifications sent per real packet (a misbehaving peer), 0: none.
+    bad_info : bool
+        The info characteristic does not hold a protocol v1 record.
+    seed : int
+        Seed of the loss and garbage generators.
+    """
+
+    disconnects: tuple[tuple[float, float], ...] = ()
+    loss_prob: float = 0.0
+    burst_interval_s: float | None = None
+    max_mtu: int = 247
+    refuse_connect: bool = False
+    garbage_every: int = 0
+    flood: int = 0
+    bad_info: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.loss_prob < 1.0:
+            raise ValueError(f"loss_prob must be in [0, 1), got {self.loss_prob}")
+        if not 23 <= self.max_mtu <= 517:
+            raise ValueError(f"max_mtu must be in 23..517, got {self.max_mtu}")
+        for start_s, down_s in self.disconnects:
+            if not (start_s >= 0 and down_s > 0):
+                raise ValueError(f"disconnect ({start_s}, {down_s}) needs start >= 0, down > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    """One packet the device produced: ``status`` is ``"sent"``, ``"lost"``, ``"down"``, ``"idle"``."""
+
+    seq: int  # unwrapped packet counter
+    first_idx: int
+    n: int
+    t_virtual_s: float
+    status: str
+    payload: bytes = b""
+
+
+@dataclass
+class _State:
+    rate_hz: int = 200
+    acc_range_g: int = 16
+    gyr_range_dps: int = 2000
+    streaming: bool = False
+    spp: int = 0
+
+
+class VirtualSensor:
+    """A virtual imuhip sensor on a bumble :class:`~bumble.link.LocalLink`.
+
+    Parameters
+    ----------
+    device : bumble.device.Device
+        A powered-off device attached to the link (see :class:`~imuhip.virtual.VirtualFleet`).
+    name : str
+        Advertised local name (e.g. ``"imuhip-pelvis"``).
+    source : SampleSource
+    serial : str
+    battery_pct : int
+    faults : Faults
+    clock_offset_s, clock_drift_ppm : float
+        The device clock reads ``clock_offset_s + (1 + drift) * t_true``.
+    speed : float or None
+        Virtual seconds per wall second; ``None``: as fast as flow control allows.
+    send_latency_s : float
+        Virtual delay between the last sample of a packet and its transmission.
+    """
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        name: str,
+        source: SampleSource,
+        serial: str = "VS0001",
+        battery_pct: int = 87,
+        faults: Faults | None = None,
+        clock_offset_s: float = 12.345,
+        clock_drift_ppm: float = 30.0,
+        speed: float | None = 20.0,
+        send_latency_s: float = 0.004,
+    ) -> None:
+        self.device = device
+        self.name = name
+        self.source = source
+        self.serial = serial
+        self.battery_pct = int(battery_pct)
+        self.faults = faults or Faults()
+        self.clock_offset_s = float(clock_offset_s)
+        self.clock_drift = float(clock_drift_ppm) * 1e-6
+        self.speed = speed
+        self.send_latency_s = float(send_latency_s)
+        self.state = _State()
+        self.log: list[SentRecord] = []
+        self.connections_accepted = 0
+        self.commands: list[bytes] = []
+        self._rng = np.random.default_rng(self.faults.seed)
+        self._conn: Connection | None = None
+        self._down_until_s = -math.inf
+        self._t0_wall: float | None = None  # loop time of virtual t = 0
+        self._stream_task: asyncio.Task[None] | None = None
+        self._adv_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._next_disconnect = 0
+        self._build_gatt()
+        device.on("connection", self._on_connection)
+
+    # -- GATT table ---------------------------------------------------------------------------
+    def _build_gatt(self) -> None:
+        props = gatt.Characteristic.Properties
+        self.data_char = gatt.Characteristic(
+            protocol.DATA_CHAR_UUID, props.NOTIFY, gatt.Characteristic.READABLE, b""
+        )
+        self.control_char = gatt.Characteristic(
+            protocol.CONTROL_CHAR_UUID,
+            props.WRITE | props.NOTIFY,
+            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(read=lambda _c: b"", write=self._on_control_write),
+        )
+        self.info_char = gatt.Characteristic(
+            protocol.INFO_CHAR_UUID,
+            props.READ,
+            gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=self._read_info),
+        )
+        self.device.add_service(
+            gatt.Service(
+                protocol.SERVICE_UUID, [self.data_char, self.control_char, self.info_char]
+            )
+        )
+        self.device.add_service(BatteryService(lambda _c: self.battery_pct))
+        self.device.add_service(
+            DeviceInformationService(
+                manufacturer_name="imuhip virtual",
+                model_number="imuhip-v1",
+                serial_number=self.serial,
+                firmware_revision="1.0.0-virt",
+            )
+        )
+        self.device.gatt_server.max_mtu = self.faults.max_mtu
+
+    def info(self, att_mtu: int | None = None) -> protocol.DeviceInfo:
+        """The current info record (``samples_per_packet`` for ``att_mtu``, else the last START)."""
+        s = self.state
+        has_mag = self.source.has_mag
+        spp = s.spp if att_mtu is None else protocol.samples_per_packet(att_mtu, s.rate_hz, has_mag)
+        return protocol.DeviceInfo(
+            protocol_version=protocol.PROTOCOL_VERSION,
+            has_mag=has_mag,
+            rate_hz=s.rate_hz,
+            acc_range_g=s.acc_range_g,
+            gyr_range_dps=s.gyr_range_dps,
+            acc_lsb_m_s2=protocol.acc_lsb_m_s2(s.acc_range_g),
+            gyr_lsb_rad_s=protocol.gyr_lsb_rad_s(s.gyr_range_dps),
+            mag_lsb_ut=protocol.MAG_LSB_UT,
+            samples_per_packet=spp,
+            streaming=s.streaming,
+            model="imuhip-v1",
+            serial=self.serial,
+            firmware="1.0.0-virt",
+        )
+
+    def _read_info(self, conn: Connection) -> bytes:
+        if self.faults.bad_info:
+            return b"NOT-AN-IMUHIP-SENSOR"
+        return self.info(conn.att_mtu).encode()
+
+    # -- advertising & connections ------------------------------------------------------------
+    def advertising_data(self) -> bytes:
+        """Name, the imuhip service UUID and the battery level as service data."""
+        return bytes(
+            AdvertisingData(
+                [
+                    (AdvertisingData.FLAGS, bytes([0x06])),
+                    (
+                        AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+                        bytes(UUID(protocol.SERVICE_UUID)),
+                    ),
+                    (
+                        AdvertisingData.SERVICE_DATA_16_BIT_UUID,
+                        struct.pack("<HB", _BATTERY_UUID16, self.battery_pct),
+                    ),
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+                ]
+            )
+        )
+
+    async def start(self) -> None:
+        """Power on and advertise."""
+        await self.device.power_on()
+        await self._advertise()
+
+    async def _advertise(self) -> None:
+        if self._closing or self.device.is_advertising:
+            return
+        await self.device.start_advertising(
+            advertising_data=self.advertising_data(),
+            advertising_interval_min=20,
+            advertising_interval_max=20,
+            auto_restart=False,
+        )
+
+    def _on_connection(self, conn: Connection) -> None:
+        if self.faults.refuse_connect or self.virtual_now() < self._down_until_s:
+            self._spawn(conn.disconnect(hci.HCI_CONNECTION_REJECTED_DUE_TO_LIMITED_RESOURCES_ERROR))
+            conn.on("disconnection", lambda _r: self._schedule_advertise(0.0))
+            return
+        self.connections_accepted += 1
+        self._conn = conn
+        conn.on("disconnection", lambda _r: self._on_disconnection(conn))
+
+    def _on_disconnection(self, conn: Connection) -> None:
+        if self._conn is conn:
+            self._conn = None
+        # A sensor that lost its host stops streaming and waits for a new START.
+        self.state.streaming = False
+        delay = max(0.0, self._down_until_s - self.virtual_now())
+        self._schedule_advertise(delay)
+
+    def _schedule_advertise(self, delay_virtual_s: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(self._to_wall(delay_virtual_s))
+            try:
+                await self._advertise()
+            except Exception as err:  # noqa: BLE001 - a virtual device must not crash the loop
+                log.debug("%s: re-advertising failed: %s", self.name, err)
+
+        self._adv_task = self._spawn(later())
+
+    _tasks: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        VirtualSensor._tasks.add(task)
+        task.add_done_callback(VirtualSensor._tasks.discard)
+        return task
+
+    # -- virtual time ---------------------------------------------------------------------------
+    def _to_wall(self, virtual_s: float) -> float:
+        return 0.0 if self.speed is None else virtual_s / self.speed
+
+    def virtual_now(self) -> float:
+        """Virtual seconds since the first START (0 before)."""
+        if self._t0_wall is None:
+            return 0.0
+        if self.speed is None:
+            return self._virtual_cursor_s
+        return (asyncio.get_running_loop().time() - self._t0_wall) * self.speed
+
+    _virtual_cursor_s = 0.0
+
+    def device_time_us(self, t_virtual_s: float) -> int:
+        """The device clock (µs, wrapped to u32) at virtual time ``t_virtual_s``."""
+        t_dev = self.clock_offset_s + (1.0 + self.clock_drift) * t_virtual_s
+        return int(round(t_dev * 1e6)) % protocol.TIME_MODULUS_US
+
+    # -- control --------------------------------------------------------------------------------
+    def _on_control_write(self, conn: Connection, value: bytes) -> None:
+        value = bytes(value)
+        self.commands.append(value)
+        cmd = value[0] if value else 0
+        status = protocol.STATUS_OK
+        payload = b""
+        s = self.state
+        if cmd == protocol.CMD_START and len(value) == 1:
+            spp = protocol.samples_per_packet(conn.att_mtu, s.rate_hz, self.source.has_mag)
+            if spp == 0:
+                status = protocol.STATUS_MTU_TOO_SMALL
+            else:
+                s.spp = s.spp or spp  # the packet timeline is fixed at the first START
+                s.streaming = True
+                if self._stream_task is None:
+                    self._t0_wall = asyncio.get_running_loop().time()
+                    self._stream_task = self._spawn(self._stream())
+        elif cmd == protocol.CMD_STOP and len(value) == 1:
+            s.streaming = False
+        elif cmd == protocol.CMD_SET_RATE and len(value) == 3:
+            (rate,) = struct.unpack_from("<H", value, 1)
+            if rate not in protocol.RATES_HZ:
+                status = protocol.STATUS_BAD_VALUE
+            elif rate != s.rate_hz and self._stream_task is not None:
+                status = protocol.STATUS_BUSY
+            else:
+                s.rate_hz = rate
+        elif cmd == protocol.CMD_SET_RANGES and len(value) == 5:
+            acc, gyr = struct.unpack_from("<HH", value, 1)
+            if acc not in protocol.ACC_RANGES_G or gyr not in protocol.GYR_RANGES_DPS:
+                status = protocol.STATUS_BAD_VALUE
+            else:
+                s.acc_range_g, s.gyr_range_dps = acc, gyr
+        elif cmd == protocol.CMD_TIME_SYNC and len(value) == 2:
+            payload = bytes([value[1]]) + struct.pack(
+                "<I", self.device_time_us(self.virtual_now())
+            )
+        else:
+            status = protocol.STATUS_BAD_COMMAND
+        resp = protocol.control_response(cmd & 0x7F, status, payload)
+        self._spawn(self.device.notify_subscriber(conn, self.control_char, resp))
+
+    # -- streaming ------------------------------------------------------------------------------
+    def _packet_due_s(self, k: int) -> float:
+        s = self.state
+        last_sample = (k + 1) * s.spp - 1
+        t = last_sample / s.rate_hz + self.send_latency_s
+        b = self.faults.burst_interval_s
+        if b:
+            t = math.ceil(t / b) * b
+        return t
+
+    async def _wait_virtual(self, t_s: float) -> None:
+        if self.speed is None:
+            self._virtual_cursor_s = max(self._virtual_cursor_s, t_s)
+            q = self.device.host.le_acl_packet_queue
+            while q is not None and q.pending > 4:
+                await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            return
+        assert self._t0_wall is not None
+        delay = self._t0_wall + t_s / self.speed - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _drain(self) -> None:
+        q = self.device.host.le_acl_packet_queue
+        while q is not None and q.pending > 0 and self._conn is not None:
+            await asyncio.sleep(0)
+        for _ in range(8):  # let the central's transport deliver what is in flight
+            await asyncio.sleep(0)
+
+    async def _stream(self) -> None:
+        s = self.state
+        k = 0
+        f = self.faults
+        while not self._closing:
+            t_due = self._packet_due_s(k)
+            await self._wait_virtual(t_due)
+            while (
+                self._next_disconnect < len(f.disconnects)
+                and t_due >= f.disconnects[self._next_disconnect][0]
+            ):
+                start_s, down_s = f.disconnects[self._next_disconnect]
+                self._next_disconnect += 1
+                self._down_until_s = start_s + down_s
+                if self._conn is not None:
+                    await self._drain()
+                    conn = self._conn
+                    self._conn = None
+                    try:
+                        await conn.disconnect()
+                    except Exception as err:  # noqa: BLE001
+                        log.debug("%s: disconnect failed: %s", self.name, err)
+            first = k * s.spp
+            conn = self._conn
+            if conn is None:
+                self.log.append(SentRecord(k, first, s.spp, t_due, "down"))
+            elif not s.streaming:
+                self.log.append(SentRecord(k, first, s.spp, t_due, "idle"))
+            else:
+                t_first_us = self.device_time_us(first / s.rate_hz)
+                payload = protocol.encode_packet(k, t_first_us, self.source.counts(first, s.spp))
+                if f.loss_prob and self._rng.random() < f.loss_prob:
+                    self.log.append(SentRecord(k, first, s.spp, t_due, "lost", payload))
+                else:
+                    self.log.append(SentRecord(k, first, s.spp, t_due, "sent", payload))
+                    await self._notify(conn, payload)
+                    if f.garbage_every and (k + 1) % f.garbage_every == 0:
+                        await self._notify(conn, self._garbage())
+                    for _ in range(f.flood):
+                        await self._notify(conn, self._garbage())
+            k += 1
+
+    def _garbage(self) -> bytes:
+        n = int(self._rng.integers(1, 60))
+        return self._rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+
+    async def _notify(self, conn: Connection, value: bytes) -> None:
+        try:
+            await self.device.notify_subscriber(conn, self.data_char, value)
+        except Exception as err:  # noqa: BLE001 - link went away under us
+            log.debug("%s: notify failed: %s", self.name, err)
+
+    async def close(self) -> None:
+        """Stop streaming, drop the link and power off."""
+        self._closing = True
+        for task in (self._stream_task, self._adv_task):
+            if task is not None and not task.done():
+                task.cancel()
+        if self._conn is not None:
+            try:
+                await self._conn.disconnect()
+            except Exception as err:  # noqa: BLE001
+                log.debug("%s: disconnect on close failed: %s", self.name, err)
+        try:
+            await self.device.stop_advertising()
+        except Exception as err:  # noqa: BLE001
+            log.debug("%s: stop advertising failed: %s", self.name, err)
+
+    # -- accounting ---------------------------------------------------------------------------
+    def sent_payloads(self) -> list[bytes]:
+        """Payloads handed to the stack, in order (garbage excluded)."""
+        return [r.payload for r in self.log if r.status == "sent"]
+
+    def unsent_between_sent(self) -> list[SentRecord]:
+        """Packets not delivered whose counter lies between the first and last delivered one."""
+        sent = [r.seq for r in self.log if r.status == "sent"]
+        if not sent:
+            return []
+        lo, hi = sent[0], sent[-1]
+        return [r for r in self.log if r.status != "sent" and lo < r.seq < hi]
+
