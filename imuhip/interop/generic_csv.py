@@ -27,11 +27,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imuhip.conventions import AXES, Placement
+
+if TYPE_CHECKING:
+    import pandas as pd
 from imuhip.errors import ImportFormatError
 from imuhip.interop._common import (
     UNIT_FACTORS,
@@ -131,6 +134,8 @@ def _time_column(
 
 def _numeric(path: Path, df: pd.DataFrame, col: str, first_line: int) -> FloatArray:
     """Column as float64 with NaN for empty cells; error naming the first non-number."""
+    import pandas as pd
+
     s = df[col]
     if s.dtype.kind in "fiu":
         return s.to_numpy(dtype=np.float64)
@@ -214,6 +219,8 @@ def read_sensor_csv(
             f"{path}: no time column (t_s, t_ms, ...) and no sample rate: add a t_s column, "
             "a '# rate_hz: <Hz>' line, or pass --rate-hz"
         )
+
+    import pandas as pd
 
     used = [c for grp in (acc, gyr, mag) if grp is not None for c in grp[0]]
     if tcol is not None:
@@ -360,6 +367,8 @@ def write_sensor_csv(
     Invalid samples (``valid == False``) are written as empty cells, so the reader sees them
     as lost samples again.
     """
+    import pandas as pd
+
     path = Path(path)
     n = len(t_s)
     cols: dict[str, FloatArray] = {"t_s": np.asarray(t_s, np.float64)}

@@ -32,10 +32,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
-import pandas as pd
 
 from imuhip.conventions import (
     from_rotation,
@@ -44,6 +43,9 @@ from imuhip.conventions import (
     quat_normalize,
 )
 from imuhip.errors import ImportFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
 from imuhip.interop._common import FloatArray, ImportedSensor, IntArray, sniff_delimiter
 from imuhip.interop._common import unit_factor as _unit_factor
 
@@ -106,6 +108,8 @@ def _unwrap(values: np.ndarray, modulus: int) -> IntArray:
 
 
 def _col_values(path: Path, df: pd.DataFrame, col: str, first_line: int) -> FloatArray:
+    import pandas as pd
+
     s = df[col]
     if s.dtype.kind in "fiu":
         return s.to_numpy(dtype=np.float64)
@@ -169,6 +173,8 @@ def read_xsens_txt(
             m = _RATE_RE.search(f"{k}: {v}")
             if m:
                 rate = float(m.group(1))
+    import pandas as pd
+
     try:
         df = pd.read_csv(path, sep=sep, skiprows=n_pre, dtype=None, skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as err:
