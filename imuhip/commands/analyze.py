@@ -1,0 +1,68 @@
+"""``imuhip analyze REC --out DIR``: full analysis of a recording, report files and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "analyze"
+HELP = "analyse a recording: gait events, hip/pelvis/lumbar metrics, report.json/csv/html"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``imuhip analyze``."""
+    parser.add_argument("recording", type=Path, help="recording file (.imrec)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    parser.add_argument(
+        "--method",
+        default="vqf",
+        help="orientation filter: vqf (default), vqf_online, madgwick, mahony, ekf",
+    )
+    parser.add_argument("--no-mag", action="store_true", help="ignore magnetometers (6D fusion)")
+    parser.add_argument(
+        "--calibration", type=Path, default=None, help="folder of per-sensor calibration files"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse, write the report, print a short summary and the report path."""
+    from imuhip.errors import ImuhipError
+    from imuhip.fusion._types import canonical_method
+    from imuhip.pipeline import AnalysisConfig, analyze_recording
+    from imuhip.report import summary_lines, write_report
+
+    rec: Path = args.recording
+    if not rec.exists():
+        raise FileNotFoundError(2, "no such file", str(rec))
+    if rec.is_dir():
+        raise IsADirectoryError(21, "is a directory", str(rec))
+    try:
+        canonical_method(args.method)
+    except ValueError as err:
+        raise ImuhipError(f"--method: {err}") from err
+    cfg = AnalysisConfig(
+        method=args.method,
+        use_mag=not args.no_mag,
+        calibration_folder=str(args.calibration) if args.calibration else None,
+    )
+
+    def progress(label: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(f"imuhip analyze: {label}...\n")
+            sys.stderr.flush()
+
+    try:
+        res = analyze_recording(rec, cfg, progress=progress)
+    except ValueError as err:
+        # stage input checks raise ValueError on unusable data; report it as a user error
+        raise ImuhipError(f"{rec}: {err}") from err
+    progress("writing report")
+    paths = write_report(res, args.out)
+    out = sys.stdout
+    out.write(f"{rec.name}: subject {res.meta.subject}, session {res.meta.session_id}\n")
+    for line in summary_lines(res):
+        out.write(f"  {line}\n")
+    out.write(f"report: {paths['html']}\n")
+    return 0
