@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -264,3 +266,87 @@ def test_apply_sensor_calibrations_on_samples_and_aligned(tmp_path: Path) -> Non
     # a missing calibration file is not an error
     same = apply_sensor_calibrations(aligned, _meta("NO-FILE"), tmp_path)
     assert same.sensors["pelvis"] is aligned.sensors["pelvis"]
+
+
+# --- CLI: imuhip calibrate-sensor on a recording -----------------------------------------------
+
+ACC_LSB = 16 * GRAVITY_M_S2 / 32768
+GYR_LSB = np.radians(2000) / 32768
+MAG_LSB = 0.15
+
+
+def _write_recording(
+    path: Path, acc: np.ndarray, gyr: np.ndarray, mag: np.ndarray, serial: str
+) -> None:
+    from imuhip.protocol import encode_packet
+    from imuhip.recording import RecordingWriter
+    from imuhip.types import RawPacket
+
+    sm = SensorMeta("pelvis", RATE_HZ, ACC_LSB, GYR_LSB, MAG_LSB, True, serial=serial)
+    meta = SessionMeta("cal1", "2024-01-01T00:00:00Z", "P01", (sm,))
+    raw = np.column_stack([acc / ACC_LSB, gyr / GYR_LSB, mag / MAG_LSB])
+    raw = np.clip(np.round(raw), -32768, 32767).astype(np.int64)
+    per = 10
+    with RecordingWriter(path, meta) as w:
+        for k in range(len(raw) // per):
+            t_us = int(k * per * 1e6 / RATE_HZ)
+            payload = encode_packet(k, t_us, raw[k * per : (k + 1) * per])
+            w.write_packet(RawPacket("pelvis", 1_000_000_000 + t_us * 1000 + 20_000_000, payload))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imuhip", "calibrate-sensor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_acc6_then_mag_from_recordings(tmp_path: Path) -> None:
+    acc, gyr = _six_pose_recording([0, 1, 2, 3, 4, 5], noise=1.0)
+    mag = np.tile([20.0, 0.0, -40.0], (len(acc), 1))
+    rec = tmp_path / "acc6.imrec"
+    _write_recording(rec, acc, gyr + 0.01, mag, "IMU-7")
+    out = tmp_path / "cal"
+    r = _cli(str(rec), "--sensor", "pelvis", "--kind", "acc6", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "six faces" in r.stdout  # the guidance is shown
+    assert "quality: good" in r.stdout
+    cal = load_for_sensor("IMU-7", out)
+    assert cal is not None and cal.acc_matrix is not None
+    np.testing.assert_allclose(cal.acc_matrix, np.linalg.inv(ACC_D), atol=5e-3)
+
+    true = _sphere(3000) * 45.0
+    rec2 = tmp_path / "mag.imrec"
+    _write_recording(
+        rec2, np.tile([0, 0, 9.8], (3000, 1)), np.zeros((3000, 3)), true @ MAG_D.T + MAG_B, "IMU-7"
+    )
+    r2 = _cli(str(rec2), "--sensor", "pelvis", "--kind", "mag", "--out", str(out))
+    assert r2.returncode == 0, r2.stderr
+    assert "figure-eight" in r2.stdout
+    cal2 = load_for_sensor("IMU-7", out)
+    assert cal2 is not None and cal2.mag_hard_iron_ut is not None
+    np.testing.assert_allclose(cal2.mag_hard_iron_ut, MAG_B, atol=0.5)
+    assert cal2.acc_matrix is not None  # merged, not replaced
+    np.testing.assert_array_equal(cal2.acc_matrix, cal.acc_matrix)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    n = 1000
+    rec = tmp_path / "moving.imrec"
+    t = np.arange(n) / RATE_HZ
+    gyr = np.column_stack([np.sin(3 * t), np.cos(2 * t), 0 * t]) * 2
+    acc = np.column_stack([np.sin(3 * t), np.cos(4 * t), 4.9 + 0 * t]) * 2
+    _write_recording(rec, acc, gyr, np.tile([20.0, 0, -40], (n, 1)), "IMU-8")
+    r = _cli(str(rec), "--sensor", "pelvis", "--kind", "gyro", "--out", str(tmp_path / "c"))
+    assert r.returncode == 1
+    assert "error: the sensor was still for only" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _cli(str(rec), "--sensor", "thigh_l", "--kind", "gyro")
+    assert r.returncode == 1 and "no sensor at placement 'thigh_l'" in r.stderr
+    r = _cli("--sensor", "pelvis", "--kind", "gyro", "--live", "AA:BB:CC:DD:EE:FF")
+    assert r.returncode == 1 and "live calibration" in r.stderr
+    r = _cli(str(tmp_path / "missing.imrec"), "--sensor", "pelvis", "--kind", "gyro")
+    assert r.returncode == 1 and "no such file" in r.stderr
