@@ -23,17 +23,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from imuhip import __version__
 from imuhip.commands._common import load_recording
 from imuhip.decode import decode_session
 from imuhip.errors import ImuhipError
 from imuhip.recording import Recording
-from imuhip.tables import sensor_table, session_t0_ns, session_times, stats_dict
 from imuhip.types import ImuSamples, SensorMeta
+
+if TYPE_CHECKING:  # pandas is imported only when exporting (keeps ``imuhip --help`` fast)
+    import pandas as pd
 
 NAME = "export"
 HELP = "export a recording as one table per sensor (csv or parquet) plus meta.json"
@@ -87,6 +87,8 @@ def check_targets(paths: list[Path], force: bool) -> None:
 
 def build_context(source: Path, rec: Recording, *, use_align: bool = True) -> ExportContext:
     """Decode ``rec``, put it on the session clock and build the per-sensor tables."""
+    from imuhip.tables import sensor_table, session_t0_ns, session_times
+
     samples = decode_session(rec.packets, rec.meta)
     default_t0 = min((p.host_rx_ns for p in rec.packets), default=0)
     t0 = session_t0_ns(samples, default_t0)
@@ -109,6 +111,8 @@ def _sensor_meta(s: SensorMeta) -> dict[str, Any]:
 
 def meta_document(ctx: ExportContext, fmt: str, files: dict[str, str]) -> dict[str, Any]:
     """The ``meta.json`` content (JSON-ready)."""
+    from imuhip.tables import stats_dict
+
     m = ctx.rec.meta
     clocks: dict[str, Any] = {}
     if ctx.time_basis == "session_clock":
@@ -246,6 +250,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and list the files written."""
     src = Path(args.recording)
+    if src.name.endswith(".imori.npz"):  # orientation-only session (vendor import)
+        from imuhip.interop.exporters import export_orientation_file
+
+        done = export_orientation_file(src, args.format, Path(args.out), bool(args.force))
+        sys.stdout.write(f"exported {src.name} ({args.format}) to {args.out}:\n")
+        sys.stdout.write("".join(f"  {p.name}\n" for p in done))
+        return 0
     rec = load_recording(args.recording)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -264,3 +275,9 @@ def run(args: argparse.Namespace) -> int:
     for p in written:
         sys.stdout.write(f"  {p.name}\n")
     return 0
+
+
+# formats from imuhip.interop: sto, bids, angles-csv/parquet, strides-csv/parquet
+from imuhip.interop.exporters import FORMATS as _INTEROP_FORMATS  # noqa: E402
+
+FORMATS.update(_INTEROP_FORMATS)
