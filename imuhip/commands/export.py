@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # pandas is imported only when exporting (keeps ``imuhip --he
     import pandas as pd
 
 NAME = "export"
-HELP = "export a recording as one table per sensor (csv or parquet) plus meta.json"
+HELP = "export a recording: per-sensor csv/parquet sample tables + meta.json, or other formats"
 
 __all__ = ["FORMATS", "ExportContext", "Exporter", "build_context", "check_targets"]
 
@@ -234,9 +235,27 @@ FORMATS: dict[str, Exporter] = {
 """Format name -> exporter. Add formats here (``sto``, ``bids``); the CLI lists them all."""
 
 
+def _register_plugin_formats() -> None:
+    """Add the formats of :mod:`imuhip.interop.exporters` (sto, bids, angle/stride tables)."""
+    try:
+        from imuhip.interop import exporters
+    except ImportError as err:  # optional module
+        logging.getLogger(__name__).debug("no extra export formats: %s", err)
+        return
+    for name, fn in exporters.FORMATS.items():
+        FORMATS.setdefault(name, fn)
+
+
+_register_plugin_formats()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``REC --format F --out DIR [--force] [--device-clock]``."""
-    parser.add_argument("recording", metavar="REC", help="recording file (.imrec)")
+    parser.add_argument(
+        "recording",
+        metavar="REC",
+        help="recording file (.imrec) or orientation session (.imori.npz)",
+    )
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="output format")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -270,14 +289,8 @@ def run(args: argparse.Namespace) -> int:
     for w in rec.warnings:
         sys.stderr.write(f"imuhip export: warning: {w}\n")
     sys.stdout.write(
-        f"exported {len(ctx.tables)} sensor table(s) ({ctx.time_basis}) to {out_dir}:\n"
+        f"exported {args.format} (t_s on the {ctx.time_basis.replace('_', ' ')}) to {out_dir}:\n"
     )
     for p in written:
         sys.stdout.write(f"  {p.name}\n")
     return 0
-
-
-# formats from imuhip.interop: sto, bids, angles-csv/parquet, strides-csv/parquet
-from imuhip.interop.exporters import FORMATS as _INTEROP_FORMATS  # noqa: E402
-
-FORMATS.update(_INTEROP_FORMATS)
