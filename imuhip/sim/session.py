@@ -1,0 +1,567 @@
+"""Simulate a whole session: kinematics -> sensors -> packets -> BLE link -> recording + truth.
+
+Time bases
+----------
+* *simulation seconds*: 0 = start of the simulated motion (params, :class:`Disconnect`).
+* *session seconds* (everything in :class:`SimResult` and the truth): 0 = first host receive
+  time of the delivered packets, as ``docs/architecture.md`` defines the session clock, so
+  ``t_s = (host_rx_ns - first_host_rx_ns) / 1e9`` and
+  ``t_s = t_sim - truth.info["session_zero_sim_s"]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import time
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip import __version__, protocol
+from imuhip.sim.kinematics import DEG, PHASE0, SEGMENTS, TOE_OFF_PHASE, Body
+from imuhip.sim.link import SEND_DELAY_S, DeviceClock, LinkOutcome, deliver
+from imuhip.sim.params import SimParams
+from imuhip.sim.sensors import (
+    SensorErrors,
+    Wobble,
+    apply_errors,
+    ideal_imu,
+    mountings,
+    sensor_orientation,
+    to_counts,
+)
+from imuhip.sim.truth import Truth, session_metrics, stride_metrics
+from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
+
+__all__ = ["SimResult", "SimSamples", "simulate_session", "write_simulated_recording"]
+
+FloatArray = npt.NDArray[np.float64]
+RAD2DEG = 180.0 / np.pi
+
+
+@dataclass(frozen=True)
+class SimSamples:
+    """One sensor's samples before quantisation (session seconds, sensor frame).
+
+    ``acc_m_s2``/``gyr_rad_s``/``mag_ut`` are what the sensor measured (errors included, before
+    int16 rounding and clipping); ``*_true`` are the error-free values; ``q_world_sensor`` the
+    true orientation at each sample.
+    """
+
+    t_s: FloatArray
+    acc_m_s2: FloatArray
+    gyr_rad_s: FloatArray
+    mag_ut: FloatArray
+    acc_true_m_s2: FloatArray
+    gyr_true_rad_s: FloatArray
+    mag_true_ut: FloatArray
+    q_world_sensor: FloatArray
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A simulated session.
+
+    Attributes
+    ----------
+    params : SimParams
+    meta : SessionMeta
+        Recording header (sensor scale factors, ranges, pseudonym subject).
+    packets : dict
+        Per sensor, every packet the device sent, in send order, as ``(send time in session
+        seconds, payload)``: before any link effect.
+    delivered : list of RawPacket
+        The packets that reached the host, ordered by ``host_rx_ns``.
+    events : list of SessionEvent
+        Calibration markers and disconnect/reconnect records, ordered by ``host_rx_ns``.
+    truth : Truth
+    samples : dict
+        Per sensor :class:`SimSamples`.
+    device_info : dict
+        Per sensor the :class:`imuhip.protocol.DeviceInfo` a virtual sensor would serve.
+    elapsed_s : float
+        Wall time the simulation took.
+    """
+
+    params: SimParams
+    meta: SessionMeta
+    packets: dict[str, list[tuple[float, bytes]]]
+    delivered: list[RawPacket]
+    events: list[SessionEvent]
+    truth: Truth
+    samples: dict[str, SimSamples]
+    device_info: dict[str, protocol.DeviceInfo]
+    elapsed_s: float
+
+
+def _crossings(
+    body: Body, target: float, grid: tuple[FloatArray, FloatArray, FloatArray]
+) -> FloatArray:
+    """Times where the gait phase passes ``target`` (mod 1) while walking, simulation s.
+
+    ``grid`` is ``(t, phi, a)`` on a dense grid; crossings are refined by Newton steps.
+    """
+    tg, phi, a = grid
+    k = np.floor(phi - target)
+    idx = np.nonzero((np.diff(k) > 0) & (a[1:] > 0.05))[0]
+    goal = k[idx + 1] + target
+    t = tg[idx] + (goal - phi[idx]) / (phi[idx + 1] - phi[idx]) * (tg[idx + 1] - tg[idx])
+    for _ in range(3):  # Newton on the analytic phase
+        ph, dph, _ = body.phase(t)
+        t = t - np.where(dph > 0, (ph - goal) / np.where(dph > 0, dph, 1.0), 0.0)
+    out = t
+    return np.asarray(out, dtype=np.float64)
+
+
+def _device_info(meta: SensorMeta, per_packet: int, serial: str) -> protocol.DeviceInfo:
+    return protocol.DeviceInfo(
+        protocol_version=protocol.PROTOCOL_VERSION,
+        has_mag=meta.has_mag,
+        rate_hz=int(meta.rate_hz),
+        acc_range_g=int(meta.acc_range_g),
+        gyr_range_dps=int(meta.gyr_range_dps),
+        acc_lsb_m_s2=meta.acc_lsb_m_s2,
+        gyr_lsb_rad_s=meta.gyr_lsb_rad_s,
+        mag_lsb_ut=meta.mag_lsb_ut,
+        samples_per_packet=per_packet,
+        streaming=True,
+        model=meta.model,
+        serial=serial,
+        firmware=meta.firmware,
+    )
+
+
+def simulate_session(params: SimParams) -> SimResult:
+    """Simulate one session, deterministically from ``params`` (including ``params.seed``).
+
+    Raises
+    ------
+    ValueError
+        If the MTU cannot carry one sample, or the params are inconsistent.
+    """
+    if not isinstance(params, SimParams):
+        raise TypeError(f"params must be a SimParams, got {type(params).__name__}")
+    wall0 = time.perf_counter()
+    p = params
+    seeds = np.random.SeedSequence(p.seed).spawn(4 + len(p.sensors))
+    body = Body(p, np.random.default_rng(seeds[0]))
+    mounts = mountings(p, np.random.default_rng(seeds[1]))
+    rng_link = np.random.default_rng(seeds[2])
+    rng_misc = np.random.default_rng(seeds[3])
+    per_packet = protocol.samples_per_packet(p.att_mtu, p.rate_hz, p.has_mag)
+    if per_packet == 0:
+        raise ValueError(f"att_mtu={p.att_mtu} cannot carry one sample per notification")
+    acc_lsb = protocol.acc_lsb_m_s2(p.acc_range_g)
+    gyr_lsb = protocol.gyr_lsb_rad_s(p.gyr_range_dps)
+    us_per_sample = round(1e6 / p.rate_hz)
+
+    sensor_metas: list[SensorMeta] = []
+    sent: dict[str, tuple[FloatArray, list[bytes]]] = {}
+    clocks: dict[str, DeviceClock] = {}
+    errors: dict[str, SensorErrors] = {}
+    wobbles: dict[str, Wobble | None] = {}
+    raw_samples: dict[str, tuple[Any, ...]] = {}
+    outcomes: dict[str, LinkOutcome] = {}
+    for i, pl in enumerate(p.sensors):
+        rng = np.random.default_rng(seeds[4 + i])
+        clock = DeviceClock.draw(p, rng)
+        err = SensorErrors.draw(p, rng)
+        wob = (
+            Wobble(p.soft_tissue_deg * DEG, rng.uniform(0, 2 * np.pi, (2, 3)))
+            if p.soft_tissue_deg > 0
+            else None
+        )
+        n = clock.n_samples(p.duration_s, p.rate_hz, per_packet)
+        t_true = clock.sample_times(n, p.rate_hz)
+        ideal = ideal_imu(body, p, pl, t_true, mounts[pl], wob)
+        acc, gyr, mag = apply_errors(ideal, err, p, rng)
+        counts, sat = to_counts(acc, gyr, mag if p.has_mag else None, acc_lsb, gyr_lsb)
+        n_pk = n // per_packet
+        payloads = []
+        for j in range(n_pk):
+            sl = slice(j * per_packet, (j + 1) * per_packet)
+            payloads.append(
+                protocol.encode_packet(
+                    clock.seq0 + j,
+                    clock.t_dev_start_us + j * per_packet * us_per_sample,
+                    counts[sl],
+                    saturated=bool(sat[sl].any()),
+                )
+            )
+        send = t_true[per_packet - 1 :: per_packet][:n_pk] + SEND_DELAY_S
+        sent[pl] = (send, payloads)
+        outcomes[pl] = deliver(send, pl, p, rng_link)
+        clocks[pl], errors[pl], wobbles[pl] = clock, err, wob
+        raw_samples[pl] = (t_true, acc, gyr, mag, ideal)
+        sensor_metas.append(
+            SensorMeta(
+                placement=pl,
+                rate_hz=float(p.rate_hz),
+                acc_lsb_m_s2=acc_lsb,
+                gyr_lsb_rad_s=gyr_lsb,
+                mag_lsb_ut=protocol.MAG_LSB_UT,
+                has_mag=p.has_mag,
+                address=f"SI:M0:{p.seed % 256:02X}:00:00:{i:02X}",
+                model="imuhip-sim",
+                serial=f"SIM{p.seed:04d}{i:02d}"[-16:],
+                firmware="sim-1",
+                acc_range_g=float(p.acc_range_g),
+                gyr_range_dps=float(p.gyr_range_dps),
+            )
+        )
+
+    # session clock: zero at the first delivered packet
+    all_rx = np.concatenate([o.rx_s[~o.lost] for o in outcomes.values()])
+    if len(all_rx) == 0:
+        raise ValueError("the link model delivered no packet at all (loss too high?)")
+    zero = float(np.min(all_rx))
+    host_epoch_ns = int(rng_misc.integers(10**11, 10**13))
+
+    def host_ns(t_sim: float) -> int:
+        return host_epoch_ns + round((t_sim - zero) * 1e9)
+
+    delivered: list[tuple[int, int, RawPacket]] = []
+    packets: dict[str, list[tuple[float, bytes]]] = {}
+    for order, pl in enumerate(p.sensors):
+        send, payloads = sent[pl]
+        packets[pl] = [(float(s - zero), pay) for s, pay in zip(send, payloads, strict=True)]
+        o = outcomes[pl]
+        for j in np.nonzero(~o.lost)[0]:
+            ns = host_ns(float(o.rx_s[j]))
+            delivered.append((ns, order, RawPacket(pl, ns, payloads[j])))
+    delivered.sort(key=lambda x: (x[0], x[1]))
+
+    tl = body.tl
+    events: list[SessionEvent] = []
+    static_windows = [(0.5, p.stand_start_s - 0.5), (tl.walk_off_s + 0.5, p.duration_s - 0.5)]
+    marks = [("static", None, a, b) for a, b in static_windows if b - a >= 1.0]
+    marks += [(m, s, a, b) for m, s, a, b in tl.functional]
+    for move, side, a, b in marks:
+        data: dict[str, Any] = {"movement": move, "start_s": a - zero, "stop_s": b - zero}
+        if side is not None:
+            data["side"] = side
+        events.append(SessionEvent(host_ns(a), "calibration_start", None, dict(data)))
+        events.append(SessionEvent(host_ns(b), "calibration_end", None, dict(data)))
+    for pl, o in outcomes.items():
+        for a, b in o.disconnects:
+            seen = a + min(0.25, 0.5 * (b - a))  # the host notices after a supervision timeout
+            events.append(SessionEvent(host_ns(seen), "disconnect", pl, {"reason": "simulated"}))
+            events.append(SessionEvent(host_ns(b), "reconnect", pl, {}))
+    events.sort(key=lambda e: e.host_rx_ns)
+
+    meta = SessionMeta(
+        session_id=f"sim-{p.seed}",
+        start_wall_time="2024-01-01T09:00:00+00:00",
+        subject=p.subject,
+        sensors=tuple(sensor_metas),
+        software=f"imuhip {__version__} simulator",
+        notes="simulated session (imuhip.sim); ground truth in the .truth.json/.truth.npz sidecar",
+        extra={"simulated": True, "seed": p.seed},
+    )
+
+    truth = _truth(p, body, mounts, wobbles, zero, clocks, outcomes, errors, per_packet)
+    samples = {}
+    for pl, (t_true, acc, gyr, mag, ideal) in raw_samples.items():
+        samples[pl] = SimSamples(
+            t_true - zero,
+            acc,
+            gyr,
+            mag,
+            ideal.acc_m_s2,
+            ideal.gyr_rad_s,
+            ideal.mag_ut,
+            ideal.q_world_sensor,
+        )
+    info = {m.placement: _device_info(m, per_packet, m.serial) for m in sensor_metas}
+    return SimResult(
+        params=p,
+        meta=meta,
+        packets=packets,
+        delivered=[d[2] for d in delivered],
+        events=events,
+        truth=truth,
+        samples=samples,
+        device_info=info,
+        elapsed_s=time.perf_counter() - wall0,
+    )
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Half-open index runs where ``mask`` is true."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist(), strict=True))
+
+
+def _truth(
+    p: SimParams,
+    body: Body,
+    mounts: dict[str, FloatArray],
+    wobbles: dict[str, Wobble | None],
+    zero: float,
+    clocks: dict[str, DeviceClock],
+    outcomes: dict[str, LinkOutcome],
+    errors: dict[str, SensorErrors],
+    per_packet: int,
+) -> Truth:
+    t_sim = np.arange(0.0, p.duration_s, 1.0 / p.rate_hz)
+    st = body.state(t_sim, SEGMENTS)
+    t_s = t_sim - zero
+    hip = {s: st.hip[s] * RAD2DEG for s in ("left", "right")}
+    pelvis = st.pelvis * RAD2DEG
+    lumbar = st.lumbar * RAD2DEG
+    q_sensor = {
+        pl: sensor_orientation(body, pl, t_sim, mounts[pl], wobbles[pl])[0] for pl in p.sensors
+    }
+
+    tl = body.tl
+    tg = np.arange(0.0, p.duration_s, 2e-3)
+    grid = (tg, *body.phase(tg)[::2])
+    ic_sim = {"right": _crossings(body, 0.0, grid), "left": _crossings(body, 0.5, grid)}
+    to_sim = {
+        "right": _crossings(body, TOE_OFF_PHASE, grid),
+        "left": _crossings(body, (0.5 + TOE_OFF_PHASE) % 1.0, grid),
+    }
+
+    # lost samples in session seconds, per sensor, for the stride data_loss flag
+    lost_spans: list[tuple[float, float]] = []
+    link_info: dict[str, Any] = {}
+    rate = p.rate_hz
+    for pl, o in outcomes.items():
+        c = clocks[pl]
+        scale = 1.0 + c.drift_ppm * 1e-6
+        runs = _runs(o.lost)
+        sample_runs = [(a * per_packet, b * per_packet) for a, b in runs]
+        for a, b in sample_runs:
+            lost_spans.append(
+                (c.t_start_s + a / (rate * scale) - zero, c.t_start_s + b / (rate * scale) - zero)
+            )
+        reasons = {r: int(np.sum(o.reason == r)) for r in ("random", "burst", "disconnect")}
+        link_info[pl] = {
+            "packets_sent": len(o.rx_s),
+            "packets_delivered": int(np.sum(~o.lost)),
+            "samples_per_packet": per_packet,
+            "lost_packets_by_reason": reasons,
+            "lost_packet_idx": np.nonzero(o.lost)[0].tolist(),
+            "lost_sample_ranges": [list(r) for r in sample_runs],
+            "conn_interval_s": o.conn_interval_s,
+            "disconnects_s": [[a - zero, b - zero] for a, b in o.disconnects],
+            "clock": {
+                "t_first_sample_s": c.t_start_s - zero,
+                "drift_ppm": c.drift_ppm,
+                "t_dev_start_us": c.t_dev_start_us,
+                "seq0": c.seq0,
+                # session_s = offset_s + (1 + session_per_device_ppm·1e-6) · t_dev_s, with
+                # t_dev_s the unwrapped device time in s (t_dev_start_us / 1e6 at sample 0)
+                "offset_s": c.t_start_s - zero - (c.t_dev_start_us / 1e6) / scale,
+                "session_per_device_ppm": (1.0 / scale - 1.0) * 1e6,
+            },
+            "errors": errors[pl].to_dict(),
+            "q_segment_sensor": [float(x) for x in mounts[pl]],
+        }
+
+    steady0, steady1 = tl.steady
+    strides: list[dict[str, Any]] = []
+    with_lumbar = "lumbar" in p.sensors
+    for side in ("left", "right"):
+        ics = ic_sim[side]
+        tos = to_sim[side]
+        for k in range(len(ics) - 1):
+            a, b = float(ics[k]), float(ics[k + 1])
+            inside = tos[(tos >= a) & (tos < b)]
+            to = float(inside[0]) if len(inside) else None
+            reason = None
+            if a < steady0 or b > steady1:
+                reason = "standing"
+            elif tl.turn is not None and a <= tl.turn[1] and b >= tl.turn[0]:
+                reason = "turn"
+            m = stride_metrics(
+                t_s,
+                hip[side],
+                pelvis,
+                lumbar if with_lumbar else None,
+                a - zero,
+                b - zero,
+                None if to is None else to - zero,
+            )
+            loss = any(lo < b - zero and hi > a - zero for lo, hi in lost_spans)
+            strides.append(
+                {
+                    "side": side,
+                    "ic_s": a - zero,
+                    "next_ic_s": b - zero,
+                    "to_s": None if to is None else to - zero,
+                    "valid": reason is None,
+                    "excluded_reason": reason,
+                    "data_loss": bool(loss),
+                    **m,
+                }
+            )
+    strides.sort(key=lambda s: s["ic_s"])
+
+    deficit = {s: float(np.max(st.ir_deficit[s]) * RAD2DEG) for s in ("left", "right")}
+    info = {
+        "session_zero_sim_s": zero,
+        "heading0_deg": body.heading0_rad * RAD2DEG,
+        "timeline_s": {
+            "walk_on": tl.walk_on_s - zero,
+            "walk_off": tl.walk_off_s - zero,
+            "steady": [steady0 - zero, steady1 - zero],
+            "turn": None if tl.turn is None else [tl.turn[0] - zero, tl.turn[1] - zero],
+            "functional": [
+                {"movement": m, "side": s, "start_s": a - zero, "stop_s": b - zero}
+                for m, s, a, b in tl.functional
+            ],
+        },
+        "stride_time_s": 1.0 / body.f_stride_hz,
+        "stride_length_m": body.stride_m,
+        "phase0": PHASE0,
+        "toe_off_phase": TOE_OFF_PHASE,
+        "ir_deficit_peak_deg": deficit,
+        "sensors": link_info,
+    }
+    return Truth(
+        t_s=t_s,
+        q_world_segment={k: st.q_world[k] for k in (*SEGMENTS, "walk")},
+        q_world_sensor=q_sensor,
+        q_segment_sensor=dict(mounts),
+        hip_deg=hip,
+        pelvis_deg=pelvis,
+        lumbar_deg=lumbar,
+        knee_deg={s: st.knee[s] * RAD2DEG for s in ("left", "right")},
+        ic_s={s: ic_sim[s] - zero for s in ic_sim},
+        to_s={s: to_sim[s] - zero for s in to_sim},
+        strides=strides,
+        session_metrics=session_metrics(strides, with_lumbar),
+        info=info,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float):
+        return round(x, 9)
+    return x
+
+
+def truth_json(result: SimResult) -> dict[str, Any]:
+    """The ``.truth.json`` document of a result."""
+    tr = result.truth
+    return _jsonable(
+        {
+            "format": "imuhip-sim-truth",
+            "version": 1,
+            "session_id": result.meta.session_id,
+            "params": result.params.to_dict(),
+            "info": tr.info,
+            "events": {
+                "ic_s": {s: tr.ic_s[s].tolist() for s in ("left", "right")},
+                "to_s": {s: tr.to_s[s].tolist() for s in ("left", "right")},
+            },
+            "session_metrics": tr.session_metrics,
+            "strides": tr.strides,
+        }
+    )
+
+
+def _stamp_stop_frame(path: Path, host_rx_ns: int) -> None:
+    """Give the writer's final ``stop`` event a deterministic time (FORMAT.md frame layout).
+
+    :meth:`RecordingWriter.close` stamps the stop event with ``time.monotonic_ns()``; a simulated
+    recording must be byte-reproducible, so the last frame's i64 time is rewritten and its CRC-32
+    recomputed (frame: sync u16 | type u8 | sensor u8 | i64 ns | u32 len | payload | u32 crc).
+    """
+    data = bytearray(path.read_bytes())
+    pos = data.rfind(b"\xa5\x5a")
+    while pos >= 0:
+        _, kind, _, _, n = struct.unpack_from("<2sBBqI", data, pos)
+        end = pos + 16 + n + 4
+        if kind == 2 and end == len(data):
+            struct.pack_into("<q", data, pos + 4, host_rx_ns)
+            crc = zlib.crc32(bytes(data[pos : pos + 16 + n]))
+            struct.pack_into("<I", data, pos + 16 + n, crc)
+            path.write_bytes(bytes(data))
+            return
+        pos = data.rfind(b"\xa5\x5a", 0, pos)
+    raise RuntimeError(f"no final stop frame found in {path}")
+
+
+def write_simulated_recording(
+    result: SimResult, path: str | Path, *, truth_dtype: type = np.float32
+) -> dict[str, Path]:
+    """Write ``NAME.imrec``, ``NAME.truth.json`` and ``NAME.truth.npz`` (overwriting them).
+
+    The recording holds exactly ``result.delivered`` and ``result.events`` (merged in host time
+    order) and ends with a ``stop`` event 0.1 s after the last frame. ``truth_dtype`` is the
+    float type of the npz time series (``float32`` keeps shipped files small; ``t_s``, event
+    times and mountings are always float64).
+
+    Returns
+    -------
+    dict
+        ``{"imrec": ..., "truth_json": ..., "truth_npz": ...}`` paths.
+    """
+    from imuhip.recording import RecordingWriter
+
+    path = Path(path)
+    if path.suffix != ".imrec":
+        path = path.with_name(path.name + ".imrec")
+    stem = path.name[: -len(".imrec")]
+    frames: list[tuple[int, int, RawPacket | SessionEvent]] = []
+    frames += [(pk.host_rx_ns, 1, pk) for pk in result.delivered]
+    frames += [(ev.host_rx_ns, 0, ev) for ev in result.events]
+    frames.sort(key=lambda f: (f[0], f[1]))
+    with RecordingWriter(path, result.meta, overwrite=True) as w:
+        for _, _, fr in frames:
+            if isinstance(fr, RawPacket):
+                w.write_packet(fr)
+            else:
+                w.write_event(fr)
+    last = frames[-1][0] if frames else 0
+    _stamp_stop_frame(path, last + 100_000_000)
+    json_path = path.with_name(stem + ".truth.json")
+    json_path.write_text(json.dumps(truth_json(result), indent=1, sort_keys=False) + "\n")
+    npz_path = path.with_name(stem + ".truth.npz")
+    _save_npz(npz_path, result.truth.arrays(truth_dtype))
+    return {"imrec": path, "truth_json": json_path, "truth_npz": npz_path}
+
+
+def _save_npz(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so equal arrays give equal bytes."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            b = io.BytesIO()
+            np.lib.format.write_array(b, np.ascontiguousarray(arr), allow_pickle=False)
+            zf.writestr(info, b.getvalue())
+    path.write_bytes(buf.getvalue())
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def with_overrides(params: SimParams, **changes: Any) -> SimParams:
+    """``dataclasses.replace`` for SimParams (validated again)."""
+    return replace(params, **changes)
