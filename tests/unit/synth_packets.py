@@ -18,7 +18,9 @@ GYR_LSB = protocol.gyr_lsb_rad_s(2000)
 MAG_LSB = protocol.MAG_LSB_UT
 
 
-def make_meta(placement: str = "pelvis", rate_hz: float = 200.0, has_mag: bool = False) -> SensorMeta:
+def make_meta(
+    placement: str = "pelvis", rate_hz: float = 200.0, has_mag: bool = False
+) -> SensorMeta:
     return SensorMeta(
         placement=placement,
         rate_hz=rate_hz,
