@@ -8,13 +8,19 @@ the result and its quality, and stores it per sensor serial in ``calibration/<se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from imuhip.errors import CalibrationError, ImuhipError, InsufficientDataError
+from imuhip.errors import (
+    CalibrationError,
+    ImuhipError,
+    InsufficientDataError,
+    SensorConnectionError,
+)
 from imuhip.sensor_calibration import (
     SensorCalibration,
     calibration_path,
@@ -83,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--live", metavar="ADDR", default=None, help="capture from a live sensor at this address"
     )
     parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="live capture length in seconds (default: gyro 15, acc6 60, mag 45)",
+    )
+    parser.add_argument(
         "--no-save", action="store_true", help="analyse and print only, store nothing"
     )
 
@@ -105,6 +118,62 @@ def _live_unavailable() -> ImuhipError:
         "installation does not have: record the procedure first (imuhip live ... / record) and "
         "pass the recording file instead of --live"
     )
+
+
+DEFAULT_LIVE_S = {"gyro": 15.0, "acc6": 60.0, "mag": 45.0}
+
+
+async def _capture(addr: str, placement: str, duration_s: float) -> tuple[ImuSamples, str]:
+    from imuhip.decode import decode_sensor_packets
+    from imuhip.source.ble import BleSession
+    from imuhip.types import RawPacket
+
+    session = BleSession({placement: addr})
+    try:
+        meta = await session.connect_all()
+        if placement not in meta:
+            raise SensorConnectionError(
+                f"could not connect {addr}: {session.failed.get(placement, 'no response')}"
+            )
+        await session.start_all()
+        _say(f"connected; capturing {duration_s:.0f} s: follow the steps now")
+        stop = asyncio.Event()
+        sup = asyncio.ensure_future(session.supervise(stop))
+        packets: list[RawPacket] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration_s
+        try:
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    async with asyncio.timeout(min(left, 0.2)):
+                        item = await session.queue.get()
+                except TimeoutError:
+                    continue
+                if isinstance(item, RawPacket) and item.sensor == placement:
+                    packets.append(item)
+        finally:
+            stop.set()
+            await sup
+    finally:
+        await session.close()
+    samples = decode_sensor_packets(packets, meta[placement])
+    if len(samples) == 0:
+        raise InsufficientDataError(f"no samples received from {addr} in {duration_s:.0f} s")
+    return samples, meta[placement].serial
+
+
+def _live_samples(addr: str, placement: str, duration_s: float) -> tuple[ImuSamples, str]:
+    if importlib.util.find_spec("imuhip.source.ble") is None:
+        raise _live_unavailable()
+    try:
+        return asyncio.run(_capture(addr, placement, duration_s))
+    except ImuhipError:
+        raise
+    except (OSError, RuntimeError) as err:  # no adapter: bleak raises FileNotFoundError etc.
+        raise SensorConnectionError(
+            f"live calibration could not reach {addr} ({type(err).__name__}: {err}); check the "
+            "Bluetooth adapter, or record the procedure and pass the recording file"
+        ) from err
 
 
 def _load_samples(path: str, placement: str) -> tuple[ImuSamples, str]:
@@ -130,18 +199,16 @@ def run(args: argparse.Namespace) -> int:
     kind: str = args.kind
     _print_instructions(kind)
     if args.live is not None:
-        if importlib.util.find_spec("imuhip.source.ble") is None:
-            raise _live_unavailable()
-        raise ImuhipError(
-            "live calibration capture is not implemented yet: record the procedure with the "
-            "live recorder and pass the recording file"
-        )
-    if args.recording is None:
+        duration = args.duration if args.duration is not None else DEFAULT_LIVE_S[kind]
+        samples, rec_serial = _live_samples(args.live, args.sensor, duration)
+    elif args.recording is None:
         raise ImuhipError(
             "no data: record the procedure above, then run "
-            f"`imuhip calibrate-sensor REC --sensor {args.sensor} --kind {kind}`"
+            f"`imuhip calibrate-sensor REC --sensor {args.sensor} --kind {kind}` "
+            "(or capture it live with --live ADDR)"
         )
-    samples, rec_serial = _load_samples(args.recording, args.sensor)
+    else:
+        samples, rec_serial = _load_samples(args.recording, args.sensor)
     serial = args.serial or rec_serial
     if not serial:
         raise ImuhipError(
