@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     wall_s = time.monotonic() - t_start
 
     sensors = []
+    streamed: dict[str, ImuSamples] = {}
     mismatches: list[str] = []
     batch = decode_session(rec.packets, meta) if args.verify else None
     for s in meta.sensors:
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             stats=final_stats,
             **{k: v for k, v in merged.items() if k != "mag_ut"},
         )
+        streamed[s.placement] = samples
         sensors.append(sensor_summary(s, samples))
         if batch is not None:
             ref = batch[s.placement]
@@ -144,8 +146,10 @@ def run(args: argparse.Namespace) -> int:
             if final_stats != ref.stats:
                 bad.append("stats")
             mismatches.extend(f"{s.placement}.{b}" for b in bad)
+    aligned = _align(streamed, sensors)
     out: dict[str, Any] = {
         "file": str(args.recording),
+        "align": aligned,
         "realtime": bool(args.realtime),
         "speed": args.speed,
         "packets": n_total,
@@ -167,6 +171,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _align(samples: dict[str, ImuSamples], sensors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Put the streamed samples on the session grid (:mod:`imuhip.align`); add per-sensor
+    ``grid_valid_pct`` and clock numbers to ``sensors``. Returns the grid summary or the reason
+    it could not be built."""
+    try:
+        from imuhip.align import align_session
+    except ImportError:
+        return {"status": "unavailable"}
+    try:
+        session = align_session(samples)
+    except ImuhipError as err:
+        return {"status": f"failed: {err}"}
+    for row in sensors:
+        a = session.sensors[row["placement"]]
+        row["grid_valid_pct"] = round(100.0 * float(np.mean(a.valid)), 3)
+        row["clock_drift_ppm"] = round(a.clock.drift_ppm, 3)
+        row["clock_jitter_ms"] = round(a.clock.residual_jitter_s * 1e3, 3)
+    return {
+        "status": "ok",
+        "rate_hz": session.rate_hz,
+        "grid_samples": len(session.t_s),
+        "t_start_s": round(float(session.t_s[0]), 6) if len(session.t_s) else None,
+        "t_stop_s": round(float(session.t_s[-1]), 6) if len(session.t_s) else None,
+    }
+
+
 def _empty_like(dec: StreamDecoder) -> ImuSamples:
     return empty_samples(dec.meta)
 
@@ -185,6 +215,15 @@ def _render(out: dict[str, Any]) -> str:
             f"{s['packets_lost']:>11}{s['packets_lost_pct']:>8.2f}{s['gaps']:>6}"
             f"{s['duplicates']:>6}{s['protocol_errors_total']:>8}"
         )
+    al = out["align"]
+    if al["status"] == "ok":
+        lines.append(
+            f"session grid: {al['grid_samples']} samples at {al['rate_hz']:g} Hz "
+            f"({al['t_start_s']:.3f} .. {al['t_stop_s']:.3f} s); valid: "
+            + ", ".join(f"{s['placement']} {s['grid_valid_pct']:.1f}%" for s in out["sensors"])
+        )
+    else:
+        lines.append(f"session grid: {al['status']}")
     if out["unknown_sensor_packets"]:
         lines.append(f"packets of unknown sensors ignored: {out['unknown_sensor_packets']}")
     if "verify" in out:

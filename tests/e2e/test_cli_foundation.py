@@ -166,6 +166,10 @@ def test_replay_counts_and_verify(rec_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["verify"] == "identical"
+    # session grid: pelvis t_s -0.040 .. 9.950, thigh_l -0.039 .. 9.951 -> k = -4 .. 995
+    assert out["align"]["status"] == "ok"
+    assert out["align"]["grid_samples"] == 1000
+    assert out["align"]["t_start_s"] == pytest.approx(-0.04)
     assert out["packets"] == 400
     pelvis, thigh = out["sensors"]
     assert (pelvis["samples"], pelvis["packets_lost"], pelvis["protocol_errors_total"]) == (
