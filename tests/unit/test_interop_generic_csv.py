@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imuhip.conventions import GRAVITY_M_S2
+from imuhip.errors import ImportFormatError
+from imuhip.interop.generic_csv import CsvOptions, read_sensor_csv, write_sensor_csv
+
+
+def _signals(n: int = 300, rate: float = 100.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    t = 2.0 + np.arange(n) / rate
+    acc = rng.normal(0, 2, (n, 3)) + np.array([0, 0, 9.81])
+    gyr = rng.normal(0, 1.5, (n, 3))
+    mag = rng.normal(0, 10, (n, 3)) + np.array([20, 0, -40])
+    return t, acc, gyr, mag
+
+
+def test_write_read_round_trip_reproduces_samples(tmp_path: Path) -> None:
+    t, acc, gyr, mag = _signals()
+    f = write_sensor_csv(tmp_path / "p.csv", t, acc, gyr, mag, rate_hz=100)
+    s = read_sensor_csv(f, "pelvis")
+    assert s.rate_hz == 100
+    np.testing.assert_array_equal(s.sample_idx, np.arange(len(t)))
+    np.testing.assert_allclose(s.t_s, t, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(s.acc_m_s2, acc, rtol=1e-8)
+    np.testing.assert_allclose(s.gyr_rad_s, gyr, rtol=1e-8)
+    np.testing.assert_allclose(s.mag_ut, mag, rtol=1e-8)
+
+
+def test_unit_variants_in_column_names(tmp_path: Path) -> None:
+    f = tmp_path / "u.csv"
+    f.write_text(
+        "t_ms,acc_x_g,acc_y_g,acc_z_g,gyr_x_deg_s,gyr_y_deg_s,gyr_z_deg_s,mag_x_nt,mag_y_nt,mag_z_nt\n"
+        "0,0,0,1,90,0,0,20000,0,-40000\n"
+        "10,0.5,0,1,0,-180,0,20000,0,-40000\n"
+        "20,0,0,1,0,0,45,20000,0,-40000\n"
+    )
+    s = read_sensor_csv(f, "thigh_l")
+    assert s.rate_hz == pytest.approx(100.0)
+    np.testing.assert_allclose(s.t_s, [0, 0.01, 0.02])
+    np.testing.assert_allclose(s.acc_m_s2[1], [0.5 * GRAVITY_M_S2, 0, GRAVITY_M_S2])
+    np.testing.assert_allclose(s.gyr_rad_s[:, 0], [math.pi / 2, 0, 0])
+    np.testing.assert_allclose(s.gyr_rad_s[1, 1], -math.pi)
+    np.testing.assert_allclose(s.mag_ut[0], [20, 0, -40])
+
+
+def test_bare_columns_with_declared_units_and_rate(tmp_path: Path) -> None:
+    f = tmp_path / "b.csv"
+    f.write_text(
+        "# rate_hz: 50\n# acc_unit: g\n"
+        "acc_x;acc_y;acc_z;gyr_x;gyr_y;gyr_z\n"
+        "0;0;1;1;2;3\n0;0;1;1;2;3\n0;0;1;1;2;3\n"
+    )
+    with pytest.raises(
+        ImportFormatError, match=r"b\.csv: columns gyr_x, gyr_y, gyr_z carry no unit"
+    ):
+        read_sensor_csv(f, "pelvis")
+    s = read_sensor_csv(f, "pelvis", CsvOptions(gyr_unit="deg/s"))
+    assert s.rate_hz == 50
+    np.testing.assert_allclose(s.t_s, [0, 0.02, 0.04])
+    np.testing.assert_allclose(s.acc_m_s2[0, 2], GRAVITY_M_S2)
+    np.testing.assert_allclose(s.gyr_rad_s[0], np.radians([1, 2, 3]))
+    assert s.mag_ut is None
+
+
+def test_missing_accelerometer_columns_named(tmp_path: Path) -> None:
+    f = tmp_path / "m.csv"
+    f.write_text("t_s,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s\n0,0,0,0\n0.01,0,0,0\n")
+    with pytest.raises(
+        ImportFormatError, match=r"m\.csv: missing accelerometer columns: expected acc_x_m_s2"
+    ):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_incomplete_axis_set_named(tmp_path: Path) -> None:
+    f = tmp_path / "i.csv"
+    f.write_text("t_s,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2,gyr_x_rad_s,gyr_y_rad_s\n0,0,0,9,0,0\n")
+    with pytest.raises(ImportFormatError, match=r"i\.csv: incomplete gyr columns"):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_no_time_and_no_rate(tmp_path: Path) -> None:
+    f = tmp_path / "n.csv"
+    f.write_text("acc_x_m_s2,acc_y_m_s2,acc_z_m_s2\n0,0,9\n0,0,9\n")
+    with pytest.raises(ImportFormatError, match=r"n\.csv: no time column .* --rate-hz"):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_non_monotonic_time_names_line(tmp_path: Path) -> None:
+    t, acc, gyr, _ = _signals(20)
+    t[7] = t[5]  # comment line 1, header line 2: data row 7 is line 10
+    f = write_sensor_csv(tmp_path / "t.csv", t, acc, gyr, rate_hz=100)
+    with pytest.raises(
+        ImportFormatError, match=r"t\.csv: line 10, column t_s: time .* does not increase"
+    ):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_non_number_names_line_and_column(tmp_path: Path) -> None:
+    f = tmp_path / "x.csv"
+    f.write_text("t_s,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2\n0,0,0,9\n0.01,0,abc,9\n0.02,0,0,9\n")
+    with pytest.raises(
+        ImportFormatError, match=r"x\.csv: line 3, column acc_y_m_s2: expected a number, got 'abc'"
+    ):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_short_nan_run_is_a_gap_long_run_refused(tmp_path: Path) -> None:
+    t, acc, gyr, _ = _signals(200)
+    valid = np.ones(200, bool)
+    valid[50:53] = False
+    f = write_sensor_csv(tmp_path / "g.csv", t, acc, gyr, rate_hz=100, valid=valid)
+    s = read_sensor_csv(f, "pelvis")
+    assert len(s) == 197
+    np.testing.assert_array_equal(s.sample_idx, np.flatnonzero(valid))
+    np.testing.assert_allclose(s.acc_m_s2, acc[valid], rtol=1e-8)
+    valid[100:170] = False  # 0.7 s > max_gap_s 0.5
+    f = write_sensor_csv(tmp_path / "g2.csv", t, acc, gyr, rate_hz=100, valid=valid)
+    with pytest.raises(
+        ImportFormatError,
+        match=r"g2\.csv: lines 103-172: 70 consecutive rows with empty or NaN values "
+        r"\(columns acc_x_m_s2",
+    ):
+        read_sensor_csv(f, "pelvis")
+    s = read_sensor_csv(f, "pelvis", CsvOptions(max_gap_s=1.0))
+    assert len(s) == 200 - 3 - 70
+
+
+def test_time_gap_keeps_sample_index(tmp_path: Path) -> None:
+    t, acc, gyr, _ = _signals(100)
+    keep = np.ones(100, bool)
+    keep[40:45] = False  # rows absent from the file
+    f = write_sensor_csv(tmp_path / "h.csv", t[keep], acc[keep], gyr[keep])
+    s = read_sensor_csv(f, "pelvis")
+    np.testing.assert_array_equal(s.sample_idx, np.flatnonzero(keep))
+
+
+def test_mixed_rates_in_one_file(tmp_path: Path) -> None:
+    t = np.concatenate([np.arange(50) / 100.0, 0.5 + np.arange(1, 50) / 60.0])
+    n = len(t)
+    f = write_sensor_csv(tmp_path / "r.csv", t, np.zeros((n, 3)), np.zeros((n, 3)))
+    with pytest.raises(
+        ImportFormatError,
+        match=r"r\.csv: line \d+, column t_s: step of .* mixed or irregular rates",
+    ):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_declared_rate_must_agree(tmp_path: Path) -> None:
+    t, acc, gyr, _ = _signals(50)
+    f = write_sensor_csv(tmp_path / "d.csv", t, acc, gyr, rate_hz=200)
+    with pytest.raises(
+        ImportFormatError, match=r"d\.csv: declared rate 200 Hz but column t_s steps at 100 Hz"
+    ):
+        read_sensor_csv(f, "pelvis")
+
+
+def test_unknown_unit_and_placement(tmp_path: Path) -> None:
+    t, acc, gyr, _ = _signals(10)
+    f = write_sensor_csv(tmp_path / "k.csv", t, acc, gyr)
+    with pytest.raises(ImportFormatError, match="unknown placement 'knee'"):
+        read_sensor_csv(f, "knee")
+    g = tmp_path / "k2.csv"
+    g.write_text("# acc_unit: furlong\nt,acc_x,acc_y,acc_z\n0,0,0,1\n1,0,0,1\n")
+    with pytest.raises(ImportFormatError, match=r"k2\.csv: acc_unit: unknown acc unit 'furlong'"):
+        read_sensor_csv(g, "pelvis")
