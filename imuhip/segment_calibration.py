@@ -46,6 +46,7 @@ __all__ = [
     "SegmentCalConfig",
     "calibrate_segments",
     "find_static_window",
+    "functional_windows_from_events",
     "q_sensor_segment_from_axes",
     "segcal_from_event_data",
     "segcal_to_event",
@@ -91,6 +92,15 @@ class SegmentCalConfig:
         Window of that RMS.
     min_movement_s : float
         Shortest usable movement (walking or functional) window in total.
+    reference_pelvis_rad : (obliquity, tilt)
+        Pelvis angles the subject holds during the static window (default: level, 0). A lab that
+        knows the standing pose (e.g. anatomical pelvic tilt ~10° from a static optical trial)
+        enters it here so the segment frames are anatomical rather than levelled.
+    reference_hip_rad : ((flex, add, IR) left, (flex, add, IR) right)
+        Hip angles held during the static window; flexion and adduction are applied (rotation
+        neutral comes from the walking flexion axis, see ``docs/joint_angles.md``).
+    reference_lumbar_rad : (flexion, lateral bending, axial rotation)
+        Lumbar angles held during the static window (flexion and bending are applied).
     """
 
     method: Literal["standing", "seated"] = "standing"
@@ -103,6 +113,12 @@ class SegmentCalConfig:
     walking_gyr_rms_rad_s: float = 0.6
     walking_window_s: float = 1.0
     min_movement_s: float = 4.0
+    reference_pelvis_rad: tuple[float, float] = (0.0, 0.0)
+    reference_hip_rad: tuple[tuple[float, float, float], tuple[float, float, float]] = (
+        (0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0),
+    )
+    reference_lumbar_rad: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,6 +204,36 @@ def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = N
         f"no still period of {cfg.min_static_s:g} s found in which all sensors "
         f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
     )
+
+
+def functional_windows_from_events(
+    events: Sequence[SessionEvent], t_s: npt.ArrayLike, movement: str = "hip_flexion"
+) -> list[Window]:
+    """Sample windows of calibration-marker events (``calibration_start`` with ``movement``).
+
+    Parameters
+    ----------
+    events : sequence of SessionEvent
+        ``data`` carries ``movement``, ``start_s``, ``stop_s`` (session seconds).
+    t_s : (M,) float
+        Session grid.
+    movement : str
+        ``"hip_flexion"`` (default), ``"hip_rotation"`` or ``"static"``.
+
+    Returns
+    -------
+    list of (start_idx, stop_idx)
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    out = []
+    for ev in events:
+        if ev.kind != "calibration_start" or ev.data.get("movement") != movement:
+            continue
+        a = int(np.searchsorted(t, float(ev.data["start_s"])))
+        b = int(np.searchsorted(t, float(ev.data["stop_s"])))
+        if b > a:
+            out.append((a, b))
+    return out
 
 
 def _index(windows: Sequence[Window], n: int) -> npt.NDArray[np.intp]:
@@ -374,25 +420,33 @@ def calibrate_segments(
     yaw_rate = None
     if pel_gyr is not None:
         yaw_rate = quat_rotate(ori.q_world_sensor["pelvis"], pel_gyr)[:, 2]
+    # functional swings may be symmetric: add any walking after the static window to the cues
+    sign_idx = idx
+    if functional_windows is not None:
+        walk = _movement_windows(ori, static, cfg)
+        sign_idx = np.union1d(idx, _index(walk, n))
     for p in list(z_s):
-        along = flex_rate[p][idx]
+        along = flex_rate[p][sign_idx]
         score_skew = float(np.tanh(_skew(along)))
-        score = score_skew
+        # flexion goes further than extension from standing: anterior axis tips up on average
+        x_w = quat_rotate(ori.q_world_sensor[p][sign_idx], np.cross(up_s[p], z_s[p]))
+        score_incl = float(np.tanh(np.mean(x_w[:, 2]) / np.sin(np.deg2rad(5.0))))
+        score = score_skew + score_incl
         score_yaw = 0.0
         if yaw_rate is not None and p.startswith("thigh"):
             # pelvis turns counter-clockwise (right side forward) while the right thigh flexes
             side_sign = 1.0 if p.endswith("_r") else -1.0
-            c = np.corrcoef(yaw_rate[idx], along)[0, 1]
+            c = np.corrcoef(yaw_rate[sign_idx], along)[0, 1]
             score_yaw = float(side_sign * c) if np.isfinite(c) else 0.0
-            score = score_skew + 2.0 * score_yaw
+            score = score + 2.0 * score_yaw
         quality[p]["sign_score"] = abs(score)
         if score < 0:
             z_s[p] = -z_s[p]
             flex_rate[p] = -flex_rate[p]
-        if abs(score) < 0.2 or (score_yaw != 0 and np.sign(score_yaw) != np.sign(score_skew)):
+        if abs(score) < 0.3:
             warnings.append(
-                f"{p}: flexion sign cues weak or disagree (swing skew {score_skew:+.2f}, "
-                f"pelvis yaw correlation {score_yaw:+.2f})"
+                f"{p}: flexion sign cues weak (swing skew {score_skew:+.2f}, inclination "
+                f"{score_incl:+.2f}, pelvis yaw correlation {score_yaw:+.2f})"
             )
 
     q_sensor_segment: dict[str, FloatArray] = {}
@@ -431,12 +485,46 @@ def calibrate_segments(
     for p in ori.q_world_sensor:
         if p not in q_sensor_segment:
             warnings.append(f"{p}: not calibrated (no gyroscope or unsupported placement)")
+    # levelled frames (Y = up in the static pose) -> anatomical frames of the reference pose
+    for p, q_lev_anat in _reference_pose_offsets(cfg).items():
+        if p in q_sensor_segment:
+            q_sensor_segment[p] = quat_positive_w(quat_mul(q_sensor_segment[p], q_lev_anat))
     return SegmentCalibration(
         q_sensor_segment=q_sensor_segment,
         method=method,
         quality={k: v for k, v in quality.items() if k in q_sensor_segment},
         warnings=tuple(warnings),
     )
+
+
+def _reference_pose_offsets(cfg: SegmentCalConfig) -> dict[str, FloatArray]:
+    """Per segment ``q_level_anatomical``: the anatomical frame relative to a levelled frame.
+
+    The reference pose gives each segment's orientation in the walking frame W (pelvis from
+    obliquity and tilt, thighs from the pelvis and the hip angles); dropping its heading (the
+    first angle of a Y–X′–Z″ decomposition, heading comes from the movement) leaves the
+    inclination the levelled calibration frame lacks.
+    """
+    from imuhip.joints import (  # pure maths helpers
+        cardan_yxz,
+        hip_angles_to_quat,
+        quat_from_cardan_yxz,
+        quat_from_cardan_zxy,
+    )
+
+    obl, tilt = cfg.reference_pelvis_rad
+    q_w_pelvis = quat_from_cardan_yxz([0.0, -obl, -tilt])
+    segs = {"pelvis": q_w_pelvis}
+    for side, ref in zip(("left", "right"), cfg.reference_hip_rad, strict=True):
+        flex, add, _ir = ref
+        segs[f"thigh_{side[0]}"] = quat_mul(q_w_pelvis, hip_angles_to_quat([flex, add, 0.0], side))
+    lf, lb, _lr = cfg.reference_lumbar_rad
+    segs["lumbar"] = quat_mul(q_w_pelvis, quat_from_cardan_zxy([-lf, lb, 0.0]))
+    out = {}
+    for p, q in segs.items():
+        _, b, c = cardan_yxz(q)
+        out[p] = quat_from_cardan_yxz([0.0, b, c])
+    return out
 
 
 def _anterior_from_obliquity(
