@@ -7,6 +7,7 @@ for decode/align, so only fusion, calibration and angles are under test).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,7 +108,7 @@ def hip_errors(r: AngleRun) -> dict[str, dict[str, float]]:
         off = float(np.mean(e[:, 2]))
         ics = r.ic_s[side]
         exc = []
-        for a, b in zip(ics[:-1], ics[1:], strict=True):
+        for a, b in itertools.pairwise(ics):
             m = (r.t_s >= a) & (r.t_s < b)
             if m.sum() < 10 or not r.walk[m].all():
                 continue
