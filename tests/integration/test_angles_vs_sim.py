@@ -69,3 +69,24 @@ def test_functional_calibration_from_events() -> None:
     for side, e in hip_errors(r).items():
         assert e["flex_rmse_deg"] <= 1.5, (side, e)
         assert e["ir_excursion_err_mean_deg"] <= 1.0, (side, e)
+
+
+def test_6d_walking_axis_correction_removes_drift() -> None:
+    p = SimParams(
+        seed=2,
+        duration_s=90.0,
+        misplacement_deg=15.0,
+        has_mag=False,
+        sensors=("pelvis", "thigh_l", "thigh_r"),
+    )
+    r = run(p, use_mag=False)
+    assert "obliquity" in r.segcal.method["pelvis"]
+    tw = r.t_s[r.walk]
+    for side, e in hip_errors(r).items():
+        ir_err = (r.ja.hip_rad[side][:, 2] / DEG - r.truth_hip_deg[side][:, 2])[r.walk]
+        assert abs(np.polyfit(tw, ir_err, 1)[0] * 60.0) < 0.5, side  # deg/min
+        assert e["ir_rmse_offset_removed_deg"] <= 1.0, (side, e)
+        assert e["ir_excursion_err_max_deg"] <= 1.0, (side, e)
+        assert abs(e["ir_offset_deg"]) <= 4.0, (side, e)  # mean-rotation assumption
+    conf = r.ja.transverse_confidence
+    assert conf is not None and 0.5 < conf[r.walk].mean() < 0.9

@@ -203,3 +203,26 @@ def test_bad_shapes_raise() -> None:
         hip_angles(np.zeros((3, 3)), np.zeros((3, 4)), Side.RIGHT)
     with pytest.raises(ValueError, match="walking_dir_world"):
         pelvis_angles(Q_WORLD_PELVIS, [0.0, 0.0, 1.0])
+
+
+def test_joint_angles_valid_mask_and_outputs() -> None:
+    import dataclasses
+
+    from imuhip.joints import joint_angles
+    from imuhip.segment_calibration import calibrate_segments
+
+    from ._walk_synth import make_walk
+
+    ori, _, _ = make_walk(walk_s=12, seed=9)
+    sc = calibrate_segments(ori)
+    valid = {k: v.copy() for k, v in ori.valid.items()}
+    valid["thigh_l"][1500:1600] = False
+    valid["lumbar"][1700:1710] = False
+    ja = joint_angles(dataclasses.replace(ori, valid=valid), sc)
+    assert set(ja.hip_rad) == {"left", "right"}
+    assert ja.hip_rad["left"].shape == (len(ori.t_s), 3)
+    assert ja.pelvis_rad is not None and ja.lumbar_rad is not None
+    expected = valid["thigh_l"] & valid["lumbar"]
+    np.testing.assert_array_equal(ja.valid, expected)
+    assert ja.transverse_confidence is not None
+    assert np.all(ja.transverse_confidence == 1.0)  # clean 9D synthetic field
