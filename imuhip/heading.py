@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import binary_closing
 
 from imuhip.conventions import quat_from_axis_angle, quat_mul, quat_rotate
 from imuhip.types import OrientationSession
@@ -329,6 +330,9 @@ def transverse_confidence(
         since = np.where(last_clean >= 0, (idx - last_clean) / ori.rate_hz, np.inf)
         c = np.where(clean, 1.0, np.exp(-since / cfg.mag_hold_tau_s) * 0.9)
         conf = np.minimum(conf, c)
-        for a, b in _intervals(~clean, np.asarray(ori.t_s)):
+        # report disturbances, bridging flickers shorter than 0.5 s
+        gap = max(1, round(0.5 * ori.rate_hz))
+        disturbed = binary_closing(~clean, structure=np.ones(gap, dtype=bool)) | ~clean
+        for a, b in _intervals(disturbed, np.asarray(ori.t_s)):
             reasons.append(f"magnetic disturbance on {p} {a:.1f}-{b:.1f} s")
     return np.clip(conf, 0.0, 1.0), tuple(reasons)

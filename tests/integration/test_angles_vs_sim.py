@@ -90,3 +90,23 @@ def test_6d_walking_axis_correction_removes_drift() -> None:
         assert abs(e["ir_offset_deg"]) <= 4.0, (side, e)  # mean-rotation assumption
     conf = r.ja.transverse_confidence
     assert conf is not None and 0.5 < conf[r.walk].mean() < 0.9
+
+
+def test_9d_magnetic_disturbance_lowers_confidence_with_reason() -> None:
+    from imuhip.sim.params import MagDisturbance
+
+    p = SimParams(
+        seed=4,
+        duration_s=75.0,
+        misplacement_deg=15.0,
+        mag_disturbances=(MagDisturbance(30.0, 40.0, (20.0, 0.0, -15.0)),),
+    )
+    r = run(p, use_mag=True)
+    conf = r.ja.transverse_confidence
+    assert conf is not None
+    inside = (r.t_s > 31) & (r.t_s < 39)
+    outside = r.walk & ((r.t_s < 29) | (r.t_s > 41))
+    assert conf[inside].max() < 0.95 and conf[outside].min() > 0.99
+    assert any(n.startswith("magnetic disturbance on thigh_r 30.") for n in r.ja.notes)
+    for side, e in hip_errors(r).items():
+        assert e["ir_rmse_deg"] <= 2.0, (side, e)
