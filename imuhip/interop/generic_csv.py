@@ -256,13 +256,14 @@ def read_sensor_csv(
     # missing rows: any used value empty/NaN/inf
     blocks = [b for b in (acc_v, gyr_v, mag_v) if b is not None]
     missing = np.zeros(len(df), dtype=bool)
-    for b in blocks:
-        missing |= ~np.all(np.isfinite(b), axis=1)
+    for blk_v in blocks:
+        missing |= ~np.all(np.isfinite(blk_v), axis=1)
     if t_raw is not None:
         missing |= ~np.isfinite(t_raw)
 
     # rate and sample index
     n_rows = len(df)
+    tname = tcol[0] if tcol is not None else "t"
     if t_raw is not None:
         ok = np.flatnonzero(~missing)
         if len(ok) < 2:
@@ -273,7 +274,7 @@ def read_sensor_csv(
         if len(bad):
             i = int(ok[bad[0] + 1])
             raise ImportFormatError(
-                f"{path}: line {first_line + i}, column {tcol[0]}: time {t_raw[i]!r} does not "
+                f"{path}: line {first_line + i}, column {tname}: time {t_raw[i]!r} does not "
                 f"increase (previous sample at {t_ok[bad[0]]!r}); time must increase strictly"
             )
         step = float(np.median(dt / np.maximum(np.diff(ok), 1)))
@@ -281,7 +282,7 @@ def read_sensor_csv(
         if rate_decl is not None:
             if abs(rate - rate_decl) > 0.02 * rate_decl:
                 raise ImportFormatError(
-                    f"{path}: declared rate {rate_decl:g} Hz but column {tcol[0]} steps at "
+                    f"{path}: declared rate {rate_decl:g} Hz but column {tname} steps at "
                     f"{rate:.6g} Hz (median); expected them to agree within 2 %"
                 )
             rate = float(rate_decl)
@@ -293,7 +294,7 @@ def read_sensor_csv(
             j = int(np.flatnonzero(off)[0])
             i = int(ok[j + 1])
             raise ImportFormatError(
-                f"{path}: line {first_line + i}, column {tcol[0]}: step of {dt[j]:.6g} s from "
+                f"{path}: line {first_line + i}, column {tname}: step of {dt[j]:.6g} s from "
                 f"the previous sample, expected a multiple of {step:.6g} s ({rate:.6g} Hz): "
                 "mixed or irregular rates (resample to one rate before importing)"
             )
@@ -305,7 +306,7 @@ def read_sensor_csv(
         assert rate_decl is not None
         rate = float(rate_decl)
         sample_idx_full = np.arange(n_rows, dtype=np.int64)
-        t_full = sample_idx_full / rate
+        t_full = sample_idx_full.astype(np.float64) / rate
 
     max_gap = max(0, math.floor(opt.max_gap_s * rate + 1e-9))
     for a, b in _runs(missing):
@@ -320,7 +321,7 @@ def read_sensor_csv(
                     if not np.all(np.isfinite(col[a:b])):
                         cols.append(c)
             if t_raw is not None and not np.all(np.isfinite(t_raw[a:b])):
-                cols.append(tcol[0] if tcol else "t")
+                cols.append(tname)
             raise ImportFormatError(
                 f"{path}: lines {first_line + a}-{first_line + b - 1}: {b - a} consecutive rows "
                 f"with empty or NaN values (columns {', '.join(cols)}); at most {max_gap} "
