@@ -47,7 +47,11 @@ _HUB: contextvars.ContextVar[BumbleHub | None] = contextvars.ContextVar("bumble_
 def make_device(link: LocalLink, address: str, name: str = "") -> Device:
     """A powered-off bumble device with its own virtual controller on ``link``."""
     controller = Controller(name or address, link=link, public_address=address)
-    return Device(name=name or None, address=hci.Address(address), host=Host(controller, AsyncPipeSink(controller)))
+    return Device(
+        name=name or None,
+        address=hci.Address(address),
+        host=Host(controller, AsyncPipeSink(controller)),
+    )
 
 
 class BumbleHub:
@@ -223,6 +227,8 @@ class BumbleClient(BaseBleakClient):
         self._conn: Connection | None = None
         self._peer: Peer | None = None
         self._requested_disconnect = False
+        self._setup_task: asyncio.Future[None] | None = None
+        self._ops: set[asyncio.Future[Any]] = set()
 
     @property
     def name(self) -> str:
@@ -239,7 +245,7 @@ class BumbleClient(BaseBleakClient):
         """The LE link is up."""
         return self._conn is not None
 
-    async def connect(self, pair: bool, **kwargs: Any) -> None:
+    async def connect(self, pair: bool, **kwargs: Any) -> None:  # noqa: ARG002 - bleak interface
         """Connect, exchange MTU, discover the whole GATT table."""
         hub = self._hub
         await hub.power_on()
@@ -249,7 +255,7 @@ class BumbleClient(BaseBleakClient):
             conn = await hub.central.connect(
                 hci.Address(self.address), timeout=min(timeout, hub.connect_timeout_s)
             )
-        except asyncio.TimeoutError as err:
+        except TimeoutError as err:
             raise BleakDeviceNotFoundError(
                 self.address, f"Device with address {self.address} was not found"
             ) from err
@@ -260,23 +266,31 @@ class BumbleClient(BaseBleakClient):
             raise BleakError(f"connection to {self.address} failed: {err}") from err
         self._conn = conn
         conn.on("disconnection", self._on_disconnection)
+        setup = asyncio.ensure_future(self._setup(conn))
+        self._setup_task = setup
         try:
-            peer = Peer(conn)
-            if hub.att_mtu > 23:
-                await peer.request_mtu(hub.att_mtu)
-            await peer.discover_services()
-            for svc in peer.services:
-                await svc.discover_characteristics()
-                for ch in svc.characteristics:
-                    await ch.discover_descriptors()
-            self._peer = peer
-            self.services = self._build_services(peer)
-        except Exception as err:
-            if self._conn is None:
-                raise BleakError(f"{self.address}: disconnected during service discovery") from err
-            raise BleakError(f"{self.address}: service discovery failed: {err}") from err
-        if self._conn is None:
+            await asyncio.wait({setup})
+        finally:
+            self._setup_task = None
+            if not setup.done():
+                setup.cancel()
+        if setup.cancelled() or self._conn is None:
             raise BleakError(f"{self.address}: disconnected during connect")
+        err = setup.exception()
+        if err is not None:
+            raise BleakError(f"{self.address}: service discovery failed: {err}") from err
+
+    async def _setup(self, conn: Connection) -> None:
+        peer = Peer(conn)
+        if self._hub.att_mtu > 23:
+            await peer.request_mtu(self._hub.att_mtu)
+        await peer.discover_services()
+        for svc in peer.services:
+            await svc.discover_characteristics()
+            for ch in svc.characteristics:
+                await ch.discover_descriptors()
+        self._peer = peer
+        self.services = self._build_services(peer)
 
     def _build_services(self, peer: Peer) -> BleakGATTServiceCollection:
         coll = BleakGATTServiceCollection()
@@ -311,6 +325,12 @@ class BumbleClient(BaseBleakClient):
     def _on_disconnection(self, reason: int) -> None:
         self._conn = None
         self._peer = None
+        for op in list(self._ops):
+            op.cancel()
+        setup = self._setup_task
+        if setup is not None and not setup.done():
+            setup.cancel()  # a pending ATT request would otherwise wait for its 30 s timeout
+            return
         if not self._requested_disconnect and self._disconnected_callback is not None:
             log.debug("%s: link lost (reason 0x%02x)", self.address, reason)
             self._disconnected_callback()
@@ -323,7 +343,7 @@ class BumbleClient(BaseBleakClient):
             return
         try:
             await conn.disconnect()
-        except Exception as err:  # noqa: BLE001 - already gone is fine
+        except Exception as err:
             log.debug("%s: disconnect: %s", self.address, err)
         self._conn = None
         self._peer = None
@@ -336,51 +356,79 @@ class BumbleClient(BaseBleakClient):
         """Pairing is not part of the imuhip protocol."""
         raise NotImplementedError("pairing is not supported by the bumble test backend")
 
+    async def _guard(self, what: str, coro: Any) -> Any:
+        """Run one GATT operation; fail it at once if the link drops (bumble would wait 30 s)."""
+        task = asyncio.ensure_future(coro)
+        self._ops.add(task)
+        try:
+            await asyncio.wait({task})
+        finally:
+            self._ops.discard(task)
+            if not task.done():
+                task.cancel()
+        if task.cancelled():
+            raise BleakError(f"{self.address}: {what}: disconnected")
+        err = task.exception()
+        if err is not None:
+            raise BleakError(f"{self.address}: {what} failed: {err}") from err
+        return task.result()
+
     def _require_peer(self) -> Peer:
         if self._peer is None:
             raise BleakError(f"{self.address}: not connected")
         return self._peer
 
     async def read_gatt_char(
-        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
+        self,
+        characteristic: BleakGATTCharacteristic,
+        *,
+        use_cached: bool = False,  # noqa: ARG002 - bleak interface
+        **kwargs: Any,  # noqa: ARG002 - bleak interface
     ) -> bytearray:
         """Read a characteristic value."""
         peer = self._require_peer()
-        try:
-            return bytearray(await peer.read_value(characteristic.obj))
-        except Exception as err:
-            raise BleakError(f"read of {characteristic.uuid} failed: {err}") from err
+        value = await self._guard(
+            f"read {characteristic.uuid}", peer.read_value(characteristic.obj)
+        )
+        return bytearray(value)
 
     async def read_gatt_descriptor(
-        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
+        self,
+        descriptor: BleakGATTDescriptor,
+        *,
+        use_cached: bool = False,  # noqa: ARG002 - bleak interface
+        **kwargs: Any,  # noqa: ARG002 - bleak interface
     ) -> bytearray:
         """Read a descriptor value."""
         peer = self._require_peer()
-        try:
-            return bytearray(await peer.read_value(descriptor.obj))
-        except Exception as err:
-            raise BleakError(f"read of descriptor {descriptor.uuid} failed: {err}") from err
+        value = await self._guard(f"read {descriptor.uuid}", peer.read_value(descriptor.obj))
+        return bytearray(value)
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
         """Write a characteristic (with or without response)."""
         peer = self._require_peer()
-        try:
-            await peer.write_value(characteristic.obj, bytes(data), with_response=response)
-        except Exception as err:
-            raise BleakError(f"write of {characteristic.uuid} failed: {err}") from err
+        await self._guard(
+            f"write {characteristic.uuid}",
+            peer.write_value(characteristic.obj, bytes(data), with_response=response),
+        )
 
-    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: SizedBuffer) -> None:
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
         """Write a descriptor."""
         peer = self._require_peer()
-        try:
-            await peer.write_value(descriptor.obj, bytes(data), with_response=True)
-        except Exception as err:
-            raise BleakError(f"write of descriptor {descriptor.uuid} failed: {err}") from err
+        await self._guard(
+            f"write {descriptor.uuid}",
+            peer.write_value(descriptor.obj, bytes(data), with_response=True),
+        )
 
     async def start_notify(
-        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+        self,
+        characteristic: BleakGATTCharacteristic,
+        callback: NotifyCallback,
+        **kwargs: Any,  # noqa: ARG002 - bleak interface
     ) -> None:
         """Subscribe; ``callback`` receives a ``bytearray`` per notification."""
         peer = self._require_peer()
@@ -388,15 +436,14 @@ class BumbleClient(BaseBleakClient):
         def deliver(value: bytes) -> None:
             callback(bytearray(value))
 
-        try:
-            await peer.subscribe(characteristic.obj, deliver, prefer_notify=True)
-        except Exception as err:
-            raise BleakError(f"subscribe to {characteristic.uuid} failed: {err}") from err
+        await self._guard(
+            f"subscribe {characteristic.uuid}",
+            peer.subscribe(characteristic.obj, deliver, prefer_notify=True),
+        )
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         """Unsubscribe."""
         peer = self._require_peer()
-        try:
-            await peer.unsubscribe(characteristic.obj)
-        except Exception as err:
-            raise BleakError(f"unsubscribe from {characteristic.uuid} failed: {err}") from err
+        await self._guard(
+            f"unsubscribe {characteristic.uuid}", peer.unsubscribe(characteristic.obj)
+        )

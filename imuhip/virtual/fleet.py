@@ -74,6 +74,8 @@ def sim_sources(
             sensors=placements,
             has_mag=has_mag,
             seed=seed,
+            acc_range_g=16,  # the virtual sensor rescales from these ranges
+            gyr_range_dps=2000,
         )
         result = simulate_session(params)
     except (TypeError, ValueError) as err:
@@ -130,7 +132,6 @@ class VirtualFleet:
         use_simulator: bool = True,
         sources: Mapping[str, SampleSource] | None = None,
         hub_mtu: int = 247,
-        extra: Mapping[str, VirtualSensor] | None = None,
     ) -> VirtualFleet:
         """Build (not yet power on) one virtual sensor per placement.
 

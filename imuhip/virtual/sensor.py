@@ -25,12 +25,12 @@ import logging
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
 from bumble import gatt, hci
-from bumble.core import AdvertisingData, UUID
+from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
@@ -134,7 +134,7 @@ class Faults:
 
 @dataclass(frozen=True, slots=True)
 class SentRecord:
-    """One packet the device produced: ``status`` is ``"sent"``, ``"lost"``, ``"down"``, ``"idle"``."""
+    """One packet the device produced; ``status``: ``sent``, ``lost``, ``down`` or ``idle``."""
 
     seq: int  # unwrapped packet counter
     first_idx: int
@@ -210,6 +210,7 @@ class VirtualSensor:
         self._adv_task: asyncio.Task[None] | None = None
         self._closing = False
         self._next_disconnect = 0
+        self._adv_lock = asyncio.Lock()
         self._build_gatt()
         device.on("connection", self._on_connection)
 
@@ -232,9 +233,7 @@ class VirtualSensor:
             gatt.CharacteristicValue(read=self._read_info),
         )
         self.device.add_service(
-            gatt.Service(
-                protocol.SERVICE_UUID, [self.data_char, self.control_char, self.info_char]
-            )
+            gatt.Service(protocol.SERVICE_UUID, [self.data_char, self.control_char, self.info_char])
         )
         self.device.add_service(BatteryService(lambda _c: self.battery_pct))
         self.device.add_service(
@@ -299,14 +298,15 @@ class VirtualSensor:
         await self._advertise()
 
     async def _advertise(self) -> None:
-        if self._closing or self.device.is_advertising:
-            return
-        await self.device.start_advertising(
-            advertising_data=self.advertising_data(),
-            advertising_interval_min=20,
-            advertising_interval_max=20,
-            auto_restart=False,
-        )
+        async with self._adv_lock:  # one HCI advertising command at a time
+            if self._closing or self.device.is_advertising or self._conn is not None:
+                return
+            await self.device.start_advertising(
+                advertising_data=self.advertising_data(),
+                advertising_interval_min=20,
+                advertising_interval_max=20,
+                auto_restart=False,
+            )
 
     def _on_connection(self, conn: Connection) -> None:
         if self.faults.refuse_connect or self.virtual_now() < self._down_until_s:
@@ -330,12 +330,12 @@ class VirtualSensor:
             await asyncio.sleep(self._to_wall(delay_virtual_s))
             try:
                 await self._advertise()
-            except Exception as err:  # noqa: BLE001 - a virtual device must not crash the loop
+            except Exception as err:
                 log.debug("%s: re-advertising failed: %s", self.name, err)
 
         self._adv_task = self._spawn(later())
 
-    _tasks: set[asyncio.Task[Any]] = set()
+    _tasks: ClassVar[set[asyncio.Task[Any]]] = set()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -360,7 +360,7 @@ class VirtualSensor:
     def device_time_us(self, t_virtual_s: float) -> int:
         """The device clock (µs, wrapped to u32) at virtual time ``t_virtual_s``."""
         t_dev = self.clock_offset_s + (1.0 + self.clock_drift) * t_virtual_s
-        return int(round(t_dev * 1e6)) % protocol.TIME_MODULUS_US
+        return round(t_dev * 1e6) % protocol.TIME_MODULUS_US
 
     # -- control --------------------------------------------------------------------------------
     def _on_control_write(self, conn: Connection, value: bytes) -> None:
@@ -397,9 +397,7 @@ class VirtualSensor:
             else:
                 s.acc_range_g, s.gyr_range_dps = acc, gyr
         elif cmd == protocol.CMD_TIME_SYNC and len(value) == 2:
-            payload = bytes([value[1]]) + struct.pack(
-                "<I", self.device_time_us(self.virtual_now())
-            )
+            payload = bytes([value[1]]) + struct.pack("<I", self.device_time_us(self.virtual_now()))
         else:
             status = protocol.STATUS_BAD_COMMAND
         resp = protocol.control_response(cmd & 0x7F, status, payload)
@@ -419,7 +417,7 @@ class VirtualSensor:
         if self.speed is None:
             self._virtual_cursor_s = max(self._virtual_cursor_s, t_s)
             q = self.device.host.le_acl_packet_queue
-            while q is not None and q.pending > 4:
+            while q is not None and q.pending > 4:  # noqa: ASYNC110 - polls bumble state that has no event
                 await asyncio.sleep(0)
             await asyncio.sleep(0)
             return
@@ -430,7 +428,7 @@ class VirtualSensor:
 
     async def _drain(self) -> None:
         q = self.device.host.le_acl_packet_queue
-        while q is not None and q.pending > 0 and self._conn is not None:
+        while q is not None and q.pending > 0 and self._conn is not None:  # noqa: ASYNC110 - polls bumble state that has no event
             await asyncio.sleep(0)
         for _ in range(8):  # let the central's transport deliver what is in flight
             await asyncio.sleep(0)
@@ -455,7 +453,7 @@ class VirtualSensor:
                     self._conn = None
                     try:
                         await conn.disconnect()
-                    except Exception as err:  # noqa: BLE001
+                    except Exception as err:
                         log.debug("%s: disconnect failed: %s", self.name, err)
             first = k * s.spp
             conn = self._conn
@@ -465,7 +463,7 @@ class VirtualSensor:
                 self.log.append(SentRecord(k, first, s.spp, t_due, "idle"))
             else:
                 t_first_us = self.device_time_us(first / s.rate_hz)
-                payload = protocol.encode_packet(k, t_first_us, self.source.counts(first, s.spp))
+                payload = protocol.encode_packet(k, t_first_us, self._counts(first, s.spp))
                 if f.loss_prob and self._rng.random() < f.loss_prob:
                     self.log.append(SentRecord(k, first, s.spp, t_due, "lost", payload))
                 else:
@@ -477,6 +475,17 @@ class VirtualSensor:
                         await self._notify(conn, self._garbage())
             k += 1
 
+    def _counts(self, first: int, n: int) -> npt.NDArray[np.int16]:
+        # sources produce counts at ±16 g / ±2000 °/s; rescale to the configured ranges
+        raw = self.source.counts(first, n)
+        s = self.state
+        if s.acc_range_g == 16 and s.gyr_range_dps == 2000:
+            return raw
+        out = raw.astype(np.float64)
+        out[:, 0:3] *= 16.0 / s.acc_range_g
+        out[:, 3:6] *= 2000.0 / s.gyr_range_dps
+        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
     def _garbage(self) -> bytes:
         n = int(self._rng.integers(1, 60))
         return self._rng.integers(0, 256, n, dtype=np.uint8).tobytes()
@@ -484,24 +493,24 @@ class VirtualSensor:
     async def _notify(self, conn: Connection, value: bytes) -> None:
         try:
             await self.device.notify_subscriber(conn, self.data_char, value)
-        except Exception as err:  # noqa: BLE001 - link went away under us
+        except Exception as err:
             log.debug("%s: notify failed: %s", self.name, err)
 
     async def close(self) -> None:
         """Stop streaming, drop the link and power off."""
         self._closing = True
-        for task in (self._stream_task, self._adv_task):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._stream_task is not None and not self._stream_task.done():
+            self._stream_task.cancel()
         if self._conn is not None:
             try:
                 await self._conn.disconnect()
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 log.debug("%s: disconnect on close failed: %s", self.name, err)
-        try:
-            await self.device.stop_advertising()
-        except Exception as err:  # noqa: BLE001
-            log.debug("%s: stop advertising failed: %s", self.name, err)
+        async with self._adv_lock:
+            try:
+                await self.device.stop_advertising()
+            except Exception as err:
+                log.debug("%s: stop advertising failed: %s", self.name, err)
 
     # -- accounting ---------------------------------------------------------------------------
     def sent_payloads(self) -> list[bytes]:
@@ -515,4 +524,3 @@ class VirtualSensor:
             return []
         lo, hi = sent[0], sent[-1]
         return [r for r in self.log if r.status != "sent" and lo < r.seq < hi]
-

@@ -1,0 +1,536 @@
+"""Live session supervisor: BLE source -> recorder -> decode -> clock -> fusion -> hip angles.
+
+The order is fixed: every packet is written to the recording *before* anything decodes it. The
+processing side (:class:`LiveProcessor`) is synchronous and deterministic: fed the same packets and
+events in the same order (live, or from the recording with :func:`replay_metrics`) it produces the
+same loss accounting and clock models.
+
+Loss accounting comes from :class:`imuhip.decode.StreamDecoder` (sequence numbers: lost packets and
+samples, gaps, duplicates, reordering); the device clock is mapped to the session clock by
+:class:`imuhip.align.ClockTracker` (lower-envelope offset + drift fit, robust to connection-interval
+bursts; re-anchored after a reconnect). Hip angles use the online vqf filter (Laidig & Seel 2023,
+doi:10.1016/j.inffus.2022.10.014), a static-pose calibration from the first seconds and
+:func:`imuhip.joints.hip_angles` (ISB, Wu et al. 2002, doi:10.1016/S0021-9290(01)00222-6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip import __version__
+from imuhip.align import ClockTracker
+from imuhip.conventions import Side, quat_conj, quat_from_axis_angle, quat_mul, quat_rotate
+from imuhip.decode import StreamDecoder
+from imuhip.errors import SensorConnectionError
+from imuhip.joints import hip_angles
+from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
+
+__all__ = [
+    "LiveConfig",
+    "LiveProcessor",
+    "LiveResult",
+    "SensorLiveState",
+    "replay_metrics",
+    "run_live",
+]
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+
+_THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
+_MAX_FILL_S = 2.0  # longer gaps are not bridged with held samples for the live filter
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """Session-level settings.
+
+    Parameters
+    ----------
+    duration_s : float or None
+        Session length in session seconds (``None``: until stopped).
+    time_scale : float
+        Session seconds per wall second (1 for real sensors; virtual sensors may run faster).
+    calibration_s : float
+        Seconds of data (per sensor) after which the static pose is taken as neutral.
+    subject : str
+        Pseudonym stored in the recording.
+    tick_s : float
+        Wall period of status callbacks.
+    fusion : bool
+        Run the online filter and hip angles (the recorder and loss accounting always run).
+    """
+
+    duration_s: float | None = None
+    time_scale: float = 1.0
+    calibration_s: float = 2.0
+    subject: str = "anon"
+    tick_s: float = 0.25
+    fusion: bool = True
+
+    def __post_init__(self) -> None:
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
+        if not self.time_scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
+
+
+@dataclass
+class SensorLiveState:
+    """Per-sensor processing state (decoder, clock, filter)."""
+
+    meta: SensorMeta
+    decoder: StreamDecoder
+    clock: ClockTracker
+    fusion: Any | None = None
+    q_last: FloatArray | None = None
+    q_sensor_segment: FloatArray | None = None
+    n_samples: int = 0
+    last_idx: int | None = None
+    first_host_ns: int | None = None
+    last_host_ns: int | None = None
+    events: int = 0
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+def _yaw_of_x_axis(q: FloatArray) -> float:
+    x_world = quat_rotate(q, np.array([1.0, 0.0, 0.0]))
+    return float(np.arctan2(x_world[1], x_world[0]))
+
+
+# A segment at neutral, facing world +x: segment X (anterior) -> world x, Y (superior) -> world z,
+# Z (right) -> world -y, i.e. a +90° rotation about x.
+_Q_WORLD_SEG_FACING_X = quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.pi / 2)
+
+
+class LiveProcessor:
+    """Deterministic live processing of one session's packets and events.
+
+    Parameters
+    ----------
+    meta : SessionMeta
+    calibration_s : float
+    fusion : bool
+        Run the online orientation filter and hip angles.
+    latency_window : int
+        Number of recent notification-to-hip-angle latencies kept (bounded memory).
+    """
+
+    def __init__(
+        self,
+        meta: SessionMeta,
+        *,
+        calibration_s: float = 2.0,
+        fusion: bool = True,
+        latency_window: int = 20_000,
+        time_scale: float | None = None,
+    ) -> None:
+        self.meta = meta
+        # virtual sensors may run faster than the wall clock: session s = host s * time_scale
+        self.time_scale = float(time_scale or meta.extra.get("time_scale", 1.0))
+        self.calibration_s = float(calibration_s)
+        self.t0_ns: int | None = None
+        self.sensors: dict[str, SensorLiveState] = {}
+        for m in meta.sensors:
+            st = SensorLiveState(m, StreamDecoder(m), ClockTracker())
+            if fusion:
+                from imuhip.fusion.online import OnlineFusion
+
+                st.fusion = OnlineFusion(rate_hz=m.rate_hz, use_mag=m.has_mag)
+            self.sensors[m.placement] = st
+        self.hip_deg: dict[str, FloatArray] = {}
+        self.hip_ir_hist: dict[str, deque[float]] = {
+            s.value: deque(maxlen=int(5 * max((m.rate_hz for m in meta.sensors), default=200)))
+            for s in Side
+        }
+        self.latency_ns: deque[int] = deque(maxlen=latency_window)
+        self.calibrated = False
+        self.event_counts: dict[str, int] = {}
+
+    # -- input ---------------------------------------------------------------------------------
+    def on_event(self, ev: SessionEvent) -> None:
+        """Count events; re-anchor the clock model of a sensor that reconnected."""
+        self.event_counts[ev.kind] = self.event_counts.get(ev.kind, 0) + 1
+        st = self.sensors.get(ev.sensor or "")
+        if st is None:
+            return
+        if ev.kind == "reconnect":
+            st.clock.reanchor()
+        st.last[ev.kind] = ev.data
+
+    def push(self, sensor: str, packets: list[RawPacket]) -> None:
+        """Process the next packets of one sensor (arrival order)."""
+        st = self.sensors.get(sensor)
+        if st is None or not packets:
+            return
+        if self.t0_ns is None:
+            self.t0_ns = packets[0].host_rx_ns
+        if st.first_host_ns is None:
+            st.first_host_ns = packets[0].host_rx_ns
+        st.last_host_ns = packets[-1].host_rx_ns
+        smp = st.decoder.push(packets)
+        n = len(smp)
+        if n == 0:
+            return
+        st.n_samples += n
+        host_s = (smp.host_rx_ns - self.t0_ns) * (1e-9 * self.time_scale)
+        st.clock.update(smp.t_dev_s, host_s)
+        if st.fusion is None:
+            return
+        self._fuse(st, smp.sample_idx, smp.acc_m_s2, smp.gyr_rad_s, smp.mag_ut)
+        if (sensor in _THIGH_SIDE or sensor == "pelvis") and self._update_hips():
+            now = time.monotonic_ns()
+            self.latency_ns.append(now - packets[-1].host_rx_ns)
+
+    def _fuse(
+        self,
+        st: SensorLiveState,
+        idx: npt.NDArray[np.int64],
+        acc: FloatArray,
+        gyr: FloatArray,
+        mag: FloatArray | None,
+    ) -> None:
+        first = int(idx[0]) if st.last_idx is None else st.last_idx + 1
+        span = int(idx[-1]) - first + 1
+        if span > len(idx) and span - len(idx) <= _MAX_FILL_S * st.meta.rate_hz:
+            # hold the last valid row across short gaps so the fixed-rate filter stays on grid
+            pos = idx - first
+            valid = np.zeros(span, bool)
+            valid[pos] = True
+            a = np.zeros((span, 3))
+            g = np.zeros((span, 3))
+            a[pos], g[pos] = acc, gyr
+            m = None
+            if mag is not None:
+                m = np.zeros((span, 3))
+                m[pos] = mag
+            res = st.fusion.update(a, g, m, valid=valid)
+        else:
+            res = st.fusion.update(acc, gyr, mag)
+        st.last_idx = int(idx[-1])
+        st.q_last = res.q_world_sensor[-1]
+
+    def _calibrate(self) -> bool:
+        need = {"pelvis"} | (set(_THIGH_SIDE) & set(self.sensors))
+        if not need <= set(self.sensors):
+            return False
+        for p in need:
+            st = self.sensors[p]
+            if st.q_last is None or st.n_samples < self.calibration_s * st.meta.rate_hz:
+                return False
+        yaw = _yaw_of_x_axis(self.sensors["pelvis"].q_last)  # type: ignore[arg-type]
+        q_world_seg = quat_mul(
+            quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw), _Q_WORLD_SEG_FACING_X
+        )
+        for p in need:
+            st = self.sensors[p]
+            st.q_sensor_segment = quat_mul(quat_conj(st.q_last), q_world_seg)
+        self.calibrated = True
+        return True
+
+    def _update_hips(self) -> bool:
+        if not self.calibrated and not self._calibrate():
+            return False
+        pel = self.sensors["pelvis"]
+        if pel.q_last is None or pel.q_sensor_segment is None:
+            return False
+        q_pel = quat_mul(pel.q_last, pel.q_sensor_segment)
+        done = False
+        for p, side in _THIGH_SIDE.items():
+            st = self.sensors.get(p)
+            if st is None or st.q_last is None or st.q_sensor_segment is None:
+                continue
+            ang = hip_angles(q_pel, quat_mul(st.q_last, st.q_sensor_segment), side)
+            deg = np.degrees(ang)
+            self.hip_deg[side.value] = deg
+            self.hip_ir_hist[side.value].append(float(deg[2]))
+            done = True
+        return done
+
+    # -- output --------------------------------------------------------------------------------
+    def hip_ir_excursion_deg(self, side: str) -> float | None:
+        """Max - min hip internal rotation over the last ~5 s of one side."""
+        h = self.hip_ir_hist.get(side)
+        if not h:
+            return None
+        return max(h) - min(h)
+
+    def metrics(self) -> dict[str, Any]:
+        """Loss accounting and clock fit per sensor (JSON-serialisable, deterministic)."""
+        out: dict[str, Any] = {}
+        for p, st in self.sensors.items():
+            s = st.decoder.stats
+            m = st.clock.model
+            elapsed = (
+                (st.last_host_ns - st.first_host_ns) * 1e-9 * self.time_scale
+                if st.first_host_ns is not None and st.last_host_ns is not None
+                else 0.0
+            )
+            out[p] = {
+                "packets_received": s.packets_received,
+                "packets_decoded": s.packets_decoded,
+                "samples_decoded": s.samples_decoded,
+                "lost_packets": s.lost_packets,
+                "lost_samples": s.lost_samples,
+                "loss_fraction": s.loss_fraction,
+                "gaps": [[g.start_idx, g.n_samples] for g in s.gaps],
+                "duplicates": s.duplicates,
+                "reordered": s.reordered,
+                "late_packets": s.late_packets,
+                "protocol_errors": dict(s.protocol_errors),
+                "achieved_rate_hz": (s.samples_decoded / elapsed) if elapsed > 0 else None,
+                "clock_offset_s": None if m is None else m.offset_s,
+                "clock_drift_ppm": None if m is None else m.drift_ppm,
+                "clock_jitter_ms": None if m is None else m.residual_jitter_s * 1e3,
+                "clock_reanchors": st.clock.reanchors,
+            }
+        return out
+
+    def latency_percentiles_ms(self) -> dict[str, float] | None:
+        """p50/p99 of notification -> updated hip angle latency, milliseconds."""
+        if not self.latency_ns:
+            return None
+        a = np.fromiter(self.latency_ns, np.float64) * 1e-6
+        return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))}
+
+
+def replay_metrics(path: str | Path, *, fusion: bool = False) -> dict[str, Any]:
+    """Run a recording's packets and events, in file order, through :class:`LiveProcessor`.
+
+    Gives the same :meth:`LiveProcessor.metrics` as the live run that wrote the recording.
+    """
+    from imuhip.recording import open_recording
+
+    stream = open_recording(path)
+    proc = LiveProcessor(stream.meta, fusion=fusion)
+    _feed(proc, stream)
+    return proc.metrics()
+
+
+def _feed(proc: LiveProcessor, items: Iterable[RawPacket | SessionEvent]) -> None:
+    run: list[RawPacket] = []
+    for it in items:
+        if isinstance(it, RawPacket):
+            if run and run[-1].sensor != it.sensor:
+                proc.push(run[0].sensor, run)
+                run = []
+            run.append(it)
+        else:
+            if run:
+                proc.push(run[0].sensor, run)
+                run = []
+            proc.on_event(it)
+    if run:
+        proc.push(run[0].sensor, run)
+
+
+# ---------------------------------------------------------------------------------------------
+# the async session
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class LiveResult:
+    """What a live session produced."""
+
+    path: Path
+    meta: SessionMeta | None
+    metrics: dict[str, Any]
+    links: dict[str, dict[str, Any]]
+    failed: dict[str, str]
+    duration_s: float
+    latency_ms: dict[str, float] | None
+    packets_recorded: int
+    events_recorded: int
+
+
+@dataclass
+class LiveSnapshot:
+    """What a status display needs, taken on the event loop between batches."""
+
+    elapsed_s: float
+    links: Mapping[str, Any]
+    processor: LiveProcessor | None
+    failed: Mapping[str, str]
+
+
+async def run_live(
+    targets: Mapping[str, Any],
+    out_path: str | Path,
+    cfg: LiveConfig | None = None,
+    stream_cfg: Any | None = None,
+    *,
+    client_backend: Any | None = None,
+    scanner_backend: Any | None = None,
+    stop: asyncio.Event | None = None,
+    on_tick: Callable[[LiveSnapshot], None] | None = None,
+    overwrite: bool = False,
+) -> LiveResult:
+    """Run one live session to completion and close its recording.
+
+    Parameters
+    ----------
+    targets : mapping placement -> address or BLEDevice
+    out_path : path of the ``.imrec`` to write
+    cfg : LiveConfig
+    stream_cfg : imuhip.source.ble.StreamConfig
+    client_backend, scanner_backend : bleak backend classes (``None``: the platform's)
+    stop : asyncio.Event, optional
+        Set it (e.g. from a SIGINT handler) to end the session cleanly.
+    on_tick : callable, optional
+        Called every ``cfg.tick_s`` wall seconds with a :class:`LiveSnapshot`.
+
+    Raises
+    ------
+    SensorConnectionError
+        When no sensor at all could be connected and started (nothing is recorded then).
+    """
+    from imuhip.recording import RecordingWriter
+    from imuhip.source.ble import BleSession, StreamConfig
+
+    cfg = cfg or LiveConfig()
+    stream_cfg = stream_cfg or StreamConfig()
+    stop = stop or asyncio.Event()
+    out = Path(out_path)
+    ble = BleSession(
+        targets, stream_cfg, client_backend=client_backend, scanner_backend=scanner_backend
+    )
+    try:
+        await ble.connect_all()
+        await ble.start_all()
+    except BaseException:
+        await ble.close()
+        raise
+    live = [p for p in targets if p in ble.meta and p not in ble.failed]
+    if not live:
+        await ble.close()
+        raise SensorConnectionError(
+            "no sensor could be connected and started: "
+            + "; ".join(f"{k}: {v}" for k, v in ble.failed.items())
+        )
+    meta = SessionMeta(
+        session_id=uuid.uuid4().hex[:12],
+        start_wall_time=datetime.now(UTC).isoformat(timespec="seconds"),
+        subject=cfg.subject,
+        sensors=tuple(ble.meta[p] for p in live),
+        software=f"imuhip {__version__}",
+        extra={
+            "source": "live",
+            "rate_hz": stream_cfg.rate_hz,
+            "not_connected": dict(ble.failed),
+            "time_scale": cfg.time_scale,
+        },
+    )
+    writer = RecordingWriter(out, meta, overwrite=overwrite)
+    proc = LiveProcessor(meta, calibration_s=cfg.calibration_s, fusion=cfg.fusion)
+    n_packets = 0
+    n_events = 0
+
+    def handle(batch: list[Any]) -> None:
+        nonlocal n_packets, n_events
+        run: list[RawPacket] = []
+        for it in batch:
+            if isinstance(it, RawPacket):
+                writer.write_packet(it)  # recorded before anything decodes it
+                n_packets += 1
+                if run and run[-1].sensor != it.sensor:
+                    proc.push(run[0].sensor, run)
+                    run = []
+                run.append(it)
+            else:
+                writer.write_event(it)
+                n_events += 1
+                if run:
+                    proc.push(run[0].sensor, run)
+                    run = []
+                proc.on_event(it)
+        if run:
+            proc.push(run[0].sensor, run)
+
+    t_start = time.monotonic()
+    deadline = None if cfg.duration_s is None else t_start + cfg.duration_s / cfg.time_scale
+    sup = asyncio.create_task(ble.supervise(stop))
+    next_tick = t_start
+    q = ble.queue
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if on_tick is not None and now >= next_tick:
+                next_tick = now + cfg.tick_s
+                on_tick(LiveSnapshot((now - t_start) * cfg.time_scale, ble.links, proc, ble.failed))
+            if sup.done():
+                break
+            if q.empty():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        batch = [await q.get()]
+                        while not q.empty() and len(batch) < 1024:
+                            batch.append(q.get_nowait())
+                        handle(batch)
+                continue
+            batch = []
+            while not q.empty() and len(batch) < 1024:
+                batch.append(q.get_nowait())
+            handle(batch)
+            await asyncio.sleep(0)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await sup
+        await ble.close()
+        rest = []
+        while not q.empty():
+            rest.append(q.get_nowait())
+        handle(rest)
+        metrics = proc.metrics()
+        links = {
+            p: {
+                "state": ln.state,
+                "battery_pct": ln.battery_pct,
+                "att_mtu": ln.att_mtu,
+                "notifications": ln.notifications,
+                "queue_drops": ln.queue_drops,
+                "oversized": ln.oversized,
+                "disconnects": ln.disconnects,
+                "reconnects": ln.reconnects,
+                "error": ln.error,
+            }
+            for p, ln in ble.links.items()
+        }
+        now_ns = time.monotonic_ns()
+        for p in live:
+            writer.write_event(
+                SessionEvent(now_ns, "loss_accounting", p, {**metrics[p], **links[p]})
+            )
+        duration = (time.monotonic() - t_start) * cfg.time_scale
+        writer.close(
+            stop_data={
+                "reason": "duration" if deadline and time.monotonic() >= deadline else "stopped",
+                "failed": dict(ble.failed),
+            }
+        )
+    return LiveResult(
+        path=out,
+        meta=meta,
+        metrics=metrics,
+        links=links,
+        failed=dict(ble.failed),
+        duration_s=duration,
+        latency_ms=proc.latency_percentiles_ms(),
+        packets_recorded=n_packets,
+        events_recorded=n_events + len(live) + 1,
+    )
