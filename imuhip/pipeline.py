@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,20 @@ from imuhip.events import (
 )
 from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics
 from imuhip.norms import Flag, gait_flags
-from imuhip.types import JointAngles, OrientationSession, SegmentCalibration, SessionMeta
+from imuhip.types import (
+    JointAngles,
+    OrientationSession,
+    RawPacket,
+    SegmentCalibration,
+    SessionEvent,
+    SessionMeta,
+)
 
 __all__ = [
     "AnalysisConfig",
     "SessionResult",
     "analyze_orientations",
+    "analyze_packets",
     "analyze_recording",
 ]
 
@@ -111,28 +119,65 @@ def analyze_recording(
     ------
     FileNotFoundError, RecordingError, InsufficientDataError, CalibrationError
     """
-    from imuhip.align import AlignConfig, align_session
-    from imuhip.decode import decode_session
-    from imuhip.fusion import FuseConfig, fuse_session
     from imuhip.recording import read_recording
 
-    cfg = cfg or AnalysisConfig()
+
     say = progress or _noop
     say("reading recording")
     rec = read_recording(Path(path))
+    return analyze_packets(
+        rec.packets,
+        rec.meta,
+        rec.events,
+        cfg,
+        recording_warnings=list(rec.warnings),
+        recording_complete=bool(rec.complete),
+        progress=progress,
+    )
+
+
+def analyze_packets(
+    packets: Sequence[RawPacket],
+    meta: SessionMeta,
+    events: Sequence[SessionEvent] = (),
+    cfg: AnalysisConfig | None = None,
+    *,
+    recording_warnings: Sequence[str] = (),
+    recording_complete: bool = True,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """Analyse raw packets (from a recording, a simulator or a live session) end to end.
+
+    Parameters
+    ----------
+    packets : sequence of RawPacket
+    meta : SessionMeta
+    events : sequence of SessionEvent
+        Session events; a stored segment calibration is reused.
+    cfg : AnalysisConfig, optional
+    recording_warnings, recording_complete
+        Damage reported by the recording reader (copied into the quality section).
+    progress : callable, optional
+    """
+    from imuhip.align import AlignConfig, align_session
+    from imuhip.decode import decode_session
+    from imuhip.fusion import FuseConfig, fuse_session
+
+    cfg = cfg or AnalysisConfig()
+    say = progress or _noop
     say("decoding packets")
-    samples = decode_session(rec.packets, rec.meta)
+    samples = decode_session(packets, meta)
     say("aligning clocks")
     aligned = align_session(samples, AlignConfig())
     if cfg.calibration_folder is not None:
         from imuhip.sensor_calibration import apply_sensor_calibrations
 
-        aligned = apply_sensor_calibrations(aligned, rec.meta, cfg.calibration_folder)
+        aligned = apply_sensor_calibrations(aligned, meta, cfg.calibration_folder)
     say(f"fusing orientations ({cfg.method})")
     ori = fuse_session(aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag))
     quality: dict[str, Any] = {
-        "recording_warnings": list(rec.warnings),
-        "recording_complete": bool(rec.complete),
+        "recording_warnings": list(recording_warnings),
+        "recording_complete": recording_complete,
         "sensors": {
             p: {
                 "loss_fraction": float(s.stats.loss_fraction),
@@ -146,13 +191,11 @@ def analyze_recording(
             for p, s in aligned.sensors.items()
         },
     }
-    segcal = _recorded_segcal(rec.events)
-    return analyze_orientations(
-        ori, rec.meta, cfg, segcal=segcal, quality=quality, progress=progress
-    )
+    segcal = _recorded_segcal(events)
+    return analyze_orientations(ori, meta, cfg, segcal=segcal, quality=quality, progress=progress)
 
 
-def _recorded_segcal(events: list[Any]) -> SegmentCalibration | None:
+def _recorded_segcal(events: Sequence[SessionEvent]) -> SegmentCalibration | None:
     """The last segment calibration stored in the recording, if any."""
     try:
         from imuhip.segment_calibration import EVENT_KIND, segcal_from_event_data
