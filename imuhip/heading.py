@@ -316,9 +316,9 @@ def transverse_confidence(
             continue
         mag = ori.mag_ut.get(p)
         if mag is None:
-            if p == "pelvis" and corrections:
-                continue  # 6D pelvis: the thigh corrections are relative to it
-            conf = np.minimum(conf, 0.0 if p != "pelvis" else conf)
+            if p == "pelvis":
+                continue  # 6D pelvis: the thighs' heading is judged relative to it
+            conf = np.zeros(m)
             reasons.append(f"6D: {p} heading not anchored (no magnetometer, no correction)")
             continue
         mq = mag_field_quality(ori.q_world_sensor[p], mag, ref_window, cfg)
