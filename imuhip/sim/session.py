@@ -232,15 +232,17 @@ def simulate_session(params: SimParams) -> SimResult:
         send, payloads = sent[pl]
         packets[pl] = [(float(s - zero), pay) for s, pay in zip(send, payloads, strict=True)]
         o = outcomes[pl]
-        for j in np.nonzero(~o.lost)[0]:
-            ns = host_ns(float(o.rx_s[j]))
-            delivered.append((ns, order, RawPacket(pl, ns, payloads[j])))
+        for j in np.nonzero(~o.lost)[0].tolist():
+            rx_ns = host_ns(float(o.rx_s[j]))
+            delivered.append((rx_ns, order, RawPacket(pl, rx_ns, payloads[j])))
     delivered.sort(key=lambda x: (x[0], x[1]))
 
     tl = body.tl
     events: list[SessionEvent] = []
     static_windows = [(0.5, p.stand_start_s - 0.5), (tl.walk_off_s + 0.5, p.duration_s - 0.5)]
-    marks = [("static", None, a, b) for a, b in static_windows if b - a >= 1.0]
+    marks: list[tuple[str, str | None, float, float]] = [
+        ("static", None, a, b) for a, b in static_windows if b - a >= 1.0
+    ]
     marks += [(m, s, a, b) for m, s, a, b in tl.functional]
     for move, side, a, b in marks:
         data: dict[str, Any] = {"movement": move, "start_s": a - zero, "stop_s": b - zero}
@@ -372,29 +374,29 @@ def _truth(
         ics = ic_sim[side]
         tos = to_sim[side]
         for k in range(len(ics) - 1):
-            a, b = float(ics[k]), float(ics[k + 1])
-            inside = tos[(tos >= a) & (tos < b)]
+            ic0, ic1 = float(ics[k]), float(ics[k + 1])
+            inside = tos[(tos >= ic0) & (tos < ic1)]
             to = float(inside[0]) if len(inside) else None
             reason = None
-            if a < steady0 or b > steady1:
+            if ic0 < steady0 or ic1 > steady1:
                 reason = "standing"
-            elif tl.turn is not None and a <= tl.turn[1] and b >= tl.turn[0]:
+            elif tl.turn is not None and ic0 <= tl.turn[1] and ic1 >= tl.turn[0]:
                 reason = "turn"
             m = stride_metrics(
                 t_s,
                 hip[side],
                 pelvis,
                 lumbar if with_lumbar else None,
-                a - zero,
-                b - zero,
+                ic0 - zero,
+                ic1 - zero,
                 None if to is None else to - zero,
             )
-            loss = any(lo < b - zero and hi > a - zero for lo, hi in lost_spans)
+            loss = any(lo < ic1 - zero and hi > ic0 - zero for lo, hi in lost_spans)
             strides.append(
                 {
                     "side": side,
-                    "ic_s": a - zero,
-                    "next_ic_s": b - zero,
+                    "ic_s": ic0 - zero,
+                    "next_ic_s": ic1 - zero,
                     "to_s": None if to is None else to - zero,
                     "valid": reason is None,
                     "excluded_reason": reason,

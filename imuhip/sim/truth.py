@@ -67,10 +67,10 @@ LUMBAR_METRICS: Final = (
 
 def _matrix(q: npt.ArrayLike) -> FloatArray:
     """Rotation matrices ``(N, 3, 3)`` of unit quaternions ``(N, 4)`` (columns = rotated axes)."""
-    q = np.atleast_2d(np.asarray(q, dtype=np.float64))
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    qa = np.atleast_2d(np.asarray(q, dtype=np.float64))
+    qa = qa / np.linalg.norm(qa, axis=-1, keepdims=True)
     eye = np.eye(3)
-    cols = [quat_rotate(q, np.broadcast_to(eye[i], (len(q), 3))) for i in range(3)]
+    cols = [quat_rotate(qa, np.broadcast_to(eye[i], (len(qa), 3))) for i in range(3)]
     return np.stack(cols, axis=-1)
 
 
