@@ -12,7 +12,9 @@ HELP = "analyse a recording: gait events, hip/pelvis/lumbar metrics, report.json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``imuhip analyze``."""
-    parser.add_argument("recording", type=Path, help="recording file (.imrec)")
+    parser.add_argument(
+        "recording", type=Path, help="recording (.imrec) or orientation session (.imori.npz)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument(
         "--method",
@@ -54,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     try:
-        res = analyze_recording(rec, cfg, progress=progress)
+        if rec.name.endswith(".imori.npz"):  # orientation-only session (imuhip import xsens)
+            from imuhip.interop.orientation_file import analyze_orientation_file
+
+            res = analyze_orientation_file(rec, cfg, progress=progress)
+        else:
+            res = analyze_recording(rec, cfg, progress=progress)
     except ValueError as err:
         # stage input checks raise ValueError on unusable data; report it as a user error
         raise ImuhipError(f"{rec}: {err}") from err
