@@ -103,3 +103,9 @@ def test_opensense_import_export_sto_and_bids(tmp_path: Path, shared_data: Path)
     assert {"hip_rotation_excursion_deg", "side", "exclusion"} <= set(strides.columns)
     r = _run("export", str(f), "--format", "csv", "--out", "out", cwd=tmp_path)
     assert r.returncode == 1 and "not available for orientation sessions" in r.stderr
+    r = _run("analyze", str(f), "--out", "rep", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["quality"]["orientation_file"].endswith("os.imori.npz")
+    assert report["gait"]["events"]["left"]["source"] == "shank_orientation"
+    assert report["gait"]["events"]["left"]["n_initial_contacts"] >= 8
