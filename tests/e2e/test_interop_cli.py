@@ -57,6 +57,12 @@ def test_csv_import_export_round_trip_reproduces_samples(tmp_path: Path) -> None
         assert np.max(np.abs(acc - want["acc"])) <= sm["acc_lsb_m_s2"] / 2 + 1e-9
         assert np.max(np.abs(gyr - want["gyr"])) <= sm["gyr_lsb_rad_s"] / 2 + 1e-9
         np.testing.assert_allclose(np.diff(df["t_s"]), 0.01, atol=1e-6)
+    r = _run("export", "s.imrec", "--format", "sto", "--out", "ex", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    sto = read_orientations_sto(tmp_path / "ex" / "s_orientations.sto")
+    assert set(sto.q) == {"pelvis_imu", "femur_l_imu", "femur_r_imu"}
+    assert sto.rate_hz == 100.0 and abs(len(sto.t_s) - 600) <= 2
+    np.testing.assert_allclose(np.linalg.norm(sto.q["pelvis_imu"], axis=1), 1.0, atol=1e-8)
     # the re-exported tables import again (generic CSV reader accepts the export's columns)
     r = _run("import", "csv", "--sensor=pelvis=ex/s_pelvis.csv", "-o", "again.imrec", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

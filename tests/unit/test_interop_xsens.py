@@ -134,3 +134,28 @@ def test_opensense_mapping_and_trial(shared_data: Path) -> None:
         up = quat_rotate(s.q_world_sensor[:50], s.acc_m_s2[:50]).mean(axis=0)
         assert up[2] == pytest.approx(9.81, abs=0.15), s.placement
         assert math.hypot(up[0], up[1]) < 0.2, s.placement
+
+
+def test_export_with_gyroscope_reencodes_to_a_native_recording(tmp_path: Path) -> None:
+    from imuhip.decode import decode_session
+    from imuhip.interop.native import write_native_recording
+    from imuhip.recording import read_recording
+
+    rng = np.random.default_rng(2)
+    n = 120
+    gyr = rng.normal(0, 2, (n, 3))
+    acc = rng.normal(0, 3, (n, 3))
+    rows = ["PacketCounter\tAcc_X\tAcc_Y\tAcc_Z\tGyr_X\tGyr_Y\tGyr_Z"]
+    rows += [
+        "\t".join([f"{1000 + i:05d}", *(f"{v:.6f}" for v in (*acc[i], *gyr[i]))]) for i in range(n)
+    ]
+    f = tmp_path / "MT_t_00B40002.txt"
+    f.write_text("// Update Rate: 100.0Hz\n" + "\n".join(rows) + "\n")
+    sensors, _ = import_xsens_trial([str(f)], placements={str(f): "pelvis"})
+    assert sensors[0].q_world_sensor is None
+    write_native_recording(sensors, tmp_path / "x.imrec", source_format="xsens")
+    rec = read_recording(tmp_path / "x.imrec")
+    d = decode_session(rec.packets, rec.meta)["pelvis"]
+    lsb = rec.meta.sensor("pelvis").gyr_lsb_rad_s
+    assert len(d) == n
+    assert np.max(np.abs(d.gyr_rad_s - gyr)) <= lsb / 2 + 1e-6
