@@ -25,6 +25,7 @@ from imuhip.pipeline import SessionResult
 __all__ = [
     "SCHEMA",
     "cycle_curves",
+    "json_ready",
     "report_dict",
     "strides_table",
     "summary_lines",
@@ -60,12 +61,12 @@ CAVEATS: Final = (
 FloatArray = npt.NDArray[np.float64]
 
 
-def _clean(x: Any) -> Any:
+def json_ready(x: Any) -> Any:
     """Replace non-finite floats by ``None`` and numpy scalars by Python ones, recursively."""
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): json_ready(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
+        return [json_ready(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -195,7 +196,7 @@ def report_dict(res: SessionResult) -> dict[str, Any]:
         "quality": res.quality,
         "caveats": list(CAVEATS),
     }
-    return dict(_clean(d))
+    return dict(json_ready(d))
 
 
 def summary_lines(res: SessionResult) -> list[str]:
