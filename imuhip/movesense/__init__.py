@@ -1,0 +1,30 @@
+"""Movesense support: the GATT SensorData Protocol (GSP), IMU9 decoding, live driver, virtual sensor.
+
+Importing this package registers :func:`decode_movesense_packets` as
+``imuhip.decode.DECODERS["movesense"]`` (and the stream decoder factory when the decode module
+offers a registry for it). The live driver (:mod:`imuhip.movesense.driver`) and the bumble virtual
+Movesense (:mod:`imuhip.movesense.virtual`) import bleak/bumble and are loaded on demand.
+See ``docs/movesense.md``.
+"""
+
+from __future__ import annotations
+
+from imuhip import decode as _decode
+from imuhip.movesense import gsp
+from imuhip.movesense.decode import (
+    MovesenseStreamDecoder,
+    decode_movesense_packets,
+    movesense_meta,
+)
+
+__all__ = [
+    "MovesenseStreamDecoder",
+    "decode_movesense_packets",
+    "gsp",
+    "movesense_meta",
+]
+
+_decode.DECODERS.setdefault("movesense", decode_movesense_packets)
+_stream = getattr(_decode, "STREAM_DECODERS", None)
+if isinstance(_stream, dict):
+    _stream.setdefault("movesense", MovesenseStreamDecoder)
