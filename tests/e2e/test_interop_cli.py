@@ -40,6 +40,7 @@ def _csv_session(folder: Path) -> dict[str, dict[str, np.ndarray]]:
     return truth
 
 
+@pytest.mark.slow
 def test_csv_import_export_round_trip_reproduces_samples(tmp_path: Path) -> None:
     truth = _csv_session(tmp_path)
     args = [f"--sensor={p}={p}.csv" for p in truth]
