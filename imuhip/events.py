@@ -75,6 +75,11 @@ class EventConfig:
         fraction is an ``outlier``.
     max_gap_s : float
         A stride containing a run of invalid (lost, filled) samples longer than this is ``gap``.
+    auto_sign : bool
+        Swing is the largest, shortest lobe of the signal and must be positive; when the negative
+        lobes are clearly larger (1st percentile beyond 1.5 x the 99th) the segment's Z axis is
+        taken as inverted (a calibration problem), the signal is negated and
+        ``SideEvents.inverted`` is set so the report says so.
     """
 
     lowpass_hz: float = 8.0
@@ -87,6 +92,7 @@ class EventConfig:
     turn_max_deg: float = 20.0
     outlier_frac: float = 0.25
     max_gap_s: float = 0.05
+    auto_sign: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.min_stride_s < self.max_stride_s:
@@ -110,6 +116,7 @@ class SideEvents:
     ic_s: FloatArray
     to_s: FloatArray
     swing_peak_s: FloatArray
+    inverted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +265,12 @@ def detect_gait_events(
         return SideEvents(side, src, empty, empty, empty)
     rate_hz = 1.0 / float(np.median(np.diff(t_s)))
     wf = _lowpass(np.nan_to_num(w), rate_hz, cfg.lowpass_hz)
+    inverted = False
+    if cfg.auto_sign:
+        hi, lo = np.percentile(wf, [99.0, 1.0])
+        if -lo > 1.5 * max(hi, 0.0):
+            wf = -wf
+            inverted = True
     min_peak = cfg.swing_peak_min_rad_s * (1.0 if segment == "shank" else 0.5)
     dist = max(1, int(0.6 * cfg.min_stride_s * rate_hz))
     peaks, _ = find_peaks(wf, height=min_peak, distance=dist, prominence=min_peak)
@@ -309,6 +322,7 @@ def detect_gait_events(
         np.asarray(ic, dtype=np.float64),
         np.asarray(to, dtype=np.float64),
         t_s[peaks].astype(np.float64),
+        inverted,
     )
 
 

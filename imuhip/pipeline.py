@@ -121,7 +121,6 @@ def analyze_recording(
     """
     from imuhip.recording import read_recording
 
-
     say = progress or _noop
     say("reading recording")
     rec = read_recording(Path(path))
@@ -285,6 +284,13 @@ def analyze_orientations(
     quality["angle_notes"] = list(angles.notes)
     quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0
     quality["event_sources"] = {s: e.source for s, e in events.items()}
+    quality["event_warnings"] = [
+        f"{s}: the {e.source.split('_')[0]} mediolateral angular velocity looked inverted "
+        "(swing negative); events were detected on the negated signal - check the segment "
+        "calibration of that side"
+        for s, e in events.items()
+        if e.inverted
+    ]
     return SessionResult(
         meta=meta,
         angles=angles,

@@ -157,3 +157,30 @@ def test_rom_test_cli(tmp_path):
     assert "FLAG" in proc.stdout
     live = _cli("rom-test", "--live")
     assert live.returncode == 1 and "live" in live.stderr
+
+
+def test_opensense_real_trial_detection_plausible(shared_data):
+    """Real Xsens walking loop (OpenSense example): shank events from orientations only."""
+    from imuhip.interop.orientation_file import orientation_session_from_imported
+    from imuhip.interop.vendor_calibration import assumed_pose_calibration
+    from imuhip.interop.xsens import import_xsens_trial
+    from imuhip.pipeline import analyze_orientations
+
+    sensors, _ = import_xsens_trial(mapping=shared_data / "opensense" / "myIMUMappings.xml")
+    ori = orientation_session_from_imported(sensors, source="vendor:xsens")
+    res = analyze_orientations(
+        ori, SessionMeta("os", "", "OS01", ()), segcal=assumed_pose_calibration(ori)
+    )
+    for side in ("left", "right"):
+        ev = res.events[side]
+        assert ev.source == "shank_orientation"
+        assert len(ev.ic_s) >= 8 and len(ev.to_s) >= 8  # ~17 s of walking
+        st = [s for s in res.strides if s.side == side]
+        times = np.array([s.stride_time_s for s in st])
+        assert 1.0 < np.median(times) < 1.8  # plausible slow loop walking
+        stance = np.array([s.stance_frac for s in st if s.stance_frac is not None])
+        assert 0.5 < np.median(stance) < 0.7
+        reasons = [s.exclusion for s in st]
+        # the subject walks a loop: most strides are turns, a few are straight
+        assert reasons.count("turning") >= len(st) // 2
+        assert 1 <= reasons.count(None) <= len(st) // 2
