@@ -342,7 +342,12 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
         + html.escape(", ".join(f"{k}: {v}" for k, v in segq.get("method", {}).items()))
         + "</p>"
     )
-    notes = [*segq.get("warnings", []), *q.get("angle_notes", []), *q.get("recording_warnings", [])]
+    notes = [
+        *q.get("event_warnings", []),
+        *segq.get("warnings", []),
+        *q.get("angle_notes", []),
+        *q.get("recording_warnings", []),
+    ]
     if notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>")
     excl = {s: v.get("excluded", {}) for s, v in d["gait"]["strides"].items()}
