@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.live:
         raise ImuhipError(
             "the guided live ROM test is not available yet: record the test with "
-            "'imuhip live ... --record FILE' following the steps of 'imuhip rom-test --help', "
+            "'imuhip live ... --out FILE' following the steps of 'imuhip rom-test --help', "
             "then run 'imuhip rom-test FILE'"
         )
     if args.recording is None:
