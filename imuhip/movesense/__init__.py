@@ -1,4 +1,4 @@
-"""Movesense support: the GATT SensorData Protocol (GSP), IMU9 decoding, live driver, virtual sensor.
+"""Movesense support: GATT SensorData Protocol (GSP), IMU9 decoding, live driver, virtual sensor.
 
 Importing this package registers :func:`decode_movesense_packets` as
 ``imuhip.decode.DECODERS["movesense"]`` (and the stream decoder factory when the decode module

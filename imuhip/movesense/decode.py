@@ -252,8 +252,8 @@ class MovesenseStreamDecoder:
                 )
                 continue
             ts = imu.timestamp_ms
-            prev = self._arrival_ts
-            ts_u = ts if prev is None else prev + ((ts - prev + _HALF) % gsp.TIME_MODULUS_MS) - _HALF
+            prev = ts if self._arrival_ts is None else self._arrival_ts
+            ts_u = prev + ((ts - prev + _HALF) % gsp.TIME_MODULUS_MS) - _HALF
             self._arrival_ts = ts_u
             decoded.append((ts_u, m, imu))
         # duplicates within the chunk (first received kept), then timestamp order
@@ -310,7 +310,7 @@ class MovesenseStreamDecoder:
             acc.packets_decoded += 1
             acc.samples_decoded += int(np.count_nonzero(fresh))
             idx_parts.append(idx[fresh])
-            t_parts.append(ts_u * 1e-3 + k[fresh] * period_s_nominal)
+            t_parts.append((ts_u * 1e-3 + k[fresh] * period_s_nominal).astype(np.float64))
             host_parts.append(np.full(int(np.count_nonzero(fresh)), m.host_rx_ns, np.int64))
             rows.append(np.hstack([imu.acc_m_s2, imu.gyr_dps, imu.mag_ut])[fresh])
             self._last_ts, self._last_idx0, self._last_n = ts_u, idx0, n
@@ -434,7 +434,11 @@ def decode_movesense_packets(packets: Sequence[RawPacket], meta: SensorMeta) -> 
         host_rx_ns=np.concatenate([a.host_rx_ns, b.host_rx_ns]),
         acc_m_s2=np.vstack([a.acc_m_s2, b.acc_m_s2]),
         gyr_rad_s=np.vstack([a.gyr_rad_s, b.gyr_rad_s]),
-        mag_ut=np.vstack([a.mag_ut, b.mag_ut]) if a.mag_ut is not None else None,
+        mag_ut=(
+            np.vstack([a.mag_ut, b.mag_ut])
+            if a.mag_ut is not None and b.mag_ut is not None
+            else None
+        ),
         saturated=np.concatenate([a.saturated, b.saturated]),
         stats=dec.stats,
     )
@@ -453,4 +457,3 @@ def _with_stats(s: ImuSamples, stats: DecodeStats) -> ImuSamples:
         saturated=s.saturated,
         stats=stats,
     )
-

@@ -35,7 +35,7 @@ def notifications(ref: int, value: bytes, max_len: int = 155) -> list[bytes]:
 
 
 def rows_for(first: int, n: int = N) -> list[tuple[float, ...]]:
-    """Sample j: acc (j, -j, 9.75), gyro (10 j, 0, -90) deg/s, magn (20, -j, 40) uT (exact in f4)."""
+    """Sample j: acc (j, -j, 9.75), gyro (10 j, 0, -90) deg/s, magn (20, -j, 40) uT; exact in f4."""
     return [
         (float(j), float(-j), 9.75, 10.0 * j, 0.0, -90.0, 20.0, float(-j), 40.0)
         for j in range(first, first + n)
@@ -66,7 +66,9 @@ def test_known_answer_single_message_in_two_notifications() -> None:
     assert len(value) == 4 + 36 * N  # 292 bytes: does not fit one notification of 155
     parts = notifications(7, value)
     assert [p[0] for p in parts] == [2, 3]
-    s = decode_movesense_packets([RawPacket("pelvis", 10 + i, p) for i, p in enumerate(parts)], META)
+    s = decode_movesense_packets(
+        [RawPacket("pelvis", 10 + i, p) for i, p in enumerate(parts)], META
+    )
     assert len(s) == N
     np.testing.assert_array_equal(s.sample_idx, np.arange(N))
     np.testing.assert_allclose(s.acc_m_s2[3], [3.0, -3.0, 9.75])

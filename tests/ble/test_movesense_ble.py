@@ -1,0 +1,198 @@
+"""The bleak front end (bumble backend) against a virtual Movesense speaking GSP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bleak import BleakClient
+
+from imuhip.movesense import decode_movesense_packets, gsp
+from imuhip.movesense.driver import AutoDriver, MovesenseDriver
+from imuhip.movesense.virtual import SyntheticImu9, VirtualMovesense
+from imuhip.recording import RecordingWriter, read_recording
+from imuhip.source.ble import BleSession, StreamConfig, scan
+from imuhip.source.bumble_backend import (
+    BumbleClient,
+    BumbleHub,
+    BumbleScanner,
+    make_device,
+    use_hub,
+)
+from imuhip.types import ImuSamples, RawPacket, SessionMeta
+
+pytestmark = pytest.mark.timeout(60)
+
+ADDR = "F0:00:00:00:AA:01"
+
+
+@contextlib.asynccontextmanager
+async def rig(hub_mtu: int = 247, **kw: object) -> AsyncIterator[VirtualMovesense]:
+    hub = BumbleHub(att_mtu=hub_mtu)
+    ms = VirtualMovesense(make_device(hub.link, ADDR, "Movesense"), **kw)  # type: ignore[arg-type]
+    await hub.power_on()
+    await ms.start()
+    with use_hub(hub):
+        try:
+            yield ms
+        finally:
+            await ms.close()
+
+
+def expected(ms: VirtualMovesense, s: ImuSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The source's values at the decoded samples (index 0 = first message that arrived)."""
+    first = next(m.first_idx for m in ms.log if m.status in ("sent", "part2_lost"))
+    src = SyntheticImu9(float(ms.rate_hz))
+    acc, gyr, mag = src.values(0, int(first + s.sample_idx[-1] + 1))
+    i = first + s.sample_idx
+    f4 = lambda a: a.astype(np.float32).astype(np.float64)  # noqa: E731 - values travel as float32
+    return f4(acc[i]), f4(gyr[i]) * math.pi / 180, f4(mag[i])
+
+
+async def test_scan_finds_movesense_by_name() -> None:
+    async with rig():
+        found = await scan(0.2, scanner_backend=BumbleScanner)
+    assert [(r.name, r.protocol) for r in found] == [("Movesense 174630000192", "movesense")]
+
+
+async def test_raw_gsp_hello_subscribe_and_part2_at_mtu_161() -> None:
+    async with rig(speed=50.0) as ms:
+        client = BleakClient(ADDR, backend=BumbleClient)
+        await client.connect()
+        try:
+            assert client.mtu_size == 161  # the sensor's limit wins over the host's 247
+            got: list[bytes] = []
+            await client.start_notify(gsp.DATA_CHAR_UUID, lambda _c, d: got.append(bytes(d)))
+            await client.write_gatt_char(gsp.COMMAND_CHAR_UUID, b"\x00\x05", response=True)
+            await client.write_gatt_char(
+                gsp.COMMAND_CHAR_UUID, b"\x01\x63/Meas/IMU9/104", response=True
+            )
+            for _ in range(300):
+                if len(got) >= 12:
+                    break
+                await asyncio.sleep(0.01)
+            await client.write_gatt_char(gsp.COMMAND_CHAR_UUID, b"\x02\x63", response=True)
+        finally:
+            await client.disconnect()
+    assert got[0] == b"\x01\x05Hello"
+    assert got[1] == b"\x01\x63\xc8\x00"  # COMMAND_RESULT 200, little endian
+    data = got[2:12]
+    # 294-byte message at 158 bytes per notification: DATA (158) + DATA_PART2 (2 + 136)
+    assert [d[0] for d in data] == [2, 3] * 5
+    assert {len(d) for d in data[0::2]} == {158} and {len(d) for d in data[1::2]} == {138}
+    s = decode_movesense_packets([RawPacket("x", i, d) for i, d in enumerate(data)], _meta(104))
+    assert len(s) == 5 * 8 and s.stats.protocol_errors == {}
+    acc, gyr, mag = expected(ms, s)
+    np.testing.assert_allclose(s.acc_m_s2, acc, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(s.gyr_rad_s, gyr, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(s.mag_ut, mag, rtol=0, atol=1e-6)
+    # device timestamps: 8 samples per message at 104 Hz -> 76.9 ms apart (20 ppm drift)
+    steps = np.diff(s.t_dev_s[::8])
+    np.testing.assert_allclose(steps, 8 / 104, atol=1.1e-3)
+
+
+def _meta(rate: int):  # type: ignore[no-untyped-def]
+    from imuhip.movesense import movesense_meta
+
+    return movesense_meta("x", rate)
+
+
+async def _run_session(session: BleSession, wall_s: float) -> list[RawPacket]:
+    await session.connect_all()
+    await session.start_all()
+    stop = asyncio.Event()
+    sup = asyncio.ensure_future(session.supervise(stop))
+    items: list[object] = []
+    loop = asyncio.get_running_loop()
+    t_end = loop.time() + wall_s
+    while loop.time() < t_end:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.05):
+                items.append(await session.queue.get())
+    stop.set()
+    await sup
+    await session.close()
+    while not session.queue.empty():
+        items.append(session.queue.get_nowait())
+    return [it for it in items if isinstance(it, RawPacket)]
+
+
+async def test_ble_session_records_and_decodes_si_values_at_208_hz(tmp_path: Path) -> None:
+    async with rig(speed=20.0) as ms:
+        session = BleSession(
+            {"pelvis": ADDR},
+            StreamConfig(rate_hz=200),
+            client_backend=BumbleClient,
+            scanner_backend=BumbleScanner,
+            driver=MovesenseDriver(),  # type: ignore[arg-type]
+        )
+        packets = await _run_session(session, 0.6)
+        meta = session.meta["pelvis"]
+    assert (meta.protocol, meta.rate_hz, meta.serial) == ("movesense", 208.0, "174630000192")
+    assert ms.commands[-1] == b"\x02\x63"  # UNSUBSCRIBE at close
+    # the recorder stores the notifications verbatim; decoding the file gives the SI values
+    path = tmp_path / "ms.imrec"
+    smeta = SessionMeta("t", "2024-01-01T00:00:00+00:00", "anon", (meta,))
+    with contextlib.closing(RecordingWriter(path, smeta)) as w:
+        for p in packets:
+            w.write_packet(p)
+    rec = read_recording(path)
+    assert [p.payload for p in rec.packets] == [p.payload for p in packets]
+    sent = [v for m in ms.log if m.status == "sent" for v in m.notifications]
+    assert [p.payload for p in packets] == sent[: len(packets)]
+    from imuhip.decode import decode_session
+
+    s = decode_session(rec.packets, rec.meta)["pelvis"]
+    assert len(s) >= 8 * 5 and s.stats.lost_samples == 0 and s.stats.protocol_errors == {}
+    acc, gyr, mag = expected(ms, s)
+    np.testing.assert_allclose(s.acc_m_s2, acc, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(s.gyr_rad_s, gyr, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(s.mag_ut, mag, rtol=0, atol=1e-6)
+
+
+async def test_faults_loss_part2_duplicates_garbage_and_reconnect() -> None:
+    async with rig(
+        speed=10.0,
+        loss_prob=0.1,
+        part2_loss_prob=0.1,
+        duplicate_every=7,
+        garbage_every=11,
+        disconnects=((1.5, 0.5),),
+        seed=3,
+    ) as ms:
+        session = BleSession(
+            {"pelvis": ADDR},
+            StreamConfig(rate_hz=100, backoff_s=(0.02, 0.05)),
+            client_backend=BumbleClient,
+            scanner_backend=BumbleScanner,
+            driver=AutoDriver(),  # type: ignore[arg-type]
+        )
+        packets = await _run_session(session, 0.45)
+        reconnects = session.links["pelvis"].reconnects
+    assert reconnects == 1
+    s = decode_movesense_packets(packets, session.meta["pelvis"])
+    acc, gyr, mag = expected(ms, s)  # every decoded number is the right one
+    np.testing.assert_allclose(s.acc_m_s2, acc, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(s.gyr_rad_s, gyr, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(s.mag_ut, mag, rtol=0, atol=1e-6)
+    # every sample the device did not deliver (lost, part 2 lost, link down) is a counted gap
+    delivered = [m for m in ms.log if m.status == "sent"]
+    first, last = delivered[0].k, delivered[-1].k
+    missing = sum(m.n for m in ms.log if first < m.k < last and m.status != "sent")
+    assert missing > 0
+    assert s.stats.lost_samples == missing
+    assert s.stats.duplicates == sum(1 for m in delivered if (m.k + 1) % 7 == 0 and m.k < last)
+    kinds = [p.payload[0] for p in packets]
+    lone_part1 = sum(
+        1
+        for i, p in enumerate(packets)
+        if kinds[i] == 2 and len(p.payload) == 158 and (i + 1 == len(kinds) or kinds[i + 1] != 3)
+    )
+    assert sum(1 for m in ms.log if m.status == "part2_lost") > 0
+    assert s.stats.protocol_errors.get("incomplete", 0) == lone_part1 > 0
+    assert len(s) == sum(m.n for m in delivered)
