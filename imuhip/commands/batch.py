@@ -1,0 +1,68 @@
+"""``imuhip batch DIR --out cohort.parquet``: a study folder, one row per session and side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "batch"
+HELP = "analyse every recording of a folder into one table (local cores or a Dask cluster)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``imuhip batch``."""
+    parser.add_argument("folder", type=Path, help="folder searched recursively for *.imrec")
+    parser.add_argument("--out", type=Path, required=True, help="output table (.parquet)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="local worker processes (default: all cores)"
+    )
+    parser.add_argument(
+        "--dask", default=None, metavar="ADDR", help="run on this Dask scheduler (tcp://host:8786)"
+    )
+    parser.add_argument("--method", default="vqf", help="orientation filter (default vqf)")
+    parser.add_argument("--no-mag", action="store_true", help="ignore magnetometers (6D fusion)")
+    parser.add_argument(
+        "--calibration", type=Path, default=None, help="folder of per-sensor calibration files"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the batch; list failures with their reason; exit 1 if any recording failed."""
+    from imuhip.batch import run_batch
+    from imuhip.errors import ImuhipError
+    from imuhip.fusion._types import canonical_method
+    from imuhip.pipeline import AnalysisConfig
+
+    if not args.folder.is_dir():
+        raise ImuhipError(f"{args.folder} is not a folder")
+    if args.jobs is not None and args.jobs < 1:
+        raise ImuhipError(f"--jobs must be >= 1, got {args.jobs}")
+    try:
+        canonical_method(args.method)
+    except ValueError as err:
+        raise ImuhipError(f"--method: {err}") from err
+    cfg = AnalysisConfig(
+        method=args.method,
+        use_mag=not args.no_mag,
+        calibration_folder=str(args.calibration) if args.calibration else None,
+    )
+    res = run_batch(
+        args.folder,
+        args.out,
+        cfg,
+        jobs=args.jobs,
+        dask_address=args.dask,
+        progress=not args.quiet,
+    )
+    out = sys.stdout
+    out.write(
+        f"{len(res.analysed)} analysed, {len(res.skipped)} already done, "
+        f"{len(res.failures)} failed; {len(res.table)} rows in {res.out}\n"
+    )
+    if res.failures:
+        out.write("failures:\n")
+        for f, reason in res.failures:
+            out.write(f"  {f}: {reason}\n")
+    return 1 if res.failures else 0
