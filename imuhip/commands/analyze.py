@@ -67,9 +67,16 @@ def run(args: argparse.Namespace) -> int:
         raise ImuhipError(f"{rec}: {err}") from err
     progress("writing report")
     paths = write_report(res, args.out)
-    out = sys.stdout
-    out.write(f"{rec.name}: subject {res.meta.subject}, session {res.meta.session_id}\n")
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold]{escape(rec.name)}[/bold]: subject {escape(res.meta.subject)}, "
+        f"session {escape(res.meta.session_id)}"
+    )
     for line in summary_lines(res):
-        out.write(f"  {line}\n")
-    out.write(f"report: {paths['html']}\n")
+        style = "bold yellow" if line.startswith("FLAG") else ""
+        console.print(f"  [{style}]{escape(line)}[/{style}]" if style else f"  {escape(line)}")
+    console.print(f"report: {escape(str(paths['html']))}")
     return 0
