@@ -92,6 +92,9 @@ class SegmentCalConfig:
         Window of that RMS.
     min_movement_s : float
         Shortest usable movement (walking or functional) window in total.
+    max_bridged_gap_s : float
+        Runs of lost samples up to this long do not interrupt a still or walking window (their
+        samples are still left out of every statistic).
     reference_pelvis_rad : (obliquity, tilt)
         Pelvis angles the subject holds during the static window (default: level, 0). A lab that
         knows the standing pose (e.g. anatomical pelvic tilt ~10° from a static optical trial)
@@ -113,6 +116,7 @@ class SegmentCalConfig:
     walking_gyr_rms_rad_s: float = 0.6
     walking_window_s: float = 1.0
     min_movement_s: float = 4.0
+    max_bridged_gap_s: float = 0.3
     reference_pelvis_rad: tuple[float, float] = (0.0, 0.0)
     reference_hip_rad: tuple[tuple[float, float, float], tuple[float, float, float]] = (
         (0.0, 0.0, 0.0),
@@ -164,6 +168,23 @@ def _runs(mask: npt.NDArray[np.bool_]) -> list[Window]:
     return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
+def _bridge_short_gaps(
+    valid: npt.ArrayLike, rate_hz: float, max_gap_s: float
+) -> npt.NDArray[np.bool_]:
+    """``valid`` with invalid runs of at most ``max_gap_s`` marked usable.
+
+    Packet loss leaves short runs of lost (filled) samples all through a session; a still or a
+    walking period is not interrupted by them (the statistics themselves use only valid samples),
+    only by longer gaps such as a disconnect.
+    """
+    ok = np.asarray(valid, dtype=bool).copy()
+    limit = max(1, round(max_gap_s * rate_hz))
+    for a, b in _runs(~ok):
+        if b - a <= limit:
+            ok[a:b] = True
+    return ok
+
+
 def _still_mask(
     ori: OrientationSession, placement: str, cfg: SegmentCalConfig
 ) -> npt.NDArray[np.bool_]:
@@ -176,7 +197,7 @@ def _still_mask(
     if gyr is not None:
         gn = uniform_filter1d(np.linalg.norm(gyr, axis=1), n_win, mode="nearest")
         still &= gn < cfg.still_gyr_rad_s
-    return still & np.asarray(ori.valid[placement], dtype=bool)
+    return still & _bridge_short_gaps(ori.valid[placement], ori.rate_hz, cfg.max_bridged_gap_s)
 
 
 def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = None) -> Window:
@@ -286,7 +307,9 @@ def _movement_windows(
         g = ori.gyr_rad_s[p]
         assert g is not None
         rms = np.sqrt(uniform_filter1d(np.sum(g * g, axis=1), size, mode="nearest"))
-        moving &= (rms > cfg.walking_gyr_rms_rad_s) & np.asarray(ori.valid[p], bool)
+        moving &= (rms > cfg.walking_gyr_rms_rad_s) & _bridge_short_gaps(
+            ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s
+        )
     moving[: static[1]] = False
     return [w for w in _runs(moving) if w[1] - w[0] >= size]
 
