@@ -196,3 +196,48 @@ async def test_faults_loss_part2_duplicates_garbage_and_reconnect() -> None:
     assert sum(1 for m in ms.log if m.status == "part2_lost") > 0
     assert s.stats.protocol_errors.get("incomplete", 0) == lone_part1 > 0
     assert len(s) == sum(m.n for m in delivered)
+
+
+async def test_mixed_live_session_imuhip_sensors_and_one_movesense(tmp_path: Path) -> None:
+    from imuhip.decode import decode_session
+    from imuhip.live import LiveConfig, run_live
+    from imuhip.virtual import VirtualFleet
+
+    fleet = VirtualFleet.create(("pelvis", "thigh_l"), use_simulator=False, speed=20.0)
+    ms = VirtualMovesense(make_device(fleet.hub.link, ADDR, "Movesense"), speed=20.0)
+    await ms.start()
+    try:
+        async with fleet:
+            targets = {**fleet.addresses, "thigh_r": ADDR}
+            res = await run_live(
+                targets,
+                tmp_path / "mixed.imrec",
+                LiveConfig(duration_s=6.0, time_scale=20.0, calibration_s=1.0),
+                StreamConfig(rate_hz=200),
+                client_backend=BumbleClient,
+                scanner_backend=BumbleScanner,
+                driver=AutoDriver(),
+            )
+    finally:
+        await ms.close()
+    assert res.failed == {}
+    rec = read_recording(res.path)
+    protos = {s.placement: (s.protocol, s.rate_hz) for s in rec.meta.sensors}
+    assert protos == {
+        "pelvis": ("imuhip", 200.0),
+        "thigh_l": ("imuhip", 200.0),
+        "thigh_r": ("movesense", 208.0),
+    }
+    out = decode_session(rec.packets, rec.meta)
+    s = out["thigh_r"]
+    assert len(s) > 208 * 3 and s.stats.lost_samples == 0
+    acc, gyr, mag = expected(ms, s)
+    np.testing.assert_allclose(s.acc_m_s2, acc, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(s.gyr_rad_s, gyr, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(s.mag_ut, mag, rtol=0, atol=1e-6)
+    assert len(out["pelvis"]) > 200 * 3
+    # the live processor decoded the Movesense stream too (same numbers as the file)
+    m = res.metrics["thigh_r"]
+    assert m["protocol_errors"] == {} and m["lost_samples"] == 0
+    assert abs(m["samples_decoded"] - len(s)) <= 8  # at most one message waiting for its part 2
+    assert m["clock_offset_s"] is not None  # the device timestamps fed the clock model
