@@ -46,6 +46,7 @@ __all__ = [
     "decode_session",
     "empty_samples",
     "parse_time_sync_response",
+    "stream_decoder_for",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -637,6 +638,34 @@ DECODERS: dict[str, Callable[[Sequence[RawPacket], SensorMeta], ImuSamples]] = {
 }
 """Batch decoder per ``SensorMeta.protocol``; other protocol modules register themselves here."""
 
+STREAM_DECODERS: dict[str, Callable[[SensorMeta], StreamDecoder]] = {"imuhip": StreamDecoder}
+"""Streaming decoder class per protocol (``push(packets) -> ImuSamples``, ``stats``), same rule."""
+
+_PROTOCOL_PACKAGES: Final = {"movesense": "imuhip.movesense"}
+"""Packages that register their protocol's decoders when imported (loaded on first use)."""
+
+
+def _load_protocol(name: str) -> None:
+    """Import the package of protocol ``name`` so it registers its decoders (no-op if unknown)."""
+    module = _PROTOCOL_PACKAGES.get(name)
+    if module is not None and name not in DECODERS:
+        import importlib
+
+        importlib.import_module(module)
+
+
+def stream_decoder_for(meta: SensorMeta) -> StreamDecoder:
+    """A fresh streaming decoder for ``meta.protocol`` (``ProtocolError`` if none is known)."""
+    _load_protocol(meta.protocol)
+    factory = STREAM_DECODERS.get(meta.protocol)
+    if factory is None:
+        raise ProtocolError(
+            f"sensor {meta.placement!r} speaks protocol {meta.protocol!r}; no stream decoder "
+            f"registered (known: {', '.join(sorted(STREAM_DECODERS))})",
+            "protocol",
+        )
+    return factory(meta)
+
 
 def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str, ImuSamples]:
     """Decode a whole session: group packets by ``RawPacket.sensor`` and dispatch per protocol.
@@ -664,6 +693,7 @@ def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str,
         )
     out: dict[str, ImuSamples] = {}
     for s in meta.sensors:
+        _load_protocol(s.protocol)
         decoder = DECODERS.get(s.protocol)
         if decoder is None:
             raise ProtocolError(

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from imuhip import __version__
 from imuhip.align import ClockTracker
 from imuhip.conventions import Side, quat_conj, quat_from_axis_angle, quat_mul, quat_rotate
-from imuhip.decode import StreamDecoder
+from imuhip.decode import StreamDecoder, stream_decoder_for
 from imuhip.errors import SensorConnectionError
 from imuhip.joints import hip_angles
 from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
@@ -146,7 +146,7 @@ class LiveProcessor:
         self.t0_ns: int | None = None
         self.sensors: dict[str, SensorLiveState] = {}
         for m in meta.sensors:
-            st = SensorLiveState(m, StreamDecoder(m), ClockTracker())
+            st = SensorLiveState(m, stream_decoder_for(m), ClockTracker())
             if fusion:
                 from imuhip.fusion.online import OnlineFusion
 
@@ -377,6 +377,7 @@ async def run_live(
     stop: asyncio.Event | None = None,
     on_tick: Callable[[LiveSnapshot], None] | None = None,
     overwrite: bool = False,
+    driver: Any | None = None,
 ) -> LiveResult:
     """Run one live session to completion and close its recording.
 
@@ -391,6 +392,9 @@ async def run_live(
         Set it (e.g. from a SIGINT handler) to end the session cleanly.
     on_tick : callable, optional
         Called every ``cfg.tick_s`` wall seconds with a :class:`LiveSnapshot`.
+    driver : SensorDriver, optional
+        Passed to :class:`~imuhip.source.ble.BleSession` (e.g.
+        ``imuhip.movesense.driver.AutoDriver()`` for a session mixing imuhip sensors and Movesense).
 
     Raises
     ------
@@ -405,7 +409,11 @@ async def run_live(
     stop = stop or asyncio.Event()
     out = Path(out_path)
     ble = BleSession(
-        targets, stream_cfg, client_backend=client_backend, scanner_backend=scanner_backend
+        targets,
+        stream_cfg,
+        client_backend=client_backend,
+        scanner_backend=scanner_backend,
+        driver=driver,
     )
     try:
         await ble.connect_all()
