@@ -95,8 +95,12 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
         out["hip_ir_peak_deg"] = float(np.max(ir)) if len(ir) else float("nan")
         out["hip_er_peak_deg"] = float(-np.min(ir)) if len(ir) else float("nan")
         if stride.to_s is not None:
+            # interpolate between the two bracketing samples only (np.interp over the whole
+            # session per stride made this O(N) per stride); same value as the full interp
+            i = int(np.searchsorted(angles.t_s, stride.to_s))
+            lo, hi = max(i - 1, 0), min(i + 1, len(angles.t_s))
             out["hip_ir_at_toe_off_deg"] = float(
-                np.degrees(np.interp(stride.to_s, angles.t_s, hip[:, 2]))
+                np.degrees(np.interp(stride.to_s, angles.t_s[lo:hi], hip[lo:hi, 2]))
             )
         else:
             out["hip_ir_at_toe_off_deg"] = float("nan")
