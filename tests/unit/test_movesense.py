@@ -239,3 +239,22 @@ def test_meta_rejects_bad_rate_and_protocol() -> None:
     other = SensorMeta("pelvis", 200.0, 1.0, 1.0, 1.0, True)
     with pytest.raises(ValueError, match="not movesense"):
         MovesenseStreamDecoder(other)
+
+
+def test_sim_source_resamples_to_the_movesense_rate() -> None:
+    from types import SimpleNamespace
+
+    from imuhip.movesense.virtual import SimImu9Source, SyntheticImu9
+
+    t = np.arange(0, 2.0, 1 / 200)
+    lin = np.column_stack([t, 2 * t, -t])
+    sim = SimpleNamespace(t_s=t, acc_m_s2=lin, gyr_rad_s=lin * 0.1, mag_ut=lin + 5)
+    src = SimImu9Source.from_sim(sim, 104)
+    acc, gyr, mag = src.values(10, 8)
+    tt = (10 + np.arange(8)) / 104
+    np.testing.assert_allclose(acc[:, 1], 2 * tt, atol=1e-12)  # linear signal: exact
+    np.testing.assert_allclose(gyr[:, 0], np.degrees(0.1 * tt), atol=1e-12)  # rad/s -> deg/s
+    np.testing.assert_allclose(mag[:, 2], 5 - tt, atol=1e-12)
+    a, g, m = SyntheticImu9(104).values(0, 3)
+    assert a.shape == g.shape == m.shape == (3, 3)
+    np.testing.assert_allclose(a[:, 2], 9.80665)
