@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from imuhip.commands._common import load_recording, positive_float, sensor_summary
-from imuhip.decode import StreamDecoder, decode_session, empty_samples
+from imuhip.decode import StreamDecoder, decode_session, empty_samples, stream_decoder_for
 from imuhip.errors import ImuhipError
 from imuhip.source.replay import replay_packets
 from imuhip.types import ImuSamples, RawPacket
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     meta = rec.meta
     if not args.realtime and args.speed != 1.0:
         raise ImuhipError("--speed only applies with --realtime")
-    decoders = {s.placement: StreamDecoder(s) for s in meta.sensors}
+    decoders = {s.placement: stream_decoder_for(s) for s in meta.sensors}
     parts: dict[str, list[ImuSamples]] = {k: [] for k in decoders}
     pending: dict[str, list[RawPacket]] = {k: [] for k in decoders}
     unknown = 0
