@@ -64,6 +64,16 @@ def _window_minima(
 ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
     """Per device-time window ``floor(t / window_s)``: the point with the smallest ``r``."""
     win = np.floor(t / window_s).astype(np.int64)
+    if len(t) > 1 and bool(np.all(np.diff(t) > 0)):
+        # usual case, t strictly increasing: windows are runs, so the per-window minimum is a
+        # reduceat and its first occurrence is the smallest t (same pick as the lexsort below)
+        starts = np.flatnonzero(np.concatenate([[True], win[1:] != win[:-1]]))
+        mins = np.minimum.reduceat(r, starts)
+        hit = np.flatnonzero(r == np.repeat(mins, np.diff(np.append(starts, len(r)))))
+        run_of_hit = np.searchsorted(starts, hit, side="right") - 1
+        first_hit = np.concatenate([[True], run_of_hit[1:] != run_of_hit[:-1]])
+        pick = hit[first_hit]
+        return win[pick], t[pick], r[pick]
     order = np.lexsort((t, r, win))  # by window, then r, ties by t: deterministic
     w_sorted = win[order]
     first = np.concatenate([[True], w_sorted[1:] != w_sorted[:-1]])
@@ -338,7 +348,14 @@ def _interp(v: FloatArray, j: npt.NDArray[np.int64], w: FloatArray) -> FloatArra
     """``(1 - w) * v[j] + w * v[j + 1]`` per grid point; ``v`` is ``(n, 3)``."""
     if len(v) == 1:
         return np.repeat(v, len(j), axis=0)
-    return v[j] * (1.0 - w)[:, None] + v[j + 1] * w[:, None]
+    # same arithmetic as v[j] * (1 - w) + v[j + 1] * w, with np.take and in-place products
+    # (fewer (M, 3) temporaries: about 2x faster on long sessions)
+    out = np.take(v, j, axis=0)
+    out *= (1.0 - w)[:, None]
+    nxt = np.take(v, j + 1, axis=0)
+    nxt *= w[:, None]
+    out += nxt
+    return out
 
 
 def align_session(
@@ -402,14 +419,15 @@ def align_session(
 
     out: dict[str, AlignedSensor] = {}
     for name, (s, ok, t_sess, clock) in prepared.items():
-        idx = s.sample_idx[ok]
-        bad = s.saturated[ok] if cfg.saturated_invalid else np.zeros(len(idx), np.bool_)
+        sel = slice(None) if ok.all() else ok  # usual case: a view, no masked copy
+        idx = s.sample_idx[sel]
+        bad = s.saturated[sel] if cfg.saturated_invalid else np.zeros(len(idx), np.bool_)
         j, w, valid = _resample(t_sess, idx, bad, t_s, cfg.max_fill_gap_s)
         out[name] = AlignedSensor(
             placement=s.placement,
-            acc_m_s2=_interp(s.acc_m_s2[ok], j, w),
-            gyr_rad_s=_interp(s.gyr_rad_s[ok], j, w),
-            mag_ut=_interp(s.mag_ut[ok], j, w) if s.mag_ut is not None else None,
+            acc_m_s2=_interp(s.acc_m_s2[sel], j, w),
+            gyr_rad_s=_interp(s.gyr_rad_s[sel], j, w),
+            mag_ut=_interp(s.mag_ut[sel], j, w) if s.mag_ut is not None else None,
             valid=valid,
             clock=clock,
             stats=s.stats,
