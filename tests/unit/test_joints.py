@@ -226,3 +226,25 @@ def test_joint_angles_valid_mask_and_outputs() -> None:
     np.testing.assert_array_equal(ja.valid, expected)
     assert ja.transverse_confidence is not None
     assert np.all(ja.transverse_confidence == 1.0)  # clean 9D synthetic field
+
+
+@pytest.mark.parametrize("stride_hz", [0.8, 0.93, 1.05])
+def test_walking_direction_keeps_pelvic_rotation_range_at_any_cadence(stride_hz: float) -> None:
+    # a fixed 2.2 s window leaves a stride-frequency ripple of sinc(f T) (~10 % of the range at
+    # 0.8 and 1.05 strides/s); two periods of the detected oscillation remove it
+    from imuhip.joints import JointsConfig, heading_oscillation_period_s
+
+    rate = 100.0
+    t = np.arange(0, 40, 1 / rate)
+    osc = 5 * DEG * np.sin(2 * np.pi * stride_hz * t) + 1 * DEG * np.sin(4 * np.pi * stride_hz * t)
+    d_true = np.tile([np.cos(0.7), np.sin(0.7), 0.0], (len(t), 1))
+    qp = quat_mul(walking_frame(d_true), quat_from_axis_angle(Y, osc))
+    period = heading_oscillation_period_s(qp, rate)
+    assert period is not None and abs(period - 1 / stride_hz) < 0.01
+    d = walking_direction(qp, rate, window_s=2 * period)
+    rot = pelvis_angles(qp, d)[:, 0]
+    inner = (t > 3) & (t < 37)
+    assert abs(np.ptp(rot[inner]) - np.ptp(osc[inner])) < 0.05 * DEG
+    assert JointsConfig().walking_window_s > 0
+    still = quat_mul(walking_frame(d_true), quat_from_axis_angle(Y, 0 * t))
+    assert heading_oscillation_period_s(still, rate) is None
