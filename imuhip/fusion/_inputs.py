@@ -172,9 +172,11 @@ def fill_invalid(
         return out
     good = np.flatnonzero(valid)
     if how == "interp":
-        idx = np.arange(len(x))
+        # only the invalid rows are computed (valid rows are kept as they are): usually a few
+        # rows at the session's edges, so this avoids interpolating every sample
+        bad = np.flatnonzero(~valid)
         for k in range(3):
-            out[:, k] = np.interp(idx, good, x[good, k])
+            out[bad, k] = np.interp(bad, good, x[good, k])
         return out
     # hold: index of the last valid row at or before each row (-1 before the first valid row)
     pos = np.where(valid, np.arange(len(x)), -1)
