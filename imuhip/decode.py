@@ -425,7 +425,7 @@ class StreamDecoder:
         if p_total == 0:
             return empty_samples(meta, tot.freeze())
         payloads = [p.payload for p in packets]
-        host_ns = np.fromiter((p.host_rx_ns for p in packets), np.int64, p_total)
+        host_ns = np.array([p.host_rx_ns for p in packets], dtype=np.int64)
         v, reasons = _validate(payloads, meta.has_mag)
         self._count_errors(tot, reasons, payloads, host_ns, base_index)
 
@@ -519,30 +519,40 @@ class StreamDecoder:
         t0 = self._t0_us
 
         # --- samples in counter order ---------------------------------------------------------
-        rows = _ranges(v.start[order], s_n)
-        k_in = rows - np.repeat(v.start[order], s_n)
-        pkt_of = np.repeat(np.arange(len(order)), s_n)
+        in_order = len(order) == len(v.seq) and bool(np.all(order == np.arange(len(order))))
+        starts = v.start[order]
+        rows = np.arange(len(v.raw), dtype=np.int64) if in_order else _ranges(starts, s_n)
+        k_in = rows - np.repeat(starts, s_n)
         idx0 = np.rint((t_u - t0) * (rate * 1e-6)).astype(np.int64)
-        sample_idx = idx0[pkt_of] + k_in
+        sample_idx = np.repeat(idx0, s_n) + k_in
         # keep the first (lowest counter) sample per index, drop those already emitted
-        if len(sample_idx) < 2 or bool(np.all(np.diff(sample_idx) > 0)):
-            uniq_idx, first_pos = sample_idx, np.arange(len(sample_idx))
+        sel: npt.NDArray[np.int64] | None = None  # None: all samples, in this order
+        if len(sample_idx) >= 2 and not bool(np.all(np.diff(sample_idx) > 0)):
+            sample_idx, sel = np.unique(sample_idx, return_index=True)
+        if (
+            self._last_sample_idx is not None
+            and len(sample_idx)
+            and (sample_idx[0] <= self._last_sample_idx)
+        ):
+            fresh = np.flatnonzero(sample_idx > self._last_sample_idx)
+            sel = fresh if sel is None else sel[fresh]
+            sample_idx = sample_idx[fresh]
+        uniq_idx = sample_idx
+        tot.overlapping_samples = int(s_n.sum() - len(uniq_idx))
+        t_dev_all = np.repeat(t_u * 1e-6, s_n) + k_in / rate
+        host_all = np.repeat(s_host, s_n)
+        sat_pkt = (s_flags & protocol.FLAG_SATURATED) != 0
+        sat_all = np.repeat(sat_pkt, s_n) if sat_pkt.any() else np.zeros(len(rows), np.bool_)
+        if sel is None:
+            raw = v.raw if in_order else v.raw[rows]
+            t_dev_s, host_rx, sat = t_dev_all, host_all, sat_all
         else:
-            uniq_idx, first_pos = np.unique(sample_idx, return_index=True)
-        if self._last_sample_idx is not None:
-            fresh = uniq_idx > self._last_sample_idx
-            uniq_idx, first_pos = uniq_idx[fresh], first_pos[fresh]
-        tot.overlapping_samples = int(len(sample_idx) - len(first_pos))
-        sel = first_pos  # sorted by sample_idx
-        src = rows[sel]
-        identity = len(src) == len(v.raw) and bool(np.all(src == np.arange(len(src))))
-        raw = v.raw if identity else v.raw[src]
-        sat = (s_flags[pkt_of[sel]] & protocol.FLAG_SATURATED) != 0
+            raw = v.raw[rows[sel]]
+            t_dev_s, host_rx, sat = t_dev_all[sel], host_all[sel], sat_all[sel]
         # a count at the int16 limits is clipped whatever the flag says: 0x7FFF, 0x8000
         at_limit = (raw.view(np.uint16) - np.uint16(0x7FFF)) <= 1
         if at_limit.any():
-            sat |= at_limit.any(axis=1)
-        t_dev_s = t_u[pkt_of[sel]] * 1e-6 + k_in[sel] / rate
+            sat = sat | at_limit.any(axis=1)
 
         # --- gaps -----------------------------------------------------------------------------
         chain = (
@@ -553,7 +563,7 @@ class StreamDecoder:
         jumps = np.flatnonzero(np.diff(chain) > 1)
         tot.gaps = [Gap(int(chain[j]) + 1, int(chain[j + 1])) for j in jumps.tolist()]
         tot.lost_samples = int(sum(g.n_samples for g in tot.gaps))
-        tot.samples_decoded = len(sel)
+        tot.samples_decoded = len(uniq_idx)
 
         # --- state ----------------------------------------------------------------------------
         self._last_seq = int(s_seq[-1])
@@ -572,8 +582,8 @@ class StreamDecoder:
             placement=meta.placement,
             rate_hz=rate,
             sample_idx=uniq_idx.astype(np.int64),
-            t_dev_s=t_dev_s.astype(np.float64),
-            host_rx_ns=s_host[pkt_of[sel]].astype(np.int64),
+            t_dev_s=t_dev_s.astype(np.float64, copy=False),
+            host_rx_ns=host_rx.astype(np.int64, copy=False),
             acc_m_s2=np.multiply(raw[:, 0:3], float(meta.acc_lsb_m_s2), dtype=np.float64),
             gyr_rad_s=np.multiply(raw[:, 3:6], float(meta.gyr_lsb_rad_s), dtype=np.float64),
             mag_ut=(
