@@ -197,3 +197,33 @@ def test_crc_matches_binascii_and_bitwise() -> None:
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) & 0xFFFF if c & 0x8000 else (c << 1) & 0xFFFF
     assert protocol.crc16(data) == c == binascii.crc_hqx(data, 0xFFFF)
+
+
+SPEC = (Path(__file__).resolve().parents[2] / "firmware_protocol" / "SPEC.md").read_text()
+
+
+def test_spec_scale_table_matches_protocol() -> None:
+    import re
+
+    rows = re.findall(r"^\| ±(\d+) g \| ([0-9.e-]+) \| ±(\d+) °/s \| ([0-9.e-]+) \|$", SPEC, re.M)
+    assert len(rows) == 4
+    for g, acc, dps, gyr in rows:
+        assert float(acc) == protocol.acc_lsb_m_s2(int(g))
+        assert float(gyr) == protocol.gyr_lsb_rad_s(int(dps))
+    assert "0x29B1" in SPEC and protocol.SERVICE_UUID in SPEC and protocol.INFO_CHAR_UUID in SPEC
+
+
+def test_spec_mtu_table_matches_protocol() -> None:
+    import re
+
+    rows = re.findall(
+        r"^\| (\d+) \(.*?\) \| (\d+) \| (\d+) \| ([\d /]+) \| ([\d /]+) \|$", SPEC, re.M
+    )
+    assert {int(r[0]) for r in rows} == {185, 247, 517}
+    for mtu, fit6, fit9, per6, per9 in rows:
+        m = int(mtu)
+        assert protocol.max_samples_for_mtu(m, False) == int(fit6)
+        assert protocol.max_samples_for_mtu(m, True) == int(fit9)
+        for rates_n, mag in ((per6, False), (per9, True)):
+            want = [int(x) for x in rates_n.split("/")]
+            assert [protocol.samples_per_packet(m, r, mag) for r in (50, 100, 200, 400)] == want
