@@ -168,6 +168,7 @@ def analyze_packets(
     samples = decode_session(packets, meta)
     say("aligning clocks")
     aligned = align_session(samples, AlignConfig())
+    del samples  # bounded memory: decoded samples are not needed once on the grid
     if cfg.calibration_folder is not None:
         from imuhip.sensor_calibration import apply_sensor_calibrations
 
@@ -190,8 +191,11 @@ def analyze_packets(
             for p, s in aligned.sensors.items()
         },
     }
+    del aligned  # the raw grid is not needed past this point (quality is extracted)
     segcal = _recorded_segcal(events)
-    return analyze_orientations(ori, meta, cfg, segcal=segcal, quality=quality, progress=progress)
+    return analyze_orientations(
+        ori, meta, cfg, segcal=segcal, quality=quality, progress=progress, events=events
+    )
 
 
 def _recorded_segcal(events: Sequence[SessionEvent]) -> SegmentCalibration | None:
@@ -204,6 +208,26 @@ def _recorded_segcal(events: Sequence[SessionEvent]) -> SegmentCalibration | Non
     return segcal_from_event_data(found[-1].data) if found else None
 
 
+def _calibrate(ori: OrientationSession, events: Sequence[SessionEvent]) -> SegmentCalibration:
+    """Segment calibration using the recording's calibration markers where there are any.
+
+    The first marked static window (if the subject stood still in it) replaces the automatic
+    search; marked hip flexion/extension swings replace the walking as functional movement.
+    """
+    from imuhip.errors import CalibrationError
+    from imuhip.segment_calibration import calibrate_segments, functional_windows_from_events
+
+    statics = functional_windows_from_events(events, ori.t_s, movement="static")
+    swings = functional_windows_from_events(events, ori.t_s, movement="hip_flexion")
+    functional = swings or None
+    if statics:
+        try:
+            return calibrate_segments(ori, static_window=statics[0], functional_windows=functional)
+        except CalibrationError as err:
+            log.warning("marked static window unusable (%s); searching for one", err)
+    return calibrate_segments(ori, functional_windows=functional)
+
+
 def analyze_orientations(
     ori: OrientationSession,
     meta: SessionMeta,
@@ -212,6 +236,7 @@ def analyze_orientations(
     segcal: SegmentCalibration | None = None,
     quality: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    events: Sequence[SessionEvent] = (),
 ) -> SessionResult:
     """Analyse sensor orientations (fused here or imported, e.g. Xsens/OpenSense).
 
@@ -225,9 +250,11 @@ def analyze_orientations(
     quality : dict, optional
         Quality entries collected by earlier stages; extended here.
     progress : callable, optional
+    events : sequence of SessionEvent
+        Session events; calibration markers (``calibration_start`` with ``movement`` =
+        ``"static"`` / ``"hip_flexion"``) give the calibration's static and functional windows.
     """
     from imuhip.joints import joint_angles
-    from imuhip.segment_calibration import calibrate_segments
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
@@ -239,7 +266,7 @@ def analyze_orientations(
         }
     if segcal is None:
         say("calibrating segments")
-        segcal = calibrate_segments(ori)
+        segcal = _calibrate(ori, events)
     say("computing joint angles")
     angles = joint_angles(ori, segcal)
     say("detecting gait events")
