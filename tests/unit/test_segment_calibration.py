@@ -155,3 +155,32 @@ def test_seated_needs_prior_and_uses_gravity_for_thigh_anterior(walk9d) -> None:
     x = quat_rotate(sc.q_sensor_segment["thigh_r"], [1.0, 0, 0])
     np.testing.assert_allclose(x, up / np.linalg.norm(up), atol=1e-9)
     assert sc.method["pelvis"] == "seated+prior"
+
+
+def test_packet_loss_gaps_do_not_break_still_or_walking_windows(walk9d) -> None:
+    # 2-3 % packet loss at ~12 samples per packet leaves a short lost run every second or so on
+    # every sensor; the still and walking windows must bridge them (a disconnect still breaks)
+    ori, _, _ = walk9d
+    rng = np.random.default_rng(5)
+    n = len(ori.t_s)
+    valid = {}
+    for p in ori.valid:
+        v = np.ones(n, dtype=bool)
+        for a in rng.choice(n - 20, size=n // 300, replace=False):  # ~4 % lost
+            v[a : a + 12] = False
+        valid[p] = v
+    lossy = dataclasses.replace(ori, valid=valid)
+    ref = calibrate_segments(ori)
+    sc = calibrate_segments(lossy)
+    for p, q in ref.q_sensor_segment.items():
+        cos = abs(float(np.dot(q, sc.q_sensor_segment[p])))
+        assert 2 * np.degrees(np.arccos(min(1.0, cos))) < 1.0, p
+    # a 1 s disconnect of every sensor inside the standing is not bridged
+    cut = {p: v.copy() for p, v in valid.items()}
+    half = int(1.5 * ori.rate_hz)
+    for v in cut.values():
+        v[half : half + int(ori.rate_hz)] = False
+    a, b = find_static_window(
+        dataclasses.replace(ori, valid=cut), SegmentCalConfig(min_static_s=1.0)
+    )
+    assert b <= half or a >= half + int(ori.rate_hz)
