@@ -78,7 +78,9 @@ TARGETS = (
 )
 
 
-def draw_params(rng: np.random.Generator, duration_s: float, frac_6d: float) -> SimParams:
+def draw_params(
+    rng: np.random.Generator, duration_s: float, frac_6d: float, standing_thigh_deg: float = 0.0
+) -> SimParams:
     """Random hidden walker and sensor parameters (ranges of the issue's grader)."""
     speed = float(rng.uniform(0.9, 1.6))
     # cadence loosely follows speed (Grieve & Gear 1966), with individual spread
@@ -107,6 +109,7 @@ def draw_params(rng: np.random.Generator, duration_s: float, frac_6d: float) -> 
         pelvis_rotation_range_deg=float(rng.uniform(7.0, 13.0)),
         lumbar_rotation_range_deg=float(rng.uniform(6.0, 11.0)),
         loss_prob=float(rng.uniform(0.0, 0.03)),
+        standing_thigh_inclination_deg=standing_thigh_deg,
     )
 
 
@@ -253,11 +256,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the parameter draw")
     ap.add_argument("--duration", type=float, default=60.0, help="session length, s")
     ap.add_argument("--frac-6d", type=float, default=0.0, help="fraction without magnetometer")
+    ap.add_argument(
+        "--standing-thigh-deg",
+        type=float,
+        default=0.0,
+        help="femur inclination in quiet standing (sensitivity to a non-neutral standing pose)",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="keep recordings in this folder")
     ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    params = [draw_params(rng, args.duration, args.frac_6d) for _ in range(args.n)]
+    params = [
+        draw_params(rng, args.duration, args.frac_6d, args.standing_thigh_deg)
+        for _ in range(args.n)
+    ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
