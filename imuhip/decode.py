@@ -406,6 +406,7 @@ class StreamDecoder:
         self._t0_us: int | None = None
         self._last_sample_idx: int | None = None
         self._recent: set[int] = set()
+        self._resync_payloads: list[bytes] = []  # recent CLOCK_RESYNC packets (duplicate check)
         self._totals = _Totals()
 
     @property
@@ -440,6 +441,7 @@ class StreamDecoder:
         else:
             first = prev + ((int(v.seq[0]) - prev + _SEQ_HALF) % protocol.SEQ_MODULUS) - _SEQ_HALF
         seq_u = first + np.concatenate([[0], np.cumsum(d)]).astype(np.int64)
+        restart = self._counter_restarts(v, payloads, seq_u)
         self._arrival_seq = int(seq_u[-1])
 
         # --- duplicates (keep first received) and reordering ----------------------------------
@@ -504,7 +506,8 @@ class StreamDecoder:
             resync[0] = False  # the very first packet defines the time base
         if resync.any():
             ri = np.flatnonzero(resync)
-            contiguous = (p_seq[ri + 1] - p_seq[ri]) == 1
+            # after a counter restart (sensor rebooted) the counter says nothing about the gap
+            contiguous = ((p_seq[ri + 1] - p_seq[ri]) == 1) & ~restart[order][ri]
             host_gap_s = (p_host[ri + 1] - p_host[ri]) * 1e-9
             est = (p_n[ri] - 1) / rate + host_gap_s - (p_n[ri + 1] - 1) / rate
             k = np.where(contiguous, p_n[ri], np.maximum(p_n[ri], np.rint(est * rate)))
@@ -594,6 +597,34 @@ class StreamDecoder:
             saturated=sat,
             stats=tot.freeze(),
         )
+
+    def _counter_restarts(
+        self, v: _Valid, payloads: list[bytes], seq_u: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """Re-join a packet counter that restarted (sensor reboot), in place; mark those packets.
+
+        A restart is a ``CLOCK_RESYNC`` packet whose counter went backwards relative to the packet
+        received before it and that is not a byte-identical copy of an earlier resync packet. It is
+        placed right after the highest counter seen so far (SPEC §4.3); its time base is re-joined
+        from the host receive times.
+        """
+        restart = np.zeros(len(seq_u), np.bool_)
+        rs = np.flatnonzero((v.flags & protocol.FLAG_CLOCK_RESYNC) != 0)
+        if not len(rs):
+            return restart
+        seen = self._resync_payloads
+        for i in rs.tolist():
+            payload = payloads[int(v.pkt[i])]
+            before = self._arrival_seq if i == 0 else int(seq_u[i - 1])
+            if before is not None and int(seq_u[i]) < before and payload not in seen:
+                prior = [int(seq_u[:i].max())] if i else []
+                if self._max_arrival_seq is not None:
+                    prior.append(self._max_arrival_seq)
+                seq_u[i:] += max(prior) + 1 - int(seq_u[i])
+                restart[i] = True
+            seen.append(payload)
+        del seen[:-64]
+        return restart
 
     def _count_errors(
         self,

@@ -287,3 +287,25 @@ def test_decode_packet_accepts_bytearray() -> None:
     st = make_stream(n_packets=1)
     d = decode_packet(bytearray(st.packets[0].payload), make_meta())
     np.testing.assert_array_equal(d.gyr_rad_s, st.raw[:, 3:6] * GYR_LSB)
+
+
+def test_counter_restart_after_sensor_reboot() -> None:
+    """The sensor reboots: counter and clock restart at 0, first packet flagged CLOCK_RESYNC."""
+    st = make_stream(n_packets=30)
+    pk = []
+    for p in st.packets:
+        h = protocol.parse_header(p.payload)
+        if h.seq < 10:
+            pk.append(p)
+        elif h.seq >= 20:  # packets 10..19 never sent: 0.5 s reboot
+            k = h.seq - 20
+            raw = st.raw[h.seq * 10 : (h.seq + 1) * 10]
+            pay = protocol.encode_packet(k, k * 50_000, raw, clock_resync=(k == 0))
+            pk.append(RawPacket(p.sensor, p.host_rx_ns, pay))
+    pk.append(pk[10])  # a duplicate of the resync packet is a duplicate, not another restart
+    s = decode_sensor_packets(pk, make_meta())
+    assert s.stats.clock_resyncs == 1 and s.stats.duplicates == 1
+    assert s.stats.packets_decoded == 20 and len(s) == 200
+    (gap,) = s.stats.gaps
+    assert gap.start_idx == 100 and abs(gap.stop_idx - 200) <= 2  # from host times (CI 7.5 ms)
+    np.testing.assert_array_equal(s.gyr_rad_s[100:], st.raw[200:, 3:6] * GYR_LSB)
