@@ -45,7 +45,7 @@ def run(
     """Simulate, fuse and compute angles.
 
     ``reference_pose``: give the calibration the simulator's true standing pose (pelvic tilt
-    10°, hip flexion ~15°), as a lab would from a static trial; without it the standing pose is
+    10°, femora vertical), as a lab would from a static trial; without it the standing pose is
     taken as anatomical zero and the angles differ from the truth by that pose.
     ``functional``: calibrate the thigh axes from the marked hip-flexion swings (sim events).
     """

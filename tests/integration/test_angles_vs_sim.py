@@ -1,7 +1,7 @@
 """Joint angles through fusion (vqf offline) and segment calibration vs. simulator truth.
 
 Comparison (documented in docs/joint_angles.md): the calibration is given the simulator's true
-standing pose (pelvic tilt ~10°, hip flexion ~15°), as a lab would from a static trial. Hip
+standing pose (pelvic tilt ~10°, femora vertical), as a lab would from a static trial. Hip
 rotation neutral comes from the walking flexion axis, so absolute IR carries a small constant
 offset; the issue's target "hip rotation RMSE ≤ 2°" is checked on the raw (offset included) IR.
 Stride bounds are the true initial contacts, so only angles are under test.
