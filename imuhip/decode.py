@@ -42,6 +42,7 @@ __all__ = [
     "StreamDecoder",
     "crc16_many",
     "decode_packet",
+    "decode_sensor",
     "decode_sensor_packets",
     "decode_session",
     "empty_samples",
@@ -708,6 +709,25 @@ def stream_decoder_for(meta: SensorMeta) -> StreamDecoder:
     return factory(meta)
 
 
+def decode_sensor(packets: Sequence[RawPacket], meta: SensorMeta) -> ImuSamples:
+    """Decode all packets of one sensor with the batch decoder of ``meta.protocol``.
+
+    Raises
+    ------
+    ProtocolError
+        ``reason="protocol"`` if no decoder is registered for ``meta.protocol``.
+    """
+    _load_protocol(meta.protocol)
+    decoder = DECODERS.get(meta.protocol)
+    if decoder is None:
+        raise ProtocolError(
+            f"sensor {meta.placement!r} speaks protocol {meta.protocol!r}; no decoder "
+            f"registered (known: {', '.join(sorted(DECODERS))})",
+            "protocol",
+        )
+    return decoder(packets, meta)
+
+
 def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str, ImuSamples]:
     """Decode a whole session: group packets by ``RawPacket.sensor`` and dispatch per protocol.
 
@@ -732,15 +752,4 @@ def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str,
             "ignored packets of sensors not in the session metadata: %s",
             ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items())),
         )
-    out: dict[str, ImuSamples] = {}
-    for s in meta.sensors:
-        _load_protocol(s.protocol)
-        decoder = DECODERS.get(s.protocol)
-        if decoder is None:
-            raise ProtocolError(
-                f"sensor {s.placement!r} speaks protocol {s.protocol!r}; no decoder registered "
-                f"(known: {', '.join(sorted(DECODERS))})",
-                "protocol",
-            )
-        out[s.placement] = decoder(by_sensor[s.placement], s)
-    return out
+    return {s.placement: decode_sensor(by_sensor[s.placement], s) for s in meta.sensors}

@@ -124,7 +124,7 @@ DEFAULT_LIVE_S = {"gyro": 15.0, "acc6": 60.0, "mag": 45.0}
 
 
 async def _capture(addr: str, placement: str, duration_s: float) -> tuple[ImuSamples, str]:
-    from imuhip.decode import decode_sensor_packets
+    from imuhip.decode import decode_sensor
     from imuhip.source.ble import BleSession
     from imuhip.types import RawPacket
 
@@ -156,7 +156,7 @@ async def _capture(addr: str, placement: str, duration_s: float) -> tuple[ImuSam
             await sup
     finally:
         await session.close()
-    samples = decode_sensor_packets(packets, meta[placement])
+    samples = decode_sensor(packets, meta[placement])
     if len(samples) == 0:
         raise InsufficientDataError(f"no samples received from {addr} in {duration_s:.0f} s")
     return samples, meta[placement].serial
