@@ -53,11 +53,11 @@ class CompensationReference:
     and with a lumbar sensor. ``phase_mean_deg`` / ``phase_sd_deg``: stance absorption phase.
     """
 
-    ratio_mean: float = 0.0
+    ratio_mean: float = 0.15
     ratio_sd: float = 0.3
-    ratio_mean_lumbar: float = 0.4
+    ratio_mean_lumbar: float = 0.55
     ratio_sd_lumbar: float = 0.3
-    phase_mean_deg: float = 106.0
+    phase_mean_deg: float = 107.0
     phase_sd_deg: float = 8.0
     band: float = 1.96
 

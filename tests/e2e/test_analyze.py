@@ -74,7 +74,7 @@ def test_analyze_against_truth(restricted):
     for side in ("left", "right"):
         got = d["metrics"]["per_side"][side]["hip_rotation_excursion_deg"]["mean"]
         want = truth["hip_rotation_excursion_deg"][side]
-        assert got == pytest.approx(want, abs=1.5), side  # target 1°, see the report to the lead
+        assert got == pytest.approx(want, abs=1.0), side
         ev = d["gait"]["events"][side]
         e_ic = _match(ev["initial_contact_s"], sim.truth.ic_s[side])
         e_to = _match(ev["toe_off_s"], sim.truth.to_s[side])
