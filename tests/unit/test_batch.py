@@ -212,3 +212,17 @@ def test_chunked_rejects_bad_windows(four_minutes: Path) -> None:
         analyze_recording_chunked(four_minutes, window_s=5.0)
     with pytest.raises(ValueError, match="overlap_s"):
         analyze_recording_chunked(four_minutes, window_s=60.0, overlap_s=1.0)
+
+
+def test_large_recordings_go_through_the_chunked_path(four_minutes: Path) -> None:
+    from imuhip.batch import analyze_one
+
+    small = analyze_one(str(four_minutes), chunk_bytes=None)
+    big = analyze_one(str(four_minutes), chunk_bytes=0)  # every file counts as large
+    assert small["ok"] and big["ok"], (small["error"], big["error"])
+    assert [r["side"] for r in big["rows"]] == ["left", "right"]
+    for a, b in zip(small["rows"], big["rows"], strict=True):
+        assert a["n_valid_strides"] == b["n_valid_strides"]
+        assert b["hip_rotation_excursion_deg"] == pytest.approx(
+            a["hip_rotation_excursion_deg"], abs=0.3
+        )
