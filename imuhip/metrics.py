@@ -184,11 +184,32 @@ def asymmetry(
         d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
         return Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
     rng = np.random.default_rng(seed)
-    bl = lv[rng.integers(0, len(lv), size=(n_boot, len(lv)))].mean(axis=1)
-    br = rv[rng.integers(0, len(rv), size=(n_boot, len(rv)))].mean(axis=1)
+    bl = _boot_means(rng, lv, n_boot)
+    br = _boot_means(rng, rv, n_boot)
     diff = br - bl
     lo, hi = np.percentile(diff, [2.5, 97.5])
     return Asymmetry(metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv))
+
+
+_BOOT_MAX_DRAWS = 1 << 24  # above this many draws per side, resample in blocks of rows
+
+
+def _boot_means(rng: np.random.Generator, v: FloatArray, n_boot: int) -> FloatArray:
+    """Means of ``n_boot`` resamples (with replacement) of ``v``.
+
+    Up to ``_BOOT_MAX_DRAWS`` draws (every session of a few hours) this is one
+    ``rng.integers(0, n, (n_boot, n))`` call as always; longer sessions draw blocks of rows so
+    that memory stays bounded (``n_boot * n`` int64 indices would be 0.5 GB at 30,000 strides).
+    """
+    n = len(v)
+    if n_boot * n <= _BOOT_MAX_DRAWS:
+        return np.asarray(v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1))
+    rows = max(1, (1 << 22) // n)
+    out = np.empty(n_boot)
+    for a in range(0, n_boot, rows):
+        b = min(n_boot, a + rows)
+        out[a:b] = v[rng.integers(0, n, size=(b - a, n))].mean(axis=1)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
