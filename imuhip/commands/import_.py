@@ -105,8 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     x.add_argument(
         "--base-heading-axis",
-        default="-z",
-        help="pelvis sensor axis pointing forward in the static pose (OpenSense: -z)",
+        default="z",
+        help="pelvis sensor axis pointing forward in the static pose (OpenSense example: z); "
+        "a sign the walking contradicts is reversed with a warning",
     )
 
 
