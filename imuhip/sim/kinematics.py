@@ -54,7 +54,12 @@ DEG: Final = np.pi / 180.0
 _HIP_FLEX: Final = (30, 29, 26, 22, 17, 12, 7, 3, 0, -3, -7, -6, 0, 8, 16, 24, 30, 33, 33, 31)
 _HIP_ADD: Final = (0, 3, 6, 8, 8, 7, 6, 5, 4, 3, 1, -2, -5, -7, -7, -6, -4, -3, -2, -1)
 _HIP_ROT: Final = (2, 4, 5, 5, 4.5, 4, 3.5, 3, 2.5, 2, 1, -1, -3, -4.5, -5, -4, -2, -0.5, 0.5, 1.5)
-_KNEE: Final = (5, 12, 17, 19, 17, 13, 9, 6, 5, 6, 10, 20, 35, 50, 60, 58, 48, 30, 13, 4)
+# Knee flexion, normative timing (Perry & Burnfield 2010; Winter 2009, doi:10.1002/9780470549148;
+# Kadaba et al. 1990, doi:10.1002/jor.1100080310): ~3-5 deg at IC, loading-response peak ~17-19 deg
+# at ~14 %, near extension at ~40 %, ~35 deg at toe-off (60 %), peak ~60 deg at ~73 % (initial /
+# mid swing), extension in terminal swing. (The earlier table reached toe-off with 20 deg and
+# peaked at ~71-75 %, i.e. knee flexion ran ~5 % of the cycle late.)
+_KNEE: Final = (4, 11, 17, 19, 17, 13, 9, 6, 5, 6, 10, 20, 37, 52, 61, 63, 56, 41, 22, 8)
 N_HARMONICS: Final = 6
 SEGMENTS: Final = ("pelvis", "thigh_l", "thigh_r", "shank_l", "shank_r", "lumbar")
 TOE_OFF_PHASE: Final = 0.6  # fraction of the gait cycle at toe-off
