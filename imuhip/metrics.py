@@ -28,6 +28,7 @@ __all__ = [
     "asymmetry",
     "session_metrics",
     "stride_metrics",
+    "stride_metrics_many",
     "summarize",
 ]
 
@@ -115,6 +116,77 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
     out["cadence_steps_min"] = 120.0 / stride.stride_time_s
     frac = stride.stance_frac
     out["stance_pct"] = 100.0 * frac if frac is not None else float("nan")
+    return out
+
+
+def _ranges_per_stride(
+    x: FloatArray, start: npt.NDArray[np.int64], stop: npt.NDArray[np.int64]
+) -> tuple[FloatArray, FloatArray]:
+    """Max and min of ``x[start_k:stop_k]`` for every k (NaN for an empty range), vectorised."""
+    padded = np.append(x, x[-1:] if len(x) else [np.nan])  # reduceat indices must be < len
+    idx = np.empty(2 * len(start), np.int64)
+    idx[0::2], idx[1::2] = start, stop
+    hi = np.maximum.reduceat(padded, idx)[0::2]
+    lo = np.minimum.reduceat(padded, idx)[0::2]
+    empty = stop <= start
+    hi[empty] = np.nan
+    lo[empty] = np.nan
+    return hi, lo
+
+
+def stride_metrics_many(angles: JointAngles, strides: Sequence[Stride]) -> list[dict[str, float]]:
+    """:func:`stride_metrics` of every stride, vectorised over strides (equal values).
+
+    The per-stride maxima and minima come from ``np.maximum.reduceat`` / ``np.minimum.reduceat``
+    over each angle column once, instead of a dozen numpy calls per stride (a 1-hour session has
+    ~6,400 strides).
+    """
+    if not strides:
+        return []
+    n_t = len(angles.t_s)
+    start = np.clip(np.array([s.start_idx for s in strides], np.int64), 0, n_t)
+    stop = np.clip(np.array([s.stop_idx for s in strides], np.int64), 0, n_t)
+    stop = np.maximum(stop, start)
+    cols: dict[str, tuple[FloatArray, FloatArray]] = {}
+    for side in ("left", "right"):
+        hip = angles.hip_rad.get(side)
+        if hip is not None:
+            cols[f"{side}_ir"] = _ranges_per_stride(np.degrees(hip[:, 2]), start, stop)
+            cols[f"{side}_flex"] = _ranges_per_stride(np.degrees(hip[:, 0]), start, stop)
+    if angles.pelvis_rad is not None:
+        for name, col in _PELVIS_COL.items():
+            cols[name] = _ranges_per_stride(np.degrees(angles.pelvis_rad[:, col]), start, stop)
+    if angles.lumbar_rad is not None:
+        for name, col in _LUMBAR_COL.items():
+            cols[name] = _ranges_per_stride(np.degrees(angles.lumbar_rad[:, col]), start, stop)
+    out: list[dict[str, float]] = []
+    for k, stride in enumerate(strides):
+        m: dict[str, float] = {}
+        hip = angles.hip_rad.get(stride.side)
+        if hip is not None:
+            hi, lo = cols[f"{stride.side}_ir"]
+            m["hip_rotation_excursion_deg"] = float(hi[k] - lo[k])
+            m["hip_ir_peak_deg"] = float(hi[k])
+            m["hip_er_peak_deg"] = float(-lo[k])
+            if stride.to_s is not None:
+                i = int(np.searchsorted(angles.t_s, stride.to_s))
+                a, b = max(i - 1, 0), min(i + 1, n_t)
+                m["hip_ir_at_toe_off_deg"] = float(
+                    np.degrees(np.interp(stride.to_s, angles.t_s[a:b], hip[a:b, 2]))
+                )
+            else:
+                m["hip_ir_at_toe_off_deg"] = float("nan")
+            fh, fl = cols[f"{stride.side}_flex"]
+            m["hip_flexion_range_deg"] = float(fh[k] - fl[k])
+        for name in (*_PELVIS_COL, *_LUMBAR_COL):
+            if name in cols:
+                hi, lo = cols[name]
+                m[name] = float(hi[k] - lo[k])
+        m["stride_time_s"] = stride.stride_time_s
+        m["cadence_steps_min"] = 120.0 / stride.stride_time_s
+        frac = stride.stance_frac
+        m["stance_pct"] = 100.0 * frac if frac is not None else float("nan")
+        out.append(m)
     return out
 
 
