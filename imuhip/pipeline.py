@@ -26,7 +26,7 @@ from imuhip.events import (
     segment_angular_velocity,
     segment_strides,
 )
-from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics
+from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics_many
 from imuhip.norms import Flag, gait_flags
 from imuhip.types import (
     JointAngles,
@@ -288,7 +288,7 @@ def analyze_orientations(
         strides += segment_strides(ev, ori.t_s, valid, heading, cfg.events)
     strides.sort(key=lambda s: (s.ic_s, s.side))
     say("computing metrics")
-    per_stride = [stride_metrics(angles, s) for s in strides]
+    per_stride = stride_metrics_many(angles, strides)
     session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
     comp = compensation_index(angles, strides, per_stride, cfg.compensation)
     conf = angles.transverse_confidence
