@@ -27,17 +27,23 @@ from imuhip.conventions import quat_from_axis_angle, quat_mul, quat_rotate
 from imuhip.types import OrientationSession
 
 __all__ = [
+    "VENDOR_HEADING_KEY",
     "HeadingConfig",
     "HeadingCorrection",
     "MagQuality",
     "correct_thigh_heading",
     "mag_field_quality",
     "transverse_confidence",
+    "vendor_heading_anchored",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 _UP = np.array([0.0, 0.0, 1.0])
+
+#: ``OrientationSession.diagnostics[p][VENDOR_HEADING_KEY]``: (M,) bool, the vendor's own fusion
+#: referenced this sensor's heading to the magnetometer (set by vendor imports, e.g. Xsens).
+VENDOR_HEADING_KEY = "vendor_heading_anchored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,11 @@ class HeadingConfig:
         Confidence right at a 6D walking-axis anchor (the constraint's own uncertainty).
     anchor_tau_s : float
         Confidence decay time constant away from the nearest anchor.
+    vendor_anchored_confidence : float
+        Confidence of a vendor orientation whose heading the vendor's fusion referenced to the
+        magnetometer (:func:`vendor_heading_anchored`) when the raw field is not available to
+        check: a common drift-free heading, but disturbances cannot be detected here, so below
+        the 1.0 of a field this module checked clean.
     """
 
     max_norm_dev_frac: float = 0.10
@@ -76,6 +87,7 @@ class HeadingConfig:
     min_gyr_rms_rad_s: float = 0.6
     anchored_confidence: float = 0.7
     anchor_tau_s: float = 60.0
+    vendor_anchored_confidence: float = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +291,18 @@ def _intervals(mask: BoolArray, t_s: FloatArray) -> list[tuple[float, float]]:
     ]
 
 
+def vendor_heading_anchored(ori: OrientationSession, placement: str) -> bool:
+    """True when a vendor import says its fusion referenced ``placement``'s heading to the
+    magnetometer on every sample (``diagnostics[placement][VENDOR_HEADING_KEY]``)."""
+    flag = ori.diagnostics.get(placement, {}).get(VENDOR_HEADING_KEY)
+    return (
+        ori.source.startswith("vendor:")
+        and flag is not None
+        and len(flag) == len(ori.t_s)
+        and bool(np.all(flag))
+    )
+
+
 def transverse_confidence(
     ori: OrientationSession,
     corrections: dict[str, HeadingCorrection] | None = None,
@@ -301,7 +325,9 @@ def transverse_confidence(
     confidence : (M,) float in [0, 1]
         Minimum over the thighs (and pelvis): 1 with a clean magnetometer on every involved sensor;
         decaying with ``mag_hold_tau_s`` after a disturbance; 6D: the correction's confidence
-        (anchored value decaying away from anchors); 0 without any heading anchor.
+        (anchored value decaying away from anchors); ``vendor_anchored_confidence`` for a vendor
+        orientation referenced to the magnetometer by the vendor (field not available); 0
+        without any heading anchor.
     reasons : tuple of str
     """
     cfg = cfg or HeadingConfig()
@@ -315,6 +341,14 @@ def transverse_confidence(
             conf = np.minimum(conf, corrections[p].confidence)
             continue
         mag = ori.mag_ut.get(p)
+        if mag is None and vendor_heading_anchored(ori, p):
+            conf = np.minimum(conf, cfg.vendor_anchored_confidence)
+            reasons.append(
+                f"{p}: heading from the vendor's magnetometer-referenced fusion ({ori.source}); "
+                f"the field itself is not in the file, so disturbances cannot be checked "
+                f"(confidence {cfg.vendor_anchored_confidence:g})"
+            )
+            continue
         if mag is None:
             if p == "pelvis":
                 continue  # 6D pelvis: the thighs' heading is judged relative to it

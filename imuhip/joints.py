@@ -373,6 +373,13 @@ def segment_orientation(
     return quat_mul(_check_quat("q_world_sensor", q_world_sensor), q_sensor_segment)
 
 
+def _unanchored(ori: OrientationSession, placement: str) -> bool:
+    """No magnetometer and no vendor magnetometer-referenced heading (6D heading drifts)."""
+    from imuhip.heading import vendor_heading_anchored
+
+    return ori.mag_ut.get(placement) is None and not vendor_heading_anchored(ori, placement)
+
+
 def joint_angles(
     ori: OrientationSession,
     segcal: SegmentCalibration,
@@ -417,7 +424,7 @@ def joint_angles(
         thigh = f"thigh_{side.suffix}"
         if thigh not in q_seg:
             continue
-        no_mag = ori.mag_ut.get(thigh) is None or ori.mag_ut.get("pelvis") is None
+        no_mag = _unanchored(ori, thigh) or _unanchored(ori, "pelvis")
         if cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag):
             gyr = ori.gyr_rad_s.get(thigh)
             if gyr is None:
@@ -436,7 +443,7 @@ def joint_angles(
             notes.append(corr.note)
 
     if "lumbar" in q_seg:
-        no_mag = ori.mag_ut.get("lumbar") is None or ori.mag_ut.get("pelvis") is None
+        no_mag = _unanchored(ori, "lumbar") or _unanchored(ori, "pelvis")
         gate = next(
             (
                 ori.gyr_rad_s[t]

@@ -89,6 +89,10 @@ class ImportedSensor:
     serial, model : str
     notes : tuple of str
         Human-readable remarks made while reading (dropped columns, filled gaps, ...).
+    heading_reference : {"magnetometer", "none"} or None
+        What anchors the heading of the vendor orientation: ``"magnetometer"`` (the vendor's
+        fusion used the magnetometer: a common, drift-free heading across sensors), ``"none"``
+        (gyroscope only, e.g. Xsens VRU profiles or AHS), ``None`` unknown or no orientation.
     """
 
     placement: str
@@ -103,6 +107,7 @@ class ImportedSensor:
     serial: str = ""
     model: str = ""
     notes: tuple[str, ...] = field(default=())
+    heading_reference: str | None = None
 
     def __post_init__(self) -> None:
         if self.placement not in {p.value for p in Placement}:
@@ -120,6 +125,11 @@ class ImportedSensor:
             check_shape("mag_ut", self.mag_ut, (n, 3))
         if self.q_world_sensor is not None:
             check_shape("q_world_sensor", self.q_world_sensor, (n, 4))
+        if self.heading_reference not in (None, "magnetometer", "none"):
+            raise ValueError(
+                "heading_reference must be 'magnetometer', 'none' or None, "
+                f"got {self.heading_reference!r}"
+            )
 
     def __len__(self) -> int:
         return len(self.sample_idx)

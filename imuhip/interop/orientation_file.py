@@ -15,6 +15,7 @@ Such a session is saved as ``NAME.imori.npz`` (numpy ``.npz``, no pickle):
 ``acc_m_s2__<p>``               (M, 3) sensor frame
 ``valid__<p>``                  (M,) bool
 ``gyr_rad_s__<p>``, ``mag_ut__<p>`` (M, 3), only when present
+``diag__<p>__<key>``            (M,) per-sample diagnostics, e.g. ``vendor_heading_anchored``
 =============================== ====================================================
 """
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from imuhip.errors import ImportFormatError
+from imuhip.heading import VENDOR_HEADING_KEY
 from imuhip.interop._common import FloatArray, ImportedSensor
 from imuhip.recording import meta_from_json, meta_to_json
 from imuhip.types import OrientationSession, SegmentCalibration, SessionMeta
@@ -90,6 +92,7 @@ def orientation_session_from_imported(
     gyr: dict[str, FloatArray | None] = {}
     mag: dict[str, FloatArray | None] = {}
     valid: dict[str, np.ndarray] = {}
+    diagnostics: dict[str, dict[str, np.ndarray]] = {}
     for s in sensors:
         assert s.q_world_sensor is not None
         qq, v = _fill(s.sample_idx, s.q_world_sensor, m)
@@ -101,6 +104,11 @@ def orientation_session_from_imported(
         gyr[s.placement] = None if s.gyr_rad_s is None else _fill(s.sample_idx, s.gyr_rad_s, m)[0]
         mag[s.placement] = None if s.mag_ut is None else _fill(s.sample_idx, s.mag_ut, m)[0]
         valid[s.placement] = v
+        if s.heading_reference is not None:
+            # per-sample flag read by imuhip.heading: the vendor's fusion anchored the heading
+            diagnostics[s.placement] = {
+                VENDOR_HEADING_KEY: np.full(m, s.heading_reference == "magnetometer")
+            }
     return OrientationSession(
         t_s=np.arange(m) / rate,
         rate_hz=float(rate),
@@ -109,6 +117,7 @@ def orientation_session_from_imported(
         gyr_rad_s=gyr,
         valid=valid,
         source=source,
+        diagnostics=diagnostics,
         mag_ut=mag,
     )
 
@@ -151,6 +160,8 @@ def save_orientation_session(
         mg = ori.mag_ut.get(p)
         if mg is not None:
             arrays[f"mag_ut__{p}"] = mg
+        for key, arr in ori.diagnostics.get(p, {}).items():
+            arrays[f"diag__{p}__{key}"] = np.asarray(arr)
     # np.savez appends ".npz" unless the name already ends with it
     with path.open("wb") as f:
         np.savez_compressed(f, **arrays)
@@ -181,6 +192,7 @@ def load_orientation_session(path: str | Path) -> tuple[OrientationSession, Sess
         q, acc, valid = {}, {}, {}
         gyr: dict[str, FloatArray | None] = {}
         mag: dict[str, FloatArray | None] = {}
+        diagnostics: dict[str, dict[str, np.ndarray]] = {}
         for p in placements:
             for key in (f"acc_m_s2__{p}", f"valid__{p}"):
                 if key not in z.files:
@@ -190,6 +202,10 @@ def load_orientation_session(path: str | Path) -> tuple[OrientationSession, Sess
             valid[p] = np.asarray(z[f"valid__{p}"], bool)
             gyr[p] = np.asarray(z[f"gyr_rad_s__{p}"]) if f"gyr_rad_s__{p}" in z.files else None
             mag[p] = np.asarray(z[f"mag_ut__{p}"]) if f"mag_ut__{p}" in z.files else None
+            pre = f"diag__{p}__"
+            diag = {k[len(pre) :]: np.asarray(z[k]) for k in z.files if k.startswith(pre)}
+            if diag:
+                diagnostics[p] = diag
         ori = OrientationSession(
             t_s=t_s,
             rate_hz=float(z["rate_hz"]),
@@ -198,6 +214,7 @@ def load_orientation_session(path: str | Path) -> tuple[OrientationSession, Sess
             gyr_rad_s=gyr,
             valid=valid,
             source=str(z["source"]),
+            diagnostics=diagnostics,
             mag_ut=mag,
         )
     return ori, meta

@@ -55,6 +55,7 @@ __all__ = [
     "import_xsens_trial",
     "read_imu_mappings",
     "read_xsens_txt",
+    "xsens_heading_reference",
     "xsens_to_imported",
 ]
 
@@ -327,6 +328,7 @@ def xsens_to_imported(
             mag = xf.mag_au[ok] * mag_ut_per_au
     c0 = int(xf.counter[0]) if counter0 is None else int(counter0)
     idx = xf.counter[ok] - c0
+    heading_ref = xsens_heading_reference(xf) if q is not None else None
     return ImportedSensor(
         placement=placement,
         rate_hz=xf.rate_hz,
@@ -340,7 +342,32 @@ def xsens_to_imported(
         serial=xf.serial,
         model="Xsens " + xf.header.get("Firmware Version", "").strip() if xf.header else "Xsens",
         notes=tuple(notes),
+        heading_reference=heading_ref,
     )
+
+
+def xsens_heading_reference(xf: XsensFile) -> str | None:
+    """What anchors the heading of an export's on-board orientation, from its header.
+
+    Xsens' filter profiles reference heading to the magnetic field except the ``VRU`` profiles
+    (vertical reference unit: gyroscope heading), and Active Heading Stabilization, when enabled,
+    replaces magnetic heading tracking (Xsens knowledge base, "Use of Active Heading
+    Stabilization (AHS) in MTi"; MTw Awinda user manual, filter profiles). The OpenSense trial
+    says ``// Filter Profile: human (46.1)`` and ``// Option Flags: AHS Disabled ...``:
+    magnetometer-referenced.
+
+    Returns
+    -------
+    ``"magnetometer"``, ``"none"`` (VRU profile or AHS enabled), or ``None`` when the header
+    names no filter profile and the file has no ``Mag_*`` columns (unknown).
+    """
+    profile = xf.header.get("Filter Profile", "").strip().lower()
+    flags = xf.header.get("Option Flags", "").lower()
+    if profile.startswith("vru") or "ahs enabled" in flags:
+        return "none"
+    if profile or xf.mag_au is not None:
+        return "magnetometer"
+    return None
 
 
 def read_imu_mappings(path: str | Path) -> tuple[str, dict[str, str]]:
