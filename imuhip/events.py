@@ -7,15 +7,27 @@ Z axis (to the subject's right on both sides), in rad/s. With the ISB frames a p
 the distal end forward, so the swing phase is a large positive bump on both sides.
 
 * **Shank** (preferred; Aminian et al. 2002, doi:10.1016/S0021-9290(01)00210-X; Salarian et al.
-  2004, doi:10.1109/TBME.2004.827933): mid-swing is the large positive peak; initial contact (IC)
-  is the first local minimum after the positive-to-negative zero crossing that follows mid-swing;
-  toe-off (TO) is the deepest local minimum in the half stride before mid-swing.
+  2004, doi:10.1109/TBME.2004.827933), applied as published, with no offset: mid-swing is the
+  large positive peak; initial contact (IC) is the first local minimum after the
+  positive-to-negative zero crossing that follows mid-swing; toe-off (TO) is the deepest local
+  minimum in the half stride before mid-swing. On real shank signals these minima are sharp
+  because the foot meets and leaves the ground (heel-strike arrest of the shank; release of the
+  ankle at push-off): on the OpenSense trial the detected IC coincide with the calcaneus sensor's
+  impact and the stride count equals the calcaneus sensor's foot-flat count. The simulator has
+  no foot contact (its shank is thigh ⊗ knee flexion from smooth normative curves), so there the
+  minima are those of the joint kinematics alone: IC ~+70 ms and TO ~-55 ms against the true
+  events (``scripts/validate_events.py``); no offset is fitted to hide that.
 * **Thigh** (fallback when no shank sensor): the thigh swings forward during swing; the
-  positive-to-negative zero crossing after the swing peak is maximal thigh flexion, which
-  precedes IC by a roughly constant fraction of the stride; the negative-to-positive crossing
-  before the swing peak is maximal extension, which precedes TO. Both offsets
-  (:class:`EventConfig` ``thigh_*_offset_frac``) are calibrated on simulated gait with known
-  events and documented in ``docs/report_schema.md``.
+  positive-to-negative zero crossing after the swing peak is maximal thigh inclination, the
+  negative-to-positive crossing before it maximal extension. IC follows maximal inclination, and
+  TO follows maximal extension, by fixed fractions of the stride (:class:`EventConfig`
+  ``thigh_*_offset_frac``) taken from normative kinematics, not fitted: hip flexion peaks at
+  ~85-87 % of the cycle and extension at ~50-52 % (Kadaba et al. 1990,
+  doi:10.1002/jor.1100080310; Perry & Burnfield 2010), the thigh's inclination (hip flexion
+  minus the pelvic-tilt oscillation) at 85.2 % and 51.3 %, i.e. IC 0.148 and TO (at 60 %) 0.087
+  of a stride later. The simulator is built on the same normative curves, so its agreement is
+  by construction; on real subjects the between-subject spread of those phases (~2-3 % of the
+  cycle, 25-35 ms) is the expected error of this path.
 * **Pelvis**: the pelvis heading (yaw of the pelvis segment X axis) marks turns; invalid samples
   mark gaps.
 
@@ -66,8 +78,9 @@ class EventConfig:
     ic_search_s : float
         Window after the post-swing zero crossing in which the shank IC minimum is searched.
     thigh_ic_offset_frac, thigh_to_offset_frac : float
-        Delay from maximal thigh flexion to IC, and from maximal thigh extension to TO, as a
-        fraction of the local stride time (thigh fallback only).
+        Delay from maximal thigh inclination to IC, and from maximal thigh extension to TO, as a
+        fraction of the local stride time (thigh fallback only); normative gait phases
+        (module docstring), not fitted to a data set.
     turn_max_deg : float
         A stride whose net pelvis heading change exceeds this is ``turning``.
     outlier_frac : float
@@ -84,6 +97,13 @@ class EventConfig:
         lobes are clearly larger (1st percentile beyond 1.5 x the 99th) the segment's Z axis is
         taken as inverted (a calibration problem), the signal is negated and
         ``SideEvents.inverted`` is set so the report says so.
+    bout_end_swing_frac : float or None
+        The first swing out of standing and the last one into it are weaker than steady swings
+        (in the simulator's ramp about a quarter of the steady peak); a swing peak of at least
+        this fraction of the median swing peak directly before the first (after the last) full
+        swing of a bout still marks a stride, so that step's IC/TO are found (shank rule only:
+        the thigh's zero crossings are displaced while the mean posture ramps from standing to
+        walking, so the thigh path does not use it). ``None``: off.
     """
 
     lowpass_hz: float = 8.0
@@ -97,12 +117,17 @@ class EventConfig:
     outlier_frac: float = 0.25
     max_gap_s: float = 0.25
     auto_sign: bool = True
+    bout_end_swing_frac: float | None = 0.15
 
     def __post_init__(self) -> None:
         if not 0 < self.min_stride_s < self.max_stride_s:
             raise ValueError("need 0 < min_stride_s < max_stride_s")
         if self.lowpass_hz <= 0 or self.swing_peak_min_rad_s <= 0:
             raise ValueError("lowpass_hz and swing_peak_min_rad_s must be positive")
+        if self.bout_end_swing_frac is not None and not 0 < self.bout_end_swing_frac < 1:
+            raise ValueError(
+                f"bout_end_swing_frac must be in (0, 1) or None, got {self.bout_end_swing_frac}"
+            )
         if not 0 < self.outlier_frac < 1:
             raise ValueError(f"outlier_frac must be in (0, 1), got {self.outlier_frac}")
 
@@ -278,6 +303,10 @@ def detect_gait_events(
     min_peak = cfg.swing_peak_min_rad_s * (1.0 if segment == "shank" else 0.5)
     dist = max(1, int(0.6 * cfg.min_stride_s * rate_hz))
     peaks, _ = find_peaks(wf, height=min_peak, distance=dist, prominence=min_peak)
+    if segment == "shank":
+        # the thigh rule's zero crossings are shifted while the posture ramps from standing to
+        # walking, so a weak bout-end thigh swing gives a wrong IC: shank only
+        peaks = _bout_end_swings(wf, peaks, dist, rate_hz, cfg)
     ic: list[float] = []
     to: list[float] = []
     n = len(wf)
@@ -328,6 +357,40 @@ def detect_gait_events(
         t_s[peaks].astype(np.float64),
         inverted,
     )
+
+
+def _bout_end_swings(
+    wf: FloatArray, peaks: npt.NDArray[np.intp], dist: int, rate_hz: float, cfg: EventConfig
+) -> npt.NDArray[np.intp]:
+    """Add the weaker first/last swing of a walking bout to the full-size swing peaks.
+
+    The first step out of standing (and the last one into it) swings the leg with a fraction of
+    the steady amplitude, so it can miss the absolute threshold although its initial contact is
+    real. A peak of at least ``bout_end_swing_frac`` of the median swing peak is added when it
+    lies directly before the first or after the last full swing of a bout (within
+    ``max_stride_s``, no full swing in between).
+    """
+    if len(peaks) < 3 or cfg.bout_end_swing_frac is None:
+        return peaks
+    level = cfg.bout_end_swing_frac * float(np.median(wf[peaks]))
+    cand, _ = find_peaks(wf, height=level, distance=dist, prominence=level)
+    max_gap = cfg.max_stride_s * rate_hz
+    min_gap = cfg.min_stride_s * rate_hz
+    extra = []
+    for c in np.setdiff1d(cand, peaks):
+        j = int(np.searchsorted(peaks, c))
+        before = peaks[j - 1] if j > 0 else None
+        after = peaks[j] if j < len(peaks) else None
+        # a bout start: a full swing follows within a stride and none precedes within a stride
+        starts = after is not None and min_gap <= after - c <= max_gap
+        starts &= before is None or c - before > max_gap
+        ends = before is not None and min_gap <= c - before <= max_gap
+        ends &= after is None or after - c > max_gap
+        if starts or ends:
+            extra.append(c)
+    if not extra:
+        return peaks
+    return np.sort(np.concatenate([peaks, np.asarray(extra, dtype=peaks.dtype)]))
 
 
 def _local_period(peaks: npt.NDArray[np.intp], k: int, rate_hz: float, cfg: EventConfig) -> float:
