@@ -539,7 +539,9 @@ def analyze_recording_chunked(
             q["n_gaps"] += len(sensor.stats.gaps)
         del aligned
         if segcal is None:
-            segcal = _recorded_segcal(events) or calibrate_segments(ori)
+            segcal = _recorded_segcal(events) or calibrate_segments(
+                ori, cfg.segment_calibration_config()
+            )
         res = analyze_orientations(ori, meta, cfg, segcal=segcal)
         n_windows += 1
         grid0 = round(float(ori.t_s[0]) * ori.rate_hz)

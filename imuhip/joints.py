@@ -57,7 +57,11 @@ class JointsConfig:
         oscillation (and every harmonic of it) averages out exactly.
     heading_correction : {"auto", "always", "never"}
         Remove slow pelvis–thigh relative heading drift (see :mod:`imuhip.heading`). ``"auto"``
-        corrects only sensors fused without a magnetometer (6D).
+        corrects only sensors fused without a magnetometer (6D). ``"always"`` anchors the 9D
+        relative heading the same way (the mean hip rotation over walking windows is held at
+        zero), which removes the magnetometer's per-sensor heading errors (hard-iron bias,
+        tilt errors coupled through the dip) from hip rotation; the analysis pipeline uses it
+        by default (``AnalysisConfig.relative_heading="walking"``).
     """
 
     walking_window_s: float = 2.2
@@ -439,8 +443,11 @@ def joint_angles(
                 name=thigh,
             )
             q_seg[thigh] = corr.q_world_thigh
-            corrections[thigh] = corr
-            notes.append(corr.note)
+            if no_mag:
+                # with magnetometers the confidence stays the field-quality one: the walking
+                # anchor then only replaces the magnetometer's relative heading error
+                corrections[thigh] = corr
+            notes.append(corr.note if no_mag else corr.note.replace("6D: ", "9D: ", 1))
 
     if "lumbar" in q_seg:
         no_mag = _unanchored(ori, "lumbar") or _unanchored(ori, "pelvis")

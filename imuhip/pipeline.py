@@ -28,6 +28,7 @@ from imuhip.events import (
 )
 from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics_many
 from imuhip.norms import Flag, gait_flags
+from imuhip.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
 from imuhip.types import (
     JointAngles,
     OrientationSession,
@@ -65,6 +66,16 @@ class AnalysisConfig:
     events : EventConfig
     compensation : CompensationReference
     bootstrap_seed : int
+    standing_pelvic_tilt_deg : float
+        Anatomical anterior pelvic tilt (ASIS–PSIS) in the calibration stance; default the
+        population mean (:data:`imuhip.segment_calibration.STANDING_PELVIC_TILT_DEG`). Absolute
+        hip flexion, pelvic tilt and lumbar flexion assume it unless set per subject.
+    relative_heading : {"walking", "magnetometer"}
+        Pelvis–thigh relative heading (hip rotation) with magnetometers: ``"walking"`` anchors it
+        by the walking-axis constraint as in 6D (mean hip rotation over each walking window is
+        zero; immune to magnetometer hard-iron bias and tilt-coupled heading errors), the
+        magnetometer then gives only the walking direction and the field-quality confidence;
+        ``"magnetometer"`` uses the 9D headings as fused (6D sensors are always anchored).
     """
 
     method: str = "vqf"
@@ -73,6 +84,21 @@ class AnalysisConfig:
     events: EventConfig = field(default_factory=EventConfig)
     compensation: CompensationReference = field(default_factory=CompensationReference)
     bootstrap_seed: int = 0
+    standing_pelvic_tilt_deg: float = STANDING_PELVIC_TILT_DEG
+    relative_heading: str = "walking"
+
+    def __post_init__(self) -> None:
+        if self.relative_heading not in ("walking", "magnetometer"):
+            raise ValueError(
+                "relative_heading must be 'walking' or 'magnetometer', got "
+                f"{self.relative_heading!r}"
+            )
+
+    def segment_calibration_config(self) -> SegmentCalConfig:
+        """The :class:`SegmentCalConfig` these options describe."""
+        return SegmentCalConfig(
+            standing_pelvic_tilt_rad=float(np.deg2rad(self.standing_pelvic_tilt_deg)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +234,11 @@ def _recorded_segcal(events: Sequence[SessionEvent]) -> SegmentCalibration | Non
     return segcal_from_event_data(found[-1].data) if found else None
 
 
-def _calibrate(ori: OrientationSession, events: Sequence[SessionEvent]) -> SegmentCalibration:
+def _calibrate(
+    ori: OrientationSession,
+    events: Sequence[SessionEvent],
+    seg_cfg: SegmentCalConfig | None = None,
+) -> SegmentCalibration:
     """Segment calibration using the recording's calibration markers where there are any.
 
     The first marked static window (if the subject stood still in it) replaces the automatic
@@ -222,10 +252,12 @@ def _calibrate(ori: OrientationSession, events: Sequence[SessionEvent]) -> Segme
     functional = swings or None
     if statics:
         try:
-            return calibrate_segments(ori, static_window=statics[0], functional_windows=functional)
+            return calibrate_segments(
+                ori, seg_cfg, static_window=statics[0], functional_windows=functional
+            )
         except CalibrationError as err:
             log.warning("marked static window unusable (%s); searching for one", err)
-    return calibrate_segments(ori, functional_windows=functional)
+    return calibrate_segments(ori, seg_cfg, functional_windows=functional)
 
 
 def analyze_orientations(
@@ -254,7 +286,7 @@ def analyze_orientations(
         Session events; calibration markers (``calibration_start`` with ``movement`` =
         ``"static"`` / ``"hip_flexion"``) give the calibration's static and functional windows.
     """
-    from imuhip.joints import joint_angles
+    from imuhip.joints import JointsConfig, joint_angles
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
@@ -266,9 +298,13 @@ def analyze_orientations(
         }
     if segcal is None:
         say("calibrating segments")
-        segcal = _calibrate(ori, events)
+        segcal = _calibrate(ori, events, cfg.segment_calibration_config())
     say("computing joint angles")
-    angles = joint_angles(ori, segcal)
+    angles = joint_angles(
+        ori,
+        segcal,
+        JointsConfig(heading_correction="always" if cfg.relative_heading == "walking" else "auto"),
+    )
     say("detecting gait events")
     heading = pelvis_heading_rad(ori, segcal) if "pelvis" in ori.q_world_sensor else None
     events: dict[str, SideEvents] = {}

@@ -43,6 +43,7 @@ from imuhip.types import OrientationSession, SegmentCalibration, SessionEvent
 
 __all__ = [
     "EVENT_KIND",
+    "STANDING_PELVIC_TILT_DEG",
     "SegmentCalConfig",
     "calibrate_segments",
     "find_static_window",
@@ -59,6 +60,10 @@ FloatArray = npt.NDArray[np.float64]
 Window = tuple[int, int]
 
 EVENT_KIND = "segment_calibration"
+#: Population-typical standing anterior pelvic tilt (ASIS–PSIS line), degrees: Preece et al.
+#: 2008, J Man Manip Ther 16(2):113–117, doi:10.1179/106698108790818459 (30 pelves, 13 ± 5°,
+#: range 0–23°). The simulator's default standing pose uses the same value.
+STANDING_PELVIC_TILT_DEG = 13.0
 _UP = np.array([0.0, 0.0, 1.0])
 
 
@@ -109,6 +114,15 @@ class SegmentCalConfig:
         neutral comes from the walking flexion axis, see ``docs/joint_angles.md``).
     reference_lumbar_rad : (flexion, lateral bending, axial rotation)
         Lumbar angles held during the static window (flexion and bending are applied).
+    standing_pelvic_tilt_rad : float
+        Anatomical anterior tilt of the pelvis (ASIS–PSIS line, ISB X axis, + anterior) in the
+        static standing window, with the femora vertical and the trunk upright (the levelled
+        thigh and lumbar frames stay as they are; only the pelvis frame is turned about its Z
+        axis). Gravity cannot see it. Default :data:`STANDING_PELVIC_TILT_DEG` (13°, the
+        population mean of Preece et al. 2008, doi:10.1179/106698108790818459: 13 ± 5°, range
+        0–23°), so absolute hip flexion, pelvic tilt and lumbar flexion assume a typical pelvis
+        unless the subject's own value is entered. It adds to the tilt of
+        ``reference_pelvis_rad`` (set this to 0 when giving a complete measured pose there).
     """
 
     method: Literal["standing", "seated"] = "standing"
@@ -129,6 +143,16 @@ class SegmentCalConfig:
         (0.0, 0.0, 0.0),
     )
     reference_lumbar_rad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    standing_pelvic_tilt_rad: float = float(np.deg2rad(STANDING_PELVIC_TILT_DEG))
+
+    def __post_init__(self) -> None:
+        if not (
+            np.isfinite(self.standing_pelvic_tilt_rad) and abs(self.standing_pelvic_tilt_rad) < 1.0
+        ):
+            raise ValueError(
+                "standing_pelvic_tilt_rad must be finite and within ±1 rad, got "
+                f"{self.standing_pelvic_tilt_rad}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,7 +569,13 @@ def _reference_pose_offsets(cfg: SegmentCalConfig) -> dict[str, FloatArray]:
 
     obl, tilt = cfg.reference_pelvis_rad
     q_w_pelvis = quat_from_cardan_yxz([0.0, -obl, -tilt])
-    segs = {"pelvis": q_w_pelvis}
+    # the standing anatomical pelvic tilt turns only the pelvis frame (femora vertical, trunk
+    # upright): a rotation about the pelvis's own Z, appended intrinsically
+    segs = {
+        "pelvis": quat_mul(
+            q_w_pelvis, quat_from_cardan_yxz([0.0, 0.0, -cfg.standing_pelvic_tilt_rad])
+        )
+    }
     for side, ref in zip(("left", "right"), cfg.reference_hip_rad, strict=True):
         flex, add, _ir = ref
         segs[f"thigh_{side[0]}"] = quat_mul(q_w_pelvis, hip_angles_to_quat([flex, add, 0.0], side))
