@@ -445,12 +445,15 @@ async def run_live(
     proc = LiveProcessor(meta, calibration_s=cfg.calibration_s, fusion=cfg.fusion)
     n_packets = 0
     n_events = 0
+    recorded = set(live)
 
     def handle(batch: list[Any]) -> None:
         nonlocal n_packets, n_events
         run: list[RawPacket] = []
         for it in batch:
             if isinstance(it, RawPacket):
+                if it.sensor not in recorded:
+                    continue  # late packets of a sensor refused at START (not in the recording)
                 writer.write_packet(it)  # recorded before anything decodes it
                 n_packets += 1
                 if run and run[-1].sensor != it.sensor:
@@ -497,7 +500,8 @@ async def run_live(
             await asyncio.sleep(0)
     finally:
         stop.set()
-        with contextlib.suppress(Exception):
+        sup.cancel()  # a reconnect in progress must not delay the end of the session
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await sup
         await ble.close()
         rest = []

@@ -56,6 +56,7 @@ BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 MOVESENSE_NAME_PREFIX = "Movesense"
 
 Item = RawPacket | SessionEvent
+_EVENT_RESERVE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +432,10 @@ class BleSession:
         self.scanner_backend = scanner_backend
         self.driver = driver or ImuhipDriver(self.cfg.command_timeout_s)
         self.use_retry_connector = use_retry_connector
-        self.queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=self.cfg.queue_maxsize)
+        # packets may fill queue_maxsize; events have a reserve on top so none is ever lost
+        self.queue: asyncio.Queue[Item] = asyncio.Queue(
+            maxsize=self.cfg.queue_maxsize + _EVENT_RESERVE
+        )
         self.links = {
             s: LinkState(s, t if isinstance(t, str) else t.address) for s, t in self.targets.items()
         }
@@ -458,8 +462,10 @@ class BleSession:
 
     def _data_callback(self, sensor: str) -> Callable[[Any, bytearray], None]:
         link = self.links[sensor]
-        put = self.queue.put_nowait
+        q = self.queue
+        put = q.put_nowait
         limit = self.cfg.max_notification_bytes
+        room = self.cfg.queue_maxsize
 
         def on_data(_char: Any, data: bytearray) -> None:
             ns = time.monotonic_ns()
@@ -468,10 +474,10 @@ class BleSession:
                 return
             link.notifications += 1
             link.last_rx_ns = ns
-            try:
-                put(RawPacket(sensor, ns, bytes(data)))
-            except asyncio.QueueFull:
+            if q.qsize() >= room:
                 link.queue_drops += 1
+                return
+            put(RawPacket(sensor, ns, bytes(data)))
 
         return on_data
 

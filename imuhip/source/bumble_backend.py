@@ -82,6 +82,7 @@ class BumbleHub:
         self.att_mtu = int(att_mtu)
         self.connect_timeout_s = float(connect_timeout_s)
         self._powered = False
+        self.connecting = False  # one LE connect at a time
         self._scanners: set[BumbleScanner] = set()
         self._scan_refs = 0
         self.central.on("advertisement", self._on_advertisement)
@@ -95,6 +96,23 @@ class BumbleHub:
     def _on_advertisement(self, adv: Advertisement) -> None:
         for scanner in list(self._scanners):
             scanner.on_bumble_advertisement(adv)
+
+    def is_advertising(self, address: str) -> bool:
+        """A peripheral on the link currently advertises (connectable) at ``address``.
+
+        Checked before a connect: bumble's virtual controller does not recover from a cancelled
+        LE connect (later connects fail with COMMAND_DISALLOWED), so an absent device is reported
+        at once, the way a real stack reports it after its scan timeout.
+        """
+        target = hci.Address(address)
+        for c in self.link.controllers:
+            if target not in (c.public_address, c.random_address):
+                continue
+            if getattr(c.le_legacy_advertiser, "enabled", False):
+                return True
+            if any(getattr(a, "enabled", False) for a in c.advertising_sets.values()):
+                return True
+        return False
 
     async def add_scanner(self, scanner: BumbleScanner) -> None:
         """Start delivering advertisements to ``scanner``."""
@@ -251,6 +269,15 @@ class BumbleClient(BaseBleakClient):
         await hub.power_on()
         timeout = float(kwargs.get("timeout", self._timeout) or hub.connect_timeout_s)
         self._requested_disconnect = False
+        if hub.connecting:
+            # like BlueZ ("Operation already in progress"); letting bumble see two pending
+            # connects corrupts the state of the first one, so refuse here, synchronously
+            raise BleakError(f"{self.address}: another connection attempt is in progress")
+        if not hub.is_advertising(self.address):
+            # a plain BleakError: bleak-retry-connector then backs off briefly (0.1 s) instead
+            # of assuming exhausted connection slots (4 s per attempt)
+            raise BleakError(f"{self.address} is not advertising (out of range or busy)")
+        hub.connecting = True
         try:
             conn = await hub.central.connect(
                 hci.Address(self.address), timeout=min(timeout, hub.connect_timeout_s)
@@ -259,14 +286,15 @@ class BumbleClient(BaseBleakClient):
             raise BleakDeviceNotFoundError(
                 self.address, f"Device with address {self.address} was not found"
             ) from err
-        except hci.HCI_Error as err:
-            raise BleakError(f"connection to {self.address} failed: {err}") from err
         except Exception as err:
-            # bumble: InvalidStateError("connection already pending") for concurrent connects
             raise BleakError(f"connection to {self.address} failed: {err}") from err
+        finally:
+            hub.connecting = False
         self._conn = conn
         conn.on("disconnection", self._on_disconnection)
-        setup = asyncio.ensure_future(self._setup(conn))
+        setup = asyncio.ensure_future(
+            asyncio.wait_for(self._setup(conn), min(timeout, hub.connect_timeout_s))
+        )
         self._setup_task = setup
         try:
             await asyncio.wait({setup})

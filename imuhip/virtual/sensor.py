@@ -202,6 +202,11 @@ class VirtualSensor:
         self.log: list[SentRecord] = []
         self.connections_accepted = 0
         self.commands: list[bytes] = []
+        self.garbage_sent = 0
+        self.keep_log = True  # False: only counters (long sessions measuring host memory)
+        self.counts: dict[str, int] = {}
+        self.disconnects_done = 0
+        self.disconnects_skipped = 0  # scheduled while the link was already down
         self._rng = np.random.default_rng(self.faults.seed)
         self._conn: Connection | None = None
         self._down_until_s = -math.inf
@@ -407,7 +412,8 @@ class VirtualSensor:
     def _packet_due_s(self, k: int) -> float:
         s = self.state
         last_sample = (k + 1) * s.spp - 1
-        t = last_sample / s.rate_hz + self.send_latency_s
+        # device seconds -> true (virtual) seconds: a fast device clock samples early
+        t = last_sample / s.rate_hz / (1.0 + self.clock_drift) + self.send_latency_s
         b = self.faults.burst_interval_s
         if b:
             t = math.ceil(t / b) * b
@@ -447,7 +453,10 @@ class VirtualSensor:
                 start_s, down_s = f.disconnects[self._next_disconnect]
                 self._next_disconnect += 1
                 self._down_until_s = start_s + down_s
-                if self._conn is not None:
+                if self._conn is None:
+                    self.disconnects_skipped += 1
+                else:
+                    self.disconnects_done += 1
                     await self._drain()
                     conn = self._conn
                     self._conn = None
@@ -458,20 +467,24 @@ class VirtualSensor:
             first = k * s.spp
             conn = self._conn
             if conn is None:
-                self.log.append(SentRecord(k, first, s.spp, t_due, "down"))
+                self._record(SentRecord(k, first, s.spp, t_due, "down"))
             elif not s.streaming:
-                self.log.append(SentRecord(k, first, s.spp, t_due, "idle"))
+                self._record(SentRecord(k, first, s.spp, t_due, "idle"))
             else:
-                t_first_us = self.device_time_us(first / s.rate_hz)
+                # samples are clocked by the device oscillator: exact in device time
+                t_first_us = round((self.clock_offset_s + first / s.rate_hz) * 1e6)
+                t_first_us %= protocol.TIME_MODULUS_US
                 payload = protocol.encode_packet(k, t_first_us, self._counts(first, s.spp))
                 if f.loss_prob and self._rng.random() < f.loss_prob:
-                    self.log.append(SentRecord(k, first, s.spp, t_due, "lost", payload))
+                    self._record(SentRecord(k, first, s.spp, t_due, "lost", payload))
                 else:
-                    self.log.append(SentRecord(k, first, s.spp, t_due, "sent", payload))
+                    self._record(SentRecord(k, first, s.spp, t_due, "sent", payload))
                     await self._notify(conn, payload)
-                    if f.garbage_every and (k + 1) % f.garbage_every == 0:
-                        await self._notify(conn, self._garbage())
-                    for _ in range(f.flood):
+                    n_bad = f.flood + (
+                        1 if f.garbage_every and (k + 1) % f.garbage_every == 0 else 0
+                    )
+                    for _ in range(n_bad):
+                        self.garbage_sent += 1
                         await self._notify(conn, self._garbage())
             k += 1
 
@@ -485,6 +498,11 @@ class VirtualSensor:
         out[:, 0:3] *= 16.0 / s.acc_range_g
         out[:, 3:6] *= 2000.0 / s.gyr_range_dps
         return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+    def _record(self, rec: SentRecord) -> None:
+        self.counts[rec.status] = self.counts.get(rec.status, 0) + 1
+        if self.keep_log:
+            self.log.append(rec)
 
     def _garbage(self) -> bytes:
         n = int(self._rng.integers(1, 60))
