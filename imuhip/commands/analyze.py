@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -25,6 +26,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration", type=Path, default=None, help="folder of per-sensor calibration files"
     )
+    parser.add_argument(
+        "--standing-pelvic-tilt-deg",
+        type=float,
+        default=None,
+        metavar="DEG",
+        help="the subject's anterior pelvic tilt (ASIS-PSIS) in the calibration stance; default "
+        "the population mean 13 deg (Preece et al. 2008): absolute hip flexion, pelvic tilt and "
+        "lumbar flexion assume it unless set",
+    )
+    parser.add_argument(
+        "--relative-heading",
+        choices=("walking", "magnetometer"),
+        default="walking",
+        help="hip rotation heading: anchored by walking (default; mean rotation over walking = "
+        "0, immune to magnetometer errors) or the 9D magnetometer headings as fused",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -44,10 +61,15 @@ def run(args: argparse.Namespace) -> int:
         canonical_method(args.method)
     except ValueError as err:
         raise ImuhipError(f"--method: {err}") from err
+    tilt = args.standing_pelvic_tilt_deg
+    if tilt is not None and not (math.isfinite(tilt) and abs(tilt) <= 45.0):
+        raise ImuhipError(f"--standing-pelvic-tilt-deg must be within ±45 deg, got {tilt}")
     cfg = AnalysisConfig(
         method=args.method,
         use_mag=not args.no_mag,
         calibration_folder=str(args.calibration) if args.calibration else None,
+        relative_heading=args.relative_heading,
+        **({} if tilt is None else {"standing_pelvic_tilt_deg": float(tilt)}),
     )
 
     def progress(label: str) -> None:

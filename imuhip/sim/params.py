@@ -113,7 +113,9 @@ class SimParams:
     pelvis_rotation_range_deg: float = 10.0
     pelvis_obliquity_range_deg: float = 8.0
     pelvis_tilt_range_deg: float = 3.5
-    pelvis_tilt_mean_deg: float = 10.0
+    # anterior pelvic tilt (ASIS-PSIS) in quiet standing: population mean 13 +- 5 deg (Preece et al.
+    # 2008, doi:10.1179/106698108790818459), the analysis's default assumption too
+    pelvis_tilt_mean_deg: float = 13.0
     standing_thigh_inclination_deg: float = 0.0  # femur forward of vertical in quiet standing
     lumbar_rotation_range_deg: float = 8.0
     lumbar_lateral_bending_range_deg: float = 7.0

@@ -85,7 +85,9 @@ def run(
         hr = tuple(float(v) for v in hip["right"][st].mean(0) * DEG)
         pp = pel[st].mean(0) * DEG
         cfg = SegmentCalConfig(
-            reference_pelvis_rad=(float(pp[1]), float(pp[2])), reference_hip_rad=(hl, hr)
+            reference_pelvis_rad=(float(pp[1]), float(pp[2])),
+            reference_hip_rad=(hl, hr),
+            standing_pelvic_tilt_rad=0.0,  # the complete true pose is given above
         )
     windows = functional_windows_from_events(sim.events, t) if functional else None
     segcal = calibrate_segments(ori, cfg, functional_windows=windows)

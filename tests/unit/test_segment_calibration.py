@@ -24,6 +24,10 @@ from imuhip.types import SegmentCalibration
 from ._walk_synth import DEG, make_walk
 
 
+# the synthetic walker stands with a level pelvis (no anatomical tilt)
+LEVEL = SegmentCalConfig(standing_pelvic_tilt_rad=0.0)
+
+
 @pytest.fixture(scope="module")
 def walk9d():
     return make_walk(with_mag=True, seed=3)
@@ -46,7 +50,7 @@ def test_static_window_found(walk9d) -> None:
 
 def test_9d_angles_match_truth(walk9d) -> None:
     ori, _, truth = walk9d
-    sc = calibrate_segments(ori)
+    sc = calibrate_segments(ori, LEVEL)
     assert sc.method["thigh_r"] == "static+walking"
     assert sc.warnings == ()
     qp = segment_orientation(ori.q_world_sensor["pelvis"], sc.q_sensor_segment["pelvis"])
@@ -73,7 +77,7 @@ def test_6d_relative_heading_recovered() -> None:
         heading_offsets_deg={"pelvis": 40, "thigh_l": -70, "thigh_r": 10, "lumbar": 100},
         heading_drift_deg_per_s={"thigh_l": 0.05, "thigh_r": -0.03, "pelvis": 0.02},
     )
-    sc = calibrate_segments(ori)
+    sc = calibrate_segments(ori, LEVEL)
     assert "obliquity" in sc.method["pelvis"]
     ja = joint_angles(ori, sc)
     w = ori.t_s > 5.0
