@@ -260,6 +260,46 @@ def _calibrate(
     return calibrate_segments(ori, seg_cfg, functional_windows=functional)
 
 
+def _angle_assumptions(
+    cfg: AnalysisConfig, segcal: SegmentCalibration, given: bool
+) -> dict[str, Any]:
+    """What the absolute angles assume (``report.json`` ``quality.angle_assumptions``)."""
+    typical = cfg.standing_pelvic_tilt_deg == STANDING_PELVIC_TILT_DEG
+    source = (
+        "given segment calibration (its own standing pose)"
+        if given
+        else "population mean, Preece et al. 2008 (13 +- 5 deg)"
+        if typical
+        else "set for this subject"
+    )
+    statements = [
+        f"absolute hip flexion, pelvic tilt and lumbar flexion assume a standing anterior pelvic "
+        f"tilt (ASIS-PSIS) of {cfg.standing_pelvic_tilt_deg:g} deg ({source}); a subject who "
+        "stands differently reads off by the difference (ranges and excursions are unaffected)",
+    ]
+    six_d = any(m.endswith("+obliquity") for m in segcal.method.values())
+    if cfg.relative_heading == "walking" or six_d:
+        zero = "mean over walking = 0 (walking-axis anchor of the relative heading)"
+        statements.append(
+            "absolute hip rotation is relative to the subject's own mean rotation during walking "
+            "(taken as 0); excursion, peaks relative to it and left-right differences do not "
+            "depend on this"
+        )
+    else:
+        zero = "walking flexion axis, 9D magnetometer relative heading"
+        statements.append(
+            "absolute hip rotation: neutral from the walking flexion axis; the relative heading "
+            "comes from the magnetometers (hard-iron bias turns it by 1-3 deg unless the "
+            "sensors' magnetometer calibration is applied)"
+        )
+    return {
+        "standing_pelvic_tilt_deg": float(cfg.standing_pelvic_tilt_deg),
+        "standing_pelvic_tilt_source": source,
+        "hip_rotation_zero": zero,
+        "statements": statements,
+    }
+
+
 def analyze_orientations(
     ori: OrientationSession,
     meta: SessionMeta,
@@ -296,6 +336,7 @@ def analyze_orientations(
             p: {"valid_fraction": float(np.mean(v)) if len(v) else 0.0}
             for p, v in ori.valid.items()
         }
+    recorded_segcal = segcal is not None
     if segcal is None:
         say("calibrating segments")
         segcal = _calibrate(ori, events, cfg.segment_calibration_config())
@@ -343,6 +384,7 @@ def analyze_orientations(
         "quality": {k: dict(v) for k, v in segcal.quality.items()},
         "warnings": list(segcal.warnings),
     }
+    quality["angle_assumptions"] = _angle_assumptions(cfg, segcal, recorded_segcal)
     quality["transverse_confidence_mean"] = conf_mean
     quality["angle_notes"] = list(angles.notes)
     quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0

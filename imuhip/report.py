@@ -156,6 +156,8 @@ def report_dict(res: SessionResult) -> dict[str, Any]:
             "use_mag": res.config.use_mag,
             "events": asdict(res.config.events),
             "compensation_reference": asdict(res.config.compensation),
+            "standing_pelvic_tilt_deg": res.config.standing_pelvic_tilt_deg,
+            "relative_heading": res.config.relative_heading,
         },
         "gait": {
             "events": {
@@ -194,7 +196,8 @@ def report_dict(res: SessionResult) -> dict[str, Any]:
         "norms": {k: n.to_dict() for k, n in GAIT_NORMS.items()},
         "flags": [f.to_dict() for f in res.flags],
         "quality": res.quality,
-        "caveats": list(CAVEATS),
+        "caveats": list(CAVEATS)
+        + list(res.quality.get("angle_assumptions", {}).get("statements", [])),
     }
     return dict(json_ready(d))
 
