@@ -203,16 +203,29 @@ async def test_flooding_peer_is_bounded_and_counted() -> None:
 
 @pytest.mark.slow
 async def test_memory_stays_flat_over_a_long_session(tmp_path: Path) -> None:
-    """Shortened version of the 10-minute check (benchmarks/live_cost.py runs the full one)."""
+    """Shortened version of the 10-minute check (benchmarks/live_cost.py runs the full one).
+
+    Only imuhip's own allocations count (files under ``imuhip/`` except the virtual sensors):
+    when the CPU is starved, bumble's virtual radio queues a backlog of its own, which is the
+    test harness, not the host side.
+    """
     fleet = VirtualFleet.create(FOUR[:3], speed=20.0, use_simulator=False)
     for vs in fleet.sensors.values():
         vs.keep_log = False  # the virtual sensors' own log is not the host's memory
-    samples: list[int] = []
-    tracemalloc.start()
+    own = [
+        tracemalloc.Filter(True, "*/imuhip/*"),
+        tracemalloc.Filter(False, "*/imuhip/virtual/*"),
+    ]
+    sizes: list[tuple[float, int]] = []
+    ticks = [0]
 
     def tick(snap: LiveSnapshot) -> None:
-        samples.append(tracemalloc.get_traced_memory()[0])
+        ticks[0] += 1
+        if ticks[0] % 10 == 0:
+            traced = tracemalloc.take_snapshot().filter_traces(own)
+            sizes.append((snap.elapsed_s, sum(t.size for t in traced.traces)))
 
+    tracemalloc.start()
     try:
         async with fleet:
             await run_live(
@@ -225,9 +238,9 @@ async def test_memory_stays_flat_over_a_long_session(tmp_path: Path) -> None:
             )
     finally:
         tracemalloc.stop()
-    assert len(samples) > 15
-    third = len(samples) // 3
-    early = max(samples[third : 2 * third])
-    late = max(samples[2 * third :])
-    # 120 session s, 3 x 20 packets/s: unbounded per-packet storage would add > 1 MB here
-    assert late - early < 400_000, (early, late)
+    mid = [b for t, b in sizes if 40.0 <= t < 80.0]
+    late = [b for t, b in sizes if t >= 80.0]
+    assert mid and late, sizes
+    # 40 session s x 3 sensors x 20 packets/s = 2400 packets between the two windows: keeping
+    # anything per packet (>= 100 B each) would add > 240 kB
+    assert max(late) - max(mid) < 100_000, sizes
