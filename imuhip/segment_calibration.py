@@ -7,9 +7,12 @@ Procedure (derivation and geometry in ``docs/joint_angles.md``):
    frame is the mean specific force there (it points up).
 2. **Thigh and shank Z** (mediolateral, right) = principal axis of the segment's angular velocity
    during walking or dedicated hip flexion/extension swings (flexion/extension dominates),
-   orthogonalised against Y. Its sign makes flexion positive, decided by two cues: the swing
-   phase is faster than stance (positive skew of the flexion velocity) and the pelvis turns forward
-   on the side of the leg that swings forward (pelvis yaw correlates with that thigh's flexion).
+   orthogonalised against Y. Its sign makes flexion positive, decided by cues: the swing
+   phase is faster than stance (positive skew of the flexion velocity); for a thigh, the pelvis
+   turns forward on the side of the leg that swings forward (pelvis yaw correlates with that
+   thigh's flexion) and flexion goes further than extension (anterior axis tips up on average);
+   for a shank, it swings forward together with its thigh (flexion rates correlate positively;
+   its mean walking posture is inclined backward, so the inclination cue does not apply).
 3. **Pelvis and lumbar X** (anterior): with a magnetometer on every sensor (a common world
    heading), the mean horizontal anterior axis of both calibrated thighs during walking is the
    walking direction; without one (6D), the pelvic obliquity cue: the horizontal pelvis angular
@@ -480,29 +483,44 @@ def calibrate_segments(
     if functional_windows is not None:
         walk = _movement_windows(ori, static, cfg)
         sign_idx = np.union1d(idx, _index(walk, n))
-    for p in list(z_s):
+    # thighs first: a shank's sign is then read off its (signed) thigh
+    for p in sorted(z_s, key=lambda q: not q.startswith("thigh")):
         along = flex_rate[p][sign_idx]
         score_skew = float(np.tanh(_skew(along)))
-        # flexion goes further than extension from standing: anterior axis tips up on average
-        x_w = quat_rotate(ori.q_world_sensor[p][sign_idx], np.cross(up_s[p], z_s[p]))
-        score_incl = float(np.tanh(np.mean(x_w[:, 2]) / np.sin(np.deg2rad(5.0))))
-        score = score_skew + score_incl
-        score_yaw = 0.0
-        if yaw_rate is not None and p.startswith("thigh"):
-            # pelvis turns counter-clockwise (right side forward) while the right thigh flexes
-            side_sign = 1.0 if p.endswith("_r") else -1.0
-            c = np.corrcoef(yaw_rate[sign_idx], along)[0, 1]
-            score_yaw = float(side_sign * c) if np.isfinite(c) else 0.0
-            score = score + 2.0 * score_yaw
+        if p.startswith("thigh"):
+            # flexion goes further than extension from standing: anterior axis tips up on average
+            x_w = quat_rotate(ori.q_world_sensor[p][sign_idx], np.cross(up_s[p], z_s[p]))
+            score_incl = float(np.tanh(np.mean(x_w[:, 2]) / np.sin(np.deg2rad(5.0))))
+            score = score_skew + score_incl
+            cues = f"swing skew {score_skew:+.2f}, inclination {score_incl:+.2f}"
+            score_yaw = 0.0
+            if yaw_rate is not None:
+                # pelvis turns counter-clockwise (right side forward) while the right thigh flexes
+                side_sign = 1.0 if p.endswith("_r") else -1.0
+                c = np.corrcoef(yaw_rate[sign_idx], along)[0, 1]
+                score_yaw = float(side_sign * c) if np.isfinite(c) else 0.0
+                score = score + 2.0 * score_yaw
+            cues += f", pelvis yaw correlation {score_yaw:+.2f}"
+        else:
+            # The shank's mean walking posture is inclined backward (knee flexion exceeds the
+            # thigh's inclination), so the thigh's inclination cue would point the wrong way.
+            # Knee as a hinge: the shank swings forward with the thigh (hip flexion and the
+            # shank's forward swing share swing phase; the knee extends in terminal swing while
+            # both still rotate forward), so its flexion rate correlates positively with the
+            # signed flexion rate of the thigh of the same side.
+            thigh = f"thigh_{p[-1]}"
+            score_knee = 0.0
+            if thigh in flex_rate:
+                c = np.corrcoef(flex_rate[thigh][sign_idx], along)[0, 1]
+                score_knee = float(c) if np.isfinite(c) else 0.0
+            score = score_skew + 2.0 * score_knee
+            cues = f"swing skew {score_skew:+.2f}, thigh correlation {score_knee:+.2f}"
         quality[p]["sign_score"] = abs(score)
         if score < 0:
             z_s[p] = -z_s[p]
             flex_rate[p] = -flex_rate[p]
         if abs(score) < 0.3:
-            warnings.append(
-                f"{p}: flexion sign cues weak (swing skew {score_skew:+.2f}, inclination "
-                f"{score_incl:+.2f}, pelvis yaw correlation {score_yaw:+.2f})"
-            )
+            warnings.append(f"{p}: flexion sign cues weak ({cues})")
 
     q_sensor_segment: dict[str, FloatArray] = {}
     method: dict[str, str] = {}
