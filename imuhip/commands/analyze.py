@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -69,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         use_mag=not args.no_mag,
         calibration_folder=str(args.calibration) if args.calibration else None,
         relative_heading=args.relative_heading,
-        **({} if tilt is None else {"standing_pelvic_tilt_deg": float(tilt)}),
     )
+    if tilt is not None:
+        cfg = dataclasses.replace(cfg, standing_pelvic_tilt_deg=float(tilt))
 
     def progress(label: str) -> None:
         if not args.quiet:
