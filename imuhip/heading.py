@@ -272,7 +272,13 @@ def correct_thigh_heading(
     q_fix = quat_from_axis_angle(np.tile(_UP, (m, 1)), -offset)
     q_corr = quat_mul(q_fix, qt)
     drift = float(np.polyfit(c / rate_hz, off, 1)[0]) if len(c) > 1 else 0.0
-    dist_s = np.min(np.abs(t_idx[:, None] - c[None, :]), axis=1) / rate_hz
+    # distance to the nearest window centre: its two neighbours in sorted order (the (M, windows)
+    # distance matrix this replaces took ~20 GB for a 1-hour session)
+    cs = np.sort(c)
+    j = np.searchsorted(cs, t_idx)
+    near_lo = cs[np.clip(j - 1, 0, len(cs) - 1)]
+    near_hi = cs[np.clip(j, 0, len(cs) - 1)]
+    dist_s = np.minimum(np.abs(t_idx - near_lo), np.abs(t_idx - near_hi)) / rate_hz
     dist_s = np.maximum(dist_s - 0.5 * cfg.window_s, 0.0)
     conf = cfg.anchored_confidence * np.exp(-dist_s / cfg.anchor_tau_s)
     note = (
