@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,8 +150,9 @@ def analyze_recording(
     say = progress or _noop
     say("reading recording")
     rec = read_recording(Path(path))
+    packets, rec.packets = rec.packets, []
     return analyze_packets(
-        rec.packets,
+        _drain(packets),  # the packets are freed once decoded (bounded memory)
         rec.meta,
         rec.events,
         cfg,
@@ -161,8 +162,15 @@ def analyze_recording(
     )
 
 
+def _drain(items: list[RawPacket]) -> Iterator[RawPacket]:
+    """Yield the items of a list in order, removing each from the list as it goes."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def analyze_packets(
-    packets: Sequence[RawPacket],
+    packets: Iterable[RawPacket],
     meta: SessionMeta,
     events: Sequence[SessionEvent] = (),
     cfg: AnalysisConfig | None = None,
@@ -175,7 +183,7 @@ def analyze_packets(
 
     Parameters
     ----------
-    packets : sequence of RawPacket
+    packets : iterable of RawPacket
     meta : SessionMeta
     events : sequence of SessionEvent
         Session events; a stored segment calibration is reused.
