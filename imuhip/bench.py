@@ -20,8 +20,9 @@ RSS of one stage does not pollute another and imports are paid once, outside the
   :func:`imuhip.batch.analyze_recording_chunked`.
 
 Times are CPU seconds of the measuring process (``time.process_time``; robust on a shared
-machine) with wall seconds alongside; each throughput is the median of ``repeats`` runs after
-one warm-up. Ratios are computed from measurements of the same run.
+machine) with wall seconds alongside; each throughput is the median of ``repeats`` runs (decode,
+fusion and the vqf reference after one untimed warm-up run; every child imports its modules
+before timing). Ratios are computed from measurements of the same run.
 
 Long sessions are made by :func:`make_bench_recording`: the simulator (:mod:`imuhip.sim`) costs
 about 30 ms of CPU and 1 MB of memory per simulated second of a 4-sensor session (a 1-hour
@@ -370,7 +371,7 @@ def _child_decode(path: str, repeats: int, _: dict[str, Any]) -> dict[str, Any]:
 
     rec = read_recording(path)
     n = sum(len(s.sample_idx) for s in decode_session(rec.packets, rec.meta).values())
-    out = _timed(lambda: decode_session(rec.packets, rec.meta), repeats, warmup=False)
+    out = _timed(lambda: decode_session(rec.packets, rec.meta), repeats, warmup=True)
     out["samples"] = n
     out["packets"] = len(rec.packets)
     read = _timed(lambda: read_recording(path), 1, warmup=False)
@@ -382,7 +383,7 @@ def _child_fusion(path: str, repeats: int, _: dict[str, Any]) -> dict[str, Any]:
     from imuhip.fusion import FuseConfig, fuse_session
 
     _, _, aligned = _aligned(path)
-    out = _timed(lambda: fuse_session(aligned, FuseConfig()), repeats, warmup=False)
+    out = _timed(lambda: fuse_session(aligned, FuseConfig()), repeats, warmup=True)
     out["samples"] = len(aligned.t_s) * len(aligned.sensors)
     return out
 
@@ -405,7 +406,7 @@ def _child_vqf_ref(path: str, repeats: int, _: dict[str, Any]) -> dict[str, Any]
         for gyr, acc, mag in arrays:
             offlineVQF(gyr, acc, mag, dt, None)
 
-    out = _timed(run, repeats, warmup=False)
+    out = _timed(run, repeats, warmup=True)
     out["samples"] = len(aligned.t_s) * len(aligned.sensors)
     return out
 
