@@ -36,11 +36,12 @@ Model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtr
 
 from imuhip.conventions import quat_from_axis_angle, quat_mul, quat_rotate
 from imuhip.sim.params import SimParams
@@ -68,6 +69,21 @@ PHASE0: Final = 0.35  # right-side phase while standing before the walk
 # Points in segment frames (m): X anterior, Y superior, Z right.
 HJC_IN_PELVIS_M: Final = {"right": (0.10, -0.08, 0.085), "left": (0.10, -0.08, -0.085)}
 KNEE_IN_THIGH_M: Final = (0.0, -0.42, 0.0)
+# Heel-strike transient at each initial contact (magnitude per stride from
+# SimParams.heel_strike_peak_g, scaled by the walking activation). Translational part: the
+# sensor site moves along its segment's long axis (pelvis, lumbar: world vertical) by
+# -D exp(-u^2/2), u = (t - IC) / sigma, D = peak * sigma^2, so its acceleration peaks at +peak
+# (upward, along the shank: the leg's descent is arrested) for ~2 sigma, with two negative side
+# lobes of 0.45 peak (the ~1 mm heel-pad / soft-tissue compression and rebound), attenuated up
+# the body. Angular part: the heel stops while the thigh goes on, so the knee flexes by an extra
+# IMPACT_KNEE_DEG_PER_G per g within ~sigma (the shank's angular velocity dips sharply at IC)
+# and gives it back in the loading response; it is part of the shank orientation, so the gyro
+# and the orientations stay consistent.
+IMPACT_SIGMA_S: Final = 0.008
+IMPACT_KNEE_DEG_PER_G: Final = 0.6
+IMPACT_RELAX_S: Final = 0.12
+IMPACT_RELAX_SIGMA_S: Final = 0.04
+IMPACT_ATTENUATION: Final = {"shank": 1.0, "thigh": 0.5, "pelvis": 0.3, "lumbar": 0.25}
 SENSOR_POINT_M: Final = {
     "pelvis": (-0.01, 0.0, 0.0),
     "lumbar": (-0.02, 0.20, 0.0),
@@ -273,20 +289,35 @@ class BodyState:
     knee: dict[str, FloatArray]
     ir_deficit: dict[str, FloatArray]
     origin: FloatArray
+    impact_m: dict[str, FloatArray] = field(default_factory=dict)
 
     def point(self, placement: str) -> FloatArray:
-        """World position (minus walkway progression) of a sensor site, ``(N, 3)`` m."""
+        """World position (minus walkway progression) of a sensor site, ``(N, 3)`` m.
+
+        Includes the heel-strike transient ``impact_m[side]`` (displacement along the segment's
+        long axis; pelvis and lumbar: world vertical, both sides), attenuated up the body.
+        """
         seg = placement
         r = np.asarray(SENSOR_POINT_M[placement])
         if seg in ("pelvis", "lumbar"):
-            return self.origin + quat_rotate(self.q_world[seg], r)
+            out = self.origin + quat_rotate(self.q_world[seg], r)
+            if self.impact_m:
+                k = IMPACT_ATTENUATION[seg]
+                out[:, 2] += k * (self.impact_m["left"] + self.impact_m["right"])
+            return out
         side = "right" if seg.endswith("_r") else "left"
         hjc = self.origin + quat_rotate(self.q_world["pelvis"], np.asarray(HJC_IN_PELVIS_M[side]))
         thigh = f"thigh_{side[0]}"
         if seg.startswith("thigh"):
-            return hjc + quat_rotate(self.q_world[thigh], r)
-        knee = hjc + quat_rotate(self.q_world[thigh], np.asarray(KNEE_IN_THIGH_M))
-        return knee + quat_rotate(self.q_world[seg], r)
+            out = hjc + quat_rotate(self.q_world[thigh], r)
+        else:
+            knee = hjc + quat_rotate(self.q_world[thigh], np.asarray(KNEE_IN_THIGH_M))
+            out = knee + quat_rotate(self.q_world[seg], r)
+        if self.impact_m:
+            k = IMPACT_ATTENUATION[seg.split("_")[0]]
+            axis = quat_rotate(self.q_world[seg], np.array([0.0, 1.0, 0.0]))
+            out = out + (k * self.impact_m[side])[:, None] * axis
+        return out
 
 
 class Body:
@@ -316,6 +347,18 @@ class Body:
             "left": None if p.hip_ir_limit_deg[0] is None else p.hip_ir_limit_deg[0] * DEG,
             "right": None if p.hip_ir_limit_deg[1] is None else p.hip_ir_limit_deg[1] * DEG,
         }
+        # heel strikes at the initial contacts; magnitude per stride from a generator of its own
+        # (the main random stream, hence mountings and errors, stays as it was)
+        tg = np.arange(0.0, p.duration_s, 2e-3)
+        phi_g, _, a_g = self.phase(tg)
+        irng = np.random.default_rng([p.seed, 0x4EE1])
+        self.impacts: dict[str, tuple[FloatArray, FloatArray]] = {}
+        for side, target in (("right", 0.0), ("left", 0.5)):
+            t_k = phase_crossings(self, target, (tg, phi_g, a_g))
+            amp = p.heel_strike_peak_g * np.maximum(
+                0.0, 1.0 + p.heel_strike_cv * irng.standard_normal(len(t_k))
+            )
+            self.impacts[side] = (t_k, amp * self.activation(t_k)[0])
 
     # -- time functions ------------------------------------------------------------------------
     def activation(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -424,6 +467,26 @@ class Body:
             knee[side] = 3.0 * DEG + a * m["knee"] * p.knee_flexion_range_deg * DEG * (
                 curve("_C_KNEE", side) - _C_KNEE_MIN
             )
+        impact: dict[str, FloatArray] = {}
+        for side, (t_k, amp_g) in self.impacts.items():
+            impact[side] = np.zeros_like(t)
+            if not len(t_k):
+                continue
+            # only the few heel strikes around each instant contribute (the transient lasts
+            # < 0.4 s, a stride > 0.5 s): columns k-2 .. k+1 around the next heel strike k
+            j = np.searchsorted(t_k, t)[:, None] + np.arange(-2, 2)[None, :]
+            ok = (j >= 0) & (j < len(t_k))
+            jj = np.clip(j, 0, len(t_k) - 1)
+            dt_k = t[:, None] - t_k[jj]
+            amp = np.where(ok, amp_g[jj], 0.0)
+            if f"shank_{side[0]}" in need:
+                step = ndtr(dt_k / IMPACT_SIGMA_S) - ndtr(
+                    (dt_k - IMPACT_RELAX_S) / IMPACT_RELAX_SIGMA_S
+                )
+                knee[side] = knee[side] + np.sum(step * amp, axis=1) * IMPACT_KNEE_DEG_PER_G * DEG
+            u = np.clip(dt_k / IMPACT_SIGMA_S, -40.0, 40.0)
+            gauss = np.exp(-0.5 * u * u)
+            impact[side] = -np.sum(gauss * amp, axis=1) * 9.80665 * IMPACT_SIGMA_S**2
 
         comp = p.compensation_gain * a * (deficit["right"] - deficit["left"])
         ap = a * m["pelvis"]
@@ -477,7 +540,25 @@ class Body:
             axis=-1,
         )
         origin = quat_rotate(q_walk, b)
-        return BodyState(t, a, phi, psi, qw, hip, pelvis, lumbar, knee, deficit, origin)
+        return BodyState(t, a, phi, psi, qw, hip, pelvis, lumbar, knee, deficit, origin, impact)
+
+
+def phase_crossings(
+    body: Body, target: float, grid: tuple[FloatArray, FloatArray, FloatArray]
+) -> FloatArray:
+    """Times where the gait phase passes ``target`` (mod 1) while walking, simulation s.
+
+    ``grid`` is ``(t, phi, a)`` on a dense grid; crossings are refined by Newton steps.
+    """
+    tg, phi, a = grid
+    k = np.floor(phi - target)
+    idx = np.nonzero((np.diff(k) > 0) & (a[1:] > 0.05))[0]
+    goal = k[idx + 1] + target
+    t = tg[idx] + (goal - phi[idx]) / (phi[idx + 1] - phi[idx]) * (tg[idx + 1] - tg[idx])
+    for _ in range(3):  # Newton on the analytic phase
+        ph, dph, _ = body.phase(t)
+        t = t - np.where(dph > 0, (ph - goal) / np.where(dph > 0, dph, 1.0), 0.0)
+    return np.asarray(t, dtype=np.float64)
 
 
 def soft_cap(x: FloatArray, limit: float, softness: float = 1.5 * DEG) -> FloatArray:

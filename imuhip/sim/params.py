@@ -121,6 +121,12 @@ class SimParams:
     lumbar_lateral_bending_range_deg: float = 7.0
     lumbar_flexion_range_deg: float = 3.0
     compensation_gain: float = 0.0
+    # heel strike: peak axial acceleration of the shank at initial contact, g (walking is at the
+    # low end, ~1.5-3 g, running 5-10 g: Lafortune 1991, J Biomech 24(10):877-886, tibial
+    # accelerometry; Mercer et al. 2003, shock attenuation tibia -> head), drawn per stride
+    # with this coefficient of variation
+    heel_strike_peak_g: float = 2.0
+    heel_strike_cv: float = 0.2
     # --- sensors
     misplacement_deg: float = 5.0
     soft_tissue_deg: float = 0.0
@@ -186,6 +192,10 @@ class SimParams:
             )
         if not abs(self.asymmetry) < 2:
             raise ValueError(f"asymmetry must be in (-2, 2), got {self.asymmetry}")
+        for name in ("heel_strike_peak_g", "heel_strike_cv"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be >= 0, got {v}")
         if self.compensation_gain < 0:
             raise ValueError(f"compensation_gain must be >= 0, got {self.compensation_gain}")
         walk = self.walking_s
