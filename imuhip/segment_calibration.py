@@ -109,9 +109,10 @@ class SegmentCalConfig:
         Runs of lost samples up to this long do not interrupt a still or walking window (their
         samples are still left out of every statistic).
     reference_pelvis_rad : (obliquity, tilt)
-        Pelvis angles the subject holds during the static window (default: level, 0). A lab that
-        knows the standing pose (e.g. anatomical pelvic tilt ~10° from a static optical trial)
-        enters it here so the segment frames are anatomical rather than levelled.
+        Pelvis angles the subject holds during the static window (default: level, 0), with the
+        thighs following through ``reference_hip_rad``. A lab that knows the whole standing pose
+        (a static optical trial) enters it here and sets ``standing_pelvic_tilt_rad=0``; for the
+        pelvis-only anatomical tilt use ``standing_pelvic_tilt_rad``.
     reference_hip_rad : ((flex, add, IR) left, (flex, add, IR) right)
         Hip angles held during the static window; flexion and adduction are applied (rotation
         neutral comes from the walking flexion axis, see ``docs/joint_angles.md``).
