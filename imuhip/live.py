@@ -204,6 +204,9 @@ class LiveProcessor:
         gyr: FloatArray,
         mag: FloatArray | None,
     ) -> None:
+        fusion = st.fusion
+        if fusion is None:
+            return
         first = int(idx[0]) if st.last_idx is None else st.last_idx + 1
         span = int(idx[-1]) - first + 1
         if span > len(idx) and span - len(idx) <= _MAX_FILL_S * st.meta.rate_hz:
@@ -218,9 +221,9 @@ class LiveProcessor:
             if mag is not None:
                 m = np.zeros((span, 3))
                 m[pos] = mag
-            res = st.fusion.update(a, g, m, valid=valid)
+            res = fusion.update(a, g, m, valid=valid)
         else:
-            res = st.fusion.update(acc, gyr, mag)
+            res = fusion.update(acc, gyr, mag)
         st.last_idx = int(idx[-1])
         st.q_last = res.q_world_sensor[-1]
 
@@ -238,7 +241,8 @@ class LiveProcessor:
         )
         for p in need:
             st = self.sensors[p]
-            st.q_sensor_segment = quat_mul(quat_conj(st.q_last), q_world_seg)
+            if st.q_last is not None:
+                st.q_sensor_segment = quat_mul(quat_conj(st.q_last), q_world_seg)
         self.calibrated = True
         return True
 
@@ -322,20 +326,13 @@ def replay_metrics(path: str | Path, *, fusion: bool = False) -> dict[str, Any]:
 
 
 def _feed(proc: LiveProcessor, items: Iterable[RawPacket | SessionEvent]) -> None:
-    run: list[RawPacket] = []
+    # one packet per push, live and in replay: the results cannot depend on how the live queue
+    # happened to batch notifications (a late packet is judged the same way in both)
     for it in items:
         if isinstance(it, RawPacket):
-            if run and run[-1].sensor != it.sensor:
-                proc.push(run[0].sensor, run)
-                run = []
-            run.append(it)
+            proc.push(it.sensor, [it])
         else:
-            if run:
-                proc.push(run[0].sensor, run)
-                run = []
             proc.on_event(it)
-    if run:
-        proc.push(run[0].sensor, run)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,26 +446,17 @@ async def run_live(
 
     def handle(batch: list[Any]) -> None:
         nonlocal n_packets, n_events
-        run: list[RawPacket] = []
         for it in batch:
             if isinstance(it, RawPacket):
                 if it.sensor not in recorded:
                     continue  # late packets of a sensor refused at START (not in the recording)
                 writer.write_packet(it)  # recorded before anything decodes it
                 n_packets += 1
-                if run and run[-1].sensor != it.sensor:
-                    proc.push(run[0].sensor, run)
-                    run = []
-                run.append(it)
+                proc.push(it.sensor, [it])  # per packet, exactly as replay_metrics does
             else:
                 writer.write_event(it)
                 n_events += 1
-                if run:
-                    proc.push(run[0].sensor, run)
-                    run = []
                 proc.on_event(it)
-        if run:
-            proc.push(run[0].sensor, run)
 
     t_start = time.monotonic()
     deadline = None if cfg.duration_s is None else t_start + cfg.duration_s / cfg.time_scale

@@ -506,7 +506,9 @@ class BleSession:
     def _on_disconnect(self, sensor: str) -> Callable[[BleakClient], None]:
         def cb(_client: BleakClient) -> None:
             link = self.links[sensor]
-            if self._closing:
+            if self._closing or link.state != "streaming":
+                # a drop while (re)connecting fails that attempt (its GATT operations raise)
+                # and the watcher retries: it is not a new loss of a streaming link
                 return
             link.state = "lost"
             link.disconnects += 1

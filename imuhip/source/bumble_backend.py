@@ -206,9 +206,9 @@ class BumbleScanner(BaseBleakScanner):
             u, payload = item
             service_data[_uuid_str(u)] = bytes(payload)
         manufacturer: dict[int, bytes] = {}
-        for item in data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA):
-            company, payload = item
-            manufacturer[int(company)] = bytes(payload)
+        for mitem in data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA):
+            company, mpayload = mitem
+            manufacturer[int(company)] = bytes(mpayload)
         address = str(adv.address).split("/")[0]
         tx = adv.tx_power if adv.tx_power != Advertisement.TX_POWER_NOT_AVAILABLE else None
         ad = AdvertisementData(
@@ -304,9 +304,10 @@ class BumbleClient(BaseBleakClient):
                 setup.cancel()
         if setup.cancelled() or self._conn is None:
             raise BleakError(f"{self.address}: disconnected during connect")
-        err = setup.exception()
-        if err is not None:
-            raise BleakError(f"{self.address}: service discovery failed: {err}") from err
+        exc = setup.exception()
+        if exc is not None:
+            await self.disconnect()  # do not leave a half-set-up link behind
+            raise BleakError(f"{self.address}: service discovery failed: {exc}") from exc
 
     async def _setup(self, conn: Connection) -> None:
         peer = Peer(conn)

@@ -225,17 +225,17 @@ class VirtualSensor:
         self.data_char = gatt.Characteristic(
             protocol.DATA_CHAR_UUID, props.NOTIFY, gatt.Characteristic.READABLE, b""
         )
-        self.control_char = gatt.Characteristic(
+        self.control_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             protocol.CONTROL_CHAR_UUID,
             props.WRITE | props.NOTIFY,
             gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(read=lambda _c: b"", write=self._on_control_write),
+            gatt.CharacteristicValue(read=lambda _c: b"", write=self._on_control_write),  # type: ignore[arg-type]
         )
-        self.info_char = gatt.Characteristic(
+        self.info_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             protocol.INFO_CHAR_UUID,
             props.READ,
             gatt.Characteristic.READABLE,
-            gatt.CharacteristicValue(read=self._read_info),
+            gatt.CharacteristicValue(read=self._read_info),  # type: ignore[arg-type]
         )
         self.device.add_service(
             gatt.Service(protocol.SERVICE_UUID, [self.data_char, self.control_char, self.info_char])
@@ -465,8 +465,8 @@ class VirtualSensor:
                     except Exception as err:
                         log.debug("%s: disconnect failed: %s", self.name, err)
             first = k * s.spp
-            conn = self._conn
-            if conn is None:
+            link = self._conn
+            if link is None:
                 self._record(SentRecord(k, first, s.spp, t_due, "down"))
             elif not s.streaming:
                 self._record(SentRecord(k, first, s.spp, t_due, "idle"))
@@ -479,13 +479,13 @@ class VirtualSensor:
                     self._record(SentRecord(k, first, s.spp, t_due, "lost", payload))
                 else:
                     self._record(SentRecord(k, first, s.spp, t_due, "sent", payload))
-                    await self._notify(conn, payload)
+                    await self._notify(link, payload)
                     n_bad = f.flood + (
                         1 if f.garbage_every and (k + 1) % f.garbage_every == 0 else 0
                     )
                     for _ in range(n_bad):
                         self.garbage_sent += 1
-                        await self._notify(conn, self._garbage())
+                        await self._notify(link, self._garbage())
             k += 1
 
     def _counts(self, first: int, n: int) -> npt.NDArray[np.int16]:
