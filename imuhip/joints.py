@@ -432,7 +432,8 @@ def joint_angles(
         if cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag):
             gyr = ori.gyr_rad_s.get(thigh)
             if gyr is None:
-                notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
+                if no_mag:  # a magnetometer-referenced heading does not drift: nothing to say
+                    notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
                 continue
             corr = heading.correct_thigh_heading(
                 q_seg["pelvis"],
