@@ -16,6 +16,7 @@ of the thigh is known relative to the pelvis. Two sources (derivation in ``docs/
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -226,36 +227,15 @@ def correct_thigh_heading(
     z_thi = quat_rotate(qt, np.asarray(segment_axis))
     win = max(2, round(cfg.window_s * rate_hz))
     hop = max(1, round(cfg.hop_s * rate_hz))
-    centres: list[float] = []
-    offsets: list[float] = []
+    starts, offsets_arr = _walking_window_offsets(ok, g, z_pel, z_thi, win, hop, cfg, method)
+    offsets = offsets_arr.tolist()
+    centres = (starts + 0.5 * win).tolist()
     anchor = np.zeros(m, dtype=bool)
-    for a in range(0, max(1, m - win + 1), hop):
-        sl = slice(a, a + win)
-        k = ok[sl]
-        if k.sum() < 0.8 * win:
-            continue
-        gw = g[sl][k]
-        if np.sqrt(np.mean(np.sum(gw * gw, axis=1))) < cfg.min_gyr_rms_rad_s:
-            continue
-        gh = gw.copy()
-        gh[:, 2] = 0.0  # rotation about world up (pelvis/hip rotation) carries no heading cue
-        cov = gh.T @ gh / len(gh)
-        w, v = np.linalg.eigh(cov)
-        if np.sqrt(w[2] / max(w[1], 1e-12)) < cfg.min_axis_ratio:
-            continue
-        zt = z_thi[sl][k].mean(axis=0)
-        if method == "mean_axis":
-            axis = zt
-        else:
-            axis = v[:, 2]
-            if np.dot(axis[:2], zt[:2]) < 0:
-                axis = -axis
-        # offset of the thigh's own Z relative to its flexion axis is fixed by calibration; the
-        # heading error is the angle from the pelvis ML axis to the flexion axis
-        zp = z_pel[sl][k].mean(axis=0)
-        offsets.append(float(_signed_angle_about_up(zp, axis)))
-        centres.append(a + 0.5 * win)
-        anchor[sl] = True
+    if len(starts):
+        edges = np.zeros(m + 1, dtype=np.int64)
+        np.add.at(edges, starts, 1)
+        np.add.at(edges, np.minimum(starts + win, m), -1)
+        anchor = np.cumsum(edges[:m]) > 0
     t_idx = np.arange(m, dtype=np.float64)
     if not offsets:
         return HeadingCorrection(
@@ -286,6 +266,88 @@ def correct_thigh_heading(
         f"drift {np.rad2deg(drift) * 60:.1f} deg/min"
     )
     return HeadingCorrection(q_corr, offset, anchor, conf, drift, note)
+
+
+def _window_sums(x: FloatArray, starts: npt.NDArray[np.int64], win: int, hop: int) -> FloatArray:
+    """Sums of the rows ``x[a:a + win]`` for each window start ``a`` (a multiple of ``hop``).
+
+    The rows are summed in blocks of ``gcd(win, hop)`` (windows are whole blocks; the last
+    window may run past the end, where zero rows are added), then ``win / block`` blocks per
+    window: O(M x win / hop) additions, no running sum over the session (no round-off growth).
+    """
+    b = math.gcd(win, hop)
+    m = len(x)
+    nb = -(-max(m, int(starts[-1]) + win) // b) if len(starts) else 0
+    padded = np.zeros((nb * b, *x.shape[1:]), dtype=np.float64)
+    padded[:m] = x
+    blocks = padded.reshape((nb, b, *x.shape[1:])).sum(axis=1)
+    first = starts // b
+    out = np.zeros((len(starts), *x.shape[1:]), dtype=np.float64)
+    for j in range(win // b):
+        out += blocks[first + j]
+    return out
+
+
+def _walking_window_offsets(
+    ok: BoolArray,
+    g: FloatArray,
+    z_pel: FloatArray,
+    z_thi: FloatArray,
+    win: int,
+    hop: int,
+    cfg: HeadingConfig,
+    method: str,
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Start indices and heading offsets (rad) of the walking-axis anchor windows.
+
+    All windows at once: per-window sums of the valid rows (count, ``|w|^2``, the horizontal
+    angular velocity second moments, the pelvis and thigh axes), the 2 x 2 horizontal covariance's
+    eigenvalues and principal axis in closed form (its third row and column are zero: the
+    vertical angular velocity is dropped, so they are the 3 x 3 ``eigh`` of the per-window loop
+    this replaces, within round-off).
+    """
+    m = len(ok)
+    starts = np.arange(0, max(1, m - win + 1), hop, dtype=np.int64)
+    okf = ok.astype(np.float64)
+    gz = np.where(ok[:, None], g, 0.0)
+    cols = np.column_stack(
+        [
+            okf,
+            np.einsum("ij,ij->i", gz, gz),
+            gz[:, 0] * gz[:, 0],
+            gz[:, 1] * gz[:, 1],
+            gz[:, 0] * gz[:, 1],
+            np.where(ok[:, None], z_thi, 0.0),
+            np.where(ok[:, None], z_pel, 0.0),
+        ]
+    )
+    sums = _window_sums(cols, starts, win, hop)
+    n = sums[:, 0]
+    keep = n >= 0.8 * win
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rms = np.sqrt(sums[:, 1] / n)
+        keep &= ~(rms < cfg.min_gyr_rms_rad_s)
+        cxx, cyy, cxy = sums[:, 2] / n, sums[:, 3] / n, sums[:, 4] / n
+        half_tr = 0.5 * (cxx + cyy)
+        rad = np.hypot(0.5 * (cxx - cyy), cxy)
+        w_hi = half_tr + rad
+        w_lo = half_tr - rad
+        # eigh of the 3 x 3 covariance sorts the 0 of its vertical row in: its middle value
+        w_mid = np.maximum(w_lo, 0.0)
+        keep &= ~(np.sqrt(w_hi / np.maximum(w_mid, 1e-12)) < cfg.min_axis_ratio)
+    zt = sums[keep, 5:8] / n[keep, None]
+    zp = sums[keep, 8:11] / n[keep, None]
+    if method == "mean_axis":
+        axis = zt
+    else:
+        a_, d_, b_, hi = cxx[keep], cyy[keep], cxy[keep], w_hi[keep]
+        vx = np.where(a_ >= d_, hi - d_, b_)
+        vy = np.where(a_ >= d_, b_, hi - a_)
+        flip = (vx * zt[:, 0] + vy * zt[:, 1]) < 0
+        axis = np.column_stack(
+            [np.where(flip, -vx, vx), np.where(flip, -vy, vy), np.zeros(len(vx))]
+        )
+    return starts[keep], _signed_angle_about_up(zp, axis)
 
 
 def _intervals(mask: BoolArray, t_s: FloatArray) -> list[tuple[float, float]]:
