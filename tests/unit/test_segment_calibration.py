@@ -23,7 +23,6 @@ from imuhip.types import SegmentCalibration
 
 from ._walk_synth import DEG, make_walk
 
-
 # the synthetic walker stands with a level pelvis (no anatomical tilt)
 LEVEL = SegmentCalConfig(standing_pelvic_tilt_rad=0.0)
 
