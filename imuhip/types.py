@@ -273,10 +273,11 @@ class AlignedSession:
 class OrientationSession:
     """Sensor orientations on the session grid: the hand-off from fusion (or a vendor import).
 
-    ``q_world_sensor[p]`` is ``(M, 4)`` scalar-first, world ENU. ``gyr_rad_s[p]`` is ``None`` for
-    orientation-only imports (e.g. Xsens exports without gyroscope). ``source`` says where the
-    orientations came from (``"vqf_offline"``, ``"vqf_online"``, ``"madgwick"``, ``"vendor:xsens"``).
-    ``diagnostics[p]`` holds per-sample filter diagnostics (rest, mag_disturbed, ...), each ``(M,)``.
+    ``q_world_sensor[p]`` is ``(M, 4)`` scalar-first, world ENU. ``gyr_rad_s[p]`` is ``None``
+    for orientation-only imports (e.g. Xsens exports without gyroscope). ``source`` says where
+    the orientations came from (``"vqf_offline"``, ``"vqf_online"``, ``"madgwick"``,
+    ``"vendor:xsens"``). ``diagnostics[p]`` holds per-sample filter diagnostics (rest,
+    mag_disturbed, ...), each ``(M,)``.
     """
 
     t_s: FloatArray  # (M,)
@@ -305,8 +306,8 @@ class SegmentCalibration:
     """Sensor-to-segment rotations: ``q_world_segment = q_world_sensor ⊗ q_sensor_segment[p]``.
 
     ``method`` per placement: ``"static+walking"``, ``"static+functional"``, ``"seated"``,
-    ``"assumed"``...; ``quality`` per placement: numbers a report can show (e.g. ``still_rms_rad_s``,
-    ``axis_ambiguity``); ``warnings`` are human-readable reasons for doubt.
+    ``"assumed"``...; ``quality`` per placement: numbers a report can show (e.g.
+    ``still_rms_rad_s``, ``axis_ambiguity``); ``warnings`` are human-readable reasons for doubt.
     """
 
     q_sensor_segment: dict[str, FloatArray]  # each (4,)
