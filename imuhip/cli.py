@@ -13,6 +13,7 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from imuhip import __version__, commands
 from imuhip.errors import ImuhipError
@@ -22,8 +23,8 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("imuhip")
 
 
-def _command_modules() -> list[object]:
-    mods = []
+def _command_modules() -> list[ModuleType]:
+    mods: list[ModuleType] = []
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue

@@ -356,7 +356,7 @@ def analyze_orientations(
     )
     say("detecting gait events")
     heading = pelvis_heading_rad(ori, segcal) if "pelvis" in ori.q_world_sensor else None
-    events: dict[str, SideEvents] = {}
+    gait_events: dict[str, SideEvents] = {}
     strides: list[Stride] = []
     for side, suffix in (("left", "l"), ("right", "r")):
         if side not in angles.hip_rad:
@@ -366,7 +366,7 @@ def analyze_orientations(
         ev = detect_gait_events(
             ori.t_s, omega[:, 2], side=side, segment=seg, source=f"{seg}_{kind}", cfg=cfg.events
         )
-        events[side] = ev
+        gait_events[side] = ev
         valid = np.asarray(angles.valid, dtype=bool)
         if seg == "shank":
             valid = valid & np.asarray(ori.valid[f"shank_{suffix}"], dtype=bool)
@@ -396,18 +396,18 @@ def analyze_orientations(
     quality["transverse_confidence_mean"] = conf_mean
     quality["angle_notes"] = list(angles.notes)
     quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0
-    quality["event_sources"] = {s: e.source for s, e in events.items()}
+    quality["event_sources"] = {s: e.source for s, e in gait_events.items()}
     quality["event_warnings"] = [
         f"{s}: the {e.source.split('_')[0]} mediolateral angular velocity looked inverted "
         "(swing negative); events were detected on the negated signal - check the segment "
         "calibration of that side"
-        for s, e in events.items()
+        for s, e in gait_events.items()
         if e.inverted
     ]
     return SessionResult(
         meta=meta,
         angles=angles,
-        events=events,
+        events=gait_events,
         strides=strides,
         per_stride=per_stride,
         session=session,
