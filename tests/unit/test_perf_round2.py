@@ -118,3 +118,51 @@ def test_correct_thigh_heading_short_and_standing_sessions_equal_loop() -> None:
     still = dataclasses.replace(HeadingConfig(), min_gyr_rms_rad_s=100.0)
     got = correct_thigh_heading(qp, qt, g, rate, cfg=still)
     assert not got.anchor.any() and "unanchored" in got.note
+
+
+# --------------------------------------------------------------------------------------------
+# conventions.quat_rotate written out per component
+# --------------------------------------------------------------------------------------------
+def _quat_rotate_cross(q, v):
+    """``conventions.quat_rotate`` before: two ``np.cross`` calls."""
+    q = np.asarray(q, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * np.cross(u, v)
+    return v + w * t + np.cross(u, t)
+
+
+_SHAPES = [((4,), (3,)), ((7, 4), (3,)), ((4,), (7, 3)), ((7, 4), (7, 3)), ((5, 1, 4), (1, 6, 3))]
+
+
+@pytest.mark.parametrize(("q_shape", "v_shape"), _SHAPES)
+def test_quat_rotate_componentwise_equals_cross_and_scipy(q_shape, v_shape) -> None:
+    from imuhip.conventions import quat_normalize, to_rotation
+
+    rng = np.random.default_rng(len(q_shape) * 10 + len(v_shape))
+    for scale in (1e-3, 1.0, 1e3):
+        q = quat_normalize(rng.normal(size=q_shape))
+        v = scale * rng.normal(size=v_shape)
+        got = quat_rotate(q, v)
+        want = _quat_rotate_cross(q, v)
+        assert got.shape == want.shape and got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)  # bit-identical
+        qb, vb = np.broadcast_arrays(q[..., :1], v[..., :1])
+        qf = np.array(np.broadcast_to(q, (*qb.shape[:-1], 4)).reshape(-1, 4))
+        vf = np.array(np.broadcast_to(v, (*vb.shape[:-1], 3)).reshape(-1, 3))
+        np.testing.assert_allclose(
+            got.reshape(-1, 3), to_rotation(qf).apply(vf), rtol=0, atol=1e-12 * scale
+        )
+    # list input and non-unit quaternions: the same formula
+    np.testing.assert_array_equal(
+        quat_rotate([1.0, 2.0, 0.5, -1.0], [0.3, 0.1, 2.0]),
+        _quat_rotate_cross([1.0, 2.0, 0.5, -1.0], [0.3, 0.1, 2.0]),
+    )
+
+
+def test_quat_rotate_rejects_wrong_shapes() -> None:
+    with pytest.raises(ValueError, match="quat_rotate"):
+        quat_rotate(np.ones((3, 3)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="quat_rotate"):
+        quat_rotate(np.ones((3, 4)), np.ones((3, 4)))
