@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from imuhip.errors import ImuhipError
+from imuhip.sim.params import Disconnect
 
 NAME = "simulate"
 HELP = "simulate a walking session: OUT.imrec plus OUT.truth.json/.truth.npz ground truth"
@@ -44,9 +45,33 @@ def _disconnect(text: str) -> tuple[str | None, float, float]:
         raise argparse.ArgumentTypeError(f"bad disconnect times in {text!r}") from err
 
 
+def _pair_deg(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        a, b = (float(x) for x in parts)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected L,R degrees, got {text!r}") from err
+    return a, b
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``imuhip simulate`` (all have the simulator's defaults)."""
     parser.add_argument("out", metavar="OUT", help="output recording (.imrec is appended)")
+    parser.add_argument(
+        "--scenario",
+        choices=("walking", "rom-seated", "rom-seated-nomarkers"),
+        default="walking",
+        help="walking (default) or a seated 90/90 hip rotation ROM test (with or without "
+        "phase markers; --duration and the gait options are ignored)",
+    )
+    parser.add_argument(
+        "--rom-ir-deg", type=_pair_deg, default=(38.0, 38.0), metavar="L,R",
+        help="rom-seated: maximal internal rotation per side",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rom-er-deg", type=_pair_deg, default=(40.0, 40.0), metavar="L,R",
+        help="rom-seated: maximal external rotation per side",
+    )  # fmt: skip
     parser.add_argument("--duration", type=float, default=60.0, metavar="S", help="seconds")
     parser.add_argument("--rate", type=int, default=200, metavar="HZ", help="50, 100, 200, 400")
     parser.add_argument(
@@ -97,8 +122,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate, write the three files, print a one-screen summary."""
-    from imuhip.sim import Disconnect, SimParams, simulate_session, write_simulated_recording
+    from imuhip.sim import SimParams, simulate_session, write_simulated_recording
 
+    if args.scenario != "walking":
+        return _run_rom(args)
     t0 = time.perf_counter()
     try:
         params = SimParams(
@@ -153,6 +180,61 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"true pelvis rotation range {sm['pelvis_rotation_range_deg']:.1f}°")
     if sm.get("lumbar_rotation_range_deg") is not None:
         lines.append(f"true lumbar rotation range {sm['lumbar_rotation_range_deg']:.1f}°")
+    lines += [f"wrote {p}" for p in paths.values()]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _run_rom(args: argparse.Namespace) -> int:
+    """``--scenario rom-seated[-nomarkers]``: a simulated ROM test with its truth."""
+    from imuhip.sim import SimParams
+    from imuhip.sim.rom import RomSimParams, simulate_rom_session, write_rom_recording
+
+    t0 = time.perf_counter()
+    sensors = args.sensors
+    if sensors == "pelvis,thigh_l,thigh_r":
+        sensors = "pelvis,thigh_l,thigh_r,shank_l,shank_r"
+    try:
+        base = SimParams(
+            seed=args.seed,
+            rate_hz=args.rate,
+            sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()),
+            has_mag=not args.no_mag,
+            subject=args.subject,
+            misplacement_deg=args.misplacement_deg,
+            noise=not args.no_noise,
+            mag_dip_deg=args.mag_dip_deg,
+            loss_prob=args.loss,
+            burst_start_prob=args.burst_loss,
+            disconnects=tuple(Disconnect(a, d, s) for s, a, d in args.disconnect),
+            att_mtu=args.mtu,
+        )
+        params = RomSimParams(
+            base=base,
+            ir_deg=args.rom_ir_deg,
+            er_deg=args.rom_er_deg,
+            markers=args.scenario == "rom-seated",
+        )
+        result = simulate_rom_session(params)
+    except ValueError as err:
+        raise SimulateArgumentError(str(err)) from err
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        raise FileNotFoundError(2, "no such directory", str(out.parent))
+    paths = write_rom_recording(result, out)
+    lines = [
+        f"simulated seated 90/90 ROM test, {params.duration_s:.0f} s, {len(base.sensors)} sensors "
+        f"at {base.rate_hz} Hz, markers {'on' if params.markers else 'off'} "
+        f"in {time.perf_counter() - t0:.2f} s"
+    ]
+    for side, r in result.truth["rom"].items():
+        lines.append(
+            f"true {side}: IR {r['ir_mean_deg']:.1f}° (reps "
+            + ", ".join(f"{x:.1f}" for x in r["ir_deg"])
+            + f"), ER {r['er_mean_deg']:.1f}° (reps "
+            + ", ".join(f"{x:.1f}" for x in r["er_deg"])
+            + ")"
+        )
     lines += [f"wrote {p}" for p in paths.values()]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
