@@ -142,6 +142,8 @@ class LiveProcessor:
         self.meta = meta
         # virtual sensors may run faster than the wall clock: session s = host s * time_scale
         self.time_scale = float(time_scale or meta.extra.get("time_scale", 1.0))
+        # virtual host stamps (simulator) are no wall times: no notification latency then
+        self._wall_stamps = meta.extra.get("host_clock", "monotonic") != "virtual"
         self.calibration_s = float(calibration_s)
         self.t0_ns: int | None = None
         self.sensors: dict[str, SensorLiveState] = {}
@@ -192,7 +194,8 @@ class LiveProcessor:
         if st.fusion is None:
             return
         self._fuse(st, smp.sample_idx, smp.acc_m_s2, smp.gyr_rad_s, smp.mag_ut)
-        if (sensor in _THIGH_SIDE or sensor == "pelvis") and self._update_hips():
+        hips = (sensor in _THIGH_SIDE or sensor == "pelvis") and self._update_hips()
+        if hips and self._wall_stamps:
             now = time.monotonic_ns()
             self.latency_ns.append(now - packets[-1].host_rx_ns)
 
@@ -375,6 +378,7 @@ async def run_live(
     on_tick: Callable[[LiveSnapshot], None] | None = None,
     overwrite: bool = False,
     driver: Any | None = None,
+    clock_ns: Callable[[], int] | None = None,
 ) -> LiveResult:
     """Run one live session to completion and close its recording.
 
@@ -392,6 +396,13 @@ async def run_live(
     driver : SensorDriver, optional
         Passed to :class:`~imuhip.source.ble.BleSession` (e.g.
         ``imuhip.movesense.driver.AutoDriver()`` for a session mixing imuhip sensors and Movesense).
+    clock_ns : callable, optional
+        Host clock in ns. Default ``time.monotonic_ns`` (scaled by ``cfg.time_scale``). A
+        simulator passes its virtual clock (:meth:`imuhip.virtual.VirtualClock.host_ns`): packets
+        are then stamped in virtual session time, ``cfg.time_scale`` is ignored (the recording
+        says ``time_scale`` 1, ``host_clock`` ``"virtual"``) and ``cfg.duration_s`` counts virtual
+        seconds, so the session, its clock-drift fit and its loss accounting do not depend on
+        how fast the machine runs the simulation.
 
     Raises
     ------
@@ -411,7 +422,15 @@ async def run_live(
         client_backend=client_backend,
         scanner_backend=scanner_backend,
         driver=driver,
+        clock_ns=clock_ns,
     )
+    virtual = clock_ns is not None
+    scale = 1.0 if virtual else cfg.time_scale
+
+    def session_now_s() -> float:
+        # session seconds on the host clock the packets are stamped with
+        return clock_ns() * 1e-9 if clock_ns is not None else time.monotonic() * scale
+
     try:
         await ble.connect_all()
         await ble.start_all()
@@ -435,7 +454,8 @@ async def run_live(
             "source": "live",
             "rate_hz": stream_cfg.rate_hz,
             "not_connected": dict(ble.failed),
-            "time_scale": cfg.time_scale,
+            "time_scale": scale,
+            "host_clock": "virtual" if virtual else "monotonic",
         },
     )
     writer = RecordingWriter(out, meta, overwrite=overwrite)
@@ -458,19 +478,19 @@ async def run_live(
                 n_events += 1
                 proc.on_event(it)
 
-    t_start = time.monotonic()
-    deadline = None if cfg.duration_s is None else t_start + cfg.duration_s / cfg.time_scale
+    t_start = session_now_s()
+    deadline = None if cfg.duration_s is None else t_start + cfg.duration_s
     sup = asyncio.create_task(ble.supervise(stop))
-    next_tick = t_start
+    next_tick = time.monotonic()
     q = ble.queue
     try:
         while not stop.is_set():
-            now = time.monotonic()
+            now = session_now_s()
             if deadline is not None and now >= deadline:
                 break
-            if on_tick is not None and now >= next_tick:
-                next_tick = now + cfg.tick_s
-                on_tick(LiveSnapshot((now - t_start) * cfg.time_scale, ble.links, proc, ble.failed))
+            if on_tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + cfg.tick_s
+                on_tick(LiveSnapshot(now - t_start, ble.links, proc, ble.failed))
             if sup.done():
                 break
             if q.empty():
@@ -511,15 +531,16 @@ async def run_live(
             }
             for p, ln in ble.links.items()
         }
-        now_ns = time.monotonic_ns()
+        now_ns = ble.clock_ns()
         for p in live:
             writer.write_event(
                 SessionEvent(now_ns, "loss_accounting", p, {**metrics[p], **links[p]})
             )
-        duration = (time.monotonic() - t_start) * cfg.time_scale
+        t_end = session_now_s()
+        duration = t_end - t_start
         writer.close(
             stop_data={
-                "reason": "duration" if deadline and time.monotonic() >= deadline else "stopped",
+                "reason": "duration" if deadline and t_end >= deadline else "stopped",
                 "failed": dict(ble.failed),
             }
         )

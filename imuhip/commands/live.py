@@ -125,6 +125,7 @@ async def _session(args: argparse.Namespace, out: Path) -> Any:
                 stop=stop,
                 on_tick=view.update,
                 overwrite=args.overwrite,
+                clock_ns=fleet.clock.host_ns,  # stamps and drift in virtual (device) time
             )
 
 

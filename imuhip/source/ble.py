@@ -160,12 +160,13 @@ class SensorDriver(Protocol):
 class _Control:
     """Request/response over the imuhip control characteristic."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.timeout_s = timeout_s
+        self.clock_ns = clock_ns
         self._waiting: dict[int, asyncio.Future[tuple[int, bytes, int]]] = {}
 
     def on_notify(self, _char: Any, data: bytearray) -> None:
-        rx_ns = time.monotonic_ns()
+        rx_ns = self.clock_ns()
         try:
             cmd, status, payload = protocol.parse_control_response(bytes(data))
         except ProtocolError:
@@ -205,9 +206,12 @@ class ImuhipDriver:
 
     protocol_name = "imuhip"
 
-    def __init__(self, command_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self, command_timeout_s: float = 3.0, clock_ns: Callable[[], int] = time.monotonic_ns
+    ) -> None:
         self._controls: dict[int, _Control] = {}
         self._timeout = command_timeout_s
+        self.clock_ns = clock_ns  # host clock of time-sync anchors
         self._tokens = itertools.count(1)
 
     def recognises(self, device: BLEDevice, adv: AdvertisementData | None) -> bool:  # noqa: ARG002 - driver interface
@@ -215,7 +219,7 @@ class ImuhipDriver:
         return adv is not None and protocol.SERVICE_UUID in [u.lower() for u in adv.service_uuids]
 
     def _control(self, client: BleakClient) -> _Control:
-        return self._controls.setdefault(id(client), _Control(self._timeout))
+        return self._controls.setdefault(id(client), _Control(self._timeout, self.clock_ns))
 
     async def read_info(
         self, client: BleakClient, sensor: str
@@ -295,7 +299,7 @@ class ImuhipDriver:
     async def time_sync(self, client: BleakClient) -> dict[str, Any] | None:
         """TIME_SYNC: host send time, device time, host receive time (for an NTP-like anchor)."""
         token = next(self._tokens) & 0xFF
-        t_send = time.monotonic_ns()
+        t_send = self.clock_ns()
         status, payload, t_recv = await self._control(client).request(
             client, protocol.cmd_time_sync(token)
         )
@@ -404,6 +408,10 @@ class BleSession:
     client_backend, scanner_backend : bleak backend classes or None
         ``None`` uses the platform's (real hardware); the simulator passes the bumble backend.
     driver : SensorDriver
+    clock_ns : callable or None
+        Host receive clock in ns for packets, events and time-sync anchors (default
+        ``time.monotonic_ns``; the simulator passes :meth:`imuhip.virtual.VirtualClock.host_ns`
+        so that stamps are in virtual time).
     use_retry_connector : bool
         Connect through ``bleak_retry_connector.establish_connection`` (default).
 
@@ -423,6 +431,7 @@ class BleSession:
         scanner_backend: type[BaseBleakScanner] | None = None,
         driver: ImuhipDriver | None = None,
         use_retry_connector: bool = True,
+        clock_ns: Callable[[], int] | None = None,
     ) -> None:
         if not targets:
             raise ValueError("targets must name at least one sensor")
@@ -430,7 +439,9 @@ class BleSession:
         self.targets = dict(targets)
         self.client_backend = client_backend
         self.scanner_backend = scanner_backend
-        self.driver = driver or ImuhipDriver(self.cfg.command_timeout_s)
+        # host receive clock (ns): time.monotonic_ns, or a simulator's virtual clock
+        self.clock_ns: Callable[[], int] = clock_ns or time.monotonic_ns
+        self.driver = driver or ImuhipDriver(self.cfg.command_timeout_s, self.clock_ns)
         self.use_retry_connector = use_retry_connector
         # packets may fill queue_maxsize; events have a reserve on top so none is ever lost
         self.queue: asyncio.Queue[Item] = asyncio.Queue(
@@ -453,7 +464,7 @@ class BleSession:
 
     # -- events --------------------------------------------------------------------------------
     def _event(self, kind: str, sensor: str | None, **data: Any) -> None:
-        ev = SessionEvent(_ns(), kind, sensor, data)
+        ev = SessionEvent(self.clock_ns(), kind, sensor, data)
         try:
             self.queue.put_nowait(ev)
         except asyncio.QueueFull:
@@ -466,9 +477,10 @@ class BleSession:
         put = q.put_nowait
         limit = self.cfg.max_notification_bytes
         room = self.cfg.queue_maxsize
+        clock_ns = self.clock_ns
 
         def on_data(_char: Any, data: bytearray) -> None:
-            ns = time.monotonic_ns()
+            ns = clock_ns()
             if len(data) > limit:
                 link.oversized += 1
                 return

@@ -1,5 +1,6 @@
 """Virtual BLE sensors (bumble) serving the imuhip GATT table, with fault injection."""
 
+from imuhip.virtual.clock import VirtualClock
 from imuhip.virtual.fleet import RecordedSource, VirtualFleet, default_faults, sim_sources
 from imuhip.virtual.sensor import Faults, SampleSource, SentRecord, SyntheticSource, VirtualSensor
 
@@ -9,6 +10,7 @@ __all__ = [
     "SampleSource",
     "SentRecord",
     "SyntheticSource",
+    "VirtualClock",
     "VirtualFleet",
     "VirtualSensor",
     "default_faults",

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from imuhip import protocol
 from imuhip.source.bumble_backend import BumbleHub, make_device, use_hub
+from imuhip.virtual.clock import VirtualClock
 from imuhip.virtual.sensor import Faults, SampleSource, SyntheticSource, VirtualSensor
 
 __all__ = ["RecordedSource", "VirtualFleet", "default_faults", "sim_sources"]
@@ -93,11 +94,12 @@ def sim_sources(
 def default_faults(placements: Iterable[str], duration_s: float) -> dict[str, Faults]:
     """The ``--faults`` demo: per sensor 2 disconnects, 1 % loss, bursts, some garbage."""
     out = {}
+    scale = min(1.0, duration_s / 20.0)  # short demos: shorter outages, never overlapping
     for i, p in enumerate(placements):
         a = duration_s * (0.25 + 0.05 * i)
         b = duration_s * (0.6 + 0.05 * i)
         out[p] = Faults(
-            disconnects=((a, 1.0), (b, 1.5)),
+            disconnects=((a, 1.0 * scale), (b, 1.5 * scale)),
             loss_prob=0.01,
             burst_interval_s=0.03,
             garbage_every=97,
@@ -109,9 +111,16 @@ def default_faults(placements: Iterable[str], duration_s: float) -> dict[str, Fa
 class VirtualFleet:
     """Virtual sensors keyed by placement, plus the hub; use as an async context manager."""
 
-    def __init__(self, hub: BumbleHub, sensors: Mapping[str, VirtualSensor]) -> None:
+    def __init__(
+        self,
+        hub: BumbleHub,
+        sensors: Mapping[str, VirtualSensor],
+        clock: VirtualClock | None = None,
+    ) -> None:
         self.hub = hub
         self.sensors = dict(sensors)
+        first = next(iter(self.sensors.values()), None)
+        self.clock = clock or (first.clock if first is not None else VirtualClock(None))
         self._ctx: contextlib.AbstractContextManager[Any] | None = None
 
     @property
@@ -140,6 +149,7 @@ class VirtualFleet:
         """
         placements = tuple(placements)
         hub = BumbleHub(att_mtu=hub_mtu)
+        clock = VirtualClock(speed)
         if sources is None and use_simulator:
             sources = sim_sources(
                 placements, rate_hz=rate_hz, duration_s=min(duration_s, 60.0), has_mag=has_mag
@@ -160,10 +170,12 @@ class VirtualFleet:
                 clock_offset_s=10.0 + 3.1 * i,
                 clock_drift_ppm=-40.0 + 80.0 * i / max(1, len(placements) - 1),
                 speed=speed,
+                clock=clock,
             )
-        return cls(hub, sensors)
+        return cls(hub, sensors, clock)
 
     async def __aenter__(self) -> VirtualFleet:
+        self.clock.start()
         await self.hub.power_on()
         for s in self.sensors.values():
             await s.start()

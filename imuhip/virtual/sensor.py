@@ -9,9 +9,11 @@ The virtual sensor behaves like the firmware described by :mod:`imuhip.protocol`
   with ``STATUS_MTU_TOO_SMALL`` when the negotiated ATT MTU leaves room for 0 samples.
 - Samples come from a :class:`SampleSource` (the walking simulator, or a synthetic signal).
 
-Time is *virtual*: packet ``k`` is due at virtual second ``t_k`` and is sent at wall time
-``t_start + t_k / speed`` (``speed=None``: as fast as the stack's flow control allows). The host
-stamps ``time.monotonic_ns()`` on receipt, as with real hardware.
+Time is *virtual* (:class:`~imuhip.virtual.clock.VirtualClock`, shared by a fleet): packet
+``k`` is due at virtual second ``t_k`` and is sent when the clock reaches it, i.e. at wall time
+``t_start + t_k / speed`` plus the time the clock was held for reconnects (``speed=None``: as
+fast as the stack's flow control allows). The host stamps ``time.monotonic_ns()`` on receipt, as
+with real hardware, or the clock's :meth:`~imuhip.virtual.clock.VirtualClock.host_ns`.
 
 Every packet the device produces is logged in :attr:`VirtualSensor.log` with whether it was
 delivered to the stack or why not (injected loss, link down, not streaming) so tests can account
@@ -36,6 +38,7 @@ from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
 from imuhip import protocol
+from imuhip.virtual.clock import VirtualClock
 
 __all__ = ["Faults", "SampleSource", "SentRecord", "SyntheticSource", "VirtualSensor"]
 
@@ -91,8 +94,12 @@ class Faults:
     Parameters
     ----------
     disconnects : tuple of (start_s, down_s)
-        At virtual ``start_s`` the sensor drops the link (from its side, like a sensor walking
-        out of range) and stays unreachable for ``down_s`` virtual seconds; it keeps sampling.
+        At virtual ``start_s`` (seconds since the sensor's first START, i.e. at a fixed sample
+        index) the sensor drops the link (from its side, like a sensor walking out of range)
+        and stays unreachable for ``down_s`` virtual seconds; it keeps sampling. Then it
+        advertises and holds the fleet's :class:`~imuhip.virtual.clock.VirtualClock` until the
+        host has started it again, so exactly the packets due in ``[start_s, start_s + down_s)``
+        are lost to the outage. Windows must be sorted and must not overlap.
     loss_prob : float
         Probability that a packet is lost over the air (seeded, reproducible).
     burst_interval_s : float or None
@@ -127,9 +134,16 @@ class Faults:
             raise ValueError(f"loss_prob must be in [0, 1), got {self.loss_prob}")
         if not 23 <= self.max_mtu <= 517:
             raise ValueError(f"max_mtu must be in 23..517, got {self.max_mtu}")
+        end_prev = -math.inf
         for start_s, down_s in self.disconnects:
             if not (start_s >= 0 and down_s > 0):
                 raise ValueError(f"disconnect ({start_s}, {down_s}) needs start >= 0, down > 0")
+            if start_s <= end_prev:
+                raise ValueError(
+                    f"disconnect ({start_s}, {down_s}) starts before the previous outage ends "
+                    f"at {end_prev} s: windows must be sorted and must not overlap"
+                )
+            end_prev = start_s + down_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +186,8 @@ class VirtualSensor:
         Virtual seconds per wall second; ``None``: as fast as flow control allows.
     send_latency_s : float
         Virtual delay between the last sample of a packet and its transmission.
+    clock : VirtualClock or None
+        The fleet's shared time base (a private one at ``speed`` if ``None``).
     """
 
     def __init__(
@@ -187,6 +203,7 @@ class VirtualSensor:
         clock_drift_ppm: float = 30.0,
         speed: float | None = 20.0,
         send_latency_s: float = 0.004,
+        clock: VirtualClock | None = None,
     ) -> None:
         self.device = device
         self.name = name
@@ -197,6 +214,7 @@ class VirtualSensor:
         self.clock_offset_s = float(clock_offset_s)
         self.clock_drift = float(clock_drift_ppm) * 1e-6
         self.speed = speed
+        self.clock = clock if clock is not None else VirtualClock(speed)
         self.send_latency_s = float(send_latency_s)
         self.state = _State()
         self.log: list[SentRecord] = []
@@ -206,11 +224,13 @@ class VirtualSensor:
         self.keep_log = True  # False: only counters (long sessions measuring host memory)
         self.counts: dict[str, int] = {}
         self.disconnects_done = 0
-        self.disconnects_skipped = 0  # scheduled while the link was already down
+        self.disconnects_skipped = 0  # scheduled while the link was down (host gave up)
+        self.reconnect_timeouts = 0  # outages after which the host did not START in time
+        self._fault_outage = False  # a scheduled outage is in progress (until the next START)
         self._rng = np.random.default_rng(self.faults.seed)
         self._conn: Connection | None = None
         self._down_until_s = -math.inf
-        self._t0_wall: float | None = None  # loop time of virtual t = 0
+        self._t0_v: float | None = None  # fleet virtual time of this sensor's t = 0 (first START)
         self._stream_task: asyncio.Task[None] | None = None
         self._adv_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -299,6 +319,7 @@ class VirtualSensor:
 
     async def start(self) -> None:
         """Power on and advertise."""
+        self.clock.start()
         await self.device.power_on()
         await self._advertise()
 
@@ -327,12 +348,15 @@ class VirtualSensor:
             self._conn = None
         # A sensor that lost its host stops streaming and waits for a new START.
         self.state.streaming = False
-        delay = max(0.0, self._down_until_s - self.virtual_now())
-        self._schedule_advertise(delay)
+        if self._fault_outage and self.virtual_now() < self._down_until_s:
+            return  # the stream loop advertises when the outage is over
+        self._schedule_advertise(0.0)
 
     def _schedule_advertise(self, delay_virtual_s: float) -> None:
+        t_at = self.clock.now_s() + delay_virtual_s
+
         async def later() -> None:
-            await asyncio.sleep(self._to_wall(delay_virtual_s))
+            await self.clock.sleep_until(t_at)
             try:
                 await self._advertise()
             except Exception as err:
@@ -349,18 +373,11 @@ class VirtualSensor:
         return task
 
     # -- virtual time ---------------------------------------------------------------------------
-    def _to_wall(self, virtual_s: float) -> float:
-        return 0.0 if self.speed is None else virtual_s / self.speed
-
     def virtual_now(self) -> float:
         """Virtual seconds since the first START (0 before)."""
-        if self._t0_wall is None:
+        if self._t0_v is None:
             return 0.0
-        if self.speed is None:
-            return self._virtual_cursor_s
-        return (asyncio.get_running_loop().time() - self._t0_wall) * self.speed
-
-    _virtual_cursor_s = 0.0
+        return self.clock.now_s() - self._t0_v
 
     def device_time_us(self, t_virtual_s: float) -> int:
         """The device clock (µs, wrapped to u32) at virtual time ``t_virtual_s``."""
@@ -383,7 +400,7 @@ class VirtualSensor:
                 s.spp = s.spp or spp  # the packet timeline is fixed at the first START
                 s.streaming = True
                 if self._stream_task is None:
-                    self._t0_wall = asyncio.get_running_loop().time()
+                    self._t0_v = self.clock.now_s()
                     self._stream_task = self._spawn(self._stream())
         elif cmd == protocol.CMD_STOP and len(value) == 1:
             s.streaming = False
@@ -420,17 +437,25 @@ class VirtualSensor:
         return t
 
     async def _wait_virtual(self, t_s: float) -> None:
-        if self.speed is None:
-            self._virtual_cursor_s = max(self._virtual_cursor_s, t_s)
+        assert self._t0_v is not None
+        if self.clock.speed is None:
             q = self.device.host.le_acl_packet_queue
             while q is not None and q.pending > 4:  # noqa: ASYNC110 - polls bumble state that has no event
                 await asyncio.sleep(0)
             await asyncio.sleep(0)
-            return
-        assert self._t0_wall is not None
-        delay = self._t0_wall + t_s / self.speed - asyncio.get_running_loop().time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        else:
+            await self.clock.sleep_until(self._t0_v + t_s)
+        self.clock.mark(self._t0_v + t_s)
+
+    async def _end_outage(self) -> None:
+        """The scheduled outage is over: advertise and hold virtual time until START."""
+        self._fault_outage = False
+        self._schedule_advertise(0.0)
+        ok = await self.clock.hold_until(
+            self, lambda: self._conn is not None and self.state.streaming, lambda: self._closing
+        )
+        if not ok:
+            self.reconnect_timeouts += 1
 
     async def _drain(self) -> None:
         q = self.device.host.le_acl_packet_queue
@@ -446,6 +471,8 @@ class VirtualSensor:
         while not self._closing:
             t_due = self._packet_due_s(k)
             await self._wait_virtual(t_due)
+            if self._fault_outage and t_due >= self._down_until_s:
+                await self._end_outage()
             while (
                 self._next_disconnect < len(f.disconnects)
                 and t_due >= f.disconnects[self._next_disconnect][0]
@@ -457,6 +484,7 @@ class VirtualSensor:
                     self.disconnects_skipped += 1
                 else:
                     self.disconnects_done += 1
+                    self._fault_outage = True
                     await self._drain()
                     conn = self._conn
                     self._conn = None
@@ -517,6 +545,7 @@ class VirtualSensor:
     async def close(self) -> None:
         """Stop streaming, drop the link and power off."""
         self._closing = True
+        self.clock.release(self)
         if self._stream_task is not None and not self._stream_task.done():
             self._stream_task.cancel()
         if self._conn is not None:

@@ -1,0 +1,127 @@
+"""The virtual time base shared by a fleet of virtual sensors and (optionally) the host.
+
+Virtual seconds advance at ``speed`` x wall seconds, except while the clock is *held*: a virtual
+sensor whose injected outage is over holds the clock until the host has reconnected and started
+it again. The reconnect then takes no virtual time, so an outage scheduled for ``down_s``
+virtual seconds loses exactly the packets due in that window, whatever the CPU load, and the
+next scheduled outage cannot fall inside a reconnect (the fault schedule is deterministic in
+virtual time).
+
+The host can stamp notifications with :meth:`VirtualClock.host_ns` instead of
+``time.monotonic_ns``: the latest virtual time at which any sensor of the fleet produced a
+packet. A packet is therefore stamped at (or slightly after) its virtual send time, never with
+the wall clock's scheduling noise multiplied by ``speed``; clock drift and offset fitted on
+these stamps are those of the simulated device oscillators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+__all__ = ["VirtualClock"]
+
+log = logging.getLogger(__name__)
+
+_POLL_WALL_S = 0.002
+
+
+class VirtualClock:
+    """Virtual seconds = (wall seconds since :meth:`start` - held seconds) x ``speed``.
+
+    Parameters
+    ----------
+    speed : float or None
+        Virtual seconds per wall second; ``None``: as fast as possible (time is then the largest
+        value passed to :meth:`mark`).
+    max_hold_wall_s : float
+        A hold not released after this many wall seconds is released anyway (a host that never
+        comes back must not stop the fleet's time).
+    """
+
+    def __init__(self, speed: float | None, *, max_hold_wall_s: float = 15.0) -> None:
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be > 0 or None, got {speed}")
+        self.speed = speed
+        self.max_hold_wall_s = float(max_hold_wall_s)
+        self._t0_wall: float | None = None
+        self._held_total_s = 0.0
+        self._held_since: float | None = None
+        self._holders: set[object] = set()
+        self._mark_s = 0.0
+        self.holds = 0
+        self.hold_timeouts = 0
+
+    def start(self) -> None:
+        """Virtual time 0 is now (idempotent)."""
+        if self._t0_wall is None:
+            self._t0_wall = time.monotonic()
+
+    @property
+    def held(self) -> bool:
+        """True while some sensor holds the clock."""
+        return bool(self._holders)
+
+    def now_s(self) -> float:
+        """Virtual seconds since :meth:`start` (0 before)."""
+        if self.speed is None:
+            return self._mark_s
+        if self._t0_wall is None:
+            return 0.0
+        wall = self._held_since if self._held_since is not None else time.monotonic()
+        return max(0.0, (wall - self._t0_wall - self._held_total_s) * self.speed)
+
+    def hold(self, key: object) -> None:
+        """Stop virtual time until every holder has called :meth:`release`."""
+        if not self._holders:
+            self._held_since = time.monotonic()
+        self._holders.add(key)
+        self.holds += 1
+
+    def release(self, key: object) -> None:
+        """Release a hold (no-op if ``key`` does not hold the clock)."""
+        if key not in self._holders:
+            return
+        self._holders.discard(key)
+        if not self._holders and self._held_since is not None:
+            self._held_total_s += time.monotonic() - self._held_since
+            self._held_since = None
+
+    async def sleep_until(self, t_s: float) -> None:
+        """Wait until virtual time reaches ``t_s`` (returns at once with ``speed=None``)."""
+        if self.speed is None:
+            return
+        while True:
+            delay = (t_s - self.now_s()) / self.speed
+            if delay <= 0:
+                return
+            # while held, time stands still: poll until it moves again
+            await asyncio.sleep(_POLL_WALL_S if self._holders else delay)
+
+    async def hold_until(self, key: object, done: object, closing: object) -> bool:
+        """Hold the clock while ``done()`` is false; ``False`` if the hold timed out.
+
+        ``done`` and ``closing`` are zero-argument callables polled every few milliseconds.
+        """
+        self.hold(key)
+        t_end = time.monotonic() + self.max_hold_wall_s
+        try:
+            while not done() and not closing():  # type: ignore[operator]
+                if time.monotonic() > t_end:
+                    self.hold_timeouts += 1
+                    log.warning("virtual clock held %.1f wall s; released", self.max_hold_wall_s)
+                    return False
+                await asyncio.sleep(_POLL_WALL_S)
+            return True
+        finally:
+            self.release(key)
+
+    def mark(self, t_s: float) -> None:
+        """A sensor produced a packet at virtual ``t_s`` (advances :meth:`host_ns`)."""
+        if t_s > self._mark_s:
+            self._mark_s = t_s
+
+    def host_ns(self) -> int:
+        """Host receive clock in simulated mode: the latest marked virtual time, in ns."""
+        return round(self._mark_s * 1e9)
