@@ -24,6 +24,7 @@ hip rotation in low back pain; 10° is above the ≈5° goniometric measurement 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,8 +35,17 @@ from scipy.signal import find_peaks
 from imuhip.conventions import quat_conj, quat_mul
 from imuhip.errors import InsufficientDataError
 from imuhip.norms import ROM_NORMS, Flag
+from imuhip.types import SessionEvent
 
-__all__ = ["RomConfig", "RomSide", "rom_flags", "rom_side", "twist_angle_rad"]
+__all__ = [
+    "RomConfig",
+    "RomPhaseWindow",
+    "RomSide",
+    "rom_flags",
+    "rom_phases_from_events",
+    "rom_side",
+    "twist_angle_rad",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,6 +116,48 @@ class RomSide:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RomPhaseWindow:
+    """One marked phase of the test for one side: ``kind`` neutral, ir or er; session seconds."""
+
+    kind: str
+    repetition: int
+    start_s: float
+    stop_s: float
+
+
+def rom_phases_from_events(events: Sequence[SessionEvent], side: str) -> list[RomPhaseWindow]:
+    """The marked phases of ``side`` in time order (``calibration_start`` events whose ``data``
+    has ``movement`` ``rom_neutral``/``rom_ir``/``rom_er``, ``side``, ``start_s``, ``stop_s``
+    in session seconds and optionally ``repetition``), ``[]`` without markers."""
+    out = []
+    for ev in events:
+        d = ev.data
+        mv = d.get("movement")
+        if ev.kind != "calibration_start" or not isinstance(mv, str) or not mv.startswith("rom_"):
+            continue
+        if d.get("side") != side or mv[4:] not in ("neutral", "ir", "er"):
+            continue
+        try:
+            a, b = float(d["start_s"]), float(d["stop_s"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if b > a:
+            out.append(RomPhaseWindow(mv[4:], int(d.get("repetition", 0)), a, b))
+    return sorted(out, key=lambda w: w.start_s)
+
+
+def _stillest(gyr: FloatArray, i0: int, i1: int, rate_hz: float, cfg: RomConfig) -> tuple[int, int]:
+    """The stillest ``min_still_s`` sub-window of ``[i0, i1)`` (whole window if shorter)."""
+    n = max(1, round(cfg.min_still_s * rate_hz))
+    if i1 - i0 <= n:
+        return i0, i1
+    mag = np.linalg.norm(gyr[i0:i1], axis=1)
+    c = np.concatenate([[0.0], np.cumsum(mag)])
+    k = int(np.argmin(c[n:] - c[:-n]))
+    return i0 + k, i0 + k + n
+
+
 def twist_angle_rad(q_ref_sensor: FloatArray, axis_sensor: FloatArray) -> FloatArray:
     """Twist angle about ``axis_sensor`` of relative rotations ``q_ref_sensor``, rad, ``(N,)``.
 
@@ -142,6 +194,7 @@ def rom_side(
     *,
     long_axis_sensor: FloatArray | None = None,
     cfg: RomConfig | None = None,
+    phases: Sequence[RomPhaseWindow] | None = None,
 ) -> RomSide:
     """Maximal IR and ER from neutral of one thigh over a seated 90/90 ROM test.
 
@@ -157,6 +210,12 @@ def rom_side(
         Proximal femur axis in the sensor frame (segment Y from a segment calibration); default
         the nominal mounting (sensor x).
     cfg : RomConfig, optional
+    phases : sequence of RomPhaseWindow, optional
+        Marked phases of this side (:func:`rom_phases_from_events`). With them, neutral is the
+        stillest ``min_still_s`` of the first marked neutral phase and each marked IR (ER) phase
+        gives one repetition: the maximum (minimum) of the angle from the phase start − 0.5 s to
+        the start of the next marked IR/ER phase (the examiner may lag the prompt); without
+        them, phases are detected automatically (first still window, prominent peaks).
 
     Returns
     -------
@@ -175,13 +234,31 @@ def rom_side(
             f"got {q.shape} and {g.shape}"
         )
     rate_hz = 1.0 / float(np.median(np.diff(t_s)))
-    i0, i1 = _still_window(g, rate_hz, cfg)
     notes: list[str] = []
+    phases = list(phases or [])
+    neutral = [w for w in phases if w.kind == "neutral"]
+    moves = [w for w in phases if w.kind in ("ir", "er")]
+    if neutral and moves:
+        a, b = np.searchsorted(t_s, [neutral[0].start_s, neutral[0].stop_s])
+        i0, i1 = _stillest(g, int(a), int(b), rate_hz, cfg)
+        if i1 - i0 < 2:
+            raise InsufficientDataError(
+                f"the marked {side} neutral phase has no samples (sensor data missing there)"
+            )
+    else:
+        phases, moves = [], []
+        i0, i1 = _still_window(g, rate_hz, cfg)
     prior = NOMINAL_LONG_AXIS_SENSOR if long_axis_sensor is None else np.asarray(long_axis_sensor)
     if long_axis_sensor is None:
         notes.append("long-axis direction from the nominal mounting (sensor x proximal)")
     moving = np.linalg.norm(g, axis=1) > cfg.still_gyr_rad_s
-    moving[:i1] = False
+    if moves:  # only this side's marked movements (the other leg's test is excluded)
+        inside = np.zeros(len(t_s), dtype=bool)
+        for w in moves:
+            inside[int(np.searchsorted(t_s, w.start_s)) : int(np.searchsorted(t_s, w.stop_s))] = 1
+        moving &= inside
+    else:
+        moving[:i1] = False
     if moving.sum() >= 10:
         _, v = np.linalg.eigh(g[moving].T @ g[moving])
         axis = v[:, -1]
@@ -203,8 +280,34 @@ def rom_side(
     theta = twist_angle_rad(q_rel, axis)
     sign = 1.0 if side == "right" else -1.0  # right IR = + about proximal Y; left mirrored
     rot_deg = np.degrees(sign * theta)
-    dist = max(1, int(1.0 * rate_hz))
     reps: dict[str, tuple[float, ...]] = {}
+    if moves:
+        found: dict[str, list[float]] = {"ir": [], "er": []}
+        for j, w in enumerate(moves):
+            end = moves[j + 1].start_s if j + 1 < len(moves) else w.stop_s + 3.0
+            a, b = np.searchsorted(t_s, [w.start_s - 0.5, end])
+            s = 1.0 if w.kind == "ir" else -1.0
+            seg = s * rot_deg[int(a) : int(b)]
+            if len(seg) == 0 or np.nanmax(seg) < cfg.min_peak_deg:
+                notes.append(
+                    f"marked {w.kind.upper()} repetition {w.repetition} at {w.start_s:.1f} s: "
+                    f"no rotation of at least {cfg.min_peak_deg:g}° found"
+                )
+                continue
+            found[w.kind].append(float(np.nanmax(seg)))
+        n_marked = {k: sum(w.kind == k for w in moves) for k in ("ir", "er")}
+        return RomSide(
+            side,
+            tuple(found["ir"]),
+            tuple(found["er"]),
+            (float(t_s[i0]), float(t_s[i1 - 1])),
+            (float(axis[0]), float(axis[1]), float(axis[2])),
+            (
+                *notes,
+                f"phases from markers ({n_marked['ir']} IR, {n_marked['er']} ER repetitions)",
+            ),
+        )
+    dist = max(1, int(1.0 * rate_hz))
     for name, s in (("ir", 1.0), ("er", -1.0)):
         pk, props = find_peaks(
             s * rot_deg, height=cfg.min_peak_deg, distance=dist, prominence=cfg.min_peak_deg

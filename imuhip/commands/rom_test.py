@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 NAME = "rom-test"
 HELP = "hip internal/external rotation ROM test (seated 90/90) from a recording"
@@ -25,29 +26,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", type=Path, nargs="?", help="recording file (.imrec)")
     parser.add_argument("--live", action="store_true", help="guided test with live sensors")
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
+    parser.add_argument(
+        "--sensor",
+        action="append",
+        default=[],
+        metavar="PLACEMENT=ADDRESS",
+        help="--live: thigh_l, thigh_r (required) and optionally pelvis, shank_l, shank_r",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="--live: recording to write")
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="--live with virtual sensors driven by the simulated ROM test (no hardware)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        metavar="X",
+        help="--simulate: session seconds per wall second (default 1 with a terminal, else 20)",
+    )
+    parser.add_argument(
+        "--rom-ir-deg", default="38,38", metavar="L,R", help="--simulate: simulated maximal IR"
+    )
+    parser.add_argument(
+        "--rom-er-deg", default="40,40", metavar="L,R", help="--simulate: simulated maximal ER"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="--simulate: simulator seed")
+    parser.add_argument("--overwrite", action="store_true", help="--live: replace --out")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Measure maximal IR and ER from neutral per side and print them with flags."""
-    from imuhip.errors import ImuhipError, InsufficientDataError
+def analyze_rom_recording(path: Path) -> tuple[dict[str, Any], list[Any], list[str]]:
+    """ROM analysis of one recording: ``(results per side, flags, not-measured reasons)``.
 
-    if args.live:
-        raise ImuhipError(
-            "the guided live ROM test is not available yet: record the test with "
-            "'imuhip live ... --out FILE' following the steps of 'imuhip rom-test --help', "
-            "then run 'imuhip rom-test FILE'"
-        )
-    if args.recording is None:
-        raise ImuhipError("give a recording (or --live)")
+    Marked phases (``rom_*`` calibration markers) are used when the recording has them, else
+    phases are detected automatically.
+    """
     from imuhip.align import AlignConfig, align_session
     from imuhip.conventions import quat_rotate
     from imuhip.decode import decode_session
+    from imuhip.errors import InsufficientDataError
     from imuhip.fusion import FuseConfig, fuse_session
     from imuhip.pipeline import _recorded_segcal
     from imuhip.recording import read_recording
-    from imuhip.rom import RomSide, rom_flags, rom_side
+    from imuhip.rom import RomSide, rom_flags, rom_phases_from_events, rom_side
 
-    rec = read_recording(args.recording)
+    rec = read_recording(path)
     aligned = align_session(decode_session(rec.packets, rec.meta), AlignConfig())
     ori = fuse_session(aligned, FuseConfig())
     segcal = _recorded_segcal(rec.events)
@@ -65,7 +89,14 @@ def run(args: argparse.Namespace) -> int:
             # segment Y (proximal) expressed in the sensor frame
             axis = quat_rotate(segcal.q_sensor_segment[placement], [0.0, 1.0, 0.0])
         try:
-            r = rom_side(ori.t_s, ori.q_world_sensor[placement], gyr, side, long_axis_sensor=axis)
+            r = rom_side(
+                ori.t_s,
+                ori.q_world_sensor[placement],
+                gyr,
+                side,
+                long_axis_sensor=axis,
+                phases=rom_phases_from_events(rec.events, side),
+            )
         except InsufficientDataError as err:
             errors.append(f"{side}: {err}")
             continue
@@ -77,13 +108,19 @@ def run(args: argparse.Namespace) -> int:
         raise InsufficientDataError(
             "no ROM test found in the recording (" + "; ".join(errors or ["no thigh sensor"]) + ")"
         )
-    flags = rom_flags(results)
+    return results, rom_flags(results), errors
+
+
+def write_rom_result(
+    name: str, results: dict[str, Any], flags: list[Any], errors: list[str], json_path: Path | None
+) -> None:
+    """Print the result (and write it as JSON to ``json_path`` if given)."""
     out = sys.stdout
 
     def f(v: float) -> str:
         return f"{v:.1f}" if math.isfinite(v) else "–"
 
-    out.write(f"{args.recording.name}: seated 90/90 hip rotation, degrees from neutral\n")
+    out.write(f"{name}: seated 90/90 hip rotation, degrees from neutral\n")
     for side, r in results.items():
         out.write(
             f"  {side:>5}: IR {f(r.ir_mean_deg)} ± {f(r.ir_sd_deg)} "
@@ -100,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"  FLAG: {fl.message}\n")
     if not flags:
         out.write("  no flags\n")
-    if args.json is not None:
+    if json_path is not None:
         payload = {
             "sides": {s: r.to_dict() for s, r in results.items()},
             "flags": [fl.to_dict() for fl in flags],
@@ -109,5 +146,22 @@ def run(args: argparse.Namespace) -> int:
         from imuhip.report import json_ready
 
         text = json.dumps(json_ready(payload), indent=2, allow_nan=False)
-        args.json.write_text(text, encoding="utf-8")
+        json_path.write_text(text, encoding="utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure maximal IR and ER from neutral per side and print them with flags."""
+    from imuhip.errors import ImuhipError
+
+    if args.live:
+        from imuhip.rom_live import run_guided_rom_test
+
+        path = run_guided_rom_test(args)
+        results, flags, errors = analyze_rom_recording(path)
+        write_rom_result(path.name, results, flags, errors, args.json)
+        return 0
+    if args.recording is None:
+        raise ImuhipError("give a recording (or --live)")
+    results, flags, errors = analyze_rom_recording(args.recording)
+    write_rom_result(args.recording.name, results, flags, errors, args.json)
     return 0
