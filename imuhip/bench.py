@@ -3,7 +3,9 @@
 What is measured (each measurement in its own child process, single-threaded BLAS, so the peak
 RSS of one stage does not pollute another and imports are paid once, outside the timing):
 
-* ``decode``: :func:`imuhip.decode.decode_session` over all packets of the session;
+* ``decode``: :func:`imuhip.decode.decode_session` over all packets of the session, and (as
+  ``arrays_*``) the columnar path :func:`imuhip.analyze_recording` uses,
+  :func:`imuhip.decode.decode_session_arrays` on :func:`imuhip.recording.read_packet_arrays`;
 * ``fusion``: :func:`imuhip.fusion.fuse_session` (vqf offline, 9D) on the aligned session;
 * ``vqf_ref``: raw ``vqf.offlineVQF`` on the *same* aligned arrays (reference, Laidig & Seel
   2023, doi:10.1016/j.inffus.2022.10.014);
@@ -376,6 +378,18 @@ def _child_decode(path: str, repeats: int, _: dict[str, Any]) -> dict[str, Any]:
     out["packets"] = len(rec.packets)
     read = _timed(lambda: read_recording(path), 1, warmup=False)
     out["read_cpu_s"] = read["cpu_s"]
+    # the columnar path analyze_recording uses: read_packet_arrays + decode_session_arrays
+    from imuhip.decode import decode_session_arrays
+    from imuhip.recording import read_packet_arrays
+
+    rec.packets.clear()  # memory: one copy of the session at a time
+    arr = read_packet_arrays(path)
+    cols = _timed(
+        lambda: decode_session_arrays(arr.payloads, arr.host_rx_ns, arr.meta), repeats, True
+    )
+    out["arrays_cpu_s"] = cols["cpu_s"]
+    out["arrays_samples_per_s"] = n / cols["cpu_s"] if cols["cpu_s"] else None
+    out["read_arrays_cpu_s"] = _timed(lambda: read_packet_arrays(path), 1, warmup=False)["cpu_s"]
     return out
 
 
@@ -749,6 +763,13 @@ def format_bench(res: dict[str, Any]) -> str:
         f"ratios: analyze/vqf {_fmt(rt['analyze_over_vqf'])}, fusion/vqf "
         f"{_fmt(rt['fusion_over_vqf'])}, vqf/madgwick {_fmt(rt['vqf_over_madgwick'])}"
     )
+    dm = m.get("decode", {})
+    if "arrays_cpu_s" in dm:
+        lines.append(
+            f"decode, columnar (as analyze reads a file): {_fmt(dm.get('arrays_samples_per_s'))}"
+            f" samples/s; reading the file: packets {dm['read_cpu_s']:.3f} s, columnar "
+            f"{dm['read_arrays_cpu_s']:.3f} s"
+        )
     lv = res["live"]
     lines.append(
         f"live: {_fmt(lv['cpu_per_notification_us'], 'us')} CPU/notification, latency p50 "

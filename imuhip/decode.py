@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import binascii
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -40,12 +40,15 @@ from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta, Se
 __all__ = [
     "DECODERS",
     "DecodedPacket",
+    "PackedPayloads",
     "StreamDecoder",
     "crc16_many",
     "decode_packet",
     "decode_sensor",
+    "decode_sensor_arrays",
     "decode_sensor_packets",
     "decode_session",
+    "decode_session_arrays",
     "empty_samples",
     "parse_time_sync_response",
     "stream_decoder_for",
@@ -63,6 +66,78 @@ _RECENT_SEQS: Final = 4096  # live path: how far back duplicates are told apart 
 # reason codes of the vectorised validation, in the order protocol.parse_header checks them
 _OK, _SHORT, _VERSION, _FLAGS, _COUNT, _LENGTH, _CRC, _MAGFLAG = range(8)
 _REASON_NAMES: Final = ("ok", "short", "version", "flags", "count", "length", "crc", "flags")
+
+
+class PackedPayloads(Sequence[bytes]):
+    """The payloads of many packets as slices of one byte buffer (no object per packet).
+
+    Behaves as a read-only sequence of ``bytes`` (``payloads[i]`` copies one payload out) and
+    lets :func:`decode_sensor_arrays` gather all payloads of one length into a ``(P, L)`` array
+    at once. Used by the recording fast path (:func:`imuhip.recording.read_packet_arrays`),
+    where the buffer is the file body and the payloads sit between frame headers.
+
+    Parameters
+    ----------
+    data : (B,) uint8
+        The buffer.
+    start : (P,) int
+        Offset of each payload in ``data``.
+    length : (P,) int
+        Length of each payload (bytes).
+    """
+
+    __slots__ = ("data", "length", "start")
+
+    def __init__(self, data: npt.ArrayLike, start: npt.ArrayLike, length: npt.ArrayLike) -> None:
+        self.data = np.asarray(data, dtype=np.uint8).reshape(-1)
+        self.start = np.asarray(start, dtype=np.int64).reshape(-1)
+        self.length = np.asarray(length, dtype=np.int64).reshape(-1)
+        if self.start.shape != self.length.shape:
+            raise ValueError(
+                f"start and length must have the same shape, got {self.start.shape} "
+                f"and {self.length.shape}"
+            )
+        if len(self.start) and (
+            int(self.start.min()) < 0
+            or int(self.length.min()) < 0
+            or int((self.start + self.length).max()) > len(self.data)
+        ):
+            raise ValueError("payload ranges must lie inside data")
+
+    @classmethod
+    def from_payloads(cls, payloads: Sequence[bytes]) -> PackedPayloads:
+        """Pack a list of payloads (concatenated)."""
+        length = np.fromiter(map(len, payloads), np.int64, len(payloads))
+        start = np.cumsum(length) - length
+        return cls(np.frombuffer(b"".join(payloads), np.uint8), start, length)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def __getitem__(self, i: int) -> bytes:  # type: ignore[override]
+        a = int(self.start[i])
+        return self.data[a : a + int(self.length[i])].tobytes()
+
+    def take(self, idx: npt.NDArray[np.int64], length: int) -> npt.NDArray[np.uint8]:
+        """Payloads ``idx`` (all of ``length`` bytes) as a ``(len(idx), length)`` array."""
+        st = self.start[idx]
+        if len(st) > 1 and length:
+            d = np.diff(st)
+            step = int(d[0])
+            if step >= length and bool(np.all(d == step)):  # evenly spaced: a strided view
+                a = int(st[0])
+                rows = self.data[a : a + step * (len(st) - 1) + length]
+                return np.lib.stride_tricks.as_strided(
+                    rows, (len(st), length), (step, 1), writeable=False
+                )
+        if not len(st) or not length:
+            return np.zeros((len(st), length), np.uint8)
+        # every byte offset of the buffer as the start of a row of ``length`` bytes (a view),
+        # then one row gather: no per-byte index array
+        rows = np.lib.stride_tricks.as_strided(
+            self.data, (len(self.data) - length + 1, length), (1, 1), writeable=False
+        )
+        return rows[st]
 
 
 def _crc_tables() -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
@@ -222,26 +297,36 @@ class _Valid:
     raw: npt.NDArray[np.int16]  # (S, ch)
 
 
-def _validate(payloads: list[bytes], has_mag: bool) -> tuple[_Valid, npt.NDArray[np.int64]]:
-    """Validate all packets; return the valid ones and a reason code per packet."""
+def _validate(payloads: Sequence[bytes], has_mag: bool) -> tuple[_Valid, npt.NDArray[np.int64]]:
+    """Validate all packets; return the valid ones and a reason code per packet.
+
+    ``payloads`` is a list of ``bytes`` or a :class:`PackedPayloads` (same result).
+    """
     ch = protocol.channels(has_mag)
     p_total = len(payloads)
     reasons = np.zeros(p_total, np.int64)
-    lengths = np.fromiter(map(len, payloads), np.int64, p_total)
-    uniq = np.unique(lengths)
+    packed = payloads if isinstance(payloads, PackedPayloads) else None
+    if packed is not None:
+        lengths = packed.length
+        uniq = np.unique(lengths) if p_total else lengths
+    else:
+        lengths = np.fromiter(map(len, payloads), np.int64, p_total)
+        uniq = np.unique(lengths)
     parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], int]] = []
     for length in uniq.tolist():
         if len(uniq) == 1:
             idx = np.arange(p_total, dtype=np.int64)
-            group = payloads
         else:
             idx = np.flatnonzero(lengths == length)
-            group = [payloads[i] for i in idx.tolist()]
         if length < protocol.OVERHEAD:
             reasons[idx] = _SHORT
             continue
-        a = np.frombuffer(b"".join(group), np.uint8).reshape(len(group), length)
-        r = np.zeros(len(group), np.int64)
+        if packed is not None:
+            a = packed.take(idx, length)
+        else:
+            group = payloads if len(uniq) == 1 else [payloads[i] for i in idx.tolist()]
+            a = np.frombuffer(b"".join(group), np.uint8).reshape(len(group), length)
+        r = np.zeros(len(a), np.int64)
         version, flags, n = a[:, 0], a[:, 1], a[:, 8].astype(np.int64)
         pkt_ch = np.where(flags & protocol.FLAG_MAG, 9, 6)
         want = protocol.OVERHEAD + 2 * pkt_ch * n
@@ -288,7 +373,7 @@ def _validate(payloads: list[bytes], has_mag: bool) -> tuple[_Valid, npt.NDArray
     start = np.concatenate([[0], np.cumsum(n_all)[:-1]]).astype(np.int64)
     pkt_all = np.concatenate(pkts)
     order = np.argsort(pkt_all, kind="stable")  # back to arrival order
-    raw = np.concatenate(raws).astype(np.int16)
+    raw = (raws[0] if len(raws) == 1 else np.concatenate(raws)).astype(np.int16, copy=False)
     v = _Valid(
         pkt=pkt_all[order],
         seq=np.concatenate(seqs)[order],
@@ -429,7 +514,6 @@ class StreamDecoder:
     def push(self, packets: Sequence[RawPacket]) -> ImuSamples:
         """Decode the next packets (in arrival order) of this sensor; never raises on bad data."""
         meta = self.meta
-        rate = float(meta.rate_hz)
         tot = _Totals()
         p_total = len(packets)
         tot.packets_received = p_total
@@ -439,6 +523,47 @@ class StreamDecoder:
             return empty_samples(meta, tot.freeze())
         payloads = [p.payload for p in packets]
         host_ns = np.array([p.host_rx_ns for p in packets], dtype=np.int64)
+        return self._push(payloads, host_ns, tot, base_index)
+
+    def push_arrays(self, payloads: PackedPayloads, host_rx_ns: npt.ArrayLike) -> ImuSamples:
+        """:meth:`push` for packets given as arrays: payloads packed in one buffer.
+
+        Parameters
+        ----------
+        payloads : PackedPayloads
+            This sensor's payloads in arrival order.
+        host_rx_ns : (P,) int
+            Host receive time of each, ns.
+
+        Returns
+        -------
+        ImuSamples
+            Equal to ``push`` of the same packets as :class:`~imuhip.types.RawPacket` objects.
+        """
+        if not isinstance(payloads, PackedPayloads):
+            raise TypeError(f"payloads must be PackedPayloads, got {type(payloads).__name__}")
+        host_ns = np.asarray(host_rx_ns, dtype=np.int64).reshape(-1)
+        if len(host_ns) != len(payloads):
+            raise ValueError(f"host_rx_ns has {len(host_ns)} entries for {len(payloads)} payloads")
+        meta = self.meta
+        tot = _Totals()
+        p_total = len(payloads)
+        tot.packets_received = p_total
+        base_index = self._n_pushed
+        self._n_pushed += p_total
+        if p_total == 0:
+            return empty_samples(meta, tot.freeze())
+        return self._push(payloads, host_ns, tot, base_index)
+
+    def _push(
+        self,
+        payloads: Sequence[bytes],
+        host_ns: npt.NDArray[np.int64],
+        tot: _Totals,
+        base_index: int,
+    ) -> ImuSamples:
+        meta = self.meta
+        rate = float(meta.rate_hz)
         v, reasons = _validate(payloads, meta.has_mag)
         self._count_errors(tot, reasons, payloads, host_ns, base_index)
 
@@ -611,7 +736,7 @@ class StreamDecoder:
         )
 
     def _counter_restarts(
-        self, v: _Valid, payloads: list[bytes], seq_u: npt.NDArray[np.int64]
+        self, v: _Valid, payloads: Sequence[bytes], seq_u: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.bool_]:
         """Re-join a packet counter that restarted (sensor reboot), in place; mark those packets.
 
@@ -642,7 +767,7 @@ class StreamDecoder:
         self,
         tot: _Totals,
         reasons: npt.NDArray[np.int64],
-        payloads: list[bytes],
+        payloads: Sequence[bytes],
         host_ns: npt.NDArray[np.int64],
         base_index: int,
     ) -> None:
@@ -684,6 +809,34 @@ def decode_sensor_packets(packets: Sequence[RawPacket], meta: SensorMeta) -> Imu
         raises for bad packet contents.
     """
     return StreamDecoder(meta).push(packets)
+
+
+def decode_sensor_arrays(
+    payloads: PackedPayloads, host_rx_ns: npt.ArrayLike, meta: SensorMeta
+) -> ImuSamples:
+    """:func:`decode_sensor` for packets given as arrays (no :class:`RawPacket` per packet).
+
+    Parameters
+    ----------
+    payloads : PackedPayloads
+        ONE sensor's payloads in arrival order.
+    host_rx_ns : (P,) int
+        Their host receive times, ns.
+    meta : SensorMeta
+
+    Returns
+    -------
+    ImuSamples
+        Equal to :func:`decode_sensor` of the same packets. Sensors of another protocol than
+        ``"imuhip"`` are decoded through their registered packet decoder.
+    """
+    if meta.protocol == "imuhip":
+        return StreamDecoder(meta).push_arrays(payloads, host_rx_ns)
+    host = np.asarray(host_rx_ns, dtype=np.int64).reshape(-1)
+    if len(host) != len(payloads):
+        raise ValueError(f"host_rx_ns has {len(host)} entries for {len(payloads)} payloads")
+    packets = [RawPacket(meta.placement, int(h), payloads[i]) for i, h in enumerate(host.tolist())]
+    return decode_sensor(packets, meta)
 
 
 DECODERS: dict[str, Callable[[Sequence[RawPacket], SensorMeta], ImuSamples]] = {
@@ -737,6 +890,46 @@ def decode_sensor(packets: Sequence[RawPacket], meta: SensorMeta) -> ImuSamples:
             "protocol",
         )
     return decoder(packets, meta)
+
+
+def decode_session_arrays(
+    payloads: Mapping[str, PackedPayloads],
+    host_rx_ns: Mapping[str, npt.ArrayLike],
+    meta: SessionMeta,
+) -> dict[str, ImuSamples]:
+    """:func:`decode_session` for packets already grouped per sensor as arrays.
+
+    Parameters
+    ----------
+    payloads : mapping of placement to PackedPayloads
+        Each sensor's payloads in arrival order (e.g.
+        :attr:`imuhip.recording.PacketArrays.payloads`); a sensor of ``meta`` missing here has
+        no packets.
+    host_rx_ns : mapping of placement to (P,) int
+    meta : SessionMeta
+
+    Returns
+    -------
+    dict of str to ImuSamples
+        Equal to :func:`decode_session` of the same packets. Entries for placements not in
+        ``meta`` are counted and logged (warning), never fatal.
+    """
+    known = {s.placement for s in meta.sensors}
+    unknown = {k: len(v) for k, v in payloads.items() if k not in known and len(v)}
+    if unknown:
+        _LOG.warning(
+            "ignored packets of sensors not in the session metadata: %s",
+            ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items())),
+        )
+    empty = PackedPayloads(np.zeros(0, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return {
+        s.placement: decode_sensor_arrays(
+            payloads.get(s.placement, empty),
+            host_rx_ns.get(s.placement, np.zeros(0, np.int64)),
+            s,
+        )
+        for s in meta.sensors
+    }
 
 
 def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str, ImuSamples]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics_many
 from imuhip.norms import Flag, gait_flags
 from imuhip.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
 from imuhip.types import (
+    ImuSamples,
     JointAngles,
     OrientationSession,
     RawPacket,
@@ -145,14 +146,20 @@ def analyze_recording(
     ------
     FileNotFoundError, RecordingError, InsufficientDataError, CalibrationError
     """
-    from imuhip.recording import read_recording
+    from imuhip.decode import decode_session_arrays
+    from imuhip.recording import read_packet_arrays
 
     say = progress or _noop
     say("reading recording")
-    rec = read_recording(Path(path))
-    packets, rec.packets = rec.packets, []
-    return analyze_packets(
-        _drain(packets),  # the packets are freed once decoded (bounded memory)
+    # columnar fast path: payloads as slices of the file body, no object per packet (decodes
+    # to the same samples as read_recording + decode_session)
+    rec = read_packet_arrays(Path(path))
+    say("decoding packets")
+    samples = decode_session_arrays(rec.payloads, rec.host_rx_ns, rec.meta)
+    rec.payloads.clear()  # the file body is freed once decoded (bounded memory)
+    rec.host_rx_ns.clear()
+    return _analyze_samples(
+        samples,
         rec.meta,
         rec.events,
         cfg,
@@ -160,13 +167,6 @@ def analyze_recording(
         recording_complete=bool(rec.complete),
         progress=progress,
     )
-
-
-def _drain(items: list[RawPacket]) -> Iterator[RawPacket]:
-    """Yield the items of a list in order, removing each from the list as it goes."""
-    items.reverse()
-    while items:
-        yield items.pop()
 
 
 def analyze_packets(
@@ -192,17 +192,41 @@ def analyze_packets(
         Damage reported by the recording reader (copied into the quality section).
     progress : callable, optional
     """
-    from imuhip.align import AlignConfig, align_session
     from imuhip.decode import decode_session
+
+    say = progress or _noop
+    say("decoding packets")
+    samples = decode_session(packets, meta)
+    return _analyze_samples(
+        samples,
+        meta,
+        events,
+        cfg,
+        recording_warnings=recording_warnings,
+        recording_complete=recording_complete,
+        progress=progress,
+    )
+
+
+def _analyze_samples(
+    samples: dict[str, ImuSamples],
+    meta: SessionMeta,
+    events: Sequence[SessionEvent] = (),
+    cfg: AnalysisConfig | None = None,
+    *,
+    recording_warnings: Sequence[str] = (),
+    recording_complete: bool = True,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """:func:`analyze_packets` from the decoded samples on (``samples`` is emptied)."""
+    from imuhip.align import AlignConfig, align_session
     from imuhip.fusion import FuseConfig, fuse_session
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
-    say("decoding packets")
-    samples = decode_session(packets, meta)
     say("aligning clocks")
     aligned = align_session(samples, AlignConfig())
-    del samples  # bounded memory: decoded samples are not needed once on the grid
+    samples.clear()  # bounded memory: decoded samples are not needed once on the grid
     if cfg.calibration_folder is not None:
         from imuhip.sensor_calibration import apply_sensor_calibrations
 

@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from imuhip.conventions import Placement
 from imuhip.errors import RecordingError
@@ -49,6 +50,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "PSEUDONYM_PATTERN",
+    "PacketArrays",
     "Recording",
     "RecordingStream",
     "RecordingWriter",
@@ -56,6 +58,7 @@ __all__ = [
     "meta_from_json",
     "meta_to_json",
     "open_recording",
+    "read_packet_arrays",
     "read_recording",
 ]
 
@@ -791,6 +794,198 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
         warnings=parsed.warnings,
         complete=complete,
         valid_bytes=hdr_len + parsed.valid,
+        size_bytes=hdr_len + len(body),
+    )
+
+
+@dataclass(slots=True)
+class PacketArrays:
+    """A recording read into per-sensor arrays (no object per packet): the analysis fast path.
+
+    Attributes
+    ----------
+    meta : SessionMeta
+    payloads : dict of str to PackedPayloads
+        Per sensor (every sensor of ``meta``), its packet payloads in file (= receive) order, as
+        slices of the file body.
+    host_rx_ns : dict of str to (P,) int64
+        Per sensor, the host receive times of those packets.
+    events, warnings, complete, valid_bytes, size_bytes
+        As in :class:`Recording`.
+    """
+
+    meta: SessionMeta
+    payloads: dict[str, Any]
+    host_rx_ns: dict[str, npt.NDArray[np.int64]]
+    events: list[SessionEvent]
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = False
+    valid_bytes: int = 0
+    size_bytes: int = 0
+
+
+_FAST_CHUNK: Final = 8192  # frames checked at once in a regular run
+
+
+def _regular_run(
+    data: npt.NDArray[np.uint8], body: bytes, pos: int, n: int, n_sensors: int
+) -> npt.NDArray[np.int64]:
+    """Start offsets of the intact packet frames of payload length ``n`` that follow each other
+    from ``pos`` (at least the one at ``pos`` if it is intact), checked at once."""
+    size = n + FRAME_OVERHEAD
+    end = len(data)
+    out: list[npt.NDArray[np.int64]] = []
+    while True:
+        j = min(_FAST_CHUNK, (end - pos) // size)
+        if j <= 0:
+            break
+        cand = pos + size * np.arange(j, dtype=np.int64)
+        lenf = (
+            data[cand + 12].astype(np.int64)
+            | (data[cand + 13].astype(np.int64) << 8)
+            | (data[cand + 14].astype(np.int64) << 16)
+            | (data[cand + 15].astype(np.int64) << 24)
+        )
+        good = (
+            (data[cand] == 0xA5)
+            & (data[cand + 1] == 0x5A)
+            & (data[cand + 2] == FRAME_PACKET)
+            & (data[cand + 3] < n_sensors)
+            & (lenf == n)
+        )
+        k = j if bool(good.all()) else int(np.argmin(good))
+        cand = cand[:k]
+        stop = cand + FRAME_HEADER_LEN + n
+        crc_rx = (
+            data[stop].astype(np.uint32)
+            | (data[stop + 1].astype(np.uint32) << 8)
+            | (data[stop + 2].astype(np.uint32) << 16)
+            | (data[stop + 3].astype(np.uint32) << 24)
+        )
+        mv = memoryview(body)
+        crc32 = zlib.crc32
+        hl = FRAME_HEADER_LEN + n
+        crc = np.fromiter((crc32(mv[a : a + hl]) for a in cand.tolist()), np.uint32, len(cand))
+        ok = crc == crc_rx
+        if not bool(ok.all()):
+            k = int(np.argmin(ok))
+            cand = cand[:k]
+        out.append(cand)
+        pos += size * len(cand)
+        if len(cand) < j:
+            break
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
+    """Read a recording into per-sensor payload arrays (see :class:`PacketArrays`).
+
+    The same packets, events, warnings and completeness as :func:`read_recording`, without one
+    :class:`~imuhip.types.RawPacket` per notification: runs of consecutive packet frames of one
+    length are located and CRC-checked at once; anything else (events, other lengths) is read
+    frame by frame, and from the first damaged or unexpected frame on, the rest of the file is
+    read by :func:`read_recording`'s parser (so damage is reported identically).
+
+    Raises
+    ------
+    FileNotFoundError, RecordingError
+        As :func:`read_recording`.
+    """
+    from imuhip.decode import PackedPayloads
+
+    p = Path(path)
+    with p.open("rb") as f:
+        meta, hdr_len = _read_header(f, p)
+        body = f.read()
+    sensors = tuple(s.placement for s in meta.sensors)
+    n_sensors = len(sensors)
+    data = np.frombuffer(body, np.uint8)
+    end = len(body)
+    runs: list[npt.NDArray[np.int64]] = []  # frame start offsets of packet frames
+    run_len: list[npt.NDArray[np.int64]] = []
+    events: list[SessionEvent] = []
+    warnings: list[str] = []
+    tail: _Parsed | None = None
+    pos = 0
+    frame_no = 0
+    valid = 0
+    unpack_hdr = _FRAME_HDR.unpack_from
+    while pos < end:
+        if pos + FRAME_HEADER_LEN > end:
+            tail = _parse_no_gc(body, pos, hdr_len, frame_no, sensors, True)
+            break
+        sync, kind, idx, ns, n = unpack_hdr(body, pos)
+        if kind == FRAME_PACKET and sync == SYNC and idx < n_sensors and n <= MAX_PAYLOAD:
+            starts = _regular_run(data, body, pos, n, n_sensors)
+            if len(starts):
+                runs.append(starts)
+                run_len.append(np.full(len(starts), n, np.int64))
+                size = len(starts) * (n + FRAME_OVERHEAD)
+                pos += size
+                valid += size
+                frame_no += len(starts)
+                continue
+        elif kind == FRAME_EVENT and _frame_at(body, pos, end, True) is not None:
+            stop = pos + FRAME_HEADER_LEN + n
+            try:
+                ev = _decode_event(ns, body[pos + FRAME_HEADER_LEN : stop])
+            except (ValueError, KeyError, TypeError):
+                pass  # the general parser words the warning
+            else:
+                events.append(ev)
+                valid += stop + 4 - pos
+                pos = stop + 4
+                frame_no += 1
+                continue
+        # damage or an unexpected frame: the general parser takes over from here
+        tail = _parse_no_gc(body, pos, hdr_len, frame_no, sensors, True)
+        break
+    starts_all = np.concatenate(runs) if runs else np.zeros(0, np.int64)
+    lens_all = np.concatenate(run_len) if runs else np.zeros(0, np.int64)
+    sensor_idx = data[starts_all + 3].astype(np.int64)
+    ns_all = np.zeros(len(starts_all), np.int64)
+    for b in range(8):
+        ns_all |= data[starts_all + 4 + b].astype(np.int64) << (8 * b)
+    payload_start = starts_all + FRAME_HEADER_LEN
+    extra: list[RawPacket] = []
+    if tail is not None:
+        valid += tail.valid
+        warnings.extend(tail.warnings)
+        for it in tail.items:
+            if type(it) is RawPacket:
+                extra.append(it)
+            else:
+                events.append(it)  # type: ignore[arg-type]
+    buf = data
+    if extra:  # packets the general parser read after damage: appended to the buffer
+        packed = PackedPayloads.from_payloads([q.payload for q in extra])
+        buf = np.concatenate([data, packed.data])
+        extra_start = packed.start + len(data)
+    payloads: dict[str, Any] = {}
+    host: dict[str, npt.NDArray[np.int64]] = {}
+    for i, name in enumerate(sensors):
+        sel = np.flatnonzero(sensor_idx == i)
+        st, ln, hs = payload_start[sel], lens_all[sel], ns_all[sel]
+        mine = [j for j, q in enumerate(extra) if q.sensor == name]
+        if mine:
+            st = np.concatenate([st, extra_start[mine]])
+            ln = np.concatenate([ln, packed.length[mine]])
+            hs = np.concatenate([hs, np.array([extra[j].host_rx_ns for j in mine], np.int64)])
+        payloads[name] = PackedPayloads(buf, st, ln)
+        host[name] = hs
+    complete = any(e.kind == "stop" for e in events)
+    if not complete:
+        warnings.append(_NO_STOP)
+    for w in warnings:
+        log.warning("%s: %s", p, w)
+    return PacketArrays(
+        meta=meta,
+        payloads=payloads,
+        host_rx_ns=host,
+        events=events,
+        warnings=warnings,
+        complete=complete,
+        valid_bytes=hdr_len + valid,
         size_bytes=hdr_len + len(body),
     )
 
