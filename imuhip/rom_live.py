@@ -219,7 +219,11 @@ def _say_factory() -> Callable[[str], None]:
 
         return say
     except ImportError:  # pragma: no cover - rich is a dependency
-        return lambda msg: sys.stderr.write(f"> {msg}\n")
+
+        def plain(msg: str) -> None:
+            sys.stderr.write(f"> {msg}\n")
+
+        return plain
 
 
 async def _session(

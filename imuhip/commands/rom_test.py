@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 NAME = "rom-test"
-HELP = "hip internal/external rotation ROM test (seated 90/90) from a recording"
+HELP = "hip internal/external rotation ROM test (seated 90/90): from a recording or --live guided"
 
 GUIDE = """Seated 90/90 hip rotation test, per side:
   1. sit, hips and knees at 90°, thigh sensors on the lateral mid-thigh; hold still 2 s (neutral)
