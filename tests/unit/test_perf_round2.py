@@ -166,3 +166,59 @@ def test_quat_rotate_rejects_wrong_shapes() -> None:
         quat_rotate(np.ones((3, 3)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="quat_rotate"):
         quat_rotate(np.ones((3, 4)), np.ones((3, 4)))
+
+
+def _quat_normalize_norm(q):
+    """``conventions.quat_normalize`` before: ``np.linalg.norm``."""
+    q = np.asarray(q, dtype=np.float64)
+    n = np.linalg.norm(q, axis=-1, keepdims=True)
+    if not np.all(np.isfinite(n)) or np.any(n == 0):
+        raise ValueError("quaternion must be finite and non-zero")
+    return q / n
+
+
+@pytest.mark.parametrize("shape", [(4,), (1000, 4), (3, 5, 4)])
+def test_quat_normalize_written_out_equals_linalg_norm(shape) -> None:
+    from imuhip.conventions import quat_normalize
+
+    rng = np.random.default_rng(len(shape))
+    for scale in (1e-150, 1e-3, 1.0, 1e3, 1e150):
+        q = scale * rng.normal(size=shape)
+        np.testing.assert_array_equal(quat_normalize(q), _quat_normalize_norm(q))
+    for bad in (np.zeros(shape), np.full(shape, np.nan), 1e-200 * np.ones(shape)):
+        with pytest.raises(ValueError, match="finite and non-zero"):
+            quat_normalize(bad)
+        with pytest.raises(ValueError):
+            _quat_normalize_norm(bad)
+
+
+# --------------------------------------------------------------------------------------------
+# compensation: absorption phase of many strides at once
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_absorption_phases_grouped_equal_per_stride(side: str) -> None:
+    from imuhip.compensation import _absorption_phases_deg, absorption_phase_deg
+
+    rng = np.random.default_rng(4 if side == "left" else 5)
+    n = 20_000
+    t = np.arange(n) / 100.0
+    pel = np.column_stack([0.1 * np.sin(2 * np.pi * t / 1.1) + 0.01 * rng.normal(size=n)] * 3)
+    hip = 0.2 * np.sin(2 * np.pi * t / 1.1 + 1.0) + 0.02 * rng.normal(size=n)
+    pel[5000:5200, 0] = 0.3  # flat pelvis: nan
+    hip[9000:9010] = np.nan  # invalid samples inside a stride
+    bounds, stances = [], []
+    a = 0
+    while a < n - 200:
+        k = int(rng.choice([4, 9, 105, 110, 110, 111, 140]))  # many equal lengths, some short
+        bounds.append((a, min(a + k, n)))
+        stance = np.zeros(bounds[-1][1] - a, bool)
+        stance[: int(rng.integers(0, len(stance) + 1))] = True  # some with no stance
+        stances.append(stance)
+        a += k
+    got = _absorption_phases_deg(pel[:, 0].copy(), hip, side, bounds, stances)
+    want = [
+        absorption_phase_deg(pel[a:b, 0], hip[a:b], side, st)
+        for (a, b), st in zip(bounds, stances, strict=True)
+    ]
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert np.isfinite(want).sum() > 100 and np.isnan(want).sum() > 5
