@@ -248,6 +248,22 @@ def asymmetry(
     1993, *An Introduction to the Bootstrap*, ch. 13), ``n_boot`` times, fixed ``seed`` so a report
     is reproducible.
     """
+    return _asymmetry(metric, left, right, n_boot, seed, None)
+
+
+_BootCache = dict[tuple[int, int, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+
+
+def _asymmetry(
+    metric: str,
+    left: Sequence[float],
+    right: Sequence[float],
+    n_boot: int,
+    seed: int,
+    cache: _BootCache | None,
+) -> Asymmetry:
+    """:func:`asymmetry`; ``cache`` shares the resampling indices between metrics with the same
+    stride counts (the same seed draws the same indices: identical results, drawn once)."""
     lv = np.asarray(left, dtype=np.float64)
     rv = np.asarray(right, dtype=np.float64)
     lv = lv[np.isfinite(lv)]
@@ -255,9 +271,21 @@ def asymmetry(
     if len(lv) < 2 or len(rv) < 2:
         d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
         return Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
-    rng = np.random.default_rng(seed)
-    bl = _boot_means(rng, lv, n_boot)
-    br = _boot_means(rng, rv, n_boot)
+    key = (seed, n_boot, len(lv), len(rv))
+    if cache is not None and n_boot * max(len(lv), len(rv)) <= _BOOT_MAX_DRAWS:
+        if key not in cache:
+            rng = np.random.default_rng(seed)
+            cache[key] = (
+                rng.integers(0, len(lv), size=(n_boot, len(lv))),
+                rng.integers(0, len(rv), size=(n_boot, len(rv))),
+            )
+        il, ir = cache[key]
+        bl = np.asarray(lv[il].mean(axis=1))
+        br = np.asarray(rv[ir].mean(axis=1))
+    else:
+        rng = np.random.default_rng(seed)
+        bl = _boot_means(rng, lv, n_boot)
+        br = _boot_means(rng, rv, n_boot)
     diff = br - bl
     lo, hi = np.percentile(diff, [2.5, 97.5])
     return Asymmetry(metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv))
@@ -338,9 +366,11 @@ def session_metrics(
         for k in (*PELVIS_METRICS, *LUMBAR_METRICS)
         if any(k in r for r in all_valid)
     }
+    boot_cache: _BootCache = {}
     asym = {
-        k: asymmetry(k, values["left"][k], values["right"][k], seed=seed)
+        k: _asymmetry(k, values["left"][k], values["right"][k], 2000, seed, boot_cache)
         for k in (*HIP_METRICS, *TIMING_METRICS)
         if k in values["left"] and k in values["right"]
     }
+    boot_cache.clear()
     return SessionMetrics(per_side, trunk, asym, n_strides)

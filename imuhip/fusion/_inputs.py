@@ -97,7 +97,10 @@ def check_inputs(
     for name, arr in (("acc_m_s2", acc), ("gyr_rad_s", gyr), ("mag_ut", mag)):
         if arr is None:
             continue
-        bad = ~np.isfinite(arr).all(axis=1)
+        fin = np.isfinite(arr)
+        if fin.all():  # the common case: no row to look at
+            continue
+        bad = ~fin.all(axis=1)
         if mask is not None:
             bad &= mask
         if bad.any():
@@ -109,14 +112,24 @@ def check_inputs(
             )
 
     if check_units:
-        rows = np.ones(n, bool) if mask is None else mask
-        if rows.sum() >= _MIN_ROWS_FOR_UNIT_CHECK:
-            _check_units(acc[rows], gyr[rows], None if mag is None else mag[rows])
+        if mask is None or mask.all():  # every row: no copies
+            if n >= _MIN_ROWS_FOR_UNIT_CHECK:
+                _check_units(acc, gyr, mag)
+        elif np.count_nonzero(mask) >= _MIN_ROWS_FOR_UNIT_CHECK:
+            _check_units(acc[mask], gyr[mask], None if mag is None else mag[mask])
     return acc, gyr, mag, mask
 
 
+def _row_norm(x: FloatArray) -> FloatArray:
+    """``np.linalg.norm(x, axis=1)`` of ``(N, 3)`` rows, written out (the same sums, faster)."""
+    s = x[:, 0] * x[:, 0]
+    s += x[:, 1] * x[:, 1]
+    s += x[:, 2] * x[:, 2]
+    return np.sqrt(s)
+
+
 def _check_units(acc: FloatArray, gyr: FloatArray, mag: FloatArray | None) -> None:
-    acc_norm = float(np.median(np.linalg.norm(acc, axis=1)))
+    acc_norm = float(np.median(_row_norm(acc)))
     if acc_norm < _ACC_NORM_MIN_M_S2:
         raise ValueError(
             f"acc_m_s2 looks like g, not m/s²: median norm {acc_norm:.3g} "
@@ -127,14 +140,14 @@ def _check_units(acc: FloatArray, gyr: FloatArray, mag: FloatArray | None) -> No
             f"acc_m_s2 looks like mg, not m/s²: median norm {acc_norm:.4g} "
             f"(expected ≈ {GRAVITY_M_S2:.2f})"
         )
-    gyr_p99 = float(np.percentile(np.linalg.norm(gyr, axis=1), 99))
+    gyr_p99 = float(np.percentile(_row_norm(gyr), 99))
     if gyr_p99 > _GYR_P99_MAX_RAD_S:
         raise ValueError(
             f"gyr_rad_s looks like deg/s, not rad/s: 99th percentile norm {gyr_p99:.4g} "
             f"(> {_GYR_P99_MAX_RAD_S} rad/s); multiply by pi/180"
         )
     if mag is not None:
-        mag_norm = float(np.median(np.linalg.norm(mag, axis=1)))
+        mag_norm = float(np.median(_row_norm(mag)))
         if mag_norm < _MAG_NORM_MIN_UT:
             raise ValueError(
                 f"mag_ut looks like mT or gauss, not µT: median norm {mag_norm:.3g} "

@@ -222,3 +222,27 @@ def test_absorption_phases_grouped_equal_per_stride(side: str) -> None:
     ]
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     assert np.isfinite(want).sum() > 100 and np.isnan(want).sum() > 5
+
+
+def test_fusion_row_norm_equals_linalg_norm() -> None:
+    from imuhip.fusion._inputs import _row_norm
+
+    rng = np.random.default_rng(9)
+    for scale in (1e-100, 1e-3, 1.0, 1e5, 1e100):
+        x = scale * rng.normal(size=(5000, 3))
+        np.testing.assert_array_equal(_row_norm(x), np.linalg.norm(x, axis=1))
+
+
+def test_asymmetry_shared_bootstrap_indices_equal_fresh_draws() -> None:
+    from imuhip.metrics import _asymmetry, asymmetry
+
+    rng = np.random.default_rng(2)
+    cache: dict = {}
+    for k in range(12):
+        left = rng.normal(10, 2, 300 + 40 * (k % 3))
+        right = rng.normal(11, 2, 280)
+        if k % 4 == 1:
+            left[::17] = np.nan  # fewer finite strides: another key
+        got = _asymmetry(f"m{k}", left, right, 2000, 0, cache)
+        assert got == asymmetry(f"m{k}", left, right, seed=0)
+    assert 1 < len(cache) < 12  # indices were shared between metrics
