@@ -379,6 +379,7 @@ async def run_live(
     overwrite: bool = False,
     driver: Any | None = None,
     clock_ns: Callable[[], int] | None = None,
+    packet_clock_ns: Callable[[str, bytes], int] | None = None,
 ) -> LiveResult:
     """Run one live session to completion and close its recording.
 
@@ -403,6 +404,9 @@ async def run_live(
         says ``time_scale`` 1, ``host_clock`` ``"virtual"``) and ``cfg.duration_s`` counts virtual
         seconds, so the session, its clock-drift fit and its loss accounting do not depend on
         how fast the machine runs the simulation.
+    packet_clock_ns : callable, optional
+        Per-sensor receive stamp of data notifications (with ``clock_ns``; see
+        :class:`~imuhip.source.ble.BleSession`).
 
     Raises
     ------
@@ -423,6 +427,7 @@ async def run_live(
         scanner_backend=scanner_backend,
         driver=driver,
         clock_ns=clock_ns,
+        packet_clock_ns=packet_clock_ns,
     )
     virtual = clock_ns is not None
     scale = 1.0 if virtual else cfg.time_scale
@@ -507,6 +512,7 @@ async def run_live(
             handle(batch)
             await asyncio.sleep(0)
     finally:
+        t_end = session_now_s()  # the session ends here; closing the links is not part of it
         stop.set()
         sup.cancel()  # a reconnect in progress must not delay the end of the session
         with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -536,7 +542,6 @@ async def run_live(
             writer.write_event(
                 SessionEvent(now_ns, "loss_accounting", p, {**metrics[p], **links[p]})
             )
-        t_end = session_now_s()
         duration = t_end - t_start
         writer.close(
             stop_data={

@@ -125,7 +125,9 @@ async def _session(args: argparse.Namespace, out: Path) -> Any:
                 stop=stop,
                 on_tick=view.update,
                 overwrite=args.overwrite,
-                clock_ns=fleet.clock.host_ns,  # stamps and drift in virtual (device) time
+                # stamps, session length and clock drift in virtual time, whatever the CPU load
+                clock_ns=fleet.clock.host_ns,
+                packet_clock_ns=fleet.packet_ns,
             )
 
 

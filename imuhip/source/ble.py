@@ -412,6 +412,10 @@ class BleSession:
         Host receive clock in ns for packets, events and time-sync anchors (default
         ``time.monotonic_ns``; the simulator passes :meth:`imuhip.virtual.VirtualClock.host_ns`
         so that stamps are in virtual time).
+    packet_clock_ns : callable or None
+        ``packet_clock_ns(placement, data)``: receive stamp (ns) of data notification ``data``
+        of that sensor (default: ``clock_ns()``; the simulator passes
+        :meth:`imuhip.virtual.VirtualFleet.packet_ns`).
     use_retry_connector : bool
         Connect through ``bleak_retry_connector.establish_connection`` (default).
 
@@ -432,6 +436,7 @@ class BleSession:
         driver: ImuhipDriver | None = None,
         use_retry_connector: bool = True,
         clock_ns: Callable[[], int] | None = None,
+        packet_clock_ns: Callable[[str, bytes], int] | None = None,
     ) -> None:
         if not targets:
             raise ValueError("targets must name at least one sensor")
@@ -441,6 +446,7 @@ class BleSession:
         self.scanner_backend = scanner_backend
         # host receive clock (ns): time.monotonic_ns, or a simulator's virtual clock
         self.clock_ns: Callable[[], int] = clock_ns or time.monotonic_ns
+        self.packet_clock_ns = packet_clock_ns
         self.driver = driver or ImuhipDriver(self.cfg.command_timeout_s, self.clock_ns)
         self.use_retry_connector = use_retry_connector
         # packets may fill queue_maxsize; events have a reserve on top so none is ever lost
@@ -478,9 +484,10 @@ class BleSession:
         limit = self.cfg.max_notification_bytes
         room = self.cfg.queue_maxsize
         clock_ns = self.clock_ns
+        per_sensor = self.packet_clock_ns
 
         def on_data(_char: Any, data: bytearray) -> None:
-            ns = clock_ns()
+            ns = clock_ns() if per_sensor is None else per_sensor(sensor, bytes(data))
             if len(data) > limit:
                 link.oversized += 1
                 return

@@ -7,11 +7,13 @@ virtual seconds loses exactly the packets due in that window, whatever the CPU l
 next scheduled outage cannot fall inside a reconnect (the fault schedule is deterministic in
 virtual time).
 
-The host can stamp notifications with :meth:`VirtualClock.host_ns` instead of
-``time.monotonic_ns``: the latest virtual time at which any sensor of the fleet produced a
-packet. A packet is therefore stamped at (or slightly after) its virtual send time, never with
-the wall clock's scheduling noise multiplied by ``speed``; clock drift and offset fitted on
-these stamps are those of the simulated device oscillators.
+The host can stamp events with :meth:`VirtualClock.host_ns` (the latest virtual time at which
+any sensor of the fleet produced a packet) and each sensor's notifications with
+:meth:`VirtualClock.sensor_ns` (the virtual time of that sensor's latest packet) instead of
+``time.monotonic_ns``. A packet is then stamped at its virtual send time (or that of a packet
+of the same burst), never with the wall clock's scheduling noise multiplied by ``speed``, and
+never ahead because the machine could not keep up: clock drift and offset fitted on these
+stamps are those of the simulated device oscillators.
 """
 
 from __future__ import annotations
@@ -38,18 +40,27 @@ class VirtualClock:
     max_hold_wall_s : float
         A hold not released after this many wall seconds is released anyway (a host that never
         comes back must not stop the fleet's time).
+    max_lead_s : float
+        Virtual time runs at most this far ahead of the slowest sensor that has marked a packet
+        (so the fault schedules of different sensors keep their order on a slow machine).
     """
 
-    def __init__(self, speed: float | None, *, max_hold_wall_s: float = 15.0) -> None:
+    def __init__(
+        self, speed: float | None, *, max_hold_wall_s: float = 15.0, max_lead_s: float = 1.0
+    ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be > 0 or None, got {speed}")
         self.speed = speed
         self.max_hold_wall_s = float(max_hold_wall_s)
+        self.max_lead_s = float(max_lead_s)
+        self._last_now_s = 0.0
         self._t0_wall: float | None = None
         self._held_total_s = 0.0
         self._held_since: float | None = None
         self._holders: set[object] = set()
         self._mark_s = 0.0
+        self._marks: dict[object, float] = {}
+        self.outages: set[object] = set()  # sensors in a scheduled outage right now
         self.holds = 0
         self.hold_timeouts = 0
 
@@ -70,7 +81,13 @@ class VirtualClock:
         if self._t0_wall is None:
             return 0.0
         wall = self._held_since if self._held_since is not None else time.monotonic()
-        return max(0.0, (wall - self._t0_wall - self._held_total_s) * self.speed)
+        t = (wall - self._t0_wall - self._held_total_s) * self.speed
+        if self._marks:
+            # never run ahead of the slowest streaming sensor: on a machine too slow for
+            # ``speed`` the simulation slows down instead of letting sensors lag each other
+            t = min(t, min(self._marks.values()) + self.max_lead_s)
+        self._last_now_s = max(self._last_now_s, t)
+        return self._last_now_s
 
     def hold(self, key: object) -> None:
         """Stop virtual time until every holder has called :meth:`release`."""
@@ -117,10 +134,25 @@ class VirtualClock:
         finally:
             self.release(key)
 
-    def mark(self, t_s: float) -> None:
-        """A sensor produced a packet at virtual ``t_s`` (advances :meth:`host_ns`)."""
+    def mark(self, t_s: float, key: object = None) -> None:
+        """Sensor ``key`` produced a packet at virtual ``t_s`` (advances :meth:`host_ns`)."""
         if t_s > self._mark_s:
             self._mark_s = t_s
+        if t_s > self._marks.get(key, -1.0):
+            self._marks[key] = t_s
+
+    def forget(self, key: object) -> None:
+        """Sensor ``key`` stopped streaming: time no longer waits for it."""
+        self._marks.pop(key, None)
+
+    def sensor_ns(self, key: object) -> int:
+        """Virtual time (ns) of the latest packet sensor ``key`` produced (0 before any).
+
+        The stamp of a notification from that sensor: on a machine too slow to run the fleet
+        at ``speed``, a sensor lags the others, and its packets must not be stamped with their
+        (later) times.
+        """
+        return round(self._marks.get(key, 0.0) * 1e9)
 
     def host_ns(self) -> int:
         """Host receive clock in simulated mode: the latest marked virtual time, in ns."""

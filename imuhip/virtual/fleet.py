@@ -123,6 +123,10 @@ class VirtualFleet:
         self.clock = clock or (first.clock if first is not None else VirtualClock(None))
         self._ctx: contextlib.AbstractContextManager[Any] | None = None
 
+    def packet_ns(self, placement: str, data: bytes) -> int:
+        """Virtual receive stamp (ns) of notification ``data`` of ``placement``: its send time."""
+        return self.sensors[placement].sent_at_ns(data)
+
     @property
     def addresses(self) -> dict[str, str]:
         """Placement -> address of each virtual sensor."""

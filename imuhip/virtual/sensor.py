@@ -45,6 +45,7 @@ __all__ = ["Faults", "SampleSource", "SentRecord", "SyntheticSource", "VirtualSe
 log = logging.getLogger(__name__)
 
 _BATTERY_UUID16 = 0x180F
+_SENT_AT_MAX = 8192
 
 
 class SampleSource(Protocol):
@@ -99,7 +100,9 @@ class Faults:
         and stays unreachable for ``down_s`` virtual seconds; it keeps sampling. Then it
         advertises and holds the fleet's :class:`~imuhip.virtual.clock.VirtualClock` until the
         host has started it again, so exactly the packets due in ``[start_s, start_s + down_s)``
-        are lost to the outage. Windows must be sorted and must not overlap.
+        are lost to the outage. Windows must be sorted and must not overlap. (When the outage
+        ends while another sensor of the fleet is still out, the clock is not held and the
+        reconnect takes virtual time: :attr:`VirtualSensor.unheld_reconnects`.)
     loss_prob : float
         Probability that a packet is lost over the air (seeded, reproducible).
     burst_interval_s : float or None
@@ -226,7 +229,9 @@ class VirtualSensor:
         self.disconnects_done = 0
         self.disconnects_skipped = 0  # scheduled while the link was down (host gave up)
         self.reconnect_timeouts = 0  # outages after which the host did not START in time
+        self.unheld_reconnects = 0  # outages that ended while another sensor was out
         self._fault_outage = False  # a scheduled outage is in progress (until the next START)
+        self._sent_at: dict[bytes, float] = {}  # payload -> fleet virtual send time (s)
         self._rng = np.random.default_rng(self.faults.seed)
         self._conn: Connection | None = None
         self._down_until_s = -math.inf
@@ -401,6 +406,7 @@ class VirtualSensor:
                 s.streaming = True
                 if self._stream_task is None:
                     self._t0_v = self.clock.now_s()
+                    self.clock.mark(self._t0_v, self.name)  # time waits for this sensor too
                     self._stream_task = self._spawn(self._stream())
         elif cmd == protocol.CMD_STOP and len(value) == 1:
             s.streaming = False
@@ -445,12 +451,18 @@ class VirtualSensor:
             await asyncio.sleep(0)
         else:
             await self.clock.sleep_until(self._t0_v + t_s)
-        self.clock.mark(self._t0_v + t_s)
+        self.clock.mark(self._t0_v + t_s, self.name)
 
     async def _end_outage(self) -> None:
         """The scheduled outage is over: advertise and hold virtual time until START."""
         self._fault_outage = False
+        self.clock.outages.discard(self)
         self._schedule_advertise(0.0)
+        if self.clock.outages:
+            # another sensor is still out: holding time would keep it out while the host may be
+            # trying to reach it, so this reconnect takes (load-dependent) virtual time
+            self.unheld_reconnects += 1
+            return
         ok = await self.clock.hold_until(
             self, lambda: self._conn is not None and self.state.streaming, lambda: self._closing
         )
@@ -485,6 +497,7 @@ class VirtualSensor:
                 else:
                     self.disconnects_done += 1
                     self._fault_outage = True
+                    self.clock.outages.add(self)
                     await self._drain()
                     conn = self._conn
                     self._conn = None
@@ -507,6 +520,10 @@ class VirtualSensor:
                     self._record(SentRecord(k, first, s.spp, t_due, "lost", payload))
                 else:
                     self._record(SentRecord(k, first, s.spp, t_due, "sent", payload))
+                    assert self._t0_v is not None
+                    self._sent_at[payload] = self._t0_v + t_due
+                    if len(self._sent_at) > _SENT_AT_MAX:  # a host that never reads them
+                        del self._sent_at[next(iter(self._sent_at))]
                     await self._notify(link, payload)
                     n_bad = f.flood + (
                         1 if f.garbage_every and (k + 1) % f.garbage_every == 0 else 0
@@ -546,6 +563,8 @@ class VirtualSensor:
         """Stop streaming, drop the link and power off."""
         self._closing = True
         self.clock.release(self)
+        self.clock.forget(self.name)
+        self.clock.outages.discard(self)
         if self._stream_task is not None and not self._stream_task.done():
             self._stream_task.cancel()
         if self._conn is not None:
@@ -558,6 +577,17 @@ class VirtualSensor:
                 await self.device.stop_advertising()
             except Exception as err:
                 log.debug("%s: stop advertising failed: %s", self.name, err)
+
+    def sent_at_ns(self, payload: bytes) -> int:
+        """Fleet virtual time (ns) at which this notification was sent (latest packet's if unknown).
+
+        The simulator's host receive stamp: the radio of the virtual link is ideal (no latency),
+        however long the machine takes to deliver the notification.
+        """
+        t = self._sent_at.pop(payload, None)
+        if t is None:
+            return self.clock.sensor_ns(self.name)
+        return round(t * 1e9)
 
     # -- accounting ---------------------------------------------------------------------------
     def sent_payloads(self) -> list[bytes]:
