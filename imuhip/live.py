@@ -380,6 +380,7 @@ async def run_live(
     driver: Any | None = None,
     clock_ns: Callable[[], int] | None = None,
     packet_clock_ns: Callable[[str, bytes], int] | None = None,
+    on_end: Callable[[], None] | None = None,
 ) -> LiveResult:
     """Run one live session to completion and close its recording.
 
@@ -407,6 +408,10 @@ async def run_live(
     packet_clock_ns : callable, optional
         Per-sensor receive stamp of data notifications (with ``clock_ns``; see
         :class:`~imuhip.source.ble.BleSession`).
+    on_end : callable, optional
+        Called once when the session's time is up (or it is stopped), before the links are
+        closed (a simulator stops its virtual time:
+        :meth:`imuhip.virtual.VirtualClock.end_session`).
 
     Raises
     ------
@@ -513,6 +518,8 @@ async def run_live(
             await asyncio.sleep(0)
     finally:
         t_end = session_now_s()  # the session ends here; closing the links is not part of it
+        if on_end is not None:
+            on_end()
         stop.set()
         sup.cancel()  # a reconnect in progress must not delay the end of the session
         with contextlib.suppress(Exception, asyncio.CancelledError):

@@ -128,6 +128,7 @@ async def _session(args: argparse.Namespace, out: Path) -> Any:
                 # stamps, session length and clock drift in virtual time, whatever the CPU load
                 clock_ns=fleet.clock.host_ns,
                 packet_clock_ns=fleet.packet_ns,
+                on_end=fleet.clock.end_session,
             )
 
 

@@ -27,6 +27,7 @@ __all__ = ["VirtualClock"]
 log = logging.getLogger(__name__)
 
 _POLL_WALL_S = 0.002
+_SESSION_END = "session end"
 
 
 class VirtualClock:
@@ -133,6 +134,14 @@ class VirtualClock:
             return True
         finally:
             self.release(key)
+
+    def end_session(self) -> None:
+        """The host's session is over: stop virtual time (sensors produce nothing more).
+
+        Pass it as ``run_live(..., on_end=clock.end_session)``: the links are then closed
+        without the sensors streaming on (at ``speed`` x the wall time closing takes).
+        """
+        self.hold(_SESSION_END)
 
     def mark(self, t_s: float, key: object = None) -> None:
         """Sensor ``key`` produced a packet at virtual ``t_s`` (advances :meth:`host_ns`)."""

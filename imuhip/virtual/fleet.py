@@ -179,7 +179,6 @@ class VirtualFleet:
         return cls(hub, sensors, clock)
 
     async def __aenter__(self) -> VirtualFleet:
-        self.clock.start()
         await self.hub.power_on()
         for s in self.sensors.values():
             await s.start()
@@ -195,6 +194,7 @@ class VirtualFleet:
     ) -> None:
         for s in self.sensors.values():
             await s.close()
+        self.clock.release("session end")
         if self._ctx is not None:
             self._ctx.__exit__(exc_type, exc, tb)
             self._ctx = None

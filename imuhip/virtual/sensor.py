@@ -100,9 +100,7 @@ class Faults:
         and stays unreachable for ``down_s`` virtual seconds; it keeps sampling. Then it
         advertises and holds the fleet's :class:`~imuhip.virtual.clock.VirtualClock` until the
         host has started it again, so exactly the packets due in ``[start_s, start_s + down_s)``
-        are lost to the outage. Windows must be sorted and must not overlap. (When the outage
-        ends while another sensor of the fleet is still out, the clock is not held and the
-        reconnect takes virtual time: :attr:`VirtualSensor.unheld_reconnects`.)
+        are lost to the outage. Windows must be sorted and must not overlap.
     loss_prob : float
         Probability that a packet is lost over the air (seeded, reproducible).
     burst_interval_s : float or None
@@ -229,8 +227,8 @@ class VirtualSensor:
         self.disconnects_done = 0
         self.disconnects_skipped = 0  # scheduled while the link was down (host gave up)
         self.reconnect_timeouts = 0  # outages after which the host did not START in time
-        self.unheld_reconnects = 0  # outages that ended while another sensor was out
         self._fault_outage = False  # a scheduled outage is in progress (until the next START)
+        self._src0 = 0  # source sample shown as this sensor's sample 0
         self._sent_at: dict[bytes, float] = {}  # payload -> fleet virtual send time (s)
         self._rng = np.random.default_rng(self.faults.seed)
         self._conn: Connection | None = None
@@ -324,7 +322,6 @@ class VirtualSensor:
 
     async def start(self) -> None:
         """Power on and advertise."""
-        self.clock.start()
         await self.device.power_on()
         await self._advertise()
 
@@ -405,7 +402,11 @@ class VirtualSensor:
                 s.spp = s.spp or spp  # the packet timeline is fixed at the first START
                 s.streaming = True
                 if self._stream_task is None:
+                    self.clock.start()  # the fleet's t = 0 is the first START of any sensor
                     self._t0_v = self.clock.now_s()
+                    # the body moves whether or not this sensor streams yet: sample k shows the
+                    # motion at fleet time t0 + k / rate, the same moment as the other sensors
+                    self._src0 = round(self._t0_v * s.rate_hz)
                     self.clock.mark(self._t0_v, self.name)  # time waits for this sensor too
                     self._stream_task = self._spawn(self._stream())
         elif cmd == protocol.CMD_STOP and len(value) == 1:
@@ -458,11 +459,6 @@ class VirtualSensor:
         self._fault_outage = False
         self.clock.outages.discard(self)
         self._schedule_advertise(0.0)
-        if self.clock.outages:
-            # another sensor is still out: holding time would keep it out while the host may be
-            # trying to reach it, so this reconnect takes (load-dependent) virtual time
-            self.unheld_reconnects += 1
-            return
         ok = await self.clock.hold_until(
             self, lambda: self._conn is not None and self.state.streaming, lambda: self._closing
         )
@@ -535,7 +531,7 @@ class VirtualSensor:
 
     def _counts(self, first: int, n: int) -> npt.NDArray[np.int16]:
         # sources produce counts at ±16 g / ±2000 °/s; rescale to the configured ranges
-        raw = self.source.counts(first, n)
+        raw = self.source.counts(self._src0 + first, n)
         s = self.state
         if s.acc_range_g == 16 and s.gyr_range_dps == 2000:
             return raw
