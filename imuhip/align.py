@@ -308,10 +308,13 @@ def session_t0_ns(samples: dict[str, ImuSamples]) -> int:
 
 
 def _finite_rows(s: ImuSamples) -> npt.NDArray[np.bool_]:
-    ok = np.isfinite(s.t_dev_s) & np.all(np.isfinite(s.acc_m_s2), axis=1)
-    ok &= np.all(np.isfinite(s.gyr_rad_s), axis=1)
-    if s.mag_ut is not None:
-        ok &= np.all(np.isfinite(s.mag_ut), axis=1)
+    ok = np.isfinite(s.t_dev_s)
+    for a in (s.acc_m_s2, s.gyr_rad_s, s.mag_ut):
+        if a is None:
+            continue
+        fin = np.isfinite(a)
+        if not fin.all():  # the usual case skips the slow per-row reduction
+            ok &= fin.all(axis=1)
     return ok
 
 
@@ -409,8 +412,9 @@ def align_session(
         if not ok.any():
             raise AlignmentError(f"sensor {name!r} has no finite samples (all NaN or inf)")
         host_s = (s.host_rx_ns - np.int64(t0_ns)) * 1e-9
-        clock = fit_clock(s.t_dev_s[ok], host_s[ok], window_s=cfg.clock_window_s)
-        t_sess = clock.to_session(s.t_dev_s[ok])
+        keep = slice(None) if ok.all() else ok  # usual case: views, no masked copies
+        clock = fit_clock(s.t_dev_s[keep], host_s[keep], window_s=cfg.clock_window_s)
+        t_sess = clock.to_session(s.t_dev_s[keep])
         prepared[name] = (s, ok, t_sess, clock)
         lo, hi = min(lo, float(t_sess[0])), max(hi, float(t_sess[-1]))
     k_lo = math.ceil(lo * rate - 1e-6)

@@ -161,6 +161,17 @@ def quat_mul(p: npt.ArrayLike, q: npt.ArrayLike) -> FloatArray:
     """Hamilton product ``p ⊗ q`` for arrays of shape ``(..., 4)`` (broadcasting)."""
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
+    rows = _row_blocks(p, q, 4)
+    if rows is not None:  # long (M, 4) arrays: in row blocks, temporaries stay in cache
+        out = np.empty((rows, 4))
+        for a in range(0, rows, _BLOCK_ROWS):
+            b = a + _BLOCK_ROWS
+            out[a:b] = _quat_mul(p[a:b] if p.ndim == 2 else p, q[a:b] if q.ndim == 2 else q)
+        return out
+    return _quat_mul(p, q)
+
+
+def _quat_mul(p: FloatArray, q: FloatArray) -> FloatArray:
     pw, px, py, pz = np.moveaxis(p, -1, 0)
     qw, qx, qy, qz = np.moveaxis(q, -1, 0)
     return np.stack(
@@ -174,6 +185,22 @@ def quat_mul(p: npt.ArrayLike, q: npt.ArrayLike) -> FloatArray:
     )
 
 
+_BLOCK_ROWS = 8192
+"""Row block of the quaternion helpers on long arrays (element-wise: the same values, ~2x faster
+than whole-array temporaries that do not fit in cache)."""
+
+
+def _row_blocks(a: FloatArray, b: FloatArray, b_last: int) -> int | None:
+    """Row count ``M`` when ``a`` is ``(M, 4)`` or ``(4,)`` and ``b`` ``(M, b_last)`` or
+    ``(b_last,)``, at least one of them 2-D and ``M`` above two blocks; else ``None``."""
+    if a.ndim not in (1, 2) or b.ndim not in (1, 2) or a.shape[-1] != 4 or b.shape[-1] != b_last:
+        return None
+    if a.ndim == 2 and b.ndim == 2 and len(a) != len(b):
+        return None
+    m = len(a) if a.ndim == 2 else len(b) if b.ndim == 2 else 0
+    return m if m > 2 * _BLOCK_ROWS else None
+
+
 def quat_conj(q: npt.ArrayLike) -> FloatArray:
     """Conjugate (the inverse of a unit quaternion), shape ``(..., 4)``."""
     q = np.asarray(q, dtype=np.float64)
@@ -185,12 +212,24 @@ def quat_normalize(q: npt.ArrayLike) -> FloatArray:
     q = np.asarray(q, dtype=np.float64)
     if q.shape[-1:] != (4,):
         n = np.linalg.norm(q, axis=-1, keepdims=True)
-    else:  # written out: the sum of squares in np.linalg.norm's order (bit-identical), 2x faster
-        n2 = q[..., 0] * q[..., 0]
-        n2 += q[..., 1] * q[..., 1]
-        n2 += q[..., 2] * q[..., 2]
-        n2 += q[..., 3] * q[..., 3]
-        n = np.sqrt(n2)[..., None]
+        if not np.all(np.isfinite(n)) or np.any(n == 0):
+            raise ValueError("quaternion must be finite and non-zero")
+        return q / n
+    if q.ndim == 2 and len(q) > 2 * _BLOCK_ROWS:  # long arrays: in row blocks (same values)
+        out = np.empty(q.shape)
+        for a in range(0, len(q), _BLOCK_ROWS):
+            out[a : a + _BLOCK_ROWS] = _quat_normalize(q[a : a + _BLOCK_ROWS])
+        return out
+    return _quat_normalize(q)
+
+
+def _quat_normalize(q: FloatArray) -> FloatArray:
+    # written out: the sum of squares in np.linalg.norm's order (bit-identical), 2x faster
+    n2 = q[..., 0] * q[..., 0]
+    n2 += q[..., 1] * q[..., 1]
+    n2 += q[..., 2] * q[..., 2]
+    n2 += q[..., 3] * q[..., 3]
+    n = np.sqrt(n2)[..., None]
     if not np.all(np.isfinite(n)) or np.any(n == 0):
         raise ValueError("quaternion must be finite and non-zero")
     return q / n
@@ -208,6 +247,18 @@ def quat_rotate(q: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
     v = np.asarray(v, dtype=np.float64)
     if q.shape[-1:] != (4,) or v.shape[-1:] != (3,):
         raise ValueError(f"quat_rotate needs q (..., 4) and v (..., 3), got {q.shape}, {v.shape}")
+    out = np.empty((*np.broadcast_shapes(q.shape[:-1], v.shape[:-1]), 3))
+    rows = _row_blocks(q, v, 3)
+    if rows is not None:  # long (M, ...) arrays: in row blocks, temporaries stay in cache
+        for a in range(0, rows, _BLOCK_ROWS):
+            b = a + _BLOCK_ROWS
+            _quat_rotate_into(q[a:b] if q.ndim == 2 else q, v[a:b] if v.ndim == 2 else v, out[a:b])
+        return out
+    _quat_rotate_into(q, v, out)
+    return out
+
+
+def _quat_rotate_into(q: FloatArray, v: FloatArray, out: FloatArray) -> None:
     # v + w t + u x t with t = 2 u x v, written out per component (the same operations in the
     # same order as with np.cross, so bit-identical, without its temporaries: 1.7-2.7x faster)
     w = q[..., 0]
@@ -216,11 +267,9 @@ def quat_rotate(q: npt.ArrayLike, v: npt.ArrayLike) -> FloatArray:
     tx = 2.0 * (uy * vz - uz * vy)
     ty = 2.0 * (uz * vx - ux * vz)
     tz = 2.0 * (ux * vy - uy * vx)
-    out = np.empty((*np.broadcast_shapes(q.shape[:-1], v.shape[:-1]), 3))
     out[..., 0] = vx + w * tx + (uy * tz - uz * ty)
     out[..., 1] = vy + w * ty + (uz * tx - ux * tz)
     out[..., 2] = vz + w * tz + (ux * ty - uy * tx)
-    return out
 
 
 def to_rotation(q: npt.ArrayLike) -> Rotation:

@@ -155,8 +155,9 @@ def mag_field_quality(
             f"mag_ut must be (M, 3) and q_world_sensor (M, 4), got {m.shape}, {q.shape}"
         )
     mw = quat_rotate(q, m)
-    norm = np.linalg.norm(m, axis=1)
-    dip = np.arctan2(-mw[:, 2], np.linalg.norm(mw[:, :2], axis=1))
+    # row norms written out: the sums np.linalg.norm forms, in its order (same values, faster)
+    norm = np.sqrt(m[:, 0] * m[:, 0] + m[:, 1] * m[:, 1] + m[:, 2] * m[:, 2])
+    dip = np.arctan2(-mw[:, 2], np.sqrt(mw[:, 0] * mw[:, 0] + mw[:, 1] * mw[:, 1]))
     sl = slice(*ref_window) if ref_window is not None else slice(None)
     ref_n = float(np.median(norm[sl]))
     ref_d = float(np.median(dip[sl]))
@@ -249,7 +250,7 @@ def correct_thigh_heading(
     off = np.unwrap(np.asarray(offsets))
     c = np.asarray(centres)
     offset = np.interp(t_idx, c, off)
-    q_fix = quat_from_axis_angle(np.tile(_UP, (m, 1)), -offset)
+    q_fix = quat_from_axis_angle(_UP, -offset)  # one axis for all rows (broadcast)
     q_corr = quat_mul(q_fix, qt)
     drift = float(np.polyfit(c / rate_hz, off, 1)[0]) if len(c) > 1 else 0.0
     # distance to the nearest window centre: its two neighbours in sorted order (the (M, windows)
@@ -269,23 +270,28 @@ def correct_thigh_heading(
 
 
 def _window_sums(x: FloatArray, starts: npt.NDArray[np.int64], win: int, hop: int) -> FloatArray:
-    """Sums of the rows ``x[a:a + win]`` for each window start ``a`` (a multiple of ``hop``).
+    """Sums over ``[a, a + win)`` of each row of ``x`` for each window start ``a``.
 
-    The rows are summed in blocks of ``gcd(win, hop)`` (windows are whole blocks; the last
-    window may run past the end, where zero rows are added), then ``win / block`` blocks per
-    window: O(M x win / hop) additions, no running sum over the session (no round-off growth).
+    ``x`` is ``(C, L)`` with its quantities in rows, the samples first and zeros after them,
+    ``L`` a multiple of ``gcd(win, hop)`` covering every window (:func:`_window_layout`). The
+    samples are summed in blocks of ``gcd(win, hop)`` (windows are whole blocks), then
+    ``win / block`` blocks per window: O(M x win / hop) additions, no running
+    sum over the session (no round-off growth). Returns ``(windows, C)``.
     """
     b = math.gcd(win, hop)
-    m = len(x)
-    nb = -(-max(m, int(starts[-1]) + win) // b) if len(starts) else 0
-    padded = np.zeros((nb * b, *x.shape[1:]), dtype=np.float64)
-    padded[:m] = x
-    blocks = padded.reshape((nb, b, *x.shape[1:])).sum(axis=1)
+    blocks = x.reshape(len(x), -1, b).sum(axis=2).T
     first = starts // b
-    out = np.zeros((len(starts), *x.shape[1:]), dtype=np.float64)
+    out = np.zeros((len(starts), len(x)), dtype=np.float64)
     for j in range(win // b):
         out += blocks[first + j]
     return out
+
+
+def _window_layout(m: int, win: int, hop: int) -> tuple[npt.NDArray[np.int64], int]:
+    """Window starts and the padded sample count ``L`` :func:`_window_sums` needs."""
+    starts = np.arange(0, max(1, m - win + 1), hop, dtype=np.int64)
+    b = math.gcd(win, hop)
+    return starts, -(-max(m, int(starts[-1]) + win) // b) * b
 
 
 def _walking_window_offsets(
@@ -307,20 +313,19 @@ def _walking_window_offsets(
     this replaces, within round-off).
     """
     m = len(ok)
-    starts = np.arange(0, max(1, m - win + 1), hop, dtype=np.int64)
-    okf = ok.astype(np.float64)
-    gz = np.where(ok[:, None], g, 0.0)
-    cols = np.column_stack(
-        [
-            okf,
-            np.einsum("ij,ij->i", gz, gz),
-            gz[:, 0] * gz[:, 0],
-            gz[:, 1] * gz[:, 1],
-            gz[:, 0] * gz[:, 1],
-            np.where(ok[:, None], z_thi, 0.0),
-            np.where(ok[:, None], z_pel, 0.0),
-        ]
-    )
+    starts, length = _window_layout(m, win, hop)
+    cols = np.zeros((11, length))  # quantities in rows, zero past the end and at invalid rows
+    cols[0, :m] = ok
+    gx = np.where(ok, g[:, 0], 0.0)
+    gy = np.where(ok, g[:, 1], 0.0)
+    gzz = np.where(ok, g[:, 2], 0.0)
+    np.multiply(gx, gx, out=cols[2, :m])
+    np.multiply(gy, gy, out=cols[3, :m])
+    np.multiply(gx, gy, out=cols[4, :m])
+    cols[1, :m] = cols[2, :m] + cols[3, :m] + gzz * gzz
+    for k in range(3):
+        cols[5 + k, :m] = np.where(ok, z_thi[:, k], 0.0)
+        cols[8 + k, :m] = np.where(ok, z_pel[:, k], 0.0)
     sums = _window_sums(cols, starts, win, hop)
     n = sums[:, 0]
     keep = n >= 0.8 * win

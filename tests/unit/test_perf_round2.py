@@ -177,7 +177,7 @@ def _quat_normalize_norm(q):
     return q / n
 
 
-@pytest.mark.parametrize("shape", [(4,), (1000, 4), (3, 5, 4)])
+@pytest.mark.parametrize("shape", [(4,), (1000, 4), (3, 5, 4), (40_000, 4)])
 def test_quat_normalize_written_out_equals_linalg_norm(shape) -> None:
     from imuhip.conventions import quat_normalize
 
@@ -246,3 +246,58 @@ def test_asymmetry_shared_bootstrap_indices_equal_fresh_draws() -> None:
         got = _asymmetry(f"m{k}", left, right, 2000, 0, cache)
         assert got == asymmetry(f"m{k}", left, right, seed=0)
     assert 1 < len(cache) < 12  # indices were shared between metrics
+
+
+def test_mag_field_quality_and_heading_fix_unchanged() -> None:
+    """Written-out norms and the broadcast up axis give the values of the general calls."""
+    from imuhip.conventions import quat_normalize
+    from imuhip.heading import mag_field_quality
+
+    rng = np.random.default_rng(12)
+    q = quat_normalize(rng.normal(size=(3000, 4)))
+    mag = 45.0 * rng.normal(size=(3000, 3))
+    mq = mag_field_quality(q, mag)
+    mw = _quat_rotate_cross(q, mag)
+    np.testing.assert_array_equal(mq.norm_ut, np.linalg.norm(mag, axis=1))
+    np.testing.assert_array_equal(
+        mq.dip_rad, np.arctan2(-mw[:, 2], np.linalg.norm(mw[:, :2], axis=1))
+    )
+    off = rng.uniform(-4, 4, 3000)
+    np.testing.assert_array_equal(
+        quat_from_axis_angle(_UP, -off), quat_from_axis_angle(np.tile(_UP, (3000, 1)), -off)
+    )
+
+
+def _quat_mul_stack(p, q):
+    """``conventions.quat_mul`` before (whole arrays)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    pw, px, py, pz = np.moveaxis(p, -1, 0)
+    qw, qx, qy, qz = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            pw * qw - px * qx - py * qy - pz * qz,
+            pw * qx + px * qw + py * qz - pz * qy,
+            pw * qy - px * qz + py * qw + pz * qx,
+            pw * qz + px * qy - py * qx + pz * qw,
+        ],
+        axis=-1,
+    )
+
+
+@pytest.mark.parametrize("rows", [16_383, 16_385, 50_001])
+def test_quat_helpers_in_row_blocks_equal_whole_arrays(rows: int) -> None:
+    from imuhip.conventions import quat_normalize
+
+    rng = np.random.default_rng(rows)
+    q = quat_normalize(rng.normal(size=(rows, 4)))
+    p = rng.normal(size=(rows, 4))
+    v = rng.normal(size=(rows, 3))
+    for a, b in ((q, v), (q, v[7]), (q[3], v)):
+        np.testing.assert_array_equal(quat_rotate(a, b), _quat_rotate_cross(a, b))
+    for a, b in ((p, q), (p, q[5]), (p[2], q)):
+        np.testing.assert_array_equal(quat_mul(a, b), _quat_mul_stack(a, b))
+    with pytest.raises(ValueError):
+        quat_mul(p, q[:-1])  # rows that do not broadcast still fail
+    with pytest.raises(ValueError):
+        quat_rotate(q, v[:-1])
