@@ -53,6 +53,8 @@ FloatArray = npt.NDArray[np.float64]
 
 _THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
 _MAX_FILL_S = 2.0  # longer gaps are not bridged with held samples for the live filter
+_RECONVERGE_S = 3.0  # after a longer gap: fresh filter, no hip angle for this long
+_REL_YAW_TAU_S = 5.0  # time constant of the running pelvis-thigh relative heading
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,9 @@ class SensorLiveState:
     last_host_ns: int | None = None
     events: int = 0
     last: dict[str, Any] = field(default_factory=dict)
+    reconverge_until_idx: int | None = None  # sample index up to which the filter re-converges
+    q_yaw_fix: FloatArray | None = None  # world-frame heading fix applied after a re-alignment
+    resets: int = 0
 
 
 def _yaw_of_x_axis(q: FloatArray) -> float:
@@ -161,6 +166,12 @@ class LiveProcessor:
         }
         self.latency_ns: deque[int] = deque(maxlen=latency_window)
         self.calibrated = False
+        # per side: running mean (unit complex number) of the thigh-pelvis segment heading
+        # difference while both filters are converged, and its sum during a re-convergence
+        self._rel_yaw_ref: dict[str, complex] = {}
+        self._rel_yaw_new: dict[str, complex] = {}
+        #: sides whose hip angle is withheld while a filter re-converges after a gap
+        self.reconverging: set[str] = set()
         self.event_counts: dict[str, int] = {}
 
     # -- input ---------------------------------------------------------------------------------
@@ -212,7 +223,16 @@ class LiveProcessor:
             return
         first = int(idx[0]) if st.last_idx is None else st.last_idx + 1
         span = int(idx[-1]) - first + 1
-        if span > len(idx) and span - len(idx) <= _MAX_FILL_S * st.meta.rate_hz:
+        if span - len(idx) > _MAX_FILL_S * st.meta.rate_hz and st.q_last is not None:
+            # a long gap (e.g. a reconnect): the filter state is stale; start a fresh filter,
+            # withhold this sensor's hip angles while it re-converges, then re-align its heading
+            from imuhip.fusion.online import OnlineFusion
+
+            st.fusion = fusion = OnlineFusion(rate_hz=st.meta.rate_hz, use_mag=st.meta.has_mag)
+            st.reconverge_until_idx = int(idx[0]) + round(_RECONVERGE_S * st.meta.rate_hz)
+            st.resets += 1
+            res = fusion.update(acc, gyr, mag)
+        elif span > len(idx) and span - len(idx) <= _MAX_FILL_S * st.meta.rate_hz:
             # hold the last valid row across short gaps so the fixed-rate filter stays on grid
             pos = idx - first
             valid = np.zeros(span, bool)
@@ -228,7 +248,8 @@ class LiveProcessor:
         else:
             res = fusion.update(acc, gyr, mag)
         st.last_idx = int(idx[-1])
-        st.q_last = res.q_world_sensor[-1]
+        q = res.q_world_sensor[-1]
+        st.q_last = q if st.q_yaw_fix is None else quat_mul(st.q_yaw_fix, q)
 
     def _calibrate(self) -> bool:
         need = {"pelvis"} | (set(_THIGH_SIDE) & set(self.sensors))
@@ -249,19 +270,70 @@ class LiveProcessor:
         self.calibrated = True
         return True
 
+    @staticmethod
+    def _reconverging(st: SensorLiveState) -> bool:
+        u = st.reconverge_until_idx
+        return u is not None and st.last_idx is not None and st.last_idx < u
+
+    def _realign(self, p: str, st: SensorLiveState) -> None:
+        """End of a re-convergence: turn the fresh filter's heading (about world z) so that the
+        mean thigh-pelvis heading difference during the re-convergence equals the one before
+        the gap (walking on, the segments keep their mean relative heading)."""
+        st.reconverge_until_idx = None
+        sides = (
+            [s.value for t, s in _THIGH_SIDE.items() if t in self.sensors]
+            if p == "pelvis"
+            else [_THIGH_SIDE[p].value]
+        )
+        deltas = []
+        for side in sides:
+            ref, new = self._rel_yaw_ref.get(side), self._rel_yaw_new.pop(side, None)
+            if ref and new:
+                d = float(np.angle(ref / new))  # ref - new
+                deltas.append(-d if p == "pelvis" else d)
+        if not deltas:
+            return
+        delta = float(np.angle(np.mean(np.exp(1j * np.array(deltas)))))
+        fix = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), delta)
+        st.q_yaw_fix = fix if st.q_yaw_fix is None else quat_mul(fix, st.q_yaw_fix)
+        if st.q_last is not None:
+            st.q_last = quat_mul(fix, st.q_last)
+        log.info("%s: heading re-aligned by %.1f° after a gap", p, np.degrees(delta))
+
     def _update_hips(self) -> bool:
         if not self.calibrated and not self._calibrate():
             return False
         pel = self.sensors["pelvis"]
         if pel.q_last is None or pel.q_sensor_segment is None:
             return False
+        pel_busy = self._reconverging(pel)
         q_pel = quat_mul(pel.q_last, pel.q_sensor_segment)
         done = False
+        alpha = 1.0 / (_REL_YAW_TAU_S * pel.meta.rate_hz)
         for p, side in _THIGH_SIDE.items():
             st = self.sensors.get(p)
             if st is None or st.q_last is None or st.q_sensor_segment is None:
                 continue
-            ang = hip_angles(q_pel, quat_mul(st.q_last, st.q_sensor_segment), side)
+            q_thigh = quat_mul(st.q_last, st.q_sensor_segment)
+            rel = np.exp(1j * (_yaw_of_x_axis(q_thigh) - _yaw_of_x_axis(q_pel)))
+            if pel_busy or self._reconverging(st):
+                # withhold the angle (the view says "re-converging"); collect the relative
+                # heading over the re-convergence for the re-alignment
+                self.reconverging.add(side.value)
+                self.hip_deg.pop(side.value, None)
+                self._rel_yaw_new[side.value] = self._rel_yaw_new.get(side.value, 0j) + rel
+                continue
+            for q_st, name in ((st, p), (pel, "pelvis")):
+                if q_st.reconverge_until_idx is not None:  # just converged
+                    self._realign(name, q_st)
+            if side.value in self.reconverging:
+                self.reconverging.discard(side.value)
+                q_pel = quat_mul(pel.q_last, pel.q_sensor_segment)
+                q_thigh = quat_mul(st.q_last, st.q_sensor_segment)
+                rel = np.exp(1j * (_yaw_of_x_axis(q_thigh) - _yaw_of_x_axis(q_pel)))
+            ref = self._rel_yaw_ref.get(side.value)
+            self._rel_yaw_ref[side.value] = rel if ref is None else ref + alpha * (rel - ref)
+            ang = hip_angles(q_pel, q_thigh, side)
             deg = np.degrees(ang)
             self.hip_deg[side.value] = deg
             self.hip_ir_hist[side.value].append(float(deg[2]))

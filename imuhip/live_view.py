@@ -102,6 +102,8 @@ def render(snap: LiveSnapshot) -> Group:
         exc = proc.hip_ir_excursion_deg(side) if proc is not None else None
         if deg is None:
             label = "calibrating…" if proc is not None and proc.sensors else "–"
+            if proc is not None and side in proc.reconverging:
+                label = "re-converging…"
             hip.add_row(side, label, "–", "–")
         else:
             hip.add_row(side, f"{deg[2]:+6.1f}°", _fmt(exc, ".1f", "°"), f"{deg[0]:+6.1f}°")
@@ -121,6 +123,8 @@ def status_line(snap: LiveSnapshot) -> str:
             deg = proc.hip_deg.get(side)
             if deg is not None:
                 parts.append(f"hip_ir_{side}={deg[2]:+.1f}deg")
+            elif side in proc.reconverging:
+                parts.append(f"hip_ir_{side}=re-converging")
     return " | ".join(parts)
 
 
