@@ -6,6 +6,8 @@ import asyncio
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from imuhip import protocol
@@ -270,7 +272,8 @@ async def test_simulated_clock_drift_is_recovered_in_virtual_time(tmp_path: Path
     The host stamps notifications with their virtual send time (``packet_clock_ns``), so wall
     scheduling noise is not multiplied by the speed factor.
     """
-    fleet = VirtualFleet.create(("pelvis", "thigh_r"), speed=25.0, use_simulator=False)
+    sources = {"pelvis": _IndexSource(), "thigh_r": _IndexSource()}
+    fleet = VirtualFleet.create(("pelvis", "thigh_r"), speed=25.0, sources=sources)
     async with fleet:
         res = await run_live(
             fleet.addresses,
@@ -293,3 +296,22 @@ async def test_simulated_clock_drift_is_recovered_in_virtual_time(tmp_path: Path
     assert rec.meta.extra["host_clock"] == "virtual" and rec.meta.extra["time_scale"] == 1.0
     # replay (recorded virtual stamps) gives the same clock fit
     assert replay_metrics(tmp_path / "d.imrec") == res.metrics
+    # the body is sampled at fleet time: a sensor STARTed later begins later in the motion,
+    # so all sensors show the same movement at the same moment
+    t0 = {p: vs._t0_v for p, vs in fleet.sensors.items()}
+    assert t0["thigh_r"] > t0["pelvis"]
+    for p, vs in fleet.sensors.items():
+        first = np.frombuffer(vs.sent_payloads()[0], "<i2", offset=protocol.HEADER_LEN)
+        assert abs(int(first[0]) - t0[p] * 200) <= 1, p  # source sample index at fleet time
+
+
+class _IndexSource:
+    """acc x of sample i is i (the source's own sample index), the rest gravity."""
+
+    has_mag = False
+
+    def counts(self, start_idx: int, n: int) -> npt.NDArray[np.int16]:
+        out = np.zeros((n, 6), np.int16)
+        out[:, 0] = (start_idx + np.arange(n)) % 30000
+        out[:, 2] = 2048
+        return out
