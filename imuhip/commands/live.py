@@ -132,6 +132,33 @@ async def _session(args: argparse.Namespace, out: Path) -> Any:
             )
 
 
+def _gap_context(res: Any, err: Exception) -> str:
+    """Why a calibration window may be missing: gaps too long to bridge at the session start."""
+    if "still period" not in str(err) and "movement" not in str(err):
+        return ""
+    try:
+        from imuhip.segment_calibration import SegmentCalConfig
+
+        limit_s = SegmentCalConfig().max_bridged_gap_s
+    except ImportError:
+        return ""
+    rates = {m.placement: m.rate_hz for m in (res.meta.sensors if res.meta else ())}
+    found = []
+    for p, m in res.metrics.items():
+        rate = rates.get(p)
+        if not rate:
+            continue
+        for start, n in m["gaps"]:
+            if n / rate > limit_s and start / rate < 15.0:
+                found.append(f"{p} {start / rate:.1f}-{(start + n) / rate:.1f} s")
+    if not found:
+        return ""
+    return (
+        f"; gaps longer than the {limit_s:g} s a calibration window may bridge, in the first "
+        f"15 s: {', '.join(found)}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the session, then print the summary (and the analysis if possible)."""
     from imuhip.live_view import summary_text
@@ -158,5 +185,5 @@ def run(args: argparse.Namespace) -> int:
             result = analyze_recording(out)
             sys.stdout.write("analysis:\n" + "\n".join(summary_lines(result)) + "\n")
         except (ImportError, ImuhipError, ValueError) as err:
-            sys.stdout.write(f"analysis: skipped ({err})\n")
+            sys.stdout.write(f"analysis: skipped ({err}{_gap_context(res, err)})\n")
     return 1 if res.failed and len(res.failed) == len(res.links) else 0

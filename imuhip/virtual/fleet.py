@@ -92,14 +92,27 @@ def sim_sources(
 
 
 def default_faults(placements: Iterable[str], duration_s: float) -> dict[str, Faults]:
-    """The ``--faults`` demo: per sensor 2 disconnects, 1 % loss, bursts, some garbage."""
+    """The ``--faults`` demo: per sensor 2 disconnects, 1 % loss, bursts, some garbage.
+
+    The disconnects fall after the simulated walker's initial quiet standing (plus 1 s), so the
+    static calibration pose of the analysis stays intact; a session too short for that gets
+    loss, bursts and garbage only.
+    """
+    try:
+        from imuhip.sim import SimParams  # type: ignore[attr-defined]
+
+        t_lo = float(SimParams().stand_start_s) + 1.0
+    except (ImportError, AttributeError, TypeError):
+        t_lo = 5.0
+    span = duration_s - t_lo
     out = {}
-    scale = min(1.0, duration_s / 20.0)  # short demos: shorter outages, never overlapping
+    scale = min(1.0, span / 15.0)  # short demos: shorter outages, never overlapping
     for i, p in enumerate(placements):
-        a = duration_s * (0.25 + 0.05 * i)
-        b = duration_s * (0.6 + 0.05 * i)
+        a = t_lo + span * (0.2 + 0.05 * i)
+        b = t_lo + span * (0.6 + 0.05 * i)
+        disconnects = ((a, 1.0 * scale), (b, 1.5 * scale)) if span >= 3.0 else ()
         out[p] = Faults(
-            disconnects=((a, 1.0 * scale), (b, 1.5 * scale)),
+            disconnects=disconnects,
             loss_prob=0.01,
             burst_interval_s=0.03,
             garbage_every=97,
