@@ -662,9 +662,13 @@ class StreamDecoder:
         in_order = len(order) == len(v.seq) and bool(np.all(order == np.arange(len(order))))
         starts = v.start[order]
         rows = np.arange(len(v.raw), dtype=np.int64) if in_order else _ranges(starts, s_n)
-        k_in = rows - np.repeat(starts, s_n)
+        # every packet with the same sample count (the usual case): repeat by a scalar, faster
+        reps: int | npt.NDArray[np.int64] = (
+            int(s_n[0]) if len(s_n) and bool(np.all(s_n == s_n[0])) else s_n
+        )
+        k_in = rows - np.repeat(starts, reps)
         idx0 = np.rint((t_u - t0) * (rate * 1e-6)).astype(np.int64)
-        sample_idx = np.repeat(idx0, s_n) + k_in
+        sample_idx = np.repeat(idx0, reps) + k_in
         # keep the first (lowest counter) sample per index, drop those already emitted
         sel: npt.NDArray[np.int64] | None = None  # None: all samples, in this order
         if len(sample_idx) >= 2 and not bool(np.all(np.diff(sample_idx) > 0)):
@@ -679,10 +683,10 @@ class StreamDecoder:
             sample_idx = sample_idx[fresh]
         uniq_idx = sample_idx
         tot.overlapping_samples = int(s_n.sum() - len(uniq_idx))
-        t_dev_all = np.repeat(t_u * 1e-6, s_n) + k_in / rate
-        host_all = np.repeat(s_host, s_n)
+        t_dev_all = np.repeat(t_u * 1e-6, reps) + k_in / rate
+        host_all = np.repeat(s_host, reps)
         sat_pkt = (s_flags & protocol.FLAG_SATURATED) != 0
-        sat_all = np.repeat(sat_pkt, s_n) if sat_pkt.any() else np.zeros(len(rows), np.bool_)
+        sat_all = np.repeat(sat_pkt, reps) if sat_pkt.any() else np.zeros(len(rows), np.bool_)
         if sel is None:
             raw = v.raw if in_order else v.raw[rows]
             t_dev_s, host_rx, sat = t_dev_all, host_all, sat_all
