@@ -301,3 +301,14 @@ def test_quat_helpers_in_row_blocks_equal_whole_arrays(rows: int) -> None:
         quat_mul(p, q[:-1])  # rows that do not broadcast still fail
     with pytest.raises(ValueError):
         quat_rotate(q, v[:-1])
+
+
+def test_segment_calibration_skew_equals_power_form() -> None:
+    from imuhip.segment_calibration import _skew
+
+    rng = np.random.default_rng(13)
+    for x in (rng.normal(size=50_000), rng.gamma(2.0, size=50_000), -rng.gamma(3.0, size=999)):
+        d = x - np.mean(x)
+        want = float(np.mean(d**3) / float(np.std(x)) ** 3)
+        assert _skew(x) == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert _skew(np.full(10, 2.0)) == 0.0
