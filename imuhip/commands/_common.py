@@ -15,7 +15,14 @@ from imuhip.errors import ImuhipError
 from imuhip.recording import Recording, read_recording
 from imuhip.types import ImuSamples, SensorMeta
 
-__all__ = ["load_recording", "positive_float", "sensor_summary", "session_summary"]
+__all__ = [
+    "load_recording",
+    "positive_float",
+    "prepare_output_dir",
+    "prepare_output_file",
+    "sensor_summary",
+    "session_summary",
+]
 
 
 def positive_float(text: str) -> float:
@@ -35,6 +42,48 @@ def load_recording(path: str) -> Recording:
     if p.is_dir():
         raise ImuhipError(f"{p} is a directory, not a recording (.imrec) file")
     return read_recording(p)
+
+
+def _probe_writable(folder: Path, what: str, target: Path) -> None:
+    """Create and delete a probe file in ``folder``; an ``ImuhipError`` naming ``what`` if not."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imuhip-probe-"):
+            pass
+    except OSError as err:
+        where = f"{target}" if target == folder else f"{target}: folder {folder}"
+        raise ImuhipError(f"{what} {where} is not writable ({err.strerror or err})") from None
+
+
+def prepare_output_dir(path: Path, what: str = "--out") -> Path:
+    """Create the output folder ``path`` (and parents) before long work; check it is writable.
+
+    A path that exists as a file, cannot be created or is not writable is a user error
+    (``ImuhipError`` naming ``what`` and the path), found before the analysis rather than after.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ImuhipError(f"{what} {p} exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ImuhipError(f"{what} {p}: cannot create the folder ({err.strerror or err})") from None
+    _probe_writable(p, what, p)
+    return p
+
+
+def prepare_output_file(path: Path, what: str = "--out") -> Path:
+    """Check before any long work that the file ``path`` can be written: its folder exists and is
+    writable and ``path`` is not a folder (``ImuhipError`` naming ``what`` otherwise)."""
+    p = Path(path)
+    if p.is_dir():
+        raise ImuhipError(f"{what} {p} is a folder, not a file")
+    parent = p.parent
+    if not parent.is_dir():
+        raise ImuhipError(f"{what} {p}: folder {parent} does not exist")
+    _probe_writable(parent, what, p)
+    return p
 
 
 def _r(x: float, nd: int = 6) -> float:

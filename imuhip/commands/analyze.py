@@ -62,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
         canonical_method(args.method)
     except ValueError as err:
         raise ImuhipError(f"--method: {err}") from err
+    from imuhip.commands._common import prepare_output_dir
+
+    if args.calibration is not None and not args.calibration.is_dir():
+        raise ImuhipError(f"--calibration {args.calibration} is not a folder")
+    prepare_output_dir(args.out)  # before the analysis: a bad --out fails in a second, not after
     tilt = args.standing_pelvic_tilt_deg
     if tilt is not None and not (math.isfinite(tilt) and abs(tilt) <= 45.0):
         raise ImuhipError(f"--standing-pelvic-tilt-deg must be within ±45 deg, got {tilt}")

@@ -37,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.folder.is_dir():
         raise ImuhipError(f"{args.folder} is not a folder")
+    if not any(args.folder.rglob("*.imrec")):
+        raise ImuhipError(f"no recordings (*.imrec) found under {args.folder}")
+    if args.calibration is not None and not args.calibration.is_dir():
+        raise ImuhipError(f"--calibration {args.calibration} is not a folder")
+    from imuhip.commands._common import prepare_output_file
+
+    prepare_output_file(args.out)
     if args.jobs is not None and args.jobs < 1:
         raise ImuhipError(f"--jobs must be >= 1, got {args.jobs}")
     try:
@@ -48,14 +55,19 @@ def run(args: argparse.Namespace) -> int:
         use_mag=not args.no_mag,
         calibration_folder=str(args.calibration) if args.calibration else None,
     )
-    res = run_batch(
-        args.folder,
-        args.out,
-        cfg,
-        jobs=args.jobs,
-        dask_address=args.dask,
-        progress=not args.quiet,
-    )
+    try:
+        res = run_batch(
+            args.folder,
+            args.out,
+            cfg,
+            jobs=args.jobs,
+            dask_address=args.dask,
+            progress=not args.quiet,
+        )
+    except OSError as err:
+        if args.dask is not None and "connect" in str(err).lower():
+            raise ImuhipError(f"--dask {args.dask}: cannot reach the scheduler ({err})") from None
+        raise
     out = sys.stdout
     out.write(
         f"{len(res.analysed)} analysed, {len(res.skipped)} already done, "

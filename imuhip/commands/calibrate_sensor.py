@@ -197,6 +197,12 @@ def _load_samples(path: str, placement: str) -> tuple[ImuSamples, str]:
 def run(args: argparse.Namespace) -> int:
     """Explain, analyse, print, store."""
     kind: str = args.kind
+    if not args.no_save:  # a bad --out fails before the user records or waits
+        from imuhip.commands._common import prepare_output_dir
+
+        prepare_output_dir(args.out)
+    elif args.out.exists() and not args.out.is_dir():
+        raise ImuhipError(f"--out {args.out} exists and is not a folder")
     _print_instructions(kind)
     if args.live is not None:
         duration = args.duration if args.duration is not None else DEFAULT_LIVE_S[kind]

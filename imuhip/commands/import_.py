@@ -130,6 +130,50 @@ def _summary(result: object) -> None:
         out(f"{k}: {v.mean:.1f}\n")
 
 
+def _check_units(sensors: list, files: list[str]) -> None:
+    """Refuse samples whose magnitudes give away a wrong unit (deg/s read as rad/s, g as m/s²).
+
+    The same plausibility test the fusion applies (:func:`imuhip.fusion._inputs._check_units`),
+    run before anything is written so a mislabelled column never becomes a recording.
+    """
+    from imuhip.fusion._inputs import _check_units as check
+
+    for s, f in zip(sensors, files, strict=True):
+        acc = np.asarray(s.acc_m_s2, dtype=np.float64)
+        ok = np.all(np.isfinite(acc), axis=1)
+        gyr = None
+        if s.gyr_rad_s is not None:
+            gyr = np.asarray(s.gyr_rad_s, dtype=np.float64)
+            ok &= np.all(np.isfinite(gyr), axis=1)
+        mag = None
+        if s.mag_ut is not None:
+            mag = np.asarray(s.mag_ut, dtype=np.float64)
+            ok &= np.all(np.isfinite(mag), axis=1)
+        if not np.any(ok):
+            raise ImportFormatError(f"{f}: no complete finite sample rows")
+        try:
+            check(
+                acc[ok],
+                gyr[ok] if gyr is not None else np.zeros((int(ok.sum()), 3)),
+                mag[ok] if mag is not None else None,
+            )
+        except ValueError as err:
+            raise ImportFormatError(
+                f"{f}: {err} (declare the unit in the column name or with --acc-unit/"
+                "--gyr-unit/--mag-unit)"
+            ) from None
+
+
+def _summary_or_error(out: Path, analyse: object) -> None:
+    """Print the ``--summary`` of the written file; an analysis failure is a one-line error."""
+    from imuhip.errors import ImuhipError
+
+    try:
+        _summary(analyse(out))  # type: ignore[operator]
+    except (ValueError, ImuhipError) as err:
+        raise ImuhipError(f"{out} was written, but --summary could not analyse it: {err}") from err
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the import."""
     from imuhip.interop import (
@@ -158,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             max_gap_s=args.max_gap_s,
         )
         sensors = [read_sensor_csv(f, p, opt) for p, f in args.sensor]
+        _check_units(sensors, [str(f) for _, f in args.sensor])
         write_native_recording(
             sensors,
             out,
@@ -170,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         if args.summary:
             from imuhip.pipeline import analyze_recording
 
-            _summary(analyze_recording(out))
+            _summary_or_error(out, analyze_recording)
         return 0
 
     if args.mapping is None and not args.sensor:
@@ -218,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         if args.summary:
             from imuhip.pipeline import analyze_recording
 
-            _summary(analyze_recording(out))
+            _summary_or_error(out, analyze_recording)
         return 0
 
     from imuhip.interop.vendor_calibration import assumed_pose_calibration
@@ -247,5 +292,5 @@ def run(args: argparse.Namespace) -> int:
         f"{ori.rate_hz:g} Hz, orientation from the vendor filter; no gyroscope: fusion skipped)\n"
     )
     if args.summary:
-        _summary(analyze_orientation_file(out))
+        _summary_or_error(out, analyze_orientation_file)
     return 0

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from imuhip.commands._common import positive_float
 from imuhip.errors import ImuhipError
 from imuhip.sim.params import Disconnect
 
@@ -72,7 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rom-er-deg", type=_pair_deg, default=(40.0, 40.0), metavar="L,R",
         help="rom-seated: maximal external rotation per side",
     )  # fmt: skip
-    parser.add_argument("--duration", type=float, default=60.0, metavar="S", help="seconds")
+    parser.add_argument(
+        "--duration", type=positive_float, default=60.0, metavar="S", help="seconds"
+    )
     parser.add_argument("--rate", type=int, default=200, metavar="HZ", help="50, 100, 200, 400")
     parser.add_argument(
         "--sensors",

@@ -274,8 +274,9 @@ def read_sensor_csv(
         if len(bad):
             i = int(ok[bad[0] + 1])
             raise ImportFormatError(
-                f"{path}: line {first_line + i}, column {tname}: time {t_raw[i]!r} does not "
-                f"increase (previous sample at {t_ok[bad[0]]!r}); time must increase strictly"
+                f"{path}: line {first_line + i}, column {tname}: time {float(t_raw[i])!r} does "
+                f"not increase (previous sample at {float(t_ok[bad[0]])!r}); time must increase "
+                "strictly"
             )
         step = float(np.median(dt / np.maximum(np.diff(ok), 1)))
         rate = 1.0 / step

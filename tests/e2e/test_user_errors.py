@@ -1,0 +1,172 @@
+"""A user's bad input gives one line on stderr naming what was wrong and a non-zero exit.
+
+Regression tests from the fresh-user QA pass: each case once produced a traceback, a silent
+success on wrong input, or an error only after minutes of work.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TYPICAL = REPO / "recordings" / "typical.imrec"
+
+
+def _imuhip(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imuhip", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def _one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Assert a non-zero exit, no traceback, and one error line containing every needle."""
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr, p.stderr
+    errs = [ln for ln in p.stderr.splitlines() if ": error: " in ln]
+    assert len(errs) == 1, p.stderr
+    for n in needles:
+        assert n in errs[0], errs[0]
+    return errs[0]
+
+
+def _write_csv(path: Path, gyr: np.ndarray, acc: np.ndarray, header: str) -> None:
+    t = np.arange(len(gyr)) / 100.0
+    rows = np.column_stack([t, acc, gyr])
+    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.6f")
+
+
+HEADER_SI = "t_s,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s"
+
+
+def _still(n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    gyr = rng.normal(0.0, 0.01, (n, 3))
+    acc = np.tile([0.0, 0.0, 9.81], (n, 1)) + rng.normal(0.0, 0.02, (n, 3))
+    return gyr, acc
+
+
+def test_analyze_out_is_a_file_fails_before_the_analysis(tmp_path: Path) -> None:
+    f = tmp_path / "report"
+    f.write_text("not a folder")
+    p = _imuhip("analyze", TYPICAL, "--out", f, cwd=tmp_path)
+    _one_line_error(p, "--out", "not a folder")
+    assert "fusing" not in p.stderr  # refused up front, not after the whole analysis
+    assert f.read_text() == "not a folder"
+
+
+def test_analyze_missing_calibration_folder_is_an_error(tmp_path: Path) -> None:
+    p = _imuhip(
+        "analyze",
+        TYPICAL,
+        "--out",
+        tmp_path / "o",
+        "--calibration",
+        tmp_path / "nope",
+        cwd=tmp_path,
+    )
+    _one_line_error(p, "--calibration", "nope")
+
+
+def test_calibrate_sensor_out_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "cal"
+    f.write_text("x")
+    p = _imuhip(
+        "calibrate-sensor", TYPICAL, "--sensor", "thigh_l", "--kind", "gyro", "--out", f,
+        cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(p, "--out", "not a folder")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-5"])
+def test_simulate_duration_must_be_finite_positive(tmp_path: Path, value: str) -> None:
+    p = _imuhip("simulate", tmp_path / "w", "--duration", value, cwd=tmp_path)
+    _one_line_error(p, "--duration")
+    assert not (tmp_path / "w.imrec").exists()
+
+
+def test_batch_folder_without_recordings_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "study").mkdir()
+    p = _imuhip("batch", tmp_path / "study", "--out", tmp_path / "c.parquet", cwd=tmp_path)
+    _one_line_error(p, "no recordings", "study")
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_batch_out_is_a_folder(tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "typical.imrec").symlink_to(TYPICAL)
+    p = _imuhip("batch", study, "--out", tmp_path, "--quiet", cwd=tmp_path)
+    _one_line_error(p, "--out", "folder")
+
+
+def test_batch_unreachable_dask_scheduler(tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "typical.imrec").symlink_to(TYPICAL)
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    p = _imuhip(
+        "batch", study, "--out", tmp_path / "c.parquet", "--dask", "tcp://127.0.0.1:1", "--quiet",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    _one_line_error(p, "--dask", "scheduler")
+
+
+def test_import_csv_deg_s_labelled_rad_s_is_refused(tmp_path: Path) -> None:
+    gyr, acc = _still()
+    t = np.arange(len(gyr)) / 100.0
+    gyr_deg_s = np.column_stack([200.0 * np.sin(2 * math.pi * t), gyr[:, 1:]])  # deg/s values
+    _write_csv(tmp_path / "p.csv", gyr_deg_s, acc, HEADER_SI)
+    _write_csv(tmp_path / "ok.csv", gyr, acc, HEADER_SI)
+    out = tmp_path / "s.imrec"
+    p = _imuhip(
+        "import", "csv", "--sensor", "pelvis=p.csv", "--sensor", "thigh_l=ok.csv",
+        "--sensor", "thigh_r=ok.csv", "-o", out, cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(p, "p.csv", "deg/s")
+    assert not out.exists()  # never a recording with wrong numbers
+
+
+def test_import_csv_g_labelled_m_s2_is_refused(tmp_path: Path) -> None:
+    gyr, acc = _still()
+    _write_csv(tmp_path / "p.csv", gyr, acc / 9.80665, HEADER_SI)
+    out = tmp_path / "s.imrec"
+    p = _imuhip("import", "csv", "--sensor", "pelvis=p.csv", "-o", out, cwd=tmp_path)
+    _one_line_error(p, "p.csv", "looks like g")
+    assert not out.exists()
+
+
+def test_import_csv_non_monotonic_time_names_plain_numbers(tmp_path: Path) -> None:
+    gyr, acc = _still()
+    _write_csv(tmp_path / "p.csv", gyr, acc, HEADER_SI)
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    lines[11], lines[12] = lines[12], lines[11]
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    p = _imuhip("import", "csv", "--sensor", "pelvis=p.csv", "-o", tmp_path / "s", cwd=tmp_path)
+    line = _one_line_error(p, "p.csv", "does not increase")
+    assert "np.float64" not in line
+
+
+def test_import_summary_failure_is_one_line_and_keeps_the_file(tmp_path: Path) -> None:
+    gyr, acc = _still()
+    _write_csv(tmp_path / "p.csv", gyr, acc, HEADER_SI)
+    out = tmp_path / "s.imrec"
+    p = _imuhip(
+        "import", "csv", "--sensor", "pelvis=p.csv", "--sensor", "thigh_l=p.csv",
+        "--sensor", "thigh_r=p.csv", "-o", out, "--summary", cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(p, "was written", "--summary")
+    assert out.exists()
