@@ -283,7 +283,7 @@ def from_rotation(r: Rotation) -> FloatArray:
 
 
 def quat_from_axis_angle(axis: npt.ArrayLike, angle_rad: npt.ArrayLike) -> FloatArray:
-    """Quaternion(s) for rotation by ``angle_rad`` about unit ``axis`` (``(3,)`` or ``(..., 3)``)."""
+    """Quaternion(s) for a rotation by ``angle_rad`` about ``axis`` (``(3,)`` or ``(..., 3)``)."""
     axis = np.asarray(axis, dtype=np.float64)
     axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
     half = 0.5 * np.asarray(angle_rad, dtype=np.float64)[..., None]
