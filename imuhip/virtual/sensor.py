@@ -45,7 +45,7 @@ __all__ = ["Faults", "SampleSource", "SentRecord", "SyntheticSource", "VirtualSe
 log = logging.getLogger(__name__)
 
 _BATTERY_UUID16 = 0x180F
-_SENT_AT_MAX = 8192
+_SENT_AT_MAX = 4096  # send times kept for stamps not yet taken (bounded)
 
 
 class SampleSource(Protocol):
@@ -517,7 +517,9 @@ class VirtualSensor:
                 else:
                     self._record(SentRecord(k, first, s.spp, t_due, "sent", payload))
                     assert self._t0_v is not None
-                    self._sent_at[payload] = self._t0_v + t_due
+                    # keyed by the header (counter + device time: unique), allocated here: the
+                    # harness's bookkeeping, popped when the host takes the stamp
+                    self._sent_at[payload[: protocol.HEADER_LEN]] = self._t0_v + t_due
                     if len(self._sent_at) > _SENT_AT_MAX:  # a host that never reads them
                         del self._sent_at[next(iter(self._sent_at))]
                     await self._notify(link, payload)
@@ -580,7 +582,7 @@ class VirtualSensor:
         The simulator's host receive stamp: the radio of the virtual link is ideal (no latency),
         however long the machine takes to deliver the notification.
         """
-        t = self._sent_at.pop(payload, None)
+        t = self._sent_at.pop(bytes(payload[: protocol.HEADER_LEN]), None)
         if t is None:
             return self.clock.sensor_ns(self.name)
         return round(t * 1e9)
