@@ -121,6 +121,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mtu", type=int, default=247, help="ATT MTU")
     parser.add_argument("--seed", type=int, default=0, metavar="N")
     parser.add_argument("--subject", default="SIM01", help="pseudonym")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing OUT.imrec (and its truth)"
+    )
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse (before simulating) to replace an existing recording unless ``overwrite``.
+
+    ``OUT`` may name a real session (``imuhip simulate session`` next to a live ``session.imrec``):
+    like ``live`` and ``import``, nothing is replaced without ``--overwrite``.
+    """
+    rec = out if out.suffix == ".imrec" else out.with_name(out.name + ".imrec")
+    if rec.is_dir():
+        raise ImuhipError(f"{rec} is a folder, not a recording file")
+    if rec.exists() and not overwrite:
+        raise ImuhipError(
+            f"{rec} already exists; refusing to overwrite a recording (use --overwrite)"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             disconnects=tuple(Disconnect(a, d, s) for s, a, d in args.disconnect),
             att_mtu=args.mtu,
         )
+        _check_target(Path(args.out), bool(args.overwrite))  # options first, then the target
         result = simulate_session(params)
     except ValueError as err:
         raise SimulateArgumentError(str(err)) from err
@@ -218,6 +237,7 @@ def _run_rom(args: argparse.Namespace) -> int:
             er_deg=args.rom_er_deg,
             markers=args.scenario == "rom-seated",
         )
+        _check_target(Path(args.out), bool(args.overwrite))
         result = simulate_rom_session(params)
     except ValueError as err:
         raise SimulateArgumentError(str(err)) from err

@@ -170,3 +170,15 @@ def test_import_summary_failure_is_one_line_and_keeps_the_file(tmp_path: Path) -
     )  # fmt: skip
     _one_line_error(p, "was written", "--summary")
     assert out.exists()
+
+
+def test_simulate_does_not_replace_an_existing_recording(tmp_path: Path) -> None:
+    rec = tmp_path / "session.imrec"
+    rec.write_bytes(b"a real session")
+    args = ("simulate", tmp_path / "session", "--duration", "12", "--rate", "50")
+    p = _imuhip(*args, cwd=tmp_path)
+    _one_line_error(p, "session.imrec", "--overwrite")
+    assert rec.read_bytes() == b"a real session"
+    p = _imuhip(*args, "--overwrite", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert rec.read_bytes()[:16] != b"a real session"[:16]
