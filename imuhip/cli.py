@@ -74,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PermissionError as err:
         sys.stderr.write(f"imuhip {args.command}: error: permission denied: {err.filename}\n")
         return 1
+    except NotADirectoryError as err:
+        sys.stderr.write(
+            f"imuhip {args.command}: error: not a directory (a path component is a file): "
+            f"{err.filename}\n"
+        )
+        return 1
+    except FileExistsError as err:
+        sys.stderr.write(f"imuhip {args.command}: error: already exists: {err.filename}\n")
+        return 1
+    except OSError as err:  # disk full, read-only file system, ...: the OS's own words, one line
+        where = f": {err.filename}" if err.filename else ""
+        sys.stderr.write(f"imuhip {args.command}: error: {err.strerror or err}{where}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"imuhip {args.command}: interrupted\n")
         return 130

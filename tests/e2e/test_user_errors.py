@@ -182,3 +182,19 @@ def test_simulate_does_not_replace_an_existing_recording(tmp_path: Path) -> None
     p = _imuhip(*args, "--overwrite", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert rec.read_bytes()[:16] != b"a real session"[:16]
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        ("export", TYPICAL, "--format", "sto", "--out", "f/x"),
+        ("simulate", "f/x", "--duration", "12", "--rate", "50"),
+        ("import", "csv", "--sensor", "pelvis=p.csv", "-o", "f/x.imrec"),
+    ],
+)
+def test_output_under_a_file_is_one_line(tmp_path: Path, cmd: tuple[str | Path, ...]) -> None:
+    (tmp_path / "f").write_text("a file, not a folder")
+    gyr, acc = _still()
+    _write_csv(tmp_path / "p.csv", gyr, acc, HEADER_SI)
+    p = _imuhip(*cmd, cwd=tmp_path)
+    _one_line_error(p, "not a directory", "f/x")
