@@ -198,3 +198,9 @@ def test_output_under_a_file_is_one_line(tmp_path: Path, cmd: tuple[str | Path, 
     _write_csv(tmp_path / "p.csv", gyr, acc, HEADER_SI)
     p = _imuhip(*cmd, cwd=tmp_path)
     _one_line_error(p, "not a directory", "f/x")
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_scan_timeout_must_be_positive(tmp_path: Path, value: str) -> None:
+    p = _imuhip("scan", "--simulate", "--timeout", value, cwd=tmp_path)
+    _one_line_error(p, "--timeout")
