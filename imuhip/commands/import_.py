@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,6 +194,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if args.format == "csv":
+        from imuhip.interop._common import unit_factor
+
+        for quantity in ("acc", "gyr", "mag", "time"):  # a typo is refused even when unused
+            declared = getattr(args, f"{quantity}_unit")
+            if declared is not None:
+                unit_factor(quantity, declared, where=f"--{quantity}-unit")
+        if not (math.isfinite(args.max_gap_s) and args.max_gap_s >= 0):
+            raise ImportFormatError(
+                f"--max-gap-s must be a finite number >= 0, got {args.max_gap_s}"
+            )
         opt = CsvOptions(
             rate_hz=args.rate_hz,
             acc_unit=args.acc_unit,

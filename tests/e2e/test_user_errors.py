@@ -204,3 +204,16 @@ def test_output_under_a_file_is_one_line(tmp_path: Path, cmd: tuple[str | Path, 
 def test_scan_timeout_must_be_positive(tmp_path: Path, value: str) -> None:
     p = _imuhip("scan", "--simulate", "--timeout", value, cwd=tmp_path)
     _one_line_error(p, "--timeout")
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [(("--gyr-unit", "furlong"), "--gyr-unit"), (("--max-gap-s", "-1"), "--max-gap-s")],
+)
+def test_import_csv_bad_option_values(tmp_path: Path, option: tuple[str, str], needle: str) -> None:
+    gyr, acc = _still()
+    _write_csv(tmp_path / "p.csv", gyr, acc, HEADER_SI)  # units in the names: option unused
+    out = tmp_path / "s.imrec"
+    p = _imuhip("import", "csv", "--sensor", "pelvis=p.csv", "-o", out, *option, cwd=tmp_path)
+    _one_line_error(p, needle)
+    assert not out.exists()
