@@ -41,6 +41,11 @@ def load_recording(path: str) -> Recording:
     p = Path(path)
     if p.is_dir():
         raise ImuhipError(f"{p} is a directory, not a recording (.imrec) file")
+    if p.name.endswith(".imori.npz") and p.is_file():
+        raise ImuhipError(
+            f"{p} is an orientation session (imuhip import xsens), not a sensor recording: "
+            "use `imuhip analyze` or `imuhip export` on it"
+        )
     return read_recording(p)
 
 

@@ -217,3 +217,11 @@ def test_import_csv_bad_option_values(tmp_path: Path, option: tuple[str, str], n
     p = _imuhip("import", "csv", "--sensor", "pelvis=p.csv", "-o", out, *option, cwd=tmp_path)
     _one_line_error(p, needle)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cmd", ["info", "replay"])
+def test_orientation_session_is_named_not_called_corrupt(tmp_path: Path, cmd: str) -> None:
+    f = tmp_path / "walk.imori.npz"
+    np.savez(f, x=np.zeros(3))
+    p = _imuhip(cmd, f, cwd=tmp_path)
+    _one_line_error(p, "orientation session", "analyze")
