@@ -42,6 +42,9 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
     method = canonical_method(cfg.method)
     m = len(aligned.t_s)
     q: dict[str, npt.NDArray[np.float64]] = {}
+    # only the magnetometer data the filter actually used: downstream stages read its presence
+    # as "orientations share a magnetic heading" (9D); with use_mag=False they do not
+    mag_used: dict[str, npt.NDArray[np.float64] | None] = {}
     diagnostics: dict[str, dict[str, npt.NDArray[Any]]] = {}
     for placement, s in aligned.sensors.items():
         mag = s.mag_ut if cfg.use_mag else None
@@ -58,6 +61,7 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
         except ValueError as err:
             raise ValueError(f"sensor {placement!r}: {err}") from err
         q[placement] = res.q_world_sensor
+        mag_used[placement] = s.mag_ut if res.uses_mag else None
         d: dict[str, npt.NDArray[Any]] = {
             "rest": res.rest,
             "uses_mag": np.full(m, res.uses_mag, dtype=bool),
@@ -85,5 +89,5 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
         valid={k: s.valid for k, s in aligned.sensors.items()},
         source=method,
         diagnostics=diagnostics,
-        mag_ut={k: s.mag_ut for k, s in aligned.sensors.items()},
+        mag_ut=mag_used,
     )
