@@ -17,6 +17,7 @@ from typing import Any
 
 from imuhip.conventions import Placement
 from imuhip.errors import ImuhipError
+from imuhip.protocol import RATES_HZ
 
 NAME = "live"
 HELP = "stream sensors over BLE into a recording (--simulate: virtual sensors, no hardware)"
@@ -48,7 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="recording to write (SESSION[.imrec])")
     parser.add_argument("--subject", default="anon", help="subject pseudonym (never a name)")
     parser.add_argument("--duration", type=float, default=None, help="session length in s")
-    parser.add_argument("--rate", type=int, default=200, help="sampling rate in Hz (default 200)")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=200,
+        choices=RATES_HZ,
+        help="sampling rate in Hz (default 200)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing recording")
     parser.add_argument("--no-view", action="store_true", help="plain status lines, no live view")
     parser.add_argument("--simulate", action="store_true", help="virtual sensors (no hardware)")

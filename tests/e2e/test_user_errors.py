@@ -225,3 +225,28 @@ def test_orientation_session_is_named_not_called_corrupt(tmp_path: Path, cmd: st
     np.savez(f, x=np.zeros(3))
     p = _imuhip(cmd, f, cwd=tmp_path)
     _one_line_error(p, "orientation session", "analyze")
+
+
+def test_live_rejects_an_unsupported_rate(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imuhip",
+            "live",
+            "--simulate",
+            "--out",
+            str(tmp_path / "l.imrec"),
+            "--duration",
+            "3",
+            "--rate",
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "--rate" in r.stderr and "1000" in r.stderr
+    assert not (tmp_path / "l.imrec").exists()
