@@ -197,7 +197,18 @@ def _config_key(cfg: AnalysisConfig) -> str:
     return json.dumps(asdict(cfg), sort_keys=True, default=str)
 
 
-def _manifest_path(out: Path) -> Path:
+def _atomic_write(path: Path, write: Any) -> None:
+    """``write(tmp)`` a temporary sibling, then rename it onto ``path`` (never half-written)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def manifest_path(out: Path) -> Path:
+    """The done-cache manifest ``<out stem>.done.json`` written next to the batch table ``out``."""
     name = out.name[: -len(out.suffix)] if out.suffix else out.name
     return out.with_name(f"{name}.done.json")
 
@@ -254,7 +265,7 @@ def run_batch(
     cfg = cfg or AnalysisConfig()
     root = Path(folder)
     out_path = Path(out)
-    manifest = _manifest_path(out_path)
+    manifest = manifest_path(out_path)
     files = find_recordings(root)
     cfg_key = _config_key(cfg)
     done, previous = _load_previous(out_path, manifest, cfg_key)
@@ -267,7 +278,9 @@ def run_batch(
     frames = []
     keep = set(hashes.values())
     if previous is not None and len(previous):
-        frames.append(previous[previous["sha256"].isin(keep)])
+        # only rows the manifest vouches for: a table written by a run that died before its
+        # manifest must not duplicate the rows analysed again now
+        frames.append(previous[previous["sha256"].isin(keep & set(done))])
     if rows:
         frames.append(pd.DataFrame(rows))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(rows)
@@ -277,13 +290,13 @@ def run_batch(
         table = table[lead + sorted(c for c in table.columns if c not in lead)]
         table = table.sort_values(["file", "side"], kind="stable").reset_index(drop=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out_path, index=False)
+    _atomic_write(out_path, lambda tmp: table.to_parquet(tmp, index=False))
     new_done = {h: v for h, v in done.items() if h in keep}
     for res in results:
         if res["ok"]:
             new_done[res["sha256"]] = {"file": res["file"]}
     failures = sorted((r["file"], r["error"]) for r in results if not r["ok"])
-    manifest.write_text(
+    doc = (
         json.dumps(
             {
                 "format": "imuhip-batch-manifest",
@@ -294,9 +307,9 @@ def run_batch(
             },
             indent=1,
         )
-        + "\n",
-        encoding="utf-8",
+        + "\n"
     )
+    _atomic_write(manifest, lambda tmp: tmp.write_text(doc, encoding="utf-8"))
     return BatchResult(
         out=out_path,
         manifest=manifest,

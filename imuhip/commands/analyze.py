@@ -11,6 +11,9 @@ from pathlib import Path
 NAME = "analyze"
 HELP = "analyse a recording: gait events, hip/pelvis/lumbar metrics, report.json/csv/html"
 
+REPORT_FILES = ("report.json", "strides.csv", "report.html")
+"""Files ``write_report`` puts into ``--out``; an existing one is kept unless ``--force``."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``imuhip analyze``."""
@@ -43,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hip rotation heading: anchored by walking (default; mean rotation over walking = "
         "0, immune to magnetometer errors) or the 9D magnetometer headings as fused",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite report.json/strides.csv/report.html already in --out",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -67,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration is not None and not args.calibration.is_dir():
         raise ImuhipError(f"--calibration {args.calibration} is not a folder")
     prepare_output_dir(args.out)  # before the analysis: a bad --out fails in a second, not after
+    existing = [n for n in REPORT_FILES if (args.out / n).exists()]
+    if existing and not getattr(args, "force", False):
+        raise ImuhipError(
+            f"refusing to overwrite existing file(s) in {args.out}: {', '.join(existing)} "
+            "(use --force)"
+        )
+    for n in existing:
+        if (args.out / n).is_dir():
+            raise ImuhipError(f"{args.out / n} is a directory; cannot write a file there")
     tilt = args.standing_pelvic_tilt_deg
     if tilt is not None and not (math.isfinite(tilt) and abs(tilt) <= 45.0):
         raise ImuhipError(f"--standing-pelvic-tilt-deg must be within ±45 deg, got {tilt}")

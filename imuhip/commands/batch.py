@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration", type=Path, default=None, help="folder of per-sensor calibration files"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite --out even when it is not this command's earlier output (no manifest)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -44,6 +49,15 @@ def run(args: argparse.Namespace) -> int:
     from imuhip.commands._common import prepare_output_file
 
     prepare_output_file(args.out)
+    from imuhip.batch import manifest_path
+
+    # a previous batch output (table + its .done.json) is updated in place and its cache reused;
+    # any other existing file is not silently replaced
+    if args.out.exists() and not manifest_path(args.out).exists() and not args.force:
+        raise ImuhipError(
+            f"refusing to overwrite existing file {args.out}: it has no batch manifest "
+            f"{manifest_path(args.out).name} (use --force)"
+        )
     if args.jobs is not None and args.jobs < 1:
         raise ImuhipError(f"--jobs must be >= 1, got {args.jobs}")
     try:

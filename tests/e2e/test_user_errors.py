@@ -250,3 +250,30 @@ def test_live_rejects_an_unsupported_rate(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert "--rate" in r.stderr and "1000" in r.stderr
     assert not (tmp_path / "l.imrec").exists()
+
+
+def test_analyze_refuses_to_overwrite_a_report_unless_force(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "report.json").write_text("{}", encoding="utf-8")
+    (out / "strides.csv").write_text("old\n", encoding="utf-8")
+    p = _imuhip("analyze", TYPICAL, "--out", out, "--quiet", cwd=tmp_path, timeout=60)
+    _one_line_error(p, "refusing to overwrite", "report.json", "strides.csv", "--force")
+    assert (out / "strides.csv").read_text(encoding="utf-8") == "old\n"  # untouched
+    # with --force the check passes: the (junk) recording is what fails now
+    junk = tmp_path / "junk.imrec"
+    junk.write_bytes(b"not a recording at all")
+    p = _imuhip("analyze", junk, "--out", out, "--force", "--quiet", cwd=tmp_path, timeout=60)
+    err = _one_line_error(p, "junk.imrec")
+    assert "overwrite" not in err
+
+
+def test_batch_refuses_to_replace_a_foreign_out_file(tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "a.imrec").write_bytes(b"junk")
+    out = tmp_path / "cohort.parquet"
+    out.write_bytes(b"someone else's table")
+    p = _imuhip("batch", study, "--out", out, "--jobs", "1", "--quiet", cwd=tmp_path, timeout=60)
+    _one_line_error(p, "refusing to overwrite", "cohort.parquet", "--force")
+    assert out.read_bytes() == b"someone else's table"

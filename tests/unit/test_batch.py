@@ -123,6 +123,28 @@ def test_changed_file_is_analysed_again(study: Path, tmp_path: Path) -> None:
     assert len(table) == 2
 
 
+def test_table_newer_than_manifest_gives_no_duplicate_rows(study: Path, tmp_path: Path) -> None:
+    """A run that died between writing the table and its manifest: the next run re-analyses the
+    unvouched session and the table holds it once, not twice."""
+    d = tmp_path / "s"
+    d.mkdir()
+    shutil.copy(study / "typical.imrec", d / "a.imrec")
+    out = tmp_path / "c.parquet"
+    run_batch(d, out, jobs=1)
+    n_rows = len(pd.read_parquet(out))
+    assert n_rows == 2
+    from imuhip.batch import manifest_path
+
+    m = manifest_path(out)
+    doc = json.loads(m.read_text(encoding="utf-8"))
+    doc["done"] = {}  # the manifest of before the crash
+    m.write_text(json.dumps(doc), encoding="utf-8")
+    res = run_batch(d, out, jobs=1)
+    assert res.analysed == ["a.imrec"]
+    assert len(pd.read_parquet(out)) == n_rows
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
+
+
 @pytest.mark.slow
 def test_cli_parallel_equals_serial(
     study: Path, first_run: tuple[Path, object], tmp_path: Path
