@@ -60,6 +60,7 @@ __all__ = [
     "open_recording",
     "read_packet_arrays",
     "read_recording",
+    "warning_lines",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,69 @@ Frame = RawPacket | SessionEvent
 _NO_STOP: Final = (
     "recording has no stop event: the writer did not close it (crash, or still recording)"
 )
+
+SHOWN_WARNINGS: Final = 5
+"""How many recording warnings the log and the CLI show one by one; the rest are summarised
+(every warning stays in ``Recording.warnings``)."""
+
+
+def warning_lines(
+    warnings: list[str], *, skipped_bytes: int | None = None, limit: int = SHOWN_WARNINGS
+) -> list[str]:
+    """At most ``limit`` of ``warnings`` verbatim, then one summary line for the rest.
+
+    Parameters
+    ----------
+    warnings : list of str
+        ``Recording.warnings`` (or ``PacketArrays.warnings``), in file order.
+    skipped_bytes : int, optional
+        Bytes of the file not read as intact frames (``size_bytes - valid_bytes``); named in
+        the summary line when given.
+    limit : int
+        Warnings shown one by one (>= 0).
+
+    Returns
+    -------
+    list of str
+        ``warnings`` unchanged if there are at most ``limit`` of them, else the first ``limit``
+        and ``"... and K more damaged regions/warnings, N bytes skipped in total (all listed
+        by imuhip info --json)"``.
+    """
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    if len(warnings) <= limit:
+        return list(warnings)
+    rest = warnings[limit:]
+    n_damaged = sum(1 for w in rest if "damaged" in w)
+    n_other = len(rest) - n_damaged
+    parts = []
+    if n_damaged:
+        parts.append(f"{n_damaged} more damaged region{'s' if n_damaged != 1 else ''}")
+    if n_other:
+        parts.append(f"{n_other} more warning{'s' if n_other != 1 else ''}")
+    tail = f"... and {' and '.join(parts)}"
+    if skipped_bytes is not None:
+        tail += f", {skipped_bytes} bytes skipped in total"
+    return [*warnings[:limit], tail + " (all listed by imuhip info --json)"]
+
+
+def _log_warnings(
+    path: object, warnings: list[str], already: int = 0, *, skipped_bytes: int | None = None
+) -> None:
+    """Log the first :data:`SHOWN_WARNINGS` of a file's warnings (``already`` logged before)
+    at WARNING and the rest at DEBUG; a summary WARNING when ``skipped_bytes`` is given (the end
+    of the file) and some were held back."""
+    for i, w in enumerate(warnings, start=already):
+        log.log(logging.WARNING if i < SHOWN_WARNINGS else logging.DEBUG, "%s: %s", path, w)
+    total = already + len(warnings)
+    if skipped_bytes is not None and total > SHOWN_WARNINGS:
+        log.warning(
+            "%s: ... and %d more warnings (damaged regions), %d bytes skipped in total",
+            path,
+            total - SHOWN_WARNINGS,
+            skipped_bytes,
+        )
+
 
 # ---------------------------------------------------------------------------------------------
 # Metadata <-> JSON
@@ -785,8 +849,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     complete = any(e.kind == "stop" for e in events)
     if not complete:
         parsed.warnings.append(_NO_STOP)
-    for w in parsed.warnings:
-        log.warning("%s: %s", p, w)
+    _log_warnings(p, parsed.warnings, skipped_bytes=len(body) - parsed.valid)
     return Recording(
         meta=meta,
         packets=packets,
@@ -976,8 +1039,7 @@ def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
     complete = any(e.kind == "stop" for e in events)
     if not complete:
         warnings.append(_NO_STOP)
-    for w in warnings:
-        log.warning("%s: %s", p, w)
+    _log_warnings(p, warnings, skipped_bytes=len(body) - valid)
     return PacketArrays(
         meta=meta,
         payloads=payloads,
@@ -1024,8 +1086,7 @@ class RecordingStream:
                 parsed = _parse_no_gc(buf, 0, base, frame_no, sensors, eof)
                 frame_no = parsed.frame_no
                 self.valid_bytes += parsed.valid
-                for w in parsed.warnings:
-                    log.warning("%s: %s", self.path, w)
+                _log_warnings(self.path, parsed.warnings, len(self.warnings))
                 self.warnings.extend(parsed.warnings)
                 for it in parsed.items:
                     if type(it) is SessionEvent and it.kind == "stop":
@@ -1037,6 +1098,9 @@ class RecordingStream:
                     break
         if not self.complete:
             self.warnings.append(_NO_STOP)
+        if len(self.warnings) > SHOWN_WARNINGS:
+            size = self.path.stat().st_size
+            _log_warnings(self.path, [], len(self.warnings), skipped_bytes=size - self.valid_bytes)
 
 
 def open_recording(path: str | os.PathLike[str]) -> RecordingStream:

@@ -30,7 +30,7 @@ from imuhip import __version__
 from imuhip.commands._common import load_recording
 from imuhip.decode import decode_session
 from imuhip.errors import ImuhipError
-from imuhip.recording import Recording
+from imuhip.recording import Recording, warning_lines
 from imuhip.types import ImuSamples, SensorMeta
 
 if TYPE_CHECKING:  # pandas is imported only when exporting (keeps ``imuhip --help`` fast)
@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = build_context(src, rec, use_align=not args.device_clock)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = exporter(ctx, out_dir, bool(args.force))
-    for w in rec.warnings:
+    for w in warning_lines(rec.warnings, skipped_bytes=rec.size_bytes - rec.valid_bytes):
         sys.stderr.write(f"imuhip export: warning: {w}\n")
     sys.stdout.write(
         f"exported {args.format} (t_s on the {ctx.time_basis.replace('_', ' ')}) to {out_dir}:\n"

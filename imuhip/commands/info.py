@@ -9,6 +9,7 @@ from typing import Any
 
 from imuhip.commands._common import load_recording, session_summary
 from imuhip.decode import decode_session
+from imuhip.recording import warning_lines
 
 NAME = "info"
 HELP = "summarise a recording: sensors, duration, rates, packet loss, gaps, errors, events"
@@ -75,7 +76,8 @@ def render(summary: dict[str, Any]) -> str:
     lines.append("events    " + (", ".join(f"{k} {v}" for k, v in ev.items()) if ev else "none"))
     for text in summary["annotations"]:
         lines.append(f"  note: {text}")
-    for w in summary["warnings"]:
+    skipped = summary["size_bytes"] - summary["valid_bytes"]
+    for w in warning_lines(summary["warnings"], skipped_bytes=skipped):
         lines.append(f"warning: {w}")
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ import numpy as np
 from imuhip.commands._common import load_recording, positive_float, sensor_summary
 from imuhip.decode import StreamDecoder, decode_session, empty_samples, stream_decoder_for
 from imuhip.errors import ImuhipError
+from imuhip.recording import warning_lines
 from imuhip.source.replay import replay_packets
 from imuhip.types import ImuSamples, RawPacket
 
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         "wall_s": round(wall_s, 3),
         "unknown_sensor_packets": unknown,
         "warnings": list(rec.warnings),
+        "skipped_bytes": rec.size_bytes - rec.valid_bytes,
         "sensors": sensors,
     }
     if args.verify:
@@ -233,6 +235,6 @@ def _render(out: dict[str, Any]) -> str:
             if v == "identical"
             else f"verify: MISMATCH in {', '.join(v)}"
         )
-    for w in out["warnings"]:
+    for w in warning_lines(out["warnings"], skipped_bytes=out.get("skipped_bytes")):
         lines.append(f"warning: {w}")
     return "\n".join(lines) + "\n"

@@ -277,3 +277,25 @@ def test_batch_refuses_to_replace_a_foreign_out_file(tmp_path: Path) -> None:
     p = _imuhip("batch", study, "--out", out, "--jobs", "1", "--quiet", cwd=tmp_path, timeout=60)
     _one_line_error(p, "refusing to overwrite", "cohort.parquet", "--force")
     assert out.read_bytes() == b"someone else's table"
+
+
+def test_badly_bit_flipped_recording_warns_in_a_few_lines(tmp_path: Path) -> None:
+    """Hundreds of damaged frames: every warning kept (``--json``), a handful printed."""
+    import json
+
+    data = bytearray(TYPICAL.read_bytes())
+    for off in range(20_000, len(data) - 1000, 4_000):  # well past the header
+        data[off] ^= 0x40
+    bad = tmp_path / "flipped.imrec"
+    bad.write_bytes(bytes(data))
+    p = _imuhip("info", bad, cwd=tmp_path, timeout=60)
+    assert p.returncode == 0, p.stderr
+    every = json.loads(_imuhip("info", bad, "--json", cwd=tmp_path, timeout=60).stdout)
+    n = len(every["warnings"])
+    assert n > 50  # the damage is really there, all of it recorded
+    out_lines = [ln for ln in p.stdout.splitlines() if ln.startswith("warning:")]
+    assert len(out_lines) <= 6, p.stdout
+    assert f"and {n - 5} more damaged regions" in out_lines[-1]
+    assert f"{every['size_bytes'] - every['valid_bytes']} bytes skipped in total" in out_lines[-1]
+    assert len(p.stderr.splitlines()) <= 6, p.stderr
+    assert "more warnings" in p.stderr.splitlines()[-1]

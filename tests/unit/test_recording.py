@@ -462,3 +462,18 @@ async def test_write_packet_does_not_block_the_event_loop(tmp_path: Path) -> Non
     assert len(read_recording(path).packets) == 3200
     assert len(lags) > 50
     assert max(lags) < 0.020, f"max loop lag {max(lags) * 1e3:.1f} ms"
+
+
+def test_warning_lines_caps_and_summarises() -> None:
+    from imuhip.recording import warning_lines
+
+    ws = [f"frame {i} at byte offset {i} is damaged (CRC32 ...)" for i in range(12)]
+    ws.append("recording has no stop event")
+    out = warning_lines(ws, skipped_bytes=999)
+    assert out[:5] == ws[:5]
+    assert len(out) == 6
+    assert out[5].startswith("... and 7 more damaged regions and 1 more warning, 999 bytes skipped")
+    assert warning_lines(ws[:5]) == ws[:5]  # nothing to summarise
+    assert warning_lines([]) == []
+    with pytest.raises(ValueError, match="limit"):
+        warning_lines(ws, limit=-1)
