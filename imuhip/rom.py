@@ -32,7 +32,7 @@ import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
 
-from imuhip.conventions import quat_conj, quat_mul
+from imuhip.conventions import quat_conj, quat_mul, quat_rotate
 from imuhip.errors import InsufficientDataError
 from imuhip.norms import ROM_NORMS, Flag
 from imuhip.types import SessionEvent
@@ -43,6 +43,7 @@ __all__ = [
     "RomSide",
     "rom_flags",
     "rom_phases_from_events",
+    "check_seated_rom",
     "rom_side",
     "twist_angle_rad",
 ]
@@ -60,6 +61,13 @@ class RomConfig:
     ``still_gyr_rad_s`` / ``min_still_s``: neutral window detection; ``min_peak_deg``: smallest
     rotation that counts as a repetition; ``repetitions``: how many (the largest) are kept;
     ``ir_min_deg``, ``side_diff_max_deg``: flag thresholds (see module docstring).
+
+    Is it a seated ROM test at all (:func:`check_seated_rom`)? ``max_thigh_elevation_deg``: the
+    thigh long axis at neutral must be within this angle of horizontal (seated 90/90: ≈0°,
+    standing: ≈90°); ``min_long_axis_share`` / ``max_gait_periodicity``: motion whose angular
+    velocity is mostly *not* about the long axis (share of the squared rate below the minimum)
+    and is periodic at a stride period of 0.6–2 s (normalised autocorrelation peak above the
+    maximum) is walking, not a ROM test.
     """
 
     still_gyr_rad_s: float = 0.15
@@ -68,6 +76,9 @@ class RomConfig:
     repetitions: int = 3
     ir_min_deg: float = ROM_NORMS["hip_ir_rom_deg"].low
     side_diff_max_deg: float = ROM_NORMS["hip_rom_side_difference_deg"].high
+    max_thigh_elevation_deg: float = 45.0
+    min_long_axis_share: float = 0.5
+    max_gait_periodicity: float = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +197,75 @@ def _still_window(gyr: FloatArray, rate_hz: float, cfg: RomConfig) -> tuple[int,
     )
 
 
+def _gait_periodicity(x: FloatArray, rate_hz: float) -> float:
+    """Largest normalised autocorrelation of ``x`` at lags 0.6–2.0 s (stride periods), 0..1."""
+    x = np.asarray(x, dtype=np.float64) - float(np.mean(x)) if len(x) else np.zeros(0)
+    lo, hi = int(0.6 * rate_hz), int(2.0 * rate_hz)
+    if len(x) < 2 * hi or not np.any(x):
+        return 0.0
+    nfft = 1 << int(np.ceil(np.log2(2 * len(x))))
+    f = np.fft.rfft(x, nfft)
+    ac = np.fft.irfft(f * np.conj(f), nfft)[: len(x)]
+    ac = ac / ac[0] * len(x) / (len(x) - np.arange(len(x)))  # unbiased: no taper with the lag
+    return float(np.clip(np.max(ac[lo:hi]), 0.0, 1.0))
+
+
+def check_seated_rom(
+    q_neutral: FloatArray,
+    long_axis_sensor: FloatArray,
+    gyr_moving_rad_s: FloatArray,
+    rate_hz: float,
+    cfg: RomConfig | None = None,
+) -> None:
+    """Refuse data that are not a seated 90/90 ROM test (``InsufficientDataError`` naming why).
+
+    Parameters
+    ----------
+    q_neutral : (4,) float64
+        Thigh sensor orientation at neutral, world ENU, scalar-first.
+    long_axis_sensor : (3,) float64
+        Expected proximal femur axis in the sensor frame (segment calibration or nominal).
+    gyr_moving_rad_s : (K, 3) float64
+        Thigh gyroscope samples (sensor frame) of the test movements, in time order.
+    rate_hz : float
+    cfg : RomConfig, optional
+
+    Notes
+    -----
+    Seated with hips at 90° the femur is horizontal, which gravity shows directly (the fused
+    inclination needs no heading); standing or walking it is near vertical. In a ROM test the
+    femur turns about its own long axis, so that axis carries most of the angular velocity; in
+    gait the thigh swings in flexion (perpendicular to it) with a stride period of ≈1 s
+    (Perry & Burnfield 2010, *Gait Analysis*, 2nd ed., ISBN 978-1-55642-766-4).
+    """
+    cfg = cfg or RomConfig()
+    a = np.asarray(long_axis_sensor, dtype=np.float64)
+    a = a / np.linalg.norm(a)
+    a_world = quat_rotate(np.asarray(q_neutral, dtype=np.float64), a)
+    elev = float(np.degrees(np.arcsin(min(1.0, abs(float(a_world[2]))))))
+    if elev > cfg.max_thigh_elevation_deg:
+        raise InsufficientDataError(
+            f"the thigh is not seated (thigh long axis {elev:.0f}° from horizontal at neutral; "
+            f"seated 90/90 needs it within {cfg.max_thigh_elevation_deg:g}°)"
+        )
+    g = np.asarray(gyr_moving_rad_s, dtype=np.float64)
+    g = g[np.all(np.isfinite(g), axis=1)]
+    total = float(np.sum(g * g))
+    if len(g) < 10 or total <= 0.0:
+        return
+    share = float(np.sum((g @ a) ** 2)) / total
+    if share >= cfg.min_long_axis_share:
+        return
+    _, v = np.linalg.eigh(g.T @ g)
+    period = _gait_periodicity(g @ v[:, -1], rate_hz)
+    if period > cfg.max_gait_periodicity:
+        raise InsufficientDataError(
+            f"motion looks like walking (periodic at a stride period, autocorrelation "
+            f"{period:.2f}; rotation about the thigh long axis is only {100 * share:.0f}% of "
+            "the thigh angular velocity)"
+        )
+
+
 def rom_side(
     t_s: FloatArray,
     q_world_sensor: FloatArray,
@@ -221,6 +301,12 @@ def rom_side(
     -------
     RomSide
         Repetitions sorted in time; at most ``cfg.repetitions`` of each (the largest).
+
+    Raises
+    ------
+    InsufficientDataError
+        No still neutral, or the data are not a seated ROM test (:func:`check_seated_rom`:
+        thigh not near horizontal, or walking-like motion).
     """
     cfg = cfg or RomConfig()
     if side not in ("left", "right"):
@@ -275,6 +361,7 @@ def rom_side(
     qn = q[i0:i1] * np.sign(q[i0:i1] @ q[i0])[:, None]
     q_neutral = qn.mean(axis=0)
     q_neutral /= np.linalg.norm(q_neutral)
+    check_seated_rom(q_neutral, prior, g[moving], rate_hz, cfg)
     q_rel = quat_mul(quat_conj(q_neutral), q)
     # twist about the long axis expressed in the neutral sensor frame
     theta = twist_angle_rad(q_rel, axis)

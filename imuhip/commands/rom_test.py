@@ -106,7 +106,7 @@ def analyze_rom_recording(path: Path) -> tuple[dict[str, Any], list[Any], list[s
             errors.append(f"{side}: no rotation repetitions found")
     if not results:
         raise InsufficientDataError(
-            "no ROM test found in the recording (" + "; ".join(errors or ["no thigh sensor"]) + ")"
+            f"no ROM test found in {path}: " + "; ".join(errors or ["no thigh sensor"])
         )
     return results, rom_flags(results), errors
 

@@ -299,3 +299,23 @@ def test_badly_bit_flipped_recording_warns_in_a_few_lines(tmp_path: Path) -> Non
     assert f"{every['size_bytes'] - every['valid_bytes']} bytes skipped in total" in out_lines[-1]
     assert len(p.stderr.splitlines()) <= 6, p.stderr
     assert "more warnings" in p.stderr.splitlines()[-1]
+
+
+def test_rom_test_on_a_walking_recording_is_refused(tmp_path: Path) -> None:
+    p = _imuhip("rom-test", TYPICAL, cwd=tmp_path, timeout=90)
+    err = _one_line_error(p, "no ROM test found in", "typical.imrec", "not seated")
+    assert "from horizontal" in err
+    assert "IR" not in p.stdout and "FLAG" not in p.stdout  # no numbers, no clinical flags
+
+
+def test_rom_test_with_off_axis_mounting_still_measures(tmp_path: Path) -> None:
+    sim = _imuhip(
+        "simulate", "rom", "--scenario", "rom-seated", "--misplacement-deg", "15", cwd=tmp_path
+    )
+    assert sim.returncode == 0, sim.stderr
+    p = _imuhip("rom-test", "rom.imrec", cwd=tmp_path, timeout=90)
+    assert p.returncode == 0, p.stderr
+    for side in ("left", "right"):
+        line = next(ln for ln in p.stdout.splitlines() if ln.strip().startswith(f"{side}:"))
+        ir = float(line.split("IR ")[1].split()[0])
+        assert 30.0 < ir < 46.0, line  # the simulator's default maximal IR is 38°

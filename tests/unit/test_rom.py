@@ -7,7 +7,7 @@ import pytest
 
 from imuhip.conventions import quat_conj, quat_from_axis_angle, quat_mul, to_rotation
 from imuhip.errors import InsufficientDataError
-from imuhip.rom import RomConfig, rom_flags, rom_side, twist_angle_rad
+from imuhip.rom import RomConfig, check_seated_rom, rom_flags, rom_side, twist_angle_rad
 
 RATE = 100.0
 
@@ -90,3 +90,42 @@ def test_twist_angle():
     swing = quat_mul(quat_from_axis_angle([0, 0, 1], np.radians(30)), q[0])
     # a swing about a perpendicular axis barely changes the twist about x
     assert np.degrees(twist_angle_rad(swing[None], [1, 0, 0]))[0] == pytest.approx(10, abs=1.5)
+
+
+@pytest.mark.parametrize("misplace_deg", [15.0, 30.0])
+def test_off_axis_mounting_is_still_a_rom_test(misplace_deg):
+    t, q, g = seated_session("left", [35, 35, 35], [40, 40, 40], misplace_deg=misplace_deg)
+    r = rom_side(t, q, g, "left")  # no refusal
+    assert r.ir_mean_deg == pytest.approx(35, abs=1.5)
+
+
+def test_standing_thigh_is_not_a_seated_rom_test():
+    t, q, g = seated_session("right", [35, 35, 35], [40, 40, 40])
+    # the same movement with the whole thigh pitched 90° (femur vertical, as when standing)
+    q_up = quat_mul(quat_from_axis_angle([1.0, 0.0, 0.0], np.radians(90.0)), q)
+    with pytest.raises(InsufficientDataError, match=r"not seated \(thigh long axis 90° from"):
+        rom_side(t, q_up, g, "right")
+    # 30° above horizontal (a low chair) is still accepted
+    q_30 = quat_mul(quat_from_axis_angle([1.0, 0.0, 0.0], np.radians(30.0)), q)
+    assert rom_side(t, q_30, g, "right").ir_mean_deg == pytest.approx(35, abs=0.5)
+
+
+def test_walking_like_motion_is_refused_but_slow_off_axis_rotation_is_not():
+    rate = 100.0
+    tt = np.arange(int(20 * rate)) / rate
+    q_flat = np.array([1.0, 0.0, 0.0, 0.0])  # sensor x (nominal long axis) horizontal
+    swing = np.zeros((len(tt), 3))
+    swing[:, 2] = 3.0 * np.sin(2 * np.pi * 0.9 * tt)  # flexion-like swing, 0.9 Hz strides
+    swing[:, 0] = 0.4 * np.sin(2 * np.pi * 1.8 * tt)  # a little long-axis rotation
+    with pytest.raises(InsufficientDataError, match="looks like walking"):
+        check_seated_rom(q_flat, [1.0, 0.0, 0.0], swing, rate)
+    # large but not periodic motion off the long axis: not refused here (rom_side notes it)
+    rng = np.random.default_rng(1)
+    jerky = np.zeros((len(tt), 3))
+    jerky[:, 2] = np.cumsum(rng.normal(0, 0.3, len(tt)))
+    jerky[:, 2] -= np.convolve(jerky[:, 2], np.ones(301) / 301, mode="same")
+    check_seated_rom(q_flat, [1.0, 0.0, 0.0], jerky, rate)
+    # genuine ROM rotation about the long axis, even if rhythmic: accepted
+    rom = np.zeros((len(tt), 3))
+    rom[:, 0] = 2.0 * np.sin(2 * np.pi * 0.9 * tt)
+    check_seated_rom(q_flat, [1.0, 0.0, 0.0], rom, rate)
