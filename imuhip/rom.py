@@ -41,9 +41,9 @@ __all__ = [
     "RomConfig",
     "RomPhaseWindow",
     "RomSide",
+    "check_seated_rom",
     "rom_flags",
     "rom_phases_from_events",
-    "check_seated_rom",
     "rom_side",
     "twist_angle_rad",
 ]
