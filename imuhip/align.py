@@ -187,32 +187,55 @@ def fit_clock(
 
 
 class ClockTracker:
-    """Online version of :func:`fit_clock` for the live path.
+    """Online version of :func:`fit_clock` for the live path, in bounded memory.
 
     Feed it ``update(t_dev_s, host_rx_s)`` per packet or chunk (scalars or arrays); ``model`` is the
-    current :class:`ClockModel` (``None`` before the first point). At the end of a session it equals
-    :func:`fit_clock` on the same points (same windows, same estimator).
+    current :class:`ClockModel` (``None`` before the first point). It keeps at most
+    ``max_anchors`` window minima in preallocated arrays (its memory does not grow with the
+    session). Until they are full it equals :func:`fit_clock` on the same points (same windows,
+    same estimator); when they are full, the windows are coarsened by 2 (each pair of adjacent
+    windows keeps its lower minimum), so from then on it equals :func:`fit_clock` with
+    ``window_s = self.window_s * 2**self.level`` on the same points (with the defaults: exact for
+    the first 2048 x 0.5 s ≈ 17 min, then 1 s windows up to ≈ 34 min, and so on). Coarser windows
+    only drop points above the lower envelope (Moon et al. 1999, doi:10.1109/INFCOM.1999.752178);
+    the reported jitter (spread of the window minima about it) gets smaller.
 
     ``reanchor()`` after a reconnect or a device clock step: the anchors collected so far are
     dropped; the last drift estimate is kept as the drift until the new anchors span
     ``min_span_s`` again.
     """
 
-    def __init__(self, *, window_s: float = 0.5, min_span_s: float = 10.0) -> None:
+    def __init__(
+        self, *, window_s: float = 0.5, min_span_s: float = 10.0, max_anchors: int = 2048
+    ) -> None:
         if not window_s > 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
+        if max_anchors < 16:
+            raise ValueError(f"max_anchors must be >= 16, got {max_anchors}")
         self.window_s = float(window_s)
         self.min_span_s = float(min_span_s)
+        self.max_anchors = int(max_anchors)
         self._drift_prior = 0.0
         self.reanchors = 0
+        # window minima sorted by window key: key, device time t, r = host - t (preallocated)
+        self._win = np.empty(self.max_anchors, np.int64)
+        self._t = np.empty(self.max_anchors, np.float64)
+        self._r = np.empty(self.max_anchors, np.float64)
         self._reset()
 
     def _reset(self) -> None:
-        self._minima: dict[int, tuple[float, float]] = {}  # window -> (r, t)
+        self._n = 0
+        #: current windows are ``window_s * 2**level`` seconds of device time
+        self.level = 0
         self._sum_t = 0.0
         self._count = 0
         self._model: ClockModel | None = None
         self._dirty = False
+
+    @property
+    def n_anchors(self) -> int:
+        """Window minima currently held (at most ``max_anchors``)."""
+        return self._n
 
     def update(self, t_dev_s: npt.ArrayLike, host_rx_s: npt.ArrayLike) -> None:
         """Add points (device seconds, session seconds); non-finite pairs are ignored."""
@@ -226,14 +249,47 @@ class ClockTracker:
         t, h = t[ok], h[ok]
         if not len(t):
             return
+        # base windows; floor(t / (w * 2**L)) == floor(t / w) >> L exactly, and the minimum of a
+        # coarse window is the minimum of its base windows' minima
         win, tw, rw = _window_minima(t, h - t, self.window_s)
         for w, tt, rr in zip(win.tolist(), tw.tolist(), rw.tolist(), strict=True):
-            cur = self._minima.get(w)
-            if cur is None or (rr, tt) < cur:
-                self._minima[w] = (rr, tt)
+            self._insert(w, tt, rr)
         self._sum_t += float(np.sum(t))
         self._count += len(t)
         self._dirty = True
+
+    def _insert(self, w_base: int, t: float, r: float) -> None:
+        while True:
+            w = w_base >> self.level
+            n = self._n
+            wins = self._win[:n]
+            i = n if n == 0 or w > wins[-1] else int(np.searchsorted(wins, w))
+            if i < n and wins[i] == w:
+                if (r, t) < (self._r[i], self._t[i]):
+                    self._r[i], self._t[i] = r, t
+                return
+            if n < self.max_anchors:
+                break
+            self._coarsen()
+        if i < n:  # out-of-order window (rare): shift the tail
+            self._win[i + 1 : n + 1] = self._win[i:n].copy()
+            self._t[i + 1 : n + 1] = self._t[i:n].copy()
+            self._r[i + 1 : n + 1] = self._r[i:n].copy()
+        self._win[i], self._t[i], self._r[i] = w, t, r
+        self._n = n + 1
+
+    def _coarsen(self) -> None:
+        """Double the window length: adjacent windows keep their smaller (r, t) minimum."""
+        n = self._n
+        key = self._win[:n] >> 1
+        r, t = self._r[:n], self._t[:n]
+        order = np.lexsort((t, r, key))  # by window, then r, ties by t (as _window_minima)
+        k_sorted = key[order]
+        pick = order[np.concatenate([[True], k_sorted[1:] != k_sorted[:-1]])]
+        m = len(pick)
+        self._win[:m], self._t[:m], self._r[:m] = key[pick], t[pick], r[pick]
+        self._n = m
+        self.level += 1
 
     def reanchor(self) -> None:
         """Start a new anchor set (after a reconnect or CLOCK_RESYNC), keeping the drift."""
@@ -244,20 +300,20 @@ class ClockTracker:
         self._reset()
 
     def _span(self) -> float:
-        if not self._minima:
+        if not self._n:
             return 0.0
-        ts = [v[1] for v in self._minima.values()]
-        return max(ts) - min(ts)
+        ts = self._t[: self._n]
+        return float(ts.max() - ts.min())
 
     @property
     def model(self) -> ClockModel | None:
         """The current clock model, or ``None`` before any point."""
         if self._dirty:
-            keys = sorted(self._minima)
-            rw = np.array([self._minima[k][0] for k in keys])
-            tw = np.array([self._minima[k][1] for k in keys])
+            n = self._n
             t_mean = self._sum_t / self._count
-            a, b, jitter, n_used = _fit_minima(tw, rw, t_mean, self.min_span_s, self._drift_prior)
+            a, b, jitter, n_used = _fit_minima(
+                self._t[:n].copy(), self._r[:n].copy(), t_mean, self.min_span_s, self._drift_prior
+            )
             self._model = ClockModel(a - b * t_mean, b * 1e6, jitter, n_used)
             self._dirty = False
         return self._model
