@@ -11,6 +11,9 @@ Format (``docs/interop.md`` is the full description)::
 Columns are matched case-insensitively; the unit is the suffix (``acc_x_g``, ``gyr_x_deg_s``,
 ``mag_x_nt``, ``t_ms``) or declared (comment line or option) for bare names (``acc_x``). Either a
 time column or a rate (comment line or option) is required. Other columns are ignored.
+Headers with the unit in brackets (``Time (s)``, ``Accelerometer X (g)``, ``Gyroscope X (deg/s)``,
+``Magnetometer X (uT)``: x-io Fusion and many loggers) are recognised too. Slightly irregular
+time stamps of one rate are placed on the inferred nominal grid (see :func:`_grid_steps`).
 Comma, semicolon and tab separators are recognised from the header line.
 
 Rows with an empty or NaN value in a used column are missing samples: short runs become a gap
@@ -51,6 +54,49 @@ log = logging.getLogger(__name__)
 
 _COMMENT_RE = re.compile(r"^\s*#\s*([A-Za-z_]+)\s*[:=]\s*(.*?)\s*$")
 _TIME_NAMES = ("t", "time", "timestamp")
+_QUANTITY_WORDS = {
+    "acc": ("accelerometer", "acceleration", "accel", "acc"),
+    "gyr": ("gyroscope", "angular velocity", "angular rate", "gyro", "gyr"),
+    "mag": ("magnetometer", "magnetic field", "mag"),
+}
+# "Gyroscope X (deg/s)", "Accelerometer_Y [g]", "mag z (uT)": words, axis, unit in brackets
+_PAREN_RE = re.compile(r"^\s*([a-z ]+?)[\s_.-]*([xyz])\s*[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
+_PAREN_TIME_RE = re.compile(r"^\s*(t|time|timestamp)\s*[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
+
+
+def _unit_key(quantity: str, unit: str) -> str | None:
+    """The :data:`UNIT_FACTORS` spelling of a unit written in brackets (``uT`` -> ``ut``)."""
+    u = unit.strip().lower().replace("°", "deg").replace(" ", "")
+    u = {"deg/sec": "deg/s", "rad/sec": "rad/s", "sec": "s", "m/s/s": "m/s2"}.get(u, u)
+    return u if u in UNIT_FACTORS[quantity] else None
+
+
+def _paren_columns(
+    path: Path, names: Sequence[str], quantity: str
+) -> tuple[list[str], float] | None:
+    """Axis columns written as ``<Quantity> <X|Y|Z> (<unit>)`` (x-io, many loggers), or None."""
+    found: dict[str, tuple[str, str]] = {}
+    for c in names:
+        m = _PAREN_RE.match(c.lower())
+        if m and m.group(1).strip() in _QUANTITY_WORDS[quantity]:
+            found[m.group(2)] = (c, m.group(3))
+    if not found:
+        return None
+    if set(found) != set(AXES):
+        raise ImportFormatError(
+            f"{path}: incomplete {quantity} columns {[c for c, _ in found.values()]}: "
+            "expected X, Y and Z"
+        )
+    units = {found[a][1].strip().lower() for a in AXES}
+    keys = {_unit_key(quantity, u) for u in units}
+    if len(keys) != 1 or None in keys:
+        raise ImportFormatError(
+            f"{path}: {quantity} columns {[found[a][0] for a in AXES]}: unknown or differing "
+            f"units {sorted(units)} (expected one of {', '.join(UNIT_FACTORS[quantity])})"
+        )
+    key = keys.pop()
+    assert key is not None
+    return [found[a][0] for a in AXES], UNIT_FACTORS[quantity][key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +107,7 @@ class CsvOptions:
     ``"nt"``, ``"ms"``...). They apply to bare column names (``acc_x``) only; a unit written in a
     column name always wins. ``rate_hz`` is the nominal rate (required without a time column; with
     one it must agree with the time steps within 2 %). ``max_gap_s``: the longest run of missing
-    rows accepted as a gap.
+    rows, or time jump, accepted as a gap.
     """
 
     rate_hz: float | None = None
@@ -108,6 +154,9 @@ def _find_columns(
             )
         where = f"{path}: {quantity}_unit"
         return [lower[c] for c in bare], unit_factor(quantity, declared_unit, where=where)
+    paren = _paren_columns(path, names, quantity)
+    if paren is not None:
+        return paren
     present = [c for c in names if c.strip().lower().startswith(f"{quantity}_")]
     if present:
         raise ImportFormatError(
@@ -125,6 +174,16 @@ def _time_column(
     for unit, factor in UNIT_FACTORS["time"].items():
         if f"t_{unit}" in lower:
             return lower[f"t_{unit}"], factor
+    for c in names:
+        m = _PAREN_TIME_RE.match(c.strip().lower())
+        if m:
+            key = _unit_key("time", m.group(2))
+            if key is None:
+                raise ImportFormatError(
+                    f"{path}: time column {c!r}: unknown unit {m.group(2)!r} (expected one of "
+                    f"{', '.join(UNIT_FACTORS['time'])})"
+                )
+            return c.strip(), UNIT_FACTORS["time"][key]
     for n in _TIME_NAMES:
         if n in lower:
             unit = declared_unit or "s"
@@ -154,6 +213,65 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Half-open runs of True in a boolean array."""
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+_STEP_TOL = 0.3
+"""Largest deviation of a time step (and of a sample's time) from the fitted grid, in periods."""
+_RATE_SNAP = 2e-4
+"""A fitted rate within this relative distance of a whole number of Hz is that number."""
+
+
+def _grid_steps(
+    path: Path,
+    t_ok: FloatArray,
+    ok: IntArray,
+    first_line: int,
+    tname: str,
+    rate_decl: float | None,
+) -> tuple[float, FloatArray]:
+    """Nominal rate and whole-period steps between consecutive complete rows.
+
+    Loggers stamp samples with jitter or a coarse clock (x-io Fusion files step 10.08 ms with an
+    occasional 7.56 ms): the period is first the median step, then refined by a least-squares fit
+    of the times to the sample indices; each step is rounded to a whole number of periods. Steps
+    more than ``_STEP_TOL`` periods from a whole number, or samples drifting that far from the
+    fitted grid, mean mixed or irregular rates and are refused.
+    """
+    dt = np.diff(t_ok)
+    step0 = float(np.median(dt / np.maximum(np.diff(ok), 1)))
+    idx = np.concatenate([[0.0], np.cumsum(np.maximum(1.0, np.rint(dt / step0)))])
+    period = step0
+    if idx[-1] > 0:
+        a_mat = np.stack([np.ones_like(idx), idx], axis=1)
+        (_, p_fit), *_ = np.linalg.lstsq(a_mat, t_ok - t_ok[0], rcond=None)
+        if np.isfinite(p_fit) and p_fit > 0:
+            period = float(p_fit)
+    ratio = dt / period
+    k = np.rint(ratio)
+    idx = np.concatenate([[0.0], np.cumsum(np.maximum(k, 1.0))])
+    resid = (t_ok - t_ok[0] - period * idx) / period
+    resid -= float(np.median(resid))
+    off = (k < 1) | (np.abs(ratio - k) > _STEP_TOL) | (np.abs(resid[1:]) > _STEP_TOL)
+    rate = 1.0 / period
+    if np.any(off):
+        j = int(np.flatnonzero(off)[0])
+        i = int(ok[j + 1])
+        raise ImportFormatError(
+            f"{path}: line {first_line + i}, column {tname}: step of {dt[j]:.6g} s from "
+            f"the previous sample, expected a multiple of {period:.6g} s ({rate:.6g} Hz, "
+            f"within {_STEP_TOL:g} of a period): mixed or irregular rates (resample to one "
+            "rate before importing)"
+        )
+    if rate_decl is not None:
+        if abs(rate - rate_decl) > 0.02 * rate_decl:
+            raise ImportFormatError(
+                f"{path}: declared rate {rate_decl:g} Hz but column {tname} steps at "
+                f"{rate:.6g} Hz; expected them to agree within 2 %"
+            )
+        rate = float(rate_decl)
+    elif abs(rate - round(rate)) <= _RATE_SNAP * rate and round(rate) > 0:
+        rate = float(round(rate))
+    return rate, k
 
 
 def read_sensor_csv(
@@ -278,26 +396,17 @@ def read_sensor_csv(
                 f"not increase (previous sample at {float(t_ok[bad[0]])!r}); time must increase "
                 "strictly"
             )
-        step = float(np.median(dt / np.maximum(np.diff(ok), 1)))
-        rate = 1.0 / step
-        if rate_decl is not None:
-            if abs(rate - rate_decl) > 0.02 * rate_decl:
-                raise ImportFormatError(
-                    f"{path}: declared rate {rate_decl:g} Hz but column {tname} steps at "
-                    f"{rate:.6g} Hz (median); expected them to agree within 2 %"
-                )
-            rate = float(rate_decl)
-            step = 1.0 / rate
-        ratio = dt / step
-        k = np.rint(ratio)
-        off = (k < 1) | (np.abs(ratio - k) > 0.25)
-        if np.any(off):
-            j = int(np.flatnonzero(off)[0])
+        rate, k = _grid_steps(path, t_ok, ok, first_line, tname, rate_decl)
+        max_jump = max(0, math.floor(opt.max_gap_s * rate + 1e-9))
+        absent = k - np.diff(ok)  # samples missing from the file (empty rows are checked below)
+        big = np.flatnonzero(absent > max_jump)
+        if len(big):
+            j = int(big[0])
             i = int(ok[j + 1])
             raise ImportFormatError(
-                f"{path}: line {first_line + i}, column {tname}: step of {dt[j]:.6g} s from "
-                f"the previous sample, expected a multiple of {step:.6g} s ({rate:.6g} Hz): "
-                "mixed or irregular rates (resample to one rate before importing)"
+                f"{path}: line {first_line + i}, column {tname}: time jumps by {dt[j]:.6g} s "
+                f"({int(absent[j])} missing samples at {rate:.6g} Hz); at most {max_jump} "
+                f"missing samples ({opt.max_gap_s:g} s, --max-gap-s) are accepted as a gap"
             )
         idx_ok = np.concatenate([[0], np.cumsum(k.astype(np.int64))])
         sample_idx_full = np.full(n_rows, -1, dtype=np.int64)

@@ -319,3 +319,25 @@ def test_rom_test_with_off_axis_mounting_still_measures(tmp_path: Path) -> None:
         line = next(ln for ln in p.stdout.splitlines() if ln.strip().startswith(f"{side}:"))
         ir = float(line.split("IR ")[1].split()[0])
         assert 30.0 < ir < 46.0, line  # the simulator's default maximal IR is 38°
+
+
+def test_import_real_xio_fusion_csv(tmp_path: Path, shared_data: Path) -> None:
+    """x-io Fusion's example file: unit-in-parentheses headers and a 2.52 ms clock tick."""
+    import json
+
+    from imuhip.decode import decode_session
+    from imuhip.recording import read_recording
+
+    src = shared_data / "fusion" / "sensor_data.csv"
+    p = _imuhip("import", "csv", "--sensor", f"pelvis={src}", "-o", "f.imrec", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    info = json.loads(_imuhip("info", "f.imrec", "--json", cwd=tmp_path, timeout=60).stdout)
+    s = info["sensors"][0]
+    assert s["nominal_rate_hz"] == pytest.approx(100.0, abs=0.05)
+    assert s["duration_s"] == pytest.approx(135.3, abs=0.5)
+    n_rows = sum(1 for _ in src.open(encoding="utf-8")) - 1
+    assert s["samples"] >= 0.99 * n_rows  # only samples around its 10 real gaps may be lost
+    rec = read_recording(tmp_path / "f.imrec")
+    dec = decode_session(rec.packets, rec.meta)["pelvis"]
+    rest = np.linalg.norm(dec.acc_m_s2[:200], axis=1)  # the file starts with the IMU at rest
+    assert float(np.mean(rest)) == pytest.approx(9.81, abs=0.15)

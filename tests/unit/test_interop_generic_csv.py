@@ -169,3 +169,53 @@ def test_unknown_unit_and_placement(tmp_path: Path) -> None:
     g.write_text("# acc_unit: furlong\nt,acc_x,acc_y,acc_z\n0,0,0,1\n1,0,0,1\n")
     with pytest.raises(ImportFormatError, match=r"k2\.csv: acc_unit: unknown acc unit 'furlong'"):
         read_sensor_csv(g, "pelvis")
+
+
+def test_unit_in_parentheses_headers(tmp_path: Path) -> None:
+    """x-io Fusion style: ``Gyroscope X (deg/s)``, ``Accelerometer X (g)``, ``Time (s)``."""
+    t, acc, gyr, mag = _signals(120)
+    f = tmp_path / "fusion.csv"
+    head = ["Time (s)"]
+    head += [f"Gyroscope {a} (deg/s)" for a in "XYZ"]
+    head += [f"Accelerometer {a} (g)" for a in "XYZ"]
+    head += [f"Magnetometer {a} (uT)" for a in "XYZ"]
+    rows = np.column_stack([t, np.degrees(gyr), acc / GRAVITY_M_S2, mag])
+    np.savetxt(f, rows, delimiter=",", header=",".join(head), comments="", fmt="%.9g")
+    s = read_sensor_csv(f, "pelvis")
+    np.testing.assert_allclose(s.acc_m_s2, acc, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(s.gyr_rad_s, gyr, rtol=1e-7, atol=1e-9)
+    assert s.mag_ut is not None
+    np.testing.assert_allclose(s.mag_ut, mag, rtol=1e-7)
+    assert s.rate_hz == 100.0
+    # a unit that is not one of ours is named, not guessed
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f.read_text().replace("(deg/s)", "(furlong/s)"), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match=r"gyr columns .* unknown or differing units"):
+        read_sensor_csv(bad, "pelvis")
+
+
+def test_jittered_timestamps_of_one_rate_are_placed_on_the_grid(tmp_path: Path) -> None:
+    """Coarse-clock stamps (10.08 ms steps with a 7.56 ms one every 31, as x-io Fusion writes)
+    and random ±8 % jitter: the nominal rate is inferred, every sample kept in order."""
+    n = 3000
+    true_t = np.arange(n) * 0.01
+    coarse = np.floor(true_t / 0.00252) * 0.00252  # a 2.52 ms clock tick
+    jitter = true_t + np.random.default_rng(2).uniform(-0.0008, 0.0008, n)
+    for name, t in (("coarse", coarse), ("jitter", jitter)):
+        _, acc, gyr, _ = _signals(n)
+        f = write_sensor_csv(tmp_path / f"{name}.csv", t, acc, gyr)
+        s = read_sensor_csv(f, "pelvis")
+        assert s.rate_hz == 100.0, name
+        np.testing.assert_array_equal(s.sample_idx, np.arange(n))
+        np.testing.assert_allclose(s.acc_m_s2, acc, rtol=1e-8)
+
+
+def test_big_time_jump_is_refused_small_one_is_a_gap(tmp_path: Path) -> None:
+    t, acc, gyr, _ = _signals(300)
+    t = t.copy()
+    t[150:] += 2.0  # 2 s without samples
+    f = write_sensor_csv(tmp_path / "j.csv", t, acc, gyr)
+    with pytest.raises(ImportFormatError, match=r"j\.csv: line \d+, column t_s: time jumps by"):
+        read_sensor_csv(f, "pelvis")
+    s = read_sensor_csv(f, "pelvis", CsvOptions(max_gap_s=3.0))
+    assert s.sample_idx[150] - s.sample_idx[149] == 201
