@@ -172,9 +172,10 @@ def encode_packet(
         | (FLAG_SATURATED if saturated else 0)
         | (FLAG_CLOCK_RESYNC if clock_resync else 0)
     )
-    body = _HEADER.pack(
-        PROTOCOL_VERSION, flags, seq % SEQ_MODULUS, t_first_us % TIME_MODULUS_US, n
-    ) + s.astype("<i2").tobytes()
+    body = (
+        _HEADER.pack(PROTOCOL_VERSION, flags, seq % SEQ_MODULUS, t_first_us % TIME_MODULUS_US, n)
+        + s.astype("<i2").tobytes()
+    )
     return body + struct.pack("<H", crc16(body))
 
 
