@@ -61,7 +61,7 @@ MAX_ERROR_LOG: Final = 20
 
 _SEQ_HALF: Final = protocol.SEQ_MODULUS // 2
 _TIME_HALF: Final = protocol.TIME_MODULUS_US // 2
-_RECENT_SEQS: Final = 4096  # live path: how far back duplicates are told apart from late packets
+_RECENT_SEQS: Final = 8192  # live path: how far back duplicates are told apart from late packets
 
 # reason codes of the vectorised validation, in the order protocol.parse_header checks them
 _OK, _SHORT, _VERSION, _FLAGS, _COUNT, _LENGTH, _CRC, _MAGFLAG = range(8)
@@ -502,7 +502,9 @@ class StreamDecoder:
         self._last_host_ns = 0  # and host receive time
         self._t0_us: int | None = None
         self._last_sample_idx: int | None = None
-        self._recent: set[int] = set()
+        # the last _RECENT_SEQS emitted packet counters, slot seq % _RECENT_SEQS (preallocated:
+        # the live path's memory does not grow per packet)
+        self._recent = np.full(_RECENT_SEQS, -1, np.int64)
         self._resync_payloads: list[bytes] = []  # recent CLOCK_RESYNC packets (duplicate check)
         self._totals = _Totals()
 
@@ -592,7 +594,8 @@ class StreamDecoder:
         if self._last_seq is not None:
             old = keep & (seq_u <= self._last_seq)
             for i in np.flatnonzero(old).tolist():
-                if int(seq_u[i]) in self._recent:
+                sq = int(seq_u[i])
+                if sq >= 0 and int(self._recent[sq % _RECENT_SEQS]) == sq:
                     tot.duplicates += 1
                 else:
                     tot.late_packets += 1
@@ -716,10 +719,8 @@ class StreamDecoder:
         self._last_host_ns = int(s_host[-1])
         if len(uniq_idx):
             self._last_sample_idx = int(uniq_idx[-1])
-        self._recent.update(s_seq[-_RECENT_SEQS:].tolist())
-        if len(self._recent) > 2 * _RECENT_SEQS:
-            floor = self._last_seq - _RECENT_SEQS
-            self._recent = {s for s in self._recent if s > floor}
+        recent = s_seq[-_RECENT_SEQS:]
+        self._recent[recent % _RECENT_SEQS] = recent
         self._totals.add(tot)
 
         return ImuSamples(
