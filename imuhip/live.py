@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from imuhip.joints import hip_angles
 from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
 
 __all__ = [
+    "LatencyHistogram",
     "LiveConfig",
     "LiveProcessor",
     "LiveResult",
@@ -55,6 +56,30 @@ _THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
 _MAX_FILL_S = 2.0  # longer gaps are not bridged with held samples for the live filter
 _RECONVERGE_S = 3.0  # after a longer gap: fresh filter, no hip angle for this long
 _REL_YAW_TAU_S = 5.0  # time constant of the running pelvis-thigh relative heading
+_IR_WINDOW_S = 5.0  # hip rotation excursion shown live: over this many seconds
+
+
+class _TimedRing:
+    """Preallocated ring of ``(t_s, value)``: recent values in constant memory."""
+
+    def __init__(self, capacity: int) -> None:
+        self.t = np.full(capacity, -np.inf)
+        self.v = np.zeros(capacity)
+        self.i = 0
+        self.n = 0
+
+    def append(self, t_s: float, value: float) -> None:
+        self.t[self.i], self.v[self.i] = t_s, value
+        self.i = (self.i + 1) % len(self.t)
+        self.n = min(self.n + 1, len(self.t))
+
+    def range_since_last(self, window_s: float) -> float | None:
+        """Max - min of the values with ``t`` within ``window_s`` of the latest one."""
+        if not self.n:
+            return None
+        last = self.t[(self.i - 1) % len(self.t)]
+        sel = self.v[(self.t >= last - window_s) & (self.t <= last)]
+        return float(sel.max() - sel.min())
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +142,38 @@ def _yaw_of_x_axis(q: FloatArray) -> float:
     return float(np.arctan2(x_world[1], x_world[0]))
 
 
+class LatencyHistogram:
+    """Fixed-size histogram of latencies (ns): 50 log-spaced bins per decade, 1 µs to 1000 s.
+
+    Constant memory over any session length; a percentile is the geometric middle of its bin
+    (relative error at most ``10**(1/100) - 1`` ≈ 2.3 %). Values below 1 µs count in the first bin,
+    above 1000 s in the last.
+    """
+
+    BINS_PER_DECADE = 50
+    LO_NS = 1e3
+    DECADES = 9
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(self.BINS_PER_DECADE * self.DECADES, np.int64)
+        self.count = 0
+
+    def add(self, ns: int) -> None:
+        """Count one latency in nanoseconds."""
+        x = max(float(ns), self.LO_NS)
+        i = int(math.log10(x / self.LO_NS) * self.BINS_PER_DECADE)
+        self.counts[min(i, len(self.counts) - 1)] += 1
+        self.count += 1
+
+    def percentile(self, q: float) -> float:
+        """The ``q``-th percentile (0..100) in nanoseconds (NaN when empty)."""
+        if not self.count:
+            return float("nan")
+        rank = max(1, math.ceil(q / 100.0 * self.count))
+        i = int(np.searchsorted(np.cumsum(self.counts), rank))
+        return float(self.LO_NS * 10.0 ** ((i + 0.5) / self.BINS_PER_DECADE))
+
+
 # A segment at neutral, facing world +x: segment X (anterior) -> world x, Y (superior) -> world z,
 # Z (right) -> world -y, i.e. a +90° rotation about x.
 _Q_WORLD_SEG_FACING_X = quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.pi / 2)
@@ -131,8 +188,15 @@ class LiveProcessor:
     calibration_s : float
     fusion : bool
         Run the online orientation filter and hip angles.
-    latency_window : int
-        Number of recent notification-to-hip-angle latencies kept (bounded memory).
+    time_scale : float, optional
+        Session seconds per host-clock second (default: the recording's ``time_scale``).
+
+    Notes
+    -----
+    Memory does not grow with the session: clock models keep a bounded set of anchors
+    (:class:`~imuhip.align.ClockTracker`), latencies go to a fixed log-spaced histogram
+    (:class:`LatencyHistogram`), the hip rotation history is a ring of ~5 s; only the decoders'
+    gap lists grow, with the number of gaps (they are the loss accounting).
     """
 
     def __init__(
@@ -141,7 +205,6 @@ class LiveProcessor:
         *,
         calibration_s: float = 2.0,
         fusion: bool = True,
-        latency_window: int = 20_000,
         time_scale: float | None = None,
     ) -> None:
         self.meta = meta
@@ -160,11 +223,10 @@ class LiveProcessor:
                 st.fusion = OnlineFusion(rate_hz=m.rate_hz, use_mag=m.has_mag)
             self.sensors[m.placement] = st
         self.hip_deg: dict[str, FloatArray] = {}
-        self.hip_ir_hist: dict[str, deque[float]] = {
-            s.value: deque(maxlen=int(5 * max((m.rate_hz for m in meta.sensors), default=200)))
-            for s in Side
-        }
-        self.latency_ns: deque[int] = deque(maxlen=latency_window)
+        # hip updates come per pelvis/thigh notification: at most 3 x the sample rate
+        cap = int(_IR_WINDOW_S * 3 * max((m.rate_hz for m in meta.sensors), default=200)) + 1
+        self.hip_ir_hist: dict[str, _TimedRing] = {s.value: _TimedRing(cap) for s in Side}
+        self.latency = LatencyHistogram()
         self.calibrated = False
         # per side: running mean (unit complex number) of the thigh-pelvis segment heading
         # difference while both filters are converged, and its sum during a re-convergence
@@ -208,7 +270,7 @@ class LiveProcessor:
         hips = (sensor in _THIGH_SIDE or sensor == "pelvis") and self._update_hips()
         if hips and self._wall_stamps:
             now = time.monotonic_ns()
-            self.latency_ns.append(now - packets[-1].host_rx_ns)
+            self.latency.add(now - packets[-1].host_rx_ns)
 
     def _fuse(
         self,
@@ -336,17 +398,16 @@ class LiveProcessor:
             ang = hip_angles(q_pel, q_thigh, side)
             deg = np.degrees(ang)
             self.hip_deg[side.value] = deg
-            self.hip_ir_hist[side.value].append(float(deg[2]))
+            t_s = (pel.last_idx or 0) / pel.meta.rate_hz  # pelvis sample time
+            self.hip_ir_hist[side.value].append(t_s, float(deg[2]))
             done = True
         return done
 
     # -- output --------------------------------------------------------------------------------
     def hip_ir_excursion_deg(self, side: str) -> float | None:
-        """Max - min hip internal rotation over the last ~5 s of one side."""
+        """Max - min hip internal rotation over the last 5 s (pelvis sample time) of one side."""
         h = self.hip_ir_hist.get(side)
-        if not h:
-            return None
-        return max(h) - min(h)
+        return None if h is None else h.range_since_last(_IR_WINDOW_S)
 
     def metrics(self) -> dict[str, Any]:
         """Loss accounting and clock fit per sensor (JSON-serialisable, deterministic)."""
@@ -380,11 +441,14 @@ class LiveProcessor:
         return out
 
     def latency_percentiles_ms(self) -> dict[str, float] | None:
-        """p50/p99 of notification -> updated hip angle latency, milliseconds."""
-        if not self.latency_ns:
+        """p50/p99 of notification -> updated hip angle latency over the session, milliseconds
+        (wall clock; from :class:`LatencyHistogram`, within its 2.3 % bin resolution)."""
+        if not self.latency.count:
             return None
-        a = np.fromiter(self.latency_ns, np.float64) * 1e-6
-        return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))}
+        return {
+            "p50": self.latency.percentile(50) * 1e-6,
+            "p99": self.latency.percentile(99) * 1e-6,
+        }
 
 
 def replay_metrics(path: str | Path, *, fusion: bool = False) -> dict[str, Any]:
