@@ -638,44 +638,19 @@ def _compensation(
     The stance absorption phases were computed per stride inside each window (they need the
     angle time series); ratio, medians and z-scores follow ``compensation_index`` exactly.
     """
-    from imuhip.compensation import CompensationResult
+    from imuhip.compensation import side_index, stride_log_ratio
 
-    ref = cfg.compensation
     out: dict[str, Any] = {}
     for side in ("left", "right"):
-        ratios: list[float] = []
-        for s, m in zip(strides, per_stride, strict=True):
-            if s.side != side or not s.valid or s.to_s is None:
-                continue
-            h = m.get("hip_rotation_excursion_deg", float("nan"))
-            trunk = m.get("pelvis_rotation_range_deg", float("nan"))
-            if with_lumbar:
-                trunk += m.get("lumbar_rotation_range_deg", float("nan"))
-            if np.isfinite(h) and np.isfinite(trunk) and h > 0.1 and trunk > 0.1:
-                ratios.append(float(np.log(trunk / h)))
-        ph = np.asarray([p for sd, p in phases if sd == side], dtype=np.float64)
-        ph = ph[np.isfinite(ph)]
-        if not ratios or not len(ph):
-            continue
-        ratio = float(np.median(ratios))
-        phase = float(np.median(ph))
-        mu, sd = (
-            (ref.ratio_mean_lumbar, ref.ratio_sd_lumbar)
-            if with_lumbar
-            else (ref.ratio_mean, ref.ratio_sd)
+        ratios = [
+            r
+            for s, m in zip(strides, per_stride, strict=True)
+            if s.side == side and s.valid and s.to_s is not None
+            if (r := stride_log_ratio(m, with_lumbar)) is not None
+        ]
+        res = side_index(
+            side, ratios, [p for sd, p in phases if sd == side], with_lumbar, cfg.compensation
         )
-        z_r = (ratio - mu) / sd
-        z_p = (phase - ref.phase_mean_deg) / ref.phase_sd_deg
-        idx = (z_r + z_p) / np.sqrt(2.0)
-        out[side] = CompensationResult(
-            side,
-            float(idx),
-            ratio,
-            float(z_r),
-            phase,
-            float(z_p),
-            with_lumbar,
-            len(ratios),
-            bool(idx > ref.band),
-        )
+        if res is not None:
+            out[side] = res
     return out

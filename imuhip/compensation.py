@@ -177,12 +177,9 @@ def compensation_index(
         for s, m in zip(strides, per_stride, strict=True):
             if s.side != side or not s.valid or s.to_s is None:
                 continue
-            h = m.get("hip_rotation_excursion_deg", float("nan"))
-            trunk = m.get("pelvis_rotation_range_deg", float("nan"))
-            if with_lumbar:
-                trunk += m.get("lumbar_rotation_range_deg", float("nan"))
-            if np.isfinite(h) and np.isfinite(trunk) and h > 0.1 and trunk > 0.1:
-                ratios.append(float(np.log(trunk / h)))
+            r = stride_log_ratio(m, with_lumbar)
+            if r is not None:
+                ratios.append(r)
             a, b, _ = slice(s.start_idx, s.stop_idx).indices(len(angles.t_s))
             bounds.append((a, max(a, b)))
             stances.append(angles.t_s[a : max(a, b)] < s.to_s)
@@ -193,29 +190,60 @@ def compensation_index(
             bounds,
             stances,
         )
-        ph = np.asarray(phases)
-        ph = ph[np.isfinite(ph)]
-        if not ratios or not len(ph):
-            continue
-        ratio = float(np.median(ratios))
-        phase = float(np.median(ph))
-        mu, sd = (
-            (ref.ratio_mean_lumbar, ref.ratio_sd_lumbar)
-            if with_lumbar
-            else (ref.ratio_mean, ref.ratio_sd)
-        )
-        z_r = (ratio - mu) / sd
-        z_p = (phase - ref.phase_mean_deg) / ref.phase_sd_deg
-        idx = (z_r + z_p) / np.sqrt(2.0)
-        out[side] = CompensationResult(
-            side,
-            float(idx),
-            ratio,
-            float(z_r),
-            phase,
-            float(z_p),
-            with_lumbar,
-            len(ratios),
-            bool(idx > ref.band),
-        )
+        res = side_index(side, ratios, phases, with_lumbar, ref)
+        if res is not None:
+            out[side] = res
     return out
+
+
+def stride_log_ratio(per_stride: dict[str, float], with_lumbar: bool) -> float | None:
+    """ln(trunk transverse range / hip rotation excursion) of one stride, ``None`` if unusable.
+
+    Trunk is the pelvis rotation range, plus the lumbar rotation range when ``with_lumbar``.
+    """
+    h = per_stride.get("hip_rotation_excursion_deg", float("nan"))
+    trunk = per_stride.get("pelvis_rotation_range_deg", float("nan"))
+    if with_lumbar:
+        trunk += per_stride.get("lumbar_rotation_range_deg", float("nan"))
+    if np.isfinite(h) and np.isfinite(trunk) and h > 0.1 and trunk > 0.1:
+        return float(np.log(trunk / h))
+    return None
+
+
+def side_index(
+    side: str,
+    ratios: Sequence[float],
+    phases_deg: Sequence[float],
+    with_lumbar: bool,
+    ref: CompensationReference,
+) -> CompensationResult | None:
+    """The index of one side from its per-stride log ratios and absorption phases.
+
+    Medians over strides, z-scored against ``ref``, combined as ``(z_ratio + z_phase) / sqrt 2``;
+    ``None`` when no stride gives a ratio or a finite phase.
+    """
+    ph = np.asarray(phases_deg, dtype=np.float64)
+    ph = ph[np.isfinite(ph)]
+    if not len(ratios) or not len(ph):
+        return None
+    ratio = float(np.median(ratios))
+    phase = float(np.median(ph))
+    mu, sd = (
+        (ref.ratio_mean_lumbar, ref.ratio_sd_lumbar)
+        if with_lumbar
+        else (ref.ratio_mean, ref.ratio_sd)
+    )
+    z_r = (ratio - mu) / sd
+    z_p = (phase - ref.phase_mean_deg) / ref.phase_sd_deg
+    idx = (z_r + z_p) / np.sqrt(2.0)
+    return CompensationResult(
+        side,
+        float(idx),
+        ratio,
+        float(z_r),
+        phase,
+        float(z_p),
+        with_lumbar,
+        len(ratios),
+        bool(idx > ref.band),
+    )
