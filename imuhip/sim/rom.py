@@ -56,8 +56,11 @@ from imuhip.sim.sensors import SensorErrors, apply_errors, ideal_imu, mountings,
 from imuhip.sim.session import (
     SimSamples,
     _device_info,
+    _host_delivery,
     _jsonable,
+    _link_events,
     _save_npz,
+    _sim_sensor_meta,
     _stamp_stop_frame,
 )
 from imuhip.sim.truth import hip_angles
@@ -333,41 +336,9 @@ def simulate_rom_session(params: RomSimParams) -> RomSimResult:
         sent[pl] = (send, payloads)
         outcomes[pl] = deliver(send, pl, p, rng_link)
         raw[pl] = (t_true, acc, gyr, mag, ideal)
-        metas.append(
-            SensorMeta(
-                placement=pl,
-                rate_hz=float(p.rate_hz),
-                acc_lsb_m_s2=acc_lsb,
-                gyr_lsb_rad_s=gyr_lsb,
-                mag_lsb_ut=protocol.MAG_LSB_UT,
-                has_mag=p.has_mag,
-                address=f"SI:M0:{p.seed % 256:02X}:00:01:{i:02X}",
-                model="imuhip-sim",
-                serial=f"SIM{p.seed:04d}{i:02d}"[-16:],
-                firmware="sim-1",
-                acc_range_g=float(p.acc_range_g),
-                gyr_range_dps=float(p.gyr_range_dps),
-            )
-        )
-    all_rx = np.concatenate([o.rx_s[~o.lost] for o in outcomes.values()])
-    if len(all_rx) == 0:
-        raise ValueError("the link model delivered no packet at all (loss too high?)")
-    zero = float(np.min(all_rx))
-    epoch = int(rng_misc.integers(10**11, 10**13))
-
-    def host_ns(t_sim: float) -> int:
-        return epoch + round((t_sim - zero) * 1e9)
-
-    delivered: list[tuple[int, int, RawPacket]] = []
-    packets: dict[str, list[tuple[float, bytes]]] = {}
-    for order, pl in enumerate(p.sensors):
-        send, payloads = sent[pl]
-        packets[pl] = [(float(s - zero), pay) for s, pay in zip(send, payloads, strict=True)]
-        o = outcomes[pl]
-        for j in np.nonzero(~o.lost)[0].tolist():
-            rx = host_ns(float(o.rx_s[j]))
-            delivered.append((rx, order, RawPacket(pl, rx, payloads[j])))
-    delivered.sort(key=lambda x: (x[0], x[1]))
+        metas.append(_sim_sensor_meta(p, pl, i, acc_lsb, gyr_lsb, scenario=1))
+    host = _host_delivery(p.sensors, sent, outcomes, rng_misc)
+    zero, host_ns, packets, delivered = host.zero, host.ns, host.packets, host.delivered
 
     phases = [
         RomPhase(ph.side, ph.repetition, ph.kind, ph.start_s - zero, ph.stop_s - zero)
@@ -385,11 +356,7 @@ def simulate_rom_session(params: RomSimParams) -> RomSimResult:
             }
             events.append(SessionEvent(host_ns(sim_ph.start_s), "calibration_start", None, data))
             events.append(SessionEvent(host_ns(sim_ph.stop_s), "calibration_end", None, dict(data)))
-    for pl, o in outcomes.items():
-        for a, b in o.disconnects:
-            seen = a + min(0.25, 0.5 * (b - a))
-            events.append(SessionEvent(host_ns(seen), "disconnect", pl, {"reason": "simulated"}))
-            events.append(SessionEvent(host_ns(b), "reconnect", pl, {}))
+    events += _link_events(outcomes, host_ns)
     events.sort(key=lambda e: e.host_rx_ns)
     meta = SessionMeta(
         session_id=f"sim-rom-{p.seed}",
@@ -410,7 +377,7 @@ def simulate_rom_session(params: RomSimParams) -> RomSimResult:
     }  # fmt: skip
     info = {m.placement: _device_info(m, per_packet, m.serial) for m in metas}
     return RomSimResult(
-        rp, meta, packets, [d[2] for d in delivered], events, phases, truth, arrays, samples, info,
+        rp, meta, packets, delivered, events, phases, truth, arrays, samples, info,
         time.perf_counter() - wall0,
     )  # fmt: skip
 

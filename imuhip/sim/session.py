@@ -16,6 +16,7 @@ import json
 import struct
 import time
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -199,43 +200,10 @@ def simulate_session(params: SimParams) -> SimResult:
         outcomes[pl] = deliver(send, pl, p, rng_link)
         clocks[pl], errors[pl], wobbles[pl] = clock, err, wob
         raw_samples[pl] = (t_true, acc, gyr, mag, ideal)
-        sensor_metas.append(
-            SensorMeta(
-                placement=pl,
-                rate_hz=float(p.rate_hz),
-                acc_lsb_m_s2=acc_lsb,
-                gyr_lsb_rad_s=gyr_lsb,
-                mag_lsb_ut=protocol.MAG_LSB_UT,
-                has_mag=p.has_mag,
-                address=f"SI:M0:{p.seed % 256:02X}:00:00:{i:02X}",
-                model="imuhip-sim",
-                serial=f"SIM{p.seed:04d}{i:02d}"[-16:],
-                firmware="sim-1",
-                acc_range_g=float(p.acc_range_g),
-                gyr_range_dps=float(p.gyr_range_dps),
-            )
-        )
+        sensor_metas.append(_sim_sensor_meta(p, pl, i, acc_lsb, gyr_lsb, scenario=0))
 
-    # session clock: zero at the first delivered packet
-    all_rx = np.concatenate([o.rx_s[~o.lost] for o in outcomes.values()])
-    if len(all_rx) == 0:
-        raise ValueError("the link model delivered no packet at all (loss too high?)")
-    zero = float(np.min(all_rx))
-    host_epoch_ns = int(rng_misc.integers(10**11, 10**13))
-
-    def host_ns(t_sim: float) -> int:
-        return host_epoch_ns + round((t_sim - zero) * 1e9)
-
-    delivered: list[tuple[int, int, RawPacket]] = []
-    packets: dict[str, list[tuple[float, bytes]]] = {}
-    for order, pl in enumerate(p.sensors):
-        send, payloads = sent[pl]
-        packets[pl] = [(float(s - zero), pay) for s, pay in zip(send, payloads, strict=True)]
-        o = outcomes[pl]
-        for j in np.nonzero(~o.lost)[0].tolist():
-            rx_ns = host_ns(float(o.rx_s[j]))
-            delivered.append((rx_ns, order, RawPacket(pl, rx_ns, payloads[j])))
-    delivered.sort(key=lambda x: (x[0], x[1]))
+    host = _host_delivery(p.sensors, sent, outcomes, rng_misc)
+    zero, host_ns, packets, delivered = host.zero, host.ns, host.packets, host.delivered
 
     tl = body.tl
     events: list[SessionEvent] = []
@@ -250,11 +218,7 @@ def simulate_session(params: SimParams) -> SimResult:
             data["side"] = side
         events.append(SessionEvent(host_ns(a), "calibration_start", None, dict(data)))
         events.append(SessionEvent(host_ns(b), "calibration_end", None, dict(data)))
-    for pl, o in outcomes.items():
-        for a, b in o.disconnects:
-            seen = a + min(0.25, 0.5 * (b - a))  # the host notices after a supervision timeout
-            events.append(SessionEvent(host_ns(seen), "disconnect", pl, {"reason": "simulated"}))
-            events.append(SessionEvent(host_ns(b), "reconnect", pl, {}))
+    events += _link_events(outcomes, host_ns)
     events.sort(key=lambda e: e.host_rx_ns)
 
     meta = SessionMeta(
@@ -285,7 +249,7 @@ def simulate_session(params: SimParams) -> SimResult:
         params=p,
         meta=meta,
         packets=packets,
-        delivered=[d[2] for d in delivered],
+        delivered=delivered,
         events=events,
         truth=truth,
         samples=samples,
@@ -567,3 +531,75 @@ def sha256_file(path: str | Path) -> str:
 def with_overrides(params: SimParams, **changes: Any) -> SimParams:
     """``dataclasses.replace`` for SimParams (validated again)."""
     return replace(params, **changes)
+
+
+def _sim_sensor_meta(
+    p: SimParams, placement: str, i: int, acc_lsb: float, gyr_lsb: float, *, scenario: int
+) -> SensorMeta:
+    """The metadata a simulated sensor reports; ``scenario`` tags its address (0 walk, 1 ROM)."""
+    return SensorMeta(
+        placement=placement,
+        rate_hz=float(p.rate_hz),
+        acc_lsb_m_s2=acc_lsb,
+        gyr_lsb_rad_s=gyr_lsb,
+        mag_lsb_ut=protocol.MAG_LSB_UT,
+        has_mag=p.has_mag,
+        address=f"SI:M0:{p.seed % 256:02X}:00:{scenario:02X}:{i:02X}",
+        model="imuhip-sim",
+        serial=f"SIM{p.seed:04d}{i:02d}"[-16:],
+        firmware="sim-1",
+        acc_range_g=float(p.acc_range_g),
+        gyr_range_dps=float(p.gyr_range_dps),
+    )
+
+
+@dataclass(frozen=True)
+class _HostDelivery:
+    """What the host sees of the link: session zero, host clock, sent and delivered packets."""
+
+    zero: float  # simulation seconds of the first delivered packet = session time 0
+    epoch_ns: int  # host monotonic clock at session time 0
+    packets: dict[str, list[tuple[float, bytes]]]  # per sensor: (session send time, payload)
+    delivered: list[RawPacket]  # in host receive order
+
+    def ns(self, t_sim: float) -> int:
+        """Host monotonic ns of simulation time ``t_sim``."""
+        return self.epoch_ns + round((t_sim - self.zero) * 1e9)
+
+
+def _host_delivery(
+    sensors: Sequence[str],
+    sent: dict[str, tuple[FloatArray, list[bytes]]],
+    outcomes: dict[str, LinkOutcome],
+    rng: np.random.Generator,
+) -> _HostDelivery:
+    """Session clock zero at the first delivered packet, a random host epoch, delivery order."""
+    all_rx = np.concatenate([o.rx_s[~o.lost] for o in outcomes.values()])
+    if len(all_rx) == 0:
+        raise ValueError("the link model delivered no packet at all (loss too high?)")
+    zero = float(np.min(all_rx))
+    host = _HostDelivery(zero, int(rng.integers(10**11, 10**13)), {}, [])
+    order_rx: list[tuple[int, int, RawPacket]] = []
+    for order, pl in enumerate(sensors):
+        send, payloads = sent[pl]
+        host.packets[pl] = [(float(s - zero), pay) for s, pay in zip(send, payloads, strict=True)]
+        o = outcomes[pl]
+        for j in np.nonzero(~o.lost)[0].tolist():
+            rx_ns = host.ns(float(o.rx_s[j]))
+            order_rx.append((rx_ns, order, RawPacket(pl, rx_ns, payloads[j])))
+    order_rx.sort(key=lambda x: (x[0], x[1]))
+    host.delivered.extend(x[2] for x in order_rx)
+    return host
+
+
+def _link_events(
+    outcomes: dict[str, LinkOutcome], host_ns: Callable[[float], int]
+) -> list[SessionEvent]:
+    """disconnect/reconnect events of every simulated outage."""
+    events: list[SessionEvent] = []
+    for pl, o in outcomes.items():
+        for a, b in o.disconnects:
+            seen = a + min(0.25, 0.5 * (b - a))  # the host notices after a supervision timeout
+            events.append(SessionEvent(host_ns(seen), "disconnect", pl, {"reason": "simulated"}))
+            events.append(SessionEvent(host_ns(b), "reconnect", pl, {}))
+    return events
