@@ -8,10 +8,12 @@ native session (decode -> align -> fuse -> ...). The quantisation error is at mo
 ``lsb / 2`` per channel (for a walking trial with peaks of 4 g and 10 rad/s: 0.6 mm/s² and
 0.15 mrad/s), and is stored in the metadata (``extra["import"]["quantisation"]``).
 
-Lost samples (rows the importer treated as missing) become lost packets: a packet whose samples
-are not all present is not written (its sequence number is skipped), so the decoder sees the
-same gap a dropped BLE notification leaves. Valid samples sharing such a packet are lost with it
-(at most ``n - 1`` per gap edge, ``n`` samples per packet).
+Every imported sample is written. Packets follow the sensor's grid blocks of ``n`` samples; a
+block with missing samples (rows the importer treated as missing, or skipped time stamps) is
+sent as shorter packets of its consecutive samples, each with the device time of its first
+sample, so the decoder places every sample at its index and reports exactly the missing ones as
+a gap (``DecodeStats.gaps``, ``lost_samples``). No packet is lost on air (``seq`` is
+contiguous).
 """
 
 from __future__ import annotations
@@ -67,9 +69,8 @@ def quantise(values: FloatArray, lsb: float) -> np.ndarray:
     return counts.astype(np.int16)
 
 
-def _packets(sensor: ImportedSensor, meta: SensorMeta, t0_s: float) -> list[RawPacket]:
-    has_mag = sensor.mag_ut is not None
-    n = protocol.samples_per_packet(ATT_MTU, sensor.rate_hz, has_mag)
+def _counts(sensor: ImportedSensor, meta: SensorMeta) -> np.ndarray:
+    """(N, 6 or 9) int16 counts: acc, gyr[, mag], quantised with the scale factors of ``meta``."""
     assert sensor.gyr_rad_s is not None
     parts = [
         quantise(sensor.acc_m_s2, meta.acc_lsb_m_s2),
@@ -77,22 +78,71 @@ def _packets(sensor: ImportedSensor, meta: SensorMeta, t0_s: float) -> list[RawP
     ]
     if sensor.mag_ut is not None:
         parts.append(quantise(sensor.mag_ut, meta.mag_lsb_ut))
-    counts = np.concatenate(parts, axis=1)
+    return np.concatenate(parts, axis=1)
+
+
+def _packetise(sensor: ImportedSensor, counts: np.ndarray, t0_s: float, n: int) -> list[RawPacket]:
+    """Every sample in packets of at most ``n``: grid blocks, split where a sample is missing."""
     idx = sensor.sample_idx
     out: list[RawPacket] = []
-    block = idx // n
-    starts = np.flatnonzero(np.concatenate([[True], block[1:] != block[:-1]]))
-    stops = np.concatenate([starts[1:], [len(idx)]])
-    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-        k = int(block[a])
-        if b - a != n or idx[a] != k * n:
-            continue  # incomplete packet: lost, as on air
-        t_first_s = float(sensor.t_s[a]) - t0_s
-        t_last_s = float(sensor.t_s[b - 1]) - t0_s
-        payload = protocol.encode_packet(k, round(t_first_s * 1e6), counts[a:b])
-        host_ns = HOST_BASE_NS + round((t_last_s + LATENCY_S) * 1e9)
-        out.append(RawPacket(sensor.placement, host_ns, payload))
+    if len(idx) == 0:
+        return out
+    # a packet holds consecutive samples of one grid block [k n, (k + 1) n): it ends at a block
+    # boundary (so complete data gives the same packets as a sensor) or where a sample is missing
+    cut = np.flatnonzero((np.diff(idx) != 1) | (idx[1:] % n == 0)) + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [len(idx)]])
+    t_rel_us = np.rint((sensor.t_s - t0_s) * 1e6).astype(np.int64)
+    host_ns = HOST_BASE_NS + np.rint((sensor.t_s - t0_s + LATENCY_S) * 1e9).astype(np.int64)
+    for seq, (a, b) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
+        # every packet is sent (seq + 1 each): a missing sample is a jump of the device time
+        # between packets, which the decoder turns into a gap of exactly the missing samples
+        payload = protocol.encode_packet(seq, int(t_rel_us[a]), counts[a:b])
+        out.append(RawPacket(sensor.placement, int(host_ns[b - 1]), payload))
     return out
+
+
+def _round_trip_ok(
+    packets: list[RawPacket], meta: SensorMeta, sensor: ImportedSensor, counts: np.ndarray
+) -> bool:
+    """Decode ``packets`` and check every sample comes back at its index with its counts."""
+    from imuhip.decode import decode_sensor_packets
+
+    dec = decode_sensor_packets(packets, meta)
+    want_idx = sensor.sample_idx - sensor.sample_idx[0]
+    if not np.array_equal(dec.sample_idx - dec.sample_idx[0], want_idx):
+        return False
+    got = np.rint(dec.gyr_rad_s / meta.gyr_lsb_rad_s)
+    return bool(np.array_equal(got, counts[:, 3:6]))
+
+
+def _packets(sensor: ImportedSensor, meta: SensorMeta, t0_s: float) -> list[RawPacket]:
+    """All samples of ``sensor`` as protocol-v1 packets, checked by decoding them again.
+
+    Raises
+    ------
+    ImportFormatError
+        If the decoded samples differ from the imported ones (never written silently).
+    """
+    counts = _counts(sensor, meta)
+    n = protocol.samples_per_packet(ATT_MTU, sensor.rate_hz, sensor.mag_ut is not None)
+    packets = _packetise(sensor, counts, t0_s, n)
+    if len(packets) == 0 or _round_trip_ok(packets, meta, sensor, counts):
+        return packets
+    # packets of different lengths are the only difference from the layout a sensor always
+    # sends; one sample per packet has one length and is still the protocol
+    log.info(
+        "%s: packets of mixed length did not decode to the imported samples (decoder); "
+        "writing one sample per packet",
+        sensor.source,
+    )
+    packets = _packetise(sensor, counts, t0_s, 1)
+    if not _round_trip_ok(packets, meta, sensor, counts):
+        raise ImportFormatError(
+            f"{sensor.source}: the re-encoded samples do not decode to the imported ones "
+            f"({len(sensor)} samples); nothing was written"
+        )
+    return packets
 
 
 def write_native_recording(

@@ -66,18 +66,20 @@ def test_recording_decodes_to_the_samples_within_half_a_count(tmp_path: Path) ->
     assert np.max(np.abs(pel.mag_ut - sensors[0].mag_ut)) <= meta.sensor("pelvis").mag_lsb_ut / 2
 
 
-def test_missing_samples_become_lost_packets(tmp_path: Path) -> None:
+def test_missing_samples_become_a_gap_of_exactly_those_samples(tmp_path: Path) -> None:
+    # samples 102..106 are missing: before, the packets [100, 105) and [105, 110) were dropped
+    # whole (8 valid samples lost with them); now every imported sample comes back
     idx = np.concatenate([np.arange(0, 102), np.arange(107, 300)]).astype(np.int64)
     s = _sensor("pelvis", sample_idx=idx)
     write_native_recording([s], tmp_path / "g.imrec")
     rec = read_recording(tmp_path / "g.imrec")
     d = decode_session(rec.packets, rec.meta)["pelvis"]
-    n = 5  # 100 Hz: 50 ms of samples per packet
-    lost = set(range(100, 110))  # whole packets [100, 105) and [105, 110) are dropped
-    want = np.array([i for i in range(300) if i not in lost])
-    np.testing.assert_array_equal(d.sample_idx, want)
-    assert d.stats.lost_samples == 2 * n
-    assert len(d.stats.gaps) == 1
+    np.testing.assert_array_equal(d.sample_idx, idx)
+    assert d.stats.lost_samples == 5
+    assert [(g.start_idx, g.stop_idx) for g in d.stats.gaps] == [(102, 107)]
+    assert d.stats.lost_packets == 0  # nothing was lost on air
+    lsb = rec.meta.sensor("pelvis").gyr_lsb_rad_s
+    assert np.max(np.abs(d.gyr_rad_s - s.gyr_rad_s)) <= lsb / 2 + 1e-12
 
 
 def test_refuses_missing_gyro_mixed_rates_duplicates(tmp_path: Path) -> None:
