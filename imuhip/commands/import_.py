@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         ORIENTATION_SUFFIX,
         analyze_orientation_file,
         meta_for_vendor_session,
+        trim_notes,
     )
 
     out = Path(args.output)
@@ -214,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
         )
         sensors = [read_sensor_csv(f, p, opt) for p, f in args.sensor]
         _check_units(sensors, [str(f) for _, f in args.sensor])
+        for s in sensors:  # missing rows and time gaps, with their counts
+            for n in s.notes:
+                sys.stderr.write(f"imuhip import: note: {n}\n")
         write_native_recording(
             sensors,
             out,
@@ -282,6 +286,9 @@ def run(args: argparse.Namespace) -> int:
     if not str(out).endswith(ORIENTATION_SUFFIX):
         out = out.with_name(out.name + ORIENTATION_SUFFIX)
     ori = orientation_session_from_imported(sensors, source="vendor:xsens")
+    for n in trim_notes(sensors):  # the longer files' ends (and earlier starts) are not used
+        sys.stderr.write(f"imuhip import: note: {n}\n")
+        notes.append(n)
     window = None
     if args.static_s is not None:
         a, b = (round(v * ori.rate_hz) for v in args.static_s)

@@ -442,8 +442,25 @@ def read_sensor_csv(
     sample_idx = sample_idx - sample_idx[0]
     notes: list[str] = []
     n_missing = int(missing.sum())
+    kept_rows = np.flatnonzero(keep)
+    outside = int(kept_rows[0] + (n_rows - 1 - kept_rows[-1]))  # rows before/after the data
     if n_missing:
-        notes.append(f"{path.name}: {n_missing} row(s) with empty/NaN values treated as lost")
+        where = (
+            f" ({outside} before the first or after the last complete row: outside the recording)"
+            if outside
+            else ""
+        )
+        notes.append(
+            f"{path.name}: {n_missing} row(s) with empty/NaN values treated as lost samples{where}"
+        )
+    if t_raw is not None:
+        steps = np.diff(sample_idx)
+        n_skipped = int(np.sum(steps - 1)) - (n_missing - outside)
+        if n_skipped > 0:
+            notes.append(
+                f"{path.name}: {n_skipped} sample(s) missing from the time column (time steps "
+                f"of more than one period at {rate:.6g} Hz), recorded as gaps"
+            )
     if gyr_v is None:
         notes.append(f"{path.name}: no gyroscope columns")
     return ImportedSensor(

@@ -44,7 +44,9 @@ __all__ = [
     "load_orientation_session",
     "meta_for_vendor_session",
     "orientation_session_from_imported",
+    "samples_outside_common_grid",
     "save_orientation_session",
+    "trim_notes",
 ]
 
 ORIENTATION_SUFFIX: Final = ".imori.npz"
@@ -63,6 +65,32 @@ def _fill(idx: np.ndarray, values: FloatArray, m: int) -> tuple[FloatArray, np.n
     first = int(np.argmax(valid))
     pos[pos < 0] = first  # leading holes take the first sample
     return out[pos], valid
+
+
+def samples_outside_common_grid(sensors: Sequence[ImportedSensor]) -> dict[str, int]:
+    """Samples per placement that :func:`orientation_session_from_imported` leaves out.
+
+    The common grid is sample 0 .. the last sample all sensors reach; samples of a sensor that
+    started earlier (negative index) or ran longer are outside it.
+    """
+    if not sensors:
+        return {}
+    m = min(int(s.sample_idx[-1]) for s in sensors) + 1
+    return {
+        s.placement: int(np.count_nonzero((s.sample_idx < 0) | (s.sample_idx >= m)))
+        for s in sensors
+    }
+
+
+def trim_notes(sensors: Sequence[ImportedSensor]) -> list[str]:
+    """One note per sensor that loses samples to the common grid, with the count."""
+    rate = sensors[0].rate_hz if sensors else 1.0
+    return [
+        f"{s.source}: {k} sample(s) ({k / rate:.2f} s) outside the time all sensors share, "
+        "not in the session"
+        for s in sensors
+        if (k := samples_outside_common_grid(sensors)[s.placement])
+    ]
 
 
 def orientation_session_from_imported(
@@ -282,7 +310,14 @@ def meta_for_vendor_session(
         sensors=sensors_meta,
         software="imuhip import",
         notes="\n".join(notes),
-        extra={"import": {"files": {s.placement: s.source for s in sensors}, "vendor": vendor}},
+        extra={
+            "import": {
+                "files": {s.placement: s.source for s in sensors},
+                "vendor": vendor,
+                "notes": list(notes),
+                "samples_outside_common_grid": samples_outside_common_grid(sensors),
+            }
+        },
     )
 
 
