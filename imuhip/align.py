@@ -37,6 +37,12 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.errors import AlignmentError
+from imuhip.kernels.align import (
+    all_finite,
+    lower_hull,
+    resample_sensor,
+    window_minima_increasing,
+)
 from imuhip.types import AlignedSensor, AlignedSession, ClockModel, ImuSamples
 
 __all__ = [
@@ -63,17 +69,24 @@ def _window_minima(
     t: FloatArray, r: FloatArray, window_s: float
 ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
     """Per device-time window ``floor(t / window_s)``: the point with the smallest ``r``."""
+    n = len(t)
+    if n > 1:
+        # usual case, t strictly increasing: windows are runs, one compiled pass picks each
+        # run's first smallest r (the same pick as the lexsort below)
+        win_o = np.empty(n, np.int64)
+        t_o = np.empty(n, np.float64)
+        r_o = np.empty(n, np.float64)
+        m = window_minima_increasing(
+            np.ascontiguousarray(t, np.float64),
+            np.ascontiguousarray(r, np.float64),
+            float(window_s),
+            win_o,
+            t_o,
+            r_o,
+        )
+        if m >= 0:
+            return win_o[:m].copy(), t_o[:m].copy(), r_o[:m].copy()
     win = np.floor(t / window_s).astype(np.int64)
-    if len(t) > 1 and bool(np.all(np.diff(t) > 0)):
-        # usual case, t strictly increasing: windows are runs, so the per-window minimum is a
-        # reduceat and its first occurrence is the smallest t (same pick as the lexsort below)
-        starts = np.flatnonzero(np.concatenate([[True], win[1:] != win[:-1]]))
-        mins = np.minimum.reduceat(r, starts)
-        hit = np.flatnonzero(r == np.repeat(mins, np.diff(np.append(starts, len(r)))))
-        run_of_hit = np.searchsorted(starts, hit, side="right") - 1
-        first_hit = np.concatenate([[True], run_of_hit[1:] != run_of_hit[:-1]])
-        pick = hit[first_hit]
-        return win[pick], t[pick], r[pick]
     order = np.lexsort((t, r, win))  # by window, then r, ties by t: deterministic
     w_sorted = win[order]
     first = np.concatenate([[True], w_sorted[1:] != w_sorted[:-1]])
@@ -83,17 +96,9 @@ def _window_minima(
 
 def _lower_hull(x: FloatArray, y: FloatArray) -> list[int]:
     """Indices of the lower convex hull of points sorted by ``x`` (Andrew's monotone chain)."""
-    hull: list[int] = []
-    for i in range(len(x)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
-            if cross <= 0:  # b is not below the chord a-i
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return hull
+    out = np.empty(len(x), np.int64)
+    h = lower_hull(np.ascontiguousarray(x, np.float64), np.ascontiguousarray(y, np.float64), out)
+    return out[:h].tolist()
 
 
 def _fit_minima(
@@ -177,7 +182,8 @@ def fit_clock(
     ok = np.isfinite(t) & np.isfinite(h)
     if not ok.any():
         raise AlignmentError("cannot fit a device clock: no finite (t_dev, host_rx) pair")
-    t, h = t[ok], h[ok]
+    if not ok.all():
+        t, h = t[ok], h[ok]
     _, tw, rw = _window_minima(t, h - t, window_s)
     t_mean = float(np.mean(t))
     a, b, jitter, n_used = _fit_minima(tw, rw, t_mean, min_span_s, 0.0)
@@ -368,9 +374,8 @@ def _finite_rows(s: ImuSamples) -> npt.NDArray[np.bool_]:
     for a in (s.acc_m_s2, s.gyr_rad_s, s.mag_ut):
         if a is None:
             continue
-        fin = np.isfinite(a)
-        if not fin.all():  # the usual case skips the slow per-row reduction
-            ok &= fin.all(axis=1)
+        if not all_finite(np.ascontiguousarray(a, np.float64)):  # usual case: one early-exit pass
+            ok &= np.isfinite(a).all(axis=1)
     return ok
 
 
@@ -415,6 +420,59 @@ def _interp(v: FloatArray, j: npt.NDArray[np.int64], w: FloatArray) -> FloatArra
     nxt *= w[:, None]
     out += nxt
     return out
+
+
+def _grid_values(
+    x: FloatArray,
+    idx: npt.NDArray[np.int64],
+    bad: npt.NDArray[np.bool_],
+    t: FloatArray,
+    max_fill_gap_s: float,
+    acc: FloatArray,
+    gyr: FloatArray,
+    mag: FloatArray | None,
+) -> tuple[FloatArray, FloatArray, FloatArray | None, npt.NDArray[np.bool_]]:
+    """One sensor's ``(M, 3)`` channels and ``valid`` on the grid ``t``.
+
+    One compiled pass per sensor (:func:`imuhip.kernels.align.resample_sensor`) writes all
+    channels into fresh C-contiguous arrays (the layout the filters take without a copy); the
+    result equals :func:`_resample` + :func:`_interp` bit for bit, which still serve a sensor
+    with a single sample or with session times that go backwards.
+    """
+    m = len(t)
+    if len(x) >= 2:
+        out_acc = np.empty((m, 3), np.float64)
+        out_gyr = np.empty((m, 3), np.float64)
+        out_mag = np.empty((m if mag is not None else 0, 3), np.float64)
+        valid = np.empty(m, np.bool_)
+        c = np.ascontiguousarray
+        done = resample_sensor(
+            c(x, np.float64),
+            c(idx, np.int64),
+            c(bad, np.bool_),
+            c(t, np.float64),
+            float(max_fill_gap_s),
+            _EXACT_S,
+            c(acc, np.float64),
+            c(gyr, np.float64),
+            c(mag, np.float64) if mag is not None else _NO_ROWS,
+            out_acc,
+            out_gyr,
+            out_mag,
+            valid,
+        )
+        if done:
+            return out_acc, out_gyr, (out_mag if mag is not None else None), valid
+    j, w, valid = _resample(x, idx, bad, t, max_fill_gap_s)
+    return (
+        _interp(acc, j, w),
+        _interp(gyr, j, w),
+        None if mag is None else _interp(mag, j, w),
+        valid,
+    )
+
+
+_NO_ROWS = np.empty((0, 3), np.float64)
 
 
 def align_session(
@@ -482,12 +540,21 @@ def align_session(
         sel = slice(None) if ok.all() else ok  # usual case: a view, no masked copy
         idx = s.sample_idx[sel]
         bad = s.saturated[sel] if cfg.saturated_invalid else np.zeros(len(idx), np.bool_)
-        j, w, valid = _resample(t_sess, idx, bad, t_s, cfg.max_fill_gap_s)
+        acc, gyr, mag, valid = _grid_values(
+            t_sess,
+            idx,
+            bad,
+            t_s,
+            cfg.max_fill_gap_s,
+            s.acc_m_s2[sel],
+            s.gyr_rad_s[sel],
+            None if s.mag_ut is None else s.mag_ut[sel],
+        )
         out[name] = AlignedSensor(
             placement=s.placement,
-            acc_m_s2=_interp(s.acc_m_s2[sel], j, w),
-            gyr_rad_s=_interp(s.gyr_rad_s[sel], j, w),
-            mag_ut=_interp(s.mag_ut[sel], j, w) if s.mag_ut is not None else None,
+            acc_m_s2=acc,
+            gyr_rad_s=gyr,
+            mag_ut=mag,
             valid=valid,
             clock=clock,
             stats=s.stats,
