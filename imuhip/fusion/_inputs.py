@@ -9,12 +9,14 @@ mT or nT instead of µT) before they produce confidently wrong orientations.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from imuhip.conventions import GRAVITY_M_S2
+from imuhip.kernels.align import fill_interp, row_checks
 
 __all__ = ["check_inputs", "fill_invalid", "resample_to_grid"]
 
@@ -94,12 +96,20 @@ def check_inputs(
         if not mask.any():
             raise ValueError("valid marks every sample invalid: nothing to fuse")
 
+    # one compiled pass per array over the rows that count (the valid ones, or all): non-finite
+    # rows, and the counts that decide the unit checks in the usual, clear-cut case
+    rows = _ALL_ROWS if mask is None or mask.all() else mask
+    counts: dict[str, npt.NDArray[np.int64]] = {}
     for name, arr in (("acc_m_s2", acc), ("gyr_rad_s", gyr), ("mag_ut", mag)):
         if arr is None:
             continue
-        fin = np.isfinite(arr)
-        if fin.all():  # the common case: no row to look at
+        lo, hi = _CLEAR_BOUNDS[name]
+        c = np.zeros(4, np.int64)
+        row_checks(np.ascontiguousarray(arr), rows, lo, hi, c)
+        counts[name] = c
+        if c[1] == 0:  # the common case: no row to look at
             continue
+        fin = np.isfinite(arr)
         bad = ~fin.all(axis=1)
         if mask is not None:
             bad &= mask
@@ -112,12 +122,41 @@ def check_inputs(
             )
 
     if check_units:
-        if mask is None or mask.all():  # every row: no copies
-            if n >= _MIN_ROWS_FOR_UNIT_CHECK:
+        n_rows = int(counts["acc_m_s2"][0])
+        if n_rows >= _MIN_ROWS_FOR_UNIT_CHECK and not all(
+            _clearly_plausible(k, c) for k, c in counts.items()
+        ):
+            # near a threshold (or wrong): the exact medians and percentile, with the messages
+            if rows is _ALL_ROWS:  # every row: no copies
                 _check_units(acc, gyr, mag)
-        elif np.count_nonzero(mask) >= _MIN_ROWS_FOR_UNIT_CHECK:
-            _check_units(acc[mask], gyr[mask], None if mag is None else mag[mask])
+            else:
+                _check_units(acc[mask], gyr[mask], None if mag is None else mag[mask])
     return acc, gyr, mag, mask
+
+
+_ALL_ROWS = np.zeros(0, np.bool_)
+_REL = 1e-9  # margin around each threshold: inside it the exact statistic decides
+# per array: (norm <= lo counts toward "too small", norm < hi toward "not too large")
+_CLEAR_BOUNDS = {
+    "acc_m_s2": (_ACC_NORM_MIN_M_S2 * (1 + _REL), _ACC_NORM_MAX_M_S2 * (1 - _REL)),
+    "gyr_rad_s": (-1.0, _GYR_P99_MAX_RAD_S * (1 - _REL)),
+    "mag_ut": (_MAG_NORM_MIN_UT * (1 + _REL), _MAG_NORM_MAX_UT * (1 - _REL)),
+}
+
+
+def _clearly_plausible(name: str, c: npt.NDArray[np.int64]) -> bool:
+    """True when the counts of :func:`row_checks` prove :func:`_check_units` passes ``name``.
+
+    With the norms sorted (``s``, ``n`` rows): ``np.median`` lies between ``s[(n - 1) // 2]``
+    and ``s[n // 2]``; ``np.percentile(., 99)`` between ``s[k]`` and ``s[min(k + 1, n - 1)]``,
+    ``k = floor(0.99 (n - 1))``. Those order statistics are clear of the thresholds (by a
+    relative 1e-9) exactly when enough norms are counted on the right side of them.
+    """
+    n, _, n_le, n_lt = (int(v) for v in c)
+    if name == "gyr_rad_s":
+        k = math.floor(0.99 * (n - 1))
+        return n_lt >= min(k + 1, n - 1) + 1
+    return n_le <= (n - 1) // 2 and n_lt >= n // 2 + 1
 
 
 def _row_norm(x: FloatArray) -> FloatArray:
@@ -180,13 +219,19 @@ def fill_invalid(
     -------
     (N, 3) float64, a copy; valid rows unchanged.
     """
+    shape = np.shape(x)
+    if how == "interp" and shape[1:] == (3,) and np.shape(valid) == shape[:1] and np.any(valid):
+        # one compiled pass: copy, and only the invalid rows interpolated (usually a few rows at
+        # the session's edges); equal to np.interp over the valid rows, bit for bit
+        src = np.ascontiguousarray(x, dtype=np.float64)
+        filled = np.empty(src.shape, np.float64)
+        fill_interp(src, np.ascontiguousarray(valid, np.bool_), filled)
+        return filled
     out = np.array(x, dtype=np.float64, copy=True)
     if valid.all():
         return out
     good = np.flatnonzero(valid)
     if how == "interp":
-        # only the invalid rows are computed (valid rows are kept as they are): usually a few
-        # rows at the session's edges, so this avoids interpolating every sample
         bad = np.flatnonzero(~valid)
         for k in range(3):
             out[bad, k] = np.interp(bad, good, x[good, k])

@@ -19,6 +19,7 @@ from imuhip.conventions import quat_normalize, quat_rotate
 from imuhip.fusion import _ahrs
 from imuhip.fusion._inputs import check_inputs, fill_invalid
 from imuhip.fusion._types import FilterParams, FusionResult, canonical_method
+from imuhip.kernels.align import normalize_rows_inplace
 from imuhip.sensor_calibration import detect_still
 
 __all__ = ["estimate_orientation", "estimate_orientation_full", "vqf_params"]
@@ -129,7 +130,7 @@ def estimate_orientation_full(
     n = len(acc)
     if mask is None:
         mask = np.ones(n, dtype=bool)
-    else:
+    elif not mask.all():  # every row valid: nothing to fill, the filters only read the arrays
         acc = fill_invalid(acc, mask, "interp")
         gyr = fill_invalid(gyr, mask, "interp")
         mag = None if mag is None else fill_invalid(mag, mask, "interp")
@@ -171,7 +172,7 @@ def _run_vqf_offline(
     )
     q = out["quat6D"] if mag is None else out["quat9D"]
     return FusionResult(
-        q_world_sensor=quat_normalize(np.asarray(q, dtype=np.float64)),
+        q_world_sensor=_normalized(q),
         valid=mask,
         rest=np.asarray(out["restDetected"], dtype=bool),
         mag_disturbed=None if mag is None else np.asarray(out["magDistDetected"], dtype=bool),
@@ -179,6 +180,22 @@ def _run_vqf_offline(
         method="vqf_offline",
         uses_mag=mag is not None,
     )
+
+
+def _normalized(q: npt.ArrayLike) -> FloatArray:
+    """``quat_normalize(q)``, in place when ``q`` is a fresh float64 array (the filter's output).
+
+    Same sums and divisions per row (:func:`imuhip.kernels.align.normalize_rows_inplace`), so
+    the same values, without another ``(N, 4)`` array.
+    """
+    arr = np.asarray(q)
+    if arr.dtype != np.float64 or arr.ndim != 2 or arr.shape[1] != 4:
+        return quat_normalize(np.asarray(q, dtype=np.float64))
+    if not (arr.flags.c_contiguous and arr.flags.writeable):
+        arr = np.array(arr, dtype=np.float64, order="C")
+    if not normalize_rows_inplace(arr):
+        raise ValueError("quaternion must be finite and non-zero")
+    return arr
 
 
 def _mag_disturbed(q_world_sensor: FloatArray, mag_ut: FloatArray) -> BoolArray:

@@ -11,7 +11,15 @@ import numpy as np
 
 from imuhip.kernels import jit
 
-__all__ = ["all_finite", "lower_hull", "resample_sensor", "window_minima_increasing"]
+__all__ = [
+    "all_finite",
+    "fill_interp",
+    "lower_hull",
+    "normalize_rows_inplace",
+    "resample_sensor",
+    "row_checks",
+    "window_minima_increasing",
+]
 
 
 @jit
@@ -150,4 +158,115 @@ def all_finite(a: np.ndarray) -> bool:  # pragma: no cover - compiled
         for k in range(a.shape[1]):
             if not np.isfinite(a[i, k]):
                 return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# the grid arrays handed to the filters (imuhip.fusion._inputs / core)
+# ---------------------------------------------------------------------------------------------
+@jit
+def row_checks(  # pragma: no cover - compiled
+    x: np.ndarray, mask: np.ndarray, lo: float, hi: float, out: np.ndarray
+) -> None:
+    """Counts over the rows of ``x`` (``(N, 3)``) where ``mask`` (``(N,)``, or 0-length = all):
+
+    ``out[0]`` rows counted, ``out[1]`` rows with a non-finite value, ``out[2]`` finite rows
+    whose norm ``sqrt(x0*x0 + x1*x1 + x2*x2)`` is ``<= lo``, ``out[3]`` finite rows whose norm
+    is ``< hi``. (The norm is summed in the order of ``_inputs._row_norm``.)
+    """
+    all_rows = mask.shape[0] == 0
+    n_rows = 0
+    n_bad = 0
+    n_le = 0
+    n_lt = 0
+    for i in range(x.shape[0]):
+        if not all_rows and not mask[i]:
+            continue
+        n_rows += 1
+        a = x[i, 0]
+        b = x[i, 1]
+        c = x[i, 2]
+        if not (np.isfinite(a) and np.isfinite(b) and np.isfinite(c)):
+            n_bad += 1
+            continue
+        s = a * a
+        s += b * b
+        s += c * c
+        nrm = np.sqrt(s)
+        if nrm <= lo:
+            n_le += 1
+        if nrm < hi:
+            n_lt += 1
+    out[0] = n_rows
+    out[1] = n_bad
+    out[2] = n_le
+    out[3] = n_lt
+
+
+@jit
+def fill_interp(x: np.ndarray, valid: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out = x`` with every invalid row linearly interpolated between valid rows (by index).
+
+    Per column exactly ``np.interp(bad, good, x[good, k])``: ``slope * (i - p) + y[p]`` with
+    ``slope = (y[q] - y[p]) / (q - p)`` between the neighbouring valid rows ``p < i < q`` (the
+    other side when that gives NaN, and ``y[p]`` if both do and ``y[p] == y[q]``), the first
+    or last valid row beyond the ends. At least one row must be valid.
+    """
+    n = x.shape[0]
+    first = -1
+    last = -1
+    for i in range(n):
+        if valid[i]:
+            if first < 0:
+                first = i
+            last = i
+    p = -1  # last valid row before i
+    q = -1  # next valid row after i (searched lazily)
+    for i in range(n):
+        if valid[i]:
+            for k in range(3):
+                out[i, k] = x[i, k]
+            p = i
+            continue
+        if p < 0:
+            for k in range(3):
+                out[i, k] = x[first, k]
+            continue
+        if i > last:
+            for k in range(3):
+                out[i, k] = x[last, k]
+            continue
+        if q < i:
+            q = i + 1
+            while not valid[q]:
+                q += 1
+        for k in range(3):
+            yp = x[p, k]
+            yq = x[q, k]
+            slope = (yq - yp) / (float(q) - float(p))
+            v = slope * (float(i) - float(p)) + yp
+            if np.isnan(v):
+                v = slope * (float(i) - float(q)) + yq
+                if np.isnan(v) and yp == yq:
+                    v = yp
+            out[i, k] = v
+
+
+@jit
+def normalize_rows_inplace(q: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Scale each ``(N, 4)`` row to unit norm in place, as ``conventions.quat_normalize``.
+
+    The sum of squares in the same order, then one division per component. Returns False (rows
+    before it already scaled) at the first zero or non-finite norm.
+    """
+    for i in range(q.shape[0]):
+        n2 = q[i, 0] * q[i, 0]
+        n2 += q[i, 1] * q[i, 1]
+        n2 += q[i, 2] * q[i, 2]
+        n2 += q[i, 3] * q[i, 3]
+        nrm = np.sqrt(n2)
+        if not np.isfinite(nrm) or nrm == 0.0:
+            return False
+        for k in range(4):
+            q[i, k] = q[i, k] / nrm
     return True
