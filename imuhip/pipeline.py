@@ -232,8 +232,12 @@ def _analyze_samples(
 
         aligned = apply_sensor_calibrations(aligned, meta, cfg.calibration_folder)
     say(f"fusing orientations ({cfg.method})")
+    from imuhip.units_check import input_quality  # raises GyroUnitsError on a clear unit mistake
+
+    checked = input_quality(aligned, meta)  # quality.gyro_units (+ quality.import if imported)
     ori = fuse_session(aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag))
     quality: dict[str, Any] = {
+        **checked,
         "recording_warnings": list(recording_warnings),
         "recording_complete": recording_complete,
         "sensors": {
