@@ -28,13 +28,14 @@ import binascii
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from imuhip import protocol
 from imuhip.errors import ProtocolError
+from imuhip.kernels import decode as _kd
 from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta, SessionMeta
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+_T = TypeVar("_T", bound=np.generic)
 
 MAX_ERROR_LOG: Final = 20
 """How many protocol-error messages :class:`DecodeStats` keeps (the counts are always complete)."""
@@ -293,97 +295,56 @@ class _Valid:
     t_us: npt.NDArray[np.int64]
     flags: npt.NDArray[np.int64]
     n: npt.NDArray[np.int64]
-    start: npt.NDArray[np.int64]  # first row of the packet in raw
-    raw: npt.NDArray[np.int16]  # (S, ch)
+    start: npt.NDArray[np.int64]  # byte offset of the packet in the chunk's buffer
 
 
-def _validate(payloads: Sequence[bytes], has_mag: bool) -> tuple[_Valid, npt.NDArray[np.int64]]:
-    """Validate all packets; return the valid ones and a reason code per packet.
+def _readonly(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    """A read-only, C-contiguous view (the kernels are compiled for one array type only)."""
+    a = np.ascontiguousarray(a)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
-    ``payloads`` is a list of ``bytes`` or a :class:`PackedPayloads` (same result).
+
+def _packed(
+    payloads: Sequence[bytes],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``(buffer, start, length)`` of the payloads: the buffer itself for :class:`PackedPayloads`,
+    else the payloads joined (the one per-packet Python step of the list path)."""
+    if isinstance(payloads, PackedPayloads):
+        return (
+            _readonly(payloads.data),
+            np.ascontiguousarray(payloads.start),
+            np.ascontiguousarray(payloads.length),
+        )
+    length = np.fromiter(map(len, payloads), np.int64, len(payloads))
+    start = np.cumsum(length) - length
+    return _readonly(np.frombuffer(b"".join(payloads), np.uint8)), start, length
+
+
+def _validate(
+    payloads: Sequence[bytes], has_mag: bool
+) -> tuple[npt.NDArray[np.uint8], _Valid, npt.NDArray[np.int64]]:
+    """Validate all packets; return their buffer, the valid ones and a reason code per packet.
+
+    ``payloads`` is a list of ``bytes`` or a :class:`PackedPayloads` (same result). One compiled
+    pass over the bytes (:func:`imuhip.kernels.decode.validate_packets`).
     """
-    ch = protocol.channels(has_mag)
-    p_total = len(payloads)
-    reasons = np.zeros(p_total, np.int64)
-    packed = payloads if isinstance(payloads, PackedPayloads) else None
-    if packed is not None:
-        lengths = packed.length
-        uniq = np.unique(lengths) if p_total else lengths
-    else:
-        lengths = np.fromiter(map(len, payloads), np.int64, p_total)
-        uniq = np.unique(lengths)
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], int]] = []
-    for length in uniq.tolist():
-        if len(uniq) == 1:
-            idx = np.arange(p_total, dtype=np.int64)
-        else:
-            idx = np.flatnonzero(lengths == length)
-        if length < protocol.OVERHEAD:
-            reasons[idx] = _SHORT
-            continue
-        if packed is not None:
-            a = packed.take(idx, length)
-        else:
-            group = payloads if len(uniq) == 1 else [payloads[i] for i in idx.tolist()]
-            a = np.frombuffer(b"".join(group), np.uint8).reshape(len(group), length)
-        r = np.zeros(len(a), np.int64)
-        version, flags, n = a[:, 0], a[:, 1], a[:, 8].astype(np.int64)
-        pkt_ch = np.where(flags & protocol.FLAG_MAG, 9, 6)
-        want = protocol.OVERHEAD + 2 * pkt_ch * n
-        checks = (
-            (version != protocol.PROTOCOL_VERSION, _VERSION),
-            ((flags & protocol.FLAGS_RESERVED_MASK) != 0, _FLAGS),
-            ((n < 1) | (n > protocol.MAX_SAMPLES), _COUNT),
-            (want != length, _LENGTH),
-        )
-        for bad, code in checks:
-            r[(r == _OK) & bad] = code
-        todo = np.flatnonzero(r == _OK)
-        if len(todo):
-            sub = a[todo] if len(todo) < len(a) else a
-            crc_rx = sub[:, length - 2].astype(np.uint16) | (
-                sub[:, length - 1].astype(np.uint16) << np.uint16(8)
-            )
-            bad_crc = crc16_many(sub[:, : length - 2]) != crc_rx
-            r[todo[bad_crc]] = _CRC
-        r[(r == _OK) & (((flags & protocol.FLAG_MAG) != 0) != has_mag)] = _MAGFLAG
-        reasons[idx] = r
-        ok = r == _OK
-        if ok.any():
-            parts.append((idx[ok], a[ok], length))
-    if not parts:
-        e = np.zeros(0, np.int64)
-        return _Valid(e, e, e, e, e, e, np.zeros((0, ch), np.int16)), reasons
-    pkts, seqs, ts, flg, ns, raws = [], [], [], [], [], []
-    for idx, a, length in parts:
-        n_g = (length - protocol.OVERHEAD) // (2 * ch)
-        pkts.append(idx)
-        seqs.append(a[:, 2].astype(np.int64) | (a[:, 3].astype(np.int64) << 8))
-        ts.append(
-            a[:, 4].astype(np.int64)
-            | (a[:, 5].astype(np.int64) << 8)
-            | (a[:, 6].astype(np.int64) << 16)
-            | (a[:, 7].astype(np.int64) << 24)
-        )
-        flg.append(a[:, 1].astype(np.int64))
-        ns.append(np.full(len(idx), n_g, np.int64))
-        body = np.ascontiguousarray(a[:, protocol.HEADER_LEN : length - protocol.CRC_LEN])
-        raws.append(body.view("<i2").reshape(len(idx) * n_g, ch))
-    n_all = np.concatenate(ns)
-    start = np.concatenate([[0], np.cumsum(n_all)[:-1]]).astype(np.int64)
-    pkt_all = np.concatenate(pkts)
-    order = np.argsort(pkt_all, kind="stable")  # back to arrival order
-    raw = (raws[0] if len(raws) == 1 else np.concatenate(raws)).astype(np.int16, copy=False)
-    v = _Valid(
-        pkt=pkt_all[order],
-        seq=np.concatenate(seqs)[order],
-        t_us=np.concatenate(ts)[order],
-        flags=np.concatenate(flg)[order],
-        n=n_all[order],
-        start=start[order],
-        raw=raw,
+    data, start, length = _packed(payloads)
+    p_total = len(start)
+    reasons = np.empty(p_total, np.int64)
+    seq = np.empty(p_total, np.int64)
+    t_us = np.empty(p_total, np.int64)
+    flags = np.empty(p_total, np.int64)
+    n = np.empty(p_total, np.int64)
+    n_valid = _kd.validate_packets(
+        data, start, length, bool(has_mag), _kd.CRC16_TABLES, reasons, seq, t_us, flags, n
     )
-    return v, reasons
+    if n_valid == p_total:
+        return data, _Valid(np.arange(p_total, dtype=np.int64), seq, t_us, flags, n, start), reasons
+    ok = np.flatnonzero(reasons == _OK)
+    return data, _Valid(ok, seq[ok], t_us[ok], flags[ok], n[ok], start[ok]), reasons
 
 
 def _nearest_diff(x: npt.NDArray[np.int64], modulus: int) -> npt.NDArray[np.int64]:
@@ -566,7 +527,7 @@ class StreamDecoder:
     ) -> ImuSamples:
         meta = self.meta
         rate = float(meta.rate_hz)
-        v, reasons = _validate(payloads, meta.has_mag)
+        data, v, reasons = _validate(payloads, meta.has_mag)
         self._count_errors(tot, reasons, payloads, host_ns, base_index)
 
         # --- packet counter: unwrap against arrival order, nearest distance -------------------
@@ -650,7 +611,11 @@ class StreamDecoder:
             contiguous = ((p_seq[ri + 1] - p_seq[ri]) == 1) & ~restart[order][ri]
             host_gap_s = (p_host[ri + 1] - p_host[ri]) * 1e-9
             est = (p_n[ri] - 1) / rate + host_gap_s - (p_n[ri + 1] - 1) / rate
-            k = np.where(contiguous, p_n[ri], np.maximum(p_n[ri], np.rint(est * rate)))
+            # every lost packet carried at least one sample: a lower bound on the gap
+            lost_between = np.maximum(p_seq[ri + 1] - p_seq[ri] - 1, 0)
+            k = np.where(
+                contiguous, p_n[ri], np.maximum(p_n[ri] + lost_between, np.rint(est * rate))
+            )
             dt[ri] = np.rint(k * 1e6 / rate).astype(np.int64)
             tot.clock_resyncs = len(ri)
         if has_prev:
@@ -661,64 +626,81 @@ class StreamDecoder:
             self._t0_us = int(t_u[0])
         t0 = self._t0_us
 
-        # --- samples in counter order ---------------------------------------------------------
-        in_order = len(order) == len(v.seq) and bool(np.all(order == np.arange(len(order))))
-        starts = v.start[order]
-        rows = np.arange(len(v.raw), dtype=np.int64) if in_order else _ranges(starts, s_n)
-        # every packet with the same sample count (the usual case): repeat by a scalar, faster
-        reps: int | npt.NDArray[np.int64] = (
-            int(s_n[0]) if len(s_n) and bool(np.all(s_n == s_n[0])) else s_n
-        )
-        k_in = rows - np.repeat(starts, reps)
+        # --- samples in counter order: index, then one compiled pass unpacks and scales -------
         idx0 = np.rint((t_u - t0) * (rate * 1e-6)).astype(np.int64)
-        sample_idx = np.repeat(idx0, reps) + k_in
-        # keep the first (lowest counter) sample per index, drop those already emitted
-        sel: npt.NDArray[np.int64] | None = None  # None: all samples, in this order
-        if len(sample_idx) >= 2 and not bool(np.all(np.diff(sample_idx) > 0)):
-            sample_idx, sel = np.unique(sample_idx, return_index=True)
-        if (
-            self._last_sample_idx is not None
-            and len(sample_idx)
-            and (sample_idx[0] <= self._last_sample_idx)
-        ):
-            fresh = np.flatnonzero(sample_idx > self._last_sample_idx)
-            sel = fresh if sel is None else sel[fresh]
-            sample_idx = sample_idx[fresh]
-        uniq_idx = sample_idx
-        tot.overlapping_samples = int(s_n.sum() - len(uniq_idx))
-        t_dev_all = np.repeat(t_u * 1e-6, reps) + k_in / rate
-        host_all = np.repeat(s_host, reps)
-        sat_pkt = (s_flags & protocol.FLAG_SATURATED) != 0
-        sat_all = np.repeat(sat_pkt, reps) if sat_pkt.any() else np.zeros(len(rows), np.bool_)
-        if sel is None:
-            raw = v.raw if in_order else v.raw[rows]
-            t_dev_s, host_rx, sat = t_dev_all, host_all, sat_all
+        last = self._last_sample_idx
+        n_total = int(s_n.sum())
+        e = np.zeros(0, np.int64)
+        sel_pkt, sel_k, use_sel = e, e, False
+        # strictly increasing sample indices (the usual case) iff each packet starts after the
+        # last sample of the one before it
+        if len(idx0) < 2 or bool(np.all(idx0[1:] >= idx0[:-1] + s_n[:-1])):
+            fresh = s_n if last is None else np.clip(idx0 + s_n - 1 - last, 0, s_n)
+            n_out = int(fresh.sum())
         else:
-            raw = v.raw[rows[sel]]
-            t_dev_s, host_rx, sat = t_dev_all[sel], host_all[sel], sat_all[sel]
-        # a count at the int16 limits is clipped whatever the flag says: 0x7FFF, 0x8000
-        at_limit = (raw.view(np.uint16) - np.uint16(0x7FFF)) <= 1
-        if at_limit.any():
-            sat = sat | at_limit.any(axis=1)
+            # overlapping packets: keep the first (lowest counter) sample per index
+            pkt_of = np.repeat(np.arange(len(s_n), dtype=np.int64), s_n)
+            k_in = np.arange(n_total, dtype=np.int64) - np.repeat(np.cumsum(s_n) - s_n, s_n)
+            uniq, sel = np.unique(idx0[pkt_of] + k_in, return_index=True)
+            if last is not None:
+                sel = sel[uniq > last]
+            sel_pkt, sel_k, use_sel = pkt_of[sel], k_in[sel], True
+            n_out = len(sel)
+        tot.overlapping_samples = n_total - n_out
+        ch = protocol.channels(meta.has_mag)
+        sample_idx = np.empty(n_out, np.int64)
+        t_dev_s = np.empty(n_out, np.float64)
+        host_rx = np.empty(n_out, np.int64)
+        acc = np.empty((n_out, 3), np.float64)
+        gyr = np.empty((n_out, 3), np.float64)
+        mag = np.empty((n_out if meta.has_mag else 0, 3), np.float64)
+        sat = np.empty(n_out, np.bool_)
+        gap_start = np.empty(len(s_n) + 1, np.int64)
+        gap_stop = np.empty(len(s_n) + 1, np.int64)
+        m, n_gaps = _kd.emit_samples(
+            data,
+            v.start[order] + protocol.HEADER_LEN,
+            s_n,
+            idx0,
+            t_u,
+            s_host,
+            (s_flags & protocol.FLAG_SATURATED) != 0,
+            ch,
+            rate,
+            float(meta.acc_lsb_m_s2),
+            float(meta.gyr_lsb_rad_s),
+            float(meta.mag_lsb_ut),
+            0 if last is None else last,
+            last is not None,
+            sel_pkt,
+            sel_k,
+            use_sel,
+            sample_idx,
+            t_dev_s,
+            host_rx,
+            acc,
+            gyr,
+            mag,
+            sat,
+            gap_start,
+            gap_stop,
+        )
+        if m != n_out:  # pragma: no cover - the kernel and the count above disagree
+            raise RuntimeError(f"decode kernel emitted {m} samples, expected {n_out}")
 
         # --- gaps -----------------------------------------------------------------------------
-        chain = (
-            uniq_idx
-            if self._last_sample_idx is None
-            else np.concatenate([[self._last_sample_idx], uniq_idx])
-        )
-        jumps = np.flatnonzero(np.diff(chain) > 1)
-        tot.gaps = [Gap(int(chain[j]) + 1, int(chain[j + 1])) for j in jumps.tolist()]
-        tot.lost_samples = int(sum(g.n_samples for g in tot.gaps))
-        tot.samples_decoded = len(uniq_idx)
+        gs, ge = gap_start[:n_gaps].tolist(), gap_stop[:n_gaps].tolist()
+        tot.gaps = [Gap(a, b) for a, b in zip(gs, ge, strict=True)]
+        tot.lost_samples = int(sum(ge) - sum(gs))
+        tot.samples_decoded = n_out
 
         # --- state ----------------------------------------------------------------------------
         self._last_seq = int(s_seq[-1])
         self._last_t_us = int(t_u[-1])
         self._last_n = int(s_n[-1])
         self._last_host_ns = int(s_host[-1])
-        if len(uniq_idx):
-            self._last_sample_idx = int(uniq_idx[-1])
+        if n_out:
+            self._last_sample_idx = int(sample_idx[-1])
         recent = s_seq[-_RECENT_SEQS:]
         self._recent[recent % _RECENT_SEQS] = recent
         self._totals.add(tot)
@@ -726,16 +708,12 @@ class StreamDecoder:
         return ImuSamples(
             placement=meta.placement,
             rate_hz=rate,
-            sample_idx=uniq_idx.astype(np.int64),
-            t_dev_s=t_dev_s.astype(np.float64, copy=False),
-            host_rx_ns=host_rx.astype(np.int64, copy=False),
-            acc_m_s2=np.multiply(raw[:, 0:3], float(meta.acc_lsb_m_s2), dtype=np.float64),
-            gyr_rad_s=np.multiply(raw[:, 3:6], float(meta.gyr_lsb_rad_s), dtype=np.float64),
-            mag_ut=(
-                np.multiply(raw[:, 6:9], float(meta.mag_lsb_ut), dtype=np.float64)
-                if meta.has_mag
-                else None
-            ),
+            sample_idx=sample_idx,
+            t_dev_s=t_dev_s,
+            host_rx_ns=host_rx,
+            acc_m_s2=acc,
+            gyr_rad_s=gyr,
+            mag_ut=mag if meta.has_mag else None,
             saturated=sat,
             stats=tot.freeze(),
         )

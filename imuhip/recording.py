@@ -22,10 +22,12 @@ last flush interval; a power cut at most the last fsync interval.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import math
+import mmap
 import os
 import re
 import struct
@@ -673,7 +675,7 @@ def _read_header(f: BinaryIO, path: Path) -> tuple[SessionMeta, int]:
     return meta, _FILE_HDR.size + n + _CRC.size
 
 
-def _frame_at(buf: bytes, pos: int, end: int, eof: bool) -> int | None:
+def _frame_at(buf: bytes | mmap.mmap, pos: int, end: int, eof: bool) -> int | None:
     """End offset of an intact frame at ``pos``; ``None`` if there is none; ``-1`` if undecidable.
 
     Undecidable means the candidate extends past ``end`` and more bytes may still come.
@@ -870,7 +872,7 @@ class PacketArrays:
     meta : SessionMeta
     payloads : dict of str to PackedPayloads
         Per sensor (every sensor of ``meta``), its packet payloads in file (= receive) order, as
-        slices of the file body.
+        slices of one read-only buffer in which each sensor's payloads lie together.
     host_rx_ns : dict of str to (P,) int64
         Per sensor, the host receive times of those packets.
     events, warnings, complete, valid_bytes, size_bytes
@@ -887,111 +889,133 @@ class PacketArrays:
     size_bytes: int = 0
 
 
-_FAST_CHUNK: Final = 8192  # frames checked at once in a regular run
+def _scan_frames(data: npt.NDArray[np.uint8], pos: int, n_sensors: int, acc: _FrameCols) -> int:
+    """Append the consecutive intact packet frames from ``pos`` to ``acc``; where they stop.
 
+    One compiled pass (:func:`imuhip.kernels.decode.scan_packet_frames`: sync word, type, sensor
+    index, length and CRC-32 of each frame); the outputs grow by doubling when full.
+    """
+    from imuhip.kernels import decode as kd
 
-def _regular_run(
-    data: npt.NDArray[np.uint8], body: bytes, pos: int, n: int, n_sensors: int
-) -> npt.NDArray[np.int64]:
-    """Start offsets of the intact packet frames of payload length ``n`` that follow each other
-    from ``pos`` (at least the one at ``pos`` if it is intact), checked at once."""
-    size = n + FRAME_OVERHEAD
-    end = len(data)
-    out: list[npt.NDArray[np.int64]] = []
     while True:
-        j = min(_FAST_CHUNK, (end - pos) // size)
-        if j <= 0:
-            break
-        cand = pos + size * np.arange(j, dtype=np.int64)
-        lenf = (
-            data[cand + 12].astype(np.int64)
-            | (data[cand + 13].astype(np.int64) << 8)
-            | (data[cand + 14].astype(np.int64) << 16)
-            | (data[cand + 15].astype(np.int64) << 24)
+        k, stop = kd.scan_packet_frames(
+            data,
+            pos,
+            n_sensors,
+            MAX_PAYLOAD,
+            kd.CRC32_TABLES,
+            acc.start[acc.n :],
+            acc.sensor[acc.n :],
+            acc.ns[acc.n :],
+            acc.length[acc.n :],
         )
-        good = (
-            (data[cand] == 0xA5)
-            & (data[cand + 1] == 0x5A)
-            & (data[cand + 2] == FRAME_PACKET)
-            & (data[cand + 3] < n_sensors)
-            & (lenf == n)
-        )
-        k = j if bool(good.all()) else int(np.argmin(good))
-        cand = cand[:k]
-        stop = cand + FRAME_HEADER_LEN + n
-        crc_rx = (
-            data[stop].astype(np.uint32)
-            | (data[stop + 1].astype(np.uint32) << 8)
-            | (data[stop + 2].astype(np.uint32) << 16)
-            | (data[stop + 3].astype(np.uint32) << 24)
-        )
-        mv = memoryview(body)
-        crc32 = zlib.crc32
-        hl = FRAME_HEADER_LEN + n
-        crc = np.fromiter((crc32(mv[a : a + hl]) for a in cand.tolist()), np.uint32, len(cand))
-        ok = crc == crc_rx
-        if not bool(ok.all()):
-            k = int(np.argmin(ok))
-            cand = cand[:k]
-        out.append(cand)
-        pos += size * len(cand)
-        if len(cand) < j:
-            break
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+        acc.n += int(k)
+        pos = int(stop)
+        if acc.n < len(acc.start):
+            return pos
+        acc.grow()
+
+
+@dataclass(slots=True)
+class _FrameCols:
+    """Packet frames found so far, file order (preallocated, ``n`` used)."""
+
+    start: npt.NDArray[np.int64]
+    sensor: npt.NDArray[np.int64]
+    ns: npt.NDArray[np.int64]
+    length: npt.NDArray[np.int64]
+    n: int = 0
+
+    @classmethod
+    def empty(cls, cap: int) -> _FrameCols:
+        size = max(cap, 16)
+        e = np.empty
+        return cls(e(size, np.int64), e(size, np.int64), e(size, np.int64), e(size, np.int64))
+
+    def grow(self) -> None:
+        cap = 2 * len(self.start)
+        for name in ("start", "sensor", "ns", "length"):
+            old = getattr(self, name)
+            new = np.empty(cap, np.int64)
+            new[: self.n] = old[: self.n]
+            setattr(self, name, new)
+
+
+def _map_file(f: BinaryIO) -> mmap.mmap | bytes:
+    """The whole file, memory-mapped read-only (no copy of the page cache), else read."""
+    try:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # not a regular file (pipe, ...), or empty
+        f.seek(0)
+        return f.read()
 
 
 def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
     """Read a recording into per-sensor payload arrays (see :class:`PacketArrays`).
 
     The same packets, events, warnings and completeness as :func:`read_recording`, without one
-    :class:`~imuhip.types.RawPacket` per notification: runs of consecutive packet frames of one
-    length are located and CRC-checked at once; anything else (events, other lengths) is read
-    frame by frame, and from the first damaged or unexpected frame on, the rest of the file is
-    read by :func:`read_recording`'s parser (so damage is reported identically).
+    :class:`~imuhip.types.RawPacket` per notification: the file is memory-mapped, consecutive
+    intact packet frames are located and CRC-checked by one compiled pass, and each sensor's
+    payloads are then copied together into one buffer (file order per sensor; the mapping is
+    closed before returning); event frames are read one by one, and from the first damaged or
+    unexpected frame on, the rest of the file is read by :func:`read_recording`'s parser (so
+    damage is reported identically).
 
     Raises
     ------
     FileNotFoundError, RecordingError
         As :func:`read_recording`.
     """
-    from imuhip.decode import PackedPayloads
-
     p = Path(path)
     with p.open("rb") as f:
         meta, hdr_len = _read_header(f, p)
-        body = f.read()
+        whole = _map_file(f)
+    try:
+        return _packet_arrays(p, meta, hdr_len, whole)
+    finally:
+        if isinstance(whole, mmap.mmap):
+            # a view can only escape on an error path; the GC then closes the mapping
+            with contextlib.suppress(BufferError):
+                whole.close()
+
+
+def _packet_arrays(
+    p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | bytes
+) -> PacketArrays:
+    """:func:`read_packet_arrays` on the file's bytes ``whole`` (offsets are file offsets)."""
+    from imuhip.decode import PackedPayloads
+    from imuhip.kernels import decode as kd
+
     sensors = tuple(s.placement for s in meta.sensors)
     n_sensors = len(sensors)
-    data = np.frombuffer(body, np.uint8)
-    end = len(body)
-    runs: list[npt.NDArray[np.int64]] = []  # frame start offsets of packet frames
-    run_len: list[npt.NDArray[np.int64]] = []
+    data = np.frombuffer(whole, np.uint8)
+    end = len(whole)
     events: list[SessionEvent] = []
     warnings: list[str] = []
     tail: _Parsed | None = None
-    pos = 0
+    pos = hdr_len
     frame_no = 0
     valid = 0
     unpack_hdr = _FRAME_HDR.unpack_from
+    cols: _FrameCols | None = None
     while pos < end:
         if pos + FRAME_HEADER_LEN > end:
-            tail = _parse_no_gc(body, pos, hdr_len, frame_no, sensors, True)
-            break
-        sync, kind, idx, ns, n = unpack_hdr(body, pos)
+            break  # the general parser words the truncation
+        sync, kind, idx, ns, n = unpack_hdr(whole, pos)
         if kind == FRAME_PACKET and sync == SYNC and idx < n_sensors and n <= MAX_PAYLOAD:
-            starts = _regular_run(data, body, pos, n, n_sensors)
-            if len(starts):
-                runs.append(starts)
-                run_len.append(np.full(len(starts), n, np.int64))
-                size = len(starts) * (n + FRAME_OVERHEAD)
-                pos += size
-                valid += size
-                frame_no += len(starts)
+            if cols is None:  # sized for frames like this first one
+                cols = _FrameCols.empty((end - pos) // (n + FRAME_OVERHEAD) + 1)
+            before = cols.n
+            stop = _scan_frames(data, pos, n_sensors, cols)
+            if cols.n > before:
+                valid += stop - pos
+                frame_no += cols.n - before
+                pos = stop
                 continue
-        elif kind == FRAME_EVENT and _frame_at(body, pos, end, True) is not None:
+        elif kind == FRAME_EVENT and _frame_at(whole, pos, end, True) is not None:
             stop = pos + FRAME_HEADER_LEN + n
             try:
-                ev = _decode_event(ns, body[pos + FRAME_HEADER_LEN : stop])
+                ev = _decode_event(ns, whole[pos + FRAME_HEADER_LEN : stop])
             except (ValueError, KeyError, TypeError):
                 pass  # the general parser words the warning
             else:
@@ -1000,16 +1024,13 @@ def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
                 pos = stop + 4
                 frame_no += 1
                 continue
-        # damage or an unexpected frame: the general parser takes over from here
-        tail = _parse_no_gc(body, pos, hdr_len, frame_no, sensors, True)
-        break
-    starts_all = np.concatenate(runs) if runs else np.zeros(0, np.int64)
-    lens_all = np.concatenate(run_len) if runs else np.zeros(0, np.int64)
-    sensor_idx = data[starts_all + 3].astype(np.int64)
-    ns_all = np.zeros(len(starts_all), np.int64)
-    for b in range(8):
-        ns_all |= data[starts_all + 4 + b].astype(np.int64) << (8 * b)
-    payload_start = starts_all + FRAME_HEADER_LEN
+        break  # damage or an unexpected frame: the general parser takes over from here
+    if pos < end:
+        tail = _parse_no_gc(whole[pos:], 0, pos, frame_no, sensors, True)
+    if cols is None:
+        cols = _FrameCols.empty(0)
+    k = cols.n
+    f_start, f_sensor, f_ns, f_len = cols.start[:k], cols.sensor[:k], cols.ns[:k], cols.length[:k]
     extra: list[RawPacket] = []
     if tail is not None:
         valid += tail.valid
@@ -1019,27 +1040,45 @@ def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
                 extra.append(it)
             else:
                 events.append(it)  # type: ignore[arg-type]
-    buf = data
-    if extra:  # packets the general parser read after damage: appended to the buffer
-        packed = PackedPayloads.from_payloads([q.payload for q in extra])
-        buf = np.concatenate([data, packed.data])
-        extra_start = packed.start + len(data)
+    # each sensor's payloads together, file order: [frames read above..., packets after damage...]
+    index = {name: i for i, name in enumerate(sensors)}
+    extra_sensor = np.array([index[q.sensor] for q in extra], np.int64)
+    extra_len = np.array([len(q.payload) for q in extra], np.int64)
+    framed = np.bincount(f_sensor, weights=f_len, minlength=n_sensors).astype(np.int64)
+    total = framed + np.bincount(extra_sensor, weights=extra_len, minlength=n_sensors).astype(
+        np.int64
+    )
+    base = np.cumsum(total) - total
+    cursor = base + framed  # where each sensor's packets read after damage go
+    buf = np.empty(int(total.sum()), np.uint8)
+    f_out = np.empty(k, np.int64)
+    kd.gather_payloads(data, f_start, f_len, f_sensor, FRAME_HEADER_LEN, base, buf, f_out)
+    del data  # no view of the mapping outlives this function
+    extra_start = np.empty(len(extra), np.int64)
+    for j, q in enumerate(extra):
+        s = int(extra_sensor[j])
+        a = int(cursor[s])
+        buf[a : a + len(q.payload)] = np.frombuffer(q.payload, np.uint8)
+        extra_start[j] = a
+        cursor[s] = a + len(q.payload)
+    buf.flags.writeable = False
     payloads: dict[str, Any] = {}
     host: dict[str, npt.NDArray[np.int64]] = {}
     for i, name in enumerate(sensors):
-        sel = np.flatnonzero(sensor_idx == i)
-        st, ln, hs = payload_start[sel], lens_all[sel], ns_all[sel]
-        mine = [j for j, q in enumerate(extra) if q.sensor == name]
-        if mine:
+        sel = np.flatnonzero(f_sensor == i)
+        st, ln, hs = f_out[sel], f_len[sel], f_ns[sel]
+        mine = np.flatnonzero(extra_sensor == i)
+        if len(mine):
             st = np.concatenate([st, extra_start[mine]])
-            ln = np.concatenate([ln, packed.length[mine]])
+            ln = np.concatenate([ln, extra_len[mine]])
             hs = np.concatenate([hs, np.array([extra[j].host_rx_ns for j in mine], np.int64)])
         payloads[name] = PackedPayloads(buf, st, ln)
         host[name] = hs
     complete = any(e.kind == "stop" for e in events)
     if not complete:
         warnings.append(_NO_STOP)
-    _log_warnings(p, warnings, skipped_bytes=len(body) - valid)
+    body_len = end - hdr_len
+    _log_warnings(p, warnings, skipped_bytes=body_len - valid)
     return PacketArrays(
         meta=meta,
         payloads=payloads,
@@ -1048,7 +1087,7 @@ def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
         warnings=warnings,
         complete=complete,
         valid_bytes=hdr_len + valid,
-        size_bytes=hdr_len + len(body),
+        size_bytes=end,
     )
 
 
