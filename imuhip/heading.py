@@ -22,9 +22,8 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import binary_closing
 
-from imuhip.conventions import quat_from_axis_angle, quat_mul, quat_rotate
+from imuhip.kernels import quat as _kq
 from imuhip.types import OrientationSession
 
 __all__ = [
@@ -154,13 +153,14 @@ def mag_field_quality(
         raise ValueError(
             f"mag_ut must be (M, 3) and q_world_sensor (M, 4), got {m.shape}, {q.shape}"
         )
-    mw = quat_rotate(q, m)
-    # row norms written out: the sums np.linalg.norm forms, in its order (same values, faster)
-    norm = np.sqrt(m[:, 0] * m[:, 0] + m[:, 1] * m[:, 1] + m[:, 2] * m[:, 2])
-    dip = np.arctan2(-mw[:, 2], np.sqrt(mw[:, 0] * mw[:, 0] + mw[:, 1] * mw[:, 1]))
+    # one pass: field norm and the world field's vertical and horizontal parts (the operations
+    # of quat_rotate and the row norms, in their order); numpy's arctan2 for the dip
+    norm, dip, hor = _kq.mag_args(np.ascontiguousarray(q), np.ascontiguousarray(m))
+    np.arctan2(dip, hor, out=dip)
     sl = slice(*ref_window) if ref_window is not None else slice(None)
-    ref_n = float(np.median(norm[sl]))
-    ref_d = float(np.median(dip[sl]))
+    # exact order statistic (the np.median value) by histogram selection, O(M)
+    ref_n = float(_kq.median_exact(norm[sl]))
+    ref_d = float(_kq.median_exact(dip[sl]))
     clean = (np.abs(norm - ref_n) < cfg.max_norm_dev_frac * ref_n) & (
         np.abs(dip - ref_d) < cfg.max_dip_dev_rad
     )
@@ -224,109 +224,140 @@ def correct_thigh_heading(
     if qp.shape != (m, 4) or qt.shape != (m, 4) or g.shape != (m, 3):
         raise ValueError("q_world_pelvis, q_world_thigh must be (M, 4), gyr (M, 3), same M")
     ok = np.ones(m, bool) if valid is None else np.asarray(valid, dtype=bool)
-    z_pel = quat_rotate(qp, np.asarray(segment_axis))
-    z_thi = quat_rotate(qt, np.asarray(segment_axis))
-    win = max(2, round(cfg.window_s * rate_hz))
-    hop = max(1, round(cfg.hop_s * rate_hz))
-    starts, offsets_arr = _walking_window_offsets(ok, g, z_pel, z_thi, win, hop, cfg, method)
-    offsets = offsets_arr.tolist()
-    centres = (starts + 0.5 * win).tolist()
-    anchor = np.zeros(m, dtype=bool)
-    if len(starts):
-        edges = np.zeros(m + 1, dtype=np.int64)
-        np.add.at(edges, starts, 1)
-        np.add.at(edges, np.minimum(starts + win, m), -1)
-        anchor = np.cumsum(edges[:m]) > 0
-    t_idx = np.arange(m, dtype=np.float64)
-    if not offsets:
+    fit = _heading_fit(
+        qp, _NO_CAL, qt, _NO_CAL, _NO_QUAT, g, ok, rate_hz, cfg, name, method, segment_axis
+    )
+    anchor = _kq.anchor_mask(fit.starts, fit.win, m)
+    if fit.offset_rad is None:
         return HeadingCorrection(
             q_world_thigh=qt,
             offset_rad=np.zeros(m),
             anchor=anchor,
             confidence=np.zeros(m),
             drift_rad_per_s=float("nan"),
-            note=f"6D: {name} relative heading unanchored (no walking with a clear flexion axis)",
+            note=fit.note,
         )
-    off = np.unwrap(np.asarray(offsets))
-    c = np.asarray(centres)
-    offset = np.interp(t_idx, c, off)
-    q_fix = quat_from_axis_angle(_UP, -offset)  # one axis for all rows (broadcast)
-    q_corr = quat_mul(q_fix, qt)
+    q_corr = _kq.heading_fix(np.ascontiguousarray(qt), fit.offset_rad)
+    return HeadingCorrection(
+        q_corr, fit.offset_rad, anchor, fit.confidence(m), fit.drift_rad_per_s, fit.note
+    )
+
+
+_NO_CAL = np.zeros(0)
+"""Empty sensor-to-segment rotation: the kernels then use the orientations as given."""
+_NO_QUAT = np.zeros((0, 4))
+"""Empty gyroscope orientation: the kernels then take the angular velocity as world-frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class _HeadingFit:
+    """The walking-axis fit of :func:`correct_thigh_heading` before any per-sample output.
+
+    ``offset_rad`` is ``(M,)`` (``None`` without anchor windows); :meth:`confidence` makes the
+    per-sample confidence on demand (the 9D pipeline does not need it).
+    """
+
+    starts: npt.NDArray[np.int64]
+    win: int
+    centres: FloatArray
+    offset_rad: FloatArray | None
+    drift_rad_per_s: float
+    note: str
+    rate_hz: float
+    cfg: HeadingConfig
+
+    def confidence(self, m: int) -> FloatArray:
+        """Anchor confidence per sample, ``(m,)`` (0 without anchors)."""
+        if self.offset_rad is None:
+            return np.zeros(m)
+        cs = np.sort(self.centres)
+        conf = _kq.heading_conf_args(
+            cs, m, float(self.rate_hz), 0.5 * self.cfg.window_s, float(self.cfg.anchor_tau_s)
+        )
+        np.exp(conf, out=conf)
+        conf *= self.cfg.anchored_confidence
+        return conf
+
+
+def _heading_fit(
+    qp: FloatArray,
+    cal_p: FloatArray,
+    qt: FloatArray,
+    cal_t: FloatArray,
+    q_gyr: FloatArray,
+    gyr: FloatArray,
+    ok: BoolArray,
+    rate_hz: float,
+    cfg: HeadingConfig,
+    name: str,
+    method: str,
+    segment_axis: tuple[float, float, float],
+) -> _HeadingFit:
+    """Walking-axis heading offsets per sample, from segment or sensor orientations.
+
+    ``qp``/``qt`` are segment orientations (``cal_* = _NO_CAL``) or sensor orientations with
+    their sensor-to-segment rotations ``cal_*`` (4,) (``normalize(q) ⊗ cal``, as
+    :func:`imuhip.joints.segment_orientation`); ``gyr`` is the world angular velocity
+    (``q_gyr = _NO_QUAT``) or the sensor-frame one with ``q_gyr`` its sensor orientation.
+    Inputs checked by the callers; the same numbers as the numpy version before it (tests).
+    """
+    m = len(ok)
+    win = max(2, round(cfg.window_s * rate_hz))
+    hop = max(1, round(cfg.hop_s * rate_hz))
+    starts, length = _window_layout(m, win, hop)
+    b = math.gcd(win, hop)
+    blocks = _kq.heading_block_sums(
+        np.ascontiguousarray(qp),
+        cal_p,
+        np.ascontiguousarray(qt),
+        cal_t,
+        np.ascontiguousarray(q_gyr),
+        np.ascontiguousarray(gyr),
+        np.ascontiguousarray(ok, dtype=np.bool_),
+        np.asarray(segment_axis, dtype=np.float64),
+        b,
+        length // b,
+    )
+    first = starts // b
+    sums = np.zeros((len(starts), blocks.shape[1]), dtype=np.float64)
+    for j in range(win // b):
+        sums += blocks[first + j]
+    keep_starts, offsets_arr = _offsets_from_sums(sums, starts, win, cfg, method)
+    c = (keep_starts + 0.5 * win).astype(np.float64)
+    if not len(keep_starts):
+        note = f"6D: {name} relative heading unanchored (no walking with a clear flexion axis)"
+        return _HeadingFit(keep_starts, win, c, None, float("nan"), note, rate_hz, cfg)
+    off = np.unwrap(offsets_arr)
+    offset = np.interp(np.arange(m, dtype=np.float64), c, off)
     drift = float(np.polyfit(c / rate_hz, off, 1)[0]) if len(c) > 1 else 0.0
-    # distance to the nearest window centre: its two neighbours in sorted order (the (M, windows)
-    # distance matrix this replaces took ~20 GB for a 1-hour session)
-    cs = np.sort(c)
-    j = np.searchsorted(cs, t_idx)
-    near_lo = cs[np.clip(j - 1, 0, len(cs) - 1)]
-    near_hi = cs[np.clip(j, 0, len(cs) - 1)]
-    dist_s = np.minimum(np.abs(t_idx - near_lo), np.abs(t_idx - near_hi)) / rate_hz
-    dist_s = np.maximum(dist_s - 0.5 * cfg.window_s, 0.0)
-    conf = cfg.anchored_confidence * np.exp(-dist_s / cfg.anchor_tau_s)
     note = (
         f"6D: {name} heading anchored by walking-axis constraint in {len(c)} windows, "
         f"drift {np.rad2deg(drift) * 60:.1f} deg/min"
     )
-    return HeadingCorrection(q_corr, offset, anchor, conf, drift, note)
-
-
-def _window_sums(x: FloatArray, starts: npt.NDArray[np.int64], win: int, hop: int) -> FloatArray:
-    """Sums over ``[a, a + win)`` of each row of ``x`` for each window start ``a``.
-
-    ``x`` is ``(C, L)`` with its quantities in rows, the samples first and zeros after them,
-    ``L`` a multiple of ``gcd(win, hop)`` covering every window (:func:`_window_layout`). The
-    samples are summed in blocks of ``gcd(win, hop)`` (windows are whole blocks), then
-    ``win / block`` blocks per window: O(M x win / hop) additions, no running
-    sum over the session (no round-off growth). Returns ``(windows, C)``.
-    """
-    b = math.gcd(win, hop)
-    blocks = x.reshape(len(x), -1, b).sum(axis=2).T
-    first = starts // b
-    out = np.zeros((len(starts), len(x)), dtype=np.float64)
-    for j in range(win // b):
-        out += blocks[first + j]
-    return out
+    return _HeadingFit(keep_starts, win, c, offset, drift, note, rate_hz, cfg)
 
 
 def _window_layout(m: int, win: int, hop: int) -> tuple[npt.NDArray[np.int64], int]:
-    """Window starts and the padded sample count ``L`` :func:`_window_sums` needs."""
+    """Window starts and the padded sample count ``L`` (whole blocks of ``gcd(win, hop)``
+    samples covering every window) of the block sums."""
     starts = np.arange(0, max(1, m - win + 1), hop, dtype=np.int64)
     b = math.gcd(win, hop)
     return starts, -(-max(m, int(starts[-1]) + win) // b) * b
 
 
-def _walking_window_offsets(
-    ok: BoolArray,
-    g: FloatArray,
-    z_pel: FloatArray,
-    z_thi: FloatArray,
+def _offsets_from_sums(
+    sums: FloatArray,
+    starts: npt.NDArray[np.int64],
     win: int,
-    hop: int,
     cfg: HeadingConfig,
     method: str,
 ) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """Start indices and heading offsets (rad) of the walking-axis anchor windows.
+    """Anchor windows and their heading offsets (rad) from the per-window sums ``(windows, 11)``.
 
-    All windows at once: per-window sums of the valid rows (count, ``|w|^2``, the horizontal
-    angular velocity second moments, the pelvis and thigh axes), the 2 x 2 horizontal covariance's
-    eigenvalues and principal axis in closed form (its third row and column are zero: the
-    vertical angular velocity is dropped, so they are the 3 x 3 ``eigh`` of the per-window loop
-    this replaces, within round-off).
+    The 2 x 2 horizontal angular velocity covariance's eigenvalues and principal axis in closed
+    form (its third row and column are zero: the vertical angular velocity is dropped, so they
+    are the 3 x 3 ``eigh`` of the per-window loop this replaced, within round-off).
     """
-    m = len(ok)
-    starts, length = _window_layout(m, win, hop)
-    cols = np.zeros((11, length))  # quantities in rows, zero past the end and at invalid rows
-    cols[0, :m] = ok
-    gx = np.where(ok, g[:, 0], 0.0)
-    gy = np.where(ok, g[:, 1], 0.0)
-    gzz = np.where(ok, g[:, 2], 0.0)
-    np.multiply(gx, gx, out=cols[2, :m])
-    np.multiply(gy, gy, out=cols[3, :m])
-    np.multiply(gx, gy, out=cols[4, :m])
-    cols[1, :m] = cols[2, :m] + cols[3, :m] + gzz * gzz
-    for k in range(3):
-        cols[5 + k, :m] = np.where(ok, z_thi[:, k], 0.0)
-        cols[8 + k, :m] = np.where(ok, z_pel[:, k], 0.0)
-    sums = _window_sums(cols, starts, win, hop)
     n = sums[:, 0]
     keep = n >= 0.8 * win
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -403,19 +434,30 @@ def transverse_confidence(
         without any heading anchor.
     reasons : tuple of str
     """
+    return _transverse_confidence(
+        ori, {p: c.confidence for p, c in (corrections or {}).items()}, cfg, ref_window
+    )
+
+
+def _transverse_confidence(
+    ori: OrientationSession,
+    anchor_conf: dict[str, FloatArray],
+    cfg: HeadingConfig | None = None,
+    ref_window: tuple[int, int] | None = None,
+) -> tuple[FloatArray, tuple[str, ...]]:
+    """:func:`transverse_confidence` from the corrections' confidences only (``(M,)`` each)."""
     cfg = cfg or HeadingConfig()
-    corrections = corrections or {}
     m = len(ori.t_s)
     conf = np.ones(m)
     reasons: list[str] = []
     involved = [p for p in ("pelvis", "thigh_l", "thigh_r") if p in ori.q_world_sensor]
     for p in involved:
-        if p in corrections:
-            conf = np.minimum(conf, corrections[p].confidence)
+        if p in anchor_conf:
+            np.minimum(conf, anchor_conf[p], out=conf)
             continue
         mag = ori.mag_ut.get(p)
         if mag is None and vendor_heading_anchored(ori, p):
-            conf = np.minimum(conf, cfg.vendor_anchored_confidence)
+            np.minimum(conf, cfg.vendor_anchored_confidence, out=conf)
             reasons.append(
                 f"{p}: heading from the vendor's magnetometer-referenced fusion ({ori.source}); "
                 f"the field itself is not in the file, so disturbances cannot be checked "
@@ -432,14 +474,16 @@ def transverse_confidence(
         clean = mq.clean & np.asarray(ori.valid[p], bool)
         if np.all(clean):
             continue
-        idx = np.arange(m)
-        last_clean = np.maximum.accumulate(np.where(clean, idx, -1))
-        since = np.where(last_clean >= 0, (idx - last_clean) / ori.rate_hz, np.inf)
-        c = np.where(clean, 1.0, np.exp(-since / cfg.mag_hold_tau_s) * 0.9)
-        conf = np.minimum(conf, c)
-        # report disturbances, bridging flickers shorter than 0.5 s
+        # held by the gyroscope since the last clean sample: 0.9 exp(-since_s / tau), 1 if clean
+        c = _kq.mag_hold_confidence(clean, float(ori.rate_hz), float(cfg.mag_hold_tau_s))
+        np.exp(c, out=c)
+        c *= 0.9
+        c[clean] = 1.0
+        np.minimum(conf, c, out=conf)
+        # report disturbances, bridging flickers shorter than 0.5 s (binary closing, 1-D)
         gap = max(1, round(0.5 * ori.rate_hz))
-        disturbed = binary_closing(~clean, structure=np.ones(gap, dtype=bool)) | ~clean
+        dirty = ~clean
+        disturbed = _kq.closing_1d(dirty, gap) | dirty
         for a, b in _intervals(disturbed, np.asarray(ori.t_s)):
             reasons.append(f"magnetic disturbance on {p} {a:.1f}-{b:.1f} s")
     return np.clip(conf, 0.0, 1.0), tuple(reasons)

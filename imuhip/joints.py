@@ -17,9 +17,11 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import fft as sp_fft
 from scipy.ndimage import uniform_filter1d
 
-from imuhip.conventions import Side, quat_conj, quat_mul, quat_normalize, quat_rotate
+from imuhip.conventions import Side, quat_conj, quat_mul, quat_normalize
+from imuhip.kernels import quat as _kq
 from imuhip.types import JointAngles, OrientationSession, SegmentCalibration
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 _UP = np.array([0.0, 0.0, 1.0])
+_NO_CAL = np.zeros(0)
+"""Empty sensor-to-segment rotation / heading offset: the kernels use the arrays as given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,32 +293,91 @@ def heading_oscillation_period_s(
         Seconds; ``None`` without a clear spectral peak (no walking).
     """
     qp = _check_quat("q_world_pelvis", q_world_pelvis)
-    n = len(qp)
-    if qp.ndim != 2 or n < 4 * rate_hz:
+    if qp.ndim != 2:
         return None
-    fwd = quat_rotate(qp, np.array([1.0, 0.0, 0.0]))
-    ok = np.hypot(fwd[:, 0], fwd[:, 1]) > 1e-3
+    fx, fy = _kq.forward_xy(np.ascontiguousarray(qp), _NO_CAL)
+    return _oscillation_period(fx, fy, rate_hz, valid, band_hz)
+
+
+def _oscillation_period(
+    fx: FloatArray,
+    fy: FloatArray,
+    rate_hz: float,
+    valid: npt.ArrayLike | None,
+    band_hz: tuple[float, float],
+) -> float | None:
+    """:func:`heading_oscillation_period_s` from the pelvis X axis' horizontal components."""
+    n = len(fx)
+    if n < 4 * rate_hz:
+        return None
+    ok = np.hypot(fx, fy) > 1e-3
     if valid is not None:
         ok &= np.asarray(valid, dtype=bool)
     if ok.sum() < 4 * rate_hz:
         return None
-    idx = np.arange(n)
-    psi = np.unwrap(np.arctan2(fwd[ok, 1], fwd[ok, 0]))
-    psi = np.interp(idx, idx[ok], psi)
+    if ok.all():  # np.interp onto its own grid returns the samples themselves
+        psi = np.unwrap(np.arctan2(fy, fx))
+    else:
+        idx = np.arange(n)
+        psi = np.unwrap(np.arctan2(fy[ok], fx[ok]))
+        psi = np.interp(idx, idx[ok], psi)
     # remove turns and drift (slower than any gait rhythm)
-    psi = psi - uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
+    psi -= uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
     if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto
         return None
     nfft = 1 << int(np.ceil(np.log2(8 * n)))
-    spec = np.abs(np.fft.rfft(psi * np.hanning(n), nfft)) ** 2
-    f = np.fft.rfftfreq(nfft, 1.0 / rate_hz)
-    band = (f >= band_hz[0]) & (f <= band_hz[1])
-    if not band.any():
+    psi *= np.hanning(n)
+    got = _band_power(psi, nfft, rate_hz, band_hz)
+    if got is None:
         return None
-    k = np.argmax(np.where(band, spec, 0.0))
-    if spec[k] < 10.0 * np.median(spec[band]) or spec[k] <= 0:
+    f, spec = got
+    k = int(np.argmax(spec))
+    if spec[k] < 10.0 * np.median(spec) or spec[k] <= 0:
         return None
     return float(1.0 / f[k])
+
+
+def _band_power(
+    x: FloatArray, nfft: int, rate_hz: float, band_hz: tuple[float, float]
+) -> tuple[FloatArray, FloatArray] | None:
+    """``|rfft(x, nfft)|**2`` on the bins whose ``rfftfreq`` lies in ``band_hz`` (inclusive).
+
+    Only the band's bins, by Bluestein's chirp-z algorithm (Rabiner, Schafer & Rader 1969,
+    doi:10.1109/TAU.1969.1162034): ``X[k] = c[k] sum_n (x[n] c[n]) conj(c[k - n])`` with
+    ``c[j] = exp(-i pi j^2 / nfft)``, a convolution done with FFTs of length
+    ``next_fast_len(N + bins - 1)`` instead of one real FFT of ``nfft`` (8x zero-padded, to
+    the next power of two): the same frequencies and values within round-off (tests), ~4x less
+    work. The chirp phase ``j^2 mod 2 nfft`` is exact in integers.
+
+    Returns ``(frequencies_hz, power)`` of the band bins, or ``None`` when no bin is in the band.
+    """
+    n = len(x)
+    step_hz = 1.0 / (nfft * (1.0 / rate_hz))  # np.fft.rfftfreq's bin spacing, its expression
+    lo = max(0, int(np.floor(band_hz[0] / step_hz)) - 2)
+    hi = min(nfft // 2, int(np.ceil(band_hz[1] / step_hz)) + 2)
+    kk = np.arange(lo, hi + 1)
+    fk = kk * step_hz
+    band = (fk >= band_hz[0]) & (fk <= band_hz[1])
+    if not band.any():
+        return None
+    kk, fk = kk[band], fk[band]
+    k0, nb = int(kk[0]), len(kk)
+    jmax = max(n - 1, k0 + nb - 1, abs(k0 - n + 1))
+    j = np.arange(jmax + 1, dtype=np.int64)
+    ang = ((j * j) % (2 * nfft)).astype(np.float64)
+    ang *= np.pi / nfft
+    chirp = np.empty(jmax + 1, dtype=np.complex128)
+    chirp.real = np.cos(ang)
+    chirp.imag = np.sin(ang)
+    np.negative(chirp.imag, out=chirp.imag)
+    length = sp_fft.next_fast_len(n + nb - 1)
+    fa = sp_fft.fft(x * chirp[:n], length)
+    lag = np.abs(np.arange(k0 - n + 1, k0 + nb, dtype=np.int64))
+    fb = sp_fft.fft(np.conj(chirp[lag]), length)
+    fa *= fb
+    y = sp_fft.ifft(fa, overwrite_x=True)[n - 1 : n - 1 + nb]
+    y *= chirp[k0 : k0 + nb]
+    return fk, y.real * y.real + y.imag * y.imag
 
 
 def walking_direction(
@@ -348,26 +411,55 @@ def walking_direction(
     qp = _check_quat("q_world_pelvis", q_world_pelvis)
     if qp.ndim != 2:
         raise ValueError(f"q_world_pelvis must have shape (N, 4), got {qp.shape}")
+    fx, fy = _kq.forward_xy(np.ascontiguousarray(qp), _NO_CAL)
+    dx, dy = _walking_xy(fx, fy, rate_hz, window_s, valid)
+    out = np.zeros((len(dx), 3))
+    out[:, 0] = dx
+    out[:, 1] = dy
+    return out
+
+
+def _walking_xy(
+    fx: FloatArray,
+    fy: FloatArray,
+    rate_hz: float,
+    window_s: float,
+    valid: npt.ArrayLike | None,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`walking_direction`'s horizontal components from the pelvis X axis' ones.
+
+    Per column, the operations of the ``(N, 3)`` version (its vertical column is zero: it adds
+    exact zeros to the norms).
+    """
     if rate_hz <= 0 or window_s <= 0:
         raise ValueError("rate_hz and window_s must be positive")
-    fwd = quat_rotate(qp, np.array([1.0, 0.0, 0.0]))
-    fwd[:, 2] = 0.0
-    w = np.ones(len(qp)) if valid is None else np.asarray(valid, dtype=np.float64)
     size = max(1, round(window_s * rate_hz))
-    num = uniform_filter1d(fwd * w[:, None], size=size, axis=0, mode="nearest")
+    if valid is None:
+        w = np.ones(len(fx))
+        num_x = uniform_filter1d(fx, size=size, mode="nearest")
+        num_y = uniform_filter1d(fy, size=size, mode="nearest")
+    else:
+        w = np.asarray(valid, dtype=np.float64)
+        num_x = uniform_filter1d(fx * w, size=size, mode="nearest")
+        num_y = uniform_filter1d(fy * w, size=size, mode="nearest")
     den = uniform_filter1d(w, size=size, mode="nearest")
     with np.errstate(invalid="ignore", divide="ignore"):
-        avg = num / den[:, None]
-    n = np.linalg.norm(avg, axis=1)
-    bad = ~(np.isfinite(n) & (n > 1e-6))
+        num_x /= den
+        num_y /= den
+        bad = den == 0  # the vertical column: 0 / 0
+    n = np.sqrt(num_x * num_x + num_y * num_y)
+    bad |= ~(np.isfinite(n) & (n > 1e-6))
     if np.all(bad):
         raise ValueError("no valid pelvis samples with a horizontal anterior axis")
-    if np.any(bad):  # fill from the nearest good sample
+    if np.any(bad):  # fill from the next good sample (the last one at the end)
         idx = np.where(~bad)[0]
         near = idx[np.clip(np.searchsorted(idx, np.arange(len(n))), 0, len(idx) - 1)]
-        avg[bad] = avg[near[bad]]
+        num_x[bad] = num_x[near[bad]]
+        num_y[bad] = num_y[near[bad]]
         n[bad] = n[near[bad]]
-    return np.asarray(avg / n[:, None], dtype=np.float64)
+    num_x /= n
+    num_y /= n
+    return num_x, num_y
 
 
 def segment_orientation(
@@ -417,83 +509,106 @@ def joint_angles(
     have = [p for p in ori.q_world_sensor if p in segcal.q_sensor_segment]
     if "pelvis" not in have:
         raise ValueError("segment calibration has no pelvis entry")
-    q_seg = {
-        p: segment_orientation(ori.q_world_sensor[p], segcal.q_sensor_segment[p]) for p in have
-    }
+    # Fused per-sample kernels (imuhip.kernels.quat): segment orientation = normalised sensor
+    # orientation ⊗ calibration, heading fix, relative rotation and Cardan arguments in one pass
+    # each, no whole-session quaternion temporaries; the same operations as hip_angles,
+    # lumbar_angles, pelvis_angles, correct_thigh_heading ... (tests/unit/test_perf_round3_joints)
+    raw: dict[str, FloatArray] = {}
+    q_in: dict[str, FloatArray] = {}
+    cal: dict[str, FloatArray] = {}
+    for p in have:
+        raw[p] = np.ascontiguousarray(ori.q_world_sensor[p], dtype=np.float64)
+        if _kq.first_bad_quat(raw[p]) >= 0:
+            raise ValueError("quaternion must be finite and non-zero")
+        c = np.asarray(segcal.q_sensor_segment[p], dtype=np.float64)
+        if c.shape == (4,) and np.all(np.isfinite(c)) and np.any(c != 0):
+            q_in[p], cal[p] = raw[p], np.ascontiguousarray(c)
+        else:  # per-sample or defective calibration: the general path
+            q_in[p] = np.ascontiguousarray(segment_orientation(raw[p], c))
+            cal[p] = _NO_CAL
+            if _kq.first_bad_quat(q_in[p]) >= 0:
+                raise ValueError("quaternion must be finite and non-zero")
     valid = np.asarray(ori.valid["pelvis"], dtype=bool).copy()
     notes: list[str] = []
 
-    corrections: dict[str, heading.HeadingCorrection] = {}
+    def fit(seg: str, gyro: str, axis: tuple[float, float, float]) -> heading._HeadingFit:
+        gyr = ori.gyr_rad_s[gyro]
+        assert gyr is not None  # checked by the callers
+        return heading._heading_fit(
+            q_in["pelvis"],
+            cal["pelvis"],
+            q_in[seg],
+            cal[seg],
+            raw[gyro],
+            np.asarray(gyr, dtype=np.float64),
+            np.asarray(ori.valid[seg], bool) & np.asarray(ori.valid["pelvis"], bool),
+            ori.rate_hz,
+            heading.HeadingConfig(),
+            seg,
+            "mean_axis",
+            axis,
+        )
+
+    offsets: dict[str, FloatArray] = {}
+    anchor_conf: dict[str, FloatArray] = {}
+    m = len(ori.t_s)
     for side in (Side.LEFT, Side.RIGHT):
         thigh = f"thigh_{side.suffix}"
-        if thigh not in q_seg:
+        if thigh not in q_in:
             continue
         no_mag = _unanchored(ori, thigh) or _unanchored(ori, "pelvis")
         if cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag):
-            gyr = ori.gyr_rad_s.get(thigh)
-            if gyr is None:
+            if ori.gyr_rad_s.get(thigh) is None:
                 if no_mag:  # a magnetometer-referenced heading does not drift: nothing to say
                     notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
                 continue
-            corr = heading.correct_thigh_heading(
-                q_seg["pelvis"],
-                q_seg[thigh],
-                quat_rotate(ori.q_world_sensor[thigh], gyr),
-                ori.rate_hz,
-                valid=np.asarray(ori.valid[thigh], bool) & np.asarray(ori.valid["pelvis"], bool),
-                name=thigh,
-            )
-            q_seg[thigh] = corr.q_world_thigh
+            corr = fit(thigh, thigh, (0.0, 0.0, 1.0))
+            if corr.offset_rad is not None:
+                offsets[thigh] = corr.offset_rad
             if no_mag:
                 # with magnetometers the confidence stays the field-quality one: the walking
                 # anchor then only replaces the magnetometer's relative heading error
-                corrections[thigh] = corr
+                anchor_conf[thigh] = corr.confidence(m)
             notes.append(corr.note if no_mag else corr.note.replace("6D: ", "9D: ", 1))
 
-    if "lumbar" in q_seg:
+    if "lumbar" in q_in:
         no_mag = _unanchored(ori, "lumbar") or _unanchored(ori, "pelvis")
-        gate = next(
-            (
-                ori.gyr_rad_s[t]
-                for t in ("thigh_r", "thigh_l")
-                if t in q_seg and ori.gyr_rad_s.get(t) is not None
-            ),
+        t_gate = next(
+            (t for t in ("thigh_r", "thigh_l") if t in q_in and ori.gyr_rad_s.get(t) is not None),
             None,
         )
         want = cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag)
-        if want and gate is not None:
-            t_gate = (
-                "thigh_r"
-                if "thigh_r" in q_seg and ori.gyr_rad_s.get("thigh_r") is not None
-                else "thigh_l"
-            )
-            corr = heading.correct_thigh_heading(
-                q_seg["pelvis"],
-                q_seg["lumbar"],
-                quat_rotate(ori.q_world_sensor[t_gate], gate),
-                ori.rate_hz,
-                valid=np.asarray(ori.valid["lumbar"], bool) & np.asarray(ori.valid["pelvis"], bool),
-                name="lumbar",
-                segment_axis=(1.0, 0.0, 0.0),
-            )
-            q_seg["lumbar"] = corr.q_world_thigh
+        if want and t_gate is not None:
+            corr = fit("lumbar", t_gate, (1.0, 0.0, 0.0))
+            if corr.offset_rad is not None:
+                offsets["lumbar"] = corr.offset_rad
             notes.append(corr.note)
+
+    def zxy(seg: str, sign: FloatArray) -> FloatArray:
+        e = _kq.zxy_entries(
+            q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], offsets.get(seg, _NO_CAL)
+        )
+        return _kq.interleave3(*_cardan_from_entries(e), *(float(v) for v in sign))
 
     hip: dict[str, FloatArray] = {}
     for side in (Side.LEFT, Side.RIGHT):
         thigh = f"thigh_{side.suffix}"
-        if thigh in q_seg:
-            hip[side.value] = hip_angles(q_seg["pelvis"], q_seg[thigh], side)
+        if thigh in q_in:
+            hip[side.value] = zxy(thigh, _HIP_SIGN[side])
             valid &= np.asarray(ori.valid[thigh], dtype=bool)
-    period = heading_oscillation_period_s(q_seg["pelvis"], ori.rate_hz, ori.valid["pelvis"])
+    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"])
+    period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
     win_s = cfg.walking_window_s if period is None else 2.0 * period
-    d = walking_direction(q_seg["pelvis"], ori.rate_hz, win_s, ori.valid["pelvis"])
-    pelvis = pelvis_angles(q_seg["pelvis"], d)
+    dx, dy = _walking_xy(fx, fy, ori.rate_hz, win_s, ori.valid["pelvis"])
+    del fx, fy
+    e = _kq.yxz_walk_entries(q_in["pelvis"], cal["pelvis"], _walking_psi(dx, dy), *_Q_FIX_CS)
+    pelvis = _kq.interleave3(*_cardan_from_entries(e), *(float(v) for v in _PELVIS_SIGN))
+    del e, dx, dy
     lumbar = None
-    if "lumbar" in q_seg:
-        lumbar = lumbar_angles(q_seg["pelvis"], q_seg["lumbar"])
+    if "lumbar" in q_in:
+        lumbar = zxy("lumbar", _LUMBAR_SIGN)
         valid &= np.asarray(ori.valid["lumbar"], dtype=bool)
-    conf, reasons = heading.transverse_confidence(ori, corrections=corrections)
+    conf, reasons = heading._transverse_confidence(ori, anchor_conf)
     return JointAngles(
         t_s=np.asarray(ori.t_s, dtype=np.float64),
         hip_rad=hip,
@@ -503,3 +618,27 @@ def joint_angles(
         transverse_confidence=conf,
         notes=(*segcal.warnings, *notes, *reasons),
     )
+
+
+_Q_FIX_CS = (float(np.cos(0.5 * (0.5 * np.pi))), float(np.sin(0.5 * (0.5 * np.pi))))
+"""cos and sin of half the fixed +90° turn about X of :func:`walking_frame`."""
+
+
+def _cardan_from_entries(e: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Angles ``(a, b, c)`` from the kernels' ``(5, M)`` entries, in place (numpy's SIMD
+    ``arcsin``/``arctan2``: the functions :func:`cardan_zxy`/:func:`cardan_yxz` call)."""
+    np.clip(e[0], -1.0, 1.0, out=e[0])
+    np.arcsin(e[0], out=e[0])
+    np.arctan2(e[1], e[2], out=e[1])
+    np.arctan2(e[3], e[4], out=e[3])
+    return e[1], e[0], e[3]
+
+
+def _walking_psi(dx: FloatArray, dy: FloatArray) -> FloatArray:
+    """Heading (rad) of :func:`walking_frame` from unit walking-direction components."""
+    n = np.sqrt(dx * dx + dy * dy)
+    if np.any(n < 1e-9) or not np.all(np.isfinite(n)):
+        raise ValueError("walking_dir_world must have a non-zero finite horizontal component")
+    dx /= n
+    dy /= n
+    return np.arctan2(dy, dx, out=dy)
