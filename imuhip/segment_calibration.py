@@ -36,12 +36,19 @@ from scipy.ndimage import uniform_filter1d
 
 from imuhip.conventions import (
     from_rotation,
-    quat_conj,
     quat_mul,
     quat_positive_w,
     quat_rotate,
 )
 from imuhip.errors import CalibrationError
+from imuhip.kernels.calib import (
+    cov3,
+    fwd_in_sensor_sum,
+    hip_gyr,
+    rot_z,
+    rot_z_const_sum,
+    sq_norm_rows,
+)
 from imuhip.types import OrientationSession, SegmentCalibration, SessionEvent
 
 __all__ = [
@@ -220,22 +227,33 @@ def _bridge_short_gaps(
 
 
 def _still_mask(
-    ori: OrientationSession, placement: str, cfg: SegmentCalConfig
+    ori: OrientationSession, placement: str, cfg: SegmentCalConfig, stop: int | None = None
 ) -> npt.NDArray[np.bool_]:
+    """Still samples of one sensor in ``[0, stop)`` (moving RMS of acc and gyro, bridged gaps).
+
+    On a prefix the mask equals the whole session's except in its last ``n_win + limit + 2``
+    samples: the moving means are running sums from the start (scipy), and a bridged gap run
+    cut by the prefix end is wrong only within ``limit`` samples of it.
+    """
+    sl = slice(0, stop)
     n_win = max(3, round(0.5 * ori.rate_hz))
-    acc = ori.acc_m_s2[placement]
+    acc = ori.acc_m_s2[placement][sl]
     mean = uniform_filter1d(acc, n_win, axis=0, mode="nearest")
     var = uniform_filter1d(acc * acc, n_win, axis=0, mode="nearest") - mean * mean
     still = np.all(np.sqrt(np.maximum(var, 0.0)) < cfg.still_acc_std_m_s2, axis=1)
     gyr = ori.gyr_rad_s.get(placement)
     if gyr is not None:
-        gn = uniform_filter1d(np.linalg.norm(gyr, axis=1), n_win, mode="nearest")
+        gn = uniform_filter1d(np.linalg.norm(gyr[sl], axis=1), n_win, mode="nearest")
         still &= gn < cfg.still_gyr_rad_s
-    return still & _bridge_short_gaps(ori.valid[placement], ori.rate_hz, cfg.max_bridged_gap_s)
+    return still & _bridge_short_gaps(ori.valid[placement][sl], ori.rate_hz, cfg.max_bridged_gap_s)
 
 
 def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = None) -> Window:
     """First period of at least ``cfg.min_static_s`` where every sensor is still.
+
+    Only a prefix of the session is examined, growing (x4) until the first long enough still
+    period is complete inside its exact part (see :func:`_still_mask`): the same window as
+    over the whole session, at a fraction of the cost when the subject stands at the start.
 
     Returns
     -------
@@ -248,13 +266,26 @@ def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = N
         No such period.
     """
     cfg = cfg or SegmentCalConfig()
-    still = np.ones(len(ori.t_s), dtype=bool)
-    for p in ori.q_world_sensor:
-        still &= _still_mask(ori, p, cfg)
+    n = len(ori.t_s)
     need = round(cfg.min_static_s * ori.rate_hz)
-    for a, b in _runs(still):
-        if b - a >= need:
-            return a, b
+    pad = max(3, round(0.5 * ori.rate_hz)) + max(1, round(cfg.max_bridged_gap_s * ori.rate_hz))
+    pad += 2
+    length = max(4 * (need + pad), 4096)
+    while True:
+        stop = min(n, length)
+        still = np.ones(stop, dtype=bool)
+        for p in ori.q_world_sensor:
+            still &= _still_mask(ori, p, cfg, stop)
+        exact = stop if stop == n else stop - pad  # samples [0, exact) equal the full mask
+        for a, b in _runs(still):
+            if b >= exact and stop < n:
+                break  # this still period may go on past the prefix: look further
+            if b - a >= need:
+                return a, b
+        else:
+            if stop == n:
+                break
+        length *= 4
     raise CalibrationError(
         f"no still period of {cfg.min_static_s:g} s found in which all sensors "
         f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
@@ -304,15 +335,34 @@ def _principal_axis(gyr: FloatArray) -> tuple[FloatArray, float]:
     return v[:, 2], ratio
 
 
+def _c(a: npt.ArrayLike) -> FloatArray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _principal_axis_rows(gyr: FloatArray, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, float]:
+    """:func:`_principal_axis` of ``gyr[rows]`` without gathering the rows (compiled sums)."""
+    cov = np.empty((3, 3))
+    cov3(_c(gyr), rows, cov)
+    cov /= max(1, len(rows))
+    w, v = np.linalg.eigh(cov)
+    ratio = float(np.sqrt(w[2] / max(w[1], 1e-12)))
+    return v[:, 2], ratio
+
+
 def _flexion_angle(gyr_along: FloatArray, rate_hz: float, windows: Sequence[Window]) -> FloatArray:
     """Integrated angle about one axis, linearly detrended per window (removes gyro bias)."""
     parts = []
     for a, b in windows:
         seg = gyr_along[a:b]
         ang = np.cumsum(seg) / rate_hz
-        t = np.arange(len(ang))
-        if len(ang) > 2:
-            ang = ang - np.polyval(np.polyfit(t, ang, 1), t)
+        m = len(ang)
+        if m > 2:
+            # least-squares line over t = 0..m-1 in closed form (was np.polyfit/polyval: the
+            # same line up to round-off): sum(t - tc) = 0, sum((t - tc)**2) = m (m**2 - 1) / 12
+            tc = 0.5 * (m - 1)
+            tt = np.arange(m) - tc
+            slope = float(np.dot(tt, ang)) / (m * (m * m - 1) / 12.0)
+            ang = ang - (float(np.mean(ang)) + slope * tt)
         parts.append(ang)
     return np.concatenate(parts) if parts else np.zeros(0)
 
@@ -343,7 +393,9 @@ def _movement_windows(
     for p in thighs:
         g = ori.gyr_rad_s[p]
         assert g is not None
-        rms = np.sqrt(uniform_filter1d(np.sum(g * g, axis=1), size, mode="nearest"))
+        sq = np.empty(n)
+        sq_norm_rows(_c(g), sq)  # = np.sum(g * g, axis=1), one pass
+        rms = np.sqrt(uniform_filter1d(sq, size, mode="nearest"))
         moving &= (rms > cfg.walking_gyr_rms_rad_s) & _bridge_short_gaps(
             ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s
         )
@@ -447,10 +499,17 @@ def calibrate_segments(
         if common_heading and pel_gyr is not None and p.startswith("thigh"):
             # hip angular velocity (thigh relative to pelvis) in the thigh sensor frame: removes
             # pelvic obliquity, which is correlated with flexion and would tilt the axis
-            q_ts_ps = quat_mul(quat_conj(ori.q_world_sensor[p]), ori.q_world_sensor["pelvis"])
-            gyr = gyr - quat_rotate(q_ts_ps, pel_gyr)
+            rel = np.empty((n, 3))
+            hip_gyr(
+                _c(ori.q_world_sensor[p]),
+                _c(ori.q_world_sensor["pelvis"]),
+                _c(gyr),
+                _c(pel_gyr),
+                rel,
+            )
+            gyr = rel
         ok = idx[np.asarray(ori.valid[p], bool)[idx]]
-        axis, ratio = _principal_axis(gyr[ok])
+        axis, ratio = _principal_axis_rows(gyr, ok)
         quality[p]["axis_ratio"] = ratio
         min_ratio = (
             cfg.min_axis_ratio if functional_windows is not None else (cfg.min_walking_axis_ratio)
@@ -481,7 +540,8 @@ def calibrate_segments(
     # ---- sign of Z: flexion positive ----------------------------------------------------------
     yaw_rate = None
     if pel_gyr is not None:
-        yaw_rate = quat_rotate(ori.q_world_sensor["pelvis"], pel_gyr)[:, 2]
+        yaw_rate = np.empty(n)
+        rot_z(_c(ori.q_world_sensor["pelvis"]), _c(pel_gyr), yaw_rate)
     # functional swings may be symmetric: add any walking after the static window to the cues
     sign_idx = idx
     if functional_windows is not None:
@@ -493,8 +553,9 @@ def calibrate_segments(
         score_skew = float(np.tanh(_skew(along)))
         if p.startswith("thigh"):
             # flexion goes further than extension from standing: anterior axis tips up on average
-            x_w = quat_rotate(ori.q_world_sensor[p][sign_idx], np.cross(up_s[p], z_s[p]))
-            score_incl = float(np.tanh(np.mean(x_w[:, 2]) / np.sin(np.deg2rad(5.0))))
+            x_s_p = np.cross(up_s[p], z_s[p])
+            x_w_z = rot_z_const_sum(_c(ori.q_world_sensor[p]), sign_idx, x_s_p) / len(sign_idx)
+            score_incl = float(np.tanh(x_w_z / np.sin(np.deg2rad(5.0))))
             score = score_skew + score_incl
             cues = f"swing skew {score_skew:+.2f}, inclination {score_incl:+.2f}"
             score_yaw = 0.0
@@ -540,15 +601,17 @@ def calibrate_segments(
             continue
         ok = idx[np.asarray(ori.valid[p], bool)[idx]]
         if common_heading:
-            fwd = np.zeros((n, 3))
-            for t in thighs:
-                fwd += quat_rotate(
-                    ori.q_world_sensor[t], quat_rotate(q_sensor_segment[t], [1.0, 0, 0])
-                )
-            fwd[:, 2] = 0.0
-            fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
-            # walking direction in the world, expressed in this sensor's frame, averaged
-            x_s = np.mean(quat_rotate(quat_conj(ori.q_world_sensor[p][ok]), fwd[ok]), axis=0)
+            # walking direction in the world (the thighs' mean horizontal anterior axis),
+            # expressed in this sensor's frame, averaged over the valid walking samples
+            q_a, q_b = (_c(ori.q_world_sensor[t]) for t in (thighs[0], thighs[-1]))
+            x_a, x_b = (
+                quat_rotate(q_sensor_segment[t], [1.0, 0, 0]) for t in (thighs[0], thighs[-1])
+            )
+            total = np.zeros(3)
+            fwd_in_sensor_sum(
+                _c(ori.q_world_sensor[p]), q_a, x_a, q_b, x_b, len(thighs) == 2, ok, total
+            )
+            x_s = total / len(ok)
             method[p] = label + "+walking_direction"
         else:
             x_s = _anterior_from_obliquity(ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs})

@@ -6,12 +6,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from imuhip.align import AlignConfig, _window_minima, align_session, fit_clock
-from imuhip.types import AlignedSensor, AlignedSession, ClockModel, DecodeStats, ImuSamples
+from imuhip.types import (
+    AlignedSensor,
+    AlignedSession,
+    ClockModel,
+    DecodeStats,
+    ImuSamples,
+    OrientationSession,
+    SegmentCalibration,
+)
+
+FloatArray = np.ndarray
+Window = tuple[int, int]
 
 # ---------------------------------------------------------------------------------------------
 # references: imuhip.align before round 3 (numpy searchsorted/take, Python hull loop)
@@ -362,3 +375,367 @@ def test_normalized_equals_quat_normalize_in_place() -> None:
     ro = rng.normal(size=(10, 4))
     ro.flags.writeable = False
     np.testing.assert_array_equal(_normalized(ro), quat_normalize(ro))
+
+
+# ---------------------------------------------------------------------------------------------
+# segment calibration: references are the functions before round 3 (whole-session numpy)
+# ---------------------------------------------------------------------------------------------
+from scipy.ndimage import uniform_filter1d  # noqa: E402
+
+from imuhip.conventions import quat_conj, quat_mul, quat_positive_w, quat_rotate  # noqa: E402
+from imuhip.errors import CalibrationError  # noqa: E402
+from imuhip.segment_calibration import (  # noqa: E402
+    SegmentCalConfig,
+    _anterior_from_obliquity,
+    _bridge_short_gaps,
+    _calibrate_seated,
+    _index,
+    _principal_axis,
+    _reference_pose_offsets,
+    _runs,
+    _skew,
+    q_sensor_segment_from_axes,
+)
+
+
+def _still_mask_ref(
+    ori: OrientationSession, placement: str, cfg: SegmentCalConfig
+) -> npt.NDArray[np.bool_]:
+    n_win = max(3, round(0.5 * ori.rate_hz))
+    acc = ori.acc_m_s2[placement]
+    mean = uniform_filter1d(acc, n_win, axis=0, mode="nearest")
+    var = uniform_filter1d(acc * acc, n_win, axis=0, mode="nearest") - mean * mean
+    still = np.all(np.sqrt(np.maximum(var, 0.0)) < cfg.still_acc_std_m_s2, axis=1)
+    gyr = ori.gyr_rad_s.get(placement)
+    if gyr is not None:
+        gn = uniform_filter1d(np.linalg.norm(gyr, axis=1), n_win, mode="nearest")
+        still &= gn < cfg.still_gyr_rad_s
+    return still & _bridge_short_gaps(ori.valid[placement], ori.rate_hz, cfg.max_bridged_gap_s)
+
+
+def find_static_window_ref(ori: OrientationSession, cfg: SegmentCalConfig | None = None) -> Window:
+    cfg = cfg or SegmentCalConfig()
+    still = np.ones(len(ori.t_s), dtype=bool)
+    for p in ori.q_world_sensor:
+        still &= _still_mask_ref(ori, p, cfg)
+    need = round(cfg.min_static_s * ori.rate_hz)
+    for a, b in _runs(still):
+        if b - a >= need:
+            return a, b
+    raise CalibrationError(
+        f"no still period of {cfg.min_static_s:g} s found in which all sensors "
+        f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
+    )
+
+
+def _flexion_angle_ref(
+    gyr_along: FloatArray, rate_hz: float, windows: Sequence[Window]
+) -> FloatArray:
+    parts = []
+    for a, b in windows:
+        seg = gyr_along[a:b]
+        ang = np.cumsum(seg) / rate_hz
+        t = np.arange(len(ang))
+        if len(ang) > 2:
+            ang = ang - np.polyval(np.polyfit(t, ang, 1), t)
+        parts.append(ang)
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _movement_windows_ref(
+    ori: OrientationSession, static: Window, cfg: SegmentCalConfig
+) -> list[Window]:
+    thighs = [p for p in ("thigh_l", "thigh_r") if ori.gyr_rad_s.get(p) is not None]
+    if not thighs:
+        raise CalibrationError("functional calibration needs a thigh gyroscope (thigh_l/thigh_r)")
+    n = len(ori.t_s)
+    size = max(3, round(cfg.walking_window_s * ori.rate_hz))
+    moving = np.ones(n, dtype=bool)
+    for p in thighs:
+        g = ori.gyr_rad_s[p]
+        assert g is not None
+        rms = np.sqrt(uniform_filter1d(np.sum(g * g, axis=1), size, mode="nearest"))
+        moving &= (rms > cfg.walking_gyr_rms_rad_s) & _bridge_short_gaps(
+            ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s
+        )
+    moving[: static[1]] = False
+    return [w for w in _runs(moving) if w[1] - w[0] >= size]
+
+
+def calibrate_segments_ref(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig | None = None,
+    *,
+    static_window: Window | None = None,
+    functional_windows: Sequence[Window] | None = None,
+    prior: SegmentCalibration | None = None,
+) -> SegmentCalibration:
+    cfg = cfg or SegmentCalConfig()
+    if "pelvis" not in ori.q_world_sensor:
+        raise CalibrationError("segment calibration needs a pelvis sensor")
+    n = len(ori.t_s)
+    static = static_window if static_window is not None else find_static_window_ref(ori, cfg)
+    if not (0 <= static[0] < static[1] <= n):
+        raise ValueError(f"static_window {static} outside the session (0, {n})")
+    quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
+    warnings: list[str] = []
+
+    # ---- 1. vertical axis from gravity, and the still check ----------------------------------
+    up_s: dict[str, FloatArray] = {}
+    for p in ori.q_world_sensor:
+        sl = slice(*static)
+        ok = np.asarray(ori.valid[p][sl], bool)
+        if not np.any(ok):
+            raise CalibrationError(f"{p}: no valid samples in the static window")
+        acc = ori.acc_m_s2[p][sl][ok]
+        up_s[p] = np.mean(acc, axis=0) / np.linalg.norm(np.mean(acc, axis=0))
+        gyr = ori.gyr_rad_s.get(p)
+        if gyr is not None:
+            g = gyr[sl][ok]
+            g = g - np.median(g, axis=0)  # a constant offset is bias, not motion
+            rms = float(np.sqrt(np.mean(np.sum(g * g, axis=1))))
+            quality[p]["still_gyr_rms_rad_s"] = rms
+            if rms > cfg.max_static_gyr_rms_rad_s:
+                t0, t1 = ori.t_s[static[0]], ori.t_s[static[1] - 1]
+                raise CalibrationError(
+                    f"{p}: subject moved during the static window {t0:.1f}-{t1:.1f} s "
+                    f"(gyro RMS {rms:.3f} rad/s > {cfg.max_static_gyr_rms_rad_s:g})"
+                )
+
+    if cfg.method == "seated":
+        return _calibrate_seated(ori, cfg, up_s, functional_windows, prior, quality)
+
+    # ---- 2. thigh/shank mediolateral axis from the flexion/extension movement ---------------
+    windows = (
+        list(functional_windows)
+        if functional_windows is not None
+        else _movement_windows_ref(ori, static, cfg)
+    )
+    idx = _index(windows, n)
+    if len(idx) < cfg.min_movement_s * ori.rate_hz:
+        raise CalibrationError(
+            f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
+            f"< {cfg.min_movement_s:g} s (walk or swing the legs after standing still)"
+        )
+    z_s: dict[str, FloatArray] = {}
+    flex_rate: dict[str, FloatArray] = {}
+    common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
+    pel_gyr = ori.gyr_rad_s.get("pelvis")
+    for p in ("thigh_l", "thigh_r", "shank_l", "shank_r"):
+        gyr = ori.gyr_rad_s.get(p)
+        if p not in ori.q_world_sensor or gyr is None:
+            continue
+        if common_heading and pel_gyr is not None and p.startswith("thigh"):
+            # hip angular velocity (thigh relative to pelvis) in the thigh sensor frame: removes
+            # pelvic obliquity, which is correlated with flexion and would tilt the axis
+            q_ts_ps = quat_mul(quat_conj(ori.q_world_sensor[p]), ori.q_world_sensor["pelvis"])
+            gyr = gyr - quat_rotate(q_ts_ps, pel_gyr)
+        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        axis, ratio = _principal_axis(gyr[ok])
+        quality[p]["axis_ratio"] = ratio
+        min_ratio = (
+            cfg.min_axis_ratio if functional_windows is not None else (cfg.min_walking_axis_ratio)
+        )
+        if ratio < min_ratio:
+            raise CalibrationError(
+                f"{p}: flexion axis ambiguous (first/second principal angular velocity ratio "
+                f"{ratio:.2f} < {min_ratio:g}); repeat the leg swings in the sagittal plane"
+            )
+        z = axis - np.dot(axis, up_s[p]) * up_s[p]
+        z /= np.linalg.norm(z)
+        along = gyr @ z
+        ang = _flexion_angle_ref(along, ori.rate_hz, windows)
+        rng = float(np.percentile(ang, 99) - np.percentile(ang, 1))
+        quality[p]["range_rad"] = rng
+        if rng < cfg.min_functional_range_rad:
+            raise CalibrationError(
+                f"{p}: movement too small ({np.rad2deg(rng):.1f} deg flexion/extension range < "
+                f"{np.rad2deg(cfg.min_functional_range_rad):.1f} deg)"
+            )
+        z_s[p] = z
+        flex_rate[p] = along
+
+    thighs = [p for p in ("thigh_l", "thigh_r") if p in z_s]
+    if not thighs:
+        raise CalibrationError("functional calibration needs at least one thigh sensor with gyro")
+
+    # ---- sign of Z: flexion positive ----------------------------------------------------------
+    yaw_rate = None
+    if pel_gyr is not None:
+        yaw_rate = quat_rotate(ori.q_world_sensor["pelvis"], pel_gyr)[:, 2]
+    # functional swings may be symmetric: add any walking after the static window to the cues
+    sign_idx = idx
+    if functional_windows is not None:
+        walk = _movement_windows_ref(ori, static, cfg)
+        sign_idx = np.union1d(idx, _index(walk, n))
+    # thighs first: a shank's sign is then read off its (signed) thigh
+    for p in sorted(z_s, key=lambda q: not q.startswith("thigh")):
+        along = flex_rate[p][sign_idx]
+        score_skew = float(np.tanh(_skew(along)))
+        if p.startswith("thigh"):
+            # flexion goes further than extension from standing: anterior axis tips up on average
+            x_w = quat_rotate(ori.q_world_sensor[p][sign_idx], np.cross(up_s[p], z_s[p]))
+            score_incl = float(np.tanh(np.mean(x_w[:, 2]) / np.sin(np.deg2rad(5.0))))
+            score = score_skew + score_incl
+            cues = f"swing skew {score_skew:+.2f}, inclination {score_incl:+.2f}"
+            score_yaw = 0.0
+            if yaw_rate is not None:
+                # pelvis turns counter-clockwise (right side forward) while the right thigh flexes
+                side_sign = 1.0 if p.endswith("_r") else -1.0
+                c = np.corrcoef(yaw_rate[sign_idx], along)[0, 1]
+                score_yaw = float(side_sign * c) if np.isfinite(c) else 0.0
+                score = score + 2.0 * score_yaw
+            cues += f", pelvis yaw correlation {score_yaw:+.2f}"
+        else:
+            # The shank's mean walking posture is inclined backward (knee flexion exceeds the
+            # thigh's inclination), so the thigh's inclination cue would point the wrong way.
+            # Knee as a hinge: the shank swings forward with the thigh (hip flexion and the
+            # shank's forward swing share swing phase; the knee extends in terminal swing while
+            # both still rotate forward), so its flexion rate correlates positively with the
+            # signed flexion rate of the thigh of the same side.
+            thigh = f"thigh_{p[-1]}"
+            score_knee = 0.0
+            if thigh in flex_rate:
+                c = np.corrcoef(flex_rate[thigh][sign_idx], along)[0, 1]
+                score_knee = float(c) if np.isfinite(c) else 0.0
+            score = score_skew + 2.0 * score_knee
+            cues = f"swing skew {score_skew:+.2f}, thigh correlation {score_knee:+.2f}"
+        quality[p]["sign_score"] = abs(score)
+        if score < 0:
+            z_s[p] = -z_s[p]
+            flex_rate[p] = -flex_rate[p]
+        if abs(score) < 0.3:
+            warnings.append(f"{p}: flexion sign cues weak ({cues})")
+
+    q_sensor_segment: dict[str, FloatArray] = {}
+    method: dict[str, str] = {}
+    label = "static+functional" if functional_windows is not None else "static+walking"
+    for p, z in z_s.items():
+        x = np.cross(up_s[p], z)
+        q_sensor_segment[p] = q_sensor_segment_from_axes(x, up_s[p])
+        method[p] = label
+
+    # ---- 3. pelvis / lumbar anterior axis ------------------------------------------------------
+    for p in ("pelvis", "lumbar"):
+        if p not in ori.q_world_sensor:
+            continue
+        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        if common_heading:
+            fwd = np.zeros((n, 3))
+            for t in thighs:
+                fwd += quat_rotate(
+                    ori.q_world_sensor[t], quat_rotate(q_sensor_segment[t], [1.0, 0, 0])
+                )
+            fwd[:, 2] = 0.0
+            fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
+            # walking direction in the world, expressed in this sensor's frame, averaged
+            x_s = np.mean(quat_rotate(quat_conj(ori.q_world_sensor[p][ok]), fwd[ok]), axis=0)
+            method[p] = label + "+walking_direction"
+        else:
+            x_s = _anterior_from_obliquity(ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs})
+            method[p] = label + "+obliquity"
+            warnings.append(
+                f"{p}: no common magnetometer heading (6D); anterior axis from the pelvic "
+                "obliquity cue, relative heading anchored during walking"
+            )
+        q_sensor_segment[p] = q_sensor_segment_from_axes(x_s, up_s[p])
+
+    for p in ori.q_world_sensor:
+        if p not in q_sensor_segment:
+            warnings.append(f"{p}: not calibrated (no gyroscope or unsupported placement)")
+    # levelled frames (Y = up in the static pose) -> anatomical frames of the reference pose
+    for p, q_lev_anat in _reference_pose_offsets(cfg).items():
+        if p in q_sensor_segment:
+            q_sensor_segment[p] = quat_positive_w(quat_mul(q_sensor_segment[p], q_lev_anat))
+    return SegmentCalibration(
+        q_sensor_segment=q_sensor_segment,
+        method=method,
+        quality={k: v for k, v in quality.items() if k in q_sensor_segment},
+        warnings=tuple(warnings),
+    )
+
+
+def _cat_ori(ori: OrientationSession, order: npt.NDArray[np.intp]) -> OrientationSession:
+    """``ori`` with its samples taken in ``order`` (to move the still period around)."""
+
+    def take(d):
+        return {k: (None if v is None else np.ascontiguousarray(v[order])) for k, v in d.items()}
+
+    return OrientationSession(
+        t_s=np.arange(len(order)) / ori.rate_hz,
+        rate_hz=ori.rate_hz,
+        q_world_sensor=take(ori.q_world_sensor),
+        acc_m_s2=take(ori.acc_m_s2),
+        gyr_rad_s=take(ori.gyr_rad_s),
+        valid=take(ori.valid),
+        source=ori.source,
+        mag_ut=take(ori.mag_ut),
+    )
+
+
+def _assert_segcal_close(got: SegmentCalibration, want: SegmentCalibration) -> None:
+    assert got.method == want.method
+    assert got.warnings == want.warnings
+    assert got.q_sensor_segment.keys() == want.q_sensor_segment.keys()
+    for k, q in want.q_sensor_segment.items():
+        np.testing.assert_allclose(got.q_sensor_segment[k], q, rtol=0, atol=1e-9, err_msg=k)
+    assert got.quality.keys() == want.quality.keys()
+    for k, d in want.quality.items():
+        assert got.quality[k].keys() == d.keys()
+        for m, v in d.items():
+            assert got.quality[k][m] == pytest.approx(v, rel=1e-9, abs=1e-12), (k, m)
+
+
+def _calibration_outcome(f):
+    try:
+        return f()
+    except CalibrationError as err:
+        return str(err)
+
+
+@pytest.mark.parametrize(("with_mag", "seed"), [(True, 0), (True, 1), (False, 2)])
+def test_calibrate_segments_equals_whole_session_reference(with_mag: bool, seed: int) -> None:
+    from imuhip.segment_calibration import calibrate_segments, find_static_window
+
+    from ._walk_synth import make_walk
+
+    ori, _, _ = make_walk(rate_hz=100.0, walk_s=30.0, with_mag=with_mag, seed=seed)
+    rng = np.random.default_rng(seed)
+    for v in ori.valid.values():  # packet loss: short invalid runs everywhere
+        for a in rng.integers(0, len(v) - 5, 40):
+            v[a : a + int(rng.integers(1, 5))] = False
+    assert find_static_window(ori) == find_static_window_ref(ori)
+    _assert_segcal_close(calibrate_segments(ori), calibrate_segments_ref(ori))
+    # dedicated swings given: the walking after the static window adds the sign cues
+    n = len(ori.t_s)
+    fw = [(n // 3, n // 2), (n // 2 + 50, n - 10)]
+    _assert_segcal_close(
+        calibrate_segments(ori, functional_windows=fw),
+        calibrate_segments_ref(ori, functional_windows=fw),
+    )
+
+
+def test_static_window_search_on_prefixes_equals_whole_session() -> None:
+    from imuhip.segment_calibration import find_static_window
+
+    from ._walk_synth import make_walk
+
+    ori, _, _ = make_walk(rate_hz=100.0, static_s=3.0, walk_s=60.0, seed=3)
+    n = len(ori.t_s)
+    rng = np.random.default_rng(3)
+    walk = np.arange(400, n)
+    cases = [
+        np.concatenate([walk, np.arange(n)]),  # still period after 60 s of walking
+        np.concatenate([walk, np.arange(0, 150), walk, np.arange(n)]),  # a short one first
+        np.concatenate([walk[: 4096 - 150], np.arange(0, 300), walk]),  # across a prefix end
+        walk,  # none at all
+    ]
+    for order in cases:
+        o = _cat_ori(ori, order)
+        for v in o.valid.values():
+            for a in rng.integers(0, len(v) - 40, 30):
+                v[a : a + int(rng.integers(1, 40))] = False  # bridged and unbridged gaps
+        cfg = SegmentCalConfig(min_static_s=float(rng.choice([1.0, 2.0])))
+        got = _calibration_outcome(lambda: find_static_window(o, cfg))  # noqa: B023
+        want = _calibration_outcome(lambda: find_static_window_ref(o, cfg))  # noqa: B023
+        assert got == want
