@@ -30,6 +30,7 @@ import numpy.typing as npt
 from scipy.signal import hilbert
 
 from imuhip.events import Stride
+from imuhip.kernels import gait as _kg
 from imuhip.types import JointAngles
 
 __all__ = [
@@ -111,19 +112,47 @@ def _absorption_phases_deg(
 ) -> list[float]:
     """:func:`absorption_phase_deg` of many strides ``[a, b)`` of one side, the same values.
 
-    Strides of equal length go through one row-wise ``hilbert`` call (row-wise FFTs and
-    reductions are those of the one-stride calls); the per-stride loop over ~1,000 strides
-    spent most of its time in per-call overhead.
+    ``stances[i]`` must be a prefix mask (stance runs from the stride's IC to its toe-off);
+    see :func:`_absorption_phases_prefix_deg`.
     """
-    out = [float("nan")] * len(bounds)
-    by_len: dict[int, list[int]] = {}
-    for i, (a, b) in enumerate(bounds):
-        if b - a >= 8 and stances[i].any():
-            by_len.setdefault(b - a, []).append(i)
+    counts = np.empty(len(stances), dtype=np.int64)
+    for i, st in enumerate(stances):
+        c = int(np.count_nonzero(st))
+        if not st[:c].all():
+            raise ValueError(f"stance {i} is not a prefix of its stride (IC to toe-off)")
+        counts[i] = c
+    b = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+    return _absorption_phases_prefix_deg(
+        pelvis_rot_rad, hip_ir_rad, side, b[:, 0], b[:, 1], counts
+    ).tolist()
+
+
+def _absorption_phases_prefix_deg(
+    pelvis_rot_rad: FloatArray,
+    hip_ir_rad: FloatArray,
+    side: str,
+    start: npt.NDArray[np.int64],
+    stop: npt.NDArray[np.int64],
+    n_stance: npt.NDArray[np.int64],
+) -> FloatArray:
+    """:func:`absorption_phase_deg` of many strides ``[start, stop)`` whose stance is their
+    first ``n_stance`` samples; the same values, ``(S,)`` float64.
+
+    Strides of equal length go through one row-wise ``hilbert`` call (row-wise FFTs and
+    reductions are those of the one-stride calls); the stance means are numpy's (pairwise)
+    means of each row's prefix (:func:`imuhip.kernels.gait.prefix_means`).
+    """
+    out = np.full(len(start), np.nan)
+    lengths = stop - start
+    usable = np.flatnonzero((lengths >= 8) & (n_stance > 0))
+    if not len(usable):
+        return out
     sign = _ABSORB_SIGN[side]
-    for k, rows in by_len.items():
-        starts = np.array([bounds[i][0] for i in rows], dtype=np.int64)
-        idx = starts[:, None] + np.arange(k, dtype=np.int64)
+    order = usable[np.argsort(lengths[usable], kind="stable")]
+    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
+    for rows in np.split(order, cuts):
+        k = int(lengths[rows[0]])
+        idx = start[rows][:, None] + np.arange(k, dtype=np.int64)
         p = pelvis_rot_rad[idx]
         hr = hip_ir_rad[idx]
         p = p - np.mean(p, axis=1, keepdims=True)
@@ -134,9 +163,9 @@ def _absorption_phases_deg(
         sel = np.flatnonzero(ok)
         phi = np.angle(hilbert(np.concatenate([p[sel], h[sel]])))
         d = np.abs(np.angle(np.exp(1j * (phi[: len(sel)] - phi[len(sel) :]))))
-        for r, j in enumerate(sel.tolist()):
-            i = rows[j]
-            out[i] = float(np.degrees(np.mean(d[r][stances[i]])))
+        means = np.empty(len(sel))
+        _kg.prefix_means(d, np.minimum(n_stance[rows[sel]], k), means)
+        out[rows[sel]] = np.degrees(means)
     return out
 
 
@@ -167,33 +196,49 @@ def compensation_index(
     if angles.pelvis_rad is None:
         return out
     with_lumbar = angles.lumbar_rad is not None
+    t_s = np.asarray(angles.t_s, dtype=np.float64)
+    n_t = len(t_s)
     for side in ("left", "right"):
         hip = angles.hip_rad.get(side)
         if hip is None:
             continue
-        ratios: list[float] = []
-        bounds: list[tuple[int, int]] = []
-        stances: list[npt.NDArray[np.bool_]] = []
-        for s, m in zip(strides, per_stride, strict=True):
-            if s.side != side or not s.valid or s.to_s is None:
-                continue
-            r = stride_log_ratio(m, with_lumbar)
-            if r is not None:
-                ratios.append(r)
-            a, b, _ = slice(s.start_idx, s.stop_idx).indices(len(angles.t_s))
-            bounds.append((a, max(a, b)))
-            stances.append(angles.t_s[a : max(a, b)] < s.to_s)
-        phases = _absorption_phases_deg(
+        use = [
+            (s, m)
+            for s, m in zip(strides, per_stride, strict=True)
+            if s.side == side and s.valid and s.to_s is not None
+        ]
+        ratios = _log_ratios([m for _, m in use], with_lumbar)
+        n = len(use)
+        a = np.clip(np.fromiter((s.start_idx for s, _ in use), np.int64, n), 0, n_t)
+        b = np.maximum(np.clip(np.fromiter((s.stop_idx for s, _ in use), np.int64, n), 0, n_t), a)
+        to_s = np.fromiter((s.to_s for s, _ in use), np.float64, n)
+        # stance = the samples of [a, b) before the toe-off: a prefix, the grid being sorted
+        n_stance = np.clip(np.searchsorted(t_s, to_s, side="left") - a, 0, b - a)
+        n_stance[np.isnan(to_s)] = 0
+        phases = _absorption_phases_prefix_deg(
             np.ascontiguousarray(angles.pelvis_rad[:, 0]),
             np.ascontiguousarray(hip[:, 2]),
             side,
-            bounds,
-            stances,
+            a,
+            b,
+            n_stance,
         )
         res = side_index(side, ratios, phases, with_lumbar, ref)
         if res is not None:
             out[side] = res
     return out
+
+
+def _log_ratios(per_stride: Sequence[dict[str, float]], with_lumbar: bool) -> FloatArray:
+    """:func:`stride_log_ratio` of every stride, the usable ones only, in order (same values)."""
+    nan = float("nan")
+    h = np.array([m.get("hip_rotation_excursion_deg", nan) for m in per_stride], np.float64)
+    trunk = np.array([m.get("pelvis_rotation_range_deg", nan) for m in per_stride], np.float64)
+    if with_lumbar:
+        trunk += np.array([m.get("lumbar_rotation_range_deg", nan) for m in per_stride], np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(h) & np.isfinite(trunk) & (h > 0.1) & (trunk > 0.1)
+    return np.log(trunk[ok] / h[ok])
 
 
 def stride_log_ratio(per_stride: dict[str, float], with_lumbar: bool) -> float | None:

@@ -48,6 +48,7 @@ import numpy.typing as npt
 from scipy.signal import butter, filtfilt, find_peaks
 
 from imuhip.conventions import quat_conj, quat_mul, quat_rotate, to_rotation
+from imuhip.kernels import gait as _kg
 from imuhip.types import OrientationSession, SegmentCalibration
 
 __all__ = [
@@ -322,6 +323,19 @@ def detect_gait_events(
         # the thigh rule's zero crossings are shifted while the posture ramps from standing to
         # walking, so a weak bout-end thigh swing gives a wrong IC: shank only
         peaks = _bout_end_swings(wf, peaks, dist, rate_hz, cfg)
+    if segment == "thigh":
+        # the thigh rule's per-peak loop, compiled (same decisions and arithmetic)
+        ic_a, to_a = _kg.thigh_events(
+            t_s,
+            np.ascontiguousarray(wf),
+            np.asarray(peaks, dtype=np.int64),
+            rate_hz,
+            cfg.min_stride_s,
+            cfg.max_stride_s,
+            cfg.thigh_ic_offset_frac,
+            cfg.thigh_to_offset_frac,
+        )
+        return SideEvents(side, src, ic_a, to_a, t_s[peaks].astype(np.float64), inverted)
     ic: list[float] = []
     to: list[float] = []
     n = len(wf)
@@ -464,47 +478,67 @@ def segment_strides(
     to = np.sort(events.to_s)
     rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
     max_gap_n = round(cfg.max_gap_s * rate_hz)
-    out: list[Stride] = []
-    for k in range(len(ic) - 1):
-        a, b = float(ic[k]), float(ic[k + 1])
-        i0 = int(np.searchsorted(t_s, a, side="left"))
-        i1 = int(np.searchsorted(t_s, b, side="left"))
-        i1 = min(i1, len(t_s))
-        inside = to[(to > a) & (to < b)]
-        to_k = float(inside[0]) if len(inside) else None
-        dh = 0.0
-        if heading_rad is not None and i1 > i0:
-            h = heading_rad[i0:i1]
-            dh = float(np.degrees(h[-1] - h[0]))
-        reason: str | None = None
-        if i1 <= i0 or _longest_false_run(valid[i0:i1]) > max_gap_n:
-            reason = "gap"
-        elif b - a > cfg.max_stride_s:
-            reason = "standing"
-        elif b - a < cfg.min_stride_s:
-            reason = "too_short"
-        elif abs(dh) > cfg.turn_max_deg:
-            reason = "turning"
-        elif to_k is None:
-            reason = "no_toe_off"
-        out.append(Stride(events.side, k, i0, i1, a, b, to_k, dh, reason))
-    ok = [s.stride_time_s for s in out if s.valid]
-    if ok:
+    n = len(ic) - 1
+    if n <= 0:
+        return []
+    # every stride at once: sample range, first toe-off inside, heading change, gap length
+    a_s = ic[:-1]
+    b_s = ic[1:]
+    i0 = np.searchsorted(t_s, a_s, side="left")
+    i1 = np.minimum(np.searchsorted(t_s, b_s, side="left"), len(t_s))
+    # first toe-off in the open interval (a, b): the first one after a, if it is before b
+    j = np.searchsorted(to, a_s, side="right")
+    has_to = j < len(to)
+    has_to[has_to] = to[j[has_to]] < b_s[has_to]
+    to_first = to[np.minimum(j, max(len(to) - 1, 0))] if len(to) else np.zeros(n)
+    nonempty = i1 > i0
+    dh = np.zeros(n)
+    if heading_rad is not None and nonempty.any():
+        h = np.asarray(heading_rad, dtype=np.float64)
+        dh[nonempty] = np.degrees(h[i1[nonempty] - 1] - h[i0[nonempty]])
+    gap = ~nonempty
+    gap[nonempty] = (
+        _kg.longest_false_runs(
+            np.ascontiguousarray(valid),
+            i0[nonempty].astype(np.int64),
+            i1[nonempty].astype(np.int64),
+        )
+        > max_gap_n
+    )
+    dur = b_s - a_s
+    reason = np.full(n, None, dtype=object)
+    conds = (
+        (gap, "gap"),
+        (dur > cfg.max_stride_s, "standing"),
+        (dur < cfg.min_stride_s, "too_short"),
+        (np.abs(dh) > cfg.turn_max_deg, "turning"),
+        (~has_to, "no_toe_off"),
+    )
+    undecided = np.ones(n, dtype=bool)
+    for cond, name in conds:  # exclusion priority: the first that applies
+        hit = undecided & cond
+        reason[hit] = name
+        undecided &= ~hit
+    if undecided.any():
+        ok = dur[undecided]  # the stride times of the valid strides, in order
         med = float(np.median(ok))
-        out = [
-            Stride(
-                s.side,
-                s.number,
-                s.start_idx,
-                s.stop_idx,
-                s.ic_s,
-                s.next_ic_s,
-                s.to_s,
-                s.heading_change_deg,
-                "outlier",
+        outlier = undecided.copy()
+        outlier[undecided] = np.abs(ok - med) > cfg.outlier_frac * med
+        reason[outlier] = "outlier"
+    side = events.side
+    return [
+        Stride(side, k, s0, s1, a, b, t if h_ else None, d, r)
+        for k, (s0, s1, a, b, t, h_, d, r) in enumerate(
+            zip(
+                i0.tolist(),
+                i1.tolist(),
+                a_s.tolist(),
+                b_s.tolist(),
+                to_first.tolist(),
+                has_to.tolist(),
+                dh.tolist(),
+                reason.tolist(),
+                strict=True,
             )
-            if s.valid and abs(s.stride_time_s - med) > cfg.outlier_frac * med
-            else s
-            for s in out
-        ]
-    return out
+        )
+    ]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
 
 from imuhip.events import Stride
+from imuhip.kernels import gait as _k
 from imuhip.types import JointAngles
 
 __all__ = [
@@ -119,74 +121,83 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
     return out
 
 
-def _ranges_per_stride(
-    x: FloatArray, start: npt.NDArray[np.int64], stop: npt.NDArray[np.int64]
-) -> tuple[FloatArray, FloatArray]:
-    """Max and min of ``x[start_k:stop_k]`` for every k (NaN for an empty range), vectorised."""
-    padded = np.append(x, x[-1:] if len(x) else [np.nan])  # reduceat indices must be < len
-    idx = np.empty(2 * len(start), np.int64)
-    idx[0::2], idx[1::2] = start, stop
-    hi = np.maximum.reduceat(padded, idx)[0::2]
-    lo = np.minimum.reduceat(padded, idx)[0::2]
-    empty = stop <= start
-    hi[empty] = np.nan
-    lo[empty] = np.nan
-    return hi, lo
-
-
 def stride_metrics_many(angles: JointAngles, strides: Sequence[Stride]) -> list[dict[str, float]]:
     """:func:`stride_metrics` of every stride, vectorised over strides (equal values).
 
-    The per-stride maxima and minima come from ``np.maximum.reduceat`` / ``np.minimum.reduceat``
-    over each angle column once, instead of a dozen numpy calls per stride (a 1-hour session has
-    ~6,400 strides).
+    The per-stride maxima and minima of each angle column come from one compiled pass over the
+    stride samples (:func:`imuhip.kernels.gait.stride_extrema`, radians; the degree conversion
+    is applied to the extrema, which is exact because rounding ``x * 180/pi`` is monotone), and
+    the hip rotation at toe-off from the compiled two-sample ``np.interp``; the dictionaries are
+    then built from plain lists (a 1-hour session has ~6,400 strides).
     """
     if not strides:
         return []
     n_t = len(angles.t_s)
-    start = np.clip(np.array([s.start_idx for s in strides], np.int64), 0, n_t)
-    stop = np.clip(np.array([s.stop_idx for s in strides], np.int64), 0, n_t)
+    ns = len(strides)
+    start = np.clip(np.fromiter((s.start_idx for s in strides), np.int64, ns), 0, n_t)
+    stop = np.clip(np.fromiter((s.stop_idx for s in strides), np.int64, ns), 0, n_t)
     stop = np.maximum(stop, start)
-    cols: dict[str, tuple[FloatArray, FloatArray]] = {}
+    t_s = np.ascontiguousarray(angles.t_s, dtype=np.float64)
+
+    def extrema(
+        x: FloatArray, col: int, sel: npt.NDArray[np.intp]
+    ) -> tuple[list[float], list[float], list[float]]:
+        hi = np.empty(len(sel))
+        lo = np.empty(len(sel))
+        _k.stride_extrema(x, col, start[sel], stop[sel], hi, lo)
+        hi = np.degrees(hi)
+        lo = np.degrees(lo)
+        return hi.tolist(), (hi - lo).tolist(), (-lo).tolist()
+
+    # per-stride columns (lists, stride order); hip columns only for the strides of that side
+    cols: dict[str, list[float]] = {}
+    side_of = [s.side for s in strides]
+    hip_rows: dict[str, npt.NDArray[np.intp]] = {}
     for side in ("left", "right"):
         hip = angles.hip_rad.get(side)
-        if hip is not None:
-            cols[f"{side}_ir"] = _ranges_per_stride(np.degrees(hip[:, 2]), start, stop)
-            cols[f"{side}_flex"] = _ranges_per_stride(np.degrees(hip[:, 0]), start, stop)
-    if angles.pelvis_rad is not None:
-        for name, col in _PELVIS_COL.items():
-            cols[name] = _ranges_per_stride(np.degrees(angles.pelvis_rad[:, col]), start, stop)
-    if angles.lumbar_rad is not None:
-        for name, col in _LUMBAR_COL.items():
-            cols[name] = _ranges_per_stride(np.degrees(angles.lumbar_rad[:, col]), start, stop)
-    out: list[dict[str, float]] = []
-    for k, stride in enumerate(strides):
-        m: dict[str, float] = {}
-        hip = angles.hip_rad.get(stride.side)
-        if hip is not None:
-            hi, lo = cols[f"{stride.side}_ir"]
-            m["hip_rotation_excursion_deg"] = float(hi[k] - lo[k])
-            m["hip_ir_peak_deg"] = float(hi[k])
-            m["hip_er_peak_deg"] = float(-lo[k])
-            if stride.to_s is not None:
-                i = int(np.searchsorted(angles.t_s, stride.to_s))
-                a, b = max(i - 1, 0), min(i + 1, n_t)
-                m["hip_ir_at_toe_off_deg"] = float(
-                    np.degrees(np.interp(stride.to_s, angles.t_s[a:b], hip[a:b, 2]))
-                )
-            else:
-                m["hip_ir_at_toe_off_deg"] = float("nan")
-            fh, fl = cols[f"{stride.side}_flex"]
-            m["hip_flexion_range_deg"] = float(fh[k] - fl[k])
-        for name in (*_PELVIS_COL, *_LUMBAR_COL):
-            if name in cols:
-                hi, lo = cols[name]
-                m[name] = float(hi[k] - lo[k])
-        m["stride_time_s"] = stride.stride_time_s
-        m["cadence_steps_min"] = 120.0 / stride.stride_time_s
-        frac = stride.stance_frac
-        m["stance_pct"] = 100.0 * frac if frac is not None else float("nan")
-        out.append(m)
+        if hip is None:
+            continue
+        rows = np.flatnonzero(np.fromiter((x == side for x in side_of), bool, ns))
+        hip_rows[side] = rows
+        hip = np.asarray(hip, dtype=np.float64)
+        ir_hi, ir_exc, ir_er = extrema(hip, 2, rows)
+        _, fl_rng, _ = extrema(hip, 0, rows)
+        to_rows = [r for r in rows.tolist() if strides[r].to_s is not None]
+        to_x = np.fromiter((strides[r].to_s for r in to_rows), np.float64, len(to_rows))
+        ir_to = np.empty(len(to_rows))
+        _k.interp_sorted(t_s, hip, 2, to_x, ir_to)
+        ir_to_deg = dict(zip(to_rows, np.degrees(ir_to).tolist(), strict=True))
+        cols[f"{side}_ir_hi"] = ir_hi
+        cols[f"{side}_ir_exc"] = ir_exc
+        cols[f"{side}_ir_er"] = ir_er
+        cols[f"{side}_flex"] = fl_rng
+        cols[f"{side}_ir_to"] = [ir_to_deg.get(r, float("nan")) for r in rows.tolist()]
+    everyone = np.arange(ns)
+    trunk: list[tuple[str, list[float]]] = []
+    for arr, names in ((angles.pelvis_rad, _PELVIS_COL), (angles.lumbar_rad, _LUMBAR_COL)):
+        if arr is None:
+            continue
+        arr = np.asarray(arr, dtype=np.float64)
+        for name, col in names.items():
+            trunk.append((name, extrema(arr, col, everyone)[1]))
+    out: list[dict[str, float]] = [{} for _ in range(ns)]
+    for side, rows in hip_rows.items():
+        for j, r in enumerate(rows.tolist()):
+            m = out[r]
+            m["hip_rotation_excursion_deg"] = cols[f"{side}_ir_exc"][j]
+            m["hip_ir_peak_deg"] = cols[f"{side}_ir_hi"][j]
+            m["hip_er_peak_deg"] = cols[f"{side}_ir_er"][j]
+            m["hip_ir_at_toe_off_deg"] = cols[f"{side}_ir_to"][j]
+            m["hip_flexion_range_deg"] = cols[f"{side}_flex"][j]
+    for name, vals in trunk:
+        for m, v in zip(out, vals, strict=True):
+            m[name] = v
+    for m, stride in zip(out, strides, strict=True):
+        st = stride.next_ic_s - stride.ic_s
+        m["stride_time_s"] = st
+        m["cadence_steps_min"] = 120.0 / st
+        to_s = stride.to_s
+        m["stance_pct"] = 100.0 * ((to_s - stride.ic_s) / st) if to_s is not None else float("nan")
     return out
 
 
@@ -263,7 +274,11 @@ def _asymmetry(
     cache: _BootCache | None,
 ) -> Asymmetry:
     """:func:`asymmetry`; ``cache`` shares the resampling indices between metrics with the same
-    stride counts (the same seed draws the same indices: identical results, drawn once)."""
+    stride counts (the same seed draws the same indices: identical results, drawn once).
+
+    :func:`session_metrics` uses :func:`_asymmetries`, which shares the draws of all metrics
+    without keeping them.
+    """
     lv = np.asarray(left, dtype=np.float64)
     rv = np.asarray(right, dtype=np.float64)
     lv = lv[np.isfinite(lv)]
@@ -280,35 +295,88 @@ def _asymmetry(
                 rng.integers(0, len(rv), size=(n_boot, len(rv))),
             )
         il, ir = cache[key]
-        bl = np.asarray(lv[il].mean(axis=1))
-        br = np.asarray(rv[ir].mean(axis=1))
+        bl = np.empty((n_boot, 1))
+        br = np.empty((n_boot, 1))
+        _k.boot_means(lv[:, None], il, bl)
+        _k.boot_means(rv[:, None], ir, br)
+        diff = br[:, 0] - bl[:, 0]
     else:
         rng = np.random.default_rng(seed)
-        bl = _boot_means(rng, lv, n_boot)
-        br = _boot_means(rng, rv, n_boot)
-    diff = br - bl
+        bl1 = _boot_means(rng, lv[:, None], n_boot)  # left first: the order of the draws
+        br1 = _boot_means(rng, rv[:, None], n_boot)
+        diff = br1[:, 0] - bl1[:, 0]
     lo, hi = np.percentile(diff, [2.5, 97.5])
     return Asymmetry(metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv))
 
 
-_BOOT_MAX_DRAWS = 1 << 24  # above this many draws per side, resample in blocks of rows
+def _asymmetries(
+    pairs: dict[str, tuple[Sequence[float], Sequence[float]]], n_boot: int, seed: int
+) -> dict[str, Asymmetry]:
+    """:func:`asymmetry` of several metrics (``metric -> (left, right)``), the same results.
 
-
-def _boot_means(rng: np.random.Generator, v: FloatArray, n_boot: int) -> FloatArray:
-    """Means of ``n_boot`` resamples (with replacement) of ``v``.
-
-    Up to ``_BOOT_MAX_DRAWS`` draws (every session of a few hours) this is one
-    ``rng.integers(0, n, (n_boot, n))`` call as always; longer sessions draw blocks of rows so
-    that memory stays bounded (``n_boot * n`` int64 indices would be 0.5 GB at 30,000 strides).
+    Metrics with the same finite stride counts per side draw the same indices from the same
+    seed; here they are drawn once, in blocks, and every metric's resampled mean is summed by
+    :func:`imuhip.kernels.gait.boot_means` straight from the drawn indices (no ``(B, n)``
+    index or value array is kept).
     """
-    n = len(v)
-    if n_boot * n <= _BOOT_MAX_DRAWS:
-        return np.asarray(v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1))
-    rows = max(1, (1 << 22) // n)
-    out = np.empty(n_boot)
+    finite: dict[str, tuple[FloatArray, FloatArray]] = {}
+    out: dict[str, Asymmetry] = {}
+    groups: dict[tuple[int, int], list[str]] = {}
+    for metric, (left, right) in pairs.items():
+        lv = np.asarray(left, dtype=np.float64)
+        rv = np.asarray(right, dtype=np.float64)
+        lv = lv[np.isfinite(lv)]
+        rv = rv[np.isfinite(rv)]
+        finite[metric] = (lv, rv)
+        if len(lv) < 2 or len(rv) < 2:
+            d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
+            out[metric] = Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
+        else:
+            groups.setdefault((len(lv), len(rv)), []).append(metric)
+    for names in groups.values():
+        lvals = np.column_stack([finite[m][0] for m in names])
+        rvals = np.column_stack([finite[m][1] for m in names])
+        rng = np.random.default_rng(seed)
+        bl = _boot_means(rng, lvals, n_boot)  # left first, then right: the draws of asymmetry()
+        br = _boot_means(rng, rvals, n_boot)
+        for j, metric in enumerate(names):
+            lv, rv = finite[metric]
+            lo, hi = np.percentile(br[:, j] - bl[:, j], [2.5, 97.5])
+            out[metric] = Asymmetry(
+                metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv)
+            )
+    return {m: out[m] for m in pairs}
+
+
+_BOOT_MAX_DRAWS = 1 << 24  # _asymmetry's cache holds index arrays only up to this many draws
+_BOOT_BLOCK_DRAWS = 1 << 18  # indices drawn per block (2 MB)
+
+
+def _boot_means(rng: np.random.Generator, vals: FloatArray, n_boot: int) -> FloatArray:
+    """Means of ``n_boot`` resamples (with replacement) of the rows of ``vals``, per column.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    vals : (n, m) float64
+        ``m`` metrics over the same ``n`` strides; every column is resampled with the same rows.
+    n_boot : int
+
+    Returns
+    -------
+    (n_boot, m) float64
+        ``out[b, c]`` equals ``vals[:, c][idx[b]].mean()`` with
+        ``idx = rng.integers(0, n, (n_boot, n))``: the indices are drawn in blocks of rows,
+        which consumes the generator exactly as the single call does (PCG64's 32-bit draws are
+        buffered in the generator state), and the means are those of numpy (pairwise sums).
+    """
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    n = vals.shape[0]
+    out = np.empty((n_boot, vals.shape[1]))
+    rows = max(1, _BOOT_BLOCK_DRAWS // n)
     for a in range(0, n_boot, rows):
         b = min(n_boot, a + rows)
-        out[a:b] = v[rng.integers(0, n, size=(b - a, n))].mean(axis=1)
+        _k.boot_means(vals, rng.integers(0, n, size=(b - a, n)), out[a:b])
     return out
 
 
@@ -344,12 +412,12 @@ def session_metrics(
     if len(strides) != len(per_stride):
         raise ValueError("strides and per_stride must have the same length")
     per_side: dict[str, dict[str, MetricSummary]] = {}
-    values: dict[str, dict[str, list[float]]] = {}
+    values: dict[str, dict[str, list[float] | FloatArray]] = {}
     n_strides: dict[str, dict[str, object]] = {}
     for side in ("left", "right"):
         rows = [m for s, m in zip(strides, per_stride, strict=True) if s.side == side and s.valid]
         names = [k for k in (*HIP_METRICS, *TIMING_METRICS) if any(k in r for r in rows)]
-        values[side] = {k: [r.get(k, float("nan")) for r in rows] for k in names}
+        values[side] = _columns(rows, names)
         per_side[side] = {k: summarize(v) for k, v in values[side].items()}
         excl: dict[str, int] = {}
         for s in strides:
@@ -361,16 +429,33 @@ def session_metrics(
             "excluded": excl,
         }
     all_valid = [m for s, m in zip(strides, per_stride, strict=True) if s.valid]
-    trunk = {
-        k: summarize([r[k] for r in all_valid])
-        for k in (*PELVIS_METRICS, *LUMBAR_METRICS)
-        if any(k in r for r in all_valid)
-    }
-    boot_cache: _BootCache = {}
-    asym = {
-        k: _asymmetry(k, values["left"][k], values["right"][k], 2000, seed, boot_cache)
-        for k in (*HIP_METRICS, *TIMING_METRICS)
-        if k in values["left"] and k in values["right"]
-    }
-    boot_cache.clear()
+    trunk_names = [k for k in (*PELVIS_METRICS, *LUMBAR_METRICS) if any(k in r for r in all_valid)]
+    trunk_cols = _columns(all_valid, trunk_names, missing_ok=False)
+    trunk = {k: summarize(trunk_cols[k]) for k in trunk_names}
+    asym = _asymmetries(
+        {
+            k: (values["left"][k], values["right"][k])
+            for k in (*HIP_METRICS, *TIMING_METRICS)
+            if k in values["left"] and k in values["right"]
+        },
+        2000,
+        seed,
+    )
     return SessionMetrics(per_side, trunk, asym, n_strides)
+
+
+def _columns(
+    rows: Sequence[dict[str, float]], names: Sequence[str], *, missing_ok: bool = True
+) -> dict[str, list[float] | FloatArray]:
+    """``{name: [row[name] for row in rows]}`` (``nan`` for a missing key when ``missing_ok``,
+    else ``KeyError``), one ``itemgetter`` call per row instead of one lookup per value."""
+    if not names:
+        return {}
+    try:
+        get = itemgetter(*names)
+        table = np.array([get(r) for r in rows], dtype=np.float64).reshape(len(rows), len(names))
+    except KeyError:
+        if not missing_ok:
+            raise
+        return {k: [r.get(k, float("nan")) for r in rows] for k in names}
+    return {k: table[:, j] for j, k in enumerate(names)}
