@@ -28,6 +28,17 @@ Model
   mirrored: ``-``); shank = thigh ⊗ Rz(-knee flexion); lumbar = pelvis ⊗ Rz(-flexion) ⊗
   Rx(lateral bending) ⊗ Ry(-axial rotation) (lumbar flexion + forward, bending + to the right,
   axial rotation + toward the right, as :mod:`imuhip.conventions` states them).
+* Foot contact (shank only): in swing the knee flexion is the normative table; from initial
+  contact to toe-off (the truth events) the shank-foot system rolls without slipping on a
+  roll-over arc fixed in the shank frame (Hansen, Childress & Knox 2004,
+  doi:10.1016/j.clinbiomech.2004.01.005), so the shank's sagittal angle follows from the knee
+  position of the unchanged pelvis + thigh chain and the knee flexion is derived. The heel lands
+  where the swinging leg puts it (angle continuous at IC, the rate changes within ~8 ms: the
+  heel-strike arrest); the arc radius of each stance closes the chain at toe-off (the leg leaves
+  the ground in the normative swing-start configuration); after the release the shank keeps its
+  rolling rate and returns to the swing kinematics within a quarter of the swing. Pelvis, thighs
+  and lumbar (hence hip angles) do not depend on it. ``Body(..., foot_contact=False)`` gives the
+  contact-free shank (thigh ⊗ knee table) for comparison.
 * Points: the pelvis origin (the sacral sensor site) follows the walkway with vertical bounce,
   lateral sway and fore-aft surge; hip joint centres, knees and sensor sites are fixed points in
   their segment frames. The horizontal progression is split off (its acceleration is
@@ -43,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr
 
-from imuhip.conventions import quat_from_axis_angle, quat_mul, quat_rotate
+from imuhip.conventions import quat_conj, quat_from_axis_angle, quat_mul, quat_rotate
 from imuhip.sim.params import SimParams
 
 __all__ = ["DEG", "SEGMENTS", "Body", "BodyState", "Timeline", "qx", "qy", "qz"]
@@ -92,6 +103,27 @@ SENSOR_POINT_M: Final = {
     "shank_r": (0.01, -0.18, 0.05),
     "shank_l": (0.01, -0.18, -0.05),
 }
+
+# Foot-ground contact of the shank in stance: roll-over shape (Hansen, Childress & Knox 2004,
+# doi:10.1016/j.clinbiomech.2004.01.005). From initial contact to toe-off the shank-foot system
+# rolls without slipping on the ground along a circular arc fixed in the shank frame, of radius
+# ~0.3 x leg length, its centre on the shank's long axis (knee-ankle line) so that the arc passes
+# ANKLE_HEIGHT_M below the ankle. The knee position comes from the unchanged pelvis + thigh chain;
+# the rolling constraint then fixes the shank's sagittal angle (knee flexion is derived). The
+# vertical closure (knee height minus shank and arc) is left free: it is absorbed by the arc's
+# ground height (measured in docs/gait_events.md), not by moving the pelvis or the thigh.
+SHANK_LENGTH_M: Final = 0.43  # knee to ankle
+ANKLE_HEIGHT_M: Final = 0.08  # ankle above the sole
+LEG_LENGTH_M: Final = -KNEE_IN_THIGH_M[1] + SHANK_LENGTH_M + ANKLE_HEIGHT_M
+ROLLOVER_RADIUS_M: Final = 0.3 * LEG_LENGTH_M
+ROLLOVER_CENTRE_FROM_KNEE_M: Final = SHANK_LENGTH_M + ANKLE_HEIGHT_M - ROLLOVER_RADIUS_M
+ROLLOVER_RADIUS_RANGE_M: Final = (0.1 * LEG_LENGTH_M, 1.0 * LEG_LENGTH_M)
+# the heel's arrest at IC and the toe's release at TO take a few ms: the contact weight switches
+# as a normal CDF with this SD (the heel-strike transient's, IMPACT_SIGMA_S)
+CONTACT_SIGMA_S: Final = IMPACT_SIGMA_S
+# after toe-off the shank returns from the contact-constrained angle to the normative swing
+# kinematics (knee table) with a C3 smoothstep over this fraction of the swing
+SWING_RETURN_FRAC: Final = 0.25
 
 
 def _unit(axis: int, angle_rad: FloatArray) -> FloatArray:
@@ -323,7 +355,9 @@ class BodyState:
 class Body:
     """The simulated walker: deterministic given ``params`` and the random generator."""
 
-    def __init__(self, params: SimParams, rng: np.random.Generator) -> None:
+    def __init__(
+        self, params: SimParams, rng: np.random.Generator, *, foot_contact: bool = True
+    ) -> None:
         p = params
         self.p = p
         self.tl = Timeline.from_params(p)
@@ -353,12 +387,85 @@ class Body:
         phi_g, _, a_g = self.phase(tg)
         irng = np.random.default_rng([p.seed, 0x4EE1])
         self.impacts: dict[str, tuple[FloatArray, FloatArray]] = {}
+        # foot contact (roll-over) per stance, anchored on the contact-free, impact-free kinematics
+        self.contact: dict[str, _Stances] | None = None
+        if foot_contact:
+            contact = {side: self._stances(side, (tg, phi_g, a_g)) for side in ("right", "left")}
+            self.contact = contact
         for side, target in (("right", 0.0), ("left", 0.5)):
             t_k = phase_crossings(self, target, (tg, phi_g, a_g))
             amp = p.heel_strike_peak_g * np.maximum(
                 0.0, 1.0 + p.heel_strike_cv * irng.standard_normal(len(t_k))
             )
             self.impacts[side] = (t_k, amp * self.activation(t_k)[0])
+
+    def _stances(self, side: str, grid: tuple[FloatArray, FloatArray, FloatArray]) -> _Stances:
+        """Stance intervals of one side (the truth's IC/TO) with their roll-over anchors."""
+        ic_phase = 0.0 if side == "right" else 0.5
+        ic = phase_crossings(self, ic_phase, grid)
+        to = phase_crossings(self, (ic_phase + TOE_OFF_PHASE) % 1.0, grid)
+        starts: list[float] = []
+        stops: list[float] = []
+        if len(to) and (not len(ic) or to[0] < ic[0]):
+            starts.append(-np.inf)  # standing on this foot when the walk starts
+            stops.append(float(to[0]))
+        for t_ic in ic:
+            nxt = to[to > t_ic]
+            starts.append(float(t_ic))
+            stops.append(float(nxt[0]) if len(nxt) else np.inf)
+        start = np.asarray(starts)
+        stop = np.asarray(stops)
+        seg = f"shank_{side[0]}"
+        fin_start, fin_stop = np.isfinite(start), np.isfinite(stop)
+        st = self.state(np.where(fin_start, start, 0.0), (seg,))
+        x0, th0 = self._sagittal(st.q_world, st.origin, st.phase, side)
+        st = self.state(np.where(fin_stop, stop, 0.0), (seg,))
+        x1, th1 = self._sagittal(st.q_world, st.origin, st.phase, side)
+        # the arc radius that closes the chain: the leg leaves the ground at TO in the
+        # contact-free (normative swing) configuration
+        d = ROLLOVER_CENTRE_FROM_KNEE_M
+        dth = np.where(np.abs(th0 - th1) > 1e-3, th0 - th1, 1e-3)
+        radius = (x1 - x0 - d * (np.sin(th0) - np.sin(th1))) / dth
+        radius = np.where(fin_stop, radius, ROLLOVER_RADIUS_M)
+        radius = np.clip(radius, *ROLLOVER_RADIUS_RANGE_M)
+        const = x0 + _rollover_f(th0, radius)
+        # a mismatch at TO is left only where the radius was clipped; the rate mismatch at TO
+        # is not: the released shank goes on rotating at the rolling rate and returns to the
+        # swing kinematics within SWING_RETURN_FRAC of the swing (angle and rate continuous)
+        mismatch = np.where(fin_stop, _rollover_angle(const - x1, th1, radius) - th1, 0.0)
+        h = 1e-4
+        rate = np.zeros_like(stop)
+        for sgn in (1.0, -1.0):
+            st = self.state(np.where(fin_stop, stop + sgn * h, 0.0), (seg,))
+            xh, thh = self._sagittal(st.q_world, st.origin, st.phase, side)
+            rate += sgn * (_rollover_angle(const - xh, thh, radius) - thh) / (2.0 * h)
+        rate = np.where(fin_stop, rate, 0.0)
+        nxt_start = np.r_[start[1:], np.inf]
+        both = np.isfinite(nxt_start) & fin_stop
+        swing = np.where(
+            both,
+            np.where(both, nxt_start, 0.0) - np.where(both, stop, 0.0),
+            (1.0 - TOE_OFF_PHASE) / self.f_stride_hz,
+        )
+        return _Stances(start, stop, const, radius, mismatch, rate, SWING_RETURN_FRAC * swing)
+
+    def _sagittal(
+        self, qw: dict[str, FloatArray], origin: FloatArray, phi: FloatArray, side: str
+    ) -> tuple[FloatArray, FloatArray]:
+        """Knee progression along the path (m) and shank sagittal angle (rad).
+
+        ``qw`` holds the ``walk``, ``pelvis``, thigh and shank orientations of ``side``. The
+        angle is that of the shank's distal long axis in the walking frame's sagittal plane,
+        positive with the ankle ahead of the knee (the sign of the ISB Z angular velocity).
+        The progression is ``stride_m * phase`` (the walkway's, without a turn's slowdown).
+        """
+        q_walk_inv = quat_conj(qw["walk"])
+        thigh = qw[f"thigh_{side[0]}"]
+        hjc = origin + quat_rotate(qw["pelvis"], np.asarray(HJC_IN_PELVIS_M[side]))
+        knee = hjc + quat_rotate(thigh, np.asarray(KNEE_IN_THIGH_M))
+        x_k = quat_rotate(q_walk_inv, knee)[:, 0] + self.stride_m * phi
+        u = quat_rotate(q_walk_inv, quat_rotate(qw[f"shank_{side[0]}"], _DOWN))
+        return x_k, np.arctan2(u[:, 0], -u[:, 1])
 
     # -- time functions ------------------------------------------------------------------------
     def activation(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -468,6 +575,7 @@ class Body:
                 curve("_C_KNEE", side) - _C_KNEE_MIN
             )
         impact: dict[str, FloatArray] = {}
+        dip: dict[str, FloatArray] = {}
         for side, (t_k, amp_g) in self.impacts.items():
             impact[side] = np.zeros_like(t)
             if not len(t_k):
@@ -483,7 +591,7 @@ class Body:
                 step = ndtr(dt_k / IMPACT_SIGMA_S) - ndtr(
                     (dt_k - IMPACT_RELAX_S) / IMPACT_RELAX_SIGMA_S
                 )
-                knee[side] = knee[side] + np.sum(step * amp, axis=1) * IMPACT_KNEE_DEG_PER_G * DEG
+                dip[side] = np.sum(step * amp, axis=1) * IMPACT_KNEE_DEG_PER_G * DEG
             u = np.clip(dt_k / IMPACT_SIGMA_S, -40.0, 40.0)
             gauss = np.exp(-0.5 * u * u)
             impact[side] = -np.sum(gauss * amp, axis=1) * 9.80665 * IMPACT_SIGMA_S**2
@@ -513,6 +621,16 @@ class Body:
 
         psi = self.heading(t)
         q_walk = quat_mul(qz(psi), quat_from_axis_angle([1.0, 0.0, 0.0], np.pi / 2))
+        # pelvis origin: surge, bounce, sway in the walking frame (X fwd, Y up, Z right)
+        b = np.stack(
+            [
+                a * 0.012 * np.sin(4 * np.pi * (phi - 0.1)),
+                a * 0.022 * np.cos(4 * np.pi * (phi - 0.3)),
+                a * 0.02 * np.sin(2 * np.pi * (phi - 0.05)),
+            ],
+            axis=-1,
+        )
+        origin = quat_rotate(q_walk, b)
         q_pel = quat_mul(
             quat_mul(quat_mul(q_walk, qy(pelvis[:, 0])), qx(-pelvis[:, 1])), qz(-pelvis[:, 2])
         )
@@ -525,22 +643,95 @@ class Body:
             q_hip = quat_mul(quat_mul(qz(h[:, 0]), qx(sgn * h[:, 1])), qy(sgn * h[:, 2]))
             qw[f"thigh_{side[0]}"] = quat_mul(q_pel, q_hip)
             if f"shank_{side[0]}" in need:
+                if self.contact is not None:
+                    knee[side] = knee[side] - self._contact_angle(
+                        t, phi, side, qw, origin, knee[side]
+                    )
+                if side in dip:
+                    knee[side] = knee[side] + dip[side]
                 qw[f"shank_{side[0]}"] = quat_mul(qw[f"thigh_{side[0]}"], qz(-knee[side]))
         if "lumbar" in need:
             q_lum = quat_mul(quat_mul(qz(-lumbar[:, 0]), qx(lumbar[:, 1])), qy(-lumbar[:, 2]))
             qw["lumbar"] = quat_mul(q_pel, q_lum)
 
-        # pelvis origin: surge, bounce, sway in the walking frame (X fwd, Y up, Z right)
-        b = np.stack(
-            [
-                a * 0.012 * np.sin(4 * np.pi * (phi - 0.1)),
-                a * 0.022 * np.cos(4 * np.pi * (phi - 0.3)),
-                a * 0.02 * np.sin(2 * np.pi * (phi - 0.05)),
-            ],
-            axis=-1,
-        )
-        origin = quat_rotate(q_walk, b)
         return BodyState(t, a, phi, psi, qw, hip, pelvis, lumbar, knee, deficit, origin, impact)
+
+    def _contact_angle(
+        self,
+        t: FloatArray,
+        phi: FloatArray,
+        side: str,
+        qw: dict[str, FloatArray],
+        origin: FloatArray,
+        knee_table: FloatArray,
+    ) -> FloatArray:
+        """Shank sagittal angle from the foot contact minus the contact-free one, rad, ``(N,)``.
+
+        In stance ``k`` (IC ``start_k`` to TO ``stop_k``) the shank rolls on the roll-over arc:
+        ``x_knee + f(theta) = C_k`` with ``f`` :func:`_rollover_f`, ``C_k`` anchored at IC on the
+        contact-free angle (the heel lands where the swinging leg puts it), so the angle is
+        continuous and only its rate changes, within ``CONTACT_SIGMA_S``. After TO the mismatch
+        left at the release returns to the swing kinematics over ``SWING_RETURN_FRAC`` of the
+        swing (C3 smoothstep).
+        """
+        assert self.contact is not None
+        sc = self.contact[side]
+        seg = f"shank_{side[0]}"
+        q_shank = quat_mul(qw[f"thigh_{side[0]}"], qz(-knee_table))
+        x_k, th_table = self._sagittal({**qw, seg: q_shank}, origin, phi, side)
+        j = np.searchsorted(sc.start, t + 12.0 * CONTACT_SIGMA_S) - 1
+        out = np.zeros_like(t)
+        ok = j >= 0
+        if not ok.any():
+            return out
+        jj = j[ok]
+        tt = t[ok]
+        th = th_table[ok]
+        w_on = ndtr((tt - sc.start[jj]) / CONTACT_SIGMA_S)
+        w_on = np.where(np.isfinite(sc.start[jj]), w_on, 1.0)
+        stop = sc.stop[jj]
+        fin = np.isfinite(stop)
+        w_off = np.where(fin, ndtr((np.where(fin, stop, 0.0) - tt) / CONTACT_SIGMA_S), 1.0)
+        roll = _rollover_angle(sc.const[jj] - x_k[ok], th, sc.radius[jj])
+        dt = np.where(fin, tt - np.where(fin, stop, 0.0), 0.0)
+        back = (sc.mismatch[jj] + sc.mismatch_rate[jj] * dt) * (
+            1.0 - smoothstep7(dt / sc.swing_return_s[jj])
+        )
+        out[ok] = w_on * (w_off * (roll - th) + (1.0 - w_off) * back)
+        return out
+
+
+_DOWN: Final = np.array([0.0, -1.0, 0.0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Stances:
+    """One side's stances: ``[start, stop)`` (IC, TO; ``-inf`` = standing from the start,
+    ``inf`` = no TO before the end), roll-over constants ``const`` and
+    arc radii ``radius`` (m), angle and rate mismatch
+    at TO (rad, rad/s) and the duration over which it returns to the swing kinematics (s)."""
+
+    start: FloatArray
+    stop: FloatArray
+    const: FloatArray
+    radius: FloatArray
+    mismatch: FloatArray
+    mismatch_rate: FloatArray
+    swing_return_s: FloatArray
+
+
+def _rollover_f(theta: FloatArray, radius_m: FloatArray) -> FloatArray:
+    """Horizontal knee-to-arc-centre distance plus rolled arc length: ``d sin θ + R θ`` (m)."""
+    return ROLLOVER_CENTRE_FROM_KNEE_M * np.sin(theta) + radius_m * theta
+
+
+def _rollover_angle(target: FloatArray, guess: FloatArray, radius_m: FloatArray) -> FloatArray:
+    """Solve ``_rollover_f(θ, R) = target`` by Newton from ``guess`` (monotone for |θ| < 90°)."""
+    th = np.asarray(guess, dtype=np.float64).copy()
+    d, r = ROLLOVER_CENTRE_FROM_KNEE_M, radius_m
+    for _ in range(8):
+        th = th - (d * np.sin(th) + r * th - target) / (d * np.cos(th) + r)
+    return th
 
 
 def phase_crossings(

@@ -2,8 +2,8 @@
 
 ``imuhip simulate --sensors pelvis,thigh_l,thigh_r,shank_l,shank_r`` then ``imuhip analyze``; the
 report's events come from the shank gyroscopes (published Aminian/Salarian rule). Found rate and
-cadence are asserted; the timing target is a strict xfail because the simulator has no foot
-contact (``imuhip/events.py`` docstring, ``tests/unit/test_events_shank.py``).
+cadence are asserted, and the timing target (median |error| <= 20 ms against the simulator's
+foot-contact events, ``docs/gait_events.md``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ def test_shank_cadence_and_stride_time(shank_session) -> None:
         assert tm["cadence_steps_min"]["median"] == pytest.approx(104.0, rel=0.03)
 
 
-@pytest.mark.xfail(strict=True, reason="simulator has no foot contact (shank IC ~+70, TO ~-50 ms)")
 @pytest.mark.parametrize("kind", ["ic", "to"])
 def test_shank_event_timing_target(shank_session, kind: str) -> None:
     rep, truth = shank_session
