@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import hilbert
+from scipy import fft as sp_fft
 
 from imuhip.events import Stride
 from imuhip.kernels import gait as _kg
@@ -97,10 +97,30 @@ def absorption_phase_deg(
     h = _ABSORB_SIGN[side] * (hip_ir_rad - np.mean(hip_ir_rad))
     if np.ptp(p) < 1e-6 or np.ptp(h) < 1e-6:
         return float("nan")
-    # one call for both signals (row-wise FFTs, identical to two calls; less per-call overhead)
-    phi_p, phi_h = np.angle(hilbert(np.stack([p, h])))
-    d = np.angle(np.exp(1j * (phi_p - phi_h)))
-    return float(np.degrees(np.mean(np.abs(d[stance]))))
+    d = _abs_relative_phase(p[None, :], h[None, :])[0]
+    return float(np.degrees(np.mean(d[stance])))
+
+
+def _abs_relative_phase(p: FloatArray, h: FloatArray) -> FloatArray:
+    """``|wrap(angle(hilbert(p)) - angle(hilbert(h)))|`` row-wise, rad, shape of ``p``.
+
+    The analytic signals are those of :func:`scipy.signal.hilbert` (one-sided spectrum doubled,
+    Marple 1999, doi:10.1109/78.782222) with the forward transform of the real rows done by
+    ``rfft`` (half the work of hilbert's complex FFT), and the wrapped phase difference is
+    ``angle(z_p * conj(z_h))`` (one ``arctan2`` instead of two plus ``exp``); within ~1e-15 rad
+    of the former ``np.angle(np.exp(1j * (phi_p - phi_h)))``.
+    """
+    s, n = p.shape
+    x = np.concatenate([p, h])
+    spec = sp_fft.rfft(x, axis=-1)
+    full = np.zeros(x.shape, dtype=np.complex128)
+    half = (n + 1) // 2
+    full[:, 0] = spec[:, 0]
+    full[:, 1:half] = 2 * spec[:, 1:half]
+    if n % 2 == 0:
+        full[:, n // 2] = spec[:, n // 2]
+    z = sp_fft.ifft(full, axis=-1, overwrite_x=True)
+    return np.asarray(np.abs(np.angle(z[:s] * np.conj(z[s:]))))
 
 
 def _absorption_phases_deg(
@@ -138,8 +158,8 @@ def _absorption_phases_prefix_deg(
     """:func:`absorption_phase_deg` of many strides ``[start, stop)`` whose stance is their
     first ``n_stance`` samples; the same values, ``(S,)`` float64.
 
-    Strides of equal length go through one row-wise ``hilbert`` call (row-wise FFTs and
-    reductions are those of the one-stride calls); the stance means are numpy's (pairwise)
+    Strides of equal length go through one row-wise :func:`_abs_relative_phase` call (row-wise
+    FFTs and reductions are those of the one-stride calls); the stance means are numpy's (pairwise)
     means of each row's prefix (:func:`imuhip.kernels.gait.prefix_means`).
     """
     out = np.full(len(start), np.nan)
@@ -161,8 +181,7 @@ def _absorption_phases_prefix_deg(
         if not ok.any():
             continue
         sel = np.flatnonzero(ok)
-        phi = np.angle(hilbert(np.concatenate([p[sel], h[sel]])))
-        d = np.abs(np.angle(np.exp(1j * (phi[: len(sel)] - phi[len(sel) :]))))
+        d = np.ascontiguousarray(_abs_relative_phase(p[sel], h[sel]))
         means = np.empty(len(sel))
         _kg.prefix_means(d, np.minimum(n_stance[rows[sel]], k), means)
         out[rows[sel]] = np.degrees(means)
