@@ -523,7 +523,8 @@ def calibrate_segments(
         z /= np.linalg.norm(z)
         along = gyr @ z
         ang = _flexion_angle(along, ori.rate_hz, windows)
-        rng = float(np.percentile(ang, 99) - np.percentile(ang, 1))
+        p1, p99 = np.percentile(ang, [1, 99])  # one partition for both
+        rng = float(p99 - p1)
         quality[p]["range_rad"] = rng
         if rng < cfg.min_functional_range_rad:
             raise CalibrationError(
