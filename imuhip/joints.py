@@ -84,6 +84,16 @@ def _check_quat(name: str, q: npt.ArrayLike) -> FloatArray:
     return quat_normalize(arr)
 
 
+def _checked_raw(name: str, q: npt.ArrayLike) -> FloatArray:
+    """:func:`_check_quat`'s checks without normalising (the kernels normalise per sample)."""
+    arr = np.ascontiguousarray(q, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4) or (4,), got {arr.shape}")
+    if _kq.first_bad_quat(arr.reshape(-1, 4)) >= 0:
+        raise ValueError("quaternion must be finite and non-zero")
+    return arr
+
+
 def _rotmat_entries(q: FloatArray) -> dict[str, FloatArray]:
     w, x, y, z = np.moveaxis(q, -1, 0)
     return {
@@ -292,10 +302,10 @@ def heading_oscillation_period_s(
     float or None
         Seconds; ``None`` without a clear spectral peak (no walking).
     """
-    qp = _check_quat("q_world_pelvis", q_world_pelvis)
+    qp = _checked_raw("q_world_pelvis", q_world_pelvis)
     if qp.ndim != 2:
         return None
-    fx, fy = _kq.forward_xy(np.ascontiguousarray(qp), _NO_CAL)
+    fx, fy = _kq.forward_xy(qp, _NO_CAL)  # normalises, as _check_quat did
     return _oscillation_period(fx, fy, rate_hz, valid, band_hz)
 
 
@@ -408,10 +418,10 @@ def walking_direction(
     (N, 3) float
         Unit horizontal vectors in the world frame.
     """
-    qp = _check_quat("q_world_pelvis", q_world_pelvis)
+    qp = _checked_raw("q_world_pelvis", q_world_pelvis)
     if qp.ndim != 2:
         raise ValueError(f"q_world_pelvis must have shape (N, 4), got {qp.shape}")
-    fx, fy = _kq.forward_xy(np.ascontiguousarray(qp), _NO_CAL)
+    fx, fy = _kq.forward_xy(qp, _NO_CAL)  # normalises, as _check_quat did
     dx, dy = _walking_xy(fx, fy, rate_hz, window_s, valid)
     out = np.zeros((len(dx), 3))
     out[:, 0] = dx
