@@ -276,8 +276,8 @@ def stride_log_ratio(per_stride: dict[str, float], with_lumbar: bool) -> float |
 
 def side_index(
     side: str,
-    ratios: Sequence[float],
-    phases_deg: Sequence[float],
+    ratios: Sequence[float] | FloatArray,
+    phases_deg: Sequence[float] | FloatArray,
     with_lumbar: bool,
     ref: CompensationReference,
 ) -> CompensationResult | None:

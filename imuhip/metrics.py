@@ -215,7 +215,7 @@ class MetricSummary:
         return {"mean": self.mean, "sd": self.sd, "median": self.median, "n": self.n}
 
 
-def summarize(values: Sequence[float]) -> MetricSummary:
+def summarize(values: Sequence[float] | FloatArray) -> MetricSummary:
     """Mean, SD, median and count of the finite values."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -310,7 +310,9 @@ def _asymmetry(
 
 
 def _asymmetries(
-    pairs: dict[str, tuple[Sequence[float], Sequence[float]]], n_boot: int, seed: int
+    pairs: dict[str, tuple[Sequence[float] | FloatArray, Sequence[float] | FloatArray]],
+    n_boot: int,
+    seed: int,
 ) -> dict[str, Asymmetry]:
     """:func:`asymmetry` of several metrics (``metric -> (left, right)``), the same results.
 
