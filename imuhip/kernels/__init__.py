@@ -31,4 +31,4 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def jit(func: F) -> F:
     """Compile ``func`` with the package's settings (cached, GIL released, strict IEEE)."""
-    return numba.njit(cache=True, nogil=True)(func)  # type: ignore[no-any-return]
+    return numba.njit(cache=True, nogil=True)(func)  # type: ignore[return-value]
