@@ -108,8 +108,12 @@ def _check(paths: list[Path], force: bool) -> None:
 def _orientations(ctx: ExportContext) -> OrientationSession:
     from imuhip.align import AlignConfig, align_session
     from imuhip.fusion import FuseConfig, fuse_session
+    from imuhip.units_check import check_session_gyro_units
 
-    return fuse_session(align_session(ctx.samples, AlignConfig()), FuseConfig())
+    aligned = align_session(ctx.samples, AlignConfig())
+    for w in check_session_gyro_units(aligned)["warnings"]:  # a clear unit mistake raises
+        log.warning("gyroscope unit: %s", w)
+    return fuse_session(aligned, FuseConfig())
 
 
 def _analysis(ctx: ExportContext) -> SessionResult:
@@ -122,6 +126,17 @@ def _write_sto(ori: OrientationSession, out_dir: Path, stem: str, force: bool) -
     target = out_dir / f"{stem}_orientations.sto"
     _check([target], force)
     write_orientations_sto(target, ori.t_s - ori.t_s[0], ori.q_world_sensor, ori.rate_hz)
+    for p, valid in ori.valid.items():
+        n_bad = int(np.count_nonzero(~np.asarray(valid, bool)))
+        if n_bad:  # the format has no validity column: say how many rows are not measured
+            log.warning(
+                "%s: %d of %d %s orientations in the .sto are gap-filled (lost samples, the "
+                "filter ran on interpolated data); the format has no validity column",
+                target.name,
+                n_bad,
+                len(valid),
+                p,
+            )
     return [target]
 
 

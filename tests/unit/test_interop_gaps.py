@@ -187,3 +187,27 @@ def test_cli_import_with_gaps_then_analyze(tmp_path: Path) -> None:
     assert all(v["status"] == "ok" for v in q["gyro_units"]["sensors"].values())
     assert report["gait"]["strides"]["left"]["valid"] > 5
     assert report["gait"]["strides"]["right"]["valid"] > 5
+
+
+def test_sto_export_counts_gap_filled_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from imuhip.interop.exporters import _write_sto
+    from imuhip.types import OrientationSession
+
+    m = 50
+    valid = np.ones(m, bool)
+    valid[10:17] = False
+    ori = OrientationSession(
+        t_s=np.arange(m) / 100.0,
+        rate_hz=100.0,
+        q_world_sensor={"pelvis": np.tile([1.0, 0, 0, 0], (m, 1))},
+        acc_m_s2={"pelvis": np.zeros((m, 3))},
+        gyr_rad_s={"pelvis": np.zeros((m, 3))},
+        valid={"pelvis": valid},
+        source="test",
+    )
+    with caplog.at_level("WARNING"):
+        (path,) = _write_sto(ori, tmp_path, "s", force=False)
+    assert path.exists()
+    assert "7 of 50 pelvis orientations in the .sto are gap-filled" in caplog.text
