@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from imuhip.commands._common import positive_float
 from imuhip.errors import ImuhipError
@@ -141,6 +142,32 @@ def _check_target(out: Path, overwrite: bool) -> None:
         )
 
 
+def _common_params(args: argparse.Namespace, sensors: str) -> dict[str, Any]:
+    """The :class:`~imuhip.sim.SimParams` fields both scenarios take from the same options."""
+    return {
+        "seed": args.seed,
+        "rate_hz": args.rate,
+        "sensors": tuple(s.strip() for s in sensors.split(",") if s.strip()),
+        "has_mag": not args.no_mag,
+        "subject": args.subject,
+        "misplacement_deg": args.misplacement_deg,
+        "noise": not args.no_noise,
+        "mag_dip_deg": args.mag_dip_deg,
+        "loss_prob": args.loss,
+        "burst_start_prob": args.burst_loss,
+        "disconnects": tuple(Disconnect(a, d, s) for s, a, d in args.disconnect),
+        "att_mtu": args.mtu,
+    }
+
+
+def _out_path(args: argparse.Namespace) -> Path:
+    """``OUT`` as a path; its folder must exist."""
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        raise FileNotFoundError(2, "no such directory", str(out.parent))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Simulate, write the three files, print a one-screen summary."""
     from imuhip.sim import SimParams, simulate_session, write_simulated_recording
@@ -150,38 +177,24 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         params = SimParams(
-            seed=args.seed,
+            **_common_params(args, args.sensors),
             duration_s=args.duration,
-            rate_hz=args.rate,
-            sensors=tuple(s.strip() for s in args.sensors.split(",") if s.strip()),
-            has_mag=not args.no_mag,
-            subject=args.subject,
             hip_ir_limit_deg=args.hip_ir_limit_deg,
             hip_ir_excursion_deg=(args.hip_ir_excursion_deg, args.hip_ir_excursion_deg),
             compensation_gain=args.compensation,
             asymmetry=args.asymmetry,
-            misplacement_deg=args.misplacement_deg,
             soft_tissue_deg=args.soft_tissue_deg,
             speed_m_s=args.speed,
             cadence_steps_min=args.cadence,
             heading_deg=args.heading_deg,
             turn=args.turn,
             functional_calibration=args.functional,
-            noise=not args.no_noise,
-            mag_dip_deg=args.mag_dip_deg,
-            loss_prob=args.loss,
-            burst_start_prob=args.burst_loss,
-            disconnects=tuple(Disconnect(a, d, s) for s, a, d in args.disconnect),
-            att_mtu=args.mtu,
         )
         _check_target(Path(args.out), bool(args.overwrite))  # options first, then the target
         result = simulate_session(params)
     except ValueError as err:
         raise SimulateArgumentError(str(err)) from err
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise FileNotFoundError(2, "no such directory", str(out.parent))
-    paths = write_simulated_recording(result, out)
+    paths = write_simulated_recording(result, _out_path(args))
     total = time.perf_counter() - t0
     sm = result.truth.session_metrics
     lines = [
@@ -217,20 +230,7 @@ def _run_rom(args: argparse.Namespace) -> int:
     if sensors == "pelvis,thigh_l,thigh_r":
         sensors = "pelvis,thigh_l,thigh_r,shank_l,shank_r"
     try:
-        base = SimParams(
-            seed=args.seed,
-            rate_hz=args.rate,
-            sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()),
-            has_mag=not args.no_mag,
-            subject=args.subject,
-            misplacement_deg=args.misplacement_deg,
-            noise=not args.no_noise,
-            mag_dip_deg=args.mag_dip_deg,
-            loss_prob=args.loss,
-            burst_start_prob=args.burst_loss,
-            disconnects=tuple(Disconnect(a, d, s) for s, a, d in args.disconnect),
-            att_mtu=args.mtu,
-        )
+        base = SimParams(**_common_params(args, sensors))
         params = RomSimParams(
             base=base,
             ir_deg=args.rom_ir_deg,
@@ -241,10 +241,7 @@ def _run_rom(args: argparse.Namespace) -> int:
         result = simulate_rom_session(params)
     except ValueError as err:
         raise SimulateArgumentError(str(err)) from err
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise FileNotFoundError(2, "no such directory", str(out.parent))
-    paths = write_rom_recording(result, out)
+    paths = write_rom_recording(result, _out_path(args))
     lines = [
         f"simulated seated 90/90 ROM test, {params.duration_s:.0f} s, {len(base.sensors)} sensors "
         f"at {base.rate_hz} Hz, markers {'on' if params.markers else 'off'} "

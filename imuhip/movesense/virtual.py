@@ -34,6 +34,7 @@ from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
 from imuhip.movesense import gsp
+from imuhip.virtual.peripheral import BumblePeripheral
 
 __all__ = ["Imu9Source", "SentMessage", "SimImu9Source", "SyntheticImu9", "VirtualMovesense"]
 
@@ -125,7 +126,7 @@ class SentMessage:
     notifications: tuple[bytes, ...] = ()
 
 
-class VirtualMovesense:
+class VirtualMovesense(BumblePeripheral):
     """A virtual Movesense on a bumble link.
 
     Parameters
@@ -253,28 +254,6 @@ class VirtualMovesense:
         return str(self.device.public_address).split("/")[0]
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Power on and advertise."""
-        await self.device.power_on()
-        await self._advertise()
-
-    async def _advertise(self) -> None:
-        async with self._adv_lock:
-            if self._closing or self.device.is_advertising or self._conn is not None:
-                return
-            await self.device.start_advertising(
-                advertising_data=self.advertising_data(),
-                advertising_interval_min=20,
-                advertising_interval_max=20,
-                auto_restart=False,
-            )
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     def _on_connection(self, conn: Connection) -> None:
         if self.virtual_now() < self._down_until_s:
             self._spawn(conn.disconnect())
@@ -303,16 +282,7 @@ class VirtualMovesense:
         self._closing = True
         for t in list(self._tasks):
             t.cancel()
-        if self._conn is not None:
-            try:
-                await self._conn.disconnect()
-            except Exception as err:
-                log.debug("%s: disconnect on close failed: %s", self.name, err)
-        async with self._adv_lock:
-            try:
-                await self.device.stop_advertising()
-            except Exception as err:
-                log.debug("%s: stop advertising failed: %s", self.name, err)
+        await self._drop_link_and_stop_advertising()
 
     # -- time -----------------------------------------------------------------------------------
     def virtual_now(self) -> float:
@@ -379,12 +349,6 @@ class VirtualMovesense:
             self.streaming = False
 
     # -- streaming ------------------------------------------------------------------------------
-    async def _notify(self, conn: Connection, value: bytes) -> None:
-        try:
-            await self.device.notify_subscriber(conn, self.data_char, value)
-        except Exception as err:
-            log.debug("%s: notify failed: %s", self.name, err)
-
     async def _stream(self) -> None:
         assert self.rate_hz is not None
         rate = self.rate_hz

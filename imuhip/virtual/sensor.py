@@ -39,6 +39,7 @@ from bumble.profiles.device_information_service import DeviceInformationService
 
 from imuhip import protocol
 from imuhip.virtual.clock import VirtualClock
+from imuhip.virtual.peripheral import BumblePeripheral
 
 __all__ = ["Faults", "SampleSource", "SentRecord", "SyntheticSource", "VirtualSensor"]
 
@@ -168,7 +169,7 @@ class _State:
     spp: int = 0
 
 
-class VirtualSensor:
+class VirtualSensor(BumblePeripheral):
     """A virtual imuhip sensor on a bumble :class:`~bumble.link.LocalLink`.
 
     Parameters
@@ -239,6 +240,7 @@ class VirtualSensor:
         self._closing = False
         self._next_disconnect = 0
         self._adv_lock = asyncio.Lock()
+        self._tasks = VirtualSensor._all_tasks
         self._build_gatt()
         device.on("connection", self._on_connection)
 
@@ -320,22 +322,6 @@ class VirtualSensor:
             )
         )
 
-    async def start(self) -> None:
-        """Power on and advertise."""
-        await self.device.power_on()
-        await self._advertise()
-
-    async def _advertise(self) -> None:
-        async with self._adv_lock:  # one HCI advertising command at a time
-            if self._closing or self.device.is_advertising or self._conn is not None:
-                return
-            await self.device.start_advertising(
-                advertising_data=self.advertising_data(),
-                advertising_interval_min=20,
-                advertising_interval_max=20,
-                auto_restart=False,
-            )
-
     def _on_connection(self, conn: Connection) -> None:
         if self.faults.refuse_connect or self.virtual_now() < self._down_until_s:
             self._spawn(conn.disconnect(hci.HCI_CONNECTION_REJECTED_DUE_TO_LIMITED_RESOURCES_ERROR))
@@ -366,13 +352,7 @@ class VirtualSensor:
 
         self._adv_task = self._spawn(later())
 
-    _tasks: ClassVar[set[asyncio.Task[Any]]] = set()
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        VirtualSensor._tasks.add(task)
-        task.add_done_callback(VirtualSensor._tasks.discard)
-        return task
+    _all_tasks: ClassVar[set[asyncio.Task[Any]]] = set()  # one task set for all sensors
 
     # -- virtual time ---------------------------------------------------------------------------
     def virtual_now(self) -> float:
@@ -551,12 +531,6 @@ class VirtualSensor:
         n = int(self._rng.integers(1, 60))
         return self._rng.integers(0, 256, n, dtype=np.uint8).tobytes()
 
-    async def _notify(self, conn: Connection, value: bytes) -> None:
-        try:
-            await self.device.notify_subscriber(conn, self.data_char, value)
-        except Exception as err:
-            log.debug("%s: notify failed: %s", self.name, err)
-
     async def close(self) -> None:
         """Stop streaming, drop the link and power off."""
         self._closing = True
@@ -565,16 +539,7 @@ class VirtualSensor:
         self.clock.outages.discard(self)
         if self._stream_task is not None and not self._stream_task.done():
             self._stream_task.cancel()
-        if self._conn is not None:
-            try:
-                await self._conn.disconnect()
-            except Exception as err:
-                log.debug("%s: disconnect on close failed: %s", self.name, err)
-        async with self._adv_lock:
-            try:
-                await self.device.stop_advertising()
-            except Exception as err:
-                log.debug("%s: stop advertising failed: %s", self.name, err)
+        await self._drop_link_and_stop_advertising()
 
     def sent_at_ns(self, payload: bytes) -> int:
         """Fleet virtual time (ns) at which this notification was sent (latest packet's if unknown).
