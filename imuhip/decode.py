@@ -74,10 +74,9 @@ _REASON_NAMES: Final = ("ok", "short", "version", "flags", "count", "length", "c
 class PackedPayloads(Sequence[bytes]):
     """The payloads of many packets as slices of one byte buffer (no object per packet).
 
-    Behaves as a read-only sequence of ``bytes`` (``payloads[i]`` copies one payload out) and
-    lets :func:`decode_sensor_arrays` gather all payloads of one length into a ``(P, L)`` array
-    at once. Used by the recording fast path (:func:`imuhip.recording.read_packet_arrays`),
-    where the buffer is the file body and the payloads sit between frame headers.
+    Behaves as a read-only sequence of ``bytes`` (``payloads[i]`` copies one payload out);
+    :meth:`take` gathers payloads of one length into a ``(P, L)`` array at once. Used by the recording fast path (:func:`imuhip.recording.read_packet_arrays`) and
+    by :func:`decode_session`, where each sensor's payloads lie together in one shared buffer.
 
     Parameters
     ----------

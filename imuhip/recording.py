@@ -831,6 +831,10 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     (0-based, counted from the first frame after the header), and reading resumes at the next
     intact frame, with the number of skipped bytes in the warning.
 
+    Runs of intact packet frames are located and CRC-checked by one compiled pass over the
+    memory-mapped file (as in :func:`read_packet_arrays`); the general frame-by-frame parser reads
+    from the first damaged or unexpected frame on.
+
     Raises
     ------
     FileNotFoundError
@@ -841,25 +845,53 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     p = Path(path)
     with p.open("rb") as f:
         meta, hdr_len = _read_header(f, p)
-        body = f.read()
+        whole = _map_file(f)
+    try:
+        return _recording(p, meta, hdr_len, whole)
+    finally:
+        if isinstance(whole, mmap.mmap):
+            with contextlib.suppress(BufferError):  # see read_packet_arrays
+                whole.close()
+
+
+def _recording(p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | bytes) -> Recording:
+    """:func:`read_recording` on the file's bytes ``whole`` (offsets are file offsets)."""
     sensors = tuple(s.placement for s in meta.sensors)
-    parsed = _parse_no_gc(body, 0, hdr_len, 0, sensors, True)
-    packets: list[RawPacket] = [it for it in parsed.items if type(it) is RawPacket]
-    events: list[SessionEvent] = []
-    if len(packets) != len(parsed.items):
-        events = [it for it in parsed.items if type(it) is SessionEvent]
+    sc = _scan_file(whole, hdr_len, sensors)
+    k = sc.frames.n
+    start = (sc.frames.start[:k] + FRAME_HEADER_LEN).tolist()
+    stop = (sc.frames.start[:k] + FRAME_HEADER_LEN + sc.frames.length[:k]).tolist()
+    names = np.array(sensors, dtype=object)[sc.frames.sensor[:k]].tolist() if k else []
+    was_enabled = gc.isenabled()
+    gc.disable()  # only acyclic objects are made here (see _parse_no_gc)
+    try:
+        payloads = [whole[a:b] for a, b in zip(start, stop, strict=True)]
+        packets: list[RawPacket] = list(map(RawPacket, names, sc.frames.ns[:k].tolist(), payloads))
+    finally:
+        if was_enabled:
+            gc.enable()
+    del payloads
+    events, valid, warnings = sc.events, sc.valid, []
+    if sc.tail is not None:
+        valid += sc.tail.valid
+        warnings = sc.tail.warnings
+        for it in sc.tail.items:
+            if type(it) is RawPacket:
+                packets.append(it)
+            else:
+                events.append(it)  # type: ignore[arg-type]
     complete = any(e.kind == "stop" for e in events)
     if not complete:
-        parsed.warnings.append(_NO_STOP)
-    _log_warnings(p, parsed.warnings, skipped_bytes=len(body) - parsed.valid)
+        warnings.append(_NO_STOP)
+    _log_warnings(p, warnings, skipped_bytes=len(whole) - hdr_len - valid)
     return Recording(
         meta=meta,
         packets=packets,
         events=events,
-        warnings=parsed.warnings,
+        warnings=warnings,
         complete=complete,
-        valid_bytes=hdr_len + parsed.valid,
-        size_bytes=hdr_len + len(body),
+        valid_bytes=hdr_len + valid,
+        size_bytes=len(whole),
     )
 
 
@@ -979,20 +1011,23 @@ def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
                 whole.close()
 
 
-def _packet_arrays(
-    p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | bytes
-) -> PacketArrays:
-    """:func:`read_packet_arrays` on the file's bytes ``whole`` (offsets are file offsets)."""
-    from imuhip.decode import PackedPayloads
-    from imuhip.kernels import decode as kd
+@dataclass(slots=True)
+class _Scanned:
+    """A recording body read by :func:`_scan_file`."""
 
-    sensors = tuple(s.placement for s in meta.sensors)
+    frames: _FrameCols  # intact packet frames before ``tail``, file order
+    events: list[SessionEvent]  # event frames before ``tail``
+    tail: _Parsed | None  # the general parser's result from the first other frame on
+    valid: int  # bytes of intact frames before ``tail``
+
+
+def _scan_file(whole: mmap.mmap | bytes, hdr_len: int, sensors: tuple[str, ...]) -> _Scanned:
+    """Read the frames of ``whole[hdr_len:]``: runs of packet frames by the compiled scan, event
+    frames one by one, and from the first damaged or unexpected frame on the general parser."""
     n_sensors = len(sensors)
     data = np.frombuffer(whole, np.uint8)
     end = len(whole)
     events: list[SessionEvent] = []
-    warnings: list[str] = []
-    tail: _Parsed | None = None
     pos = hdr_len
     frame_no = 0
     valid = 0
@@ -1025,10 +1060,24 @@ def _packet_arrays(
                 frame_no += 1
                 continue
         break  # damage or an unexpected frame: the general parser takes over from here
-    if pos < end:
-        tail = _parse_no_gc(whole[pos:], 0, pos, frame_no, sensors, True)
-    if cols is None:
-        cols = _FrameCols.empty(0)
+    del data  # no view of the mapping outlives this function
+    tail = _parse_no_gc(whole[pos:], 0, pos, frame_no, sensors, True) if pos < end else None
+    return _Scanned(cols if cols is not None else _FrameCols.empty(0), events, tail, valid)
+
+
+def _packet_arrays(
+    p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | bytes
+) -> PacketArrays:
+    """:func:`read_packet_arrays` on the file's bytes ``whole`` (offsets are file offsets)."""
+    from imuhip.decode import PackedPayloads
+    from imuhip.kernels import decode as kd
+
+    sensors = tuple(s.placement for s in meta.sensors)
+    n_sensors = len(sensors)
+    end = len(whole)
+    sc = _scan_file(whole, hdr_len, sensors)
+    events, tail, valid, cols = sc.events, sc.tail, sc.valid, sc.frames
+    warnings: list[str] = []
     k = cols.n
     f_start, f_sensor, f_ns, f_len = cols.start[:k], cols.sensor[:k], cols.ns[:k], cols.length[:k]
     extra: list[RawPacket] = []
@@ -1052,6 +1101,7 @@ def _packet_arrays(
     cursor = base + framed  # where each sensor's packets read after damage go
     buf = np.empty(int(total.sum()), np.uint8)
     f_out = np.empty(k, np.int64)
+    data = np.frombuffer(whole, np.uint8)
     kd.gather_payloads(data, f_start, f_len, f_sensor, FRAME_HEADER_LEN, base, buf, f_out)
     del data  # no view of the mapping outlives this function
     extra_start = np.empty(len(extra), np.int64)

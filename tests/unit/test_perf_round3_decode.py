@@ -24,10 +24,13 @@ from imuhip import protocol
 from imuhip.errors import ProtocolError
 from imuhip.kernels import decode as kd
 from imuhip.recording import (
+    _NO_STOP,
     FRAME_HEADER_LEN,
     FRAME_OVERHEAD,
+    Recording,
     RecordingWriter,
     _packet_arrays,
+    _parse_no_gc,
     _read_header,
     read_packet_arrays,
     read_recording,
@@ -578,8 +581,31 @@ def test_scan_kernel_equals_round2_runs(tmp_path: Path) -> None:
     assert stop2 == want[37]
 
 
+def _read_recording_ref(path: Path) -> Recording:
+    """Round-2 ``read_recording``: the general frame-by-frame parser over the whole body."""
+    with path.open("rb") as f:
+        meta, hdr_len = _read_header(f, path)
+        body = f.read()
+    parsed = _parse_no_gc(body, 0, hdr_len, 0, tuple(s.placement for s in meta.sensors), True)
+    packets = [it for it in parsed.items if type(it) is RawPacket]
+    events = [it for it in parsed.items if type(it) is SessionEvent]
+    complete = any(e.kind == "stop" for e in events)
+    if not complete:
+        parsed.warnings.append(_NO_STOP)
+    return Recording(
+        meta,
+        packets,
+        events,
+        parsed.warnings,
+        complete,
+        hdr_len + parsed.valid,
+        hdr_len + len(body),
+    )
+
+
 def _assert_reader_equal(path: Path) -> None:
     rec = read_recording(path)
+    assert rec == _read_recording_ref(path)
     arr = read_packet_arrays(path)
     assert (arr.events, arr.warnings, arr.complete) == (rec.events, rec.warnings, rec.complete)
     assert (arr.valid_bytes, arr.size_bytes) == (rec.valid_bytes, rec.size_bytes)
@@ -628,3 +654,31 @@ def test_gaps_are_gap_objects() -> None:
     packets, _, _ = _mixed_stream([10] * 4, {1})
     s = dec.decode_sensor_packets(packets, make_meta())
     assert s.stats.gaps == (Gap(10, 20),)
+
+
+def _frame(kind: int, sensor: int, ns: int, payload: bytes) -> bytes:
+    head = struct.pack("<2sBBqI", b"\xa5\x5a", kind, sensor, ns, len(payload)) + payload
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+@pytest.mark.parametrize(
+    "insert",
+    [
+        _frame(1, 9, 5, b"\x01" * 20),  # a sensor index not in the session
+        _frame(7, 0, 5, b"xyz"),  # an unknown frame type
+        _frame(2, 0xFF, 5, b"{not json"),  # an unreadable event
+        b"\x00garbage\xa5\x5a\x01",  # bytes between frames
+        _frame(1, 0, 5, b"")[:-1] + b"\x00",  # a packet frame with a bad CRC
+    ],
+)
+@pytest.mark.parametrize("cut", [0, 5, 30])
+def test_reader_odd_frames_and_truncation_equal_round2(tmp_path: Path, insert, cut) -> None:
+    path = _write_recording(tmp_path / "o.imrec", _session_packets(lambda i: [3] * 40 + [6] * 9))
+    blob = path.read_bytes()
+    with path.open("rb") as f:
+        _, pos = _read_header(f, path)
+    while pos < len(blob) // 2:  # the first frame boundary past the middle
+        pos += FRAME_OVERHEAD + struct.unpack_from("<I", blob, pos + 12)[0]
+    out = blob[:pos] + insert + blob[pos:]
+    path.write_bytes(out[: len(out) - cut] if cut else out)
+    _assert_reader_equal(path)
