@@ -75,8 +75,9 @@ class PackedPayloads(Sequence[bytes]):
     """The payloads of many packets as slices of one byte buffer (no object per packet).
 
     Behaves as a read-only sequence of ``bytes`` (``payloads[i]`` copies one payload out);
-    :meth:`take` gathers payloads of one length into a ``(P, L)`` array at once. Used by the recording fast path (:func:`imuhip.recording.read_packet_arrays`) and
-    by :func:`decode_session`, where each sensor's payloads lie together in one shared buffer.
+    :meth:`take` gathers payloads of one length into a ``(P, L)`` array at once. Used by the
+    recording fast path (:func:`imuhip.recording.read_packet_arrays`) and by
+    :func:`decode_session`, where each sensor's payloads lie together in one shared buffer.
 
     Parameters
     ----------
@@ -974,18 +975,16 @@ def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str,
     for s in meta.sensors:
         codes_of.setdefault(s.placement, len(codes_of))
     n = len(pk)
-    sensors = list(map(_SENSOR, pk))
-    codes = np.fromiter(map(codes_of.__getitem__, sensors), np.int64, n)
+    codes = np.fromiter(map(codes_of.__getitem__, map(_SENSOR, pk)), np.int64, n)
     bad = np.flatnonzero(codes < 0)
     if len(bad):
         unknown: dict[str, int] = {}
         for j in bad.tolist():
-            unknown[sensors[j]] = unknown.get(sensors[j], 0) + 1
+            unknown[pk[j].sensor] = unknown.get(pk[j].sensor, 0) + 1
         _LOG.warning(
             "ignored packets of sensors not in the session metadata: %s",
             ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items())),
         )
-    del sensors
     # the payloads of all packets packed per sensor, and the host times, taken once (only if an
     # imuhip sensor needs them)
     packed: tuple[PackedPayloads, npt.NDArray[np.int64]] | None = None
