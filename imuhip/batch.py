@@ -513,6 +513,7 @@ def analyze_recording_chunked(
     from imuhip.norms import gait_flags
     from imuhip.pipeline import _recorded_segcal, analyze_orientations
     from imuhip.segment_calibration import calibrate_segments
+    from imuhip.units_check import check_session_gyro_units
 
     if not (window_s >= 60.0 and np.isfinite(window_s)):
         raise ValueError(f"window_s must be >= 60, got {window_s}")
@@ -545,6 +546,7 @@ def analyze_recording_chunked(
             from imuhip.sensor_calibration import apply_sensor_calibrations
 
             aligned = apply_sensor_calibrations(aligned, meta, cfg.calibration_folder)
+        check_session_gyro_units(aligned)  # a gyroscope off by 57.3 is refused
         ori = fuse_session(aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag))
         for pl, sensor in aligned.sensors.items():
             q = sensors_q.setdefault(pl, {"loss_fraction": 0.0, "n_gaps": 0})

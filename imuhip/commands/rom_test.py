@@ -70,9 +70,11 @@ def analyze_rom_recording(path: Path) -> tuple[dict[str, Any], list[Any], list[s
     from imuhip.pipeline import _recorded_segcal
     from imuhip.recording import read_recording
     from imuhip.rom import RomSide, rom_flags, rom_phases_from_events, rom_side
+    from imuhip.units_check import check_session_gyro_units
 
     rec = read_recording(path)
     aligned = align_session(decode_session(rec.packets, rec.meta), AlignConfig())
+    check_session_gyro_units(aligned)  # a gyroscope off by 57.3 is refused, ambiguous logged
     ori = fuse_session(aligned, FuseConfig())
     segcal = _recorded_segcal(rec.events)
     results: dict[str, RomSide] = {}
