@@ -228,7 +228,7 @@ def correct_thigh_heading(
         qp, _NO_CAL, qt, _NO_CAL, _NO_QUAT, g, ok, rate_hz, cfg, name, method, segment_axis
     )
     anchor = _kq.anchor_mask(fit.starts, fit.win, m)
-    if fit.offset_rad is None:
+    if fit.off_rad is None:
         return HeadingCorrection(
             q_world_thigh=qt,
             offset_rad=np.zeros(m),
@@ -237,9 +237,10 @@ def correct_thigh_heading(
             drift_rad_per_s=float("nan"),
             note=fit.note,
         )
-    q_corr = _kq.heading_fix(np.ascontiguousarray(qt), fit.offset_rad)
+    offset = np.interp(np.arange(m, dtype=np.float64), fit.centres, fit.off_rad)
+    q_corr = _kq.heading_fix(np.ascontiguousarray(qt), offset)
     return HeadingCorrection(
-        q_corr, fit.offset_rad, anchor, fit.confidence(m), fit.drift_rad_per_s, fit.note
+        q_corr, offset, anchor, fit.confidence(m), fit.drift_rad_per_s, fit.note
     )
 
 
@@ -253,14 +254,16 @@ _NO_QUAT = np.zeros((0, 4))
 class _HeadingFit:
     """The walking-axis fit of :func:`correct_thigh_heading` before any per-sample output.
 
-    ``offset_rad`` is ``(M,)`` (``None`` without anchor windows); :meth:`confidence` makes the
-    per-sample confidence on demand (the 9D pipeline does not need it).
+    ``centres`` (sample index) and ``off_rad`` (unwrapped, ``None`` without anchor windows) of
+    the anchor windows: the offset per sample is ``np.interp(t_idx, centres, off_rad)``;
+    :meth:`confidence` makes the per-sample confidence on demand (the 9D pipeline does not
+    need it).
     """
 
     starts: npt.NDArray[np.int64]
     win: int
     centres: FloatArray
-    offset_rad: FloatArray | None
+    off_rad: FloatArray | None
     drift_rad_per_s: float
     note: str
     rate_hz: float
@@ -268,7 +271,7 @@ class _HeadingFit:
 
     def confidence(self, m: int) -> FloatArray:
         """Anchor confidence per sample, ``(m,)`` (0 without anchors)."""
-        if self.offset_rad is None:
+        if self.off_rad is None:
             return np.zeros(m)
         cs = np.sort(self.centres)
         conf = _kq.heading_conf_args(
@@ -328,13 +331,12 @@ def _heading_fit(
         note = f"6D: {name} relative heading unanchored (no walking with a clear flexion axis)"
         return _HeadingFit(keep_starts, win, c, None, float("nan"), note, rate_hz, cfg)
     off = np.unwrap(offsets_arr)
-    offset = np.interp(np.arange(m, dtype=np.float64), c, off)
     drift = float(np.polyfit(c / rate_hz, off, 1)[0]) if len(c) > 1 else 0.0
     note = (
         f"6D: {name} heading anchored by walking-axis constraint in {len(c)} windows, "
         f"drift {np.rad2deg(drift) * 60:.1f} deg/min"
     )
-    return _HeadingFit(keep_starts, win, c, offset, drift, note, rate_hz, cfg)
+    return _HeadingFit(keep_starts, win, c, off, drift, note, rate_hz, cfg)
 
 
 def _window_layout(m: int, win: int, hop: int) -> tuple[npt.NDArray[np.int64], int]:

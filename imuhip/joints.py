@@ -325,12 +325,8 @@ def _oscillation_period(
         ok &= np.asarray(valid, dtype=bool)
     if ok.sum() < 4 * rate_hz:
         return None
-    if ok.all():  # np.interp onto its own grid returns the samples themselves
-        psi = np.unwrap(np.arctan2(fy, fx))
-    else:
-        idx = np.arange(n)
-        psi = np.unwrap(np.arctan2(fy[ok], fx[ok]))
-        psi = np.interp(idx, idx[ok], psi)
+    # heading unwrapped over the usable samples, bridged linearly across the others
+    psi = _kq.unwrap_bridge(np.arctan2(fy, fx), ok)
     # remove turns and drift (slower than any gait rhythm)
     psi -= uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
     if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto
@@ -357,7 +353,8 @@ def _band_power(
     ``c[j] = exp(-i pi j^2 / nfft)``, a convolution done with FFTs of length
     ``next_fast_len(N + bins - 1)`` instead of one real FFT of ``nfft`` (8x zero-padded, to
     the next power of two): the same frequencies and values within round-off (tests), ~4x less
-    work. The chirp phase ``j^2 mod 2 nfft`` is exact in integers.
+    work. The chirp phase ``j^2 mod 2 nfft`` is exact in integers
+    (:func:`imuhip.kernels.quat.chirp`).
 
     Returns ``(frequencies_hz, power)`` of the band bins, or ``None`` when no bin is in the band.
     """
@@ -373,13 +370,7 @@ def _band_power(
     kk, fk = kk[band], fk[band]
     k0, nb = int(kk[0]), len(kk)
     jmax = max(n - 1, k0 + nb - 1, abs(k0 - n + 1))
-    j = np.arange(jmax + 1, dtype=np.int64)
-    ang = ((j * j) % (2 * nfft)).astype(np.float64)
-    ang *= np.pi / nfft
-    chirp = np.empty(jmax + 1, dtype=np.complex128)
-    chirp.real = np.cos(ang)
-    chirp.imag = np.sin(ang)
-    np.negative(chirp.imag, out=chirp.imag)
+    chirp = _kq.chirp(jmax + 1, nfft)
     length = sp_fft.next_fast_len(n + nb - 1)
     fa = sp_fft.fft(x * chirp[:n], length)
     lag = np.abs(np.arange(k0 - n + 1, k0 + nb, dtype=np.int64))
@@ -387,7 +378,8 @@ def _band_power(
     fa *= fb
     y = sp_fft.ifft(fa, overwrite_x=True)[n - 1 : n - 1 + nb]
     y *= chirp[k0 : k0 + nb]
-    return fk, y.real * y.real + y.imag * y.imag
+    power = np.asarray(y.real * y.real + y.imag * y.imag, dtype=np.float64)
+    return np.asarray(fk, dtype=np.float64), power
 
 
 def walking_direction(
@@ -559,7 +551,7 @@ def joint_angles(
             axis,
         )
 
-    offsets: dict[str, FloatArray] = {}
+    offsets: dict[str, tuple[FloatArray, FloatArray]] = {}
     anchor_conf: dict[str, FloatArray] = {}
     m = len(ori.t_s)
     for side in (Side.LEFT, Side.RIGHT):
@@ -573,8 +565,8 @@ def joint_angles(
                     notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
                 continue
             corr = fit(thigh, thigh, (0.0, 0.0, 1.0))
-            if corr.offset_rad is not None:
-                offsets[thigh] = corr.offset_rad
+            if corr.off_rad is not None:
+                offsets[thigh] = (corr.centres, corr.off_rad)
             if no_mag:
                 # with magnetometers the confidence stays the field-quality one: the walking
                 # anchor then only replaces the magnetometer's relative heading error
@@ -590,15 +582,21 @@ def joint_angles(
         want = cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag)
         if want and t_gate is not None:
             corr = fit("lumbar", t_gate, (1.0, 0.0, 0.0))
-            if corr.offset_rad is not None:
-                offsets["lumbar"] = corr.offset_rad
+            if corr.off_rad is not None:
+                offsets["lumbar"] = (corr.centres, corr.off_rad)
             notes.append(corr.note)
 
+    buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
+
     def zxy(seg: str, sign: FloatArray) -> FloatArray:
-        e = _kq.zxy_entries(
-            q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], offsets.get(seg, _NO_CAL)
-        )
-        return _kq.interleave3(*_cardan_from_entries(e), *(float(v) for v in sign))
+        cen, off = offsets.get(seg, (_NO_CAL, _NO_CAL))
+        out = np.empty((m, 3))
+        for a in range(0, m, _CHUNK):
+            e = buf[:, : min(_CHUNK, m - a)]
+            _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, a, e)
+            r0, r1, r2 = _cardan_from_entries(e)
+            _kq.interleave3(r0, r1, r2, sign[0], sign[1], sign[2], out[a : a + len(r0)])
+        return out
 
     hip: dict[str, FloatArray] = {}
     for side in (Side.LEFT, Side.RIGHT):
@@ -611,9 +609,15 @@ def joint_angles(
     win_s = cfg.walking_window_s if period is None else 2.0 * period
     dx, dy = _walking_xy(fx, fy, ori.rate_hz, win_s, ori.valid["pelvis"])
     del fx, fy
-    e = _kq.yxz_walk_entries(q_in["pelvis"], cal["pelvis"], _walking_psi(dx, dy), *_Q_FIX_CS)
-    pelvis = _kq.interleave3(*_cardan_from_entries(e), *(float(v) for v in _PELVIS_SIGN))
-    del e, dx, dy
+    cx, sx = _walking_unit(dx, dy)
+    pelvis = np.empty((m, 3))
+    for a in range(0, m, _CHUNK):
+        e = buf[:, : min(_CHUNK, m - a)]
+        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, a, e)
+        r0, r1, r2 = _cardan_from_entries(e)
+        s0, s1, s2 = _PELVIS_SIGN
+        _kq.interleave3(r0, r1, r2, s0, s1, s2, pelvis[a : a + len(r0)])
+    del cx, sx, dx, dy
     lumbar = None
     if "lumbar" in q_in:
         lumbar = zxy("lumbar", _LUMBAR_SIGN)
@@ -630,8 +634,8 @@ def joint_angles(
     )
 
 
-_Q_FIX_CS = (float(np.cos(0.5 * (0.5 * np.pi))), float(np.sin(0.5 * (0.5 * np.pi))))
-"""cos and sin of half the fixed +90° turn about X of :func:`walking_frame`."""
+_CHUNK = 32768
+"""Samples per chunk of the angle kernels: their (5, chunk) arguments stay in cache."""
 
 
 def _cardan_from_entries(e: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -644,11 +648,11 @@ def _cardan_from_entries(e: FloatArray) -> tuple[FloatArray, FloatArray, FloatAr
     return e[1], e[0], e[3]
 
 
-def _walking_psi(dx: FloatArray, dy: FloatArray) -> FloatArray:
-    """Heading (rad) of :func:`walking_frame` from unit walking-direction components."""
+def _walking_unit(dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """cos and sin of :func:`walking_frame`'s heading: the walking direction, renormalised."""
     n = np.sqrt(dx * dx + dy * dy)
     if np.any(n < 1e-9) or not np.all(np.isfinite(n)):
         raise ValueError("walking_dir_world must have a non-zero finite horizontal component")
     dx /= n
     dy /= n
-    return np.arctan2(dy, dx, out=dy)
+    return dx, dy

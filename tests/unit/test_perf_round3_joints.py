@@ -545,22 +545,6 @@ def test_joint_angles_equal_reference(seed, with_mag, mode, gaps, lumbar) -> Non
     _assert_angles_equal(joint_angles(ori, segcal, cfg), _ref_joint_angles(ori, segcal, cfg))
 
 
-def test_joint_angles_bit_identical_on_this_platform() -> None:
-    """Same operations in the same order: exactly equal where libm cos/sin equal numpy's."""
-    x = np.linspace(-4, 4, 10001)
-    libm_cos = np.array([kq._heading_fixed(1.0, 0.0, 0.0, 0.0, v)[0] for v in x])
-    if not np.array_equal(libm_cos, np.cos(0.5 * -x)):
-        pytest.skip("libm cos differs from numpy's here: covered by the 1e-12 rad tolerance")
-    ori, segcal = _session(5, with_mag=True, gaps=True, disturb=True)
-    got = joint_angles(ori, segcal, JointsConfig(heading_correction="always"))
-    want = _ref_joint_angles(ori, segcal, JointsConfig(heading_correction="always"))
-    for side in want.hip_rad:
-        np.testing.assert_array_equal(got.hip_rad[side], want.hip_rad[side])
-    np.testing.assert_array_equal(got.pelvis_rad, want.pelvis_rad)
-    np.testing.assert_array_equal(got.lumbar_rad, want.lumbar_rad)
-    np.testing.assert_array_equal(got.transverse_confidence, want.transverse_confidence)
-
-
 def test_joint_angles_general_calibration_and_bad_input() -> None:
     ori, segcal = _session(6, with_mag=True, gaps=False, disturb=False, lumbar=False)
     m = len(ori.t_s)
@@ -680,37 +664,87 @@ def _random_quats(rng: np.random.Generator, m: int) -> np.ndarray:
     return rng.normal(size=(m, 4)) * rng.uniform(0.5, 2.0, size=(m, 1))
 
 
-def test_zxy_and_yxz_entries_equal_numpy() -> None:
+def _run_zxy(qa, ca, qb, cb, cen, off, chunk):
+    m = len(qa)
+    out = np.empty((5, m))
+    for a in range(0, m, chunk):
+        kq.zxy_args(qa, ca, qb, cb, cen, off, a, out[:, a : a + chunk])
+    return out
+
+
+def test_zxy_args_equal_normalised_quaternion_products() -> None:
+    """The kernel skips hip_angles' three normalisations (scaled matrix instead) and turns the
+    heading fix by a rotation recurrence: equal to the numpy expression within 1e-14."""
     rng = np.random.default_rng(0)
-    m = 5000
+    m = 20_000
     qa, qb = _random_quats(rng, m), _random_quats(rng, m)
     ca, cb = rng.normal(size=4), rng.normal(size=4)
-    off = rng.uniform(-3, 3, size=m)
     sa = quat_mul(quat_normalize(qa), ca)
     sb = quat_mul(quat_normalize(qb), cb)
-    sb_fix = quat_mul(quat_from_axis_angle(_UP, -off), sb)
-    for o, tb in ((np.zeros(0), sb), (off, sb_fix)):
+    # anchor centres with long gaps (thousands of samples between them) and outside the data
+    cen = np.sort(rng.uniform(-500, m + 500, size=9))
+    off = np.unwrap(rng.uniform(-3, 3, size=9))
+    offset = np.interp(np.arange(m, dtype=np.float64), cen, off)
+    sb_fix = quat_mul(quat_from_axis_angle(_UP, -offset), sb)
+    for o, tb in (((np.zeros(0), np.zeros(0)), sb), ((cen, off), sb_fix)):
         rel = quat_normalize(quat_mul(quat_conj(quat_normalize(sa)), quat_normalize(tb)))
         r = _rotmat_entries(rel)
         want = np.stack([r["21"], -r["01"], r["11"], -r["20"], r["22"]])
-        np.testing.assert_allclose(kq.zxy_entries(qa, ca, qb, cb, o), want, rtol=0, atol=1e-15)
-    # without the heading fix the kernel is pure arithmetic: bit-identical
-    rel = quat_normalize(quat_mul(quat_conj(quat_normalize(sa)), quat_normalize(sb)))
+        for chunk in (m, 777):  # chunked calls give the same values
+            got = _run_zxy(qa, ca, qb, cb, o[0], o[1], chunk)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
+    # a single anchor: a constant fix
+    sb1 = quat_mul(quat_from_axis_angle(_UP, -np.full(m, 0.3)), sb)
+    rel = quat_normalize(quat_mul(quat_conj(quat_normalize(sa)), quat_normalize(sb1)))
     r = _rotmat_entries(rel)
-    want = np.stack([r["21"], -r["01"], r["11"], -r["20"], r["22"]])
-    np.testing.assert_array_equal(kq.zxy_entries(qa, ca, qb, cb, np.zeros(0)), want)
-    # pelvis relative to the walking frame
+    got = _run_zxy(qa, ca, qb, cb, np.array([50.0]), np.array([0.3]), m)
+    np.testing.assert_allclose(got[2], r["11"], rtol=0, atol=1e-14)
+
+
+def test_yxz_walk_args_equal_pelvis_angles_expression() -> None:
+    rng = np.random.default_rng(5)
+    m = 5000
+    qa, ca = _random_quats(rng, m), rng.normal(size=4)
+    sa = quat_mul(quat_normalize(qa), ca)
     psi = rng.uniform(-np.pi, np.pi, size=m)
-    c_fix, s_fix = np.cos(0.5 * (0.5 * np.pi)), np.sin(0.5 * (0.5 * np.pi))
-    got = kq.yxz_walk_entries(qa, ca, psi, c_fix, s_fix)
+    out = np.empty((5, m))
+    kq.yxz_walk_args(qa, ca, np.cos(psi), np.sin(psi), 0, out)
     d = np.stack([np.cos(psi), np.sin(psi), np.zeros(m)], axis=1)
     from imuhip.joints import walking_frame
 
     rel = quat_normalize(quat_mul(quat_conj(walking_frame(d)), quat_normalize(sa)))
     r = _rotmat_entries(rel)
     want = np.stack([-r["12"], r["02"], r["22"], r["10"], r["11"]])
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-14)
-    assert np.allclose(hip_angles(sa[:3], sb[:3], Side.LEFT), hip_angles(sa[:3], sb[:3], "left"))
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(pelvis_angles(sa, d), _ref_pelvis_from_args(out), rtol=0, atol=1e-13)
+
+
+def _ref_pelvis_from_args(e: np.ndarray) -> np.ndarray:
+    b = np.arcsin(np.clip(e[0], -1, 1))
+    return np.stack([np.arctan2(e[1], e[2]), b, np.arctan2(e[3], e[4])], axis=-1) * [1, -1, -1]
+
+
+def test_unwrap_bridge_equals_unwrap_and_interp() -> None:
+    rng = np.random.default_rng(6)
+    m = 5000
+    ang = np.angle(np.exp(1j * np.cumsum(rng.normal(0, 0.8, size=m))))  # many wraps
+    ang[100] = np.pi  # jumps of exactly pi
+    ang[101] = 0.0
+    for ok in (
+        np.ones(m, bool),
+        rng.random(m) > 0.3,
+        np.r_[np.zeros(50, bool), rng.random(m - 100) > 0.9, np.zeros(50, bool)],
+    ):
+        idx = np.arange(m)
+        want = np.interp(idx, idx[ok], np.unwrap(ang[ok]))
+        np.testing.assert_array_equal(kq.unwrap_bridge(ang, ok), want)
+
+
+def test_chirp_equals_exact_phase() -> None:
+    nfft = 1 << 16
+    j = np.arange(70_000, dtype=np.int64)
+    want = np.exp(-1j * np.pi * ((j * j) % (2 * nfft)) / nfft)
+    np.testing.assert_allclose(kq.chirp(len(j), nfft), want, rtol=0, atol=1e-13)
 
 
 def test_heading_block_sums_equal_numpy_block_sums() -> None:
