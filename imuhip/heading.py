@@ -161,8 +161,8 @@ def mag_field_quality(
     # exact order statistic (the np.median value) by histogram selection, O(M)
     ref_n = float(_kq.median_exact(norm[sl]))
     ref_d = float(_kq.median_exact(dip[sl]))
-    clean = (np.abs(norm - ref_n) < cfg.max_norm_dev_frac * ref_n) & (
-        np.abs(dip - ref_d) < cfg.max_dip_dev_rad
+    clean = _kq.mag_clean(
+        norm, dip, ref_n, cfg.max_norm_dev_frac * ref_n, ref_d, float(cfg.max_dip_dev_rad)
     )
     return MagQuality(norm, dip, clean, ref_n, ref_d)
 
@@ -388,15 +388,6 @@ def _offsets_from_sums(
     return starts[keep], _signed_angle_about_up(zp, axis)
 
 
-def _intervals(mask: BoolArray, t_s: FloatArray) -> list[tuple[float, float]]:
-    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
-    d = np.diff(m)
-    return [
-        (float(t_s[a]), float(t_s[b - 1]))
-        for a, b in zip(np.where(d == 1)[0], np.where(d == -1)[0], strict=True)
-    ]
-
-
 def vendor_heading_anchored(ori: OrientationSession, placement: str) -> bool:
     """True when a vendor import says its fusion referenced ``placement``'s heading to the
     magnetometer on every sample (``diagnostics[placement][VENDOR_HEADING_KEY]``)."""
@@ -476,16 +467,17 @@ def _transverse_confidence(
         clean = mq.clean & np.asarray(ori.valid[p], bool)
         if np.all(clean):
             continue
-        # held by the gyroscope since the last clean sample: 0.9 exp(-since_s / tau), 1 if clean
-        c = _kq.mag_hold_confidence(clean, float(ori.rate_hz), float(cfg.mag_hold_tau_s))
+        # held by the gyroscope since the last clean sample: 0.9 exp(-since_s / tau); clean
+        # samples hold 1 (no update of a confidence <= 1), so only the others are touched
+        idx, c = _kq.hold_args(clean, float(ori.rate_hz), float(cfg.mag_hold_tau_s))
         np.exp(c, out=c)
         c *= 0.9
-        c[clean] = 1.0
-        np.minimum(conf, c, out=conf)
+        conf[idx] = np.minimum(conf[idx], c)
         # report disturbances, bridging flickers shorter than 0.5 s (binary closing, 1-D)
         gap = max(1, round(0.5 * ori.rate_hz))
-        dirty = ~clean
-        disturbed = _kq.closing_1d(dirty, gap) | dirty
-        for a, b in _intervals(disturbed, np.asarray(ori.t_s)):
-            reasons.append(f"magnetic disturbance on {p} {a:.1f}-{b:.1f} s")
+        t_s = np.asarray(ori.t_s)
+        for a, b in zip(*_kq.disturbed_runs(clean, gap), strict=True):
+            reasons.append(
+                f"magnetic disturbance on {p} {float(t_s[a]):.1f}-{float(t_s[b - 1]):.1f} s"
+            )
     return np.clip(conf, 0.0, 1.0), tuple(reasons)

@@ -332,7 +332,7 @@ def _oscillation_period(
     if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto
         return None
     nfft = 1 << int(np.ceil(np.log2(8 * n)))
-    psi *= np.hanning(n)
+    _kq.hann_times(psi)
     got = _band_power(psi, nfft, rate_hz, band_hz)
     if got is None:
         return None

@@ -36,15 +36,17 @@ def jit(func: F) -> F:
 __all__ = [
     "anchor_mask",
     "chirp",
-    "closing_1d",
+    "disturbed_runs",
     "first_bad_quat",
     "forward_xy",
+    "hann_times",
     "heading_block_sums",
     "heading_conf_args",
     "heading_fix",
+    "hold_args",
     "interleave3",
     "mag_args",
-    "mag_hold_confidence",
+    "mag_clean",
     "median_exact",
     "unwrap_bridge",
     "yxz_walk_args",
@@ -465,49 +467,133 @@ def mag_args(q: np.ndarray, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 
 @jit
-def mag_hold_confidence(clean: np.ndarray, rate_hz: float, tau_s: float) -> np.ndarray:
-    """``-since_s / tau_s`` per sample, ``since_s`` the time since the last clean sample
-    (``-inf`` before the first; 0 on clean samples: the caller takes ``exp`` of it)."""
-    m = clean.shape[0]
-    out = np.empty(m)
-    last = -1
+def mag_clean(
+    norm: np.ndarray, dip: np.ndarray, ref_n: float, tol_n: float, ref_d: float, tol_d: float
+) -> np.ndarray:
+    """``(|norm - ref_n| < tol_n) & (|dip - ref_d| < tol_d)``, (M,) bool."""
+    m = norm.shape[0]
+    out = np.empty(m, dtype=np.bool_)
     for i in range(m):
-        if clean[i]:
-            last = i
-            out[i] = 0.0
-        elif last >= 0:
-            out[i] = -((i - last) / rate_hz) / tau_s
-        else:
-            out[i] = -np.inf
+        out[i] = abs(norm[i] - ref_n) < tol_n and abs(dip[i] - ref_d) < tol_d
     return out
 
 
 @jit
-def closing_1d(x: np.ndarray, size: int) -> np.ndarray:
-    """``scipy.ndimage.binary_closing(x, structure=np.ones(size, bool))`` of a 1-D mask.
+def hold_args(clean: np.ndarray, rate_hz: float, tau_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the samples that are not ``clean`` and ``-since_s / tau_s`` there.
 
-    Dilation: any of ``x[i - (size - 1) // 2 : ... + size]`` (outside = False); erosion: all of
-    the dilated ``[i - size // 2 : ... + size]`` with the window inside the array (scipy's
-    ``border_value=0``). Running counts: O(M) for any ``size``.
+    ``since_s``: time since the last clean sample (``inf`` before the first), the operations of
+    ``heading.transverse_confidence``'s ``(idx - last_clean) / rate_hz``; the caller takes
+    ``0.9 exp(...)`` (clean samples hold confidence 1: no update).
     """
+    m = clean.shape[0]
+    k = 0
+    for i in range(m):
+        if not clean[i]:
+            k += 1
+    idx = np.empty(k, dtype=np.int64)
+    args = np.empty(k)
+    last = -1
+    j = 0
+    for i in range(m):
+        if clean[i]:
+            last = i
+            continue
+        idx[j] = i
+        args[j] = -((i - last) / rate_hz) / tau_s if last >= 0 else -np.inf
+        j += 1
+    return idx, args
+
+
+@jit
+def _runs(x: np.ndarray, value: bool) -> tuple[np.ndarray, np.ndarray]:
+    # [start, stop) of the runs of ``x == value``
     n = x.shape[0]
-    cx = np.zeros(n + 1, dtype=np.int64)
+    k = 0
     for i in range(n):
-        cx[i + 1] = cx[i] + (1 if x[i] else 0)
+        if x[i] == value and (i == 0 or x[i - 1] != value):
+            k += 1
+    starts = np.empty(k, dtype=np.int64)
+    stops = np.empty(k, dtype=np.int64)
+    j = 0
+    for i in range(n):
+        if x[i] == value and (i == 0 or x[i - 1] != value):
+            starts[j] = i
+        if x[i] == value and (i == n - 1 or x[i + 1] != value):
+            stops[j] = i + 1
+            j += 1
+    return starts, stops
+
+
+@jit
+def disturbed_runs(clean: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Runs ``[start, stop)`` of ``binary_closing(~clean, np.ones(size)) | ~clean``.
+
+    ``scipy.ndimage.binary_closing`` of a 1-D mask at run level: the dilation extends each run
+    by ``size - 1 - (size - 1) // 2`` to the left and ``(size - 1) // 2`` to the right (within
+    the array) and merges what touches; the erosion (outside counts False) shrinks each merged
+    run by ``size // 2`` on the left and ``size - 1 - size // 2`` on the right; then the union
+    with the original runs. One pass over the mask, then O(runs).
+    """
+    n = clean.shape[0]
+    s0, e0 = _runs(clean, False)
+    k = s0.shape[0]
     lo_d = (size - 1) // 2
-    cd = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        a = max(0, i - lo_d)
-        b = min(n, i - lo_d + size)
-        d = a < b and cx[b] - cx[a] > 0
-        cd[i + 1] = cd[i] + (1 if d else 0)
     lo_e = size // 2
-    out = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        a = i - lo_e
-        b = a + size
-        out[i] = a >= 0 and b <= n and cd[b] - cd[a] == size
-    return out
+    ds = np.empty(k, dtype=np.int64)
+    de = np.empty(k, dtype=np.int64)
+    nd = 0
+    for r in range(k):
+        a = max(0, s0[r] + lo_d - size + 1)
+        b = min(n, e0[r] + lo_d)
+        if nd > 0 and a <= de[nd - 1]:
+            de[nd - 1] = max(de[nd - 1], b)
+        else:
+            ds[nd] = a
+            de[nd] = b
+            nd += 1
+    es = np.empty(nd, dtype=np.int64)
+    ee = np.empty(nd, dtype=np.int64)
+    ne = 0
+    for r in range(nd):
+        a = ds[r] + lo_e
+        b = de[r] + lo_e - size + 1
+        if a < b:
+            es[ne] = a
+            ee[ne] = b
+            ne += 1
+    out_s = np.empty(k + ne, dtype=np.int64)
+    out_e = np.empty(k + ne, dtype=np.int64)
+    no = 0
+    i = 0
+    j = 0
+    while i < k or j < ne:
+        if j >= ne or (i < k and s0[i] <= es[j]):
+            a, b = s0[i], e0[i]
+            i += 1
+        else:
+            a, b = es[j], ee[j]
+            j += 1
+        if no > 0 and a <= out_e[no - 1]:
+            out_e[no - 1] = max(out_e[no - 1], b)
+        else:
+            out_s[no] = a
+            out_e[no] = b
+            no += 1
+    return out_s[:no], out_e[:no]
+
+
+@jit
+def hann_times(x: np.ndarray) -> None:
+    """``x *= np.hanning(len(x))`` in place (its expression; half the cosines: symmetric)."""
+    m = x.shape[0]
+    if m == 1:
+        return
+    for k in range((m + 1) // 2):
+        w = 0.5 + 0.5 * np.cos(np.pi * float(1 - m + 2 * k) / (m - 1))
+        x[k] *= w
+        if m - 1 - k != k:
+            x[m - 1 - k] *= w
 
 
 @jit

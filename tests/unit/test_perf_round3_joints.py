@@ -35,7 +35,6 @@ from imuhip.heading import (
     HeadingConfig,
     HeadingCorrection,
     MagQuality,
-    _intervals,
     _signed_angle_about_up,
     correct_thigh_heading,
     mag_field_quality,
@@ -449,6 +448,15 @@ def _ref_transverse_confidence(
     return np.clip(conf, 0.0, 1.0), tuple(reasons)
 
 
+def _intervals(mask: BoolArray, t_s: FloatArray) -> list[tuple[float, float]]:
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.diff(m)
+    return [
+        (float(t_s[a]), float(t_s[b - 1]))
+        for a, b in zip(np.where(d == 1)[0], np.where(d == -1)[0], strict=True)
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # Sessions
 # ---------------------------------------------------------------------------------------------
@@ -784,13 +792,17 @@ def test_pairwise_sum_equals_numpy_sum(n: int) -> None:
     assert kq._pairwise_sum(x, 0, n) == np.add.reduce(x)
 
 
-def test_closing_1d_equals_scipy() -> None:
+def test_disturbed_runs_equal_scipy_closing() -> None:
     rng = np.random.default_rng(2)
     for size in range(1, 13):
         for _ in range(40):
-            x = rng.random(int(rng.integers(1, 80))) < rng.uniform(0.05, 0.95)
-            want = binary_closing(x, structure=np.ones(size, dtype=bool))
-            np.testing.assert_array_equal(kq.closing_1d(x, size), want)
+            clean = rng.random(int(rng.integers(1, 80))) > rng.uniform(0.05, 0.95)
+            dirty = ~clean
+            want = binary_closing(dirty, structure=np.ones(size, dtype=bool)) | dirty
+            idx = np.arange(len(clean), dtype=np.float64)
+            starts, stops = kq.disturbed_runs(clean, size)
+            got = [(float(a), float(b - 1)) for a, b in zip(starts, stops, strict=True)]
+            assert got == _intervals(want, idx)
 
 
 def test_median_exact_equals_numpy_median() -> None:
@@ -831,19 +843,24 @@ def test_small_kernels_equal_numpy() -> None:
     lo, hi = cs[np.clip(j - 1, 0, len(cs) - 1)], cs[np.clip(j, 0, len(cs) - 1)]
     dist = np.maximum(np.minimum(np.abs(t - lo), np.abs(t - hi)) / 100.0 - 4.0, 0.0)
     np.testing.assert_array_equal(kq.heading_conf_args(cs, m, 100.0, 4.0, 60.0), -dist / 60.0)
-    # time since the last clean sample
+    # time since the last clean sample, on the samples that are not clean
     clean = rng.random(m) > 0.3
     clean[:5] = False
     idx = np.arange(m)
     last = np.maximum.accumulate(np.where(clean, idx, -1))
     since = np.where(last >= 0, (idx - last) / 100.0, np.inf)
-    want = np.where(clean, 0.0, -since / 30.0)
-    np.testing.assert_array_equal(kq.mag_hold_confidence(clean, 100.0, 30.0), want)
-    # heading fix
-    off = rng.uniform(-3, 3, size=m)
-    np.testing.assert_allclose(
-        kq.heading_fix(q, off), quat_mul(quat_from_axis_angle(_UP, -off), q), rtol=0, atol=1e-15
-    )
+    got_idx, got_args = kq.hold_args(clean, 100.0, 30.0)
+    np.testing.assert_array_equal(got_idx, np.flatnonzero(~clean))
+    np.testing.assert_array_equal(got_args, (-since / 30.0)[~clean])
+    # clean mask and Hann window
+    dip = rng.normal(size=m)
+    want = (np.abs(norm - 40.0) < 4.0) & (np.abs(dip - 0.1) < 0.08)
+    np.testing.assert_array_equal(kq.mag_clean(norm, dip, 40.0, 4.0, 0.1, 0.08), want)
+    for n in (1, 2, 7, 1000, 1001):
+        x = rng.normal(size=n)
+        y = x.copy()
+        kq.hann_times(y)
+        np.testing.assert_array_equal(y, x * np.hanning(n))
     # validity reduction
     assert kq.first_bad_quat(q) == -1
     q[1234] = 0.0
