@@ -41,7 +41,7 @@ not steady straight walking is kept but marked invalid with one reason: ``gap``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -112,6 +112,18 @@ class EventConfig:
         Zero-lag Butterworth (4th order) low-pass of the signal on which the shank rule searches
         the IC and TO minima (the swing peaks stay on ``lowpass_hz``); ``None``: the
         ``lowpass_hz`` signal, as before.
+    thigh_first_step_min_frac : float or None
+        Thigh rule: the forward rotation (integral of the positive lobe, rad) before the first
+        stance of a bout is the first step when it is at least this fraction of the median
+        excursion of the bout's next full swings; its contact is then found as described in
+        :func:`_thigh_bout_start_ics`. 0.1 (a thigh swinging forward by ~4° for a ~40° steady
+        swing) separates a step from postural sway: the simulator's first steps sweep 0.24-0.35
+        of the steady excursion, the standing leg's drift before its first swing < 0.05.
+        ``None``: off (the first step out of standing is then not detected).
+    thigh_first_step_shoulder_s : float
+        Half-width of the second difference that locates the contact of a first step when it
+        shows as a shoulder rather than a local maximum (~ the time scale of the 8 Hz
+        low-pass, 1/(4 x 8 Hz)).
     """
 
     lowpass_hz: float = 8.0
@@ -127,6 +139,8 @@ class EventConfig:
     auto_sign: bool = True
     bout_end_swing_frac: float | None = 0.15
     minima_lowpass_hz: float | None = 30.0
+    thigh_first_step_min_frac: float | None = 0.1
+    thigh_first_step_shoulder_s: float = 0.03
 
     def __post_init__(self) -> None:
         if not 0 < self.min_stride_s < self.max_stride_s:
@@ -139,6 +153,19 @@ class EventConfig:
             )
         if not 0 < self.outlier_frac < 1:
             raise ValueError(f"outlier_frac must be in (0, 1), got {self.outlier_frac}")
+        if (
+            self.thigh_first_step_min_frac is not None
+            and not 0 < self.thigh_first_step_min_frac < 1
+        ):
+            raise ValueError(
+                "thigh_first_step_min_frac must be in (0, 1) or None, got "
+                f"{self.thigh_first_step_min_frac}"
+            )
+        if self.thigh_first_step_shoulder_s <= 0:
+            raise ValueError(
+                "thigh_first_step_shoulder_s must be positive, got "
+                f"{self.thigh_first_step_shoulder_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +174,9 @@ class SideEvents:
 
     ``source`` names the signal: ``"shank_gyro"``, ``"shank_orientation"``, ``"thigh_gyro"`` or
     ``"thigh_orientation"`` (orientation = angular velocity differentiated from orientations).
+    ``bout_start_ic_s`` holds the initial contacts (also in ``ic_s``) of the first step out of
+    standing found by the thigh rule; a stride starting at one is gait initiation, not steady
+    walking.
     """
 
     side: str
@@ -155,6 +185,7 @@ class SideEvents:
     to_s: FloatArray
     swing_peak_s: FloatArray
     inverted: bool = False
+    bout_start_ic_s: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,50 +366,41 @@ def detect_gait_events(
             cfg.thigh_ic_offset_frac,
             cfg.thigh_to_offset_frac,
         )
-        return SideEvents(side, src, ic_a, to_a, t_s[peaks].astype(np.float64), inverted)
+        first = _thigh_bout_start_ics(t_s, wf, peaks, rate_hz, cfg)
+        if len(first):
+            ic_a = np.sort(np.concatenate([ic_a, first]))
+        return SideEvents(
+            side, src, ic_a, to_a, t_s[peaks].astype(np.float64), inverted, bout_start_ic_s=first
+        )
+    # shank rule (the thigh returned above)
     ic: list[float] = []
     to: list[float] = []
     n = len(wf)
     for k, p in enumerate(peaks):
         nxt = peaks[k + 1] if k + 1 < len(peaks) else n
         prv = peaks[k - 1] if k > 0 else -1
-        # zero crossing + -> - after the swing peak
+        # zero crossing + -> - after the swing peak, then the first local minimum
         after = np.flatnonzero(wf[p:nxt] <= 0)
         if len(after):
             zc = p + int(after[0])
-            # sub-sample zero crossing time
-            t_zc = float(np.interp(0.0, [wf[zc], wf[zc - 1]], [t_s[zc], t_s[zc - 1]]))
-            if segment == "shank":
-                hi = min(n, zc + max(2, int(cfg.ic_search_s * rate_hz)) + 1)
-                seg = wm[zc:hi]
-                mins = _local_minima(seg)
-                i_ic = zc + (int(mins[0]) if len(mins) else int(np.argmin(seg)))
-                ic.append(float(t_s[i_ic]))
-            else:
-                period = _local_period(peaks, k, rate_hz, cfg)
-                ic.append(t_zc + cfg.thigh_ic_offset_frac * period)
-        # toe-off: before the swing peak, within half a stride
+            hi = min(n, zc + max(2, int(cfg.ic_search_s * rate_hz)) + 1)
+            seg = wm[zc:hi]
+            mins = _local_minima(seg)
+            i_ic = zc + (int(mins[0]) if len(mins) else int(np.argmin(seg)))
+            ic.append(float(t_s[i_ic]))
+        # toe-off: the deepest local minimum before the swing peak, within half a stride
         period = _local_period(peaks, k, rate_hz, cfg)
         lo = max(prv + 1, p - int(0.5 * period * rate_hz), 0)
         if p - lo < 3:
             continue
-        seg = wf[lo:p]
-        if segment == "shank":
-            seg = wm[lo:p]
-            mins = _local_minima(seg)
-            if not len(mins):
-                continue
-            i_to = lo + int(mins[np.argmin(seg[mins])])
-            if wm[i_to] >= 0:
-                continue
-            to.append(float(t_s[i_to]))
-        else:
-            before = np.flatnonzero(seg <= 0)
-            if not len(before):
-                continue
-            zc = lo + int(before[-1])
-            t_zc = float(np.interp(0.0, [wf[zc], wf[zc + 1]], [t_s[zc], t_s[zc + 1]]))
-            to.append(t_zc + cfg.thigh_to_offset_frac * period)
+        seg = wm[lo:p]
+        mins = _local_minima(seg)
+        if not len(mins):
+            continue
+        i_to = lo + int(mins[np.argmin(seg[mins])])
+        if wm[i_to] >= 0:
+            continue
+        to.append(float(t_s[i_to]))
     return SideEvents(
         side,
         src,
@@ -387,6 +409,101 @@ def detect_gait_events(
         t_s[peaks].astype(np.float64),
         inverted,
     )
+
+
+def _positive_lobe(
+    wf: FloatArray, i: int, lo: int, hi: int, open_start: bool = False
+) -> tuple[int, int] | None:
+    """``[a, b)``: the run of ``wf > 0`` containing index ``i``, limited to ``[lo, hi)``.
+
+    ``None`` when the run is not closed by a sample ``<= 0`` before ``hi``, or before ``lo``
+    (with ``open_start``: a run reaching ``lo > 0`` starts there; standing before a bout may
+    sway slightly positive for seconds, which adds ~nothing to the lobe's integral; a run
+    reaching the first sample of the recording is still rejected as truncated).
+    """
+    a = i
+    while a > lo and wf[a - 1] > 0:
+        a -= 1
+    b = i
+    while b < hi and wf[b] > 0:
+        b += 1
+    if b >= hi or a == 0 or (a <= lo and not open_start):
+        return None
+    return a, b
+
+
+def _thigh_bout_start_ics(
+    t_s: FloatArray, wf: FloatArray, peaks: npt.NDArray[np.intp], rate_hz: float, cfg: EventConfig
+) -> FloatArray:
+    """Initial contact of the first step of each walking bout, thigh rule (seconds, sorted).
+
+    The thigh rule times IC from the maximal inclination of the swing before it. The first step
+    out of standing has no such swing: the thigh starts from the standing posture, swings
+    forward slowly and with a fraction of the steady excursion while the mean posture moves
+    from standing to walking, so its zero crossing lies after the contact (by ~0.1 s in the
+    simulator) and its peak is far below the swing-peak threshold. For each full swing peak
+    ``p0`` that starts a bout (no full swing within ``max_stride_s`` before it) the stance
+    before ``p0`` (the negative lobe holding the minimum before ``p0``) is taken; when a
+    positive lobe (forward rotation) precedes it within ``max_stride_s`` and does not reach the
+    start of the recording (a truncated swing), and its forward excursion (the lobe's integral) is at least ``thigh_first_step_min_frac``
+    of the median excursion of the bout's next (up to three) full swings, it is the first step
+    and its contact is where the thigh stops swinging forward and starts to rotate back over
+    the planted foot: the last local maximum of the angular velocity between the lobe's peak
+    and its end, or, when the arrest shows only as a shoulder, the point of greatest concavity
+    (most negative second difference over ``thigh_first_step_shoulder_s``). The standing leg
+    (the one that does not step first) has no forward lobe before its first stance, so no
+    contact is invented for it. Strides starting at these contacts are gait initiation, not
+    steady walking (:func:`segment_strides` marks them ``standing``).
+    """
+    frac = cfg.thigh_first_step_min_frac
+    if frac is None or not len(peaks):
+        return np.zeros(0)
+    max_n = int(cfg.max_stride_s * rate_hz)
+    n = len(wf)
+    out: list[float] = []
+    for k in range(len(peaks)):
+        p0 = int(peaks[k])
+        if k > 0 and p0 - int(peaks[k - 1]) <= max_n:
+            continue  # not the first swing of a bout
+        lo = max(0, p0 - max_n, int(peaks[k - 1]) + 1 if k > 0 else 0)
+        if p0 - lo < 3:
+            continue
+        m = lo + int(np.argmin(wf[lo:p0]))  # deepest point of the stance before the swing
+        i = m
+        while i > lo and wf[i] <= 0:
+            i -= 1
+        if wf[i] <= 0:
+            continue
+        lobe = _positive_lobe(wf, i, lo, m, open_start=True)  # forward rotation before it
+        if lobe is None:
+            continue
+        a, b = lobe
+        exc = float(np.sum(wf[a:b])) / rate_hz
+        ref = []
+        for j in range(k, min(k + 3, len(peaks))):
+            if j > k and int(peaks[j]) - int(peaks[j - 1]) > max_n:
+                break
+            full = _positive_lobe(wf, int(peaks[j]), 0, n)
+            if full is not None:
+                ref.append(float(np.sum(wf[full[0] : full[1]])) / rate_hz)
+        if not ref or exc < frac * float(np.median(ref)):
+            continue
+        pk = a + int(np.argmax(wf[a:b]))
+        seg = wf[pk:b]  # from the lobe's peak to its last positive sample
+        if len(seg) < 3:
+            continue
+        maxima = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:])) + 1
+        if len(maxima):
+            i_ic = pk + int(maxima[-1])
+        else:
+            h = max(1, round(cfg.thigh_first_step_shoulder_s * rate_hz))
+            lo2, hi2 = max(pk, h), min(b - 1, n - 1 - h)
+            if hi2 < lo2:
+                continue
+            idx = np.arange(lo2, hi2 + 1)
+            i_ic = int(idx[np.argmin(wf[idx + h] - 2.0 * wf[idx] + wf[idx - h])])
+        out.append(float(t_s[i_ic]))
+    return np.asarray(out, dtype=np.float64)
 
 
 def _bout_end_swings(
@@ -466,8 +583,9 @@ def segment_strides(
     Returns
     -------
     list of Stride
-        Every stride, valid or not; exclusion priority: gap, standing, too_short, turning,
-        no_toe_off, outlier.
+        Every stride, valid or not; exclusion priority: gap, standing (longer than
+        ``max_stride_s``, or starting at a first contact out of standing,
+        ``events.bout_start_ic_s``), too_short, turning, no_toe_off, outlier.
     """
     cfg = cfg or EventConfig()
     t_s = np.asarray(t_s, dtype=np.float64)
@@ -506,10 +624,12 @@ def segment_strides(
         > max_gap_n
     )
     dur = b_s - a_s
+    # a stride from the first contact out of standing is gait initiation (thigh rule)
+    starts = np.isin(a_s, np.asarray(events.bout_start_ic_s, dtype=np.float64))
     reason = np.full(n, None, dtype=object)
     conds = (
         (gap, "gap"),
-        (dur > cfg.max_stride_s, "standing"),
+        ((dur > cfg.max_stride_s) | starts, "standing"),
         (dur < cfg.min_stride_s, "too_short"),
         (np.abs(dh) > cfg.turn_max_deg, "turning"),
         (~has_to, "no_toe_off"),

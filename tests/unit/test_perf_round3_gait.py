@@ -83,6 +83,71 @@ def _old_thigh_events(t_s, w, cfg):
     return np.asarray(ic), np.asarray(to), t_s[peaks]
 
 
+def _runs(mask):
+    """(start, stop) of the runs of True in ``mask``, half-open."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def _ref_first_step_ics(t_s, wf, peaks, rate_hz, cfg):
+    """Independent reference of the thigh rule's first step out of standing (round 4).
+
+    Written from the rule's description (``imuhip.events._thigh_bout_start_ics``) with run
+    tables instead of the implementation's index walks: a full swing that starts a bout; the
+    deepest point before it (within one maximal stride); the run of positive samples before
+    the negative run holding it (may begin at the window start, not at the recording start);
+    its integral against ``thigh_first_step_min_frac`` x the median integral of the positive
+    runs of the bout's next (up to 3) full swings; the contact: the last strict local maximum
+    after the run's peak, else the most negative second difference over 30 ms.
+    """
+    max_n = int(cfg.max_stride_s * rate_hz)
+    pos_a, pos_b = _runs(wf > 0)
+    out = []
+    for k, p0 in enumerate(peaks):
+        if k > 0 and p0 - peaks[k - 1] <= max_n:
+            continue
+        lo = max(0, p0 - max_n, peaks[k - 1] + 1 if k > 0 else 0)
+        if p0 - lo < 3:
+            continue
+        m = lo + int(np.argmin(wf[lo:p0]))
+        if wf[m] > 0:
+            continue
+        # positive runs that end before m, inside the window; the last one, if only <= 0
+        # samples lie between its end and m
+        j = np.flatnonzero((pos_b <= m) & (pos_b > lo))
+        if not len(j):
+            continue
+        a, b = int(pos_a[j[-1]]), int(pos_b[j[-1]])
+        if np.any(wf[b:m] > 0) or a == 0:
+            continue
+        a = max(a, lo)
+        ref = []
+        for i in range(k, min(k + 3, len(peaks))):
+            if i > k and peaks[i] - peaks[i - 1] > max_n:
+                break
+            r = np.flatnonzero((pos_a <= peaks[i]) & (pos_b > peaks[i]))
+            ra, rb = int(pos_a[r[0]]), int(pos_b[r[0]])
+            if ra > 0 and rb < len(wf):
+                ref.append(wf[ra:rb].sum() / rate_hz)
+        if not ref or wf[a:b].sum() / rate_hz < cfg.thigh_first_step_min_frac * np.median(ref):
+            continue
+        pk = a + int(np.argmax(wf[a:b]))
+        x = wf[pk:b]
+        if len(x) < 3:
+            continue
+        is_max = [i for i in range(1, len(x) - 1) if x[i] > x[i - 1] and x[i] >= x[i + 1]]
+        if is_max:
+            out.append(t_s[pk + is_max[-1]])
+            continue
+        h = max(1, round(cfg.thigh_first_step_shoulder_s * rate_hz))
+        cand = list(range(max(pk, h), min(b - 1, len(wf) - 1 - h) + 1))
+        if not cand:
+            continue
+        c2 = [wf[i + h] - 2.0 * wf[i] + wf[i - h] for i in cand]
+        out.append(t_s[cand[int(np.argmin(c2))]])
+    return np.asarray(out, dtype=np.float64)
+
+
 def _old_longest_false_run(ok):
     if ok.all():
         return 0
@@ -251,6 +316,57 @@ def test_thigh_events_equal_python_loop(walk) -> None:
         np.testing.assert_array_equal(ev.ic_s, ic)
         np.testing.assert_array_equal(ev.to_s, to)
         np.testing.assert_array_equal(ev.swing_peak_s, peaks_s)
+
+
+def _bouts(seed: int, dur_s: float = 120.0):
+    """Thigh signals of walks that start from and end in standing (smooth 1.5 s ramps of the
+    amplitude and of the mean posture), the left leg stepping first, noise, varying cadence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(dur_s * RATE)) / RATE
+    a = np.zeros(len(t))
+    phase = np.zeros(len(t))
+    f = 1.0 / rng.uniform(0.95, 1.2)
+    on = 3.0
+    while on < dur_s - 20.0:
+        off = on + rng.uniform(12.0, 20.0)
+        x1 = np.clip((t - on) / 1.5, 0, 1)
+        x2 = np.clip((t - off + 1.5) / 1.5, 0, 1)
+        ab = x1 * x1 * (3 - 2 * x1) - x2 * x2 * (3 - 2 * x2)
+        a += ab
+        # each bout: the left thigh starts near maximal flexion (phase 0.25)
+        phase += np.where((t >= on) & (t < off + 0.5), 0.25 + f * np.cumsum(ab) / RATE, 0.0)
+        on = off + rng.uniform(3.0, 6.0)
+    w = {}
+    for side, off in (("left", 0.0), ("right", 0.5)):
+        theta = a * (0.35 * np.sin(2 * np.pi * (phase + off)) + 0.12)
+        w[side] = np.gradient(theta, t) + 0.01 * rng.standard_normal(len(t))
+    return t, w
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_thigh_first_steps_equal_reference(seed: int) -> None:
+    t, w = _bouts(seed)
+    cfg = EventConfig()
+    n_first = 0
+    for side in ("left", "right"):
+        ev = detect_gait_events(t, w[side], side=side, segment="thigh", cfg=cfg)
+        ic, to, peaks_s = _old_thigh_events(t, w[side], cfg)
+        wf = _lowpass(np.nan_to_num(w[side]), RATE, cfg.lowpass_hz)
+        peaks = np.searchsorted(t, peaks_s)
+        first = _ref_first_step_ics(t, wf, peaks, RATE, cfg)
+        np.testing.assert_array_equal(ev.bout_start_ic_s, first)
+        np.testing.assert_array_equal(ev.ic_s, np.sort(np.concatenate([ic, first])))
+        np.testing.assert_array_equal(ev.to_s, to)
+        np.testing.assert_array_equal(ev.swing_peak_s, peaks_s)
+        if side == "right":
+            assert len(first) == 0  # the standing leg does not step first
+        n_first += len(first)
+        # the stride from a first step is gait initiation
+        strides = segment_strides(ev, t, np.ones(len(t), bool), None, cfg)
+        for s_ in strides:
+            if s_.ic_s in set(first.tolist()):
+                assert s_.exclusion == "standing"
+    assert n_first >= 4  # every bout's first step (4-6 bouts)
 
 
 def test_segment_strides_equal_loop(walk) -> None:
