@@ -110,3 +110,71 @@ def test_bad_input_named():
         detect_gait_events(np.arange(10.0), np.zeros(10), side="left", segment="foot")
     with pytest.raises(ValueError, match="outlier_frac"):
         EventConfig(outlier_frac=1.5)
+
+
+def _gait_initiation(first_phase: float, rate: float = RATE, ramp_s: float = 1.5):
+    """Thigh ML angular velocity of a walk out of standing: amplitude and mean posture ramp
+    in over ``ramp_s`` (smoothstep), the phase rate with the amplitude (the simulator's model),
+    so the leg that starts near maximal flexion makes a slow, weak first forward swing."""
+    t = np.arange(0, 20, 1 / rate)
+    x = np.clip((t - 3.0) / ramp_s, 0, 1)
+    a = x * x * (3 - 2 * x)
+    phase = first_phase + np.cumsum(a) / rate / 1.1  # 1.1 s strides once walking
+    theta = a * (0.35 * np.sin(2 * np.pi * phase) + 0.12)
+    w = np.gradient(theta, t) + np.random.default_rng(5).normal(0, 0.01, len(t))
+    # IC 0.147 cycles after maximal flexion (phase 0.25 of the sine): the thigh rule's phases
+    k = np.arange(0, 30)
+    ic_phase = 0.25 + 0.147 + k
+    ic = np.interp(ic_phase, phase, t, left=np.nan, right=np.nan)
+    ic = ic[np.isfinite(ic) & (np.interp(ic, t, a) > 0.05)]
+    return t, w, ic
+
+
+@pytest.mark.parametrize("rate", [100.0, 200.0])
+def test_thigh_first_step_out_of_standing_found(rate: float):
+    # the left thigh starts just before maximal flexion: its first contact comes after a
+    # weak forward swing that the swing-peak threshold does not see
+    t, w, ic = _gait_initiation(0.22, rate)
+    ev = detect_gait_events(t, w, side="left", segment="thigh")
+    assert len(ev.bout_start_ic_s) == 1
+    assert abs(ev.bout_start_ic_s[0] - ic[0]) < 0.15
+    assert ev.bout_start_ic_s[0] in ev.ic_s
+    found = _match(ev.ic_s, ic, tol_s=0.15)
+    assert len(found) == len(ic)  # every contact, the first included
+    off = EventConfig(thigh_first_step_min_frac=None)
+    ev_off = detect_gait_events(t, w, side="left", segment="thigh", cfg=off)
+    assert len(_match(ev_off.ic_s, ic, tol_s=0.15)) == len(ic) - 1  # what the rule adds
+    # steady strides: the same contacts with and without the rule
+    np.testing.assert_array_equal(np.setdiff1d(ev.ic_s, ev.bout_start_ic_s), ev_off.ic_s)
+    np.testing.assert_array_equal(ev.to_s, ev_off.to_s)
+    # the first stride is gait initiation, not steady walking
+    strides = segment_strides(ev, t, np.ones_like(t, bool))
+    assert strides[0].ic_s == ev.bout_start_ic_s[0]
+    assert strides[0].exclusion == "standing"
+    assert all(s.valid for s in strides[1:-1])
+
+
+def test_thigh_standing_leg_gets_no_first_step():
+    # the other leg starts near maximal extension: it stands, then swings; no contact before
+    # its first stance is invented
+    t, w, ic = _gait_initiation(0.72)
+    ev = detect_gait_events(t, w, side="right", segment="thigh")
+    assert len(ev.bout_start_ic_s) == 0
+    assert ev.ic_s[0] > ev.to_s[0]  # the first event is the first toe-off
+    assert len(_match(ev.ic_s, ic, tol_s=0.15)) == len(ic) == len(ev.ic_s)
+
+
+def test_thigh_no_events_while_standing_with_sway():
+    # quiet standing with slow postural sway (0.2 Hz, ~1 deg) and noise: no events at all
+    t = np.arange(0, 60, 1 / RATE)
+    rng = np.random.default_rng(2)
+    w = 0.02 * np.cos(2 * np.pi * 0.2 * t) + rng.normal(0, 0.02, len(t))
+    ev = detect_gait_events(t, w, side="left", segment="thigh")
+    assert len(ev.ic_s) == 0 and len(ev.to_s) == 0 and len(ev.bout_start_ic_s) == 0
+
+
+def test_thigh_first_step_config_checked():
+    with pytest.raises(ValueError, match="thigh_first_step_min_frac"):
+        EventConfig(thigh_first_step_min_frac=0.0)
+    with pytest.raises(ValueError, match="thigh_first_step_shoulder_s"):
+        EventConfig(thigh_first_step_shoulder_s=0.0)
