@@ -30,7 +30,13 @@ the distal end forward, so the swing phase is a large positive bump on both side
   minus the pelvic-tilt oscillation) at 85.2 % and 51.3 %, i.e. IC 0.148 and TO (at 60 %) 0.087
   of a stride later. The simulator is built on the same normative curves, so its agreement is
   by construction; on real subjects the between-subject spread of those phases (~2-3 % of the
-  cycle, 25-35 ms) is the expected error of this path.
+  cycle, 25-35 ms) is the expected error of this path. The first step out of standing has no
+  maximal inclination before its contact (the thigh starts from the standing posture and swings
+  forward slowly, with a fraction of the steady excursion, while the mean posture ramps to the
+  walking one): when a forward lobe of at least ``thigh_first_step_min_frac`` of the bout's
+  steady swing excursion precedes the first stance of a bout, its contact is where the thigh's
+  forward rotation is arrested (:func:`_thigh_bout_start_ics`); that stride is marked
+  ``standing`` (gait initiation).
 * **Pelvis**: the pelvis heading (yaw of the pelvis segment X axis) marks turns; invalid samples
   mark gaps.
 
@@ -107,7 +113,8 @@ class EventConfig:
         this fraction of the median swing peak directly before the first (after the last) full
         swing of a bout still marks a stride, so that step's IC/TO are found (shank rule only:
         the thigh's zero crossings are displaced while the mean posture ramps from standing to
-        walking, so the thigh path does not use it). ``None``: off.
+        walking, so the thigh path uses its own first-step rule instead,
+        ``thigh_first_step_min_frac``). ``None``: off.
     minima_lowpass_hz : float or None
         Zero-lag Butterworth (4th order) low-pass of the signal on which the shank rule searches
         the IC and TO minima (the swing peaks stay on ``lowpass_hz``); ``None``: the
@@ -441,19 +448,23 @@ def _thigh_bout_start_ics(
     out of standing has no such swing: the thigh starts from the standing posture, swings
     forward slowly and with a fraction of the steady excursion while the mean posture moves
     from standing to walking, so its zero crossing lies after the contact (by ~0.1 s in the
-    simulator) and its peak is far below the swing-peak threshold. For each full swing peak
-    ``p0`` that starts a bout (no full swing within ``max_stride_s`` before it) the stance
-    before ``p0`` (the negative lobe holding the minimum before ``p0``) is taken; when a
-    positive lobe (forward rotation) precedes it within ``max_stride_s`` and does not reach the
-    start of the recording (a truncated swing), and its forward excursion (the lobe's integral) is at least ``thigh_first_step_min_frac``
-    of the median excursion of the bout's next (up to three) full swings, it is the first step
-    and its contact is where the thigh stops swinging forward and starts to rotate back over
-    the planted foot: the last local maximum of the angular velocity between the lobe's peak
-    and its end, or, when the arrest shows only as a shoulder, the point of greatest concavity
-    (most negative second difference over ``thigh_first_step_shoulder_s``). The standing leg
-    (the one that does not step first) has no forward lobe before its first stance, so no
-    contact is invented for it. Strides starting at these contacts are gait initiation, not
-    steady walking (:func:`segment_strides` marks them ``standing``).
+    simulator) and its peak is far below the swing-peak threshold.
+
+    For each full swing peak ``p0`` that starts a bout (no full swing within ``max_stride_s``
+    before it) the stance before ``p0`` (the negative lobe holding the minimum before ``p0``)
+    is taken. When a positive lobe (forward rotation) precedes it within ``max_stride_s``,
+    does not reach the start of the recording (a truncated swing), and its forward excursion
+    (the lobe's integral) is at least ``thigh_first_step_min_frac`` of the median excursion of
+    the bout's next (up to three) full swings, it is the first step. Its contact is where the
+    thigh stops swinging forward and starts to rotate back over the planted foot: the last
+    local maximum of the angular velocity between the lobe's peak and its end or, when the
+    arrest shows only as a shoulder, the point of greatest concavity (most negative second
+    difference over ``thigh_first_step_shoulder_s``). The standing leg (the one that does not
+    step first) has no forward lobe before its first stance, so no contact is invented for
+    it. Strides starting at these contacts are gait initiation, not steady walking
+    (:func:`segment_strides` marks them ``standing``).
+
+    Cost: a few short numpy operations per bout (not per stride).
     """
     frac = cfg.thigh_first_step_min_frac
     if frac is None or not len(peaks):
