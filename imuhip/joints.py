@@ -445,22 +445,8 @@ def _walking_xy(
         num_x = uniform_filter1d(fx * w, size=size, mode="nearest")
         num_y = uniform_filter1d(fy * w, size=size, mode="nearest")
     den = uniform_filter1d(w, size=size, mode="nearest")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        num_x /= den
-        num_y /= den
-        bad = den == 0  # the vertical column: 0 / 0
-    n = np.sqrt(num_x * num_x + num_y * num_y)
-    bad |= ~(np.isfinite(n) & (n > 1e-6))
-    if np.all(bad):
+    if _kq.walking_unit_xy(num_x, num_y, den) == 0:
         raise ValueError("no valid pelvis samples with a horizontal anterior axis")
-    if np.any(bad):  # fill from the next good sample (the last one at the end)
-        idx = np.where(~bad)[0]
-        near = idx[np.clip(np.searchsorted(idx, np.arange(len(n))), 0, len(idx) - 1)]
-        num_x[bad] = num_x[near[bad]]
-        num_y[bad] = num_y[near[bad]]
-        n[bad] = n[near[bad]]
-    num_x /= n
-    num_y /= n
     return num_x, num_y
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "mag_clean",
     "median_exact",
     "unwrap_bridge",
+    "walking_unit_xy",
     "yxz_walk_args",
     "zxy_args",
 ]
@@ -597,33 +598,42 @@ def hann_times(x: np.ndarray) -> None:
 
 
 @jit
-def _select_kth(a: np.ndarray, k: int, nbins: int) -> float:
-    # k-th smallest (0-based) of a finite array: histogram over [min, max], then the values of
-    # the bin holding rank k, sorted (exact: an order statistic does not depend on the method)
+def _select_pair(a: np.ndarray, k: int) -> tuple[float, float]:
+    # the k-th and (k+1)-th smallest (0-based) of a finite array (k + 1 < len): histogram over
+    # [min, max], then the values of the bins holding those ranks, sorted (exact: an order
+    # statistic does not depend on the method). Bin index is monotone in the value.
+    n = a.shape[0]
     lo = a[0]
     hi = a[0]
     for v in a:
         lo = min(lo, v)
         hi = max(hi, v)
     if lo == hi:
-        return lo
+        return lo, lo
+    nbins = max(16, min(1 << 16, n // 8))
     scale = nbins / (hi - lo)
     counts = np.zeros(nbins + 1, dtype=np.int64)
     for v in a:
         counts[min(int((v - lo) * scale), nbins)] += 1
     acc = 0
-    b = 0
-    while acc + counts[b] <= k:
-        acc += counts[b]
-        b += 1
-    sel = np.empty(counts[b])
+    b1 = 0
+    while acc + counts[b1] <= k:
+        acc += counts[b1]
+        b1 += 1
+    b2 = b1
+    if acc + counts[b1] <= k + 1:  # rank k + 1 is in a later (the next non-empty) bin
+        b2 = b1 + 1
+        while counts[b2] == 0:
+            b2 += 1
+    sel = np.empty(counts[b1] + (counts[b2] if b2 != b1 else 0))
     j = 0
     for v in a:
-        if min(int((v - lo) * scale), nbins) == b:
+        b = min(int((v - lo) * scale), nbins)
+        if b in (b1, b2):
             sel[j] = v
             j += 1
     sel.sort()
-    return sel[k - acc]
+    return sel[k - acc], sel[k + 1 - acc]
 
 
 @jit
@@ -636,11 +646,11 @@ def median_exact(a: np.ndarray) -> float:
             return np.nan
         if not np.isfinite(v):
             return np.median(a)
-    nbins = max(16, min(1 << 16, n // 8))
+    if n == 1:
+        return a[0]
+    lo, hi = _select_pair(a, (n - 1) // 2)
     if n % 2 == 1:
-        return _select_kth(a, n // 2, nbins)
-    lo = _select_kth(a, n // 2 - 1, nbins)
-    hi = _select_kth(a, n // 2, nbins)
+        return lo
     res = 0.0
     res += lo
     res += hi
@@ -730,3 +740,37 @@ def chirp(count: int, nfft: int) -> np.ndarray:
         cr, ci = cr * dr - ci * di, cr * di + ci * dr
         dr, di = dr * rc - di * rs, dr * rs + di * rc
     return out
+
+
+@jit
+def walking_unit_xy(num_x: np.ndarray, num_y: np.ndarray, den: np.ndarray) -> int:
+    """Weighted window means to unit horizontal directions, in place; returns the good count.
+
+    ``avg = num / den`` per component (the vertical one is 0, or 0/0 where ``den == 0``),
+    ``n = |avg|``; samples without a finite ``n > 1e-6`` take the direction of the next good
+    sample (the last good one at the end), as ``joints.walking_direction``; then ``avg / n``.
+    """
+    m = num_x.shape[0]
+    good = 0
+    last_good = -1
+    for i in range(m):
+        ax = num_x[i] / den[i]
+        ay = num_y[i] / den[i]
+        n = np.sqrt(ax * ax + ay * ay)
+        if den[i] != 0.0 and np.isfinite(n) and n > 1e-6:
+            num_x[i] = ax / n
+            num_y[i] = ay / n
+            good += 1
+            last_good = i
+        else:
+            num_x[i] = np.nan  # marks a bad sample for the backward pass
+    if good == 0:
+        return 0
+    nxt = last_good
+    for i in range(m - 1, -1, -1):
+        if np.isnan(num_x[i]):
+            num_x[i] = num_x[nxt]
+            num_y[i] = num_y[nxt]
+        else:
+            nxt = i
+    return good

@@ -810,6 +810,8 @@ def test_median_exact_equals_numpy_median() -> None:
     cases = [rng.normal(size=n) for n in (1, 2, 3, 10, 11, 1000, 1001, 200_000)] + [
         np.round(rng.normal(size=5001), 1),  # many ties
         np.full(10, 3.5),
+        np.r_[np.zeros(500), np.full(500, 1e6)],  # the middle pair in far-apart bins
+        np.r_[rng.normal(size=600), np.full(601, 7.0)],
         np.array([1.0, np.inf, 2.0, -np.inf]),
         np.array([1.0, np.nan, 2.0]),
         np.concatenate([rng.normal(size=999), [1e300]]),  # one far outlier
