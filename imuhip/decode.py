@@ -354,15 +354,6 @@ def _nearest_diff(x: npt.NDArray[np.int64], modulus: int) -> npt.NDArray[np.int6
     return ((np.diff(x) + half) % modulus) - half
 
 
-def _ranges(start: npt.NDArray[np.int64], n: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Concatenation of ``arange(s, s + k)`` for each pair, vectorised."""
-    total = int(n.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    first = np.cumsum(n) - n
-    return np.repeat(start - first, n) + np.arange(total, dtype=np.int64)
-
-
 # ---------------------------------------------------------------------------------------------
 # streaming decoder (the batch decoder is one push)
 # ---------------------------------------------------------------------------------------------
