@@ -46,6 +46,8 @@ FloatArray = npt.NDArray[np.float64]
 _UP = np.array([0.0, 0.0, 1.0])
 _NO_CAL = np.zeros(0)
 """Empty sensor-to-segment rotation / heading offset: the kernels use the arrays as given."""
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+"""Empty validity mask: every sample counts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +307,7 @@ def heading_oscillation_period_s(
     qp = _checked_raw("q_world_pelvis", q_world_pelvis)
     if qp.ndim != 2:
         return None
-    fx, fy = _kq.forward_xy(qp, _NO_CAL)  # normalises, as _check_quat did
+    fx, fy = _kq.forward_xy(qp, _NO_CAL, _NO_CAL)  # normalises, as _check_quat did
     return _oscillation_period(fx, fy, rate_hz, valid, band_hz)
 
 
@@ -316,14 +318,14 @@ def _oscillation_period(
     valid: npt.ArrayLike | None,
     band_hz: tuple[float, float],
 ) -> float | None:
-    """:func:`heading_oscillation_period_s` from the pelvis X axis' horizontal components."""
+    """:func:`heading_oscillation_period_s` from the pelvis X axis' horizontal components
+    (they may be weighted by ``valid``: the other samples are not used)."""
     n = len(fx)
     if n < 4 * rate_hz:
         return None
-    ok = np.hypot(fx, fy) > 1e-3
-    if valid is not None:
-        ok &= np.asarray(valid, dtype=bool)
-    if ok.sum() < 4 * rate_hz:
+    v = _NO_MASK if valid is None else np.ascontiguousarray(valid, dtype=np.bool_)
+    ok, count = _kq.usable_heading(fx, fy, v)
+    if count < 4 * rate_hz:
         return None
     # heading unwrapped over the usable samples, bridged linearly across the others
     psi = _kq.unwrap_bridge(np.arctan2(fy, fx), ok)
@@ -372,10 +374,10 @@ def _band_power(
     jmax = max(n - 1, k0 + nb - 1, abs(k0 - n + 1))
     chirp = _kq.chirp(jmax + 1, nfft)
     length = sp_fft.next_fast_len(n + nb - 1)
-    fa = sp_fft.fft(x * chirp[:n], length)
-    lag = np.abs(np.arange(k0 - n + 1, k0 + nb, dtype=np.int64))
-    fb = sp_fft.fft(np.conj(chirp[lag]), length)
-    fa *= fb
+    a, b = _kq.bluestein_inputs(x, chirp, k0, nb, length)
+    fa = sp_fft.fft(a, overwrite_x=True)
+    fa *= sp_fft.fft(b, overwrite_x=True)
+    del a, b
     y = sp_fft.ifft(fa, overwrite_x=True)[n - 1 : n - 1 + nb]
     y *= chirp[k0 : k0 + nb]
     power = np.asarray(y.real * y.real + y.imag * y.imag, dtype=np.float64)
@@ -413,8 +415,9 @@ def walking_direction(
     qp = _checked_raw("q_world_pelvis", q_world_pelvis)
     if qp.ndim != 2:
         raise ValueError(f"q_world_pelvis must have shape (N, 4), got {qp.shape}")
-    fx, fy = _kq.forward_xy(qp, _NO_CAL)  # normalises, as _check_quat did
-    dx, dy = _walking_xy(fx, fy, rate_hz, window_s, valid)
+    w = np.ones(len(qp)) if valid is None else np.asarray(valid, dtype=np.float64)
+    fx, fy = _kq.forward_xy(qp, _NO_CAL, w)  # normalises, as _check_quat did
+    dx, dy = _walking_xy(fx, fy, w, rate_hz, window_s)
     out = np.zeros((len(dx), 3))
     out[:, 0] = dx
     out[:, 1] = dy
@@ -422,13 +425,14 @@ def walking_direction(
 
 
 def _walking_xy(
-    fx: FloatArray,
-    fy: FloatArray,
+    fx_w: FloatArray,
+    fy_w: FloatArray,
+    w: FloatArray,
     rate_hz: float,
     window_s: float,
-    valid: npt.ArrayLike | None,
 ) -> tuple[FloatArray, FloatArray]:
-    """:func:`walking_direction`'s horizontal components from the pelvis X axis' ones.
+    """:func:`walking_direction`'s horizontal components from the pelvis X axis' ones times the
+    weights ``w`` (validity as 0/1), in place.
 
     Per column, the operations of the ``(N, 3)`` version (its vertical column is zero: it adds
     exact zeros to the norms).
@@ -436,14 +440,8 @@ def _walking_xy(
     if rate_hz <= 0 or window_s <= 0:
         raise ValueError("rate_hz and window_s must be positive")
     size = max(1, round(window_s * rate_hz))
-    if valid is None:
-        w = np.ones(len(fx))
-        num_x = uniform_filter1d(fx, size=size, mode="nearest")
-        num_y = uniform_filter1d(fy, size=size, mode="nearest")
-    else:
-        w = np.asarray(valid, dtype=np.float64)
-        num_x = uniform_filter1d(fx * w, size=size, mode="nearest")
-        num_y = uniform_filter1d(fy * w, size=size, mode="nearest")
+    num_x = uniform_filter1d(fx_w, size=size, mode="nearest")
+    num_y = uniform_filter1d(fy_w, size=size, mode="nearest")
     den = uniform_filter1d(w, size=size, mode="nearest")
     if _kq.walking_unit_xy(num_x, num_y, den) == 0:
         raise ValueError("no valid pelvis samples with a horizontal anterior axis")
@@ -590,10 +588,11 @@ def joint_angles(
         if thigh in q_in:
             hip[side.value] = zxy(thigh, _HIP_SIGN[side])
             valid &= np.asarray(ori.valid[thigh], dtype=bool)
-    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"])
+    w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
+    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"], w)  # weighted by validity
     period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
     win_s = cfg.walking_window_s if period is None else 2.0 * period
-    dx, dy = _walking_xy(fx, fy, ori.rate_hz, win_s, ori.valid["pelvis"])
+    dx, dy = _walking_xy(fx, fy, w, ori.rate_hz, win_s)
     del fx, fy
     cx, sx = _walking_unit(dx, dy)
     pelvis = np.empty((m, 3))

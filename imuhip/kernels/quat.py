@@ -35,6 +35,7 @@ def jit(func: F) -> F:
 
 __all__ = [
     "anchor_mask",
+    "bluestein_inputs",
     "chirp",
     "disturbed_runs",
     "first_bad_quat",
@@ -49,6 +50,7 @@ __all__ = [
     "mag_clean",
     "median_exact",
     "unwrap_bridge",
+    "usable_heading",
     "walking_unit_xy",
     "yxz_walk_args",
     "zxy_args",
@@ -390,15 +392,22 @@ def zxy_args(
 
 
 @jit
-def forward_xy(qa: np.ndarray, cal_a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal components of the normalised segment's X axis in the world, two (M,)."""
+def forward_xy(
+    qa: np.ndarray, cal_a: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal components of the normalised segment's X axis in the world, two (M,), times
+    ``weight`` (M,) when it is not empty (``fwd * w`` of ``joints.walking_direction``)."""
     m = qa.shape[0]
     fx = np.empty(m)
     fy = np.empty(m)
+    weigh = weight.shape[0] != 0
     for i in range(m):
         w, x, y, z = _segment(qa, i, cal_a)
         w, x, y, z = _normalize(w, x, y, z)
         a0, a1, _ = _rotate(w, x, y, z, 1.0, 0.0, 0.0)
+        if weigh:
+            a0 = a0 * weight[i]
+            a1 = a1 * weight[i]
         fx[i] = a0
         fy[i] = a1
     return fx, fy
@@ -774,3 +783,34 @@ def walking_unit_xy(num_x: np.ndarray, num_y: np.ndarray, den: np.ndarray) -> in
         else:
             nxt = i
     return good
+
+
+@jit
+def usable_heading(fx: np.ndarray, fy: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, int]:
+    """``ok = (hypot(fx, fy) > 1e-3) & valid`` (``valid`` empty: all) and its count."""
+    m = fx.shape[0]
+    ok = np.empty(m, dtype=np.bool_)
+    count = 0
+    use_valid = valid.shape[0] != 0
+    for i in range(m):
+        o = np.hypot(fx[i], fy[i]) > 1e-3
+        if use_valid:
+            o = o and valid[i]
+        ok[i] = o
+        count += 1 if o else 0
+    return ok, count
+
+
+@jit
+def bluestein_inputs(
+    x: np.ndarray, chirp: np.ndarray, k0: int, nb: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-padded ``x[n] c[n]`` and ``conj(c[|k0 - N + 1 + m|])`` of length ``length``."""
+    n = x.shape[0]
+    a = np.zeros(length, dtype=np.complex128)
+    b = np.zeros(length, dtype=np.complex128)
+    for i in range(n):
+        a[i] = x[i] * chirp[i]
+    for j in range(n + nb - 1):
+        b[j] = np.conj(chirp[abs(k0 - n + 1 + j)])
+    return a, b
