@@ -207,3 +207,40 @@ def test_cli_analyze_refuses_rad_s_data_labelled_deg_s_in_one_line(
 
 def test_deg_per_rad() -> None:
     assert math.isclose(DEG_PER_RAD, 57.29577951308232)
+
+
+@pytest.mark.slow
+def test_cli_rom_test_refuses_a_gyro_scale_labelled_wrong(tmp_path: Path) -> None:
+    import dataclasses
+
+    from imuhip.sim.rom import write_rom_recording
+
+    res = simulate_rom_session(RomSimParams())
+    # the header says the thigh_r counts are deg/s-sized steps of a rad/s sensor: 57.3x too small
+    sensors = tuple(
+        dataclasses.replace(s, gyr_lsb_rad_s=s.gyr_lsb_rad_s / DEG_PER_RAD)
+        if s.placement == "thigh_r"
+        else s
+        for s in res.meta.sensors
+    )
+    bad = dataclasses.replace(res, meta=dataclasses.replace(res.meta, sensors=sensors))
+    write_rom_recording(res, tmp_path / "good")
+    write_rom_recording(bad, tmp_path / "bad")
+
+    def rom_test(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "imuhip", "rom-test", f"{name}.imrec"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    good = rom_test("good")
+    assert good.returncode == 0, good.stderr
+    r = rom_test("bad")
+    assert r.returncode == 1
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("imuhip rom-test: error: wrong gyroscope unit")
+    assert "thigh_r: gyroscope reads about 57.3x too small" in lines[0]
+    assert "thigh_l" not in lines[0]
