@@ -224,7 +224,7 @@ def correct_thigh_heading(
     if qp.shape != (m, 4) or qt.shape != (m, 4) or g.shape != (m, 3):
         raise ValueError("q_world_pelvis, q_world_thigh must be (M, 4), gyr (M, 3), same M")
     ok = np.ones(m, bool) if valid is None else np.asarray(valid, dtype=bool)
-    fit = _heading_fit(
+    (fit,) = _heading_fit(
         qp, _NO_CAL, qt, _NO_CAL, _NO_QUAT, g, ok, rate_hz, cfg, name, method, segment_axis
     )
     anchor = _kq.anchor_mask(fit.starts, fit.win, m)
@@ -248,6 +248,8 @@ _NO_CAL = np.zeros(0)
 """Empty sensor-to-segment rotation: the kernels then use the orientations as given."""
 _NO_QUAT = np.zeros((0, 4))
 """Empty gyroscope orientation: the kernels then take the angular velocity as world-frame."""
+_NO_GYR = np.zeros((0, 3))
+_NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,36 +297,68 @@ def _heading_fit(
     name: str,
     method: str,
     segment_axis: tuple[float, float, float],
-) -> _HeadingFit:
+    second: tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, str] | None = None,
+) -> list[_HeadingFit]:
     """Walking-axis heading offsets per sample, from segment or sensor orientations.
 
     ``qp``/``qt`` are segment orientations (``cal_* = _NO_CAL``) or sensor orientations with
     their sensor-to-segment rotations ``cal_*`` (4,) (``normalize(q) ⊗ cal``, as
     :func:`imuhip.joints.segment_orientation`); ``gyr`` is the world angular velocity
     (``q_gyr = _NO_QUAT``) or the sensor-frame one with ``q_gyr`` its sensor orientation.
-    Inputs checked by the callers; the same numbers as the numpy version before it (tests).
+    ``second`` = ``(qt, cal_t, q_gyr, gyr, ok, name)`` of another segment against the same
+    pelvis (both thighs in one pass). Inputs checked by the callers; the same numbers as the
+    numpy version before it (tests). One fit per segment.
     """
     m = len(ok)
     win = max(2, round(cfg.window_s * rate_hz))
     hop = max(1, round(cfg.hop_s * rate_hz))
     starts, length = _window_layout(m, win, hop)
     b = math.gcd(win, hop)
+    c = np.ascontiguousarray
+    if second is None:
+        two: tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray] = (
+            _NO_QUAT,
+            _NO_CAL,
+            _NO_QUAT,
+            _NO_GYR,
+            _NO_MASK,
+        )
+        names = [name]
+    else:
+        two = (c(second[0]), second[1], c(second[2]), c(second[3]), c(second[4], dtype=np.bool_))
+        names = [name, second[5]]
     blocks = _kq.heading_block_sums(
-        np.ascontiguousarray(qp),
+        c(qp),
         cal_p,
-        np.ascontiguousarray(qt),
+        c(qt),
         cal_t,
-        np.ascontiguousarray(q_gyr),
-        np.ascontiguousarray(gyr),
-        np.ascontiguousarray(ok, dtype=np.bool_),
+        c(q_gyr),
+        c(gyr),
+        c(ok, dtype=np.bool_),
+        *two,
         np.asarray(segment_axis, dtype=np.float64),
         b,
         length // b,
     )
     first = starts // b
-    sums = np.zeros((len(starts), blocks.shape[1]), dtype=np.float64)
-    for j in range(win // b):
-        sums += blocks[first + j]
+    fits = []
+    for blk, nm in zip(blocks, names, strict=True):
+        sums = np.zeros((len(starts), blk.shape[1]), dtype=np.float64)
+        for j in range(win // b):
+            sums += blk[first + j]
+        fits.append(_fit_from_sums(sums, starts, win, rate_hz, cfg, nm, method))
+    return fits
+
+
+def _fit_from_sums(
+    sums: FloatArray,
+    starts: npt.NDArray[np.int64],
+    win: int,
+    rate_hz: float,
+    cfg: HeadingConfig,
+    name: str,
+    method: str,
+) -> _HeadingFit:
     keep_starts, offsets_arr = _offsets_from_sums(sums, starts, win, cfg, method)
     c = (keep_starts + 0.5 * win).astype(np.float64)
     if not len(keep_starts):

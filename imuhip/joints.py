@@ -517,45 +517,54 @@ def joint_angles(
     valid = np.asarray(ori.valid["pelvis"], dtype=bool).copy()
     notes: list[str] = []
 
-    def fit(seg: str, gyro: str, axis: tuple[float, float, float]) -> heading._HeadingFit:
-        gyr = ori.gyr_rad_s[gyro]
-        assert gyr is not None  # checked by the callers
+    def fit(
+        segs: list[str], gyros: list[str], axis: tuple[float, float, float]
+    ) -> list[heading._HeadingFit]:
+        """Walking-axis fits of one or two segments against the pelvis (one kernel pass)."""
+        args = []
+        for seg, gyro in zip(segs, gyros, strict=True):
+            gyr = ori.gyr_rad_s[gyro]
+            assert gyr is not None  # checked by the callers
+            ok = np.asarray(ori.valid[seg], bool) & np.asarray(ori.valid["pelvis"], bool)
+            args.append((q_in[seg], cal[seg], raw[gyro], np.asarray(gyr, np.float64), ok, seg))
         return heading._heading_fit(
             q_in["pelvis"],
             cal["pelvis"],
-            q_in[seg],
-            cal[seg],
-            raw[gyro],
-            np.asarray(gyr, dtype=np.float64),
-            np.asarray(ori.valid[seg], bool) & np.asarray(ori.valid["pelvis"], bool),
+            *args[0][:5],
             ori.rate_hz,
             heading.HeadingConfig(),
-            seg,
+            segs[0],
             "mean_axis",
             axis,
+            second=args[1] if len(args) > 1 else None,
         )
 
     offsets: dict[str, tuple[FloatArray, FloatArray]] = {}
     anchor_conf: dict[str, FloatArray] = {}
     m = len(ori.t_s)
+    plan: list[tuple[str, bool, bool]] = []  # (thigh, no_mag, fit) in side order
     for side in (Side.LEFT, Side.RIGHT):
         thigh = f"thigh_{side.suffix}"
         if thigh not in q_in:
             continue
         no_mag = _unanchored(ori, thigh) or _unanchored(ori, "pelvis")
         if cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag):
-            if ori.gyr_rad_s.get(thigh) is None:
-                if no_mag:  # a magnetometer-referenced heading does not drift: nothing to say
-                    notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
-                continue
-            corr = fit(thigh, thigh, (0.0, 0.0, 1.0))
-            if corr.off_rad is not None:
-                offsets[thigh] = (corr.centres, corr.off_rad)
-            if no_mag:
-                # with magnetometers the confidence stays the field-quality one: the walking
-                # anchor then only replaces the magnetometer's relative heading error
-                anchor_conf[thigh] = corr.confidence(m)
-            notes.append(corr.note if no_mag else corr.note.replace("6D: ", "9D: ", 1))
+            plan.append((thigh, no_mag, ori.gyr_rad_s.get(thigh) is not None))
+    todo = [t for t, _, do in plan if do]
+    fits = dict(zip(todo, fit(todo, todo, (0.0, 0.0, 1.0)) if todo else [], strict=True))
+    for thigh, no_mag, do in plan:
+        if not do:
+            if no_mag:  # a magnetometer-referenced heading does not drift: nothing to say
+                notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
+            continue
+        corr = fits[thigh]
+        if corr.off_rad is not None:
+            offsets[thigh] = (corr.centres, corr.off_rad)
+        if no_mag:
+            # with magnetometers the confidence stays the field-quality one: the walking
+            # anchor then only replaces the magnetometer's relative heading error
+            anchor_conf[thigh] = corr.confidence(m)
+        notes.append(corr.note if no_mag else corr.note.replace("6D: ", "9D: ", 1))
 
     if "lumbar" in q_in:
         no_mag = _unanchored(ori, "lumbar") or _unanchored(ori, "pelvis")
@@ -565,7 +574,7 @@ def joint_angles(
         )
         want = cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag)
         if want and t_gate is not None:
-            corr = fit("lumbar", t_gate, (1.0, 0.0, 0.0))
+            (corr,) = fit(["lumbar"], [t_gate], (1.0, 0.0, 0.0))
             if corr.off_rad is not None:
                 offsets["lumbar"] = (corr.centres, corr.off_rad)
             notes.append(corr.note)
@@ -577,9 +586,8 @@ def joint_angles(
         out = np.empty((m, 3))
         for a in range(0, m, _CHUNK):
             e = buf[:, : min(_CHUNK, m - a)]
-            _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, a, e)
-            r0, r1, r2 = _cardan_from_entries(e)
-            _kq.interleave3(r0, r1, r2, sign[0], sign[1], sign[2], out[a : a + len(r0)])
+            _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, sign, a, e)
+            _cardan_from_entries(e, out[a : a + e.shape[1]])
         return out
 
     hip: dict[str, FloatArray] = {}
@@ -598,10 +606,8 @@ def joint_angles(
     pelvis = np.empty((m, 3))
     for a in range(0, m, _CHUNK):
         e = buf[:, : min(_CHUNK, m - a)]
-        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, a, e)
-        r0, r1, r2 = _cardan_from_entries(e)
-        s0, s1, s2 = _PELVIS_SIGN
-        _kq.interleave3(r0, r1, r2, s0, s1, s2, pelvis[a : a + len(r0)])
+        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, _PELVIS_SIGN, a, e)
+        _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
     del cx, sx, dx, dy
     lumbar = None
     if "lumbar" in q_in:
@@ -623,14 +629,13 @@ _CHUNK = 32768
 """Samples per chunk of the angle kernels: their (5, chunk) arguments stay in cache."""
 
 
-def _cardan_from_entries(e: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Angles ``(a, b, c)`` from the kernels' ``(5, M)`` entries, in place (numpy's SIMD
-    ``arcsin``/``arctan2``: the functions :func:`cardan_zxy`/:func:`cardan_yxz` call)."""
+def _cardan_from_entries(e: FloatArray, out: FloatArray) -> None:
+    """Angles ``[a, b, c]`` into ``out`` (n, 3) from the kernels' ``(5, n)`` arguments (numpy's
+    SIMD ``arcsin``/``arctan2``: the functions :func:`cardan_zxy`/:func:`cardan_yxz` call)."""
+    np.arctan2(e[1], e[2], out=out[:, 0])
     np.clip(e[0], -1.0, 1.0, out=e[0])
-    np.arcsin(e[0], out=e[0])
-    np.arctan2(e[1], e[2], out=e[1])
-    np.arctan2(e[3], e[4], out=e[3])
-    return e[1], e[0], e[3]
+    np.arcsin(e[0], out=out[:, 1])
+    np.arctan2(e[3], e[4], out=out[:, 2])
 
 
 def _walking_unit(dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, FloatArray]:

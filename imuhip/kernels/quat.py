@@ -45,7 +45,6 @@ __all__ = [
     "heading_conf_args",
     "heading_fix",
     "hold_args",
-    "interleave3",
     "mag_args",
     "mag_clean",
     "median_exact",
@@ -215,6 +214,11 @@ def heading_block_sums(
     qg: np.ndarray,
     gyr: np.ndarray,
     ok: np.ndarray,
+    qt2: np.ndarray,
+    cal_t2: np.ndarray,
+    qg2: np.ndarray,
+    gyr2: np.ndarray,
+    ok2: np.ndarray,
     axis: np.ndarray,
     block: int,
     nblocks: int,
@@ -225,44 +229,60 @@ def heading_block_sums(
     ``ok, |g|^2, gx^2, gy^2, gx gy, z_thigh (3), z_pelvis (3)`` with ``g`` the world angular
     velocity (``gyr`` rotated by ``qg``, or ``gyr`` itself when ``qg`` is empty) and ``z_*`` the
     segment ``axis`` in the world (segments from :func:`_segment`). Each block of ``block``
-    samples is summed pairwise as numpy does. Returns ``(nblocks, 11)``.
+    samples is summed pairwise as numpy does. A second distal segment (``qt2 ... ok2``; ``ok2``
+    empty: none) shares the pelvis axis (both thighs in one pass). Returns
+    ``(1 or 2, nblocks, 11)``.
     """
     m = ok.shape[0]
-    out = np.zeros((nblocks, 11))
+    two = ok2.shape[0] != 0
+    ns = 2 if two else 1
+    out = np.zeros((ns, nblocks, 11))
     buf = np.zeros((11, block))
+    pel = np.zeros((3, block))
     vx, vy, vz = axis[0], axis[1], axis[2]
     for j in range(nblocks):
-        for k in range(block):
+        for k in range(block):  # the pelvis axis, where any segment uses it
             i = j * block + k
-            if i >= m or not ok[i]:
-                for c in range(11):
-                    buf[c, k] = 0.0
-                continue
-            if qg.shape[0] == 0:
-                gx, gy, gz = gyr[i, 0], gyr[i, 1], gyr[i, 2]
+            if i < m and (ok[i] or (two and ok2[i])):
+                pw, px, py, pz = _segment(qp, i, cal_p)
+                b0, b1, b2 = _rotate(pw, px, py, pz, vx, vy, vz)
+                pel[0, k] = b0
+                pel[1, k] = b1
+                pel[2, k] = b2
+        for t in range(ns):
+            if t == 0:
+                qs, cs, qgs, gs, oks = qt, cal_t, qg, gyr, ok
             else:
-                gx, gy, gz = _rotate(
-                    qg[i, 0], qg[i, 1], qg[i, 2], qg[i, 3], gyr[i, 0], gyr[i, 1], gyr[i, 2]
-                )
-            buf[0, k] = 1.0
-            xx = gx * gx
-            yy = gy * gy
-            buf[2, k] = xx
-            buf[3, k] = yy
-            buf[4, k] = gx * gy
-            buf[1, k] = xx + yy + gz * gz
-            tw, tx, ty, tz = _segment(qt, i, cal_t)
-            a0, a1, a2 = _rotate(tw, tx, ty, tz, vx, vy, vz)
-            buf[5, k] = a0
-            buf[6, k] = a1
-            buf[7, k] = a2
-            pw, px, py, pz = _segment(qp, i, cal_p)
-            b0, b1, b2 = _rotate(pw, px, py, pz, vx, vy, vz)
-            buf[8, k] = b0
-            buf[9, k] = b1
-            buf[10, k] = b2
-        for c in range(11):
-            out[j, c] = _pairwise_sum(buf[c], 0, block)
+                qs, cs, qgs, gs, oks = qt2, cal_t2, qg2, gyr2, ok2
+            for k in range(block):
+                i = j * block + k
+                if i >= m or not oks[i]:
+                    for c in range(11):
+                        buf[c, k] = 0.0
+                    continue
+                if qgs.shape[0] == 0:
+                    gx, gy, gz = gs[i, 0], gs[i, 1], gs[i, 2]
+                else:
+                    gx, gy, gz = _rotate(
+                        qgs[i, 0], qgs[i, 1], qgs[i, 2], qgs[i, 3], gs[i, 0], gs[i, 1], gs[i, 2]
+                    )
+                buf[0, k] = 1.0
+                xx = gx * gx
+                yy = gy * gy
+                buf[2, k] = xx
+                buf[3, k] = yy
+                buf[4, k] = gx * gy
+                buf[1, k] = xx + yy + gz * gz
+                tw, tx, ty, tz = _segment(qs, i, cs)
+                a0, a1, a2 = _rotate(tw, tx, ty, tz, vx, vy, vz)
+                buf[5, k] = a0
+                buf[6, k] = a1
+                buf[7, k] = a2
+                buf[8, k] = pel[0, k]
+                buf[9, k] = pel[1, k]
+                buf[10, k] = pel[2, k]
+            for c in range(11):
+                out[t, j, c] = _pairwise_sum(buf[c], 0, block)
     return out
 
 
@@ -343,6 +363,7 @@ def zxy_args(
     cal_b: np.ndarray,
     cen: np.ndarray,
     off: np.ndarray,
+    sign: np.ndarray,
     start: int,
     out: np.ndarray,
 ) -> None:
@@ -355,7 +376,8 @@ def zxy_args(
     unnormalised product is scaled by ``2 / |q|^2``, which makes every normalisation of
     :func:`imuhip.joints.hip_angles` (sensor, segment, relative) unnecessary: the same angles
     within 1e-14 rad, one division per sample. Rows ``[r21, -r01, r11, -r20, r22]``:
-    ``b = arcsin(clip(row0))``, ``a = arctan2(row1, row2)``, ``c = arctan2(row3, row4)``.
+    ``b = arcsin(clip(row0))``, ``a = arctan2(row1, row2)``, ``c = arctan2(row3, row4)``; the
+    numerators times ``sign`` (3,) of the angles ``[a, b, c]`` (the functions are odd).
     """
     k = cen.shape[0]
     ch, sh, cd, sd = 1.0, 0.0, 1.0, 0.0
@@ -384,10 +406,10 @@ def zxy_args(
             tw, tx, ty, tz = _mul(ch, 0.0, 0.0, sh, tw, tx, ty, tz)
         w, x, y, z = _mul(pw, -px, -py, -pz, tw, tx, ty, tz)
         s = 2.0 / (w * w + x * x + y * y + z * z)
-        out[0, r] = s * (y * z + w * x)
-        out[1, r] = -s * (x * y - w * z)
+        out[0, r] = sign[1] * (s * (y * z + w * x))
+        out[1, r] = sign[0] * (-s * (x * y - w * z))
         out[2, r] = 1.0 - s * (x * x + z * z)
-        out[3, r] = -s * (x * z - w * y)
+        out[3, r] = sign[2] * (-s * (x * z - w * y))
         out[4, r] = 1.0 - s * (x * x + y * y)
 
 
@@ -415,7 +437,13 @@ def forward_xy(
 
 @jit
 def yxz_walk_args(
-    qa: np.ndarray, cal_a: np.ndarray, cx: np.ndarray, sx: np.ndarray, start: int, out: np.ndarray
+    qa: np.ndarray,
+    cal_a: np.ndarray,
+    cx: np.ndarray,
+    sx: np.ndarray,
+    sign: np.ndarray,
+    start: int,
+    out: np.ndarray,
 ) -> None:
     """Arguments of the Y–X′–Z″ angles of the segment relative to the walking frame into
     ``out`` (5, n), samples ``[start, start + n)``.
@@ -424,7 +452,8 @@ def yxz_walk_args(
     ``cos psi, sin psi = cx, sx`` (the unit walking direction: no trigonometry), ``R_seg`` from
     the unnormalised ``q_a ⊗ cal_a`` scaled by ``2 / |q|^2``; the same angles as
     :func:`imuhip.joints.pelvis_angles` within 1e-14 rad. Rows ``[-r12, r02, r22, r10, r11]``:
-    ``b = arcsin(clip(row0))``, ``a = arctan2(row1, row2)``, ``c = arctan2(row3, row4)``.
+    ``b = arcsin(clip(row0))``, ``a = arctan2(row1, row2)``, ``c = arctan2(row3, row4)``; the
+    numerators times ``sign`` (3,) of the angles ``[a, b, c]`` (the functions are odd).
     """
     for r in range(out.shape[1]):
         i = start + r
@@ -433,28 +462,11 @@ def yxz_walk_args(
         r02 = s * (x * z + w * y)
         r12 = s * (y * z - w * x)
         c, sn = cx[i], sx[i]
-        out[0, r] = -(1.0 - s * (x * x + y * y))  # -(R_walk_seg)12 = -R22
-        out[1, r] = c * r02 + sn * r12  # (R_walk_seg)02
+        out[0, r] = sign[1] * -(1.0 - s * (x * x + y * y))  # -(R_walk_seg)12 = -R22
+        out[1, r] = sign[0] * (c * r02 + sn * r12)  # (R_walk_seg)02
         out[2, r] = sn * r02 - c * r12  # (R_walk_seg)22
-        out[3, r] = s * (x * z - w * y)  # (R_walk_seg)10 = R20
+        out[3, r] = sign[2] * (s * (x * z - w * y))  # (R_walk_seg)10 = R20
         out[4, r] = s * (y * z + w * x)  # (R_walk_seg)11 = R21
-
-
-@jit
-def interleave3(
-    r0: np.ndarray,
-    r1: np.ndarray,
-    r2: np.ndarray,
-    s0: float,
-    s1: float,
-    s2: float,
-    out: np.ndarray,
-) -> None:
-    """``out[:] = np.stack([r0, r1, r2], axis=-1) * [s0, s1, s2]``, ``out`` (n, 3)."""
-    for i in range(out.shape[0]):
-        out[i, 0] = r0[i] * s0
-        out[i, 1] = r1[i] * s1
-        out[i, 2] = r2[i] * s2
 
 
 @jit

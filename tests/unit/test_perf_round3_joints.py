@@ -672,11 +672,14 @@ def _random_quats(rng: np.random.Generator, m: int) -> np.ndarray:
     return rng.normal(size=(m, 4)) * rng.uniform(0.5, 2.0, size=(m, 1))
 
 
+_ONES = np.ones(3)
+
+
 def _run_zxy(qa, ca, qb, cb, cen, off, chunk):
     m = len(qa)
     out = np.empty((5, m))
     for a in range(0, m, chunk):
-        kq.zxy_args(qa, ca, qb, cb, cen, off, a, out[:, a : a + chunk])
+        kq.zxy_args(qa, ca, qb, cb, cen, off, _ONES, a, out[:, a : a + chunk])
     return out
 
 
@@ -716,20 +719,39 @@ def test_yxz_walk_args_equal_pelvis_angles_expression() -> None:
     sa = quat_mul(quat_normalize(qa), ca)
     psi = rng.uniform(-np.pi, np.pi, size=m)
     out = np.empty((5, m))
-    kq.yxz_walk_args(qa, ca, np.cos(psi), np.sin(psi), 0, out)
+    kq.yxz_walk_args(qa, ca, np.cos(psi), np.sin(psi), _ONES, 0, out)
     d = np.stack([np.cos(psi), np.sin(psi), np.zeros(m)], axis=1)
-    from imuhip.joints import walking_frame
+    from imuhip.joints import _PELVIS_SIGN, _cardan_from_entries, walking_frame
 
     rel = quat_normalize(quat_mul(quat_conj(walking_frame(d)), quat_normalize(sa)))
     r = _rotmat_entries(rel)
     want = np.stack([-r["12"], r["02"], r["22"], r["10"], r["11"]])
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(pelvis_angles(sa, d), _ref_pelvis_from_args(out), rtol=0, atol=1e-13)
+    # with the pelvis signs folded into the numerators: pelvis_angles
+    kq.yxz_walk_args(qa, ca, np.cos(psi), np.sin(psi), _PELVIS_SIGN, 0, out)
+    ang = np.empty((m, 3))
+    _cardan_from_entries(out, ang)
+    np.testing.assert_allclose(ang, pelvis_angles(sa, d), rtol=0, atol=1e-13)
 
 
-def _ref_pelvis_from_args(e: np.ndarray) -> np.ndarray:
-    b = np.arcsin(np.clip(e[0], -1, 1))
-    return np.stack([np.arctan2(e[1], e[2]), b, np.arctan2(e[3], e[4])], axis=-1) * [1, -1, -1]
+def test_zxy_signs_give_hip_and_lumbar_angles() -> None:
+    from imuhip.joints import _HIP_SIGN, _LUMBAR_SIGN, _cardan_from_entries
+
+    rng = np.random.default_rng(8)
+    m = 3000
+    qa, qb = _random_quats(rng, m), _random_quats(rng, m)
+    ca, cb = rng.normal(size=4), rng.normal(size=4)
+    sa = quat_mul(quat_normalize(qa), ca)
+    sb = quat_mul(quat_normalize(qb), cb)
+    e = np.empty((5, m))
+    ang = np.empty((m, 3))
+    for side in (Side.LEFT, Side.RIGHT):
+        kq.zxy_args(qa, ca, qb, cb, np.zeros(0), np.zeros(0), _HIP_SIGN[side], 0, e)
+        _cardan_from_entries(e, ang)
+        np.testing.assert_allclose(ang, hip_angles(sa, sb, side), rtol=0, atol=1e-13)
+    kq.zxy_args(qa, ca, qb, cb, np.zeros(0), np.zeros(0), _LUMBAR_SIGN, 0, e)
+    _cardan_from_entries(e, ang)
+    np.testing.assert_allclose(ang, lumbar_angles(sa, sb), rtol=0, atol=1e-13)
 
 
 def test_unwrap_bridge_equals_unwrap_and_interp() -> None:
@@ -765,7 +787,18 @@ def test_heading_block_sums_equal_numpy_block_sums() -> None:
     axis = np.array([0.0, 0.0, 1.0])
     starts, length = heading._window_layout(m, win, hop)
     b = math.gcd(win, hop)
-    got = kq.heading_block_sums(qp, cp, qt, ct, qg, gyr, ok, axis, b, length // b)
+    none = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4)), np.zeros((0, 3)), np.zeros(0, bool))
+    (got,) = kq.heading_block_sums(qp, cp, qt, ct, qg, gyr, ok, *none, axis, b, length // b)
+    # two distal segments in one pass: each equals its own pass
+    qt2, ct2, ok2 = _random_quats(rng, m), rng.normal(size=4), rng.random(m) > 0.5
+    pair = kq.heading_block_sums(
+        qp, cp, qt, ct, qg, gyr, ok, qt2, ct2, qt2, gyr, ok2, axis, b, length // b
+    )
+    np.testing.assert_array_equal(pair[0], got)
+    np.testing.assert_array_equal(
+        pair[1],
+        kq.heading_block_sums(qp, cp, qt2, ct2, qt2, gyr, ok2, *none, axis, b, length // b)[0],
+    )
     # the old numpy construction of the quantity rows and their block sums
     g = quat_rotate(qg, gyr)
     z_pel = quat_rotate(segment_orientation(qp, cp), axis)
