@@ -254,6 +254,13 @@ def _mistake(factor: float) -> str:
     )
 
 
+def _all_finite(x: npt.NDArray[np.float64]) -> bool:
+    """Every element finite (a compiled early-exit scan; no (N, 3) temporaries)."""
+    from imuhip.kernels.align import all_finite
+
+    return bool(all_finite(np.ascontiguousarray(x)))
+
+
 def check_gyro_units(
     acc_m_s2: npt.ArrayLike,
     gyr_rad_s: npt.ArrayLike,
@@ -297,19 +304,20 @@ def check_gyro_units(
     ok = np.ones(len(acc), np.bool_) if valid is None else np.asarray(valid, dtype=np.bool_)
     if ok.shape != (len(acc),):
         raise ValueError(f"valid must have shape ({len(acc)},), got {ok.shape}")
-    finite = np.asarray(np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1), np.bool_)
-    ok = ok & finite
-    if not finite.all():  # filters need finite input; those rows are excluded anyway
+    if not (_all_finite(acc) and _all_finite(gyr)):
+        # filters need finite input; those rows are excluded anyway
+        finite = np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
+        ok = ok & finite
         acc = np.where(finite[:, None], acc, 0.0)
         gyr = np.where(finite[:, None], gyr, 0.0)
     # both tests look below 4 Hz: block means down to ~analysis_rate_hz make them cheap
     q = max(1, int(rate_hz // cfg.analysis_rate_hz))
     if q > 1:
-        m = len(acc) // q * q
-        acc = sum(acc[j:m:q] for j in range(1, q)) + acc[0:m:q]  # block sums (strided: fast)
-        gyr = sum(gyr[j:m:q] for j in range(1, q)) + gyr[0:m:q]
-        acc, gyr = acc / q, gyr / q
-        ok = np.logical_and.reduce([ok[j:m:q] for j in range(q)])
+        from imuhip.kernels.units import block_all, block_means
+
+        acc = block_means(np.ascontiguousarray(acc), q)
+        gyr = block_means(np.ascontiguousarray(gyr), q)
+        ok = block_all(np.ascontiguousarray(ok), q)
         rate_hz = rate_hz / q
 
     gain, corr, travel = _tilt_test(acc, gyr, ok, rate_hz, cfg)

@@ -244,3 +244,19 @@ def test_cli_rom_test_refuses_a_gyro_scale_labelled_wrong(tmp_path: Path) -> Non
     assert len(lines) == 1 and lines[0].startswith("imuhip rom-test: error: wrong gyroscope unit")
     assert "thigh_r: gyroscope reads about 57.3x too small" in lines[0]
     assert "thigh_l" not in lines[0]
+
+
+def test_block_kernels_equal_numpy_block_means() -> None:
+    from imuhip.kernels.units import block_all, block_means
+
+    rng = np.random.default_rng(3)
+    for n, q in ((0, 4), (7, 8), (1001, 8), (1000, 4), (999, 1)):
+        x = rng.normal(size=(n, 3))
+        m = n // q * q
+        ref = x[:m].reshape(-1, q, 3).sum(axis=1) / q if m else np.empty((0, 3))
+        got = block_means(x, q)
+        assert got.shape == (n // q, 3)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-15)
+        mask = rng.random(n) > 0.01
+        ref_m = mask[:m].reshape(-1, q).all(axis=1) if m else np.empty(0, bool)
+        np.testing.assert_array_equal(block_all(mask, q), ref_m)
