@@ -306,7 +306,7 @@ def check_gyro_units(
         raise ValueError(f"valid must have shape ({len(acc)},), got {ok.shape}")
     if not (_all_finite(acc) and _all_finite(gyr)):
         # filters need finite input; those rows are excluded anyway
-        finite: npt.NDArray[np.bool_] = np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1)
+        finite = np.asarray(np.isfinite(acc).all(axis=1) & np.isfinite(gyr).all(axis=1))
         ok = ok & finite
         acc = np.where(finite[:, None], acc, 0.0)
         gyr = np.where(finite[:, None], gyr, 0.0)
