@@ -146,6 +146,18 @@ def mag_field_quality(
     MagQuality
         Dip is positive when the field points below the horizon (northern hemisphere).
     """
+    return _mag_field_quality(q_world_sensor, mag_ut, ref_window, cfg, None)
+
+
+def _mag_field_quality(
+    q_world_sensor: npt.ArrayLike,
+    mag_ut: npt.ArrayLike,
+    ref_window: tuple[int, int] | None,
+    cfg: HeadingConfig | None,
+    scratch: FloatArray | None,
+) -> MagQuality:
+    """:func:`mag_field_quality`; ``scratch`` (3, M) holds the norm and dip arrays (reused
+    across sensors: no fresh pages), else they are new."""
     cfg = cfg or HeadingConfig()
     q = np.asarray(q_world_sensor, dtype=np.float64)
     m = np.asarray(mag_ut, dtype=np.float64)
@@ -155,7 +167,8 @@ def mag_field_quality(
         )
     # one pass: field norm and the world field's vertical and horizontal parts (the operations
     # of quat_rotate and the row norms, in their order); numpy's arctan2 for the dip
-    norm, dip, hor = _kq.mag_args(np.ascontiguousarray(q), np.ascontiguousarray(m))
+    norm, dip, hor = np.empty((3, len(m))) if scratch is None else scratch
+    _kq.mag_args(np.ascontiguousarray(q), np.ascontiguousarray(m), norm, dip, hor)
     np.arctan2(dip, hor, out=dip)
     sl = slice(*ref_window) if ref_window is not None else slice(None)
     # exact order statistic (the np.median value) by histogram selection, O(M)
@@ -476,6 +489,7 @@ def _transverse_confidence(
     cfg = cfg or HeadingConfig()
     m = len(ori.t_s)
     conf = np.ones(m)
+    scratch: FloatArray | None = None
     reasons: list[str] = []
     involved = [p for p in ("pelvis", "thigh_l", "thigh_r") if p in ori.q_world_sensor]
     for p in involved:
@@ -497,7 +511,9 @@ def _transverse_confidence(
             conf = np.zeros(m)
             reasons.append(f"6D: {p} heading not anchored (no magnetometer, no correction)")
             continue
-        mq = mag_field_quality(ori.q_world_sensor[p], mag, ref_window, cfg)
+        if scratch is None:
+            scratch = np.empty((3, m))
+        mq = _mag_field_quality(ori.q_world_sensor[p], mag, ref_window, cfg, scratch)
         clean = mq.clean & np.asarray(ori.valid[p], bool)
         if np.all(clean):
             continue

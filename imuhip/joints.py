@@ -328,7 +328,8 @@ def _oscillation_period(
     if count < 4 * rate_hz:
         return None
     # heading unwrapped over the usable samples, bridged linearly across the others
-    psi = _kq.unwrap_bridge(np.arctan2(fy, fx), ok)
+    psi = np.arctan2(fy, fx)
+    _kq.unwrap_bridge(psi, ok, psi)
     # remove turns and drift (slower than any gait rhythm)
     psi -= uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
     if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto

@@ -470,22 +470,18 @@ def yxz_walk_args(
 
 
 @jit
-def mag_args(q: np.ndarray, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Field norm, ``-mw_z`` and horizontal norm of the world field ``mw = q mag q*``.
-
-    ``heading.mag_field_quality``: ``dip = arctan2(-mw_z, horizontal)`` (done by the caller).
-    """
-    m = q.shape[0]
-    norm = np.empty(m)
-    negz = np.empty(m)
-    hor = np.empty(m)
-    for i in range(m):
+def mag_args(
+    q: np.ndarray, mag: np.ndarray, norm: np.ndarray, negz: np.ndarray, hor: np.ndarray
+) -> None:
+    """Field norm, ``-mw_z`` and horizontal norm of the world field ``mw = q mag q*`` into
+    ``norm``, ``negz``, ``hor`` (M,) (``heading.mag_field_quality``: ``dip = arctan2(-mw_z,
+    horizontal)`` is done by the caller)."""
+    for i in range(q.shape[0]):
         m0, m1, m2 = mag[i, 0], mag[i, 1], mag[i, 2]
         norm[i] = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
         a0, a1, a2 = _rotate(q[i, 0], q[i, 1], q[i, 2], q[i, 3], m0, m1, m2)
         negz[i] = -a2
         hor[i] = np.sqrt(a0 * a0 + a1 * a1)
-    return norm, negz, hor
 
 
 @jit
@@ -679,16 +675,16 @@ def median_exact(a: np.ndarray) -> float:
 
 
 @jit
-def unwrap_bridge(ang: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """``np.interp(idx, idx[ok], np.unwrap(ang[ok]))`` in one pass, (M,).
+def unwrap_bridge(ang: np.ndarray, ok: np.ndarray, out: np.ndarray) -> None:
+    """``np.interp(idx, idx[ok], np.unwrap(ang[ok]))`` in one pass into ``out`` (M,).
 
     ``np.unwrap``'s steps (period 2 pi: ``mod(dd + pi, 2 pi) - pi``, ``+pi`` for a positive
     jump of exactly pi, no correction below pi, the corrections summed in order) over the
     ``ok`` samples; the others linearly between their ``ok`` neighbours (``np.interp``'s
-    expression), held before the first and after the last. ``ok`` must have a True.
+    expression), held before the first and after the last. ``out`` may be ``ang`` itself
+    (each sample is read before it or a later one is written). ``ok`` must have a True.
     """
     m = ang.shape[0]
-    out = np.empty(m)
     pi = np.pi
     two_pi = 2.0 * np.pi
     first = -1
@@ -731,7 +727,6 @@ def unwrap_bridge(ang: np.ndarray, ok: np.ndarray) -> np.ndarray:
         out[k] = out[first]
     for k in range(prev_i + 1, m):
         out[k] = prev_v
-    return out
 
 
 @jit

@@ -767,7 +767,12 @@ def test_unwrap_bridge_equals_unwrap_and_interp() -> None:
     ):
         idx = np.arange(m)
         want = np.interp(idx, idx[ok], np.unwrap(ang[ok]))
-        np.testing.assert_array_equal(kq.unwrap_bridge(ang, ok), want)
+        out = np.empty(m)
+        kq.unwrap_bridge(ang, ok, out)
+        np.testing.assert_array_equal(out, want)
+        inplace = ang.copy()
+        kq.unwrap_bridge(inplace, ok, inplace)
+        np.testing.assert_array_equal(inplace, want)
 
 
 def test_chirp_equals_exact_phase() -> None:
@@ -860,7 +865,8 @@ def test_small_kernels_equal_numpy() -> None:
     m = 2000
     q = _random_quats(rng, m)
     mag = rng.normal(size=(m, 3)) * 40
-    norm, negz, hor = kq.mag_args(q, mag)
+    norm, negz, hor = np.empty((3, m))
+    kq.mag_args(q, mag, norm, negz, hor)
     mw = quat_rotate(q, mag)
     np.testing.assert_array_equal(norm, np.linalg.norm(mag, axis=1))
     np.testing.assert_array_equal(negz, -mw[:, 2])
