@@ -349,6 +349,7 @@ def _heading_fit(
         c(gyr),
         c(ok, dtype=np.bool_),
         *two,
+        second is not None,
         np.asarray(segment_axis, dtype=np.float64),
         b,
         length // b,

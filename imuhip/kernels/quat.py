@@ -219,6 +219,7 @@ def heading_block_sums(
     qg2: np.ndarray,
     gyr2: np.ndarray,
     ok2: np.ndarray,
+    two: bool,
     axis: np.ndarray,
     block: int,
     nblocks: int,
@@ -229,12 +230,11 @@ def heading_block_sums(
     ``ok, |g|^2, gx^2, gy^2, gx gy, z_thigh (3), z_pelvis (3)`` with ``g`` the world angular
     velocity (``gyr`` rotated by ``qg``, or ``gyr`` itself when ``qg`` is empty) and ``z_*`` the
     segment ``axis`` in the world (segments from :func:`_segment`). Each block of ``block``
-    samples is summed pairwise as numpy does. A second distal segment (``qt2 ... ok2``; ``ok2``
-    empty: none) shares the pelvis axis (both thighs in one pass). Returns
+    samples is summed pairwise as numpy does. A second distal segment (``qt2 ... ok2``, used
+    when ``two``) shares the pelvis axis (both thighs in one pass). Returns
     ``(1 or 2, nblocks, 11)``.
     """
     m = ok.shape[0]
-    two = ok2.shape[0] != 0
     ns = 2 if two else 1
     out = np.zeros((ns, nblocks, 11))
     buf = np.zeros((11, block))

@@ -793,16 +793,18 @@ def test_heading_block_sums_equal_numpy_block_sums() -> None:
     starts, length = heading._window_layout(m, win, hop)
     b = math.gcd(win, hop)
     none = (np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4)), np.zeros((0, 3)), np.zeros(0, bool))
-    (got,) = kq.heading_block_sums(qp, cp, qt, ct, qg, gyr, ok, *none, axis, b, length // b)
+    (got,) = kq.heading_block_sums(qp, cp, qt, ct, qg, gyr, ok, *none, False, axis, b, length // b)
     # two distal segments in one pass: each equals its own pass
     qt2, ct2, ok2 = _random_quats(rng, m), rng.normal(size=4), rng.random(m) > 0.5
     pair = kq.heading_block_sums(
-        qp, cp, qt, ct, qg, gyr, ok, qt2, ct2, qt2, gyr, ok2, axis, b, length // b
+        qp, cp, qt, ct, qg, gyr, ok, qt2, ct2, qt2, gyr, ok2, True, axis, b, length // b
     )
     np.testing.assert_array_equal(pair[0], got)
     np.testing.assert_array_equal(
         pair[1],
-        kq.heading_block_sums(qp, cp, qt2, ct2, qt2, gyr, ok2, *none, axis, b, length // b)[0],
+        kq.heading_block_sums(qp, cp, qt2, ct2, qt2, gyr, ok2, *none, False, axis, b, length // b)[
+            0
+        ],
     )
     # the old numpy construction of the quantity rows and their block sums
     g = quat_rotate(qg, gyr)
@@ -970,3 +972,25 @@ def test_oscillation_period_of_simulated_walks_equals_reference() -> None:
         got = heading_oscillation_period_s(qp, 100.0)
         assert got == _ref_heading_oscillation_period_s(qp, 100.0)
         assert got is not None and abs(got - stride_s) < 0.02 * stride_s
+
+
+@pytest.mark.parametrize("m", [0, 1, 5, 399, 1601])
+def test_joint_angles_short_sessions_equal_reference(m: int) -> None:
+    """Shorter than a window, a block, the period search: the same angles, notes or error."""
+    ori, segcal = _session(0, with_mag=False, gaps=True, disturb=False)
+    short = dataclasses.replace(
+        ori,
+        t_s=ori.t_s[:m],
+        q_world_sensor={p: v[:m] for p, v in ori.q_world_sensor.items()},
+        acc_m_s2={p: v[:m] for p, v in ori.acc_m_s2.items()},
+        gyr_rad_s={p: v[:m] for p, v in ori.gyr_rad_s.items()},
+        valid={p: v[:m] for p, v in ori.valid.items()},
+        mag_ut=dict.fromkeys(ori.q_world_sensor),
+    )
+    cfg = JointsConfig(heading_correction="always")
+    if m == 0:
+        for fn in (joint_angles, _ref_joint_angles):
+            with pytest.raises(ValueError, match="no valid pelvis samples"):
+                fn(short, segcal, cfg)
+        return
+    _assert_angles_equal(joint_angles(short, segcal, cfg), _ref_joint_angles(short, segcal, cfg))
