@@ -68,8 +68,8 @@ def sim_paths() -> dict[tuple[str, str], tuple[int, int, np.ndarray]]:
                 omega, kind = segment_angular_velocity(ori, segcal, f"{seg}_{sfx}")
                 assert kind == "gyro"
                 ev = detect_gait_events(ori.t_s, omega[:, 2], side=side, segment=seg)
-                # (segment_calibration currently flips the simulated shanks' Z axis; the
-                # detector's auto_sign takes the swing as the positive lobe either way)
+                # (segment_calibration signs the shank Z by the knee hinge; the detector's
+                # auto_sign remains a fallback for a wrong sign)
                 for k, found in (("ic", ev.ic_s), ("to", ev.to_s)):
                     true_s = getattr(sim.truth, f"{k}_s")[side]
                     n_ok, err = _match(true_s, found)
