@@ -1,16 +1,23 @@
 """Fused per-sample quaternion kernels of the joint-angle stage (:mod:`imuhip.joints`,
 :mod:`imuhip.heading`).
 
-Each kernel repeats, per sample and in the same order, the floating-point operations of the numpy
-expressions it replaces (``conventions.quat_normalize``, ``quat_mul``, ``quat_rotate``,
-``joints._rotmat_entries``, the block sums of ``heading._window_sums``), so its results are
-bit-identical to them (IEEE arithmetic, no ``fastmath``, no FMA contraction). The inverse
-trigonometric functions are NOT evaluated here: the kernels write their arguments and the caller
-applies numpy's ``arctan2``/``arcsin`` (SIMD, ~8x faster than libm in a compiled loop and the same
-values as before). ``cos``/``sin`` of the heading correction are evaluated here (libm; the same
-values as numpy's on this platform, checked by the tests).
+Two kinds, each tested against the numpy code it replaced (``tests/unit/
+test_perf_round3_joints.py`` keeps that code as reference):
 
-Quaternions are scalar first ``[w, x, y, z]`` (Hamilton), see :mod:`imuhip.conventions`.
+* Kernels behind a discrete decision (walking-axis block sums and hence the anchor windows,
+  the field-quality arguments and clean mask, the heading unwrap, the Hann window, the exact
+  median, the run-level closing) repeat the replaced numpy operations per sample in the same
+  order (``conventions.quat_normalize``/``quat_mul``/``quat_rotate``, numpy's pairwise
+  summation, ``np.unwrap``/``np.interp``): bit-identical results (IEEE arithmetic, no
+  ``fastmath``, no FMA contraction).
+* The angle kernels (:func:`zxy_args`, :func:`yxz_walk_args`) compute the rotation matrix of
+  the unnormalised quaternion product scaled by ``2 / |q|^2`` instead of normalising three
+  times, turn the heading fix by a rotation recurrence with exact resets, and take the walking
+  frame from the unit direction: the same angles within 1e-14 rad.
+
+Inverse trigonometric functions are not evaluated here: the kernels write their arguments and
+the caller applies numpy's ``arctan2``/``arcsin`` (SIMD, ~8x faster than libm in a compiled
+loop). Quaternions are scalar first ``[w, x, y, z]`` (Hamilton), see :mod:`imuhip.conventions`.
 Argument checks stay in the Python callers.
 """
 
@@ -224,7 +231,8 @@ def heading_block_sums(
     block: int,
     nblocks: int,
 ) -> np.ndarray:
-    """Per-block sums of the 11 walking-axis quantities (``heading._walking_window_offsets``).
+    """Per-block sums of the 11 walking-axis quantities (the old ``cols`` of the heading
+    module's per-window sums).
 
     Rows of the old ``cols`` array, per sample (zero where not ``ok`` and past the end):
     ``ok, |g|^2, gx^2, gy^2, gx gy, z_thigh (3), z_pelvis (3)`` with ``g`` the world angular
