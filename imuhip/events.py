@@ -47,7 +47,7 @@ not steady straight walking is kept but marked invalid with one reason: ``gap``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -107,6 +107,23 @@ class EventConfig:
         lobes are clearly larger (1st percentile beyond 1.5 x the 99th) the segment's Z axis is
         taken as inverted (a calibration problem), the signal is negated and
         ``SideEvents.inverted`` is set so the report says so.
+    trust_calibration_sign_score : float or None
+        :func:`config_for_segment`: when the segment calibration decided the sign of this
+        segment's flexion axis with at least this score (``SegmentCalibration.quality[p]
+        ["sign_score"]``: the weighted sum of its sign cues — swing skew, thigh correlation and
+        the knee-hinge cue for a shank, max ~7; skew, inclination and pelvis-yaw coupling for a
+        thigh, max ~4; < 0.3 is reported as weak), ``auto_sign`` is turned off for it. The
+        calibration's cues (a knee does not hyperextend by tens of degrees) are anatomical,
+        whereas ``auto_sign`` compares lobe sizes, which a slow walker's deep toe-off dip can
+        invert. 2.0 is about half the largest cue's weight; simulated walkers of 0.8-1.7 m/s
+        score 3.5-5 (shanks) and 2.6-2.8 (thighs). ``None``: never.
+    ic_min_prominence_frac : float or None
+        Shank rule: the IC is the first local minimum after the swing (zero crossing) whose
+        prominence is at least this fraction of that swing's peak (``None``: the first local
+        minimum). The 4th-order low-pass rings ahead of a sharp heel-strike dip (side lobe
+        ~1/``minima_lowpass_hz`` before it, a few % of its depth) and sensor noise ripples a
+        flat terminal swing; the heel-strike dip and the loading-response trough are tens of %
+        of the swing peak (Aminian et al. 2002, Fig. 2).
     bout_end_swing_frac : float or None
         The first swing out of standing and the last one into it are weaker than steady swings
         (in the simulator's ramp about a quarter of the steady peak); a swing peak of at least
@@ -144,6 +161,8 @@ class EventConfig:
     outlier_frac: float = 0.25
     max_gap_s: float = 0.25
     auto_sign: bool = True
+    trust_calibration_sign_score: float | None = 2.0
+    ic_min_prominence_frac: float | None = 0.05
     bout_end_swing_frac: float | None = 0.15
     minima_lowpass_hz: float | None = 30.0
     thigh_first_step_min_frac: float | None = 0.1
@@ -158,6 +177,12 @@ class EventConfig:
             raise ValueError(
                 f"bout_end_swing_frac must be in (0, 1) or None, got {self.bout_end_swing_frac}"
             )
+        pf = self.ic_min_prominence_frac
+        if pf is not None and not 0 < pf < 1:
+            raise ValueError(f"ic_min_prominence_frac must be in (0, 1) or None, got {pf}")
+        ts = self.trust_calibration_sign_score
+        if ts is not None and not (np.isfinite(ts) and ts > 0):
+            raise ValueError(f"trust_calibration_sign_score must be > 0 or None, got {ts}")
         if not 0 < self.outlier_frac < 1:
             raise ValueError(f"outlier_frac must be in (0, 1), got {self.outlier_frac}")
         if (
@@ -299,6 +324,20 @@ def _local_minima(x: FloatArray) -> npt.NDArray[np.int64]:
     return np.flatnonzero((x[1:-1] < x[:-2]) & (x[1:-1] <= x[2:])) + 1
 
 
+def config_for_segment(cfg: EventConfig, segcal: SegmentCalibration, placement: str) -> EventConfig:
+    """``cfg`` for detecting events on ``placement``: ``auto_sign`` off when the segment
+    calibration decided that segment's flexion sign clearly (``trust_calibration_sign_score``).
+
+    A calibration without a sign score (e.g. one stored in the recording, or an assumed one)
+    leaves ``cfg`` as it is.
+    """
+    ts = cfg.trust_calibration_sign_score
+    score = segcal.quality.get(placement, {}).get("sign_score")
+    if not cfg.auto_sign or ts is None or score is None or not np.isfinite(score):
+        return cfg
+    return replace(cfg, auto_sign=False) if score >= ts else cfg
+
+
 def detect_gait_events(
     t_s: FloatArray,
     omega_ml_rad_s: FloatArray,
@@ -393,6 +432,11 @@ def detect_gait_events(
             hi = min(n, zc + max(2, int(cfg.ic_search_s * rate_hz)) + 1)
             seg = wm[zc:hi]
             mins = _local_minima(seg)
+            if len(mins) > 1 and cfg.ic_min_prominence_frac is not None:
+                # a minimum, not a ripple: the filter's ringing ahead of a sharp heel-strike
+                # dip (or noise on a flat terminal swing) makes shallow local minima
+                keep = find_peaks(-seg, prominence=cfg.ic_min_prominence_frac * wf[p])[0]
+                mins = keep if len(keep) else mins
             i_ic = zc + (int(mins[0]) if len(mins) else int(np.argmin(seg)))
             ic.append(float(t_s[i_ic]))
         # toe-off: the deepest local minimum before the swing peak, within half a stride

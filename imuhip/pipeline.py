@@ -21,6 +21,7 @@ from imuhip.events import (
     EventConfig,
     SideEvents,
     Stride,
+    config_for_segment,
     detect_gait_events,
     pelvis_heading_rad,
     segment_angular_velocity,
@@ -392,7 +393,12 @@ def analyze_orientations(
         seg = "shank" if f"shank_{suffix}" in ori.q_world_sensor else "thigh"
         omega, kind = segment_angular_velocity(ori, segcal, f"{seg}_{suffix}")
         ev = detect_gait_events(
-            ori.t_s, omega[:, 2], side=side, segment=seg, source=f"{seg}_{kind}", cfg=cfg.events
+            ori.t_s,
+            omega[:, 2],
+            side=side,
+            segment=seg,
+            source=f"{seg}_{kind}",
+            cfg=config_for_segment(cfg.events, segcal, f"{seg}_{suffix}"),
         )
         gait_events[side] = ev
         valid = np.asarray(angles.valid, dtype=bool)

@@ -29,7 +29,12 @@ import numpy as np
 
 from imuhip.align import AlignConfig, align_session
 from imuhip.decode import decode_session
-from imuhip.events import EventConfig, detect_gait_events, segment_angular_velocity
+from imuhip.events import (
+    EventConfig,
+    config_for_segment,
+    detect_gait_events,
+    segment_angular_velocity,
+)
 from imuhip.fusion import FuseConfig, fuse_session
 from imuhip.pipeline import _calibrate
 from imuhip.sim.params import SimParams
@@ -86,7 +91,8 @@ def evaluate(p: SimParams, cfg: EventConfig | None = None) -> dict[tuple[str, st
     for side, sfx in (("left", "l"), ("right", "r")):
         for seg in ("shank", "thigh"):
             omega, _ = segment_angular_velocity(ori, segcal, f"{seg}_{sfx}")
-            ev = detect_gait_events(ori.t_s, omega[:, 2], side=side, segment=seg, cfg=cfg)
+            seg_cfg = config_for_segment(cfg or EventConfig(), segcal, f"{seg}_{sfx}")
+            ev = detect_gait_events(ori.t_s, omega[:, 2], side=side, segment=seg, cfg=seg_cfg)
             for kind, found in (("ic", ev.ic_s), ("to", ev.to_s)):
                 true_s = np.asarray(getattr(sim.truth, f"{kind}_s")[side], dtype=np.float64)
                 k, d = match(true_s, found)

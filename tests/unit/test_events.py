@@ -178,3 +178,54 @@ def test_thigh_first_step_config_checked():
         EventConfig(thigh_first_step_min_frac=0.0)
     with pytest.raises(ValueError, match="thigh_first_step_shoulder_s"):
         EventConfig(thigh_first_step_shoulder_s=0.0)
+
+
+def test_config_for_segment_trusts_a_clear_calibration_sign() -> None:
+    from imuhip.events import config_for_segment
+    from imuhip.types import SegmentCalibration
+
+    def segcal(quality: dict) -> SegmentCalibration:
+        return SegmentCalibration(q_sensor_segment={}, method={}, quality=quality, warnings=())
+
+    cfg = EventConfig()
+    clear = segcal({"shank_r": {"sign_score": 4.2}})
+    weak = segcal({"shank_r": {"sign_score": 0.8}})
+    assert config_for_segment(cfg, clear, "shank_r").auto_sign is False
+    assert config_for_segment(cfg, weak, "shank_r").auto_sign is True
+    # no score (a stored or assumed calibration) or the option off: unchanged
+    assert config_for_segment(cfg, segcal({}), "shank_r") is cfg
+    off = EventConfig(trust_calibration_sign_score=None)
+    assert config_for_segment(off, clear, "shank_r") is off
+    with pytest.raises(ValueError, match="trust_calibration_sign_score"):
+        EventConfig(trust_calibration_sign_score=0.0)
+
+
+def test_trusted_sign_keeps_a_correct_signal_with_a_deep_toe_off_dip() -> None:
+    """A slow walker's toe-off dip can exceed the swing peak by > 1.5x: auto_sign would negate
+    the (correct) signal and find no events; a clear calibration sign keeps it."""
+    from imuhip.events import detect_gait_events
+
+    rate, stride_s = 200.0, 1.2
+    t = np.arange(0, 30, 1 / rate)
+    ph = (t % stride_s) / stride_s
+
+    # swing peak +5 rad/s at 80 %, toe-off dip -10 rad/s at 60 %, a sharp heel-strike dip at
+    # 0 % on the descent into the loading-response trough (10 %)
+    def bump(c: float, sd: float) -> np.ndarray:
+        d = (ph - c + 0.5) % 1.0 - 0.5  # periodic distance in phase
+        return np.exp(-((d / sd) ** 2))
+
+    w = 5.0 * bump(0.8, 0.06) - 10.0 * bump(0.6, 0.04) - 3.0 * bump(0.0, 0.008)
+    w -= 1.5 * bump(0.08, 0.1)
+    flipped = detect_gait_events(t, w, side="right", segment="shank")
+    kept = detect_gait_events(t, w, side="right", segment="shank", cfg=EventConfig(auto_sign=False))
+    assert flipped.inverted
+    assert not kept.inverted
+    n_strides = int(30 / stride_s)
+    assert len(kept.ic_s) >= n_strides - 2
+    # the IC is the heel-strike dip at the stride boundary, the TO the dip at 60 %
+    ic = kept.ic_s[kept.ic_s < t[-1] - 0.2]  # the last dip is cut off by the record's end
+    ic_phase = (ic % stride_s) / stride_s
+    assert np.all(np.minimum(ic_phase, 1 - ic_phase) < 0.03)
+    to_phase = (kept.to_s % stride_s) / stride_s
+    assert np.all(np.abs(to_phase - 0.6) < 0.03)
