@@ -433,7 +433,7 @@ def _walking_xy(
     window_s: float,
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`walking_direction`'s horizontal components from the pelvis X axis' ones times the
-    weights ``w`` (validity as 0/1), in place.
+    weights ``w`` (validity as 0/1), in one kernel pass.
 
     Per column, the operations of the ``(N, 3)`` version (its vertical column is zero: it adds
     exact zeros to the norms).
@@ -441,12 +441,10 @@ def _walking_xy(
     if rate_hz <= 0 or window_s <= 0:
         raise ValueError("rate_hz and window_s must be positive")
     size = max(1, round(window_s * rate_hz))
-    num_x = uniform_filter1d(fx_w, size=size, mode="nearest")
-    num_y = uniform_filter1d(fy_w, size=size, mode="nearest")
-    den = uniform_filter1d(w, size=size, mode="nearest")
-    if _kq.walking_unit_xy(num_x, num_y, den) == 0:
+    dx, dy, good = _kq.walking_unit_xy(fx_w, fy_w, np.ascontiguousarray(w), size)
+    if good == 0:
         raise ValueError("no valid pelvis samples with a horizontal anterior axis")
-    return num_x, num_y
+    return dx, dy
 
 
 def segment_orientation(

@@ -767,37 +767,71 @@ def chirp(count: int, nfft: int) -> np.ndarray:
 
 
 @jit
-def walking_unit_xy(num_x: np.ndarray, num_y: np.ndarray, den: np.ndarray) -> int:
-    """Weighted window means to unit horizontal directions, in place; returns the good count.
+def _nearest(x: np.ndarray, k: int) -> float:
+    # x[k] with the ends repeated (scipy.ndimage mode "nearest")
+    if k < 0:
+        return x[0]
+    if k >= x.shape[0]:
+        return x[x.shape[0] - 1]
+    return x[k]
 
-    ``avg = num / den`` per component (the vertical one is 0, or 0/0 where ``den == 0``),
-    ``n = |avg|``; samples without a finite ``n > 1e-6`` take the direction of the next good
-    sample (the last good one at the end), as ``joints.walking_direction``; then ``avg / n``.
+
+@jit
+def walking_unit_xy(
+    fx_w: np.ndarray, fy_w: np.ndarray, w: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Unit horizontal walking direction from validity-weighted moving averages; good count.
+
+    The three centred moving sums of ``joints.walking_direction`` (``fwd * w`` per component and
+    ``w``) with scipy's ``uniform_filter1d(..., mode="nearest")`` arithmetic (a running sum kept
+    undivided, ``sum += entering - leaving``, each output ``sum / size``), then
+    ``avg = num / den`` (the vertical part is 0, or 0/0 where ``den == 0``), ``n = |avg|``;
+    samples without a finite ``n > 1e-6`` take the direction of the next good sample (the last
+    good one at the end); then ``avg / n``. Returns ``(dx, dy, good)``.
     """
-    m = num_x.shape[0]
+    m = fx_w.shape[0]
+    dx = np.empty(m)
+    dy = np.empty(m)
+    if m == 0:
+        return dx, dy, 0
+    r1 = size // 2
+    sx = 0.0
+    sy = 0.0
+    sw = 0.0
+    for k in range(size):
+        sx += _nearest(fx_w, k - r1)
+        sy += _nearest(fy_w, k - r1)
+        sw += _nearest(w, k - r1)
     good = 0
     last_good = -1
     for i in range(m):
-        ax = num_x[i] / den[i]
-        ay = num_y[i] / den[i]
+        if i > 0:
+            enter = i + size - 1 - r1
+            leave = i - 1 - r1
+            sx += _nearest(fx_w, enter) - _nearest(fx_w, leave)
+            sy += _nearest(fy_w, enter) - _nearest(fy_w, leave)
+            sw += _nearest(w, enter) - _nearest(w, leave)
+        den = sw / size
+        ax = (sx / size) / den
+        ay = (sy / size) / den
         n = np.sqrt(ax * ax + ay * ay)
-        if den[i] != 0.0 and np.isfinite(n) and n > 1e-6:
-            num_x[i] = ax / n
-            num_y[i] = ay / n
+        if den != 0.0 and np.isfinite(n) and n > 1e-6:
+            dx[i] = ax / n
+            dy[i] = ay / n
             good += 1
             last_good = i
         else:
-            num_x[i] = np.nan  # marks a bad sample for the backward pass
+            dx[i] = np.nan  # marks a bad sample for the backward pass
     if good == 0:
-        return 0
+        return dx, dy, 0
     nxt = last_good
     for i in range(m - 1, -1, -1):
-        if np.isnan(num_x[i]):
-            num_x[i] = num_x[nxt]
-            num_y[i] = num_y[nxt]
+        if np.isnan(dx[i]):
+            dx[i] = dx[nxt]
+            dy[i] = dy[nxt]
         else:
             nxt = i
-    return good
+    return dx, dy, good
 
 
 @jit

@@ -994,3 +994,30 @@ def test_joint_angles_short_sessions_equal_reference(m: int) -> None:
                 fn(short, segcal, cfg)
         return
     _assert_angles_equal(joint_angles(short, segcal, cfg), _ref_joint_angles(short, segcal, cfg))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 440, 5000])
+def test_walking_unit_xy_equals_uniform_filter_expression(size: int) -> None:
+    rng = np.random.default_rng(size)
+    for m in (1, 7, 3000):
+        fx, fy = rng.normal(size=m), rng.normal(size=m)
+        w = (rng.random(m) > 0.2).astype(np.float64)
+        w[m // 3 : m // 3 + 700] = 0.0  # a stretch longer than small windows: filled
+        fxw, fyw = fx * w, fy * w
+        with np.errstate(invalid="ignore", divide="ignore"):
+            num = np.stack(
+                [uniform_filter1d(a, size, mode="nearest") for a in (fxw, fyw, 0 * fxw)], axis=1
+            )
+            avg = num / uniform_filter1d(w, size, mode="nearest")[:, None]
+        n = np.linalg.norm(avg, axis=1)
+        bad = ~(np.isfinite(n) & (n > 1e-6))
+        dx, dy, good = kq.walking_unit_xy(fxw, fyw, w, size)
+        assert good == int((~bad).sum())
+        if good == 0:
+            continue
+        idx = np.where(~bad)[0]
+        near = idx[np.clip(np.searchsorted(idx, np.arange(m)), 0, len(idx) - 1)]
+        avg[bad] = avg[near[bad]]
+        n[bad] = n[near[bad]]
+        np.testing.assert_array_equal(dx, avg[:, 0] / n)
+        np.testing.assert_array_equal(dy, avg[:, 1] / n)
