@@ -101,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"imuhip analyze: {label}...\n")
             sys.stderr.flush()
 
+    from imuhip.kernels import cache_is_cold
+
+    if cache_is_cold():
+        progress("first run of this installation: compiling the numeric kernels (once, ~20 s)")
+
     try:
         if rec.name.endswith(".imori.npz"):  # orientation-only session (imuhip import xsens)
             from imuhip.interop.orientation_file import analyze_orientation_file

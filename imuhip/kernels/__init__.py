@@ -32,3 +32,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 def jit(func: F) -> F:
     """Compile ``func`` with the package's settings (cached, GIL released, strict IEEE)."""
     return numba.njit(cache=True, nogil=True)(func)  # type: ignore[return-value]
+
+
+def cache_is_cold() -> bool:
+    """True when no compiled kernel of this package is cached on disk yet.
+
+    Then the first analysis in this installation compiles every kernel it meets (~20 s of CPU
+    once); commands use this to say so instead of appearing to hang. Checks numba's in-tree
+    cache (``__pycache__`` beside this package) and its user-wide fallback
+    (``NUMBA_CACHE_DIR`` or the user cache directory) for any index file of this package.
+    """
+    import os
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    places = [here / "__pycache__"]
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        places.append(Path(env))
+    places.append(Path.home() / ".cache" / "numba")
+    for place in places:
+        try:
+            if any(place.rglob("*.nbi")):
+                return False
+        except OSError:
+            continue
+    return True
