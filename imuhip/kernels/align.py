@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from imuhip.kernels import jit
+from imuhip.kernels._core import interp2, quat_norm, sum_sq3
 
 __all__ = [
     "all_finite",
@@ -189,10 +190,7 @@ def row_checks(  # pragma: no cover - compiled
         if not (np.isfinite(a) and np.isfinite(b) and np.isfinite(c)):
             n_bad += 1
             continue
-        s = a * a
-        s += b * b
-        s += c * c
-        nrm = np.sqrt(s)
+        nrm = np.sqrt(sum_sq3(a, b, c))
         if nrm <= lo:
             n_le += 1
         if nrm < hi:
@@ -240,16 +238,8 @@ def fill_interp(x: np.ndarray, valid: np.ndarray, out: np.ndarray) -> None:  # p
             q = i + 1
             while not valid[q]:
                 q += 1
-        for k in range(3):
-            yp = x[p, k]
-            yq = x[q, k]
-            slope = (yq - yp) / (float(q) - float(p))
-            v = slope * (float(i) - float(p)) + yp
-            if np.isnan(v):
-                v = slope * (float(i) - float(q)) + yq
-                if np.isnan(v) and yp == yq:
-                    v = yp
-            out[i, k] = v
+        for k in range(3):  # p < i < q: np.interp's arithmetic and NaN fall-backs
+            out[i, k] = interp2(float(i), float(p), float(q), x[p, k], x[q, k])
 
 
 @jit
@@ -260,11 +250,7 @@ def normalize_rows_inplace(q: np.ndarray) -> bool:  # pragma: no cover - compile
     before it already scaled) at the first zero or non-finite norm.
     """
     for i in range(q.shape[0]):
-        n2 = q[i, 0] * q[i, 0]
-        n2 += q[i, 1] * q[i, 1]
-        n2 += q[i, 2] * q[i, 2]
-        n2 += q[i, 3] * q[i, 3]
-        nrm = np.sqrt(n2)
+        nrm = quat_norm(q[i, 0], q[i, 1], q[i, 2], q[i, 3])
         if not np.isfinite(nrm) or nrm == 0.0:
             return False
         for k in range(4):

@@ -1,7 +1,8 @@
 """Compiled inner loops of :mod:`imuhip.segment_calibration` (walking-window statistics).
 
-The per-sample quaternion products and rotations are written out in the operation order of
-``conventions._quat_mul`` / ``conventions._quat_rotate_into`` (bit-identical per sample); the
+The per-sample quaternion products and rotations (:mod:`imuhip.kernels._core`) follow the
+operation order of ``conventions._quat_mul`` / ``conventions._quat_rotate_into`` (bit-identical
+per sample); the
 sums over windows are plain sequential sums (they differ from numpy's pairwise sums and BLAS
 by round-off only, tested to 1e-9 in ``tests/unit/test_perf_round3_align.py``).
 """
@@ -11,22 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from imuhip.kernels import jit
+from imuhip.kernels._core import quat_mul, sum_sq3
+from imuhip.kernels._core import quat_rotate as _rotate
 
 __all__ = ["cov3", "fwd_in_sensor_sum", "hip_gyr", "rot_z", "rot_z_const_sum", "sq_norm_rows"]
-
-
-@jit
-def _rotate(  # pragma: no cover - compiled
-    w: float, ux: float, uy: float, uz: float, vx: float, vy: float, vz: float
-) -> tuple[float, float, float]:
-    tx = 2.0 * (uy * vz - uz * vy)
-    ty = 2.0 * (uz * vx - ux * vz)
-    tz = 2.0 * (ux * vy - uy * vx)
-    return (
-        vx + w * tx + (uy * tz - uz * ty),
-        vy + w * ty + (uz * tx - ux * tz),
-        vz + w * tz + (ux * ty - uy * tx),
-    )
 
 
 @jit
@@ -38,18 +27,16 @@ def hip_gyr(  # pragma: no cover - compiled
     Thigh angular velocity relative to the pelvis, in the thigh sensor frame.
     """
     for i in range(q_t.shape[0]):
-        pw = q_t[i, 0]
-        px = -q_t[i, 1]
-        py = -q_t[i, 2]
-        pz = -q_t[i, 3]
-        qw = q_p[i, 0]
-        qx = q_p[i, 1]
-        qy = q_p[i, 2]
-        qz = q_p[i, 3]
-        w = pw * qw - px * qx - py * qy - pz * qz
-        x = pw * qx + px * qw + py * qz - pz * qy
-        y = pw * qy - px * qz + py * qw + pz * qx
-        z = pw * qz + px * qy - py * qx + pz * qw
+        w, x, y, z = quat_mul(
+            q_t[i, 0],
+            -q_t[i, 1],
+            -q_t[i, 2],
+            -q_t[i, 3],
+            q_p[i, 0],
+            q_p[i, 1],
+            q_p[i, 2],
+            q_p[i, 3],
+        )
         rx, ry, rz = _rotate(w, x, y, z, g_p[i, 0], g_p[i, 1], g_p[i, 2])
         out[i, 0] = g_t[i, 0] - rx
         out[i, 1] = g_t[i, 1] - ry
@@ -91,10 +78,7 @@ def cov3(g: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:  # pragma: n
 def sq_norm_rows(g: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out = np.sum(g * g, axis=1)`` for ``(M, 3)`` rows (the same sum order)."""
     for i in range(g.shape[0]):
-        s = g[i, 0] * g[i, 0]
-        s += g[i, 1] * g[i, 1]
-        s += g[i, 2] * g[i, 2]
-        out[i] = s
+        out[i] = sum_sq3(g[i, 0], g[i, 1], g[i, 2])
 
 
 @jit

@@ -20,6 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.kernels import jit
+from imuhip.kernels._core import PW_BLOCK as _PW_BLOCK
+from imuhip.kernels._core import PW_DEPTH as _PW_DEPTH
+from imuhip.kernels._core import interp2 as _interp2
+from imuhip.kernels._core import pairwise_sum as _pairwise_sum
 
 __all__ = [
     "boot_means",
@@ -32,95 +36,6 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-_PW_BLOCK = 128  # numpy's PW_BLOCKSIZE
-
-
-_PW_DEPTH = 64  # split levels of the pairwise tree: n halves at each level, 64 is ample
-
-
-@jit
-def _block_sum(a: FloatArray, lo: int, n: int) -> float:
-    """numpy's pairwise sum of a run of ``n <= 128`` values (a leaf of the pairwise tree)."""
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[lo + i]
-        return res
-    r0 = a[lo]
-    r1 = a[lo + 1]
-    r2 = a[lo + 2]
-    r3 = a[lo + 3]
-    r4 = a[lo + 4]
-    r5 = a[lo + 5]
-    r6 = a[lo + 6]
-    r7 = a[lo + 7]
-    i = 8
-    stop8 = n - (n % 8)
-    while i < stop8:
-        j = lo + i
-        r0 += a[j]
-        r1 += a[j + 1]
-        r2 += a[j + 2]
-        r3 += a[j + 3]
-        r4 += a[j + 4]
-        r5 += a[j + 5]
-        r6 += a[j + 6]
-        r7 += a[j + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-@jit
-def _pairwise_sum(a: FloatArray, lo: int, n: int) -> float:
-    """numpy's pairwise sum of ``a[lo:lo + n]`` (same order of additions).
-
-    numpy recurses (halves at a multiple of 8 until a run is <= 128 long, then ``left +
-    right``); this walks the same tree with an explicit stack (numba's on-disk cache cannot
-    hold self-recursive functions).
-    """
-    if n <= _PW_BLOCK:
-        return _block_sum(a, lo, n)
-    seg_lo = np.empty(_PW_DEPTH, np.int64)
-    seg_n = np.empty(_PW_DEPTH, np.int64)
-    state = np.empty(_PW_DEPTH, np.int64)
-    vals = np.empty(_PW_DEPTH + 1)
-    seg_lo[0] = lo
-    seg_n[0] = n
-    state[0] = 0
-    sp = 1
-    vp = 0
-    while sp > 0:
-        t = sp - 1
-        m = seg_n[t]
-        if m <= _PW_BLOCK:
-            vals[vp] = _block_sum(a, seg_lo[t], m)
-            vp += 1
-            sp -= 1
-            continue
-        n2 = m // 2
-        n2 -= n2 % 8
-        if state[t] == 0:  # left half first
-            state[t] = 1
-            seg_lo[sp] = seg_lo[t]
-            seg_n[sp] = n2
-            state[sp] = 0
-            sp += 1
-        elif state[t] == 1:  # then the right half
-            state[t] = 2
-            seg_lo[sp] = seg_lo[t] + n2
-            seg_n[sp] = m - n2
-            state[sp] = 0
-            sp += 1
-        else:  # both done: left + right
-            vals[vp - 2] = vals[vp - 2] + vals[vp - 1]
-            vp -= 1
-            sp -= 1
-    return vals[0]
 
 
 @jit
@@ -298,28 +213,6 @@ def stride_extrema(
                 mn = v
         hi[k] = mx
         lo[k] = mn
-
-
-@jit
-def _interp2(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
-    """``np.interp(x, [x0, x1], [y0, y1])`` with numpy's arithmetic and fall-backs."""
-    if x != x:
-        return x
-    if x > x1:
-        return y1
-    if x < x0:
-        return y0
-    if x >= x1:  # numpy: the last grid point (j == len - 1) returns fp[-1]
-        return y1
-    if x == x0:
-        return y0
-    slope = (y1 - y0) / (x1 - x0)
-    res = slope * (x - x0) + y0
-    if res != res:
-        res = slope * (x - x1) + y1
-        if res != res and y0 == y1:
-            res = y0
-    return res
 
 
 @jit

@@ -29,6 +29,11 @@ from typing import Any, TypeVar
 import numba
 import numpy as np
 
+from imuhip.kernels._core import pairwise_sum as _pairwise_sum
+from imuhip.kernels._core import quat_mul as _mul
+from imuhip.kernels._core import quat_norm, sum_sq3
+from imuhip.kernels._core import quat_rotate as _rotate
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -65,41 +70,10 @@ __all__ = [
 
 @jit
 def _normalize(w: float, x: float, y: float, z: float) -> tuple[float, float, float, float]:
-    # conventions._quat_normalize: the sum of squares in np.linalg.norm's order, then q / n
-    n2 = w * w
-    n2 += x * x
-    n2 += y * y
-    n2 += z * z
-    n = np.sqrt(n2)
+    # conventions._quat_normalize: the norm in np.linalg.norm's order, then q / n (numpy's
+    # error model here: a zero norm gives inf/nan, no exception)
+    n = quat_norm(w, x, y, z)
     return w / n, x / n, y / n, z / n
-
-
-@jit
-def _mul(
-    pw: float, px: float, py: float, pz: float, qw: float, qx: float, qy: float, qz: float
-) -> tuple[float, float, float, float]:
-    # conventions._quat_mul, same expression order
-    return (
-        pw * qw - px * qx - py * qy - pz * qz,
-        pw * qx + px * qw + py * qz - pz * qy,
-        pw * qy - px * qz + py * qw + pz * qx,
-        pw * qz + px * qy - py * qx + pz * qw,
-    )
-
-
-@jit
-def _rotate(
-    w: float, ux: float, uy: float, uz: float, vx: float, vy: float, vz: float
-) -> tuple[float, float, float]:
-    # conventions._quat_rotate_into: v + w t + u x t with t = 2 u x v
-    tx = 2.0 * (uy * vz - uz * vy)
-    ty = 2.0 * (uz * vx - ux * vz)
-    tz = 2.0 * (ux * vy - uy * vx)
-    return (
-        vx + w * tx + (uy * tz - uz * ty),
-        vy + w * ty + (uz * tx - ux * tz),
-        vz + w * tz + (ux * ty - uy * tx),
-    )
 
 
 @jit
@@ -135,81 +109,10 @@ def _heading_fixed(
 def first_bad_quat(q: np.ndarray) -> int:
     """Index of the first row of ``q`` (M, 4) with a zero or non-finite norm, else -1."""
     for i in range(q.shape[0]):
-        n2 = q[i, 0] * q[i, 0]
-        n2 += q[i, 1] * q[i, 1]
-        n2 += q[i, 2] * q[i, 2]
-        n2 += q[i, 3] * q[i, 3]
-        n = np.sqrt(n2)
+        n = quat_norm(q[i, 0], q[i, 1], q[i, 2], q[i, 3])
         if not (np.isfinite(n) and n != 0.0):
             return i
     return -1
-
-
-@jit
-def _pairwise_base(a: np.ndarray, lo: int, n: int) -> float:
-    # numpy's pairwise_sum for n <= 128: a plain loop below 8, else 8 partial sums
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[lo + i]
-        return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    stop = n - (n % 8)
-    while i < stop:
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-@jit
-def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
-    # numpy's pairwise summation (``np.add.reduce`` over a contiguous axis), same tree: above
-    # 128 values split at n // 2 rounded down to a multiple of 8. An explicit stack (recursion
-    # and numba's on-disk cache do not mix).
-    if n <= 128:
-        return _pairwise_base(a, lo, n)
-    s_lo = np.empty(64, dtype=np.int64)
-    s_n = np.empty(64, dtype=np.int64)
-    s_stage = np.empty(64, dtype=np.int64)
-    s_left = np.empty(64)
-    sp = 0
-    s_lo[0], s_n[0], s_stage[0] = lo, n, 0
-    ret = 0.0
-    while sp >= 0:
-        cl, cn = s_lo[sp], s_n[sp]
-        if cn <= 128:
-            ret = _pairwise_base(a, cl, cn)
-            sp -= 1
-            continue
-        n2 = cn // 2
-        n2 -= n2 % 8
-        stage = s_stage[sp]
-        if stage == 0:  # left half first
-            s_stage[sp] = 1
-            sp += 1
-            s_lo[sp], s_n[sp], s_stage[sp] = cl, n2, 0
-        elif stage == 1:  # then the right half
-            s_left[sp] = ret
-            s_stage[sp] = 2
-            sp += 1
-            s_lo[sp], s_n[sp], s_stage[sp] = cl + n2, cn - n2, 0
-        else:
-            ret = s_left[sp] + ret
-            sp -= 1
-    return ret
 
 
 @jit
@@ -486,7 +389,7 @@ def mag_args(
     horizontal)`` is done by the caller)."""
     for i in range(q.shape[0]):
         m0, m1, m2 = mag[i, 0], mag[i, 1], mag[i, 2]
-        norm[i] = np.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
+        norm[i] = np.sqrt(sum_sq3(m0, m1, m2))
         a0, a1, a2 = _rotate(q[i, 0], q[i, 1], q[i, 2], q[i, 3], m0, m1, m2)
         negz[i] = -a2
         hor[i] = np.sqrt(a0 * a0 + a1 * a1)
@@ -552,6 +455,18 @@ def _runs(x: np.ndarray, value: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 @jit
+def _add_run(starts: np.ndarray, stops: np.ndarray, k: int, a: int, b: int) -> int:
+    # append run [a, b) to the k runs so far (sorted by start), merged into the last one when
+    # they touch or overlap; returns the new count
+    if k > 0 and a <= stops[k - 1]:
+        stops[k - 1] = max(stops[k - 1], b)
+        return k
+    starts[k] = a
+    stops[k] = b
+    return k + 1
+
+
+@jit
 def disturbed_runs(clean: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Runs ``[start, stop)`` of ``binary_closing(~clean, np.ones(size)) | ~clean``.
 
@@ -572,12 +487,7 @@ def disturbed_runs(clean: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
     for r in range(k):
         a = max(0, s0[r] + lo_d - size + 1)
         b = min(n, e0[r] + lo_d)
-        if nd > 0 and a <= de[nd - 1]:
-            de[nd - 1] = max(de[nd - 1], b)
-        else:
-            ds[nd] = a
-            de[nd] = b
-            nd += 1
+        nd = _add_run(ds, de, nd, a, b)
     es = np.empty(nd, dtype=np.int64)
     ee = np.empty(nd, dtype=np.int64)
     ne = 0
@@ -600,12 +510,7 @@ def disturbed_runs(clean: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
         else:
             a, b = es[j], ee[j]
             j += 1
-        if no > 0 and a <= out_e[no - 1]:
-            out_e[no - 1] = max(out_e[no - 1], b)
-        else:
-            out_s[no] = a
-            out_e[no] = b
-            no += 1
+        no = _add_run(out_s, out_e, no, a, b)
     return out_s[:no], out_e[:no]
 
 

@@ -1,0 +1,203 @@
+"""Per-sample helpers shared by the kernel modules of this package (compiled, called from them).
+
+One copy of each small operation that several kernels need, written out in the operation order
+of the numpy code the kernels replaced, so every caller stays bit-identical to it:
+
+* quaternion product, rotation and norm in the order of ``conventions._quat_mul``,
+  ``conventions._quat_rotate_into`` and ``np.linalg.norm`` (scalar first ``[w, x, y, z]``,
+  Hamilton; see :mod:`imuhip.conventions`);
+* numpy's pairwise summation of a contiguous run (``numpy/_core/src/umath/loops_utils.h.src``:
+  runs of <= 128 values summed with 8 interleaved accumulators, longer runs split in two at a
+  multiple of 8; Higham, "The accuracy of floating point summation", SIAM J. Sci. Comput. 14
+  (1993), doi:10.1137/0914050), so ``pairwise_sum(x, 0, len(x)) == x.sum()``;
+* ``np.interp`` on one bracket with numpy's NaN fall-backs (C ``arr_interp``).
+
+None of them can divide by zero (:func:`interp2` returns before its division when ``x0 ==
+x1``), so the error model of the compiling wrapper makes no difference: the modules that
+use numpy's error model (:mod:`imuhip.kernels.quat`) get the same code as the others. No
+recursion (numba's on-disk cache cannot load self-recursive functions): the pairwise tree is
+walked with an explicit stack.
+
+Caching caveat: numba keys a cached kernel on its own source file only, so a kernel module that
+calls these helpers does not notice when this file changes. After editing a helper here, delete
+the ``__pycache__`` of ``imuhip/kernels`` (or touch the calling modules) before testing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip.kernels import jit
+
+__all__ = [
+    "PW_BLOCK",
+    "PW_DEPTH",
+    "interp2",
+    "pairwise_block",
+    "pairwise_sum",
+    "quat_mul",
+    "quat_norm",
+    "quat_rotate",
+    "sum_sq3",
+]
+
+PW_BLOCK = 128
+"""numpy's ``PW_BLOCKSIZE``: runs up to this long are summed directly (8 accumulators)."""
+
+PW_DEPTH = 64
+"""Split levels of the pairwise tree kept on the explicit stack (n halves per level: ample)."""
+
+
+@jit
+def quat_mul(  # pragma: no cover - compiled
+    pw: float, px: float, py: float, pz: float, qw: float, qx: float, qy: float, qz: float
+) -> tuple[float, float, float, float]:
+    """Hamilton product ``p ⊗ q`` in the expression order of ``conventions._quat_mul``."""
+    return (
+        pw * qw - px * qx - py * qy - pz * qz,
+        pw * qx + px * qw + py * qz - pz * qy,
+        pw * qy - px * qz + py * qw + pz * qx,
+        pw * qz + px * qy - py * qx + pz * qw,
+    )
+
+
+@jit
+def quat_rotate(  # pragma: no cover - compiled
+    w: float, ux: float, uy: float, uz: float, vx: float, vy: float, vz: float
+) -> tuple[float, float, float]:
+    """``v`` rotated by the unit quaternion ``[w, ux, uy, uz]``, as
+    ``conventions._quat_rotate_into``: ``v + w t + u × t`` with ``t = 2 u × v``."""
+    tx = 2.0 * (uy * vz - uz * vy)
+    ty = 2.0 * (uz * vx - ux * vz)
+    tz = 2.0 * (ux * vy - uy * vx)
+    return (
+        vx + w * tx + (uy * tz - uz * ty),
+        vy + w * ty + (uz * tx - ux * tz),
+        vz + w * tz + (ux * ty - uy * tx),
+    )
+
+
+@jit
+def quat_norm(w: float, x: float, y: float, z: float) -> float:  # pragma: no cover - compiled
+    """``|q|`` with the squares summed in order (``np.linalg.norm`` of a row of 4)."""
+    n2 = w * w
+    n2 += x * x
+    n2 += y * y
+    n2 += z * z
+    return float(np.sqrt(n2))
+
+
+@jit
+def sum_sq3(a: float, b: float, c: float) -> float:  # pragma: no cover - compiled
+    """``a*a + b*b + c*c`` summed left to right (``np.sum(v * v)`` of a row of 3)."""
+    s = a * a
+    s += b * b
+    s += c * c
+    return s
+
+
+@jit
+def pairwise_block(a: npt.NDArray[np.float64], lo: int, n: int) -> float:  # pragma: no cover
+    """numpy's pairwise sum of a run ``a[lo:lo + n]`` of ``n <= 128`` values (a leaf of the
+    pairwise tree): a plain loop below 8 values, else 8 interleaved partial sums."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    stop8 = n - (n % 8)
+    while i < stop8:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@jit
+def pairwise_sum(a: npt.NDArray[np.float64], lo: int, n: int) -> float:  # pragma: no cover
+    """numpy's pairwise sum of ``a[lo:lo + n]`` (same order of additions as ``x.sum()``).
+
+    numpy recurses (halves at a multiple of 8 until a run is <= 128 long, then ``left +
+    right``); this walks the same tree with an explicit stack.
+    """
+    if n <= PW_BLOCK:
+        return pairwise_block(a, lo, n)
+    seg_lo = np.empty(PW_DEPTH, np.int64)
+    seg_n = np.empty(PW_DEPTH, np.int64)
+    state = np.empty(PW_DEPTH, np.int64)
+    vals = np.empty(PW_DEPTH + 1)
+    seg_lo[0] = lo
+    seg_n[0] = n
+    state[0] = 0
+    sp = 1
+    vp = 0
+    while sp > 0:
+        t = sp - 1
+        m = seg_n[t]
+        if m <= PW_BLOCK:
+            vals[vp] = pairwise_block(a, seg_lo[t], m)
+            vp += 1
+            sp -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if state[t] == 0:  # left half first
+            state[t] = 1
+            seg_lo[sp] = seg_lo[t]
+            seg_n[sp] = n2
+            state[sp] = 0
+            sp += 1
+        elif state[t] == 1:  # then the right half
+            state[t] = 2
+            seg_lo[sp] = seg_lo[t] + n2
+            seg_n[sp] = m - n2
+            state[sp] = 0
+            sp += 1
+        else:  # both done: left + right
+            vals[vp - 2] = vals[vp - 2] + vals[vp - 1]
+            vp -= 1
+            sp -= 1
+    return float(vals[0])
+
+
+@jit
+def interp2(x: float, x0: float, x1: float, y0: float, y1: float) -> float:  # pragma: no cover
+    """``np.interp(x, [x0, x1], [y0, y1])`` with numpy's arithmetic and fall-backs."""
+    if x != x:
+        return x
+    if x > x1:
+        return y1
+    if x < x0:
+        return y0
+    if x >= x1:  # numpy: the last grid point (j == len - 1) returns fp[-1]
+        return y1
+    if x == x0:
+        return y0
+    slope = (y1 - y0) / (x1 - x0)
+    res = slope * (x - x0) + y0
+    if res != res:
+        res = slope * (x - x1) + y1
+        if res != res and y0 == y1:
+            res = y0
+    return res
