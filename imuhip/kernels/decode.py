@@ -74,6 +74,38 @@ CRC32_TABLES: npt.NDArray[np.int64] = _crc32_tables()
 
 
 @jit
+def _u16le(data: npt.NDArray[np.uint8], i: _Int) -> _Int:
+    """Unsigned little-endian 16-bit integer at byte ``i``."""
+    return np.int64(data[i]) | (np.int64(data[i + 1]) << 8)
+
+
+@jit
+def _u32le(data: npt.NDArray[np.uint8], i: _Int) -> _Int:
+    """Unsigned little-endian 32-bit integer at byte ``i``."""
+    return (
+        np.int64(data[i])
+        | (np.int64(data[i + 1]) << 8)
+        | (np.int64(data[i + 2]) << 16)
+        | (np.int64(data[i + 3]) << 24)
+    )
+
+
+@jit
+def _scale3(
+    data: npt.NDArray[np.uint8], a: _Int, lsb: float, out: npt.NDArray[np.float64], m: _Int
+) -> bool:
+    """Three int16 counts from byte ``a`` (little-endian) times ``lsb`` into ``out[m]``;
+    True when one is at the int16 limits (-32768 or +32767: clipped)."""
+    clipped = False
+    for c in range(3):
+        v = _u16le(data, a + 2 * c)
+        v -= (v >> 15) << 16  # two's complement
+        clipped |= v == 32767 or v == -32768
+        out[m, c] = np.float64(v) * lsb
+    return clipped
+
+
+@jit
 def _crc16(data: npt.NDArray[np.uint8], a: _Int, n: _Int, t: npt.NDArray[np.int64]) -> _Int:
     """CRC-16/CCITT-FALSE of ``data[a:a + n]``."""
     crc = np.int64(0xFFFF)
@@ -104,12 +136,7 @@ def _crc32(data: npt.NDArray[np.uint8], a: _Int, n: _Int, t: npt.NDArray[np.int6
     i = a
     stop8 = a + (n - n % 8)
     while i < stop8:
-        x = crc ^ (
-            np.int64(data[i])
-            | (np.int64(data[i + 1]) << 8)
-            | (np.int64(data[i + 2]) << 16)
-            | (np.int64(data[i + 3]) << 24)
-        )
+        x = crc ^ _u32le(data, i)
         crc = (
             t[7, x & 0xFF]
             ^ t[6, (x >> 8) & 0xFF]
@@ -188,22 +215,11 @@ def scan_packet_frames(
         sensor = np.int64(data[pos + 3])
         if sensor >= n_sensors:
             break
-        n = (
-            np.int64(data[pos + 12])
-            | (np.int64(data[pos + 13]) << 8)
-            | (np.int64(data[pos + 14]) << 16)
-            | (np.int64(data[pos + 15]) << 24)
-        )
+        n = _u32le(data, pos + 12)
         stop = pos + 16 + n
         if n > max_payload or stop + 4 > end:
             break
-        crc_rx = (
-            np.int64(data[stop])
-            | (np.int64(data[stop + 1]) << 8)
-            | (np.int64(data[stop + 2]) << 16)
-            | (np.int64(data[stop + 3]) << 24)
-        )
-        if _crc32(data, pos, stop - pos, t) != crc_rx:
+        if _crc32(data, pos, stop - pos, t) != _u32le(data, stop):
             break
         ns = np.int64(0)
         for b in range(8):
@@ -247,13 +263,8 @@ def validate_packets(
             continue
         flg = np.int64(data[a + 1])
         cnt = np.int64(data[a + 8])
-        seq[i] = np.int64(data[a + 2]) | (np.int64(data[a + 3]) << 8)
-        t_us[i] = (
-            np.int64(data[a + 4])
-            | (np.int64(data[a + 5]) << 8)
-            | (np.int64(data[a + 6]) << 16)
-            | (np.int64(data[a + 7]) << 24)
-        )
+        seq[i] = _u16le(data, a + 2)
+        t_us[i] = _u32le(data, a + 4)
         flags[i] = flg
         n_out[i] = cnt
         ch = 9 if flg & 1 else 6
@@ -265,9 +276,7 @@ def validate_packets(
             reasons[i] = 4
         elif 11 + 2 * ch * cnt != ln:
             reasons[i] = 5
-        elif _crc16(data, a, ln - 2, t) != (
-            np.int64(data[a + ln - 2]) | (np.int64(data[a + ln - 1]) << 8)
-        ):
+        elif _crc16(data, a, ln - 2, t) != _u16le(data, a + ln - 2):
             reasons[i] = 6
         elif (flg & 1 != 0) != has_mag:
             reasons[i] = 7
@@ -351,24 +360,10 @@ def emit_samples(
             host_rx_ns[m] = hp
             a = off[p] + 2 * ch * k
             clipped = sp
-            for c in range(3):
-                v = np.int64(data[a + 2 * c]) | (np.int64(data[a + 2 * c + 1]) << 8)
-                v -= (v >> 15) << 16  # two's complement
-                clipped |= v == 32767 or v == -32768
-                acc[m, c] = np.float64(v) * acc_lsb
-            a += 6
-            for c in range(3):
-                v = np.int64(data[a + 2 * c]) | (np.int64(data[a + 2 * c + 1]) << 8)
-                v -= (v >> 15) << 16
-                clipped |= v == 32767 or v == -32768
-                gyr[m, c] = np.float64(v) * gyr_lsb
+            clipped |= _scale3(data, a, acc_lsb, acc, m)
+            clipped |= _scale3(data, a + 6, gyr_lsb, gyr, m)
             if ch == 9:
-                a += 6
-                for c in range(3):
-                    v = np.int64(data[a + 2 * c]) | (np.int64(data[a + 2 * c + 1]) << 8)
-                    v -= (v >> 15) << 16
-                    clipped |= v == 32767 or v == -32768
-                    mag[m, c] = np.float64(v) * mag_lsb
+                clipped |= _scale3(data, a + 12, mag_lsb, mag, m)
             sat[m] = clipped
             m += 1
     return m, g
