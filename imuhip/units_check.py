@@ -175,6 +175,8 @@ def _tilt_test(
     cfg: GyroUnitsConfig,
 ) -> tuple[float | None, float | None, float]:
     """``(gain, correlation, tilt_travel_rad)``; gain/correlation None if not computable."""
+    if len(acc) < 2:  # no derivative (a sensor with a few samples, after block averaging)
+        return None, None, 0.0
     a = _lowpass(acc, cfg.lowpass_hz, rate_hz)
     w = _lowpass(gyr, cfg.lowpass_hz, rate_hz)
     da = np.gradient(a, 1.0 / rate_hz, axis=0)
