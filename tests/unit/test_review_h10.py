@@ -24,7 +24,7 @@ def test_too_few_samples_is_not_enough_motion(rate_hz: float) -> None:
     rng = np.random.default_rng(0)
     q = max(1, int(rate_hz // 25.0))  # samples per analysis block (~25 Hz)
     for n in (0, 1, 2, q, 2 * q - 1):
-        acc = rng.normal(size=(n, 3)) + [0.0, 0.0, 9.81]
+        acc = rng.normal(size=(n, 3)) + np.array([0.0, 0.0, 9.81])
         gyr = rng.normal(size=(n, 3))
         r = check_gyro_units(acc, gyr, rate_hz)
         assert r.status == "not_enough_motion", (rate_hz, n, r.message)
