@@ -185,6 +185,9 @@ class EventConfig:
             raise ValueError(f"trust_calibration_sign_score must be > 0 or None, got {ts}")
         if not 0 < self.outlier_frac < 1:
             raise ValueError(f"outlier_frac must be in (0, 1), got {self.outlier_frac}")
+        ml = self.minima_lowpass_hz
+        if ml is not None and not (np.isfinite(ml) and ml > 0):
+            raise ValueError(f"minima_lowpass_hz must be a finite number > 0 or None, got {ml}")
         if (
             self.thigh_first_step_min_frac is not None
             and not 0 < self.thigh_first_step_min_frac < 1

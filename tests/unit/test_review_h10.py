@@ -59,3 +59,12 @@ def test_cli_export_sto_of_a_two_sample_import_is_one_line(tmp_path: Path) -> No
     if r.returncode != 0:  # a clear refusal is fine; a crash is not
         errors = [ln for ln in r.stderr.splitlines() if "error" in ln]
         assert r.returncode == 1 and len(errors) == 1, r.stderr
+
+
+@pytest.mark.parametrize("bad", [0.0, -5.0, float("nan"), float("inf")])
+def test_event_config_refuses_a_bad_minima_lowpass(bad: float) -> None:
+    from imuhip.events import EventConfig
+
+    with pytest.raises(ValueError, match="minima_lowpass_hz"):
+        EventConfig(minima_lowpass_hz=bad)
+    EventConfig(minima_lowpass_hz=None)  # off is allowed
