@@ -6,9 +6,10 @@ the results are bit-identical (the references live in ``tests/unit/test_perf_rou
 - sums and means follow numpy's pairwise summation of a contiguous run
   (``numpy/_core/src/umath/loops_utils.h.src``: blocks of <= 128 summed with 8 interleaved
   accumulators, longer runs split in two at a multiple of 8), so ``pairwise_sum(x) == x.sum()``
-  and a mean is that sum divided by the count, as ``ndarray.mean`` does;
+  and a mean is that sum divided by the count, as ``ndarray.mean`` does
+  (:func:`imuhip.kernels._core.pairwise_sum`; the gathered variant for the bootstrap is here);
 - two-point linear interpolation follows ``np.interp`` (C ``arr_interp``) including its edge
-  and NaN fall-backs.
+  and NaN fall-backs (:func:`imuhip.kernels._core.interp2`).
 
 Argument checks live in the Python callers (``imuhip.events``, ``imuhip.metrics``,
 ``imuhip.compensation``).

@@ -8,7 +8,8 @@ test_perf_round3_joints.py`` keeps that code as reference):
   the field-quality arguments and clean mask, the heading unwrap, the Hann window, the exact
   median, the run-level closing) repeat the replaced numpy operations per sample in the same
   order (``conventions.quat_normalize``/``quat_mul``/``quat_rotate``, numpy's pairwise
-  summation, ``np.unwrap``/``np.interp``): bit-identical results (IEEE arithmetic, no
+  summation -- the shared helpers of :mod:`imuhip.kernels._core` --, ``np.unwrap``/
+  ``np.interp``): bit-identical results (IEEE arithmetic, no
   ``fastmath``, no FMA contraction).
 * The angle kernels (:func:`zxy_args`, :func:`yxz_walk_args`) compute the rotation matrix of
   the unnormalised quaternion product scaled by ``2 / |q|^2`` instead of normalising three
