@@ -35,6 +35,7 @@ import functools
 import logging
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -53,6 +54,7 @@ __all__ = [
     "GyroUnitsResult",
     "check_gyro_units",
     "check_session_gyro_units",
+    "import_record_for_report",
     "input_quality",
 ]
 
@@ -400,5 +402,33 @@ def input_quality(session: AlignedSession, meta: SessionMeta) -> dict[str, Any]:
     q: dict[str, Any] = {"gyro_units": check_session_gyro_units(session)}
     imported = meta.extra.get("import") if isinstance(meta.extra, dict) else None
     if imported:
-        q["import"] = imported
+        q["import"] = import_record_for_report(imported)
     return q
+
+
+def import_record_for_report(imported: dict[str, Any]) -> dict[str, Any]:
+    """``meta.extra["import"]`` for the report, source files named without their folders.
+
+    Folders often carry a patient's name (``.../Anna_Meier/pelvis.csv``) while the report is
+    shared; the recording's subject is a pseudonym, so the report names only the files. Returns a
+    copy (``imported`` is not changed).
+    """
+    out = dict(imported)
+    files = imported.get("files")
+    if not isinstance(files, dict):
+        return out
+    short = {str(v): Path(str(v)).name for v in files.values()}
+    out["files"] = {k: short[str(v)] for k, v in files.items()}
+    notes = imported.get("notes")
+    if isinstance(notes, list):
+        longest_first = sorted(short, key=len, reverse=True)
+
+        def scrub(n: Any) -> Any:
+            if not isinstance(n, str):
+                return n
+            for full in longest_first:
+                n = n.replace(full, short[full])
+            return n
+
+        out["notes"] = [scrub(n) for n in notes]
+    return out

@@ -86,8 +86,8 @@ def trim_notes(sensors: Sequence[ImportedSensor]) -> list[str]:
     """One note per sensor that loses samples to the common grid, with the count."""
     rate = sensors[0].rate_hz if sensors else 1.0
     return [
-        f"{s.source}: {k} sample(s) ({k / rate:.2f} s) outside the time all sensors share, "
-        "not in the session"
+        f"{Path(s.source).name}: {k} sample(s) ({k / rate:.2f} s) outside the time all sensors "
+        "share, not in the session"
         for s in sensors
         if (k := samples_outside_common_grid(sensors)[s.placement])
     ]
@@ -273,7 +273,10 @@ def analyze_orientation_file(
     segcal = load_orientation_segcal(path)
     if segcal is None and all(g is None for g in ori.gyr_rad_s.values()):
         segcal = assumed_pose_calibration(ori)
-    quality = {"orientation_file": str(path), "import": meta.extra.get("import", {})}
+    from imuhip.units_check import import_record_for_report
+
+    imported = import_record_for_report(meta.extra.get("import", {}))
+    quality = {"orientation_file": str(path), "import": imported}
     return analyze_orientations(ori, meta, cfg, segcal=segcal, quality=quality, progress=progress)
 
 

@@ -68,3 +68,47 @@ def test_event_config_refuses_a_bad_minima_lowpass(bad: float) -> None:
     with pytest.raises(ValueError, match="minima_lowpass_hz"):
         EventConfig(minima_lowpass_hz=bad)
     EventConfig(minima_lowpass_hz=None)  # off is allowed
+
+
+def test_import_record_in_the_report_names_files_without_their_folders() -> None:
+    """Folders of source files often carry the patient's name (``.../Anna_Meier/pelvis.csv``);
+    the report and the import notes name the file only (the subject is a pseudonym)."""
+    import dataclasses
+
+    from imuhip.interop._common import ImportedSensor
+    from imuhip.interop.orientation_file import trim_notes
+    from imuhip.recording import read_recording
+    from imuhip.types import AlignedSession
+    from imuhip.units_check import input_quality
+
+    folder = "/data/clinic/Anna_Meier"
+    idx = np.arange(10)
+    sensors = [
+        ImportedSensor(
+            p,
+            100.0,
+            idx[: 10 - k],
+            idx[: 10 - k] / 100.0,
+            np.zeros((10 - k, 3)),
+            None,
+            None,
+            None,
+            source=f"{folder}/{p}.txt",
+        )
+        for k, p in enumerate(("pelvis", "thigh_l"))
+    ]
+    notes = trim_notes(sensors)
+    assert len(notes) == 1 and "pelvis.txt" in notes[0]
+    assert "Anna_Meier" not in notes[0]
+
+    meta = read_recording(Path(__file__).parents[2] / "recordings" / "typical.imrec").meta
+    imported = {
+        "format": "generic_csv",
+        "files": {"pelvis": f"{folder}/pelvis.csv", "thigh_l": "thigh_l.csv"},
+        "notes": [f"{folder}/pelvis.csv: 3 sample(s) outside"],
+    }
+    meta = dataclasses.replace(meta, extra={"import": imported})
+    q = input_quality(AlignedSession(t_s=np.zeros(0), rate_hz=100.0, sensors={}), meta)
+    assert q["import"]["files"] == {"pelvis": "pelvis.csv", "thigh_l": "thigh_l.csv"}
+    assert "Anna_Meier" not in str(q["import"])
+    assert meta.extra["import"]["files"]["pelvis"] == f"{folder}/pelvis.csv"  # not mutated
