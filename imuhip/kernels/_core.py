@@ -35,6 +35,7 @@ __all__ = [
     "PW_DEPTH",
     "interp2",
     "pairwise_block",
+    "pairwise_plan",
     "pairwise_sum",
     "quat_mul",
     "quat_norm",
@@ -135,29 +136,32 @@ def pairwise_block(a: npt.NDArray[np.float64], lo: int, n: int) -> float:  # pra
 
 
 @jit
-def pairwise_sum(a: npt.NDArray[np.float64], lo: int, n: int) -> float:  # pragma: no cover
-    """numpy's pairwise sum of ``a[lo:lo + n]`` (same order of additions as ``x.sum()``).
+def pairwise_plan(n: int) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
+    """numpy's pairwise summation tree over ``n > 128`` values, flattened in evaluation order.
 
-    numpy recurses (halves at a multiple of 8 until a run is <= 128 long, then ``left +
-    right``); this walks the same tree with an explicit stack.
+    numpy recurses (a run longer than 128 splits at ``n // 2`` rounded down to a multiple of 8,
+    left half first, then ``left + right``); this walks the same tree with an explicit stack.
+    Returns ``(K, 2)`` int64 rows: ``(offset, length)`` for a leaf (a run of ``length <= 128``
+    values from ``offset``, summed by :func:`pairwise_block`; every leaf holds at least 64) and
+    ``(0, 0)`` for "replace the last two partial sums by their sum" (left + right).
     """
-    if n <= PW_BLOCK:
-        return pairwise_block(a, lo, n)
+    cap = 2 * (n // 64) + 2
+    plan = np.empty((cap, 2), np.int64)
     seg_lo = np.empty(PW_DEPTH, np.int64)
     seg_n = np.empty(PW_DEPTH, np.int64)
     state = np.empty(PW_DEPTH, np.int64)
-    vals = np.empty(PW_DEPTH + 1)
-    seg_lo[0] = lo
+    seg_lo[0] = 0
     seg_n[0] = n
     state[0] = 0
     sp = 1
-    vp = 0
+    k = 0
     while sp > 0:
         t = sp - 1
         m = seg_n[t]
         if m <= PW_BLOCK:
-            vals[vp] = pairwise_block(a, seg_lo[t], m)
-            vp += 1
+            plan[k, 0] = seg_lo[t]
+            plan[k, 1] = m
+            k += 1
             sp -= 1
             continue
         n2 = m // 2
@@ -175,9 +179,28 @@ def pairwise_sum(a: npt.NDArray[np.float64], lo: int, n: int) -> float:  # pragm
             state[sp] = 0
             sp += 1
         else:  # both done: left + right
+            plan[k, 0] = 0
+            plan[k, 1] = 0
+            k += 1
+            sp -= 1
+    return plan[:k]
+
+
+@jit
+def pairwise_sum(a: npt.NDArray[np.float64], lo: int, n: int) -> float:  # pragma: no cover
+    """numpy's pairwise sum of ``a[lo:lo + n]`` (same order of additions as ``x.sum()``)."""
+    if n <= PW_BLOCK:
+        return pairwise_block(a, lo, n)
+    plan = pairwise_plan(n)
+    vals = np.empty(PW_DEPTH + 1)
+    vp = 0
+    for k in range(plan.shape[0]):
+        if plan[k, 1] > 0:
+            vals[vp] = pairwise_block(a, lo + plan[k, 0], plan[k, 1])
+            vp += 1
+        else:
             vals[vp - 2] = vals[vp - 2] + vals[vp - 1]
             vp -= 1
-            sp -= 1
     return float(vals[0])
 
 

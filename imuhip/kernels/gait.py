@@ -24,6 +24,7 @@ from imuhip.kernels import jit
 from imuhip.kernels._core import PW_BLOCK as _PW_BLOCK
 from imuhip.kernels._core import PW_DEPTH as _PW_DEPTH
 from imuhip.kernels._core import interp2 as _interp2
+from imuhip.kernels._core import pairwise_plan as _pairwise_plan
 from imuhip.kernels._core import pairwise_sum as _pairwise_sum
 
 __all__ = [
@@ -83,53 +84,30 @@ def _pairwise_gather(
     idx: IntArray,
     lo: int,
     n: int,
+    plan: IntArray,
     res: FloatArray,
     r: FloatArray,
-    stack: IntArray,
     acc: FloatArray,
 ) -> None:
     """``res[c] = pairwise_sum(vals[idx[lo:lo + n], c])`` for every column c, numpy's order.
 
-    The pairwise tree of :func:`_pairwise_sum` with the leaves of :func:`_block_gather`;
-    scratch: ``r`` (8, m), ``stack`` (3, _PW_DEPTH) int64, ``acc`` (_PW_DEPTH + 1, m).
+    The pairwise tree ``plan`` of :func:`imuhip.kernels._core.pairwise_plan` (``n``; unused
+    when ``n <= 128``) with the leaves of :func:`_block_gather`; scratch: ``r`` (8, m), ``acc``
+    (_PW_DEPTH + 1, m).
     """
     m = vals.shape[1]
     if n <= _PW_BLOCK:
         _block_gather(vals, idx, lo, n, res, r)
         return
-    stack[0, 0] = lo
-    stack[1, 0] = n
-    stack[2, 0] = 0
-    sp = 1
     vp = 0
-    while sp > 0:
-        t = sp - 1
-        w = stack[1, t]
-        if w <= _PW_BLOCK:
-            _block_gather(vals, idx, stack[0, t], w, acc[vp], r)
+    for k in range(plan.shape[0]):
+        if plan[k, 1] > 0:
+            _block_gather(vals, idx, lo + plan[k, 0], plan[k, 1], acc[vp], r)
             vp += 1
-            sp -= 1
-            continue
-        n2 = w // 2
-        n2 -= n2 % 8
-        st = stack[2, t]
-        if st == 0:
-            stack[2, t] = 1
-            stack[0, sp] = stack[0, t]
-            stack[1, sp] = n2
-            stack[2, sp] = 0
-            sp += 1
-        elif st == 1:
-            stack[2, t] = 2
-            stack[0, sp] = stack[0, t] + n2
-            stack[1, sp] = w - n2
-            stack[2, sp] = 0
-            sp += 1
         else:
             for c in range(m):
                 acc[vp - 2, c] = acc[vp - 2, c] + acc[vp - 1, c]
             vp -= 1
-            sp -= 1
     for c in range(m):
         res[c] = acc[0, c]
 
@@ -153,12 +131,12 @@ def boot_means(vals: FloatArray, idx: IntArray, out: FloatArray) -> None:
     n = idx.shape[1]
     m = vals.shape[1]
     r = np.empty((8, m))
-    stack = np.empty((3, _PW_DEPTH), np.int64)
+    plan = _pairwise_plan(n) if n > _PW_BLOCK else np.empty((0, 2), np.int64)  # one tree for all
     acc = np.empty((_PW_DEPTH + 1, m))
     res = np.empty(m)
     flat = idx.reshape(-1)
     for b in range(idx.shape[0]):
-        _pairwise_gather(vals, flat, b * n, n, res, r, stack, acc)
+        _pairwise_gather(vals, flat, b * n, n, plan, res, r, acc)
         for c in range(m):
             out[b, c] = res[c] / n
 
