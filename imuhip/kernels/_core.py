@@ -18,17 +18,75 @@ use numpy's error model (:mod:`imuhip.kernels.quat`) get the same code as the ot
 recursion (numba's on-disk cache cannot load self-recursive functions): the pairwise tree is
 walked with an explicit stack.
 
-Caching caveat: numba keys a cached kernel on its own source file only, so a kernel module that
-calls these helpers does not notice when this file changes. After editing a helper here, delete
-the ``__pycache__`` of ``imuhip/kernels`` (or touch the calling modules) before testing.
+Caching: numba keys a cached kernel on the contents of its own source file only (its cache
+invalidation does not follow calls into other files, numba PR #8396 unmerged), so a kernel in
+``quat.py`` compiled with an older helper from here would keep being loaded after this file
+changed -- also after a package upgrade, since the ``__pycache__`` files outlive it. Importing
+this module therefore adds this file's content hash to the cache stamp of every function cached
+from this folder (:func:`_stamp_kernels_with_core`); every kernel module imports it before its
+first ``@jit``.
 """
 
 from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from imuhip.kernels import jit
+
+
+def _stamp_kernels_with_core() -> None:
+    """Make numba's on-disk cache of the functions in this folder depend on this file too.
+
+    Each source-file cache locator numba tries (user-provided dir, in-tree ``__pycache__``,
+    user-wide dir) gets a subclass, tried just before it, that serves only the files of
+    ``imuhip/kernels`` and returns ``(numba's stamp of the file, hash of this file)`` as the
+    source stamp: a kernel compiled against other helpers misses the cache and is recompiled
+    (once). Uses numba internals (``numba.core.caching``); if they are not as expected this
+    does nothing and the old behaviour (stamp of the file alone) stays.
+    """
+    try:
+        from numba.core import caching
+
+        impl: Any = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")  # noqa: B009
+        mixin: Any = caching._SourceFileBackedLocatorMixin
+        bases = list(impl._locator_classes)
+    except (ImportError, AttributeError):  # pragma: no cover - other numba internals
+        return
+    if getattr(impl, "_imuhip_kernels_stamped", False):
+        return
+    me = Path(__file__).resolve()
+    here = me.parent
+    core_hash = hashlib.sha256(me.read_bytes()).hexdigest()
+
+    def wrap(base: Any) -> Any:
+        class _KernelsLocator(base):  # type: ignore[misc, valid-type]
+            @classmethod
+            def from_function(cls, py_func: Any, py_file: str) -> Any:
+                if Path(py_file).resolve().parent != here:
+                    return None
+                return super().from_function(py_func, py_file)
+
+            def get_source_stamp(self) -> Any:
+                return (super().get_source_stamp(), core_hash)
+
+        _KernelsLocator.__name__ = _KernelsLocator.__qualname__ = "ImuhipKernels" + base.__name__
+        return _KernelsLocator
+
+    classes: list[Any] = []
+    for base in bases:
+        if isinstance(base, type) and issubclass(base, mixin):
+            classes.append(wrap(base))
+        classes.append(base)
+    impl._locator_classes = classes
+    impl._imuhip_kernels_stamped = True
+
+
+_stamp_kernels_with_core()
 
 __all__ = [
     "PW_BLOCK",

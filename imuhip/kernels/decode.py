@@ -25,7 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.kernels import jit
+from imuhip.kernels import (
+    _core,  # noqa: F401  (cache stamp, see its docstring)
+    jit,
+)
 
 _Int = int | np.integer[Any]  # plain ints in Python, int64 inside the kernels
 

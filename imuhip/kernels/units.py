@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from imuhip.kernels import jit
+from imuhip.kernels import (
+    _core,  # noqa: F401  (cache stamp, see its docstring)
+    jit,
+)
 
 
 @jit
