@@ -22,13 +22,15 @@ Such a session is saved as ``NAME.imori.npz`` (numpy ``.npz``, no pickle):
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from imuhip.errors import ImportFormatError
+from imuhip.errors import ImportFormatError, ImuhipError
 from imuhip.heading import VENDOR_HEADING_KEY
 from imuhip.interop._common import FloatArray, ImportedSensor
 from imuhip.recording import meta_from_json, meta_to_json
@@ -209,8 +211,19 @@ def load_orientation_session(path: str | Path) -> tuple[OrientationSession, Sess
         raise FileNotFoundError(2, "No such file", str(path))
     try:
         z = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise ImportFormatError(f"{path}: not an orientation session (.imori.npz): {err}") from err
+    try:
+        return _read_orientation_npz(path, z)
+    except ImuhipError:
+        raise  # already names what is wrong (missing array, bad metadata)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # a truncated or damaged file: the zip directory or a member's data does not read back
+        raise ImportFormatError(f"{path}: damaged orientation session (.imori.npz): {err}") from err
+
+
+def _read_orientation_npz(path: Path, z: Any) -> tuple[OrientationSession, SessionMeta]:
+    """The arrays of an opened ``.imori.npz`` (``z``, closed on return)."""
     with z:
         if "format" not in z.files or str(z["format"]) != _FORMAT:
             raise ImportFormatError(f"{path}: not an imuhip orientation session (no format tag)")
@@ -249,13 +262,23 @@ def load_orientation_session(path: str | Path) -> tuple[OrientationSession, Sess
 
 
 def load_orientation_segcal(path: str | Path) -> SegmentCalibration | None:
-    """The segment calibration stored with an orientation session, or None."""
+    """The segment calibration stored with an orientation session, or None.
+
+    Raises
+    ------
+    ImportFormatError
+        The file or its stored calibration does not read back (truncated or damaged).
+    """
     from imuhip.segment_calibration import segcal_from_event_data
 
-    with np.load(Path(path), allow_pickle=False) as z:
-        if "segcal_json" not in z.files:
-            return None
-        return segcal_from_event_data(json.loads(str(z["segcal_json"])))
+    try:
+        with np.load(Path(path), allow_pickle=False) as z:
+            if "segcal_json" not in z.files:
+                return None
+            text = str(z["segcal_json"])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ImportFormatError(f"{path}: damaged orientation session (.imori.npz): {err}") from err
+    return segcal_from_event_data(json.loads(text))
 
 
 def analyze_orientation_file(

@@ -112,3 +112,68 @@ def test_import_record_in_the_report_names_files_without_their_folders() -> None
     assert q["import"]["files"] == {"pelvis": "pelvis.csv", "thigh_l": "thigh_l.csv"}
     assert "Anna_Meier" not in str(q["import"])
     assert meta.extra["import"]["files"]["pelvis"] == f"{folder}/pelvis.csv"  # not mutated
+
+
+def _walk_imori(tmp_path: Path) -> Path:
+    """A small orientation session written by the library itself."""
+    from imuhip.interop._common import ImportedSensor
+    from imuhip.interop.orientation_file import (
+        meta_for_vendor_session,
+        orientation_session_from_imported,
+        save_orientation_session,
+    )
+
+    idx = np.arange(200)
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (200, 1))
+    sensors = [
+        ImportedSensor(
+            p,
+            100.0,
+            idx,
+            idx / 100.0,
+            np.tile([0.0, 0.0, 9.81], (200, 1)),
+            None,
+            None,
+            q,
+            source=f"{p}.txt",
+        )
+        for p in ("pelvis", "thigh_l", "thigh_r")
+    ]
+    ori = orientation_session_from_imported(sensors, source="vendor:test")
+    meta = meta_for_vendor_session(
+        sensors,
+        subject="S01",
+        session_id="t",
+        start_wall_time="2024-01-01T00:00:00+00:00",
+        vendor="test",
+    )
+    out = tmp_path / "w.imori.npz"
+    save_orientation_session(out, ori, meta)
+    return out
+
+
+@pytest.mark.parametrize("cut", ["empty", "truncated", "damaged"])
+def test_a_broken_orientation_session_is_an_import_format_error(tmp_path: Path, cut: str) -> None:
+    from imuhip.errors import ImportFormatError
+    from imuhip.interop.orientation_file import analyze_orientation_file, load_orientation_session
+
+    good = _walk_imori(tmp_path)
+    load_orientation_session(good)  # the intact file reads
+    data = bytearray(good.read_bytes())
+    bad = tmp_path / f"{cut}.imori.npz"
+    if cut == "empty":
+        data = bytearray()
+    elif cut == "truncated":
+        data = data[: len(data) // 2]
+    else:  # flip bytes inside a quaternion array's compressed data
+        import zipfile
+
+        info = zipfile.ZipFile(good).getinfo("q_world_sensor__pelvis.npy")
+        start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+        for i in range(start + info.compress_size // 2, start + info.compress_size // 2 + 40):
+            data[i] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ImportFormatError, match=str(bad.name)):
+        load_orientation_session(bad)
+    with pytest.raises(ImportFormatError, match=str(bad.name)):
+        analyze_orientation_file(bad)
