@@ -2,9 +2,8 @@
 
 The per-sample quaternion products and rotations (:mod:`imuhip.kernels._core`) follow the
 operation order of ``conventions._quat_mul`` / ``conventions._quat_rotate_into`` (bit-identical
-per sample); the
-sums over windows are plain sequential sums (they differ from numpy's pairwise sums and BLAS
-by round-off only, tested to 1e-9 in ``tests/unit/test_perf_round3_align.py``).
+per sample); the sums over windows are plain sequential sums (they differ from numpy's pairwise
+sums and BLAS by round-off only, tested to 1e-9 in ``tests/unit/test_perf_round3_align.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from imuhip.kernels import jit
-from imuhip.kernels._core import quat_mul, sum_sq3
-from imuhip.kernels._core import quat_rotate as _rotate
+from imuhip.kernels._core import quat_mul, quat_rotate, sum_sq3
 
 __all__ = ["cov3", "fwd_in_sensor_sum", "hip_gyr", "rot_z", "rot_z_const_sum", "sq_norm_rows"]
 
@@ -37,7 +35,7 @@ def hip_gyr(  # pragma: no cover - compiled
             q_p[i, 2],
             q_p[i, 3],
         )
-        rx, ry, rz = _rotate(w, x, y, z, g_p[i, 0], g_p[i, 1], g_p[i, 2])
+        rx, ry, rz = quat_rotate(w, x, y, z, g_p[i, 0], g_p[i, 1], g_p[i, 2])
         out[i, 0] = g_t[i, 0] - rx
         out[i, 1] = g_t[i, 1] - ry
         out[i, 2] = g_t[i, 2] - rz
@@ -47,7 +45,7 @@ def hip_gyr(  # pragma: no cover - compiled
 def rot_z(q: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     """``out = quat_rotate(q, v)[:, 2]`` (``q`` ``(M, 4)``, ``v`` ``(M, 3)``)."""
     for i in range(q.shape[0]):
-        out[i] = _rotate(q[i, 0], q[i, 1], q[i, 2], q[i, 3], v[i, 0], v[i, 1], v[i, 2])[2]
+        out[i] = quat_rotate(q[i, 0], q[i, 1], q[i, 2], q[i, 3], v[i, 0], v[i, 1], v[i, 2])[2]
 
 
 @jit
@@ -55,7 +53,7 @@ def rot_z_const_sum(q: np.ndarray, rows: np.ndarray, v: np.ndarray) -> float:  #
     """``sum(quat_rotate(q[rows], v)[:, 2])`` for one vector ``v`` (3,)."""
     s = 0.0
     for r in rows:
-        s += _rotate(q[r, 0], q[r, 1], q[r, 2], q[r, 3], v[0], v[1], v[2])[2]
+        s += quat_rotate(q[r, 0], q[r, 1], q[r, 2], q[r, 3], v[0], v[1], v[2])[2]
     return s
 
 
@@ -102,19 +100,21 @@ def fwd_in_sensor_sum(  # pragma: no cover - compiled
     out[1] = 0.0
     out[2] = 0.0
     for r in rows:
-        ax, ay, _ = _rotate(q_a[r, 0], q_a[r, 1], q_a[r, 2], q_a[r, 3], x_a[0], x_a[1], x_a[2])
+        ax, ay, _ = quat_rotate(q_a[r, 0], q_a[r, 1], q_a[r, 2], q_a[r, 3], x_a[0], x_a[1], x_a[2])
         fx = 0.0
         fy = 0.0
         fx += ax
         fy += ay
         if two:
-            bx, by, _ = _rotate(q_b[r, 0], q_b[r, 1], q_b[r, 2], q_b[r, 3], x_b[0], x_b[1], x_b[2])
+            bx, by, _ = quat_rotate(
+                q_b[r, 0], q_b[r, 1], q_b[r, 2], q_b[r, 3], x_b[0], x_b[1], x_b[2]
+            )
             fx += bx
             fy += by
         nrm = np.sqrt(fx * fx + fy * fy + 0.0 * 0.0)
         fx = fx / nrm
         fy = fy / nrm
-        cx, cy, cz = _rotate(q_s[r, 0], -q_s[r, 1], -q_s[r, 2], -q_s[r, 3], fx, fy, 0.0)
+        cx, cy, cz = quat_rotate(q_s[r, 0], -q_s[r, 1], -q_s[r, 2], -q_s[r, 3], fx, fy, 0.0)
         out[0] += cx
         out[1] += cy
         out[2] += cz

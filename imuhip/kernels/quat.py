@@ -31,9 +31,7 @@ import numba
 import numpy as np
 
 from imuhip.kernels._core import pairwise_sum as _pairwise_sum
-from imuhip.kernels._core import quat_mul as _mul
-from imuhip.kernels._core import quat_norm, sum_sq3
-from imuhip.kernels._core import quat_rotate as _rotate
+from imuhip.kernels._core import quat_mul, quat_norm, quat_rotate, sum_sq3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,7 +82,7 @@ def _segment(q: np.ndarray, i: int, cal: np.ndarray) -> tuple[float, float, floa
     if cal.shape[0] == 0:
         return q[i, 0], q[i, 1], q[i, 2], q[i, 3]
     w, x, y, z = _normalize(q[i, 0], q[i, 1], q[i, 2], q[i, 3])
-    return _mul(w, x, y, z, cal[0], cal[1], cal[2], cal[3])
+    return quat_mul(w, x, y, z, cal[0], cal[1], cal[2], cal[3])
 
 
 @jit
@@ -92,7 +90,7 @@ def _segment_raw(q: np.ndarray, i: int, cal: np.ndarray) -> tuple[float, float, 
     # q ⊗ cal without normalising (callers scale by the norm); ``cal`` empty: q itself
     if cal.shape[0] == 0:
         return q[i, 0], q[i, 1], q[i, 2], q[i, 3]
-    return _mul(q[i, 0], q[i, 1], q[i, 2], q[i, 3], cal[0], cal[1], cal[2], cal[3])
+    return quat_mul(q[i, 0], q[i, 1], q[i, 2], q[i, 3], cal[0], cal[1], cal[2], cal[3])
 
 
 @jit
@@ -103,7 +101,7 @@ def _heading_fixed(
     half = 0.5 * -offset
     c = np.cos(half)
     s = np.sin(half)
-    return _mul(c, s * 0.0, s * 0.0, s * 1.0, w, x, y, z)
+    return quat_mul(c, s * 0.0, s * 0.0, s * 1.0, w, x, y, z)
 
 
 @jit
@@ -157,7 +155,7 @@ def heading_block_sums(
             i = j * block + k
             if i < m and (ok[i] or (two and ok2[i])):
                 pw, px, py, pz = _segment(qp, i, cal_p)
-                b0, b1, b2 = _rotate(pw, px, py, pz, vx, vy, vz)
+                b0, b1, b2 = quat_rotate(pw, px, py, pz, vx, vy, vz)
                 pel[0, k] = b0
                 pel[1, k] = b1
                 pel[2, k] = b2
@@ -175,7 +173,7 @@ def heading_block_sums(
                 if qgs.shape[0] == 0:
                     gx, gy, gz = gs[i, 0], gs[i, 1], gs[i, 2]
                 else:
-                    gx, gy, gz = _rotate(
+                    gx, gy, gz = quat_rotate(
                         qgs[i, 0], qgs[i, 1], qgs[i, 2], qgs[i, 3], gs[i, 0], gs[i, 1], gs[i, 2]
                     )
                 buf[0, k] = 1.0
@@ -186,7 +184,7 @@ def heading_block_sums(
                 buf[4, k] = gx * gy
                 buf[1, k] = xx + yy + gz * gz
                 tw, tx, ty, tz = _segment(qs, i, cs)
-                a0, a1, a2 = _rotate(tw, tx, ty, tz, vx, vy, vz)
+                a0, a1, a2 = quat_rotate(tw, tx, ty, tz, vx, vy, vz)
                 buf[5, k] = a0
                 buf[6, k] = a1
                 buf[7, k] = a2
@@ -315,8 +313,8 @@ def zxy_args(
                 last = i
             else:
                 ch, sh = ch * cd - sh * sd, sh * cd + ch * sd
-            tw, tx, ty, tz = _mul(ch, 0.0, 0.0, sh, tw, tx, ty, tz)
-        w, x, y, z = _mul(pw, -px, -py, -pz, tw, tx, ty, tz)
+            tw, tx, ty, tz = quat_mul(ch, 0.0, 0.0, sh, tw, tx, ty, tz)
+        w, x, y, z = quat_mul(pw, -px, -py, -pz, tw, tx, ty, tz)
         s = 2.0 / (w * w + x * x + y * y + z * z)
         out[0, r] = sign[1] * (s * (y * z + w * x))
         out[1, r] = sign[0] * (-s * (x * y - w * z))
@@ -338,7 +336,7 @@ def forward_xy(
     for i in range(m):
         w, x, y, z = _segment(qa, i, cal_a)
         w, x, y, z = _normalize(w, x, y, z)
-        a0, a1, _ = _rotate(w, x, y, z, 1.0, 0.0, 0.0)
+        a0, a1, _ = quat_rotate(w, x, y, z, 1.0, 0.0, 0.0)
         if weigh:
             a0 = a0 * weight[i]
             a1 = a1 * weight[i]
@@ -391,7 +389,7 @@ def mag_args(
     for i in range(q.shape[0]):
         m0, m1, m2 = mag[i, 0], mag[i, 1], mag[i, 2]
         norm[i] = np.sqrt(sum_sq3(m0, m1, m2))
-        a0, a1, a2 = _rotate(q[i, 0], q[i, 1], q[i, 2], q[i, 3], m0, m1, m2)
+        a0, a1, a2 = quat_rotate(q[i, 0], q[i, 1], q[i, 2], q[i, 3], m0, m1, m2)
         negz[i] = -a2
         hor[i] = np.sqrt(a0 * a0 + a1 * a1)
 
