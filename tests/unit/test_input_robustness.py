@@ -1,4 +1,4 @@
-"""Review findings (H10): bad-input paths of today's new code that must not crash.
+"""Bad-input paths of the round-3 code (found in review) that must not crash.
 
 A recording whose sensors hold only a few samples (a crash right after connecting, a two-row
 CSV import) reached :func:`imuhip.units_check.check_gyro_units` with fewer than two analysis
