@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 DEG_PER_RAD: Final = 180.0 / math.pi
 """The factor of a rad/s vs deg/s mix-up (57.2958)."""
 
-Status = Literal["ok", "suspected", "ambiguous", "not_enough_motion"]
+Status = Literal["ok", "suspected", "ambiguous", "not_enough_motion", "dead"]
 
 
 class GyroUnitsError(ImuhipError):
@@ -123,7 +123,7 @@ class GyroUnitsResult:
 
     Attributes
     ----------
-    status : {"ok", "suspected", "ambiguous", "not_enough_motion"}
+    status : {"ok", "suspected", "ambiguous", "not_enough_motion", "dead"}
     suspected_factor : float or None
         With ``"suspected"`` (and ``"ambiguous"`` when one test points to it): the factor the
         gyroscope data should be multiplied by: ``57.2958`` (rad/s data labelled deg/s, so
@@ -289,7 +289,8 @@ def check_gyro_units(
     GyroUnitsResult
         ``"ok"``, ``"suspected"`` (one test clearly points to a factor 57.3 and the other does
         not contradict it), ``"ambiguous"`` (tests disagree or fall between the bands) or
-        ``"not_enough_motion"`` (neither test applies: e.g. standing still).
+        ``"not_enough_motion"`` (neither test applies: e.g. standing still) or ``"dead"`` (the
+        gyroscope reads one constant value while the accelerometer shows walking).
 
     Raises
     ------
@@ -350,6 +351,16 @@ def check_gyro_units(
         return result("ok", None, f"gyroscope unit plausible ({detail})")
     if "suspected" in kinds and "ok" not in kinds and len(factors) == 1:
         fs = factors.pop()
+        g_ok = gyr[ok]
+        if fs > 1 and len(g_ok) > 1 and not np.ptp(g_ok, axis=0).any():
+            # not a unit mix-up: a gyroscope that never changes while the sensor moves is dead,
+            # disconnected or not streaming (a 57.3x-too-small one still shows noise and motion)
+            return result(
+                "dead",
+                None,
+                f"gyroscope reads a constant value while the sensor moves: dead, disconnected "
+                f"or not streaming? ({detail})",
+            )
         return result("suspected", fs, f"gyroscope {_mistake(fs)} ({detail})")
     if "ok" in kinds and "suspected" not in kinds:
         # one test plausible, the other between bands: nothing points clearly elsewhere
@@ -374,19 +385,24 @@ def check_session_gyro_units(
     ------
     GyroUnitsError
         If any sensor's gyroscope is clearly off by a factor of 57.3, naming the sensor(s) and
-        the suspected mistake.
+        the suspected mistake, or reads a constant value while the sensor moves (``"dead"``).
     """
     out: dict[str, Any] = {}
     warnings: list[str] = []
     clear: list[str] = []
+    dead: list[str] = []
     for p, s in session.sensors.items():
         r = check_gyro_units(s.acc_m_s2, s.gyr_rad_s, session.rate_hz, s.valid, cfg)
         out[p] = r.to_dict()
         if r.status == "suspected":
             clear.append(f"{p}: {r.message}")
+        elif r.status == "dead":
+            dead.append(f"{p}: {r.message}")
         elif r.status == "ambiguous":
             warnings.append(f"{p}: {r.message}")
             log.warning("%s: %s", p, r.message)
+    if dead:
+        raise GyroUnitsError("gyroscope not working: " + "; ".join(dead))
     if clear:
         raise GyroUnitsError("wrong gyroscope unit: " + "; ".join(clear))
     return {"sensors": out, "warnings": warnings}

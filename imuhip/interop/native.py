@@ -193,7 +193,7 @@ def write_native_recording(
                 f"{s.source}: placement {s.placement!r} already given by {seen[s.placement]}"
             )
         seen[s.placement] = s.source
-    rates = {s.source: s.rate_hz for s in sensors}
+    rates = {Path(s.source).name: s.rate_hz for s in sensors}
     r0 = sensors[0].rate_hz
     for s in sensors[1:]:
         if abs(s.rate_hz - r0) > 0.01 * r0:
@@ -238,7 +238,8 @@ def write_native_recording(
     extra: dict[str, Any] = {
         "import": {
             "format": source_format,
-            "files": {s.placement: s.source for s in sensors},
+            # file names only: folders often carry the patient's name (subjects are pseudonyms)
+            "files": {s.placement: Path(s.source).name for s in sensors},
             "rates_hz": rates,
             "quantisation": quant,
             "notes": [n for s in sensors for n in s.notes],
@@ -258,7 +259,9 @@ def write_native_recording(
     with RecordingWriter(path, meta, overwrite=overwrite) as w:
         for s in sensors:
             w.write_event(
-                SessionEvent(HOST_BASE_NS - 1, "connect", s.placement, {"imported_from": s.source})
+                SessionEvent(
+                    HOST_BASE_NS - 1, "connect", s.placement, {"imported_from": Path(s.source).name}
+                )
             )
         for p in packets:
             w.write_packet(p)

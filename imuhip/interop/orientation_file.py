@@ -299,7 +299,7 @@ def analyze_orientation_file(
     from imuhip.units_check import import_record_for_report
 
     imported = import_record_for_report(meta.extra.get("import", {}))
-    quality = {"orientation_file": str(path), "import": imported}
+    quality = {"orientation_file": Path(path).name, "import": imported}
     return analyze_orientations(ori, meta, cfg, segcal=segcal, quality=quality, progress=progress)
 
 
@@ -338,7 +338,7 @@ def meta_for_vendor_session(
         notes="\n".join(notes),
         extra={
             "import": {
-                "files": {s.placement: s.source for s in sensors},
+                "files": {s.placement: Path(s.source).name for s in sensors},
                 "vendor": vendor,
                 "notes": list(notes),
                 "samples_outside_common_grid": samples_outside_common_grid(sensors),

@@ -22,7 +22,7 @@ model backwards (every leg segment's mediolateral axis inverted: hip flexion neg
 the knee "hyperextending" by 60°). The walking after the static pose checks it
 (:func:`forward_sign_score`) with two anatomical cues that need no walking direction: the shank
 swings its distal end forward fast in swing (Aminian et al. 2002,
-doi:10.1016/S0021-9290(01)00210-X: the swing peak is the largest lobe of the mediolateral shank
+doi:10.1016/S0021-9290(02)00008-8: the swing peak is the largest lobe of the mediolateral shank
 angular velocity), and the knee only flexes (shank distal end backwards relative to the thigh,
 tens of degrees in swing, a few degrees of extension at most). When both say "backwards" the
 heading frame is turned by 180° about the vertical and a warning says so.

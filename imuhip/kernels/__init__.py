@@ -52,8 +52,10 @@ def cache_is_cold() -> bool:
         places.append(Path(env))
     places.append(Path.home() / ".cache" / "numba")
     for place in places:
+        # numba's user-wide cache mirrors the source tree: only this package's entries count
+        pattern = "*.nbi" if place == places[0] else "**/imuhip/kernels/*.nbi"
         try:
-            if any(place.rglob("*.nbi")):
+            if any(place.glob(pattern)):
                 return False
         except OSError:
             continue

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,16 @@ def test_refuses_missing_gyro_mixed_rates_duplicates(tmp_path: Path) -> None:
     with pytest.raises(ImportFormatError, match="placement 'pelvis' already given"):
         write_native_recording([_sensor("pelvis"), _sensor("pelvis")], tmp_path / "z.imrec")
     assert not (tmp_path / "x.imrec").exists()
+
+
+def test_recording_stores_source_file_names_without_folders(tmp_path: Path) -> None:
+    """Folders of clinical data often carry the patient's name; the recording keeps the
+    subject pseudonym and the bare file names only."""
+    folder = "/data/clinic/Anna_Meier"
+    sensors = [dataclasses.replace(_sensor("pelvis", seed=1), source=f"{folder}/pelvis.csv")]
+    write_native_recording(sensors, tmp_path / "a.imrec", subject="S01")
+    rec = read_recording(tmp_path / "a.imrec")
+    imp = rec.meta.extra["import"]
+    assert imp["files"] == {"pelvis": "pelvis.csv"}
+    assert list(imp["rates_hz"]) == ["pelvis.csv"]
+    assert "Anna_Meier" not in (tmp_path / "a.imrec").read_bytes().decode("latin-1")

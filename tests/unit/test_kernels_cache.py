@@ -18,6 +18,11 @@ def test_cache_is_cold_until_an_index_file_exists(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     assert kernels.cache_is_cold()
+    # another library's numba cache does not make ours warm
+    other = tmp_path / "home" / ".cache" / "numba" / "site" / "otherlib"
+    other.mkdir(parents=True)
+    (other / "fast.kernel-3.py311.nbi").write_bytes(b"")
+    assert kernels.cache_is_cold()
     # numba's user-wide fallback (read-only install) counts too
     user = tmp_path / "home" / ".cache" / "numba" / "imuhip" / "kernels"
     user.mkdir(parents=True)

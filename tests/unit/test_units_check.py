@@ -260,3 +260,25 @@ def test_block_kernels_equal_numpy_block_means() -> None:
         mask = rng.random(n) > 0.01
         ref_m = mask[:m].reshape(-1, q).all(axis=1) if m else np.empty(0, bool)
         np.testing.assert_array_equal(block_all(mask, q), ref_m)
+
+
+def test_a_constant_gyroscope_while_walking_is_dead_not_a_unit_mistake(walk: dict) -> None:
+    s = walk["thigh_l"]
+    for value in (0.0, 0.013):  # all zeros (not streaming), or a stuck reading
+        gyr = np.full_like(s.gyr_rad_s, value)
+        r = check_gyro_units(s.acc_m_s2, gyr, 100.0)
+        assert r.status == "dead", r.message
+        assert r.suspected_factor is None
+        assert "constant" in r.message and "57.3" not in r.message.split("(")[0]
+    # a 57.3x-too-small gyroscope still varies: that stays a unit mistake
+    small = check_gyro_units(s.acc_m_s2, s.gyr_rad_s / DEG_PER_RAD, 100.0)
+    assert small.status == "suspected"
+    dead = dict(walk)
+    dead["thigh_l"] = SimSamples(
+        *(
+            np.zeros_like(s.gyr_rad_s) if f == "gyr_rad_s" else getattr(s, f)
+            for f in SimSamples.__dataclass_fields__
+        )
+    )
+    with pytest.raises(GyroUnitsError, match=r"gyroscope not working: thigh_l: .*constant"):
+        check_session_gyro_units(_aligned(dead, {}))
