@@ -25,7 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip import __version__, protocol
-from imuhip.sim.kinematics import DEG, PHASE0, SEGMENTS, TOE_OFF_PHASE, Body
+from imuhip.sim.kinematics import (
+    DEG,
+    PHASE0,
+    SEGMENTS,
+    TOE_OFF_PHASE,
+    Body,
+    phase_crossings,
+)
 from imuhip.sim.link import SEND_DELAY_S, DeviceClock, LinkOutcome, deliver
 from imuhip.sim.params import SimParams
 from imuhip.sim.sensors import (
@@ -99,25 +106,6 @@ class SimResult:
     samples: dict[str, SimSamples]
     device_info: dict[str, protocol.DeviceInfo]
     elapsed_s: float
-
-
-def _crossings(
-    body: Body, target: float, grid: tuple[FloatArray, FloatArray, FloatArray]
-) -> FloatArray:
-    """Times where the gait phase passes ``target`` (mod 1) while walking, simulation s.
-
-    ``grid`` is ``(t, phi, a)`` on a dense grid; crossings are refined by Newton steps.
-    """
-    tg, phi, a = grid
-    k = np.floor(phi - target)
-    idx = np.nonzero((np.diff(k) > 0) & (a[1:] > 0.05))[0]
-    goal = k[idx + 1] + target
-    t = tg[idx] + (goal - phi[idx]) / (phi[idx + 1] - phi[idx]) * (tg[idx + 1] - tg[idx])
-    for _ in range(3):  # Newton on the analytic phase
-        ph, dph, _ = body.phase(t)
-        t = t - np.where(dph > 0, (ph - goal) / np.where(dph > 0, dph, 1.0), 0.0)
-    out = t
-    return np.asarray(out, dtype=np.float64)
 
 
 def _device_info(meta: SensorMeta, per_packet: int, serial: str) -> protocol.DeviceInfo:
@@ -288,10 +276,10 @@ def _truth(
     tl = body.tl
     tg = np.arange(0.0, p.duration_s, 2e-3)
     grid = (tg, *body.phase(tg)[::2])
-    ic_sim = {"right": _crossings(body, 0.0, grid), "left": _crossings(body, 0.5, grid)}
+    ic_sim = {"right": phase_crossings(body, 0.0, grid), "left": phase_crossings(body, 0.5, grid)}
     to_sim = {
-        "right": _crossings(body, TOE_OFF_PHASE, grid),
-        "left": _crossings(body, (0.5 + TOE_OFF_PHASE) % 1.0, grid),
+        "right": phase_crossings(body, TOE_OFF_PHASE, grid),
+        "left": phase_crossings(body, (0.5 + TOE_OFF_PHASE) % 1.0, grid),
     }
 
     # lost samples in session seconds, per sensor, for the stride data_loss flag
