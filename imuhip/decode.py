@@ -468,14 +468,10 @@ class StreamDecoder:
 
     def push(self, packets: Sequence[RawPacket]) -> ImuSamples:
         """Decode the next packets (in arrival order) of this sensor; never raises on bad data."""
-        meta = self.meta
-        tot = _Totals()
         p_total = len(packets)
-        tot.packets_received = p_total
-        base_index = self._n_pushed
-        self._n_pushed += p_total
+        tot, base_index = self._begin(p_total)
         if p_total == 0:
-            return empty_samples(meta, tot.freeze())
+            return empty_samples(self.meta, tot.freeze())
         payloads = list(map(_PAYLOAD, packets))
         host_ns = np.fromiter(map(_HOST, packets), np.int64, p_total)
         return self._push(payloads, host_ns, tot, base_index)
@@ -500,15 +496,19 @@ class StreamDecoder:
         host_ns = np.asarray(host_rx_ns, dtype=np.int64).reshape(-1)
         if len(host_ns) != len(payloads):
             raise ValueError(f"host_rx_ns has {len(host_ns)} entries for {len(payloads)} payloads")
-        meta = self.meta
-        tot = _Totals()
         p_total = len(payloads)
+        tot, base_index = self._begin(p_total)
+        if p_total == 0:
+            return empty_samples(self.meta, tot.freeze())
+        return self._push(payloads, host_ns, tot, base_index)
+
+    def _begin(self, p_total: int) -> tuple[_Totals, int]:
+        """Totals of a push of ``p_total`` packets, and the arrival index of its first."""
+        tot = _Totals()
         tot.packets_received = p_total
         base_index = self._n_pushed
         self._n_pushed += p_total
-        if p_total == 0:
-            return empty_samples(meta, tot.freeze())
-        return self._push(payloads, host_ns, tot, base_index)
+        return tot, base_index
 
     def _push(
         self,

@@ -34,12 +34,12 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -842,16 +842,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     RecordingError
         Not a recording (bad magic), unsupported version, or a corrupt header/metadata.
     """
-    p = Path(path)
-    with p.open("rb") as f:
-        meta, hdr_len = _read_header(f, p)
-        whole = _map_file(f)
-    try:
-        return _recording(p, meta, hdr_len, whole)
-    finally:
-        if isinstance(whole, mmap.mmap):
-            with contextlib.suppress(BufferError):  # see read_packet_arrays
-                whole.close()
+    return _read_mapped(Path(path), _recording)
 
 
 def _recording(p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | bytes) -> Recording:
@@ -982,6 +973,24 @@ def _map_file(f: BinaryIO) -> mmap.mmap | bytes:
         return f.read()
 
 
+_T = TypeVar("_T")
+
+
+def _read_mapped(p: Path, parse: Callable[[Path, SessionMeta, int, mmap.mmap | bytes], _T]) -> _T:
+    """Read the header of ``p``, map the whole file, ``parse`` it, and close the mapping."""
+    with p.open("rb") as f:
+        meta, hdr_len = _read_header(f, p)
+        whole = _map_file(f)
+    try:
+        return parse(p, meta, hdr_len, whole)
+    finally:
+        if isinstance(whole, mmap.mmap):
+            # the parsers copy what they keep; a view can only escape on an error path, and the
+            # GC then closes the mapping
+            with contextlib.suppress(BufferError):
+                whole.close()
+
+
 def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
     """Read a recording into per-sensor payload arrays (see :class:`PacketArrays`).
 
@@ -998,17 +1007,7 @@ def read_packet_arrays(path: str | os.PathLike[str]) -> PacketArrays:
     FileNotFoundError, RecordingError
         As :func:`read_recording`.
     """
-    p = Path(path)
-    with p.open("rb") as f:
-        meta, hdr_len = _read_header(f, p)
-        whole = _map_file(f)
-    try:
-        return _packet_arrays(p, meta, hdr_len, whole)
-    finally:
-        if isinstance(whole, mmap.mmap):
-            # a view can only escape on an error path; the GC then closes the mapping
-            with contextlib.suppress(BufferError):
-                whole.close()
+    return _read_mapped(Path(path), _packet_arrays)
 
 
 @dataclass(slots=True)
