@@ -517,6 +517,7 @@ async def run_live(
     clock_ns: Callable[[], int] | None = None,
     packet_clock_ns: Callable[[str, bytes], int] | None = None,
     on_end: Callable[[], None] | None = None,
+    on_consumed: Callable[[int], None] | None = None,
 ) -> LiveResult:
     """Run one live session to completion and close its recording.
 
@@ -548,6 +549,11 @@ async def run_live(
         Called once when the session's time is up (or it is stopped), before the links are
         closed (a simulator stops its virtual time:
         :meth:`imuhip.virtual.VirtualClock.end_session`).
+    on_consumed : callable, optional
+        Called after each handled batch with the host stamp (ns) up to which everything received
+        has been recorded and processed (a simulator slows its virtual time down to the host's
+        pace: :meth:`imuhip.virtual.VirtualClock.consumed`). Pass all four simulator hooks with
+        ``**fleet.host_hooks()``.
 
     Raises
     ------
@@ -609,10 +615,12 @@ async def run_live(
     n_packets = 0
     n_events = 0
     recorded = set(live)
+    last_ns = 0
 
     def handle(batch: list[Any]) -> None:
-        nonlocal n_packets, n_events
+        nonlocal n_packets, n_events, last_ns
         for it in batch:
+            last_ns = max(last_ns, it.host_rx_ns)
             if isinstance(it, RawPacket):
                 if it.sensor not in recorded:
                     continue  # late packets of a sensor refused at START (not in the recording)
@@ -631,6 +639,9 @@ async def run_live(
     q = ble.queue
     try:
         while not stop.is_set():
+            if on_consumed is not None:
+                # idle: everything stamped so far is handled; busy: up to the last handled item
+                on_consumed(ble.clock_ns() if q.empty() else last_ns)
             now = session_now_s()
             if deadline is not None and now >= deadline:
                 break

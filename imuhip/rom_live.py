@@ -16,15 +16,14 @@ simulator's schedule and the result can be compared with its truth.
 
 :func:`run_live` has no hook to inject events into the recording it writes, so the session is
 recorded to ``OUT.live.imrec`` and then rewritten to ``OUT`` with the markers merged in host-time
-order (every packet and event verbatim); the temporary file is removed.
+order (every packet and event verbatim); the temporary file is removed only after that. A test
+that is interrupted (Ctrl-C) or fails keeps ``OUT.live.imrec``: nothing recorded is deleted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import inspect
 import logging
 import sys
 import time
@@ -123,10 +122,14 @@ async def _guide(
     *,
     wait_enter: bool,
     repetitions: int,
+    t0_ns: int | None = None,
 ) -> GuideResult:
-    """Announce each phase and stamp it; timer pacing or Enter per phase."""
+    """Announce each phase and stamp it; timer pacing or Enter per phase.
+
+    ``t0_ns``: the host-clock time of the schedule's zero (default: when data first flows).
+    """
     await started.wait()
-    t0 = clock_ns()
+    t0 = clock_ns() if t0_ns is None else t0_ns
     marks: list[tuple[RomPhase, int, int]] = []
     loop = asyncio.get_running_loop()
     prev_stop: int | None = None
@@ -196,14 +199,20 @@ def run_guided_rom_test(args: argparse.Namespace) -> Path:
         raise ImuhipError(str(err)) from err
     interactive = sys.stdin.isatty() and not args.simulate
     raw = out.with_name(out.name[: -len(".imrec")] + ".live.imrec")
-    with contextlib.suppress(FileNotFoundError):
-        raw.unlink()
+    if raw.exists() and not args.overwrite:
+        raise ImuhipError(
+            f"{raw} exists (the recording of an interrupted test): move it away, "
+            "or use --overwrite to replace it"
+        )
     try:
         marks = asyncio.run(_session(args, targets, params, raw, interactive))
-        n = merge_markers(raw, out, marks.marks, overwrite=args.overwrite)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            raw.unlink()
+    except BaseException:
+        # interrupted or failed: what was recorded stays (a readable recording without markers)
+        if raw.exists():
+            log.warning("the test did not finish; the recording so far is kept in %s", raw)
+        raise
+    n = merge_markers(raw, out, marks.marks, overwrite=args.overwrite)
+    raw.unlink()  # only once its packets and events are all in OUT
     log.info("wrote %s with %d phase markers", out, n)
     return out
 
@@ -284,14 +293,12 @@ async def _session(
     )  # fmt: skip
     async with fleet:
         kw.update(client_backend=BumbleClient, scanner_backend=BumbleScanner)
-        kw["clock_ns"] = fleet.clock.host_ns
-        if "packet_clock_ns" in inspect.signature(run_live).parameters and hasattr(
-            fleet, "packet_ns"
-        ):
-            kw["packet_clock_ns"] = fleet.packet_ns
+        kw.update(fleet.host_hooks())
+        # the data's own clock: the virtual sensors play the simulated test from fleet time 0,
+        # so the schedule starts there, however long connecting took
         guide = asyncio.create_task(
             _guide(schedule, fleet.clock.host_ns, started, say, wait_enter=False,
-                   repetitions=params.repetitions)
+                   repetitions=params.repetitions, t0_ns=0)
         )  # fmt: skip
         live = asyncio.create_task(run_live(fleet.addresses, raw, cfg, stream_cfg, **kw))
         res = await _finish(guide, live, stop, tail_s=params.end_still_s, clock=fleet.clock)

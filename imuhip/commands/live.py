@@ -133,9 +133,7 @@ async def _session(args: argparse.Namespace, out: Path) -> Any:
                 on_tick=view.update,
                 overwrite=args.overwrite,
                 # stamps, session length and clock drift in virtual time, whatever the CPU load
-                clock_ns=fleet.clock.host_ns,
-                packet_clock_ns=fleet.packet_ns,
-                on_end=fleet.clock.end_session,
+                **fleet.host_hooks(),
             )
 
 

@@ -7,6 +7,13 @@ virtual seconds loses exactly the packets due in that window, whatever the CPU l
 next scheduled outage cannot fall inside a reconnect (the fault schedule is deterministic in
 virtual time).
 
+Back-pressure: a host that reports what it has handled (:meth:`VirtualClock.consumed`, passed to
+``run_live(..., on_consumed=...)`` by :meth:`imuhip.virtual.VirtualFleet.host_hooks`) keeps
+virtual time at most ``max_backlog_s`` ahead of it. A host stalled by a busy CPU, a garbage
+collection or a one-off kernel compile then slows the simulation down instead of seeing its
+queue overflow: what a test measures does not depend on how fast the machine is. The time
+virtual time stood still for the host counts as held (it resumes smoothly, without a burst).
+
 The host can stamp events with :meth:`VirtualClock.host_ns` (the latest virtual time at which
 any sensor of the fleet produced a packet) and each sensor's notifications with
 :meth:`VirtualClock.sensor_ns` (the virtual time of that sensor's latest packet) instead of
@@ -44,16 +51,29 @@ class VirtualClock:
     max_lead_s : float
         Virtual time runs at most this far ahead of the slowest sensor that has marked a packet
         (so the fault schedules of different sensors keep their order on a slow machine).
+    max_backlog_s : float
+        Once the host reports progress (:meth:`consumed`), virtual time runs at most this far
+        ahead of what it has handled.
     """
 
     def __init__(
-        self, speed: float | None, *, max_hold_wall_s: float = 15.0, max_lead_s: float = 1.0
+        self,
+        speed: float | None,
+        *,
+        max_hold_wall_s: float = 15.0,
+        max_lead_s: float = 1.0,
+        max_backlog_s: float = 0.5,
     ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be > 0 or None, got {speed}")
         self.speed = speed
         self.max_hold_wall_s = float(max_hold_wall_s)
         self.max_lead_s = float(max_lead_s)
+        if not max_backlog_s > 0:
+            raise ValueError(f"max_backlog_s must be > 0, got {max_backlog_s}")
+        self.max_backlog_s = float(max_backlog_s)
+        self._consumed_s: float | None = None  # None: no host reports progress
+        self.backpressure_wall_s = 0.0  # wall seconds virtual time waited for the host
         self._last_now_s = 0.0
         self._t0_wall: float | None = None
         self._held_total_s = 0.0
@@ -87,6 +107,15 @@ class VirtualClock:
             # never run ahead of the slowest streaming sensor: on a machine too slow for
             # ``speed`` the simulation slows down instead of letting sensors lag each other
             t = min(t, min(self._marks.values()) + self.max_lead_s)
+        if self._consumed_s is not None and self._held_since is None:
+            cap = max(self._consumed_s + self.max_backlog_s, self._last_now_s)
+            if t > cap:
+                # the host is behind: the excess wall time is held time, so virtual time
+                # resumes from here (no burst of overdue packets when the host catches up)
+                over_wall_s = (t - cap) / self.speed
+                self._held_total_s += over_wall_s
+                self.backpressure_wall_s += over_wall_s
+                t = cap
         self._last_now_s = max(self._last_now_s, t)
         return self._last_now_s
 
@@ -149,6 +178,15 @@ class VirtualClock:
             self._mark_s = t_s
         if t_s > self._marks.get(key, -1.0):
             self._marks[key] = t_s
+
+    def consumed(self, t_ns: int) -> None:
+        """The host has handled everything it received up to virtual ``t_ns`` (back-pressure).
+
+        Pass it as ``run_live(..., on_consumed=clock.consumed)``.
+        """
+        t_s = t_ns * 1e-9
+        if self._consumed_s is None or t_s > self._consumed_s:
+            self._consumed_s = t_s
 
     def forget(self, key: object) -> None:
         """Sensor ``key`` stopped streaming: time no longer waits for it."""

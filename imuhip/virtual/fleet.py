@@ -140,6 +140,19 @@ class VirtualFleet:
         """Virtual receive stamp (ns) of notification ``data`` of ``placement``: its send time."""
         return self.sensors[placement].sent_at_ns(data)
 
+    def host_hooks(self) -> dict[str, Any]:
+        """The keyword arguments that put :func:`imuhip.live.run_live` on this fleet's time.
+
+        Stamps, session length and clock drift in virtual time, and back-pressure from the host
+        to the clock: whatever the CPU load, the session records what it would on a fast machine.
+        """
+        return {
+            "clock_ns": self.clock.host_ns,
+            "packet_clock_ns": self.packet_ns,
+            "on_end": self.clock.end_session,
+            "on_consumed": self.clock.consumed,
+        }
+
     @property
     def addresses(self) -> dict[str, str]:
         """Placement -> address of each virtual sensor."""

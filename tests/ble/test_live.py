@@ -71,9 +71,7 @@ async def test_60s_four_sensors_with_disconnects_accounted_exactly(tmp_path: Pat
             out,
             LiveConfig(duration_s=60.0),
             **BACKENDS,
-            clock_ns=fleet.clock.host_ns,
-            packet_clock_ns=fleet.packet_ns,
-            on_end=fleet.clock.end_session,
+            **fleet.host_hooks(),
         )
     assert res.failed == {}
     rec = read_recording(out)
@@ -257,10 +255,11 @@ async def test_memory_stays_flat_over_a_long_session(tmp_path: Path) -> None:
             await run_live(
                 fleet.addresses,
                 tmp_path / "m.imrec",
-                LiveConfig(duration_s=90.0, time_scale=10.0, tick_s=0.05, fusion=True),
+                LiveConfig(duration_s=90.0, tick_s=0.05, fusion=True),
                 StreamConfig(queue_maxsize=256),
                 **BACKENDS,
                 on_tick=tick,
+                **fleet.host_hooks(),  # virtual time, slowed to the host's pace under load
             )
     finally:
         tracemalloc.stop()
@@ -288,9 +287,7 @@ async def test_simulated_clock_drift_is_recovered_in_virtual_time(tmp_path: Path
             tmp_path / "d.imrec",
             LiveConfig(duration_s=15.0, fusion=False),
             **BACKENDS,
-            clock_ns=fleet.clock.host_ns,
-            packet_clock_ns=fleet.packet_ns,
-            on_end=fleet.clock.end_session,
+            **fleet.host_hooks(),
         )
     # the deadline is checked every 0.05 wall s or batch: <= ~1.25 virtual s late at speed 25
     assert 15.0 <= res.duration_s < 17.0
