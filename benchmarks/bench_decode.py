@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from imuhip import protocol
-from imuhip.decode import crc16_many, decode_sensor_packets
+from imuhip.ingest import protocol
+from imuhip.ingest.decode import crc16_many, decode_sensor_packets
 from imuhip.types import RawPacket, SensorMeta
 
 

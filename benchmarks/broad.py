@@ -4,7 +4,7 @@
 Usage: ``python benchmarks/broad.py [--data DIR] [--methods vqf_offline madgwick] [--dims 9]``.
 Prints total / heading / inclination RMSE (degrees) per trial and the mean per method, with
 throughput in samples/s. Metric: Laidig et al. 2021, doi:10.3390/data6070072 (see
-:mod:`imuhip.fusion.broad`).
+:mod:`imuhip.orientation.fusion.broad`).
 """
 
 from __future__ import annotations

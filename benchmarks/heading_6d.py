@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imuhip.joints import JointsConfig, joint_angles
+from imuhip.gait.joints import JointsConfig, joint_angles
 from imuhip.sim.params import SimParams
 from tests.integration._sim_angles import DEG, hip_errors, run
 

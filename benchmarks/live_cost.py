@@ -38,9 +38,9 @@ from typing import Any
 async def _session(
     out: Path, duration_s: float, speed: float, *, fusion: bool, on_tick: Any = None
 ) -> Any:
-    from imuhip.live import LiveConfig, run_live
-    from imuhip.source.bumble_backend import BumbleClient, BumbleScanner
-    from imuhip.virtual import VirtualFleet
+    from imuhip.live.session import LiveConfig, run_live
+    from imuhip.sources.bumble_backend import BumbleClient, BumbleScanner
+    from imuhip.sources.virtual import VirtualFleet
 
     fleet = VirtualFleet.create(
         ("pelvis", "thigh_l", "thigh_r", "lumbar"), speed=speed, duration_s=duration_s
@@ -61,8 +61,8 @@ async def _session(
 
 def cpu_per_notification(path: Path) -> dict[str, float]:
     """imuhip's own CPU per captured notification (callback + recorder + processing)."""
-    from imuhip.live import LiveProcessor
-    from imuhip.recording import RecordingWriter, read_recording
+    from imuhip.ingest.recording import RecordingWriter, read_recording
+    from imuhip.live.session import LiveProcessor
     from imuhip.types import RawPacket
 
     rec = read_recording(path)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             total: list[int] = []  # everything traced (bumble, virtual sensors included)
             own = [
                 tracemalloc.Filter(True, "*/imuhip/*"),
-                tracemalloc.Filter(False, "*/imuhip/virtual/*"),
+                tracemalloc.Filter(False, "*/imuhip/sources/virtual/*"),
             ]
             next_s = [0.0]
             tracemalloc.start()

@@ -3,7 +3,7 @@
 Run ``python firmware_protocol/make_vectors.py`` from the repository root. Deterministic.
 
 Independence: the packet bytes are built here with ``struct`` and ``binascii`` straight from the
-SPEC table (and cross-checked against ``imuhip.protocol.encode_packet``); the expected SI values
+SPEC table (and cross-checked against ``imuhip.ingest.protocol.encode_packet``); the expected SI values
 come from the SPEC's scale-factor formulas (``raw * range * 9.80665 / 32768`` etc.), not from the
 decoder; the ``samples_per_packet`` table is written out by hand from SPEC §4.
 """
@@ -278,7 +278,7 @@ def main() -> int:
 
     # cross-check against the package encoder when it is importable
     try:
-        from imuhip import protocol
+        from imuhip.ingest import protocol
     except ImportError:  # pragma: no cover
         protocol = None
     if protocol is not None:
@@ -291,7 +291,7 @@ def main() -> int:
                 clock_resync=bool(v["clock_resync"]),
             )
             if got.hex() != v["hex"]:
-                sys.stderr.write(f"imuhip.protocol disagrees with SPEC bytes on {v['name']}\n")
+                sys.stderr.write(f"imuhip.ingest.protocol disagrees with SPEC bytes on {v['name']}\n")
                 return 1
 
     out = {

@@ -63,19 +63,28 @@ from scipy.spatial.transform import Rotation
 
 __all__ = [
     "GRAVITY_M_S2",
+    "HIP_SIGN",
     "NORMAL_GRAVITY_WORLD_M_S2",
     "Placement",
     "Side",
     "acc_columns",
+    "as_unit_quat",
+    "axis_quat",
+    "cardan_yxz",
+    "cardan_zxy",
     "from_rotation",
     "gyr_columns",
+    "hip_angles_to_quat",
     "mag_columns",
     "quat_conj",
+    "quat_from_cardan_yxz",
+    "quat_from_cardan_zxy",
     "quat_identity",
     "quat_mul",
     "quat_normalize",
     "quat_positive_w",
     "quat_rotate",
+    "rotmat_entries",
     "to_rotation",
 ]
 
@@ -288,3 +297,94 @@ def quat_from_axis_angle(axis: npt.ArrayLike, angle_rad: npt.ArrayLike) -> Float
     axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
     half = 0.5 * np.asarray(angle_rad, dtype=np.float64)[..., None]
     return np.concatenate([np.cos(half), np.sin(half) * axis], axis=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cardan angles, closed form (cross-checked against scipy in the tests). The joint-angle
+# sequences (hip and lumbar Z–X′–Y″, pelvis Y–X′–Z″) and the hip's side mirroring are
+# conventions: every stage that turns angles into orientations or back uses these.
+# ---------------------------------------------------------------------------------------------
+
+HIP_SIGN = {Side.RIGHT: np.array([1.0, 1.0, 1.0]), Side.LEFT: np.array([1.0, -1.0, -1.0])}
+"""Hip angle signs per side: the left side is mirrored so + is the same anatomical motion."""
+
+
+def as_unit_quat(name: str, q: npt.ArrayLike) -> FloatArray:
+    """``q`` as float64 unit quaternions; shape ``(N, 4)`` or ``(4,)`` checked (``ValueError``)."""
+    arr = np.asarray(q, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4) or (4,), got {arr.shape}")
+    return quat_normalize(arr)
+
+
+def rotmat_entries(q: FloatArray) -> dict[str, FloatArray]:
+    """Rotation-matrix entries ``"rc"`` (row, column) of unit quaternions ``q`` (..., 4)."""
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return {
+        "00": 1 - 2 * (y * y + z * z),
+        "01": 2 * (x * y - w * z),
+        "02": 2 * (x * z + w * y),
+        "10": 2 * (x * y + w * z),
+        "11": 1 - 2 * (x * x + z * z),
+        "12": 2 * (y * z - w * x),
+        "20": 2 * (x * z - w * y),
+        "21": 2 * (y * z + w * x),
+        "22": 1 - 2 * (x * x + y * y),
+    }
+
+
+def cardan_zxy(q: npt.ArrayLike) -> FloatArray:
+    """Intrinsic Z–X′–Y″ angles ``[a, b, c]`` with ``R(q) = Rz(a) Rx(b) Ry(c)``.
+
+    Parameters
+    ----------
+    q : (N, 4) or (4,) float
+        Unit quaternions, scalar first (``q`` and ``-q`` give the same angles).
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        Radians; ``b`` in [-π/2, π/2] (gimbal lock at ``|b| = π/2``).
+    """
+    r = rotmat_entries(as_unit_quat("q", q))
+    b = np.arcsin(np.clip(r["21"], -1.0, 1.0))
+    a = np.arctan2(-r["01"], r["11"])
+    c = np.arctan2(-r["20"], r["22"])
+    return np.stack([a, b, c], axis=-1)
+
+
+def cardan_yxz(q: npt.ArrayLike) -> FloatArray:
+    """Intrinsic Y–X′–Z″ angles ``[a, b, c]`` with ``R(q) = Ry(a) Rx(b) Rz(c)``."""
+    r = rotmat_entries(as_unit_quat("q", q))
+    b = np.arcsin(np.clip(-r["12"], -1.0, 1.0))
+    a = np.arctan2(r["02"], r["22"])
+    c = np.arctan2(r["10"], r["11"])
+    return np.stack([a, b, c], axis=-1)
+
+
+def axis_quat(axis: int, angle: FloatArray) -> FloatArray:
+    """Rotation by ``angle`` (rad) about frame axis ``axis`` (0 x, 1 y, 2 z), shape (..., 4)."""
+    q = np.zeros((*angle.shape, 4))
+    q[..., 0] = np.cos(0.5 * angle)
+    q[..., 1 + axis] = np.sin(0.5 * angle)
+    return q
+
+
+def quat_from_cardan_zxy(angles: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`cardan_zxy`: ``q = qz(a) ⊗ qx(b) ⊗ qy(c)``, shape ``(..., 4)``."""
+    ang = np.asarray(angles, dtype=np.float64)
+    a, b, c = np.moveaxis(ang, -1, 0)
+    return quat_mul(quat_mul(axis_quat(2, a), axis_quat(0, b)), axis_quat(1, c))
+
+
+def quat_from_cardan_yxz(angles: npt.ArrayLike) -> FloatArray:
+    """Inverse of :func:`cardan_yxz`: ``q = qy(a) ⊗ qx(b) ⊗ qz(c)``, shape ``(..., 4)``."""
+    ang = np.asarray(angles, dtype=np.float64)
+    a, b, c = np.moveaxis(ang, -1, 0)
+    return quat_mul(quat_mul(axis_quat(1, a), axis_quat(0, b)), axis_quat(2, c))
+
+
+def hip_angles_to_quat(angles_rad: npt.ArrayLike, side: Side | str) -> FloatArray:
+    """``q_pelvis_thigh`` from hip angles (inverse of :func:`hip_angles`), shape ``(..., 4)``."""
+    side = Side(side)
+    return quat_from_cardan_zxy(np.asarray(angles_rad, dtype=np.float64) * HIP_SIGN[side])

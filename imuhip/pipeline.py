@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from imuhip.compensation import CompensationReference, CompensationResult, compensation_index
-from imuhip.events import (
+from imuhip.gait.compensation import CompensationReference, CompensationResult, compensation_index
+from imuhip.gait.events import (
     EventConfig,
     SideEvents,
     Stride,
@@ -27,9 +27,9 @@ from imuhip.events import (
     segment_angular_velocity,
     segment_strides,
 )
-from imuhip.metrics import SessionMetrics, session_metrics, stride_metrics_many
-from imuhip.norms import Flag, gait_flags
-from imuhip.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
+from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_many
+from imuhip.gait.norms import Flag, gait_flags
+from imuhip.orientation.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
 from imuhip.types import (
     ImuSamples,
     JointAngles,
@@ -60,7 +60,7 @@ class AnalysisConfig:
     Parameters
     ----------
     method : str
-        Orientation filter (:data:`imuhip.fusion.METHODS`).
+        Orientation filter (:data:`imuhip.orientation.fusion.METHODS`).
     use_mag : bool
         Use magnetometers where present.
     calibration_folder : str or None
@@ -70,7 +70,8 @@ class AnalysisConfig:
     bootstrap_seed : int
     standing_pelvic_tilt_deg : float
         Anatomical anterior pelvic tilt (ASIS–PSIS) in the calibration stance; default the
-        population mean (:data:`imuhip.segment_calibration.STANDING_PELVIC_TILT_DEG`). Absolute
+        population mean (:data:`imuhip.orientation.segment_calibration.STANDING_PELVIC_TILT_DEG`).
+        Absolute
         hip flexion, pelvic tilt and lumbar flexion assume it unless set per subject.
     relative_heading : {"walking", "magnetometer"}
         Pelvis–thigh relative heading (hip rotation) with magnetometers: ``"walking"`` anchors it
@@ -147,8 +148,8 @@ def analyze_recording(
     ------
     FileNotFoundError, RecordingError, InsufficientDataError, CalibrationError
     """
-    from imuhip.decode import decode_session_arrays
-    from imuhip.recording import read_packet_arrays
+    from imuhip.ingest.decode import decode_session_arrays
+    from imuhip.ingest.recording import read_packet_arrays
 
     say = progress or _noop
     say("reading recording")
@@ -193,7 +194,7 @@ def analyze_packets(
         Damage reported by the recording reader (copied into the quality section).
     progress : callable, optional
     """
-    from imuhip.decode import decode_session
+    from imuhip.ingest.decode import decode_session
 
     say = progress or _noop
     say("decoding packets")
@@ -220,8 +221,8 @@ def _analyze_samples(
     progress: Progress | None = None,
 ) -> SessionResult:
     """:func:`analyze_packets` from the decoded samples on (``samples`` is emptied)."""
-    from imuhip.align import AlignConfig, align_session
-    from imuhip.fusion import FuseConfig, fuse_session
+    from imuhip.ingest.align import AlignConfig, align_session
+    from imuhip.orientation.fusion import FuseConfig, fuse_session
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
@@ -229,11 +230,13 @@ def _analyze_samples(
     aligned = align_session(samples, AlignConfig())
     samples.clear()  # bounded memory: decoded samples are not needed once on the grid
     if cfg.calibration_folder is not None:
-        from imuhip.sensor_calibration import apply_sensor_calibrations
+        from imuhip.orientation.sensor_calibration import apply_sensor_calibrations
 
         aligned = apply_sensor_calibrations(aligned, meta, cfg.calibration_folder)
     say(f"fusing orientations ({cfg.method})")
-    from imuhip.units_check import input_quality  # raises GyroUnitsError on a clear unit mistake
+    from imuhip.ingest.units_check import (
+        input_quality,  # raises GyroUnitsError on a clear unit mistake
+    )
 
     checked = input_quality(aligned, meta)  # quality.gyro_units (+ quality.import if imported)
     ori = fuse_session(aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag))
@@ -264,7 +267,7 @@ def _analyze_samples(
 def _recorded_segcal(events: Sequence[SessionEvent]) -> SegmentCalibration | None:
     """The last segment calibration stored in the recording, if any."""
     try:
-        from imuhip.segment_calibration import EVENT_KIND, segcal_from_event_data
+        from imuhip.orientation.segment_calibration import EVENT_KIND, segcal_from_event_data
     except ImportError:  # pragma: no cover - optional stage
         return None
     found = [e for e in events if e.kind == EVENT_KIND]
@@ -282,7 +285,10 @@ def _calibrate(
     search; marked hip flexion/extension swings replace the walking as functional movement.
     """
     from imuhip.errors import CalibrationError
-    from imuhip.segment_calibration import calibrate_segments, functional_windows_from_events
+    from imuhip.orientation.segment_calibration import (
+        calibrate_segments,
+        functional_windows_from_events,
+    )
 
     statics = functional_windows_from_events(events, ori.t_s, movement="static")
     swings = functional_windows_from_events(events, ori.t_s, movement="hip_flexion")
@@ -363,7 +369,7 @@ def analyze_orientations(
         Session events; calibration markers (``calibration_start`` with ``movement`` =
         ``"static"`` / ``"hip_flexion"``) give the calibration's static and functional windows.
     """
-    from imuhip.joints import JointsConfig, joint_angles
+    from imuhip.gait.joints import JointsConfig, joint_angles
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop

@@ -11,7 +11,8 @@ Usage::
     python scripts/compensation_auc.py [--subjects 50] [--duration 30] [--seed 1] [--fit]
 
 ``--fit`` also prints the typical walkers' ingredient means and SDs (the reference of
-:class:`imuhip.compensation.CompensationReference`; fit it on a seed that is not the one the AUC is
+:class:`imuhip.gait.compensation.CompensationReference`; fit it on a seed that is not the one the
+AUC is
 reported on).
 """
 

@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from imuhip.align import AlignConfig, align_session
-from imuhip.decode import decode_session
-from imuhip.events import (
+from imuhip.gait.events import (
     EventConfig,
     config_for_segment,
     detect_gait_events,
     segment_angular_velocity,
 )
-from imuhip.fusion import FuseConfig, fuse_session
+from imuhip.ingest.align import AlignConfig, align_session
+from imuhip.ingest.decode import decode_session
+from imuhip.orientation.fusion import FuseConfig, fuse_session
 from imuhip.pipeline import _calibrate
 from imuhip.sim.params import SimParams
 from imuhip.sim.session import simulate_session

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from imuhip.orientation.segment_calibration import STANDING_PELVIC_TILT_DEG
 from imuhip.pipeline import AnalysisConfig, analyze_recording
-from imuhip.report import report_dict
-from imuhip.segment_calibration import STANDING_PELVIC_TILT_DEG
+from imuhip.report.writer import report_dict
 from imuhip.sim.params import SimParams
 from imuhip.sim.session import simulate_session, write_simulated_recording
 

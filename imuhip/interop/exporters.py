@@ -1,6 +1,6 @@
 """Export formats added to ``imuhip export``: ``sto``, ``bids``, joint-angle and stride tables.
 
-Each exporter follows :mod:`imuhip.commands.export`'s contract ``(ctx, out_dir, force) ->
+Each exporter follows :mod:`imuhip.cli.commands.export`'s contract ``(ctx, out_dir, force) ->
 list[Path]`` (targets checked before anything is written). They run the pipeline's stages on the
 recording (decode -> align -> fuse for orientations; the full analysis for angles and strides),
 so the numbers are exactly those ``imuhip analyze`` reports. ``.imori.npz`` orientation sessions
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imuhip.errors import ImuhipError
+from imuhip.interop.context import ExportContext, check_targets
 from imuhip.interop.motion_bids import motion_channels, write_motion_bids
 from imuhip.interop.opensim_sto import write_orientations_sto
 from imuhip.types import OrientationSession, SessionMeta
@@ -35,7 +36,6 @@ from imuhip.types import OrientationSession, SessionMeta
 if TYPE_CHECKING:
     import pandas as pd
 
-    from imuhip.commands.export import ExportContext
     from imuhip.pipeline import SessionResult
 
 __all__ = [
@@ -100,15 +100,13 @@ def strides_table(result: SessionResult) -> pd.DataFrame:
 
 
 def _check(paths: list[Path], force: bool) -> None:
-    from imuhip.commands.export import check_targets
-
     check_targets(paths, force)
 
 
 def _orientations(ctx: ExportContext) -> OrientationSession:
-    from imuhip.align import AlignConfig, align_session
-    from imuhip.fusion import FuseConfig, fuse_session
-    from imuhip.units_check import check_session_gyro_units
+    from imuhip.ingest.align import AlignConfig, align_session
+    from imuhip.ingest.units_check import check_session_gyro_units
+    from imuhip.orientation.fusion import FuseConfig, fuse_session
 
     aligned = align_session(ctx.samples, AlignConfig())
     for w in check_session_gyro_units(aligned)["warnings"]:  # a clear unit mistake raises
@@ -231,7 +229,7 @@ FORMATS: dict[str, Any] = {
     "strides-csv": _table_exporter("strides", "csv"),
     "strides-parquet": _table_exporter("strides", "parquet"),
 }
-"""The formats this module adds to :data:`imuhip.commands.export.FORMATS`."""
+"""The formats this module adds to :data:`imuhip.cli.commands.export.FORMATS`."""
 
 
 def export_orientation_file(path: Path, fmt: str, out_dir: Path, force: bool) -> list[Path]:

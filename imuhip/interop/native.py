@@ -3,7 +3,7 @@
 The faithful route: the samples are quantised to int16 with scale factors chosen from the data
 (full scale = 1.001 x the largest magnitude per quantity, never below ±2 g, ±250 °/s, ±100 µT),
 packed into protocol-v1 packets exactly as a sensor would send them, and written with
-:class:`~imuhip.recording.RecordingWriter`. Analysis then runs on the file exactly as on a
+:class:`~imuhip.ingest.recording.RecordingWriter`. Analysis then runs on the file exactly as on a
 native session (decode -> align -> fuse -> ...). The quantisation error is at most half a count:
 ``lsb / 2`` per channel (for a walking trial with peaks of 4 g and 10 rad/s: 0.6 mm/s² and
 0.15 mrad/s), and is stored in the metadata (``extra["import"]["quantisation"]``).
@@ -28,11 +28,11 @@ from typing import Any, Final
 
 import numpy as np
 
-from imuhip import protocol
 from imuhip.conventions import GRAVITY_M_S2
 from imuhip.errors import ImportFormatError
+from imuhip.ingest import protocol
+from imuhip.ingest.recording import RecordingWriter
 from imuhip.interop._common import FloatArray, ImportedSensor
-from imuhip.recording import RecordingWriter
 from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
 
 __all__ = ["choose_lsb", "quantise", "write_native_recording"]
@@ -106,7 +106,7 @@ def _round_trip_ok(
     packets: list[RawPacket], meta: SensorMeta, sensor: ImportedSensor, counts: np.ndarray
 ) -> bool:
     """Decode ``packets`` and check every sample comes back at its index with its counts."""
-    from imuhip.decode import decode_sensor_packets
+    from imuhip.ingest.decode import decode_sensor_packets
 
     dec = decode_sensor_packets(packets, meta)
     want_idx = sensor.sample_idx - sensor.sample_idx[0]

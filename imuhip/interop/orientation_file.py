@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from imuhip.errors import ImportFormatError, ImuhipError
-from imuhip.heading import VENDOR_HEADING_KEY
+from imuhip.ingest.recording import meta_from_json, meta_to_json
 from imuhip.interop._common import FloatArray, ImportedSensor
-from imuhip.recording import meta_from_json, meta_to_json
+from imuhip.orientation.heading import VENDOR_HEADING_KEY
 from imuhip.types import OrientationSession, SegmentCalibration, SessionMeta
 
 if TYPE_CHECKING:
@@ -135,7 +135,8 @@ def orientation_session_from_imported(
         mag[s.placement] = None if s.mag_ut is None else _fill(s.sample_idx, s.mag_ut, m)[0]
         valid[s.placement] = v
         if s.heading_reference is not None:
-            # per-sample flag read by imuhip.heading: the vendor's fusion anchored the heading
+            # per-sample flag read by imuhip.orientation.heading: the vendor's fusion anchored the
+            # heading
             diagnostics[s.placement] = {
                 VENDOR_HEADING_KEY: np.full(m, s.heading_reference == "magnetometer")
             }
@@ -177,7 +178,7 @@ def save_orientation_session(
         "source": np.array(ori.source),
     }
     if segcal is not None:
-        from imuhip.segment_calibration import segcal_to_event_data
+        from imuhip.orientation.segment_calibration import segcal_to_event_data
 
         arrays["segcal_json"] = np.array(json.dumps(segcal_to_event_data(segcal)))
     for p, q in ori.q_world_sensor.items():
@@ -269,7 +270,7 @@ def load_orientation_segcal(path: str | Path) -> SegmentCalibration | None:
     ImportFormatError
         The file or its stored calibration does not read back (truncated or damaged).
     """
-    from imuhip.segment_calibration import segcal_from_event_data
+    from imuhip.orientation.segment_calibration import segcal_from_event_data
 
     try:
         with np.load(Path(path), allow_pickle=False) as z:
@@ -296,7 +297,7 @@ def analyze_orientation_file(
     segcal = load_orientation_segcal(path)
     if segcal is None and all(g is None for g in ori.gyr_rad_s.values()):
         segcal = assumed_pose_calibration(ori)
-    from imuhip.units_check import import_record_for_report
+    from imuhip.ingest.units_check import import_record_for_report
 
     imported = import_record_for_report(meta.extra.get("import", {}))
     quality = {"orientation_file": Path(path).name, "import": imported}

@@ -1,7 +1,8 @@
 """Sensor-to-segment calibration for vendor-orientation imports (OpenSense's IMU Placer rule).
 
 Orientation-only imports have no gyroscope, and a trial like OpenSense's walks a loop, so the
-functional (flexion-axis) calibration of :mod:`imuhip.segment_calibration` has little straight
+functional (flexion-axis) calibration of :mod:`imuhip.orientation.segment_calibration` has little
+straight
 walking to work from (on the OpenSense trial the principal axis of the thigh's differentiated
 angular velocity is its long axis: the turns dominate). OpenSense's IMU Placer (Al Borno et al.
 2022, doi:10.1186/s12984-022-01001-x) instead assumes the subject stands in the model's default

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imuhip.conventions import Placement
-from imuhip.protocol import ACC_RANGES_G, GYR_RANGES_DPS, RATES_HZ
+from imuhip.ingest.protocol import ACC_RANGES_G, GYR_RANGES_DPS, RATES_HZ
 
 __all__ = ["Disconnect", "MagDisturbance", "SimParams"]
 

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imuhip import __version__, protocol
+from imuhip import __version__
 from imuhip.conventions import from_rotation, quat_mul, quat_rotate
+from imuhip.ingest import protocol
 from imuhip.sim.kinematics import (
     DEG,
     HJC_IN_PELVIS_M,
@@ -442,7 +443,7 @@ def _rom_truth(
 
 def write_rom_recording(result: RomSimResult, path: str | Path) -> dict[str, Path]:
     """Write ``NAME.imrec``, ``NAME.truth.json`` and ``NAME.truth.npz`` (overwriting them)."""
-    from imuhip.recording import RecordingWriter
+    from imuhip.ingest.recording import RecordingWriter
 
     path = Path(path)
     if path.suffix != ".imrec":

@@ -38,7 +38,7 @@ from imuhip.conventions import (
     quat_mul,
     quat_rotate,
 )
-from imuhip.protocol import MAG_LSB_UT
+from imuhip.ingest.protocol import MAG_LSB_UT
 from imuhip.sim.kinematics import DEG, Body
 from imuhip.sim.params import SimParams
 

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imuhip import __version__, protocol
+from imuhip import __version__
+from imuhip.ingest import protocol
 from imuhip.sim.kinematics import (
     DEG,
     PHASE0,
@@ -92,7 +93,7 @@ class SimResult:
     samples : dict
         Per sensor :class:`SimSamples`.
     device_info : dict
-        Per sensor the :class:`imuhip.protocol.DeviceInfo` a virtual sensor would serve.
+        Per sensor the :class:`imuhip.ingest.protocol.DeviceInfo` a virtual sensor would serve.
     elapsed_s : float
         Wall time the simulation took.
     """
@@ -470,7 +471,7 @@ def write_simulated_recording(
     dict
         ``{"imrec": ..., "truth_json": ..., "truth_npz": ...}`` paths.
     """
-    from imuhip.recording import RecordingWriter
+    from imuhip.ingest.recording import RecordingWriter
 
     path = Path(path)
     if path.suffix != ".imrec":

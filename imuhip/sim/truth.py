@@ -1,7 +1,8 @@
 """Ground truth of a simulated session: angle extraction, gait events, strides, metrics.
 
 The angle extraction here is written from the convention table in :mod:`imuhip.conventions`
-only (it is deliberately independent of :mod:`imuhip.joints`, so tests can cross-check the two):
+only (it is deliberately independent of :mod:`imuhip.gait.joints`, so tests can cross-check the
+two):
 
 * hip = thigh relative to pelvis, intrinsic Cardan Z–X′–Y″, ``R = Rz(a) Rx(b) Ry(c)``;
   right side ``(flexion, adduction, IR) = (a, b, c)``, left mirrored ``(a, -b, -c)``;

@@ -8,10 +8,10 @@ import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
-from imuhip import protocol
-from imuhip.source.ble import scan
-from imuhip.source.bumble_backend import BumbleClient, BumbleScanner
-from imuhip.virtual import Faults, VirtualFleet
+from imuhip.ingest import protocol
+from imuhip.sources.ble import scan
+from imuhip.sources.bumble_backend import BumbleClient, BumbleScanner
+from imuhip.sources.virtual import Faults, VirtualFleet
 
 pytestmark = pytest.mark.timeout(60)
 

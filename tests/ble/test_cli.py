@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imuhip.recording import read_recording
+from imuhip.ingest.recording import read_recording
 
 pytestmark = pytest.mark.timeout(120)
 

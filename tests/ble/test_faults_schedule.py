@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from imuhip.commands.live import _gap_context
+from imuhip.cli.commands.live import _gap_context
 from imuhip.errors import CalibrationError
 from imuhip.sim import SimParams
-from imuhip.virtual import Faults, default_faults
+from imuhip.sources.virtual import Faults, default_faults
 
 P = ("pelvis", "thigh_l", "thigh_r", "lumbar")
 

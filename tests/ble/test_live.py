@@ -11,14 +11,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from imuhip import protocol
-from imuhip.decode import decode_session
 from imuhip.errors import ProtocolError, SensorConnectionError
-from imuhip.live import LiveConfig, LiveSnapshot, replay_metrics, run_live
-from imuhip.recording import read_recording
-from imuhip.source.ble import BleSession, StreamConfig
-from imuhip.source.bumble_backend import BumbleClient, BumbleScanner
-from imuhip.virtual import Faults, SentRecord, VirtualFleet
+from imuhip.ingest import protocol
+from imuhip.ingest.decode import decode_session
+from imuhip.ingest.recording import read_recording
+from imuhip.live.session import LiveConfig, LiveSnapshot, replay_metrics, run_live
+from imuhip.sources.ble import BleSession, StreamConfig
+from imuhip.sources.bumble_backend import BumbleClient, BumbleScanner
+from imuhip.sources.virtual import Faults, SentRecord, VirtualFleet
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -237,7 +237,7 @@ async def test_memory_stays_flat_over_a_long_session(tmp_path: Path) -> None:
     ble_file = inspect.getsourcefile(BleSession)
     own = [
         tracemalloc.Filter(True, "*/imuhip/*"),
-        tracemalloc.Filter(False, "*/imuhip/virtual/*"),
+        tracemalloc.Filter(False, "*/imuhip/sources/virtual/*"),
         *(tracemalloc.Filter(False, ble_file, lineno=k) for k in range(start, first + len(src))),
     ]
     sizes: list[tuple[float, int]] = []

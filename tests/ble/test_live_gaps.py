@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imuhip.live import LiveProcessor, _feed
-from imuhip.recording import open_recording
+from imuhip.ingest.recording import open_recording
+from imuhip.live.session import LiveProcessor, _feed
 from imuhip.types import RawPacket
 
 

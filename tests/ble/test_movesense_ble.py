@@ -12,18 +12,18 @@ import numpy as np
 import pytest
 from bleak import BleakClient
 
-from imuhip.movesense import decode_movesense_packets, gsp
-from imuhip.movesense.driver import AutoDriver, MovesenseDriver
-from imuhip.movesense.virtual import SyntheticImu9, VirtualMovesense
-from imuhip.recording import RecordingWriter, read_recording
-from imuhip.source.ble import BleSession, StreamConfig, scan
-from imuhip.source.bumble_backend import (
+from imuhip.ingest.recording import RecordingWriter, read_recording
+from imuhip.sources.ble import BleSession, StreamConfig, scan
+from imuhip.sources.bumble_backend import (
     BumbleClient,
     BumbleHub,
     BumbleScanner,
     make_device,
     use_hub,
 )
+from imuhip.sources.movesense import decode_movesense_packets, gsp
+from imuhip.sources.movesense.driver import AutoDriver, MovesenseDriver
+from imuhip.sources.movesense.virtual import SyntheticImu9, VirtualMovesense
 from imuhip.types import ImuSamples, RawPacket, SessionMeta
 
 pytestmark = pytest.mark.timeout(60)
@@ -97,7 +97,7 @@ async def test_raw_gsp_hello_subscribe_and_part2_at_mtu_161() -> None:
 
 
 def _meta(rate: int):  # type: ignore[no-untyped-def]
-    from imuhip.movesense import movesense_meta
+    from imuhip.sources.movesense import movesense_meta
 
     return movesense_meta("x", rate)
 
@@ -145,7 +145,7 @@ async def test_ble_session_records_and_decodes_si_values_at_208_hz(tmp_path: Pat
     assert [p.payload for p in rec.packets] == [p.payload for p in packets]
     sent = [v for m in ms.log if m.status == "sent" for v in m.notifications]
     assert [p.payload for p in packets] == sent[: len(packets)]
-    from imuhip.decode import decode_session
+    from imuhip.ingest.decode import decode_session
 
     s = decode_session(rec.packets, rec.meta)["pelvis"]
     # the session may end between a DATA and its DATA_PART2: that last half message is counted
@@ -203,9 +203,9 @@ async def test_faults_loss_part2_duplicates_garbage_and_reconnect() -> None:
 
 @pytest.mark.slow
 async def test_mixed_live_session_imuhip_sensors_and_one_movesense(tmp_path: Path) -> None:
-    from imuhip.decode import decode_session
-    from imuhip.live import LiveConfig, run_live
-    from imuhip.virtual import VirtualFleet
+    from imuhip.ingest.decode import decode_session
+    from imuhip.live.session import LiveConfig, run_live
+    from imuhip.sources.virtual import VirtualFleet
 
     fleet = VirtualFleet.create(("pelvis", "thigh_l"), use_simulator=False, speed=20.0)
     ms = VirtualMovesense(make_device(fleet.hub.link, ADDR, "Movesense"), speed=20.0)
@@ -264,7 +264,7 @@ async def test_subscription_refused_at_mtu_23_is_reported() -> None:
 
 
 async def test_movesense_driver_refuses_an_imuhip_sensor() -> None:
-    from imuhip.virtual import VirtualFleet
+    from imuhip.sources.virtual import VirtualFleet
 
     fleet = VirtualFleet.create(("pelvis",), use_simulator=False)
     async with fleet:

@@ -83,7 +83,7 @@ def test_cli_restricted_left_hip_with_lumbar_and_loss(tmp_path: Path) -> None:
 
 def test_unrestricted_fast_walker_per_stride_and_angles(tmp_path: Path) -> None:
     from imuhip.pipeline import analyze_recording
-    from imuhip.report import report_dict
+    from imuhip.report.writer import report_dict
     from imuhip.sim.params import SimParams
     from imuhip.sim.session import simulate_session, write_simulated_recording
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from imuhip.conventions import GRAVITY_M_S2, quat_rotate
-from imuhip.protocol import acc_lsb_m_s2, encode_packet, gyr_lsb_rad_s
-from imuhip.recording import RecordingWriter
+from imuhip.ingest.protocol import acc_lsb_m_s2, encode_packet, gyr_lsb_rad_s
+from imuhip.ingest.recording import RecordingWriter
 from imuhip.sim.params import SimParams
 from imuhip.sim.session import simulate_session, write_simulated_recording
 from imuhip.types import RawPacket, SensorMeta, SessionMeta
-from tests.unit.test_rom import RATE, seated_session
+from tests.unit.gait.test_rom import RATE, seated_session
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

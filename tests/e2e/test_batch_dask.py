@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imuhip.batch import run_batch
+from imuhip.report.cohort import run_batch
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 
 from imuhip.cli import main
-from imuhip.protocol import acc_lsb_m_s2, encode_packet, gyr_lsb_rad_s
-from imuhip.recording import RecordingWriter
+from imuhip.ingest.protocol import acc_lsb_m_s2, encode_packet, gyr_lsb_rad_s
+from imuhip.ingest.recording import RecordingWriter
 from imuhip.types import RawPacket, SessionEvent
-from tests.unit.test_recording import make_meta
+from tests.unit.ingest.test_recording import make_meta
 
 RATE = 100.0
 N_PACKETS = 200

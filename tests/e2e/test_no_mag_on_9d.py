@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imuhip.fusion import FuseConfig, fuse_session
+from imuhip.orientation.fusion import FuseConfig, fuse_session
 from imuhip.pipeline import AnalysisConfig, analyze_recording
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,9 +21,9 @@ REC = ROOT / "recordings" / "typical.imrec"
 
 
 def test_fuse_session_without_mag_hands_over_no_mag() -> None:
-    from imuhip.align import align_session
-    from imuhip.decode import decode_session
-    from imuhip.recording import read_recording
+    from imuhip.ingest.align import align_session
+    from imuhip.ingest.decode import decode_session
+    from imuhip.ingest.recording import read_recording
 
     rec = read_recording(REC)
     aligned = align_session(decode_session(rec.packets, rec.meta))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_report import _orientations
+from tests.unit.report.test_report import _orientations
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +76,7 @@ def render(html_path: Path, tmp: Path) -> tuple[int, int, list[str]]:
 @pytest.mark.slow
 def test_report_renders_with_images_and_no_console_errors(tmp_path):
     from imuhip.pipeline import analyze_orientations
-    from imuhip.report import write_report
+    from imuhip.report.writer import write_report
 
     ori, segcal, meta = _orientations(duration_s=16.0)
     res = analyze_orientations(ori, meta, segcal=segcal)

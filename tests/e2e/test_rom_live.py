@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from imuhip.recording import read_recording
+from imuhip.ingest.recording import read_recording
 
 
 @pytest.mark.slow

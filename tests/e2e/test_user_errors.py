@@ -325,8 +325,8 @@ def test_import_real_xio_fusion_csv(tmp_path: Path, shared_data: Path) -> None:
     """x-io Fusion's example file: unit-in-parentheses headers and a 2.52 ms clock tick."""
     import json
 
-    from imuhip.decode import decode_session
-    from imuhip.recording import read_recording
+    from imuhip.ingest.decode import decode_session
+    from imuhip.ingest.recording import read_recording
 
     src = shared_data / "fusion" / "sensor_data.csv"
     p = _imuhip("import", "csv", "--sensor", f"pelvis={src}", "-o", "f.imrec", cwd=tmp_path)

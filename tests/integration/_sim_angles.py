@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imuhip.fusion import estimate_orientation
-from imuhip.joints import JointsConfig, joint_angles
-from imuhip.segment_calibration import (
+from imuhip.gait.joints import JointsConfig, joint_angles
+from imuhip.orientation.fusion import estimate_orientation
+from imuhip.orientation.segment_calibration import (
     SegmentCalConfig,
     calibrate_segments,
     functional_windows_from_events,

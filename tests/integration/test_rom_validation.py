@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from imuhip.commands.rom_test import analyze_rom_recording
+from imuhip.cli.commands.rom_test import analyze_rom_recording
 from imuhip.sim import SimParams
 from imuhip.sim.rom import RomSimParams, simulate_rom_session, write_rom_recording
 

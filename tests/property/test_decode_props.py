@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from imuhip import protocol
-from imuhip.align import align_session
-from imuhip.decode import StreamDecoder, decode_packet, decode_sensor_packets
 from imuhip.errors import ProtocolError
+from imuhip.ingest import protocol
+from imuhip.ingest.align import align_session
+from imuhip.ingest.decode import StreamDecoder, decode_packet, decode_sensor_packets
 from imuhip.types import RawPacket
 from tests.unit.synth_packets import ACC_LSB, GYR_LSB, MAG_LSB, make_meta, make_stream
 

@@ -17,7 +17,7 @@ from imuhip.conventions import (
     quat_rotate,
     to_rotation,
 )
-from imuhip.joints import hip_angles_to_quat, quat_from_cardan_yxz, walking_frame
+from imuhip.gait.joints import hip_angles_to_quat, quat_from_cardan_yxz, walking_frame
 from imuhip.types import OrientationSession
 
 DEG = np.pi / 180

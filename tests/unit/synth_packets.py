@@ -1,7 +1,7 @@
 """Synthetic imuhip packet streams with known signals, clocks, BLE latency and losses (test helper).
 
 Truth is computed here from first principles (device sample clock, offset + drift, latency model);
-packets are produced with :func:`imuhip.protocol.encode_packet`.
+packets are produced with :func:`imuhip.ingest.protocol.encode_packet`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imuhip import protocol
+from imuhip.ingest import protocol
 from imuhip.types import RawPacket, SensorMeta
 
 ACC_LSB = protocol.acc_lsb_m_s2(16)

@@ -1,0 +1,583 @@
+"""ISB joint angles: hip, pelvis (relative to the walking direction) and lumbar.
+
+Conventions (sign tables in :mod:`imuhip.conventions` and ``docs/joint_angles.md``): segment
+frames X anterior, Y superior, Z right (Wu et al. 2002, doi:10.1016/S0021-9290(01)00222-6).
+Hip and lumbar are Cardan Z–X′–Y″ of the distal segment relative to the pelvis (Grood & Suntay
+1983, doi:10.1115/1.3138397); the pelvis uses the rotation–obliquity–tilt order Y–X′–Z″ relative
+to a walking-direction frame (Baker 2001, doi:10.1016/S0966-6362(01)00105-3).
+
+All functions are pointwise in time (except :func:`walking_direction`), so processing a session in
+chunks gives the same angles as one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import fft as sp_fft
+from scipy.ndimage import uniform_filter1d
+
+from imuhip.conventions import (
+    HIP_SIGN,
+    Side,
+    as_unit_quat,
+    axis_quat,
+    cardan_yxz,
+    cardan_zxy,
+    hip_angles_to_quat,
+    quat_conj,
+    quat_from_cardan_yxz,
+    quat_from_cardan_zxy,
+    quat_mul,
+)
+from imuhip.gait import _joints_kernels as _kq
+from imuhip.types import JointAngles, OrientationSession, SegmentCalibration
+
+__all__ = [
+    "JointsConfig",
+    "cardan_yxz",
+    "cardan_zxy",
+    "heading_oscillation_period_s",
+    "hip_angles",
+    "hip_angles_to_quat",
+    "joint_angles",
+    "lumbar_angles",
+    "pelvis_angles",
+    "quat_from_cardan_yxz",
+    "quat_from_cardan_zxy",
+    "segment_orientation",
+    "walking_direction",
+    "walking_frame",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+_UP = np.array([0.0, 0.0, 1.0])
+_NO_CAL = np.zeros(0)
+"""Empty sensor-to-segment rotation / heading offset: the kernels use the arrays as given."""
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+"""Empty validity mask: every sample counts."""
+
+
+@dataclass(frozen=True, slots=True)
+class JointsConfig:
+    """Options of :func:`joint_angles`.
+
+    Parameters
+    ----------
+    walking_window_s : float
+        Centred moving-average window of the pelvis heading that defines the walking direction
+        when no gait rhythm is found; otherwise the window is two periods of the dominant pelvis
+        heading oscillation (:func:`heading_oscillation_period_s`), so that the pelvic rotation
+        oscillation (and every harmonic of it) averages out exactly.
+    heading_correction : {"auto", "always", "never"}
+        Remove slow pelvis–thigh relative heading drift (see :mod:`imuhip.orientation.heading`).
+        ``"auto"``
+        corrects only sensors fused without a magnetometer (6D). ``"always"`` anchors the 9D
+        relative heading the same way (the mean hip rotation over walking windows is held at
+        zero), which removes the magnetometer's per-sensor heading errors (hard-iron bias,
+        tilt errors coupled through the dip) from hip rotation; the analysis pipeline uses it
+        by default (``AnalysisConfig.relative_heading="walking"``).
+    """
+
+    walking_window_s: float = 2.2
+    heading_correction: Literal["auto", "always", "never"] = "auto"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cardan angles, closed form (cross-checked against scipy in the tests)
+# ---------------------------------------------------------------------------------------------
+
+
+def _checked_raw(name: str, q: npt.ArrayLike) -> FloatArray:
+    """:func:`as_unit_quat`'s checks without normalising (the kernels normalise per sample)."""
+    arr = np.ascontiguousarray(q, dtype=np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4) or (4,), got {arr.shape}")
+    if _kq.first_bad_quat(arr.reshape(-1, 4)) >= 0:
+        raise ValueError("quaternion must be finite and non-zero")
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# Anatomical angles
+# ---------------------------------------------------------------------------------------------
+
+_LUMBAR_SIGN = np.array([-1.0, 1.0, -1.0])
+_PELVIS_SIGN = np.array([1.0, -1.0, -1.0])
+
+
+def hip_angles(
+    q_world_pelvis: npt.ArrayLike, q_world_thigh: npt.ArrayLike, side: Side | str
+) -> FloatArray:
+    """Hip angles of the thigh segment relative to the pelvis segment (ISB, Wu 2002).
+
+    Parameters
+    ----------
+    q_world_pelvis, q_world_thigh : (N, 4) or (4,) float
+        Segment (not sensor) orientations in the world frame, scalar first.
+    side : Side
+        Which hip; the left side is mirrored so + is the same anatomical motion on both sides.
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        ``[flexion, adduction, internal rotation]`` in radians, Cardan Z–X′–Y″ of
+        ``q_pelvis_thigh = conj(q_world_pelvis) ⊗ q_world_thigh``; for the left side the X′ and Y″
+        angles are negated.
+    """
+    side = Side(side)
+    qp = as_unit_quat("q_world_pelvis", q_world_pelvis)
+    qt = as_unit_quat("q_world_thigh", q_world_thigh)
+    q_pelvis_thigh = quat_mul(quat_conj(qp), qt)
+    return cardan_zxy(q_pelvis_thigh) * HIP_SIGN[side]
+
+
+def lumbar_angles(q_world_pelvis: npt.ArrayLike, q_world_lumbar: npt.ArrayLike) -> FloatArray:
+    """Lumbar angles of the lumbar segment relative to the pelvis segment.
+
+    Parameters
+    ----------
+    q_world_pelvis, q_world_lumbar : (N, 4) or (4,) float
+        Segment orientations in the world frame, scalar first.
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        ``[flexion, lateral bending, axial rotation]`` radians from the Z–X′–Y″ Cardan angles
+        ``[a, b, c]`` of ``q_pelvis_lumbar``: flexion = ``-a`` (trunk leaning forward; a positive
+        rotation about Z right tips the superior axis backwards), lateral bending = ``b`` (toward
+        the subject's right), axial rotation = ``-c`` (trunk turning to the right, clockwise seen
+        from above).
+    """
+    qp = as_unit_quat("q_world_pelvis", q_world_pelvis)
+    ql = as_unit_quat("q_world_lumbar", q_world_lumbar)
+    return cardan_zxy(quat_mul(quat_conj(qp), ql)) * _LUMBAR_SIGN
+
+
+def walking_frame(walking_dir_world: npt.ArrayLike) -> FloatArray:
+    """``q_world_walk`` of the walking-direction frame (X forward horizontal, Y up, Z right).
+
+    Parameters
+    ----------
+    walking_dir_world : (N, 3) or (3,) float
+        Direction of walking in the world (ENU) frame; the vertical part is ignored.
+
+    Returns
+    -------
+    (N, 4) or (4,) float
+    """
+    d = np.asarray(walking_dir_world, dtype=np.float64)
+    if d.shape[-1] != 3 or d.ndim not in (1, 2):
+        raise ValueError(f"walking_dir_world must have shape (N, 3) or (3,), got {d.shape}")
+    dh = d.copy()
+    dh[..., 2] = 0.0
+    n = np.linalg.norm(dh, axis=-1, keepdims=True)
+    if np.any(n < 1e-9) or not np.all(np.isfinite(n)):
+        raise ValueError("walking_dir_world must have a non-zero finite horizontal component")
+    x = dh / n
+    # heading angle of X (from east, counter-clockwise); the frame is the yaw rotation that maps
+    # the canonical frame (X east, Y north, Z up) to (X forward, Y up, Z right): first turn the
+    # canonical axes so that X->forward, then Y->up, Z->right (a fixed +90° rotation about X).
+    psi = np.arctan2(x[..., 1], x[..., 0])
+    q_yaw = axis_quat(2, psi)
+    q_fix = axis_quat(0, np.full(psi.shape, 0.5 * np.pi))  # Y_walk = up, Z_walk = -north = right
+    return quat_mul(q_yaw, q_fix)
+
+
+def pelvis_angles(q_world_pelvis: npt.ArrayLike, walking_dir_world: npt.ArrayLike) -> FloatArray:
+    """Pelvis angles relative to the walking direction (Baker 2001 rotation–obliquity–tilt).
+
+    Parameters
+    ----------
+    q_world_pelvis : (N, 4) or (4,) float
+        Pelvis segment orientation in the world frame.
+    walking_dir_world : (N, 3) or (3,) float
+        Walking direction in the world frame (see :func:`walking_direction`).
+
+    Returns
+    -------
+    (N, 3) or (3,) float
+        ``[rotation, obliquity, tilt]`` radians from the Y–X′–Z″ Cardan angles ``[a, b, c]`` of
+        ``q_walk_pelvis``: rotation = ``a`` (+ counter-clockwise from above, right hemipelvis
+        forward), obliquity = ``-b`` (+ right hemipelvis up), tilt = ``-c`` (+ anterior tilt).
+    """
+    qp = as_unit_quat("q_world_pelvis", q_world_pelvis)
+    q_world_walk = walking_frame(walking_dir_world)
+    return cardan_yxz(quat_mul(quat_conj(q_world_walk), qp)) * _PELVIS_SIGN
+
+
+def heading_oscillation_period_s(
+    q_world_pelvis: npt.ArrayLike,
+    rate_hz: float,
+    valid: npt.ArrayLike | None = None,
+    band_hz: tuple[float, float] = (0.5, 2.5),
+) -> float | None:
+    """Period of the dominant oscillation of the pelvis heading (stride or step period).
+
+    Pelvic rotation swings the heading once per stride (and obliquity/tilt couple in at the step
+    frequency). A moving average over a whole number of these periods removes the oscillation
+    exactly, whatever the cadence; a fixed window leaves a stride-frequency ripple of
+    ``sinc(f T)`` (about 10 % of the pelvic rotation range at cadences 100 and 124 with a 2.2 s
+    window), which then shows in the pelvis rotation range.
+
+    Parameters
+    ----------
+    q_world_pelvis : (N, 4) float
+        Pelvis segment (or sensor) orientation, world frame.
+    rate_hz : float
+    valid : (N,) bool, optional
+    band_hz : (low, high)
+        Search band (stride frequency 0.5–1.25 Hz and step frequency up to 2.5 Hz).
+
+    Returns
+    -------
+    float or None
+        Seconds; ``None`` without a clear spectral peak (no walking).
+    """
+    qp = _checked_raw("q_world_pelvis", q_world_pelvis)
+    if qp.ndim != 2:
+        return None
+    fx, fy = _kq.forward_xy(qp, _NO_CAL, _NO_CAL)  # normalises, as as_unit_quat did
+    return _oscillation_period(fx, fy, rate_hz, valid, band_hz)
+
+
+def _oscillation_period(
+    fx: FloatArray,
+    fy: FloatArray,
+    rate_hz: float,
+    valid: npt.ArrayLike | None,
+    band_hz: tuple[float, float],
+) -> float | None:
+    """:func:`heading_oscillation_period_s` from the pelvis X axis' horizontal components
+    (they may be weighted by ``valid``: the other samples are not used)."""
+    n = len(fx)
+    if n < 4 * rate_hz:
+        return None
+    v = _NO_MASK if valid is None else np.ascontiguousarray(valid, dtype=np.bool_)
+    ok, count = _kq.usable_heading(fx, fy, v)
+    if count < 4 * rate_hz:
+        return None
+    # heading unwrapped over the usable samples, bridged linearly across the others
+    psi = np.arctan2(fy, fx)
+    _kq.unwrap_bridge(psi, ok, psi)
+    # remove turns and drift (slower than any gait rhythm)
+    psi -= uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
+    if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto
+        return None
+    nfft = 1 << int(np.ceil(np.log2(8 * n)))
+    _kq.hann_times(psi)
+    got = _band_power(psi, nfft, rate_hz, band_hz)
+    if got is None:
+        return None
+    f, spec = got
+    k = int(np.argmax(spec))
+    if spec[k] < 10.0 * np.median(spec) or spec[k] <= 0:
+        return None
+    return float(1.0 / f[k])
+
+
+def _band_power(
+    x: FloatArray, nfft: int, rate_hz: float, band_hz: tuple[float, float]
+) -> tuple[FloatArray, FloatArray] | None:
+    """``|rfft(x, nfft)|**2`` on the bins whose ``rfftfreq`` lies in ``band_hz`` (inclusive).
+
+    Only the band's bins, by Bluestein's chirp-z algorithm (Rabiner, Schafer & Rader 1969,
+    doi:10.1109/TAU.1969.1162034): ``X[k] = c[k] sum_n (x[n] c[n]) conj(c[k - n])`` with
+    ``c[j] = exp(-i pi j^2 / nfft)``, a convolution done with FFTs of length
+    ``next_fast_len(N + bins - 1)`` instead of one real FFT of ``nfft`` (8x zero-padded, to
+    the next power of two): the same frequencies and values within round-off (tests), ~4x less
+    work. The chirp phase ``j^2 mod 2 nfft`` is exact in integers
+    (:func:`imuhip.gait._joints_kernels.chirp`).
+
+    Returns ``(frequencies_hz, power)`` of the band bins, or ``None`` when no bin is in the band.
+    """
+    n = len(x)
+    step_hz = 1.0 / (nfft * (1.0 / rate_hz))  # np.fft.rfftfreq's bin spacing, its expression
+    lo = max(0, int(np.floor(band_hz[0] / step_hz)) - 2)
+    hi = min(nfft // 2, int(np.ceil(band_hz[1] / step_hz)) + 2)
+    kk = np.arange(lo, hi + 1)
+    fk = kk * step_hz
+    band = (fk >= band_hz[0]) & (fk <= band_hz[1])
+    if not band.any():
+        return None
+    kk, fk = kk[band], fk[band]
+    k0, nb = int(kk[0]), len(kk)
+    jmax = max(n - 1, k0 + nb - 1, abs(k0 - n + 1))
+    chirp = _kq.chirp(jmax + 1, nfft)
+    length = sp_fft.next_fast_len(n + nb - 1)
+    a, b = _kq.bluestein_inputs(x, chirp, k0, nb, length)
+    fa = sp_fft.fft(a, overwrite_x=True)
+    fa *= sp_fft.fft(b, overwrite_x=True)
+    del a, b
+    y = sp_fft.ifft(fa, overwrite_x=True)[n - 1 : n - 1 + nb]
+    y *= chirp[k0 : k0 + nb]
+    power = np.asarray(y.real * y.real + y.imag * y.imag, dtype=np.float64)
+    return np.asarray(fk, dtype=np.float64), power
+
+
+def walking_direction(
+    q_world_pelvis: npt.ArrayLike,
+    rate_hz: float,
+    window_s: float = 2.2,
+    valid: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Walking direction: centred moving average of the pelvis anterior axis, horizontal.
+
+    Pelvic rotation oscillates once per stride around the direction of travel, so averaging the
+    horizontal projection of the pelvis X axis over about two strides leaves the mean heading; in a
+    turn the estimate follows with a lag of about half the window.
+
+    Parameters
+    ----------
+    q_world_pelvis : (N, 4) float
+        Pelvis segment orientation, world frame.
+    rate_hz : float
+        Sample rate.
+    window_s : float
+        Averaging window (seconds).
+    valid : (N,) bool, optional
+        Samples to use; invalid samples are bridged by their valid neighbours.
+
+    Returns
+    -------
+    (N, 3) float
+        Unit horizontal vectors in the world frame.
+    """
+    qp = _checked_raw("q_world_pelvis", q_world_pelvis)
+    if qp.ndim != 2:
+        raise ValueError(f"q_world_pelvis must have shape (N, 4), got {qp.shape}")
+    w = np.ones(len(qp)) if valid is None else np.asarray(valid, dtype=np.float64)
+    fx, fy = _kq.forward_xy(qp, _NO_CAL, w)  # normalises, as as_unit_quat did
+    dx, dy = _walking_xy(fx, fy, w, rate_hz, window_s)
+    out = np.zeros((len(dx), 3))
+    out[:, 0] = dx
+    out[:, 1] = dy
+    return out
+
+
+def _walking_xy(
+    fx_w: FloatArray,
+    fy_w: FloatArray,
+    w: FloatArray,
+    rate_hz: float,
+    window_s: float,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`walking_direction`'s horizontal components from the pelvis X axis' ones times the
+    weights ``w`` (validity as 0/1), in one kernel pass.
+
+    Per column, the operations of the ``(N, 3)`` version (its vertical column is zero: it adds
+    exact zeros to the norms).
+    """
+    if rate_hz <= 0 or window_s <= 0:
+        raise ValueError("rate_hz and window_s must be positive")
+    size = max(1, round(window_s * rate_hz))
+    dx, dy, good = _kq.walking_unit_xy(fx_w, fy_w, np.ascontiguousarray(w), size)
+    if good == 0:
+        raise ValueError("no valid pelvis samples with a horizontal anterior axis")
+    return dx, dy
+
+
+def segment_orientation(
+    q_world_sensor: npt.ArrayLike, q_sensor_segment: npt.ArrayLike
+) -> FloatArray:
+    """``q_world_segment = q_world_sensor ⊗ q_sensor_segment``, shape ``(N, 4)``."""
+    return quat_mul(as_unit_quat("q_world_sensor", q_world_sensor), q_sensor_segment)
+
+
+def _unanchored(ori: OrientationSession, placement: str) -> bool:
+    """No magnetometer and no vendor magnetometer-referenced heading (6D heading drifts)."""
+    from imuhip.orientation.heading import vendor_heading_anchored
+
+    return ori.mag_ut.get(placement) is None and not vendor_heading_anchored(ori, placement)
+
+
+def joint_angles(
+    ori: OrientationSession,
+    segcal: SegmentCalibration,
+    cfg: JointsConfig | None = None,
+) -> JointAngles:
+    """All joint angles the session's sensors allow.
+
+    Parameters
+    ----------
+    ori : OrientationSession
+        Sensor orientations (world ENU) on the session grid.
+    segcal : SegmentCalibration
+        Sensor-to-segment rotations (see :mod:`imuhip.orientation.segment_calibration`).
+    cfg : JointsConfig, optional
+
+    Returns
+    -------
+    JointAngles
+        Hip angles per side with a thigh sensor, pelvis angles, lumbar angles with a lumbar
+        sensor; ``valid`` = every sensor the available angles need is valid;
+        ``transverse_confidence`` from :func:`imuhip.orientation.heading.transverse_confidence`.
+    """
+    from imuhip.orientation import heading
+
+    cfg = cfg or JointsConfig()
+    if "pelvis" not in ori.q_world_sensor:
+        raise ValueError(
+            "joint angles need a pelvis sensor; session has: "
+            + ", ".join(sorted(ori.q_world_sensor))
+        )
+    have = [p for p in ori.q_world_sensor if p in segcal.q_sensor_segment]
+    if "pelvis" not in have:
+        raise ValueError("segment calibration has no pelvis entry")
+    # Fused per-sample kernels (imuhip.gait._joints_kernels): segment orientation = normalised
+    # sensor
+    # orientation ⊗ calibration, heading fix, relative rotation and Cardan arguments in one pass
+    # each, no whole-session quaternion temporaries; the same operations as hip_angles,
+    # lumbar_angles, pelvis_angles, correct_thigh_heading ...
+    # (tests/unit/gait/test_perf_round3_joints)
+    raw: dict[str, FloatArray] = {}
+    q_in: dict[str, FloatArray] = {}
+    cal: dict[str, FloatArray] = {}
+    for p in have:
+        raw[p] = np.ascontiguousarray(ori.q_world_sensor[p], dtype=np.float64)
+        if _kq.first_bad_quat(raw[p]) >= 0:
+            raise ValueError("quaternion must be finite and non-zero")
+        c = np.asarray(segcal.q_sensor_segment[p], dtype=np.float64)
+        if c.shape == (4,) and np.all(np.isfinite(c)) and np.any(c != 0):
+            q_in[p], cal[p] = raw[p], np.ascontiguousarray(c)
+        else:  # per-sample or defective calibration: the general path
+            q_in[p] = np.ascontiguousarray(segment_orientation(raw[p], c))
+            cal[p] = _NO_CAL
+            if _kq.first_bad_quat(q_in[p]) >= 0:
+                raise ValueError("quaternion must be finite and non-zero")
+    valid = np.asarray(ori.valid["pelvis"], dtype=bool).copy()
+    notes: list[str] = []
+
+    def fit(
+        segs: list[str], gyros: list[str], axis: tuple[float, float, float]
+    ) -> list[heading._HeadingFit]:
+        """Walking-axis fits of one or two segments against the pelvis (one kernel pass)."""
+        args = []
+        for seg, gyro in zip(segs, gyros, strict=True):
+            gyr = ori.gyr_rad_s[gyro]
+            assert gyr is not None  # checked by the callers
+            ok = np.asarray(ori.valid[seg], bool) & np.asarray(ori.valid["pelvis"], bool)
+            args.append((q_in[seg], cal[seg], raw[gyro], np.asarray(gyr, np.float64), ok, seg))
+        return heading._heading_fit(
+            q_in["pelvis"],
+            cal["pelvis"],
+            *args[0][:5],
+            ori.rate_hz,
+            heading.HeadingConfig(),
+            segs[0],
+            "mean_axis",
+            axis,
+            second=args[1] if len(args) > 1 else None,
+        )
+
+    offsets: dict[str, tuple[FloatArray, FloatArray]] = {}
+    anchor_conf: dict[str, FloatArray] = {}
+    m = len(ori.t_s)
+    plan: list[tuple[str, bool, bool]] = []  # (thigh, no_mag, fit) in side order
+    for side in (Side.LEFT, Side.RIGHT):
+        thigh = f"thigh_{side.suffix}"
+        if thigh not in q_in:
+            continue
+        no_mag = _unanchored(ori, thigh) or _unanchored(ori, "pelvis")
+        if cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag):
+            plan.append((thigh, no_mag, ori.gyr_rad_s.get(thigh) is not None))
+    todo = [t for t, _, do in plan if do]
+    fits = dict(zip(todo, fit(todo, todo, (0.0, 0.0, 1.0)) if todo else [], strict=True))
+    for thigh, no_mag, do in plan:
+        if not do:
+            if no_mag:  # a magnetometer-referenced heading does not drift: nothing to say
+                notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
+            continue
+        corr = fits[thigh]
+        if corr.off_rad is not None:
+            offsets[thigh] = (corr.centres, corr.off_rad)
+        if no_mag:
+            # with magnetometers the confidence stays the field-quality one: the walking
+            # anchor then only replaces the magnetometer's relative heading error
+            anchor_conf[thigh] = corr.confidence(m)
+        notes.append(corr.note if no_mag else corr.note.replace("6D: ", "9D: ", 1))
+
+    if "lumbar" in q_in:
+        no_mag = _unanchored(ori, "lumbar") or _unanchored(ori, "pelvis")
+        t_gate = next(
+            (t for t in ("thigh_r", "thigh_l") if t in q_in and ori.gyr_rad_s.get(t) is not None),
+            None,
+        )
+        want = cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag)
+        if want and t_gate is not None:
+            (corr,) = fit(["lumbar"], [t_gate], (1.0, 0.0, 0.0))
+            if corr.off_rad is not None:
+                offsets["lumbar"] = (corr.centres, corr.off_rad)
+            notes.append(corr.note)
+
+    buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
+
+    def zxy(seg: str, sign: FloatArray) -> FloatArray:
+        cen, off = offsets.get(seg, (_NO_CAL, _NO_CAL))
+        out = np.empty((m, 3))
+        for a in range(0, m, _CHUNK):
+            e = buf[:, : min(_CHUNK, m - a)]
+            _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, sign, a, e)
+            _cardan_from_entries(e, out[a : a + e.shape[1]])
+        return out
+
+    hip: dict[str, FloatArray] = {}
+    for side in (Side.LEFT, Side.RIGHT):
+        thigh = f"thigh_{side.suffix}"
+        if thigh in q_in:
+            hip[side.value] = zxy(thigh, HIP_SIGN[side])
+            valid &= np.asarray(ori.valid[thigh], dtype=bool)
+    w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
+    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"], w)  # weighted by validity
+    period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
+    win_s = cfg.walking_window_s if period is None else 2.0 * period
+    dx, dy = _walking_xy(fx, fy, w, ori.rate_hz, win_s)
+    del fx, fy
+    cx, sx = _walking_unit(dx, dy)
+    pelvis = np.empty((m, 3))
+    for a in range(0, m, _CHUNK):
+        e = buf[:, : min(_CHUNK, m - a)]
+        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, _PELVIS_SIGN, a, e)
+        _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
+    del cx, sx, dx, dy
+    lumbar = None
+    if "lumbar" in q_in:
+        lumbar = zxy("lumbar", _LUMBAR_SIGN)
+        valid &= np.asarray(ori.valid["lumbar"], dtype=bool)
+    conf, reasons = heading._transverse_confidence(ori, anchor_conf)
+    return JointAngles(
+        t_s=np.asarray(ori.t_s, dtype=np.float64),
+        hip_rad=hip,
+        pelvis_rad=pelvis,
+        lumbar_rad=lumbar,
+        valid=valid,
+        transverse_confidence=conf,
+        notes=(*segcal.warnings, *notes, *reasons),
+    )
+
+
+_CHUNK = 32768
+"""Samples per chunk of the angle kernels: their (5, chunk) arguments stay in cache."""
+
+
+def _cardan_from_entries(e: FloatArray, out: FloatArray) -> None:
+    """Angles ``[a, b, c]`` into ``out`` (n, 3) from the kernels' ``(5, n)`` arguments (numpy's
+    SIMD ``arcsin``/``arctan2``: the functions :func:`cardan_zxy`/:func:`cardan_yxz` call)."""
+    np.arctan2(e[1], e[2], out=out[:, 0])
+    np.clip(e[0], -1.0, 1.0, out=e[0])
+    np.arcsin(e[0], out=out[:, 1])
+    np.arctan2(e[3], e[4], out=out[:, 2])
+
+
+def _walking_unit(dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """cos and sin of :func:`walking_frame`'s heading: the walking direction, renormalised."""
+    n = np.sqrt(dx * dx + dy * dy)
+    if np.any(n < 1e-9) or not np.all(np.isfinite(n)):
+        raise ValueError("walking_dir_world must have a non-zero finite horizontal component")
+    dx /= n
+    dy /= n
+    return dx, dy

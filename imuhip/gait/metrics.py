@@ -1,0 +1,463 @@
+"""Per-stride and session gait metrics, left–right asymmetry with bootstrap confidence intervals.
+
+Definitions are those of ``docs/architecture.md`` (shared with the simulator's truth): every
+per-stride value is computed over the samples ``[start_idx, stop_idx)`` of that stride; session
+values per side are means over that side's valid strides; pelvis and lumbar session values are
+means over all valid strides of both sides. Degrees appear here for the first time (``_deg``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip.gait import _gait_kernels as _k
+from imuhip.gait.events import Stride
+from imuhip.types import JointAngles
+
+__all__ = [
+    "HIP_METRICS",
+    "LUMBAR_METRICS",
+    "PELVIS_METRICS",
+    "TIMING_METRICS",
+    "Asymmetry",
+    "MetricSummary",
+    "SessionMetrics",
+    "asymmetry",
+    "session_metrics",
+    "stride_metrics",
+    "stride_metrics_many",
+    "summarize",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+HIP_METRICS = (
+    "hip_rotation_excursion_deg",
+    "hip_ir_peak_deg",
+    "hip_er_peak_deg",
+    "hip_ir_at_toe_off_deg",
+    "hip_flexion_range_deg",
+)
+PELVIS_METRICS = (
+    "pelvis_rotation_range_deg",
+    "pelvis_obliquity_range_deg",
+    "pelvis_tilt_range_deg",
+)
+LUMBAR_METRICS = (
+    "lumbar_rotation_range_deg",
+    "lumbar_lateral_bending_range_deg",
+    "lumbar_flexion_range_deg",
+)
+TIMING_METRICS = ("stride_time_s", "cadence_steps_min", "stance_pct")
+
+# column of each range metric in JointAngles arrays (pelvis: rotation, obliquity, tilt;
+# lumbar: flexion, lateral bending, axial rotation)
+_PELVIS_COL = {
+    "pelvis_rotation_range_deg": 0,
+    "pelvis_obliquity_range_deg": 1,
+    "pelvis_tilt_range_deg": 2,
+}
+_LUMBAR_COL = {
+    "lumbar_rotation_range_deg": 2,
+    "lumbar_lateral_bending_range_deg": 1,
+    "lumbar_flexion_range_deg": 0,
+}
+
+
+def _range(x: FloatArray) -> float:
+    return float(np.max(x) - np.min(x)) if len(x) else float("nan")
+
+
+def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
+    """All metrics of one stride, degrees (and seconds / percent for timing).
+
+    Parameters
+    ----------
+    angles : JointAngles
+        Radians on the session grid.
+    stride : Stride
+
+    Returns
+    -------
+    dict
+        Keys from :data:`HIP_METRICS`, :data:`PELVIS_METRICS`, :data:`LUMBAR_METRICS` (the latter
+        only with a lumbar sensor) and :data:`TIMING_METRICS`; ``nan`` where undefined (e.g. no
+        toe-off).
+    """
+    sl = slice(stride.start_idx, stride.stop_idx)
+    out: dict[str, float] = {}
+    hip = angles.hip_rad.get(stride.side)
+    if hip is not None:
+        ir = np.degrees(hip[sl, 2])
+        out["hip_rotation_excursion_deg"] = _range(ir)
+        out["hip_ir_peak_deg"] = float(np.max(ir)) if len(ir) else float("nan")
+        out["hip_er_peak_deg"] = float(-np.min(ir)) if len(ir) else float("nan")
+        if stride.to_s is not None:
+            # interpolate between the two bracketing samples only (np.interp over the whole
+            # session per stride made this O(N) per stride); same value as the full interp
+            i = int(np.searchsorted(angles.t_s, stride.to_s))
+            lo, hi = max(i - 1, 0), min(i + 1, len(angles.t_s))
+            out["hip_ir_at_toe_off_deg"] = float(
+                np.degrees(np.interp(stride.to_s, angles.t_s[lo:hi], hip[lo:hi, 2]))
+            )
+        else:
+            out["hip_ir_at_toe_off_deg"] = float("nan")
+        out["hip_flexion_range_deg"] = _range(np.degrees(hip[sl, 0]))
+    if angles.pelvis_rad is not None:
+        for name, col in _PELVIS_COL.items():
+            out[name] = _range(np.degrees(angles.pelvis_rad[sl, col]))
+    if angles.lumbar_rad is not None:
+        for name, col in _LUMBAR_COL.items():
+            out[name] = _range(np.degrees(angles.lumbar_rad[sl, col]))
+    out["stride_time_s"] = stride.stride_time_s
+    out["cadence_steps_min"] = 120.0 / stride.stride_time_s
+    frac = stride.stance_frac
+    out["stance_pct"] = 100.0 * frac if frac is not None else float("nan")
+    return out
+
+
+def stride_metrics_many(angles: JointAngles, strides: Sequence[Stride]) -> list[dict[str, float]]:
+    """:func:`stride_metrics` of every stride, vectorised over strides (equal values).
+
+    The per-stride maxima and minima of each angle column come from one compiled pass over the
+    stride samples (:func:`imuhip.gait._gait_kernels.stride_extrema`, radians; the degree conversion
+    is applied to the extrema, which is exact because rounding ``x * 180/pi`` is monotone), and
+    the hip rotation at toe-off from the compiled two-sample ``np.interp``; the dictionaries are
+    then built from plain lists (a 1-hour session has ~6,400 strides).
+    """
+    if not strides:
+        return []
+    n_t = len(angles.t_s)
+    ns = len(strides)
+    start = np.clip(np.fromiter((s.start_idx for s in strides), np.int64, ns), 0, n_t)
+    stop = np.clip(np.fromiter((s.stop_idx for s in strides), np.int64, ns), 0, n_t)
+    stop = np.maximum(stop, start)
+    t_s = np.ascontiguousarray(angles.t_s, dtype=np.float64)
+
+    def extrema(
+        x: FloatArray, col: int, sel: npt.NDArray[np.intp]
+    ) -> tuple[list[float], list[float], list[float]]:
+        hi = np.empty(len(sel))
+        lo = np.empty(len(sel))
+        _k.stride_extrema(x, col, start[sel], stop[sel], hi, lo)
+        hi = np.degrees(hi)
+        lo = np.degrees(lo)
+        return hi.tolist(), (hi - lo).tolist(), (-lo).tolist()
+
+    # per-stride columns (lists, stride order); hip columns only for the strides of that side
+    cols: dict[str, list[float]] = {}
+    side_of = [s.side for s in strides]
+    hip_rows: dict[str, npt.NDArray[np.intp]] = {}
+    for side in ("left", "right"):
+        hip = angles.hip_rad.get(side)
+        if hip is None:
+            continue
+        rows = np.flatnonzero(np.fromiter((x == side for x in side_of), bool, ns))
+        hip_rows[side] = rows
+        hip = np.asarray(hip, dtype=np.float64)
+        ir_hi, ir_exc, ir_er = extrema(hip, 2, rows)
+        _, fl_rng, _ = extrema(hip, 0, rows)
+        to_rows = [r for r in rows.tolist() if strides[r].to_s is not None]
+        to_x = np.fromiter((strides[r].to_s for r in to_rows), np.float64, len(to_rows))
+        ir_to = np.empty(len(to_rows))
+        _k.interp_sorted(t_s, hip, 2, to_x, ir_to)
+        ir_to_deg = dict(zip(to_rows, np.degrees(ir_to).tolist(), strict=True))
+        cols[f"{side}_ir_hi"] = ir_hi
+        cols[f"{side}_ir_exc"] = ir_exc
+        cols[f"{side}_ir_er"] = ir_er
+        cols[f"{side}_flex"] = fl_rng
+        cols[f"{side}_ir_to"] = [ir_to_deg.get(r, float("nan")) for r in rows.tolist()]
+    everyone = np.arange(ns)
+    trunk: list[tuple[str, list[float]]] = []
+    for arr, names in ((angles.pelvis_rad, _PELVIS_COL), (angles.lumbar_rad, _LUMBAR_COL)):
+        if arr is None:
+            continue
+        arr = np.asarray(arr, dtype=np.float64)
+        for name, col in names.items():
+            trunk.append((name, extrema(arr, col, everyone)[1]))
+    out: list[dict[str, float]] = [{} for _ in range(ns)]
+    for side, rows in hip_rows.items():
+        for j, r in enumerate(rows.tolist()):
+            m = out[r]
+            m["hip_rotation_excursion_deg"] = cols[f"{side}_ir_exc"][j]
+            m["hip_ir_peak_deg"] = cols[f"{side}_ir_hi"][j]
+            m["hip_er_peak_deg"] = cols[f"{side}_ir_er"][j]
+            m["hip_ir_at_toe_off_deg"] = cols[f"{side}_ir_to"][j]
+            m["hip_flexion_range_deg"] = cols[f"{side}_flex"][j]
+    for name, vals in trunk:
+        for m, v in zip(out, vals, strict=True):
+            m[name] = v
+    for m, stride in zip(out, strides, strict=True):
+        st = stride.next_ic_s - stride.ic_s
+        m["stride_time_s"] = st
+        m["cadence_steps_min"] = 120.0 / st
+        to_s = stride.to_s
+        m["stance_pct"] = 100.0 * ((to_s - stride.ic_s) / st) if to_s is not None else float("nan")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """Summary of one metric over valid strides: mean, SD (ddof=1), median, count."""
+
+    mean: float
+    sd: float
+    median: float
+    n: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """JSON-ready mapping (``nan`` becomes ``None`` in the report)."""
+        return {"mean": self.mean, "sd": self.sd, "median": self.median, "n": self.n}
+
+
+def summarize(values: Sequence[float] | FloatArray) -> MetricSummary:
+    """Mean, SD, median and count of the finite values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return MetricSummary(float("nan"), float("nan"), float("nan"), 0)
+    sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+    return MetricSummary(float(np.mean(v)), sd, float(np.median(v)), len(v))
+
+
+@dataclass(frozen=True, slots=True)
+class Asymmetry:
+    """Right minus left difference of side means with a percentile bootstrap 95 % CI.
+
+    ``significant`` is True when the CI excludes 0.
+    """
+
+    metric: str
+    right_minus_left: float
+    ci95_low: float
+    ci95_high: float
+    n_left: int
+    n_right: int
+
+    @property
+    def significant(self) -> bool:
+        """CI excludes zero."""
+        return bool(self.ci95_low > 0 or self.ci95_high < 0)
+
+
+def asymmetry(
+    metric: str,
+    left: Sequence[float],
+    right: Sequence[float],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Asymmetry:
+    """Right − left difference of means with a percentile bootstrap 95 % CI.
+
+    Strides are resampled with replacement within each side independently (Efron & Tibshirani
+    1993, *An Introduction to the Bootstrap*, ch. 13), ``n_boot`` times, fixed ``seed`` so a report
+    is reproducible.
+    """
+    return _asymmetry(metric, left, right, n_boot, seed, None)
+
+
+_BootCache = dict[tuple[int, int, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+
+
+def _asymmetry(
+    metric: str,
+    left: Sequence[float],
+    right: Sequence[float],
+    n_boot: int,
+    seed: int,
+    cache: _BootCache | None,
+) -> Asymmetry:
+    """:func:`asymmetry`; ``cache`` shares the resampling indices between metrics with the same
+    stride counts (the same seed draws the same indices: identical results, drawn once).
+
+    :func:`session_metrics` uses :func:`_asymmetries`, which shares the draws of all metrics
+    without keeping them.
+    """
+    lv = np.asarray(left, dtype=np.float64)
+    rv = np.asarray(right, dtype=np.float64)
+    lv = lv[np.isfinite(lv)]
+    rv = rv[np.isfinite(rv)]
+    if len(lv) < 2 or len(rv) < 2:
+        d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
+        return Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
+    key = (seed, n_boot, len(lv), len(rv))
+    if cache is not None and n_boot * max(len(lv), len(rv)) <= _BOOT_MAX_DRAWS:
+        if key not in cache:
+            rng = np.random.default_rng(seed)
+            cache[key] = (
+                rng.integers(0, len(lv), size=(n_boot, len(lv))),
+                rng.integers(0, len(rv), size=(n_boot, len(rv))),
+            )
+        il, ir = cache[key]
+        bl = np.empty((n_boot, 1))
+        br = np.empty((n_boot, 1))
+        _k.boot_means(lv[:, None], il, bl)
+        _k.boot_means(rv[:, None], ir, br)
+        diff = br[:, 0] - bl[:, 0]
+    else:
+        rng = np.random.default_rng(seed)
+        bl1 = _boot_means(rng, lv[:, None], n_boot)  # left first: the order of the draws
+        br1 = _boot_means(rng, rv[:, None], n_boot)
+        diff = br1[:, 0] - bl1[:, 0]
+    lo, hi = np.percentile(diff, [2.5, 97.5])
+    return Asymmetry(metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv))
+
+
+def _asymmetries(
+    pairs: dict[str, tuple[Sequence[float] | FloatArray, Sequence[float] | FloatArray]],
+    n_boot: int,
+    seed: int,
+) -> dict[str, Asymmetry]:
+    """:func:`asymmetry` of several metrics (``metric -> (left, right)``), the same results.
+
+    Metrics with the same finite stride counts per side draw the same indices from the same
+    seed; here they are drawn once, in blocks, and every metric's resampled mean is summed by
+    :func:`imuhip.gait._gait_kernels.boot_means` straight from the drawn indices (no ``(B, n)``
+    index or value array is kept).
+    """
+    finite: dict[str, tuple[FloatArray, FloatArray]] = {}
+    out: dict[str, Asymmetry] = {}
+    groups: dict[tuple[int, int], list[str]] = {}
+    for metric, (left, right) in pairs.items():
+        lv = np.asarray(left, dtype=np.float64)
+        rv = np.asarray(right, dtype=np.float64)
+        lv = lv[np.isfinite(lv)]
+        rv = rv[np.isfinite(rv)]
+        finite[metric] = (lv, rv)
+        if len(lv) < 2 or len(rv) < 2:
+            d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
+            out[metric] = Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
+        else:
+            groups.setdefault((len(lv), len(rv)), []).append(metric)
+    for names in groups.values():
+        lvals = np.column_stack([finite[m][0] for m in names])
+        rvals = np.column_stack([finite[m][1] for m in names])
+        rng = np.random.default_rng(seed)
+        bl = _boot_means(rng, lvals, n_boot)  # left first, then right: the draws of asymmetry()
+        br = _boot_means(rng, rvals, n_boot)
+        for j, metric in enumerate(names):
+            lv, rv = finite[metric]
+            lo, hi = np.percentile(br[:, j] - bl[:, j], [2.5, 97.5])
+            out[metric] = Asymmetry(
+                metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv)
+            )
+    return {m: out[m] for m in pairs}
+
+
+_BOOT_MAX_DRAWS = 1 << 24  # _asymmetry's cache holds index arrays only up to this many draws
+_BOOT_BLOCK_DRAWS = 1 << 18  # indices drawn per block (2 MB)
+
+
+def _boot_means(rng: np.random.Generator, vals: FloatArray, n_boot: int) -> FloatArray:
+    """Means of ``n_boot`` resamples (with replacement) of the rows of ``vals``, per column.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    vals : (n, m) float64
+        ``m`` metrics over the same ``n`` strides; every column is resampled with the same rows.
+    n_boot : int
+
+    Returns
+    -------
+    (n_boot, m) float64
+        ``out[b, c]`` equals ``vals[:, c][idx[b]].mean()`` with
+        ``idx = rng.integers(0, n, (n_boot, n))``: the indices are drawn in blocks of rows,
+        which consumes the generator exactly as the single call does (PCG64's 32-bit draws are
+        buffered in the generator state), and the means are those of numpy (pairwise sums).
+    """
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    n = vals.shape[0]
+    out = np.empty((n_boot, vals.shape[1]))
+    rows = max(1, _BOOT_BLOCK_DRAWS // n)
+    for a in range(0, n_boot, rows):
+        b = min(n_boot, a + rows)
+        _k.boot_means(vals, rng.integers(0, n, size=(b - a, n)), out[a:b])
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMetrics:
+    """Session statistics.
+
+    ``per_side[side][metric]``: hip and timing metrics of that side's valid strides.
+    ``trunk[metric]``: pelvis and lumbar metrics over all valid strides of both sides.
+    ``asymmetry[metric]``: right − left for the hip and timing metrics.
+    ``n_strides[side]``: ``{"total": ..., "valid": ..., "excluded": {reason: count}}``.
+    """
+
+    per_side: dict[str, dict[str, MetricSummary]]
+    trunk: dict[str, MetricSummary]
+    asymmetry: dict[str, Asymmetry]
+    n_strides: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def session_metrics(
+    strides: Sequence[Stride], per_stride: Sequence[dict[str, float]], *, seed: int = 0
+) -> SessionMetrics:
+    """Aggregate per-stride metrics into session values (definitions in the module docstring).
+
+    Parameters
+    ----------
+    strides : sequence of Stride
+    per_stride : sequence of dict
+        ``stride_metrics`` output, same order as ``strides``.
+    seed : int
+        Bootstrap seed.
+    """
+    if len(strides) != len(per_stride):
+        raise ValueError("strides and per_stride must have the same length")
+    per_side: dict[str, dict[str, MetricSummary]] = {}
+    values: dict[str, dict[str, list[float] | FloatArray]] = {}
+    n_strides: dict[str, dict[str, object]] = {}
+    for side in ("left", "right"):
+        rows = [m for s, m in zip(strides, per_stride, strict=True) if s.side == side and s.valid]
+        names = [k for k in (*HIP_METRICS, *TIMING_METRICS) if any(k in r for r in rows)]
+        values[side] = _columns(rows, names)
+        per_side[side] = {k: summarize(v) for k, v in values[side].items()}
+        excl: dict[str, int] = {}
+        for s in strides:
+            if s.side == side and s.exclusion is not None:
+                excl[s.exclusion] = excl.get(s.exclusion, 0) + 1
+        n_strides[side] = {
+            "total": sum(1 for s in strides if s.side == side),
+            "valid": len(rows),
+            "excluded": excl,
+        }
+    all_valid = [m for s, m in zip(strides, per_stride, strict=True) if s.valid]
+    trunk_names = [k for k in (*PELVIS_METRICS, *LUMBAR_METRICS) if any(k in r for r in all_valid)]
+    trunk_cols = _columns(all_valid, trunk_names, missing_ok=False)
+    trunk = {k: summarize(trunk_cols[k]) for k in trunk_names}
+    asym = _asymmetries(
+        {
+            k: (values["left"][k], values["right"][k])
+            for k in (*HIP_METRICS, *TIMING_METRICS)
+            if k in values["left"] and k in values["right"]
+        },
+        2000,
+        seed,
+    )
+    return SessionMetrics(per_side, trunk, asym, n_strides)
+
+
+def _columns(
+    rows: Sequence[dict[str, float]], names: Sequence[str], *, missing_ok: bool = True
+) -> dict[str, list[float] | FloatArray]:
+    """``{name: [row[name] for row in rows]}`` (``nan`` for a missing key when ``missing_ok``,
+    else ``KeyError``), one ``itemgetter`` call per row instead of one lookup per value."""
+    if not names:
+        return {}
+    try:
+        get = itemgetter(*names)
+        table = np.array([get(r) for r in rows], dtype=np.float64).reshape(len(rows), len(names))
+    except KeyError:
+        if not missing_ok:
+            raise
+        return {k: [r.get(k, float("nan")) for r in rows] for k in names}
+    return {k: table[:, j] for j, k in enumerate(names)}

@@ -1,0 +1,244 @@
+"""Report files of an analysis: ``report.json``, ``strides.csv`` and ``report.html``.
+
+The only module that builds DataFrames and files (with :mod:`imuhip.report.html` for the page).
+The JSON schema is documented in ``docs/report_schema.md``; bump :data:`SCHEMA` on any breaking
+change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from imuhip import __version__
+from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIMING_METRICS
+from imuhip.gait.norms import GAIT_NORMS
+from imuhip.pipeline import SessionResult
+from imuhip.report.curves import cycle_curves
+
+__all__ = [
+    "SCHEMA",
+    "cycle_curves",
+    "json_ready",
+    "report_dict",
+    "strides_table",
+    "summary_lines",
+    "write_report",
+]
+
+SCHEMA: Final = "imuhip.report.writer/1"
+
+CONVENTIONS: Final = {
+    "units": "degrees for angles, seconds for times; per-stride values over [IC, next IC)",
+    "frames": "ISB segment frames (Wu et al. 2002): X anterior, Y superior, Z right; world ENU",
+    "hip": "thigh relative to pelvis, Cardan Z-X'-Y'': flexion +, adduction +, internal "
+    "rotation +; left side mirrored so + is the same anatomical motion on both sides",
+    "pelvis": "relative to the walking direction, rotation-obliquity-tilt (Baker 2001); "
+    "rotation + = counter-clockwise seen from above",
+    "lumbar": "lumbar sensor segment relative to pelvis: flexion, lateral bending, axial rotation",
+    "stride": "initial contact to the next initial contact of the same side, half-open",
+    "hip_er_peak_deg": "external rotation peak = -min(hip IR), + = external",
+    "asymmetry": "right minus left difference of side means, percentile bootstrap 95% CI "
+    "(2000 resamples of strides within side)",
+}
+
+CAVEATS: Final = (
+    "Hip rotation excursion (max - min per stride) is robust to the sensor-to-segment "
+    "calibration offset; absolute IR/ER peaks are not (between-subject offset SD 10-15 deg).",
+    "Gait norms are level-walking excursions; the 30-45 deg IR norm is passive ROM (rom-test), "
+    "not a gait value.",
+    "IMU hip rotation has ~6 deg RMSE against optical motion capture (McGrath & Stirling 2022).",
+    "The hip-lumbar compensation index is defined by imuhip (docs/compensation_index.md); its "
+    "normal band is provisional and not clinically validated.",
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def json_ready(x: Any) -> Any:
+    """Replace non-finite floats by ``None`` and numpy scalars by Python ones, recursively."""
+    if isinstance(x, dict):
+        return {str(k): json_ready(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_ready(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def strides_table(res: SessionResult) -> pd.DataFrame:
+    """One row per stride (valid or not), unit-suffixed columns; ``exclusion`` says why."""
+    rows = []
+    for s, m in zip(res.strides, res.per_stride, strict=True):
+        row: dict[str, Any] = {
+            "side": s.side,
+            "stride": s.number,
+            "ic_s": s.ic_s,
+            "next_ic_s": s.next_ic_s,
+            "toe_off_s": s.to_s if s.to_s is not None else np.nan,
+            "valid": s.valid,
+            "exclusion": s.exclusion or "",
+            "heading_change_deg": s.heading_change_deg,
+        }
+        for k in (*TIMING_METRICS, *HIP_METRICS, *PELVIS_METRICS, *LUMBAR_METRICS):
+            if k in m:
+                row[k] = m[k]
+        rows.append(row)
+    cols = ["side", "stride", "ic_s", "next_ic_s", "toe_off_s", "valid", "exclusion"]
+    return pd.DataFrame(rows, columns=None if rows else cols)
+
+
+def report_dict(res: SessionResult) -> dict[str, Any]:
+    """The content of ``report.json`` (schema in ``docs/report_schema.md``)."""
+    meta = res.meta
+    t = res.angles.t_s
+    ses = res.session
+    timing = {
+        side: {
+            k: ses.per_side[side][k].to_dict() for k in TIMING_METRICS if k in ses.per_side[side]
+        }
+        for side in ses.per_side
+    }
+    per_side = {
+        side: {k: ses.per_side[side][k].to_dict() for k in HIP_METRICS if k in ses.per_side[side]}
+        for side in ses.per_side
+    }
+    d: dict[str, Any] = {
+        "schema": SCHEMA,
+        "generated_by": f"imuhip {__version__}",
+        "session": {
+            "session_id": meta.session_id,
+            "subject": meta.subject,
+            "start_wall_time": meta.start_wall_time,
+            "sensors": [
+                {
+                    "placement": s.placement,
+                    "rate_hz": s.rate_hz,
+                    "has_mag": s.has_mag,
+                    "model": s.model,
+                    "serial": s.serial,
+                    "firmware": s.firmware,
+                }
+                for s in meta.sensors
+            ],
+            "duration_s": float(t[-1] - t[0]) if len(t) > 1 else 0.0,
+            "orientation_source": res.orientation_source,
+        },
+        "conventions": dict(CONVENTIONS),
+        "config": {
+            "method": res.config.method,
+            "use_mag": res.config.use_mag,
+            "events": asdict(res.config.events),
+            "compensation_reference": asdict(res.config.compensation),
+            "standing_pelvic_tilt_deg": res.config.standing_pelvic_tilt_deg,
+            "relative_heading": res.config.relative_heading,
+        },
+        "gait": {
+            "events": {
+                side: {
+                    "source": e.source,
+                    "n_initial_contacts": len(e.ic_s),
+                    "n_toe_offs": len(e.to_s),
+                    "initial_contact_s": e.ic_s.tolist(),
+                    "toe_off_s": e.to_s.tolist(),
+                }
+                for side, e in res.events.items()
+            },
+            "strides": ses.n_strides,
+            "timing": timing,
+        },
+        "metrics": {
+            "per_side": per_side,
+            "trunk": {k: v.to_dict() for k, v in ses.trunk.items()},
+        },
+        "asymmetry": {
+            k: {
+                "right_minus_left": a.right_minus_left,
+                "ci95_low": a.ci95_low,
+                "ci95_high": a.ci95_high,
+                "significant": a.significant,
+                "n_left": a.n_left,
+                "n_right": a.n_right,
+            }
+            for k, a in ses.asymmetry.items()
+        },
+        "compensation": {
+            "definition": "docs/compensation_index.md",
+            "band": res.config.compensation.band,
+            "per_side": {side: asdict(c) for side, c in res.compensation.items()},
+        },
+        "norms": {k: n.to_dict() for k, n in GAIT_NORMS.items()},
+        "flags": [f.to_dict() for f in res.flags],
+        "quality": res.quality,
+        "caveats": list(CAVEATS)
+        + list(res.quality.get("angle_assumptions", {}).get("statements", [])),
+    }
+    return dict(json_ready(d))
+
+
+def summary_lines(res: SessionResult) -> list[str]:
+    """A few plain lines for the terminal: strides, excursions, asymmetry, trunk, index, flags."""
+    ses = res.session
+    lines = []
+    for side in ("left", "right"):
+        if side not in ses.per_side:
+            continue
+        n = ses.n_strides[side]
+        exc = ses.per_side[side].get("hip_rotation_excursion_deg")
+        exc_s = f"{exc.mean:.1f} ± {exc.sd:.1f}°" if exc and exc.n else "n/a"
+        comp = res.compensation.get(side)
+        comp_s = f", compensation index {comp.index:+.2f}" if comp else ""
+        lines.append(
+            f"{side:>5}: {n['valid']}/{n['total']} valid strides, "
+            f"hip rotation excursion {exc_s}{comp_s}"
+        )
+    a = ses.asymmetry.get("hip_rotation_excursion_deg")
+    if a is not None:
+        lines.append(
+            f"asymmetry (right − left) {a.right_minus_left:+.1f}° "
+            f"[95% CI {a.ci95_low:+.1f}, {a.ci95_high:+.1f}]"
+        )
+    trunk = ", ".join(
+        f"{k.removesuffix('_range_deg').replace('_', ' ')} {v.mean:.1f}°"
+        for k, v in ses.trunk.items()
+        if k
+        in ("pelvis_rotation_range_deg", "pelvis_obliquity_range_deg", "lumbar_rotation_range_deg")
+    )
+    if trunk:
+        lines.append(f"ranges: {trunk}")
+    if res.flags:
+        lines += [f"FLAG: {f.message}" for f in res.flags]
+    else:
+        lines.append("no flags")
+    return lines
+
+
+def write_report(res: SessionResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, ``strides.csv`` and ``report.html`` into ``out_dir`` (created).
+
+    Returns
+    -------
+    dict
+        ``{"json": path, "csv": path, "html": path}``.
+    """
+    from imuhip.report.html import render_html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = report_dict(res)
+    p_json = out / "report.json"
+    p_json.write_text(json.dumps(d, indent=2, allow_nan=False), encoding="utf-8")
+    p_csv = out / "strides.csv"
+    strides_table(res).to_csv(p_csv, index=False, float_format="%.4f")
+    p_html = out / "report.html"
+    p_html.write_text(render_html(res, d, strides_table(res)), encoding="utf-8")
+    return {"json": p_json, "csv": p_csv, "html": p_html}

@@ -1,0 +1,106 @@
+"""Per-stride metrics, session aggregation and bootstrap asymmetry on known-answer signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imuhip.gait.events import Stride
+from imuhip.gait.metrics import asymmetry, session_metrics, stride_metrics, summarize
+from imuhip.types import JointAngles
+
+RATE = 100.0
+
+
+def _angles(exc_deg=(10.0, 6.0), offset_deg=(2.0, -3.0), pelvis_deg=(9.0, 7.0, 4.0), lumbar=True):
+    """1-s strides: hip IR = offset + exc/2 sin(2πt); pelvis/lumbar sinusoids of known range."""
+    t = np.arange(0, 10, 1 / RATE)
+    s = np.sin(2 * np.pi * t)
+    hip = {}
+    for i, side in enumerate(("left", "right")):
+        ir = np.radians(offset_deg[i] + exc_deg[i] / 2 * s)
+        flex = np.radians(20 * np.cos(2 * np.pi * t))
+        hip[side] = np.stack([flex, np.zeros_like(t), ir], axis=1)
+    pel = np.stack([np.radians(r / 2) * s for r in pelvis_deg], axis=1)
+    lum = np.stack([np.radians(r / 2) * s for r in (3.0, 5.0, 8.0)], axis=1) if lumbar else None
+    return JointAngles(t, hip, pel, lum, np.ones_like(t, bool))
+
+
+def _strides(side="right", n=8, to_frac=0.25, exclusion=None):
+    out = []
+    for k in range(n):
+        a = 1.0 + k
+        out.append(
+            Stride(
+                side, k, int(a * RATE), int((a + 1) * RATE), a, a + 1.0, a + to_frac, 0.0, exclusion
+            )
+        )
+    return out
+
+
+def test_stride_metrics_known_answers():
+    ang = _angles()
+    m = stride_metrics(ang, _strides("left")[0])
+    assert m["hip_rotation_excursion_deg"] == pytest.approx(10.0, abs=0.01)
+    assert m["hip_ir_peak_deg"] == pytest.approx(7.0, abs=0.01)
+    assert m["hip_er_peak_deg"] == pytest.approx(3.0, abs=0.01)  # -min(IR) = -(2 - 5)
+    assert m["hip_ir_at_toe_off_deg"] == pytest.approx(7.0, abs=0.01)  # sin peak at 0.25
+    assert m["hip_flexion_range_deg"] == pytest.approx(40.0, abs=0.05)
+    assert m["pelvis_rotation_range_deg"] == pytest.approx(9.0, abs=0.01)
+    assert m["pelvis_obliquity_range_deg"] == pytest.approx(7.0, abs=0.01)
+    assert m["pelvis_tilt_range_deg"] == pytest.approx(4.0, abs=0.01)
+    assert m["lumbar_flexion_range_deg"] == pytest.approx(3.0, abs=0.01)
+    assert m["lumbar_lateral_bending_range_deg"] == pytest.approx(5.0, abs=0.01)
+    assert m["lumbar_rotation_range_deg"] == pytest.approx(8.0, abs=0.01)
+    assert m["stride_time_s"] == pytest.approx(1.0)
+    assert m["cadence_steps_min"] == pytest.approx(120.0)
+    assert m["stance_pct"] == pytest.approx(25.0)
+    r = stride_metrics(ang, _strides("right")[0])
+    assert r["hip_rotation_excursion_deg"] == pytest.approx(6.0, abs=0.01)
+    assert r["hip_er_peak_deg"] == pytest.approx(6.0, abs=0.01)
+
+
+def test_no_lumbar_no_lumbar_metrics_and_no_toe_off_is_nan():
+    ang = _angles(lumbar=False)
+    s = Stride("left", 0, 100, 200, 1.0, 2.0, None, 0.0, "no_toe_off")
+    m = stride_metrics(ang, s)
+    assert not any(k.startswith("lumbar") for k in m)
+    assert np.isnan(m["hip_ir_at_toe_off_deg"]) and np.isnan(m["stance_pct"])
+
+
+def test_session_metrics_uses_only_valid_strides_and_counts_exclusions():
+    ang = _angles()
+    strides = _strides("left") + _strides("right")
+    strides[2] = Stride("left", 2, 300, 400, 3.0, 4.0, 3.25, 45.0, "turning")
+    per = [stride_metrics(ang, s) for s in strides]
+    per[2]["hip_rotation_excursion_deg"] = 99.0  # must not enter the session mean
+    ses = session_metrics(strides, per)
+    assert ses.per_side["left"]["hip_rotation_excursion_deg"].mean == pytest.approx(10, abs=0.01)
+    assert ses.per_side["left"]["hip_rotation_excursion_deg"].n == 7
+    assert ses.n_strides["left"] == {"total": 8, "valid": 7, "excluded": {"turning": 1}}
+    assert ses.trunk["pelvis_rotation_range_deg"].n == 15
+    a = ses.asymmetry["hip_rotation_excursion_deg"]
+    assert a.right_minus_left == pytest.approx(-4.0, abs=0.01)
+
+
+def test_summarize():
+    s = summarize([1.0, 2.0, 3.0, float("nan")])
+    assert (s.mean, s.median, s.n) == (2.0, 2.0, 3)
+    assert s.sd == pytest.approx(1.0)
+    assert summarize([]).n == 0
+
+
+def test_bootstrap_ci_covers_difference_and_detects_asymmetry():
+    rng = np.random.default_rng(3)
+    left = rng.normal(10, 1, 30)
+    right = rng.normal(7, 1, 30)
+    a = asymmetry("x", left, right)
+    assert a.ci95_low < a.right_minus_left < a.ci95_high
+    assert a.significant and a.ci95_high < 0
+    # CI width close to the analytic 2*1.96*sqrt(2/30)
+    assert a.ci95_high - a.ci95_low == pytest.approx(2 * 1.96 * np.sqrt(2 / 30), rel=0.3)
+    same = asymmetry("x", rng.normal(10, 1, 30), rng.normal(10, 1, 30), seed=1)
+    assert not same.significant
+    few = asymmetry("x", [1.0], [2.0, 3.0])
+    assert few.right_minus_left == pytest.approx(1.5)
+    assert np.isnan(few.ci95_low) and not few.significant

@@ -1,0 +1,132 @@
+"""report.json / strides.csv / report.html from an analysis of simulated kinematics."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imuhip.pipeline import analyze_orientations
+from imuhip.report.writer import SCHEMA, report_dict, strides_table, summary_lines, write_report
+from imuhip.types import OrientationSession, SegmentCalibration, SessionMeta
+
+
+def _orientations(duration_s=20.0, lumbar=True, limit_right=None):
+    from imuhip.sim.kinematics import Body
+    from imuhip.sim.params import SimParams
+
+    sensors = ("pelvis", "thigh_l", "thigh_r") + (("lumbar",) if lumbar else ())
+    p = SimParams(
+        duration_s=duration_s,
+        sensors=sensors,
+        hip_ir_limit_deg=(None, limit_right),
+        compensation_gain=0.8 if limit_right is not None else 0.0,
+    )
+    t = np.arange(0, duration_s, 1 / 100)
+    st = Body(p, np.random.default_rng(1)).state(t)
+    m = len(t)
+    ori = OrientationSession(
+        t,
+        100.0,
+        {s: st.q_world[s] for s in sensors},
+        {s: np.zeros((m, 3)) for s in sensors},
+        dict.fromkeys(sensors),
+        {s: np.ones(m, bool) for s in sensors},
+        "truth",
+    )
+    segcal = SegmentCalibration(
+        {s: np.array([1.0, 0, 0, 0]) for s in sensors}, dict.fromkeys(sensors, "assumed")
+    )
+    meta = SessionMeta("S1", "2026-01-01T00:00:00Z", "SIM01", ())
+    return ori, segcal, meta
+
+
+@pytest.fixture(scope="module")
+def result():
+    ori, segcal, meta = _orientations()
+    return analyze_orientations(ori, meta, segcal=segcal)
+
+
+@pytest.fixture(scope="module")
+def written(result, tmp_path_factory):
+    return write_report(result, tmp_path_factory.mktemp("report"))
+
+
+def test_report_json_schema_and_values(written):
+    paths = written
+    d = json.loads(paths["json"].read_text())
+    assert d["schema"] == SCHEMA
+    for key in (
+        "session",
+        "conventions",
+        "gait",
+        "metrics",
+        "asymmetry",
+        "compensation",
+        "norms",
+        "flags",
+        "quality",
+        "caveats",
+    ):
+        assert key in d
+    exc = d["metrics"]["per_side"]["left"]["hip_rotation_excursion_deg"]
+    assert 8 < exc["mean"] < 12 and exc["n"] >= 8
+    assert set(d["metrics"]["trunk"]) >= {"pelvis_rotation_range_deg", "lumbar_rotation_range_deg"}
+    a = d["asymmetry"]["hip_rotation_excursion_deg"]
+    assert a["ci95_low"] <= a["right_minus_left"] <= a["ci95_high"]
+    assert d["gait"]["events"]["right"]["source"] == "thigh_orientation"
+    assert "transverse_confidence_mean" in d["quality"]
+    assert "NaN" not in paths["json"].read_text()  # strict JSON
+
+
+def test_strides_csv_one_row_per_stride(result, written):
+    paths = written
+    df = pd.read_csv(paths["csv"])
+    assert len(df) == len(result.strides)
+    assert {
+        "side",
+        "ic_s",
+        "valid",
+        "exclusion",
+        "hip_rotation_excursion_deg",
+        "pelvis_rotation_range_deg",
+    } <= set(df.columns)
+    excluded = df[~df["valid"]]
+    assert excluded["exclusion"].notna().all()
+    assert len(strides_table(result)) == len(df)
+
+
+def test_html_self_contained_with_plots(written):
+    html = written["html"].read_text()
+    imgs = re.findall(r'<img src="([^"]+)"', html)
+    assert len(imgs) >= 3
+    assert all(s.startswith("data:image/png;base64,") for s in imgs)
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    for section in (
+        "Summary",
+        "Hip rotation over the gait cycle",
+        "Pelvis and lumbar",
+        "asymmetry",
+        "Strides",
+        "Data quality",
+        "Conventions and caveats",
+    ):
+        assert section in html
+
+
+def test_restricted_side_flagged_and_summary():
+    ori, segcal, meta = _orientations(limit_right=1.0, lumbar=False)
+    res = analyze_orientations(ori, meta, segcal=segcal)
+    codes = {(f.code, f.side) for f in res.flags}
+    assert ("hip_rotation_restricted_side", "right") in codes
+    text = "\n".join(summary_lines(res))
+    assert "smaller on the right side" in text
+    assert "valid strides" in text
+    d = report_dict(res)
+    assert (
+        d["compensation"]["per_side"]["right"]["index"]
+        > d["compensation"]["per_side"]["left"]["index"]
+    )
