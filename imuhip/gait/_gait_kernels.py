@@ -1,7 +1,7 @@
 """Compiled per-stride loops of the tail of the pipeline: events, stride metrics, bootstrap, phase.
 
 Every kernel reproduces the arithmetic of the numpy expression it replaced, in the same order, so
-the results are bit-identical (the references live in ``tests/unit/gait/test_perf_round3_gait.py``):
+the results are bit-identical (tests: ``tests/unit/gait/test_gait_kernels.py`` and the stage's):
 
 - sums and means follow numpy's pairwise summation of a contiguous run
   (``numpy/_core/src/umath/loops_utils.h.src``: blocks of <= 128 summed with 8 interleaved

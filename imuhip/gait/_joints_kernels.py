@@ -3,8 +3,8 @@
 The heading stage's kernels are in :mod:`imuhip.orientation._heading_kernels`; both use the
 shared helpers of :mod:`imuhip.numeric`, compiled with numpy's error model.
 
-Two kinds, each tested against the numpy code it replaced (``tests/unit/
-test_perf_round3_joints.py`` keeps that code as reference):
+Two kinds, each tested against the numpy expressions it stands for
+(``tests/unit/gait/test_joints_kernels.py``, ``tests/unit/orientation/test_heading_kernels.py``):
 
 * Kernels behind a discrete decision (walking-axis block sums and hence the anchor windows,
   the field-quality arguments and clean mask, the heading unwrap, the Hann window, the exact

@@ -17,8 +17,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft as sp_fft
-from scipy.ndimage import uniform_filter1d
 
 from imuhip.conventions import (
     HIP_SIGN,
@@ -34,6 +32,14 @@ from imuhip.conventions import (
     quat_mul,
 )
 from imuhip.gait import _joints_kernels as _kq
+from imuhip.gait.walking_direction import (
+    _NO_CAL,
+    _oscillation_period,
+    _walking_unit,
+    _walking_xy,
+    heading_oscillation_period_s,
+    walking_direction,
+)
 from imuhip.types import JointAngles, OrientationSession, SegmentCalibration
 
 __all__ = [
@@ -54,12 +60,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-
-_UP = np.array([0.0, 0.0, 1.0])
-_NO_CAL = np.zeros(0)
-"""Empty sensor-to-segment rotation / heading offset: the kernels use the arrays as given."""
-_NO_MASK = np.zeros(0, dtype=np.bool_)
-"""Empty validity mask: every sample counts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,21 +85,6 @@ class JointsConfig:
 
     walking_window_s: float = 2.2
     heading_correction: Literal["auto", "always", "never"] = "auto"
-
-
-# ---------------------------------------------------------------------------------------------
-# Cardan angles, closed form (cross-checked against scipy in the tests)
-# ---------------------------------------------------------------------------------------------
-
-
-def _checked_raw(name: str, q: npt.ArrayLike) -> FloatArray:
-    """:func:`as_unit_quat`'s checks without normalising (the kernels normalise per sample)."""
-    arr = np.ascontiguousarray(q, dtype=np.float64)
-    if arr.ndim not in (1, 2) or arr.shape[-1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) or (4,), got {arr.shape}")
-    if _kq.first_bad_quat(arr.reshape(-1, 4)) >= 0:
-        raise ValueError("quaternion must be finite and non-zero")
-    return arr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,177 +195,6 @@ def pelvis_angles(q_world_pelvis: npt.ArrayLike, walking_dir_world: npt.ArrayLik
     return cardan_yxz(quat_mul(quat_conj(q_world_walk), qp)) * _PELVIS_SIGN
 
 
-def heading_oscillation_period_s(
-    q_world_pelvis: npt.ArrayLike,
-    rate_hz: float,
-    valid: npt.ArrayLike | None = None,
-    band_hz: tuple[float, float] = (0.5, 2.5),
-) -> float | None:
-    """Period of the dominant oscillation of the pelvis heading (stride or step period).
-
-    Pelvic rotation swings the heading once per stride (and obliquity/tilt couple in at the step
-    frequency). A moving average over a whole number of these periods removes the oscillation
-    exactly, whatever the cadence; a fixed window leaves a stride-frequency ripple of
-    ``sinc(f T)`` (about 10 % of the pelvic rotation range at cadences 100 and 124 with a 2.2 s
-    window), which then shows in the pelvis rotation range.
-
-    Parameters
-    ----------
-    q_world_pelvis : (N, 4) float
-        Pelvis segment (or sensor) orientation, world frame.
-    rate_hz : float
-    valid : (N,) bool, optional
-    band_hz : (low, high)
-        Search band (stride frequency 0.5–1.25 Hz and step frequency up to 2.5 Hz).
-
-    Returns
-    -------
-    float or None
-        Seconds; ``None`` without a clear spectral peak (no walking).
-    """
-    qp = _checked_raw("q_world_pelvis", q_world_pelvis)
-    if qp.ndim != 2:
-        return None
-    fx, fy = _kq.forward_xy(qp, _NO_CAL, _NO_CAL)  # normalises, as as_unit_quat did
-    return _oscillation_period(fx, fy, rate_hz, valid, band_hz)
-
-
-def _oscillation_period(
-    fx: FloatArray,
-    fy: FloatArray,
-    rate_hz: float,
-    valid: npt.ArrayLike | None,
-    band_hz: tuple[float, float],
-) -> float | None:
-    """:func:`heading_oscillation_period_s` from the pelvis X axis' horizontal components
-    (they may be weighted by ``valid``: the other samples are not used)."""
-    n = len(fx)
-    if n < 4 * rate_hz:
-        return None
-    v = _NO_MASK if valid is None else np.ascontiguousarray(valid, dtype=np.bool_)
-    ok, count = _kq.usable_heading(fx, fy, v)
-    if count < 4 * rate_hz:
-        return None
-    # heading unwrapped over the usable samples, bridged linearly across the others
-    psi = np.arctan2(fy, fx)
-    _kq.unwrap_bridge(psi, ok, psi)
-    # remove turns and drift (slower than any gait rhythm)
-    psi -= uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
-    if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto
-        return None
-    nfft = 1 << int(np.ceil(np.log2(8 * n)))
-    _kq.hann_times(psi)
-    got = _band_power(psi, nfft, rate_hz, band_hz)
-    if got is None:
-        return None
-    f, spec = got
-    k = int(np.argmax(spec))
-    if spec[k] < 10.0 * np.median(spec) or spec[k] <= 0:
-        return None
-    return float(1.0 / f[k])
-
-
-def _band_power(
-    x: FloatArray, nfft: int, rate_hz: float, band_hz: tuple[float, float]
-) -> tuple[FloatArray, FloatArray] | None:
-    """``|rfft(x, nfft)|**2`` on the bins whose ``rfftfreq`` lies in ``band_hz`` (inclusive).
-
-    Only the band's bins, by Bluestein's chirp-z algorithm (Rabiner, Schafer & Rader 1969,
-    doi:10.1109/TAU.1969.1162034): ``X[k] = c[k] sum_n (x[n] c[n]) conj(c[k - n])`` with
-    ``c[j] = exp(-i pi j^2 / nfft)``, a convolution done with FFTs of length
-    ``next_fast_len(N + bins - 1)`` instead of one real FFT of ``nfft`` (8x zero-padded, to
-    the next power of two): the same frequencies and values within round-off (tests), ~4x less
-    work. The chirp phase ``j^2 mod 2 nfft`` is exact in integers
-    (:func:`imuhip.gait._joints_kernels.chirp`).
-
-    Returns ``(frequencies_hz, power)`` of the band bins, or ``None`` when no bin is in the band.
-    """
-    n = len(x)
-    step_hz = 1.0 / (nfft * (1.0 / rate_hz))  # np.fft.rfftfreq's bin spacing, its expression
-    lo = max(0, int(np.floor(band_hz[0] / step_hz)) - 2)
-    hi = min(nfft // 2, int(np.ceil(band_hz[1] / step_hz)) + 2)
-    kk = np.arange(lo, hi + 1)
-    fk = kk * step_hz
-    band = (fk >= band_hz[0]) & (fk <= band_hz[1])
-    if not band.any():
-        return None
-    kk, fk = kk[band], fk[band]
-    k0, nb = int(kk[0]), len(kk)
-    jmax = max(n - 1, k0 + nb - 1, abs(k0 - n + 1))
-    chirp = _kq.chirp(jmax + 1, nfft)
-    length = sp_fft.next_fast_len(n + nb - 1)
-    a, b = _kq.bluestein_inputs(x, chirp, k0, nb, length)
-    fa = sp_fft.fft(a, overwrite_x=True)
-    fa *= sp_fft.fft(b, overwrite_x=True)
-    del a, b
-    y = sp_fft.ifft(fa, overwrite_x=True)[n - 1 : n - 1 + nb]
-    y *= chirp[k0 : k0 + nb]
-    power = np.asarray(y.real * y.real + y.imag * y.imag, dtype=np.float64)
-    return np.asarray(fk, dtype=np.float64), power
-
-
-def walking_direction(
-    q_world_pelvis: npt.ArrayLike,
-    rate_hz: float,
-    window_s: float = 2.2,
-    valid: npt.ArrayLike | None = None,
-) -> FloatArray:
-    """Walking direction: centred moving average of the pelvis anterior axis, horizontal.
-
-    Pelvic rotation oscillates once per stride around the direction of travel, so averaging the
-    horizontal projection of the pelvis X axis over about two strides leaves the mean heading; in a
-    turn the estimate follows with a lag of about half the window.
-
-    Parameters
-    ----------
-    q_world_pelvis : (N, 4) float
-        Pelvis segment orientation, world frame.
-    rate_hz : float
-        Sample rate.
-    window_s : float
-        Averaging window (seconds).
-    valid : (N,) bool, optional
-        Samples to use; invalid samples are bridged by their valid neighbours.
-
-    Returns
-    -------
-    (N, 3) float
-        Unit horizontal vectors in the world frame.
-    """
-    qp = _checked_raw("q_world_pelvis", q_world_pelvis)
-    if qp.ndim != 2:
-        raise ValueError(f"q_world_pelvis must have shape (N, 4), got {qp.shape}")
-    w = np.ones(len(qp)) if valid is None else np.asarray(valid, dtype=np.float64)
-    fx, fy = _kq.forward_xy(qp, _NO_CAL, w)  # normalises, as as_unit_quat did
-    dx, dy = _walking_xy(fx, fy, w, rate_hz, window_s)
-    out = np.zeros((len(dx), 3))
-    out[:, 0] = dx
-    out[:, 1] = dy
-    return out
-
-
-def _walking_xy(
-    fx_w: FloatArray,
-    fy_w: FloatArray,
-    w: FloatArray,
-    rate_hz: float,
-    window_s: float,
-) -> tuple[FloatArray, FloatArray]:
-    """:func:`walking_direction`'s horizontal components from the pelvis X axis' ones times the
-    weights ``w`` (validity as 0/1), in one kernel pass.
-
-    Per column, the operations of the ``(N, 3)`` version (its vertical column is zero: it adds
-    exact zeros to the norms).
-    """
-    if rate_hz <= 0 or window_s <= 0:
-        raise ValueError("rate_hz and window_s must be positive")
-    size = max(1, round(window_s * rate_hz))
-    dx, dy, good = _kq.walking_unit_xy(fx_w, fy_w, np.ascontiguousarray(w), size)
-    if good == 0:
-        raise ValueError("no valid pelvis samples with a horizontal anterior axis")
-    return dx, dy
-
-
 def segment_orientation(
     q_world_sensor: npt.ArrayLike, q_sensor_segment: npt.ArrayLike
 ) -> FloatArray:
@@ -429,11 +243,9 @@ def joint_angles(
     if "pelvis" not in have:
         raise ValueError("segment calibration has no pelvis entry")
     # Fused per-sample kernels (imuhip.gait._joints_kernels): segment orientation = normalised
-    # sensor
-    # orientation ⊗ calibration, heading fix, relative rotation and Cardan arguments in one pass
-    # each, no whole-session quaternion temporaries; the same operations as hip_angles,
-    # lumbar_angles, pelvis_angles, correct_thigh_heading ...
-    # (tests/unit/gait/test_perf_round3_joints)
+    # sensor orientation ⊗ calibration, heading fix, relative rotation and Cardan arguments in
+    # one pass each, no whole-session quaternion temporaries; the same angles as hip_angles,
+    # lumbar_angles, pelvis_angles after correct_thigh_heading (tests/unit/gait/test_joints.py)
     raw: dict[str, FloatArray] = {}
     q_in: dict[str, FloatArray] = {}
     cal: dict[str, FloatArray] = {}
@@ -450,6 +262,71 @@ def joint_angles(
             if _kq.first_bad_quat(q_in[p]) >= 0:
                 raise ValueError("quaternion must be finite and non-zero")
     valid = np.asarray(ori.valid["pelvis"], dtype=bool).copy()
+    offsets, anchor_conf, notes = _heading_offsets(ori, cfg, raw, q_in, cal)
+    m = len(ori.t_s)
+    buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
+
+    def zxy(seg: str, sign: FloatArray) -> FloatArray:
+        cen, off = offsets.get(seg, (_NO_CAL, _NO_CAL))
+        out = np.empty((m, 3))
+        for a in range(0, m, _CHUNK):
+            e = buf[:, : min(_CHUNK, m - a)]
+            _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, sign, a, e)
+            _cardan_from_entries(e, out[a : a + e.shape[1]])
+        return out
+
+    hip: dict[str, FloatArray] = {}
+    for side in (Side.LEFT, Side.RIGHT):
+        thigh = f"thigh_{side.suffix}"
+        if thigh in q_in:
+            hip[side.value] = zxy(thigh, HIP_SIGN[side])
+            valid &= np.asarray(ori.valid[thigh], dtype=bool)
+    w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
+    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"], w)  # weighted by validity
+    period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
+    win_s = cfg.walking_window_s if period is None else 2.0 * period
+    dx, dy = _walking_xy(fx, fy, w, ori.rate_hz, win_s)
+    del fx, fy
+    cx, sx = _walking_unit(dx, dy)
+    pelvis = np.empty((m, 3))
+    for a in range(0, m, _CHUNK):
+        e = buf[:, : min(_CHUNK, m - a)]
+        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, _PELVIS_SIGN, a, e)
+        _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
+    del cx, sx, dx, dy
+    lumbar = None
+    if "lumbar" in q_in:
+        lumbar = zxy("lumbar", _LUMBAR_SIGN)
+        valid &= np.asarray(ori.valid["lumbar"], dtype=bool)
+    conf, reasons = heading._transverse_confidence(ori, anchor_conf)
+    return JointAngles(
+        t_s=np.asarray(ori.t_s, dtype=np.float64),
+        hip_rad=hip,
+        pelvis_rad=pelvis,
+        lumbar_rad=lumbar,
+        valid=valid,
+        transverse_confidence=conf,
+        notes=(*segcal.warnings, *notes, *reasons),
+    )
+
+
+def _heading_offsets(
+    ori: OrientationSession,
+    cfg: JointsConfig,
+    raw: dict[str, FloatArray],
+    q_in: dict[str, FloatArray],
+    cal: dict[str, FloatArray],
+) -> tuple[dict[str, tuple[FloatArray, FloatArray]], dict[str, FloatArray], list[str]]:
+    """Walking-axis heading anchors of the thighs and the lumbar segment against the pelvis.
+
+    Which segments are anchored follows ``cfg.heading_correction`` (:class:`JointsConfig`);
+    ``q_in``/``cal`` are the orientations and calibrations :func:`joint_angles` hands to the
+    kernels, ``raw`` the sensor orientations (the gyroscope frames). Returns the anchors per
+    segment (window centres, unwrapped heading offsets in rad) for the angle kernels, the 6D
+    anchor confidences ``(M,)`` per thigh (for the transverse confidence) and the notes.
+    """
+    from imuhip.orientation import heading
+
     notes: list[str] = []
 
     def fit(
@@ -513,51 +390,7 @@ def joint_angles(
             if corr.off_rad is not None:
                 offsets["lumbar"] = (corr.centres, corr.off_rad)
             notes.append(corr.note)
-
-    buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
-
-    def zxy(seg: str, sign: FloatArray) -> FloatArray:
-        cen, off = offsets.get(seg, (_NO_CAL, _NO_CAL))
-        out = np.empty((m, 3))
-        for a in range(0, m, _CHUNK):
-            e = buf[:, : min(_CHUNK, m - a)]
-            _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, sign, a, e)
-            _cardan_from_entries(e, out[a : a + e.shape[1]])
-        return out
-
-    hip: dict[str, FloatArray] = {}
-    for side in (Side.LEFT, Side.RIGHT):
-        thigh = f"thigh_{side.suffix}"
-        if thigh in q_in:
-            hip[side.value] = zxy(thigh, HIP_SIGN[side])
-            valid &= np.asarray(ori.valid[thigh], dtype=bool)
-    w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
-    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"], w)  # weighted by validity
-    period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
-    win_s = cfg.walking_window_s if period is None else 2.0 * period
-    dx, dy = _walking_xy(fx, fy, w, ori.rate_hz, win_s)
-    del fx, fy
-    cx, sx = _walking_unit(dx, dy)
-    pelvis = np.empty((m, 3))
-    for a in range(0, m, _CHUNK):
-        e = buf[:, : min(_CHUNK, m - a)]
-        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, _PELVIS_SIGN, a, e)
-        _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
-    del cx, sx, dx, dy
-    lumbar = None
-    if "lumbar" in q_in:
-        lumbar = zxy("lumbar", _LUMBAR_SIGN)
-        valid &= np.asarray(ori.valid["lumbar"], dtype=bool)
-    conf, reasons = heading._transverse_confidence(ori, anchor_conf)
-    return JointAngles(
-        t_s=np.asarray(ori.t_s, dtype=np.float64),
-        hip_rad=hip,
-        pelvis_rad=pelvis,
-        lumbar_rad=lumbar,
-        valid=valid,
-        transverse_confidence=conf,
-        notes=(*segcal.warnings, *notes, *reasons),
-    )
+    return offsets, anchor_conf, notes
 
 
 _CHUNK = 32768
@@ -571,13 +404,3 @@ def _cardan_from_entries(e: FloatArray, out: FloatArray) -> None:
     np.clip(e[0], -1.0, 1.0, out=e[0])
     np.arcsin(e[0], out=out[:, 1])
     np.arctan2(e[3], e[4], out=out[:, 2])
-
-
-def _walking_unit(dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """cos and sin of :func:`walking_frame`'s heading: the walking direction, renormalised."""
-    n = np.sqrt(dx * dx + dy * dy)
-    if np.any(n < 1e-9) or not np.all(np.isfinite(n)):
-        raise ValueError("walking_dir_world must have a non-zero finite horizontal component")
-    dx /= n
-    dy /= n
-    return dx, dy

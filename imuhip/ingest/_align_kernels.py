@@ -1,8 +1,8 @@
 """Compiled inner loops of :mod:`imuhip.ingest.align` (clock-fit window minima, grid resampling).
 
 Both kernels reproduce the numpy expressions they replace operation for operation (same
-divisions, products and sums in the same order), so their results are bit-identical; the tests
-in ``tests/unit/ingest/test_perf_round3_align.py`` keep the numpy versions as references.
+divisions, products and sums in the same order), so their results are bit-identical;
+``tests/unit/ingest/test_align.py`` checks them against plain numpy.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ Columns are matched case-insensitively; the unit is the suffix (``acc_x_g``, ``g
 time column or a rate (comment line or option) is required. Other columns are ignored.
 Headers with the unit in brackets (``Time (s)``, ``Accelerometer X (g)``, ``Gyroscope X (deg/s)``,
 ``Magnetometer X (uT)``: x-io Fusion and many loggers) are recognised too. Slightly irregular
-time stamps of one rate are placed on the inferred nominal grid (see :func:`_grid_steps`).
-Comma, semicolon and tab separators are recognised from the header line.
+time stamps of one rate are placed on the inferred nominal grid (see
+:func:`imuhip.interop._csv_grid.grid_steps`). Comma, semicolon and tab separators are recognised
+from the header line. The header is parsed in :mod:`imuhip.interop._csv_header`.
 
 Rows with an empty or NaN value in a used column are missing samples: short runs become a gap
 (as a lost packet would), runs longer than ``max_gap_s`` are refused. Every refusal is one
@@ -26,77 +27,20 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imuhip.conventions import AXES, Placement
-
-if TYPE_CHECKING:
-    import pandas as pd
 from imuhip.errors import ImportFormatError
-from imuhip.interop._common import (
-    UNIT_FACTORS,
-    FloatArray,
-    ImportedSensor,
-    IntArray,
-    sniff_delimiter,
-    unit_factor,
-)
+from imuhip.interop._common import FloatArray, ImportedSensor, IntArray, sniff_delimiter
+from imuhip.interop._csv_grid import grid_steps, numeric_column, runs
+from imuhip.interop._csv_header import find_columns, read_preamble, time_column
 
 __all__ = ["CsvOptions", "read_sensor_csv", "write_sensor_csv"]
 
 log = logging.getLogger(__name__)
-
-_COMMENT_RE = re.compile(r"^\s*#\s*([A-Za-z_]+)\s*[:=]\s*(.*?)\s*$")
-_TIME_NAMES = ("t", "time", "timestamp")
-_QUANTITY_WORDS = {
-    "acc": ("accelerometer", "acceleration", "accel", "acc"),
-    "gyr": ("gyroscope", "angular velocity", "angular rate", "gyro", "gyr"),
-    "mag": ("magnetometer", "magnetic field", "mag"),
-}
-# "Gyroscope X (deg/s)", "Accelerometer_Y [g]", "mag z (uT)": words, axis, unit in brackets
-_PAREN_RE = re.compile(r"^\s*([a-z ]+?)[\s_.-]*([xyz])\s*[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
-_PAREN_TIME_RE = re.compile(r"^\s*(t|time|timestamp)\s*[(\[]\s*([^()\[\]]+?)\s*[)\]]\s*$")
-
-
-def _unit_key(quantity: str, unit: str) -> str | None:
-    """The :data:`UNIT_FACTORS` spelling of a unit written in brackets (``uT`` -> ``ut``)."""
-    u = unit.strip().lower().replace("°", "deg").replace(" ", "")
-    u = {"deg/sec": "deg/s", "rad/sec": "rad/s", "sec": "s", "m/s/s": "m/s2"}.get(u, u)
-    return u if u in UNIT_FACTORS[quantity] else None
-
-
-def _paren_columns(
-    path: Path, names: Sequence[str], quantity: str
-) -> tuple[list[str], float] | None:
-    """Axis columns written as ``<Quantity> <X|Y|Z> (<unit>)`` (x-io, many loggers), or None."""
-    found: dict[str, tuple[str, str]] = {}
-    for c in names:
-        m = _PAREN_RE.match(c.lower())
-        if m and m.group(1).strip() in _QUANTITY_WORDS[quantity]:
-            found[m.group(2)] = (c, m.group(3))
-    if not found:
-        return None
-    if set(found) != set(AXES):
-        raise ImportFormatError(
-            f"{path}: incomplete {quantity} columns {[c for c, _ in found.values()]}: "
-            "expected X, Y and Z"
-        )
-    units = {found[a][1].strip().lower() for a in AXES}
-    keys = {_unit_key(quantity, u) for u in units}
-    if len(keys) != 1 or None in keys:
-        raise ImportFormatError(
-            f"{path}: {quantity} columns {[found[a][0] for a in AXES]}: unknown or differing "
-            f"units {sorted(units)} (expected one of {', '.join(UNIT_FACTORS[quantity])})"
-        )
-    key = keys.pop()
-    assert key is not None
-    return [found[a][0] for a in AXES], UNIT_FACTORS[quantity][key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,162 +60,6 @@ class CsvOptions:
     mag_unit: str | None = None
     time_unit: str | None = None
     max_gap_s: float = 0.5
-
-
-def _read_preamble(path: Path) -> tuple[dict[str, str], int, str]:
-    """Comment declarations, number of comment lines, header line."""
-    decl: dict[str, str] = {}
-    n = 0
-    with path.open("r", encoding="utf-8-sig", errors="replace") as f:
-        for line in f:
-            stripped = line.strip()
-            if stripped.startswith("#") or not stripped:
-                m = _COMMENT_RE.match(line)
-                if m:
-                    decl[m.group(1).lower()] = m.group(2)
-                n += 1
-                continue
-            return decl, n, line.rstrip("\r\n")
-    raise ImportFormatError(f"{path}: no header row (expected column names such as t_s,acc_x_m_s2)")
-
-
-def _find_columns(
-    path: Path, names: Sequence[str], quantity: str, declared_unit: str | None
-) -> tuple[list[str], float] | None:
-    """The three axis columns of ``quantity`` and their factor to SI, or None if absent."""
-    lower = {c.strip().lower(): c for c in names}
-    for unit in UNIT_FACTORS[quantity]:
-        cols = [f"{quantity}_{a}_{unit}" for a in AXES]
-        if all(c in lower for c in cols):
-            return [lower[c] for c in cols], UNIT_FACTORS[quantity][unit]
-    bare = [f"{quantity}_{a}" for a in AXES]
-    if all(c in lower for c in bare):
-        if declared_unit is None:
-            raise ImportFormatError(
-                f"{path}: columns {', '.join(bare)} carry no unit: write it in the name "
-                f"({quantity}_x_{next(iter(UNIT_FACTORS[quantity]))}) or declare it "
-                f"('# {quantity}_unit: ...' line or --{quantity}-unit)"
-            )
-        where = f"{path}: {quantity}_unit"
-        return [lower[c] for c in bare], unit_factor(quantity, declared_unit, where=where)
-    paren = _paren_columns(path, names, quantity)
-    if paren is not None:
-        return paren
-    present = [c for c in names if c.strip().lower().startswith(f"{quantity}_")]
-    if present:
-        raise ImportFormatError(
-            f"{path}: incomplete {quantity} columns {present}: expected {quantity}_x_<unit>, "
-            f"{quantity}_y_<unit>, {quantity}_z_<unit> with one of the units "
-            f"{', '.join(UNIT_FACTORS[quantity])}"
-        )
-    return None
-
-
-def _time_column(
-    path: Path, names: Sequence[str], declared_unit: str | None
-) -> tuple[str, float] | None:
-    lower = {c.strip().lower(): c for c in names}
-    for unit, factor in UNIT_FACTORS["time"].items():
-        if f"t_{unit}" in lower:
-            return lower[f"t_{unit}"], factor
-    for c in names:
-        m = _PAREN_TIME_RE.match(c.strip().lower())
-        if m:
-            key = _unit_key("time", m.group(2))
-            if key is None:
-                raise ImportFormatError(
-                    f"{path}: time column {c!r}: unknown unit {m.group(2)!r} (expected one of "
-                    f"{', '.join(UNIT_FACTORS['time'])})"
-                )
-            return c.strip(), UNIT_FACTORS["time"][key]
-    for n in _TIME_NAMES:
-        if n in lower:
-            unit = declared_unit or "s"
-            return lower[n], unit_factor("time", unit, where=f"{path}: time_unit")
-    return None
-
-
-def _numeric(path: Path, df: pd.DataFrame, col: str, first_line: int) -> FloatArray:
-    """Column as float64 with NaN for empty cells; error naming the first non-number."""
-    import pandas as pd
-
-    s = df[col]
-    if s.dtype.kind in "fiu":
-        return s.to_numpy(dtype=np.float64)
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num.isna() & s.notna() & (s.astype(str).str.strip() != "")
-    bad &= ~s.astype(str).str.strip().str.lower().isin(["nan", "na", "n/a"])
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ImportFormatError(
-            f"{path}: line {first_line + i}, column {col}: expected a number, got {s.iloc[i]!r}"
-        )
-    return num.to_numpy(dtype=np.float64)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open runs of True in a boolean array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
-
-
-_STEP_TOL = 0.3
-"""Largest deviation of a time step (and of a sample's time) from the fitted grid, in periods."""
-_RATE_SNAP = 2e-4
-"""A fitted rate within this relative distance of a whole number of Hz is that number."""
-
-
-def _grid_steps(
-    path: Path,
-    t_ok: FloatArray,
-    ok: IntArray,
-    first_line: int,
-    tname: str,
-    rate_decl: float | None,
-) -> tuple[float, FloatArray]:
-    """Nominal rate and whole-period steps between consecutive complete rows.
-
-    Loggers stamp samples with jitter or a coarse clock (x-io Fusion files step 10.08 ms with an
-    occasional 7.56 ms): the period is first the median step, then refined by a least-squares fit
-    of the times to the sample indices; each step is rounded to a whole number of periods. Steps
-    more than ``_STEP_TOL`` periods from a whole number, or samples drifting that far from the
-    fitted grid, mean mixed or irregular rates and are refused.
-    """
-    dt = np.diff(t_ok)
-    step0 = float(np.median(dt / np.maximum(np.diff(ok), 1)))
-    idx = np.concatenate([[0.0], np.cumsum(np.maximum(1.0, np.rint(dt / step0)))])
-    period = step0
-    if idx[-1] > 0:
-        a_mat = np.stack([np.ones_like(idx), idx], axis=1)
-        (_, p_fit), *_ = np.linalg.lstsq(a_mat, t_ok - t_ok[0], rcond=None)
-        if np.isfinite(p_fit) and p_fit > 0:
-            period = float(p_fit)
-    ratio = dt / period
-    k = np.rint(ratio)
-    idx = np.concatenate([[0.0], np.cumsum(np.maximum(k, 1.0))])
-    resid = (t_ok - t_ok[0] - period * idx) / period
-    resid -= float(np.median(resid))
-    off = (k < 1) | (np.abs(ratio - k) > _STEP_TOL) | (np.abs(resid[1:]) > _STEP_TOL)
-    rate = 1.0 / period
-    if np.any(off):
-        j = int(np.flatnonzero(off)[0])
-        i = int(ok[j + 1])
-        raise ImportFormatError(
-            f"{path}: line {first_line + i}, column {tname}: step of {dt[j]:.6g} s from "
-            f"the previous sample, expected a multiple of {period:.6g} s ({rate:.6g} Hz, "
-            f"within {_STEP_TOL:g} of a period): mixed or irregular rates (resample to one "
-            "rate before importing)"
-        )
-    if rate_decl is not None:
-        if abs(rate - rate_decl) > 0.02 * rate_decl:
-            raise ImportFormatError(
-                f"{path}: declared rate {rate_decl:g} Hz but column {tname} steps at "
-                f"{rate:.6g} Hz; expected them to agree within 2 %"
-            )
-        rate = float(rate_decl)
-    elif abs(rate - round(rate)) <= _RATE_SNAP * rate and round(rate) > 0:
-        rate = float(round(rate))
-    return rate, k
 
 
 def read_sensor_csv(
@@ -306,22 +94,22 @@ def read_sensor_csv(
         raise ImportFormatError(f"{path}: unknown placement {placement!r} (known: {known})")
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
-    decl, n_comment, header = _read_preamble(path)
+    decl, n_comment, header = read_preamble(path)
     sep = sniff_delimiter(header)
     names = [c.strip() for c in header.split(sep)]
 
     def _decl(key: str, given: str | None) -> str | None:
         return given if given is not None else decl.get(key)
 
-    acc = _find_columns(path, names, "acc", _decl("acc_unit", opt.acc_unit))
+    acc = find_columns(path, names, "acc", _decl("acc_unit", opt.acc_unit))
     if acc is None:
         raise ImportFormatError(
             f"{path}: missing accelerometer columns: expected acc_x_m_s2, acc_y_m_s2, acc_z_m_s2 "
             f"(or acc_x_g ..., or acc_x ... with a declared unit); header has {names}"
         )
-    gyr = _find_columns(path, names, "gyr", _decl("gyr_unit", opt.gyr_unit))
-    mag = _find_columns(path, names, "mag", _decl("mag_unit", opt.mag_unit))
-    tcol = _time_column(path, names, _decl("time_unit", opt.time_unit))
+    gyr = find_columns(path, names, "gyr", _decl("gyr_unit", opt.gyr_unit))
+    mag = find_columns(path, names, "mag", _decl("mag_unit", opt.mag_unit))
+    tcol = time_column(path, names, _decl("time_unit", opt.time_unit))
     rate_decl: float | None = opt.rate_hz
     if rate_decl is None and "rate_hz" in decl:
         try:
@@ -363,13 +151,13 @@ def read_sensor_csv(
         if grp is None:
             return None
         cols, factor = grp
-        return np.stack([_numeric(path, df, c, first_line) for c in cols], axis=1) * factor
+        return np.stack([numeric_column(path, df, c, first_line) for c in cols], axis=1) * factor
 
     acc_v = _block(acc)
     assert acc_v is not None
     gyr_v = _block(gyr)
     mag_v = _block(mag)
-    t_raw = _numeric(path, df, tcol[0], first_line) * tcol[1] if tcol is not None else None
+    t_raw = numeric_column(path, df, tcol[0], first_line) * tcol[1] if tcol is not None else None
 
     # missing rows: any used value empty/NaN/inf
     blocks = [b for b in (acc_v, gyr_v, mag_v) if b is not None]
@@ -396,7 +184,7 @@ def read_sensor_csv(
                 f"not increase (previous sample at {float(t_ok[bad[0]])!r}); time must increase "
                 "strictly"
             )
-        rate, k = _grid_steps(path, t_ok, ok, first_line, tname, rate_decl)
+        rate, k = grid_steps(path, t_ok, ok, first_line, tname, rate_decl)
         max_jump = max(0, math.floor(opt.max_gap_s * rate + 1e-9))
         absent = k - np.diff(ok)  # samples missing from the file (empty rows are checked below)
         big = np.flatnonzero(absent > max_jump)
@@ -419,7 +207,7 @@ def read_sensor_csv(
         t_full = sample_idx_full.astype(np.float64) / rate
 
     max_gap = max(0, math.floor(opt.max_gap_s * rate + 1e-9))
-    for a, b in _runs(missing):
+    for a, b in runs(missing):
         if b - a > max_gap:
             cols = []
             for name, blk in (("acc", acc), ("gyr", gyr), ("mag", mag)):

@@ -7,18 +7,16 @@ Time bases
   time of the delivered packets, as ``docs/architecture.md`` defines the session clock, so
   ``t_s = (host_rx_ns - first_host_rx_ns) / 1e9`` and
   ``t_s = t_sim - truth.info["session_zero_sim_s"]``.
+
+The result types are in :mod:`~imuhip.sim.result`, what the host sees of the link (delivery
+order, link events, sensor metadata) in :mod:`~imuhip.sim.delivery` and the writing of the files
+in :mod:`~imuhip.sim.writer` (all importable from here as before).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import struct
 import time
-import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +24,7 @@ import numpy.typing as npt
 
 from imuhip import __version__
 from imuhip.ingest import protocol
+from imuhip.sim.delivery import _device_info, _host_delivery, _link_events, _sim_sensor_meta
 from imuhip.sim.kinematics import (
     DEG,
     PHASE0,
@@ -36,6 +35,7 @@ from imuhip.sim.kinematics import (
 )
 from imuhip.sim.link import SEND_DELAY_S, DeviceClock, LinkOutcome, deliver
 from imuhip.sim.params import SimParams
+from imuhip.sim.result import SimResult, SimSamples
 from imuhip.sim.sensors import (
     SensorErrors,
     Wobble,
@@ -46,85 +46,18 @@ from imuhip.sim.sensors import (
     to_counts,
 )
 from imuhip.sim.truth import Truth, session_metrics, stride_metrics
-from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
+from imuhip.sim.writer import _jsonable as _jsonable
+from imuhip.sim.writer import _save_npz as _save_npz
+from imuhip.sim.writer import _stamp_stop_frame as _stamp_stop_frame
+from imuhip.sim.writer import sha256_file as sha256_file
+from imuhip.sim.writer import truth_json as truth_json
+from imuhip.sim.writer import write_simulated_recording
+from imuhip.types import SensorMeta, SessionEvent, SessionMeta
 
 __all__ = ["SimResult", "SimSamples", "simulate_session", "write_simulated_recording"]
 
 FloatArray = npt.NDArray[np.float64]
 RAD2DEG = 180.0 / np.pi
-
-
-@dataclass(frozen=True)
-class SimSamples:
-    """One sensor's samples before quantisation (session seconds, sensor frame).
-
-    ``acc_m_s2``/``gyr_rad_s``/``mag_ut`` are what the sensor measured (errors included, before
-    int16 rounding and clipping); ``*_true`` are the error-free values; ``q_world_sensor`` the
-    true orientation at each sample.
-    """
-
-    t_s: FloatArray
-    acc_m_s2: FloatArray
-    gyr_rad_s: FloatArray
-    mag_ut: FloatArray
-    acc_true_m_s2: FloatArray
-    gyr_true_rad_s: FloatArray
-    mag_true_ut: FloatArray
-    q_world_sensor: FloatArray
-
-
-@dataclass(frozen=True)
-class SimResult:
-    """A simulated session.
-
-    Attributes
-    ----------
-    params : SimParams
-    meta : SessionMeta
-        Recording header (sensor scale factors, ranges, pseudonym subject).
-    packets : dict
-        Per sensor, every packet the device sent, in send order, as ``(send time in session
-        seconds, payload)``: before any link effect.
-    delivered : list of RawPacket
-        The packets that reached the host, ordered by ``host_rx_ns``.
-    events : list of SessionEvent
-        Calibration markers and disconnect/reconnect records, ordered by ``host_rx_ns``.
-    truth : Truth
-    samples : dict
-        Per sensor :class:`SimSamples`.
-    device_info : dict
-        Per sensor the :class:`imuhip.ingest.protocol.DeviceInfo` a virtual sensor would serve.
-    elapsed_s : float
-        Wall time the simulation took.
-    """
-
-    params: SimParams
-    meta: SessionMeta
-    packets: dict[str, list[tuple[float, bytes]]]
-    delivered: list[RawPacket]
-    events: list[SessionEvent]
-    truth: Truth
-    samples: dict[str, SimSamples]
-    device_info: dict[str, protocol.DeviceInfo]
-    elapsed_s: float
-
-
-def _device_info(meta: SensorMeta, per_packet: int, serial: str) -> protocol.DeviceInfo:
-    return protocol.DeviceInfo(
-        protocol_version=protocol.PROTOCOL_VERSION,
-        has_mag=meta.has_mag,
-        rate_hz=int(meta.rate_hz),
-        acc_range_g=int(meta.acc_range_g),
-        gyr_range_dps=int(meta.gyr_range_dps),
-        acc_lsb_m_s2=meta.acc_lsb_m_s2,
-        gyr_lsb_rad_s=meta.gyr_lsb_rad_s,
-        mag_lsb_ut=meta.mag_lsb_ut,
-        samples_per_packet=per_packet,
-        streaming=True,
-        model=meta.model,
-        serial=serial,
-        firmware=meta.firmware,
-    )
 
 
 def simulate_session(params: SimParams) -> SimResult:
@@ -397,198 +330,6 @@ def _truth(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------------------------
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float):
-        return round(x, 9)
-    return x
-
-
-def truth_json(result: SimResult) -> dict[str, Any]:
-    """The ``.truth.json`` document of a result."""
-    tr = result.truth
-    return _jsonable(
-        {
-            "format": "imuhip-sim-truth",
-            "version": 1,
-            "session_id": result.meta.session_id,
-            "params": result.params.to_dict(),
-            "info": tr.info,
-            "events": {
-                "ic_s": {s: tr.ic_s[s].tolist() for s in ("left", "right")},
-                "to_s": {s: tr.to_s[s].tolist() for s in ("left", "right")},
-            },
-            "session_metrics": tr.session_metrics,
-            "strides": tr.strides,
-        }
-    )
-
-
-def _stamp_stop_frame(path: Path, host_rx_ns: int) -> None:
-    """Give the writer's final ``stop`` event a deterministic time (FORMAT.md frame layout).
-
-    :meth:`RecordingWriter.close` stamps the stop event with ``time.monotonic_ns()``; a simulated
-    recording must be byte-reproducible, so the last frame's i64 time is rewritten and its CRC-32
-    recomputed (frame: sync u16 | type u8 | sensor u8 | i64 ns | u32 len | payload | u32 crc).
-    """
-    data = bytearray(path.read_bytes())
-    pos = data.rfind(b"\xa5\x5a")
-    while pos >= 0:
-        _, kind, _, _, n = struct.unpack_from("<2sBBqI", data, pos)
-        end = pos + 16 + n + 4
-        if kind == 2 and end == len(data):
-            struct.pack_into("<q", data, pos + 4, host_rx_ns)
-            crc = zlib.crc32(bytes(data[pos : pos + 16 + n]))
-            struct.pack_into("<I", data, pos + 16 + n, crc)
-            path.write_bytes(bytes(data))
-            return
-        pos = data.rfind(b"\xa5\x5a", 0, pos)
-    raise RuntimeError(f"no final stop frame found in {path}")
-
-
-def write_simulated_recording(
-    result: SimResult, path: str | Path, *, truth_dtype: type = np.float32
-) -> dict[str, Path]:
-    """Write ``NAME.imrec``, ``NAME.truth.json`` and ``NAME.truth.npz`` (overwriting them).
-
-    The recording holds exactly ``result.delivered`` and ``result.events`` (merged in host time
-    order) and ends with a ``stop`` event 0.1 s after the last frame. ``truth_dtype`` is the
-    float type of the npz time series (``float32`` keeps shipped files small; ``t_s``, event
-    times and mountings are always float64).
-
-    Returns
-    -------
-    dict
-        ``{"imrec": ..., "truth_json": ..., "truth_npz": ...}`` paths.
-    """
-    from imuhip.ingest.recording import RecordingWriter
-
-    path = Path(path)
-    if path.suffix != ".imrec":
-        path = path.with_name(path.name + ".imrec")
-    stem = path.name[: -len(".imrec")]
-    frames: list[tuple[int, int, RawPacket | SessionEvent]] = []
-    frames += [(pk.host_rx_ns, 1, pk) for pk in result.delivered]
-    frames += [(ev.host_rx_ns, 0, ev) for ev in result.events]
-    frames.sort(key=lambda f: (f[0], f[1]))
-    with RecordingWriter(path, result.meta, overwrite=True) as w:
-        for _, _, fr in frames:
-            if isinstance(fr, RawPacket):
-                w.write_packet(fr)
-            else:
-                w.write_event(fr)
-    last = frames[-1][0] if frames else 0
-    _stamp_stop_frame(path, last + 100_000_000)
-    json_path = path.with_name(stem + ".truth.json")
-    json_path.write_text(json.dumps(truth_json(result), indent=1, sort_keys=False) + "\n")
-    npz_path = path.with_name(stem + ".truth.npz")
-    _save_npz(npz_path, result.truth.arrays(truth_dtype))
-    return {"imrec": path, "truth_json": json_path, "truth_npz": npz_path}
-
-
-def _save_npz(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
-    """``np.savez_compressed`` with fixed zip timestamps, so equal arrays give equal bytes."""
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            b = io.BytesIO()
-            np.lib.format.write_array(b, np.ascontiguousarray(arr), allow_pickle=False)
-            zf.writestr(info, b.getvalue())
-    path.write_bytes(buf.getvalue())
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def with_overrides(params: SimParams, **changes: Any) -> SimParams:
     """``dataclasses.replace`` for SimParams (validated again)."""
     return replace(params, **changes)
-
-
-def _sim_sensor_meta(
-    p: SimParams, placement: str, i: int, acc_lsb: float, gyr_lsb: float, *, scenario: int
-) -> SensorMeta:
-    """The metadata a simulated sensor reports; ``scenario`` tags its address (0 walk, 1 ROM)."""
-    return SensorMeta(
-        placement=placement,
-        rate_hz=float(p.rate_hz),
-        acc_lsb_m_s2=acc_lsb,
-        gyr_lsb_rad_s=gyr_lsb,
-        mag_lsb_ut=protocol.MAG_LSB_UT,
-        has_mag=p.has_mag,
-        address=f"SI:M0:{p.seed % 256:02X}:00:{scenario:02X}:{i:02X}",
-        model="imuhip-sim",
-        serial=f"SIM{p.seed:04d}{i:02d}"[-16:],
-        firmware="sim-1",
-        acc_range_g=float(p.acc_range_g),
-        gyr_range_dps=float(p.gyr_range_dps),
-    )
-
-
-@dataclass(frozen=True)
-class _HostDelivery:
-    """What the host sees of the link: session zero, host clock, sent and delivered packets."""
-
-    zero: float  # simulation seconds of the first delivered packet = session time 0
-    epoch_ns: int  # host monotonic clock at session time 0
-    packets: dict[str, list[tuple[float, bytes]]]  # per sensor: (session send time, payload)
-    delivered: list[RawPacket]  # in host receive order
-
-    def ns(self, t_sim: float) -> int:
-        """Host monotonic ns of simulation time ``t_sim``."""
-        return self.epoch_ns + round((t_sim - self.zero) * 1e9)
-
-
-def _host_delivery(
-    sensors: Sequence[str],
-    sent: dict[str, tuple[FloatArray, list[bytes]]],
-    outcomes: dict[str, LinkOutcome],
-    rng: np.random.Generator,
-) -> _HostDelivery:
-    """Session clock zero at the first delivered packet, a random host epoch, delivery order."""
-    all_rx = np.concatenate([o.rx_s[~o.lost] for o in outcomes.values()])
-    if len(all_rx) == 0:
-        raise ValueError("the link model delivered no packet at all (loss too high?)")
-    zero = float(np.min(all_rx))
-    host = _HostDelivery(zero, int(rng.integers(10**11, 10**13)), {}, [])
-    order_rx: list[tuple[int, int, RawPacket]] = []
-    for order, pl in enumerate(sensors):
-        send, payloads = sent[pl]
-        host.packets[pl] = [(float(s - zero), pay) for s, pay in zip(send, payloads, strict=True)]
-        o = outcomes[pl]
-        for j in np.nonzero(~o.lost)[0].tolist():
-            rx_ns = host.ns(float(o.rx_s[j]))
-            order_rx.append((rx_ns, order, RawPacket(pl, rx_ns, payloads[j])))
-    order_rx.sort(key=lambda x: (x[0], x[1]))
-    host.delivered.extend(x[2] for x in order_rx)
-    return host
-
-
-def _link_events(
-    outcomes: dict[str, LinkOutcome], host_ns: Callable[[float], int]
-) -> list[SessionEvent]:
-    """disconnect/reconnect events of every simulated outage."""
-    events: list[SessionEvent] = []
-    for pl, o in outcomes.items():
-        for a, b in o.disconnects:
-            seen = a + min(0.25, 0.5 * (b - a))  # the host notices after a supervision timeout
-            events.append(SessionEvent(host_ns(seen), "disconnect", pl, {"reason": "simulated"}))
-            events.append(SessionEvent(host_ns(b), "reconnect", pl, {}))
-    return events

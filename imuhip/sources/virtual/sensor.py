@@ -18,6 +18,10 @@ with real hardware, or the clock's :meth:`~imuhip.sources.virtual.clock.VirtualC
 Every packet the device produces is logged in :attr:`VirtualSensor.log` with whether it was
 delivered to the stack or why not (injected loss, link down, not streaming) so tests can account
 for every packet exactly.
+
+The GATT table and advertisement are built in :mod:`~imuhip.sources.virtual.gatt`; sample sources
+are in :mod:`~imuhip.sources.virtual.source`, :class:`Faults` and :class:`SentRecord` in
+:mod:`~imuhip.sources.virtual.faults`.
 """
 
 from __future__ import annotations
@@ -27,138 +31,25 @@ import logging
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from bumble import gatt, hci
-from bumble.core import UUID, AdvertisingData
+from bumble import hci
 from bumble.device import Connection, Device
-from bumble.profiles.battery_service import BatteryService
-from bumble.profiles.device_information_service import DeviceInformationService
 
 from imuhip.ingest import protocol
 from imuhip.sources.virtual.clock import VirtualClock
+from imuhip.sources.virtual.faults import Faults, SentRecord
+from imuhip.sources.virtual.gatt import add_imuhip_services, advertising_payload
 from imuhip.sources.virtual.peripheral import BumblePeripheral
+from imuhip.sources.virtual.source import SampleSource, SyntheticSource
 
 __all__ = ["Faults", "SampleSource", "SentRecord", "SyntheticSource", "VirtualSensor"]
 
 log = logging.getLogger(__name__)
 
-_BATTERY_UUID16 = 0x180F
 _SENT_AT_MAX = 4096  # send times kept for stamps not yet taken (bounded)
-
-
-class SampleSource(Protocol):
-    """Raw int16 counts of sample ``start_idx`` .. ``start_idx + n`` (shape ``(n, 6|9)``)."""
-
-    has_mag: bool
-
-    def counts(self, start_idx: int, n: int) -> npt.NDArray[np.int16]:
-        """Raw counts (acc xyz, gyr xyz[, mag xyz]) for ``n`` consecutive samples."""
-        ...
-
-
-@dataclass
-class SyntheticSource:
-    """A smooth synthetic motion: slow sinusoidal rotation about each axis plus gravity.
-
-    Used when the walking simulator is not available; counts are at ±16 g / ±2000 °/s.
-    """
-
-    rate_hz: float = 200.0
-    has_mag: bool = False
-    phase: float = 0.0
-
-    def counts(self, start_idx: int, n: int) -> npt.NDArray[np.int16]:
-        """Raw counts for samples ``start_idx`` .. ``start_idx + n``."""
-        t = (start_idx + np.arange(n)) / self.rate_hz
-        ch = protocol.channels(self.has_mag)
-        out = np.zeros((n, ch), np.float64)
-        acc_lsb = protocol.acc_lsb_m_s2(16)
-        gyr_lsb = protocol.gyr_lsb_rad_s(2000)
-        w = 2 * np.pi * 0.9  # about one stride per second
-        out[:, 2] = 9.80665 / acc_lsb
-        out[:, 0] = 1.5 * np.sin(w * t + self.phase) / acc_lsb
-        out[:, 3] = 0.6 * np.cos(w * t + self.phase) / gyr_lsb
-        out[:, 4] = 0.3 * np.sin(2 * w * t + self.phase) / gyr_lsb
-        out[:, 5] = 0.4 * np.sin(w * t + 0.5 + self.phase) / gyr_lsb
-        if self.has_mag:
-            out[:, 6] = 20.0 / protocol.MAG_LSB_UT
-            out[:, 8] = -40.0 / protocol.MAG_LSB_UT
-        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
-
-
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """Faults a virtual sensor injects.
-
-    Parameters
-    ----------
-    disconnects : tuple of (start_s, down_s)
-        At virtual ``start_s`` (seconds since the sensor's first START, i.e. at a fixed sample
-        index) the sensor drops the link (from its side, like a sensor walking out of range)
-        and stays unreachable for ``down_s`` virtual seconds; it keeps sampling. Then it
-        advertises and holds the fleet's :class:`~imuhip.sources.virtual.clock.VirtualClock` until
-        the
-        host has started it again, so exactly the packets due in ``[start_s, start_s + down_s)``
-        are lost to the outage. Windows must be sorted and must not overlap.
-    loss_prob : float
-        Probability that a packet is lost over the air (seeded, reproducible).
-    burst_interval_s : float or None
-        Connection-interval bursts: packets are held and released together at multiples of
-        this interval (real links: 7.5-100 ms; bursts of 4+ packets are common).
-    max_mtu : int
-        Largest ATT MTU the sensor negotiates (23 means: no room for samples).
-    refuse_connect : bool
-        The sensor drops every connection immediately (never usable).
-    garbage_every : int
-        After every ``garbage_every``-th packet, send one garbage notification (0: never).
-    flood : int
-        Garbage notifications sent per real packet (a misbehaving peer), 0: none.
-    bad_info : bool
-        The info characteristic does not hold a protocol v1 record.
-    seed : int
-        Seed of the loss and garbage generators.
-    """
-
-    disconnects: tuple[tuple[float, float], ...] = ()
-    loss_prob: float = 0.0
-    burst_interval_s: float | None = None
-    max_mtu: int = 247
-    refuse_connect: bool = False
-    garbage_every: int = 0
-    flood: int = 0
-    bad_info: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.loss_prob < 1.0:
-            raise ValueError(f"loss_prob must be in [0, 1), got {self.loss_prob}")
-        if not 23 <= self.max_mtu <= 517:
-            raise ValueError(f"max_mtu must be in 23..517, got {self.max_mtu}")
-        end_prev = -math.inf
-        for start_s, down_s in self.disconnects:
-            if not (start_s >= 0 and down_s > 0):
-                raise ValueError(f"disconnect ({start_s}, {down_s}) needs start >= 0, down > 0")
-            if start_s <= end_prev:
-                raise ValueError(
-                    f"disconnect ({start_s}, {down_s}) starts before the previous outage ends "
-                    f"at {end_prev} s: windows must be sorted and must not overlap"
-                )
-            end_prev = start_s + down_s
-
-
-@dataclass(frozen=True, slots=True)
-class SentRecord:
-    """One packet the device produced; ``status``: ``sent``, ``lost``, ``down`` or ``idle``."""
-
-    seq: int  # unwrapped packet counter
-    first_idx: int
-    n: int
-    t_virtual_s: float
-    status: str
-    payload: bytes = b""
 
 
 @dataclass
@@ -248,35 +139,14 @@ class VirtualSensor(BumblePeripheral):
 
     # -- GATT table ---------------------------------------------------------------------------
     def _build_gatt(self) -> None:
-        props = gatt.Characteristic.Properties
-        self.data_char = gatt.Characteristic(
-            protocol.DATA_CHAR_UUID, props.NOTIFY, gatt.Characteristic.READABLE, b""
+        self.data_char, self.control_char, self.info_char = add_imuhip_services(
+            self.device,
+            serial=self.serial,
+            battery_pct=lambda: self.battery_pct,
+            max_mtu=self.faults.max_mtu,
+            on_control_write=self._on_control_write,
+            read_info=self._read_info,
         )
-        self.control_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            protocol.CONTROL_CHAR_UUID,
-            props.WRITE | props.NOTIFY,
-            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(read=lambda _c: b"", write=self._on_control_write),  # type: ignore[arg-type]
-        )
-        self.info_char: gatt.Characteristic[bytes] = gatt.Characteristic(
-            protocol.INFO_CHAR_UUID,
-            props.READ,
-            gatt.Characteristic.READABLE,
-            gatt.CharacteristicValue(read=self._read_info),  # type: ignore[arg-type]
-        )
-        self.device.add_service(
-            gatt.Service(protocol.SERVICE_UUID, [self.data_char, self.control_char, self.info_char])
-        )
-        self.device.add_service(BatteryService(lambda _c: self.battery_pct))
-        self.device.add_service(
-            DeviceInformationService(
-                manufacturer_name="imuhip virtual",
-                model_number="imuhip-v1",
-                serial_number=self.serial,
-                firmware_revision="1.0.0-virt",
-            )
-        )
-        self.device.gatt_server.max_mtu = self.faults.max_mtu
 
     def info(self, att_mtu: int | None = None) -> protocol.DeviceInfo:
         """The current info record (``samples_per_packet`` for ``att_mtu``, else the last START)."""
@@ -307,22 +177,7 @@ class VirtualSensor(BumblePeripheral):
     # -- advertising & connections ------------------------------------------------------------
     def advertising_data(self) -> bytes:
         """Name, the imuhip service UUID and the battery level as service data."""
-        return bytes(
-            AdvertisingData(
-                [
-                    (AdvertisingData.FLAGS, bytes([0x06])),
-                    (
-                        AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
-                        bytes(UUID(protocol.SERVICE_UUID)),
-                    ),
-                    (
-                        AdvertisingData.SERVICE_DATA_16_BIT_UUID,
-                        struct.pack("<HB", _BATTERY_UUID16, self.battery_pct),
-                    ),
-                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-                ]
-            )
-        )
+        return advertising_payload(self.name, self.battery_pct)
 
     def _on_connection(self, conn: Connection) -> None:
         if self.faults.refuse_connect or self.virtual_now() < self._down_until_s:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.signal import hilbert
 
-from imuhip.gait.compensation import CompensationReference, absorption_phase_deg, compensation_index
+from imuhip.gait.compensation import (
+    CompensationReference,
+    absorption_phase_deg,
+    compensation_index,
+    side_index,
+)
 from imuhip.gait.events import Stride
-from imuhip.gait.metrics import stride_metrics
+from imuhip.gait.metrics import stride_metrics, stride_metrics_many
 from imuhip.types import JointAngles
+from tests.unit.gait._synthetic_walk import synthetic_walk
 
 RATE = 100.0
 
@@ -81,3 +88,64 @@ def test_invalid_strides_ignored_and_no_pelvis_gives_nothing():
     assert compensation_index(ang, st, per) == {}
     ang2 = JointAngles(ang.t_s, ang.hip_rad, None, None, ang.valid)
     assert compensation_index(ang2, st, per) == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# a long walk: the batch index against scipy's Hilbert transform, one stride at a time
+# ---------------------------------------------------------------------------------------------
+_SIGN = {"right": -1.0, "left": 1.0}
+
+
+def _absorption_phase_scipy(p_rad, h_rad, side, stance):
+    """Mean |relative phase| in stance from :func:`scipy.signal.hilbert` (Lamb & Stöckl 2014)."""
+    if len(p_rad) < 8 or not stance.any():
+        return float("nan")
+    p = p_rad - np.mean(p_rad)
+    h = _SIGN[side] * (h_rad - np.mean(h_rad))
+    if np.ptp(p) < 1e-6 or np.ptp(h) < 1e-6:
+        return float("nan")
+    phi_p, phi_h = np.angle(hilbert(np.stack([p, h])))
+    d = np.angle(np.exp(1j * (phi_p - phi_h)))
+    return float(np.degrees(np.mean(np.abs(d[stance]))))
+
+
+def _compensation_index_per_stride(angles, strides, per_stride, ref):
+    """The index from per-stride log ratios and scipy Hilbert phases, one stride at a time."""
+    out = {}
+    with_lumbar = angles.lumbar_rad is not None
+    for side in ("left", "right"):
+        hip = angles.hip_rad[side]
+        ratios, phases = [], []
+        for s, m in zip(strides, per_stride, strict=True):
+            if s.side != side or not s.valid or s.to_s is None:
+                continue
+            h = m["hip_rotation_excursion_deg"]
+            trunk = m["pelvis_rotation_range_deg"]
+            if with_lumbar:
+                trunk += m["lumbar_rotation_range_deg"]
+            if np.isfinite(h) and np.isfinite(trunk) and h > 0.1 and trunk > 0.1:
+                ratios.append(float(np.log(trunk / h)))
+            a, b = s.start_idx, max(s.start_idx, s.stop_idx)
+            stance = angles.t_s[a:b] < s.to_s
+            phases.append(
+                _absorption_phase_scipy(angles.pelvis_rad[a:b, 0], hip[a:b, 2], side, stance)
+            )
+        res = side_index(side, ratios, phases, with_lumbar, ref)
+        if res is not None:
+            out[side] = res
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_compensation_index_equals_per_stride_scipy_hilbert(seed: int) -> None:
+    _, _, angles, *_, strides = synthetic_walk(seed)
+    per = stride_metrics_many(angles, strides)
+    ref = CompensationReference()
+    got = compensation_index(angles, strides, per, ref)
+    want = _compensation_index_per_stride(angles, strides, per, ref)
+    assert set(got) == set(want) == {"left", "right"}
+    for side in got:
+        g, w_ = got[side], want[side]
+        assert (g.n_strides, g.flagged, g.with_lumbar) == (w_.n_strides, w_.flagged, w_.with_lumbar)
+        for f in ("index", "ratio", "z_ratio", "phase_deg", "z_phase"):
+            assert getattr(g, f) == pytest.approx(getattr(w_, f), abs=1e-9, rel=0), f

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from scipy.signal import butter, filtfilt
 
 from imuhip.gait.events import (
     EventConfig,
     SideEvents,
+    Stride,
     detect_gait_events,
     segment_strides,
 )
+from tests.unit.gait._synthetic_walk import synthetic_walk
 
 RATE = 100.0
 
@@ -229,3 +234,208 @@ def test_trusted_sign_keeps_a_correct_signal_with_a_deep_toe_off_dip() -> None:
     assert np.all(np.minimum(ic_phase, 1 - ic_phase) < 0.03)
     to_phase = (kept.to_s % stride_s) / stride_s
     assert np.all(np.abs(to_phase - 0.6) < 0.03)
+
+
+# ---------------------------------------------------------------------------------------------
+# the first step out of standing against an independent reading of the rule
+# ---------------------------------------------------------------------------------------------
+
+
+def _bouts(seed: int, dur_s: float = 120.0):
+    """Thigh signals of walks that start from and end in standing (smooth 1.5 s ramps of the
+    amplitude and of the mean posture), the left leg stepping first, noise, varying cadence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(dur_s * RATE)) / RATE
+    a = np.zeros(len(t))
+    phase = np.zeros(len(t))
+    f = 1.0 / rng.uniform(0.95, 1.2)
+    on = 3.0
+    while on < dur_s - 20.0:
+        off = on + rng.uniform(12.0, 20.0)
+        x1 = np.clip((t - on) / 1.5, 0, 1)
+        x2 = np.clip((t - off + 1.5) / 1.5, 0, 1)
+        ab = x1 * x1 * (3 - 2 * x1) - x2 * x2 * (3 - 2 * x2)
+        a += ab
+        # each bout: the left thigh starts near maximal flexion (phase 0.25)
+        phase += np.where((t >= on) & (t < off + 0.5), 0.25 + f * np.cumsum(ab) / RATE, 0.0)
+        on = off + rng.uniform(3.0, 6.0)
+    w = {}
+    for side, off in (("left", 0.0), ("right", 0.5)):
+        theta = a * (0.35 * np.sin(2 * np.pi * (phase + off)) + 0.12)
+        w[side] = np.gradient(theta, t) + 0.01 * rng.standard_normal(len(t))
+    return t, w
+
+
+def _runs(mask):
+    """(start, stop) of the runs of True in ``mask``, half-open."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def _first_step_ics_from_runs(t_s, wf, peaks, rate_hz, cfg):
+    """The thigh rule's first step out of standing, written from its description with run
+    tables (``EventConfig.thigh_first_step_min_frac``, ``imuhip.gait.events._thigh_rule``), not
+    from the implementation's index walks.
+
+    A full swing that starts a bout; the deepest point before it (within one maximal stride);
+    the run of positive samples before the negative run holding it (may begin at the window
+    start, not at the recording start); its integral against ``thigh_first_step_min_frac`` x the
+    median integral of the positive runs of the bout's next (up to 3) full swings; the contact:
+    the last strict local maximum after the run's peak, else the most negative second difference
+    over ``thigh_first_step_shoulder_s``.
+    """
+    max_n = int(cfg.max_stride_s * rate_hz)
+    pos_a, pos_b = _runs(wf > 0)
+    out = []
+    for k, p0 in enumerate(peaks):
+        if k > 0 and p0 - peaks[k - 1] <= max_n:
+            continue
+        lo = max(0, p0 - max_n, peaks[k - 1] + 1 if k > 0 else 0)
+        if p0 - lo < 3:
+            continue
+        m = lo + int(np.argmin(wf[lo:p0]))
+        if wf[m] > 0:
+            continue
+        # positive runs that end before m, inside the window; the last one, if only <= 0
+        # samples lie between its end and m
+        j = np.flatnonzero((pos_b <= m) & (pos_b > lo))
+        if not len(j):
+            continue
+        a, b = int(pos_a[j[-1]]), int(pos_b[j[-1]])
+        if np.any(wf[b:m] > 0) or a == 0:
+            continue
+        a = max(a, lo)
+        ref = []
+        for i in range(k, min(k + 3, len(peaks))):
+            if i > k and peaks[i] - peaks[i - 1] > max_n:
+                break
+            r = np.flatnonzero((pos_a <= peaks[i]) & (pos_b > peaks[i]))
+            ra, rb = int(pos_a[r[0]]), int(pos_b[r[0]])
+            if ra > 0 and rb < len(wf):
+                ref.append(wf[ra:rb].sum() / rate_hz)
+        if not ref or wf[a:b].sum() / rate_hz < cfg.thigh_first_step_min_frac * np.median(ref):
+            continue
+        pk = a + int(np.argmax(wf[a:b]))
+        x = wf[pk:b]
+        if len(x) < 3:
+            continue
+        is_max = [i for i in range(1, len(x) - 1) if x[i] > x[i - 1] and x[i] >= x[i + 1]]
+        if is_max:
+            out.append(t_s[pk + is_max[-1]])
+            continue
+        h = max(1, round(cfg.thigh_first_step_shoulder_s * rate_hz))
+        cand = list(range(max(pk, h), min(b - 1, len(wf) - 1 - h) + 1))
+        if not cand:
+            continue
+        c2 = [wf[i + h] - 2.0 * wf[i] + wf[i - h] for i in cand]
+        out.append(t_s[cand[int(np.argmin(c2))]])
+    return np.asarray(out, dtype=np.float64)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_thigh_first_step_contacts_follow_the_documented_rule(seed: int) -> None:
+    t, w = _bouts(seed)
+    cfg = EventConfig()
+    off = replace(cfg, thigh_first_step_min_frac=None)
+    b, a = butter(4, min(cfg.lowpass_hz / (RATE / 2.0), 0.95))  # the rule's zero-lag low-pass
+    n_first = 0
+    for side in ("left", "right"):
+        ev = detect_gait_events(t, w[side], side=side, segment="thigh", cfg=cfg)
+        ev_off = detect_gait_events(t, w[side], side=side, segment="thigh", cfg=off)
+        peaks = np.searchsorted(t, ev.swing_peak_s)
+        first = _first_step_ics_from_runs(t, filtfilt(b, a, w[side]), peaks, RATE, cfg)
+        np.testing.assert_array_equal(ev.bout_start_ic_s, first)
+        # the first-step contacts are added to the steady contacts, nothing else changes
+        np.testing.assert_array_equal(ev.ic_s, np.sort(np.concatenate([ev_off.ic_s, first])))
+        np.testing.assert_array_equal(ev.to_s, ev_off.to_s)
+        np.testing.assert_array_equal(ev.swing_peak_s, ev_off.swing_peak_s)
+        if side == "right":
+            assert len(first) == 0  # the standing leg does not step first
+        n_first += len(first)
+        # the stride from a first step is gait initiation
+        strides = segment_strides(ev, t, np.ones(len(t), bool), None, cfg)
+        for s_ in strides:
+            if s_.ic_s in set(first.tolist()):
+                assert s_.exclusion == "standing"
+    assert n_first >= 4  # every bout's first step (4-6 bouts)
+
+
+# ---------------------------------------------------------------------------------------------
+# strides against the exclusion rules applied one stride at a time
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=[1, 2])
+def walk(request):
+    return synthetic_walk(request.param)
+
+
+def _longest_false_run(ok):
+    if ok.all():
+        return 0
+    bad = np.concatenate([[0], (~ok).astype(np.int8), [0]])
+    d = np.diff(bad)
+    return int(np.max(np.flatnonzero(d == -1) - np.flatnonzero(d == 1)))
+
+
+def _strides_one_at_a_time(events, t_s, valid, heading_rad, cfg):
+    """``segment_strides`` as its docstring states it, one stride after the other: the first
+    toe-off inside, the heading change, the exclusion priority gap > standing > too_short >
+    turning > no_toe_off, then outliers against the median valid stride time."""
+    ic = np.sort(events.ic_s)
+    to = np.sort(events.to_s)
+    rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
+    max_gap_n = round(cfg.max_gap_s * rate_hz)
+    out = []
+    for k in range(len(ic) - 1):
+        a, b = float(ic[k]), float(ic[k + 1])
+        i0 = int(np.searchsorted(t_s, a, side="left"))
+        i1 = min(int(np.searchsorted(t_s, b, side="left")), len(t_s))
+        inside = to[(to > a) & (to < b)]
+        to_k = float(inside[0]) if len(inside) else None
+        dh = 0.0
+        if heading_rad is not None and i1 > i0:
+            h = heading_rad[i0:i1]
+            dh = float(np.degrees(h[-1] - h[0]))
+        reason = None
+        if i1 <= i0 or _longest_false_run(valid[i0:i1]) > max_gap_n:
+            reason = "gap"
+        elif b - a > cfg.max_stride_s:
+            reason = "standing"
+        elif b - a < cfg.min_stride_s:
+            reason = "too_short"
+        elif abs(dh) > cfg.turn_max_deg:
+            reason = "turning"
+        elif to_k is None:
+            reason = "no_toe_off"
+        out.append(Stride(events.side, k, i0, i1, a, b, to_k, dh, reason))
+    ok = [s.stride_time_s for s in out if s.valid]
+    if ok:
+        med = float(np.median(ok))
+        out = [
+            replace(s, exclusion="outlier")
+            if s.valid and abs(s.stride_time_s - med) > cfg.outlier_frac * med
+            else s
+            for s in out
+        ]
+    return out
+
+
+def test_segment_strides_equal_the_rules_applied_one_stride_at_a_time(walk) -> None:
+    t, _, _, valid, heading, cfg, events, _ = walk
+    for side in ("left", "right"):
+        ev = events[side]
+        # drop some toe-offs (no_toe_off) and squeeze two ICs (too_short)
+        ev2 = replace(
+            ev, to_s=ev.to_s[::7].copy(), ic_s=np.sort(np.append(ev.ic_s, ev.ic_s[9] + 0.3))
+        )
+        for e in (ev, ev2):
+            for h in (heading, None):
+                got = segment_strides(e, t, valid, h, cfg)
+                want = _strides_one_at_a_time(e, t, valid, h, cfg)
+                assert got == want
+                reasons = {s.exclusion for s in got}
+                if e is ev2 and h is not None:
+                    assert {"gap", "standing", "turning", "no_toe_off", "too_short"} <= reasons
+    one = replace(events["left"], ic_s=events["left"].ic_s[:1])
+    assert segment_strides(one, t, valid, heading, cfg) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,15 +19,22 @@ from imuhip.conventions import (
     to_rotation,
 )
 from imuhip.gait.joints import (
+    JointsConfig,
     cardan_yxz,
     cardan_zxy,
+    heading_oscillation_period_s,
     hip_angles,
     hip_angles_to_quat,
+    joint_angles,
     lumbar_angles,
     pelvis_angles,
+    segment_orientation,
     walking_direction,
     walking_frame,
 )
+from imuhip.orientation.heading import correct_thigh_heading, transverse_confidence
+from imuhip.types import JointAngles
+from tests.unit._walk_sessions import drifting_walk
 
 DEG = np.pi / 180
 X, Y, Z = np.eye(3)
@@ -247,3 +256,149 @@ def test_walking_direction_keeps_pelvic_rotation_range_at_any_cadence(stride_hz:
     assert JointsConfig().walking_window_s > 0
     still = quat_mul(walking_frame(d_true), quat_from_axis_angle(Y, 0 * t))
     assert heading_oscillation_period_s(still, rate) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# joint_angles (fused kernels) equals the public per-joint functions composed
+# ---------------------------------------------------------------------------------------------
+ATOL_RAD = 1e-12
+"""The kernels repeat the public functions' floating-point operations; the tolerance allows an
+ulp of a platform's libm ``cos``/``sin`` against numpy's (6e-11 deg)."""
+
+
+def _composed(ori, segcal, cfg: JointsConfig, corrected: bool) -> JointAngles:
+    """:func:`joint_angles` written out with the public functions, for sessions where every
+    sensor has a gyroscope: segment orientations; with ``corrected`` the thighs and the lumbar
+    segment turned by :func:`correct_thigh_heading` (the lumbar segment's X axis, gated by the
+    right thigh's gyroscope, else the left's); hip and lumbar angles against the pelvis; pelvis
+    angles against the walking direction over two heading oscillation periods."""
+    q_seg = {
+        p: segment_orientation(ori.q_world_sensor[p], segcal.q_sensor_segment[p])
+        for p in ori.q_world_sensor
+        if p in segcal.q_sensor_segment
+    }
+    thighs = [t for t in ("thigh_l", "thigh_r") if t in q_seg]
+    notes: list[str] = []
+    corrections = {}
+    if corrected:
+        for seg in [*thighs, *(["lumbar"] if "lumbar" in q_seg else [])]:
+            gyro = seg if seg.startswith("thigh") else thighs[-1]
+            corr = correct_thigh_heading(
+                q_seg["pelvis"],
+                q_seg[seg],
+                quat_rotate(ori.q_world_sensor[gyro], ori.gyr_rad_s[gyro]),
+                ori.rate_hz,
+                valid=ori.valid[seg] & ori.valid["pelvis"],
+                name=seg,
+                segment_axis=(1.0, 0.0, 0.0) if seg == "lumbar" else (0.0, 0.0, 1.0),
+            )
+            q_seg[seg] = corr.q_world_thigh
+            corrections[seg] = corr
+            six_d = ori.mag_ut[seg] is None
+            notes.append(corr.note if six_d or seg == "lumbar" else corr.note.replace("6D", "9D"))
+    hip = {}
+    valid = ori.valid["pelvis"].copy()
+    for side in (Side.LEFT, Side.RIGHT):
+        thigh = f"thigh_{side.suffix}"
+        if thigh in q_seg:
+            hip[side.value] = hip_angles(q_seg["pelvis"], q_seg[thigh], side)
+            valid &= ori.valid[thigh]
+    period = heading_oscillation_period_s(q_seg["pelvis"], ori.rate_hz, ori.valid["pelvis"])
+    win_s = cfg.walking_window_s if period is None else 2.0 * period
+    d = walking_direction(q_seg["pelvis"], ori.rate_hz, win_s, ori.valid["pelvis"])
+    lumbar = None
+    if "lumbar" in q_seg:
+        lumbar = lumbar_angles(q_seg["pelvis"], q_seg["lumbar"])
+        valid &= ori.valid["lumbar"]
+    # a 6D thigh's confidence is its anchor's; a magnetometer's is the field quality's
+    anchored = {t: corrections[t] for t in thighs if t in corrections and ori.mag_ut[t] is None}
+    conf, reasons = transverse_confidence(ori, anchored)
+    return JointAngles(
+        ori.t_s,
+        hip,
+        pelvis_angles(q_seg["pelvis"], d),
+        lumbar,
+        valid,
+        conf,
+        (*segcal.warnings, *notes, *reasons),
+    )
+
+
+def _assert_angles_equal(got: JointAngles, want: JointAngles) -> None:
+    assert set(got.hip_rad) == set(want.hip_rad)
+    for side in want.hip_rad:
+        np.testing.assert_allclose(got.hip_rad[side], want.hip_rad[side], rtol=0, atol=ATOL_RAD)
+        assert got.hip_rad[side].shape == want.hip_rad[side].shape
+    assert got.pelvis_rad is not None and want.pelvis_rad is not None
+    np.testing.assert_allclose(got.pelvis_rad, want.pelvis_rad, rtol=0, atol=ATOL_RAD)
+    if want.lumbar_rad is None:
+        assert got.lumbar_rad is None
+    else:
+        assert got.lumbar_rad is not None
+        np.testing.assert_allclose(got.lumbar_rad, want.lumbar_rad, rtol=0, atol=ATOL_RAD)
+    np.testing.assert_array_equal(got.valid, want.valid)
+    np.testing.assert_allclose(
+        got.transverse_confidence, want.transverse_confidence, rtol=1e-12, atol=0
+    )
+    np.testing.assert_array_equal(got.t_s, want.t_s)
+    assert got.notes == want.notes
+
+
+@pytest.mark.parametrize(
+    ("seed", "with_mag", "mode", "gaps", "lumbar"),
+    [
+        (0, True, "always", True, True),  # the pipeline's default (9D, walking anchor)
+        (1, True, "auto", False, True),  # 9D, no correction, a turn
+        (2, False, "auto", True, True),  # 6D: anchors drive the confidence
+        (3, False, "never", False, False),  # 6D uncorrected, no lumbar
+        (4, True, "always", False, False),
+    ],
+)
+def test_joint_angles_equal_the_public_per_joint_functions(
+    seed, with_mag, mode, gaps, lumbar
+) -> None:
+    ori, segcal = drifting_walk(seed, with_mag=with_mag, gaps=gaps, disturb=True, lumbar=lumbar)
+    cfg = JointsConfig(heading_correction=mode)
+    corrected = mode == "always" or (mode == "auto" and not with_mag)
+    _assert_angles_equal(joint_angles(ori, segcal, cfg), _composed(ori, segcal, cfg, corrected))
+
+
+def test_joint_angles_per_sample_calibration_and_bad_input() -> None:
+    ori, segcal = drifting_walk(6, with_mag=True, gaps=False, disturb=False, lumbar=False)
+    m = len(ori.t_s)
+    # a per-sample (M, 4) calibration takes the general path
+    per_sample = dict(segcal.q_sensor_segment)
+    per_sample["thigh_r"] = np.tile(per_sample["thigh_r"], (m, 1))
+    sc = dataclasses.replace(segcal, q_sensor_segment=per_sample)
+    _assert_angles_equal(joint_angles(ori, sc), _composed(ori, sc, JointsConfig(), False))
+    # non-finite sensor quaternion or zero calibration: named
+    q = dict(ori.q_world_sensor)
+    q["thigh_l"] = q["thigh_l"].copy()
+    q["thigh_l"][17] = np.nan
+    with pytest.raises(ValueError, match="finite and non-zero"):
+        joint_angles(dataclasses.replace(ori, q_world_sensor=q), segcal)
+    zero = dict(segcal.q_sensor_segment)
+    zero["pelvis"] = np.zeros(4)
+    with pytest.raises(ValueError, match="finite and non-zero"):
+        joint_angles(ori, dataclasses.replace(segcal, q_sensor_segment=zero))
+
+
+@pytest.mark.parametrize("m", [0, 1, 5, 399, 1601])
+def test_joint_angles_of_short_sessions_equal_the_public_functions(m: int) -> None:
+    """Shorter than a window, a block, the period search: the same angles, notes or error."""
+    ori, segcal = drifting_walk(0, with_mag=False, gaps=True, disturb=False)
+    short = dataclasses.replace(
+        ori,
+        t_s=ori.t_s[:m],
+        q_world_sensor={p: v[:m] for p, v in ori.q_world_sensor.items()},
+        acc_m_s2={p: v[:m] for p, v in ori.acc_m_s2.items()},
+        gyr_rad_s={p: v[:m] for p, v in ori.gyr_rad_s.items()},
+        valid={p: v[:m] for p, v in ori.valid.items()},
+        mag_ut=dict.fromkeys(ori.q_world_sensor),
+    )
+    cfg = JointsConfig(heading_correction="always")
+    if m == 0:
+        with pytest.raises(ValueError, match="no valid pelvis samples"):
+            joint_angles(short, segcal, cfg)
+        return
+    _assert_angles_equal(joint_angles(short, segcal, cfg), _composed(short, segcal, cfg, True))

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from imuhip.gait.events import Stride
-from imuhip.gait.metrics import asymmetry, session_metrics, stride_metrics, summarize
+from imuhip.gait.metrics import (
+    HIP_METRICS,
+    TIMING_METRICS,
+    _boot_means,
+    asymmetry,
+    session_metrics,
+    stride_metrics,
+    stride_metrics_many,
+    summarize,
+)
 from imuhip.types import JointAngles
+from tests.unit.gait._synthetic_walk import synthetic_walk
 
 RATE = 100.0
 
@@ -104,3 +116,71 @@ def test_bootstrap_ci_covers_difference_and_detects_asymmetry():
     few = asymmetry("x", [1.0], [2.0, 3.0])
     assert few.right_minus_left == pytest.approx(1.5)
     assert np.isnan(few.ci95_low) and not few.significant
+
+
+# ---------------------------------------------------------------------------------------------
+# a long walk with every exclusion: batch metrics, bootstrap against fresh numpy draws
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=[1, 2])
+def walk(request):
+    return synthetic_walk(request.param)
+
+
+def test_stride_metrics_many_equals_one_stride_at_a_time(walk) -> None:
+    t, _, angles, *_, strides = walk
+    n = len(t)
+    extra = [
+        replace(strides[0], stop_idx=strides[0].start_idx),  # empty
+        replace(strides[1], stop_idx=n),  # to the last sample
+        replace(strides[2], to_s=None),
+        replace(strides[3], to_s=float(t[-1]) + 1.0),  # toe-off beyond the grid
+        replace(strides[4], to_s=float(t[0]) - 1.0),
+        replace(strides[5], to_s=float(t[100])),  # exactly on a sample
+    ]
+    allx = strides + extra
+    got = stride_metrics_many(angles, allx)
+    want = [stride_metrics(angles, s) for s in allx]
+    assert len(got) == len(want)
+    for g, w_ in zip(got, want, strict=True):
+        assert list(g) == list(w_)  # same keys, same order
+        np.testing.assert_array_equal(np.array(list(g.values())), np.array(list(w_.values())))
+
+
+def _bootstrap_fresh_draws(left, right, n_boot=2000, seed=0):
+    """(right - left, CI low, CI high): percentile bootstrap of the difference of the means,
+    each side resampled with one ``(n_boot, n)`` draw of ``rng.integers``."""
+    lv = np.asarray(left, float)
+    rv = np.asarray(right, float)
+    lv, rv = lv[np.isfinite(lv)], rv[np.isfinite(rv)]
+    rng = np.random.default_rng(seed)
+    bl = lv[rng.integers(0, len(lv), size=(n_boot, len(lv)))].mean(axis=1)
+    br = rv[rng.integers(0, len(rv), size=(n_boot, len(rv)))].mean(axis=1)
+    lo, hi = np.percentile(br - bl, [2.5, 97.5])
+    return float(rv.mean() - lv.mean()), float(lo), float(hi)
+
+
+def test_session_asymmetry_is_the_percentile_bootstrap_of_fresh_draws(walk) -> None:
+    *_, strides = walk
+    angles = walk[2]
+    per = stride_metrics_many(angles, strides)
+    sm = session_metrics(strides, per, seed=3)
+    assert len(sm.asymmetry) == len(HIP_METRICS) + len(TIMING_METRICS)
+    for k, a in sm.asymmetry.items():
+        left = [m[k] for s, m in zip(strides, per, strict=True) if s.valid and s.side == "left"]
+        right = [m[k] for s, m in zip(strides, per, strict=True) if s.valid and s.side == "right"]
+        assert (a.right_minus_left, a.ci95_low, a.ci95_high) == _bootstrap_fresh_draws(
+            left, right, seed=3
+        )
+        assert asymmetry(k, left, right, seed=3) == a
+
+
+@pytest.mark.parametrize("n", [2, 7, 8, 9, 127, 128, 129, 136, 300, 1000, 3192])
+def test_bootstrap_means_in_blocks_equal_one_numpy_draw(n: int) -> None:
+    rng = np.random.default_rng(n)
+    vals = rng.normal(3.0, 2.0, (n, 3)) * np.array([1.0, 1e3, 1e-3])
+    got = _boot_means(np.random.default_rng(7), vals, 500)
+    idx = np.random.default_rng(7).integers(0, n, size=(500, n))
+    for c in range(3):
+        np.testing.assert_array_equal(got[:, c], vals[:, c][idx].mean(axis=1))

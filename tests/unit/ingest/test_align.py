@@ -1,16 +1,24 @@
-"""imuhip.ingest.align: clock recovery from bursty BLE receive times, session grid, gap mask."""
+"""imuhip.ingest.align: clock recovery from bursty BLE receive times, session grid, gap mask.
+
+Known answers from synthetic streams; the compiled window minima, lower hull and grid resampling
+against plain numpy (and Andrew's monotone chain), bit for bit.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 import numpy as np
 import pytest
 
 from imuhip.errors import AlignmentError
 from imuhip.ingest.align import AlignConfig, ClockTracker, align_session, fit_clock, session_t0_ns
+from imuhip.ingest.align.clock import _lower_hull, _window_minima
+from imuhip.ingest.align.grid import _resample
 from imuhip.ingest.decode import decode_sensor_packets, empty_samples
+from imuhip.types import DecodeStats, ImuSamples
 from tests.unit.synth_packets import GYR_LSB, make_meta, make_stream
 
 HOST_ZERO_NS = 5_000_000_000
@@ -239,3 +247,174 @@ def test_config_validation() -> None:
         AlignConfig(max_fill_gap_s=-1)
     with pytest.raises(TypeError):
         align_session({})
+
+
+# ---------------------------------------------------------------------------------------------
+# the compiled paths (window minima, lower hull, grid resampling) against plain numpy
+# ---------------------------------------------------------------------------------------------
+def _window_minima_numpy(t, r, window_s):
+    """Per window ``floor(t / window_s)`` the first point with the smallest ``r`` (plain numpy)."""
+    win = np.floor(t / window_s).astype(np.int64)
+    if len(t) > 1 and bool(np.all(np.diff(t) > 0)):
+        starts = np.flatnonzero(np.concatenate([[True], win[1:] != win[:-1]]))
+        mins = np.minimum.reduceat(r, starts)
+        hit = np.flatnonzero(r == np.repeat(mins, np.diff(np.append(starts, len(r)))))
+        run_of_hit = np.searchsorted(starts, hit, side="right") - 1
+        first_hit = np.concatenate([[True], run_of_hit[1:] != run_of_hit[:-1]])
+        pick = hit[first_hit]
+        return win[pick], t[pick], r[pick]
+    order = np.lexsort((t, r, win))
+    w_sorted = win[order]
+    first = np.concatenate([[True], w_sorted[1:] != w_sorted[:-1]])
+    pick = order[first]
+    return win[pick], t[pick], r[pick]
+
+
+def _lower_hull_monotone_chain(x, y) -> list[int]:
+    """Andrew's monotone chain, lower half, in Python (points sorted by ``x``)."""
+    hull: list[int] = []
+    for i in range(len(x)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
+            if cross <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return hull
+
+
+def test_window_minima_pick_each_windows_first_lowest_point() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        n = int(rng.integers(1, 3000))
+        t = np.cumsum(rng.uniform(1e-4, 0.05, n))
+        r = np.round(rng.normal(size=n), int(rng.integers(0, 3)))  # ties
+        ws = float(rng.uniform(0.01, 2.0))
+        for g, w in zip(_window_minima(t, r, ws), _window_minima_numpy(t, r, ws), strict=True):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_lower_hull_kernel_equals_monotone_chain() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        # the clock fit's input: window minima of bursty receive times, centred device time
+        n = int(rng.integers(1, 3000))
+        t = np.cumsum(rng.uniform(1e-4, 0.05, n))
+        host = t + 1.0 + 30e-6 * t + rng.exponential(0.01, n)
+        _, tw, rw = _window_minima(t, host - t, float(rng.uniform(0.01, 2.0)))
+        x = tw - float(np.mean(t))
+        assert _lower_hull(x, rw) == _lower_hull_monotone_chain(x, rw)
+    # collinear and repeated points, a single point, none
+    x = np.arange(12, dtype=np.float64)
+    for y in (np.zeros(12), x.copy(), np.round(np.sin(x), 1), np.repeat([1.0, 0.0, 1.0], 4)):
+        assert _lower_hull(x, y) == _lower_hull_monotone_chain(x, y)
+    assert _lower_hull(x[:1], x[:1]) == [0] and _lower_hull(x[:0], x[:0]) == []
+
+
+_STATS = DecodeStats(0, 0, 0, {}, 0, 0, 0, 0, ())
+
+
+def _sensor(rng, name, n, *, mag=True, lose=0.02, nan_rows=0, sat=0.01, rate=200.0, t0=3.0):
+    """Decoded samples with a jittered drifting device clock, bursty BLE latency, lost samples,
+    saturated samples and non-finite rows."""
+    idx = np.arange(n + int(n * lose) + 5)
+    idx = np.sort(rng.choice(idx, size=n, replace=False)).astype(np.int64)
+    drift = rng.uniform(-80e-6, 80e-6)
+    t_dev = t0 + idx / rate * (1 + drift) + rng.normal(0, 2e-5, n)
+    t_dev = np.maximum.accumulate(t_dev + np.arange(n) * 1e-12)
+    lat = rng.exponential(0.01, n) + rng.uniform(0, 0.003)
+    host = ((1.5 + t_dev + lat) * 1e9).astype(np.int64)
+    acc = rng.normal(0, 3, (n, 3)) + np.array([0.0, 0.0, 9.81])
+    gyr = rng.normal(0, 1, (n, 3))
+    mg = rng.normal(20, 10, (n, 3)) if mag else None
+    for _ in range(nan_rows):
+        k = int(rng.integers(0, n))
+        arr = [acc, gyr, mg if mg is not None else gyr][int(rng.integers(0, 3))]
+        arr[k, int(rng.integers(0, 3))] = np.nan if rng.uniform() < 0.7 else np.inf
+    return ImuSamples(
+        placement=name,
+        rate_hz=rate,
+        sample_idx=idx,
+        t_dev_s=t_dev,
+        host_rx_ns=host,
+        acc_m_s2=acc,
+        gyr_rad_s=gyr,
+        mag_ut=mg,
+        saturated=rng.uniform(size=n) < sat,
+        stats=_STATS,
+    )
+
+
+def _interp_formula(v, j, w):
+    if len(v) == 1:
+        return np.repeat(v, len(j), axis=0)
+    return v[j] * (1.0 - w)[:, None] + v[j + 1] * w[:, None]
+
+
+def _assert_grid_equals_numpy_interpolation(samples: dict, cfg: AlignConfig) -> None:
+    """``align_session`` equals, bit for bit, each sensor's finite samples mapped by
+    ``fit_clock`` and interpolated with ``_resample`` (numpy) and the linear formula."""
+    got = align_session(samples, cfg)
+    t0_ns = min(int(s.host_rx_ns.min()) for s in samples.values())
+    rate = (
+        float(cfg.rate_hz) if cfg.rate_hz is not None else max(s.rate_hz for s in samples.values())
+    )
+    assert got.rate_hz == rate
+    assert list(got.sensors) == sorted(samples)
+    lo, hi = math.inf, -math.inf
+    for name, s in samples.items():
+        ok = np.isfinite(s.t_dev_s)
+        for a in (s.acc_m_s2, s.gyr_rad_s, s.mag_ut):
+            if a is not None:
+                ok &= np.isfinite(a).all(axis=1)
+        host_s = (s.host_rx_ns - np.int64(t0_ns)) * 1e-9
+        clock = fit_clock(s.t_dev_s[ok], host_s[ok], window_s=cfg.clock_window_s)
+        t_sess = clock.to_session(s.t_dev_s[ok])
+        lo, hi = min(lo, float(t_sess[0])), max(hi, float(t_sess[-1]))
+        a = got.sensors[name]
+        assert a.clock == clock, name
+        bad = s.saturated[ok] if cfg.saturated_invalid else np.zeros(int(ok.sum()), np.bool_)
+        j, w, valid = _resample(t_sess, s.sample_idx[ok], bad, got.t_s, cfg.max_fill_gap_s)
+        np.testing.assert_array_equal(a.valid, valid)
+        for f in ("acc_m_s2", "gyr_rad_s", "mag_ut"):
+            x, v = getattr(a, f), getattr(s, f)
+            assert (x is None) == (v is None)
+            if x is not None:
+                np.testing.assert_array_equal(
+                    x, _interp_formula(v[ok], j, w), err_msg=f"{name} {f}"
+                )
+                assert x.flags.c_contiguous and x.dtype == np.float64
+    k_lo, k_hi = math.ceil(lo * rate - 1e-6), math.floor(hi * rate + 1e-6)
+    np.testing.assert_array_equal(got.t_s, np.arange(k_lo, k_hi + 1, dtype=np.float64) / rate)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_grid_equals_numpy_interpolation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    samples = {
+        "pelvis": _sensor(rng, "pelvis", 6000, mag=bool(seed % 2), nan_rows=seed),
+        "thigh_l": _sensor(rng, "thigh_l", 5000, lose=0.2, t0=4.0),
+        "thigh_r": _sensor(rng, "thigh_r", 7000, mag=False, sat=0.2, t0=2.5),
+    }
+    cfg = AlignConfig(max_fill_gap_s=float(rng.choice([0.0, 0.02, 1.0])))
+    _assert_grid_equals_numpy_interpolation(samples, cfg)
+    _assert_grid_equals_numpy_interpolation(
+        samples, AlignConfig(rate_hz=173.0, saturated_invalid=False)
+    )
+
+
+def test_one_sample_and_non_increasing_times_interpolate_as_numpy() -> None:
+    rng = np.random.default_rng(11)
+    one = _sensor(rng, "lumbar", 1)
+    back = _sensor(rng, "pelvis", 3000)  # device time stepping back: the numpy path answers
+    t_dev = back.t_dev_s.copy()
+    t_dev[1500:] -= 0.3
+    back = dataclasses.replace(back, t_dev_s=t_dev)
+    dup = _sensor(rng, "thigh_l", 3000)  # repeated device times (not strictly increasing)
+    t_dup = dup.t_dev_s.copy()
+    t_dup[100:110] = t_dup[100]
+    dup = dataclasses.replace(dup, t_dev_s=t_dup)
+    for samples in ({"lumbar": one, "thigh_l": dup}, {"pelvis": back, "thigh_l": dup}):
+        _assert_grid_equals_numpy_interpolation(samples, AlignConfig())

@@ -1,0 +1,70 @@
+"""Gait events (initial contact, toe-off) and stride segmentation.
+
+Signals
+-------
+The mediolateral angular velocity of a leg segment, i.e. its angular velocity about the ISB segment
+Z axis (to the subject's right on both sides), in rad/s. With the ISB frames a positive value swings
+the distal end forward, so the swing phase is a large positive bump on both sides.
+
+* **Shank** (preferred; Aminian et al. 2002, doi:10.1016/S0021-9290(02)00008-8; Salarian et al.
+  2004, doi:10.1109/TBME.2004.827933), applied as published, with no offset: mid-swing is the
+  large positive peak of the low-passed signal (``lowpass_hz``); initial contact (IC) is the first
+  local minimum after the positive-to-negative zero crossing that follows mid-swing; toe-off (TO)
+  is the deepest local minimum in the half stride before mid-swing. The minima are searched on a
+  much less filtered signal (``minima_lowpass_hz``, 30 Hz: sensor noise removed, the contact
+  features kept; published implementations search them on the unfiltered signal), because on
+  real legs they are sharp: the heel strike arrests the shank (IC), and the shank rotates
+  backward fastest until the toe releases (TO). On the OpenSense trial the detected IC coincide
+  with the calcaneus sensor's impact and the stride count equals the calcaneus sensor's
+  foot-flat count. The simulator's stance shank rolls on a roll-over arc from heel strike to toe
+  release (``docs/gait_events.md``); there the rule finds IC ~+12 ms and TO ~+4 ms from the true
+  events (``scripts/validate_events.py``; Aminian et al. report IC ~10 ms late against
+  footswitches and no significant TO error).
+* **Thigh** (fallback when no shank sensor): the thigh swings forward during swing; the
+  positive-to-negative zero crossing after the swing peak is maximal thigh inclination, the
+  negative-to-positive crossing before it maximal extension. IC follows maximal inclination, and
+  TO follows maximal extension, by fixed fractions of the stride (:class:`EventConfig`
+  ``thigh_*_offset_frac``) taken from normative kinematics, not fitted: hip flexion peaks at
+  ~85-87 % of the cycle and extension at ~50-52 % (Kadaba et al. 1990,
+  doi:10.1002/jor.1100080310; Perry & Burnfield 2010), the thigh's inclination (hip flexion
+  minus the pelvic-tilt oscillation) at 85.2 % and 51.3 %, i.e. IC 0.148 and TO (at 60 %) 0.087
+  of a stride later. The simulator is built on the same normative curves, so its agreement is
+  by construction; on real subjects the between-subject spread of those phases (~2-3 % of the
+  cycle, 25-35 ms) is the expected error of this path. The first step out of standing has no
+  maximal inclination before its contact (the thigh starts from the standing posture and swings
+  forward slowly, with a fraction of the steady excursion, while the mean posture ramps to the
+  walking one): when a forward lobe of at least ``thigh_first_step_min_frac`` of the bout's
+  steady swing excursion precedes the first stance of a bout, its contact is where the thigh's
+  forward rotation is arrested (:func:`_thigh_bout_start_ics`); that stride is marked
+  ``standing`` (gait initiation).
+* **Pelvis**: the pelvis heading (yaw of the pelvis segment X axis) marks turns; invalid samples
+  mark gaps.
+
+Strides are half-open ``[ic_k, ic_{k+1})`` per side (``docs/architecture.md``). A stride that is
+not steady straight walking is kept but marked invalid with one reason: ``gap``, ``standing``,
+``too_short``, ``turning``, ``no_toe_off`` or ``outlier``.
+
+Modules: ``_config`` (:class:`EventConfig`, :class:`SideEvents`, :class:`Stride`), ``_signals``
+(the angular velocity and heading the rules read), ``_detector`` (:func:`detect_gait_events`:
+filtering, sign and swing peaks), the rules ``_shank_rule`` and ``_thigh_rule``, and
+``_strides`` (:func:`segment_strides` and the exclusion reasons).
+"""
+
+from __future__ import annotations
+
+from imuhip.gait.events._config import EXCLUSION_REASONS as EXCLUSION_REASONS
+from imuhip.gait.events._config import EventConfig, SideEvents, Stride
+from imuhip.gait.events._detector import config_for_segment, detect_gait_events
+from imuhip.gait.events._signals import pelvis_heading_rad, segment_angular_velocity
+from imuhip.gait.events._strides import segment_strides
+
+__all__ = [
+    "EventConfig",
+    "SideEvents",
+    "Stride",
+    "config_for_segment",
+    "detect_gait_events",
+    "pelvis_heading_rad",
+    "segment_angular_velocity",
+    "segment_strides",
+]

@@ -1,0 +1,202 @@
+"""Configuration and results of event detection: :class:`EventConfig`, :class:`SideEvents`,
+:class:`Stride`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["EXCLUSION_REASONS", "EventConfig", "SideEvents", "Stride"]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+EXCLUSION_REASONS = ("gap", "standing", "too_short", "turning", "no_toe_off", "outlier")
+
+
+@dataclass(frozen=True, slots=True)
+class EventConfig:
+    """Thresholds of event detection and stride exclusion.
+
+    Parameters
+    ----------
+    lowpass_hz : float
+        Zero-lag Butterworth (4th order) low-pass applied to the angular velocity.
+    swing_peak_min_rad_s : float
+        Minimum mid-swing angular velocity (shank); the thigh uses half of it.
+    min_stride_s, max_stride_s : float
+        Strides outside are ``too_short`` / ``standing``.
+    ic_search_s : float
+        Window after the post-swing zero crossing in which the shank IC minimum is searched.
+    thigh_ic_offset_frac, thigh_to_offset_frac : float
+        Delay from maximal thigh inclination to IC, and from maximal thigh extension to TO, as a
+        fraction of the local stride time (thigh fallback only); normative gait phases
+        (module docstring), not fitted to a data set.
+    turn_max_deg : float
+        A stride whose net pelvis heading change exceeds this is ``turning``.
+    outlier_frac : float
+        A stride whose duration deviates from the median valid stride time by more than this
+        fraction is an ``outlier``.
+    max_gap_s : float
+        A stride containing a run of invalid (lost, filled) samples longer than this is ``gap``.
+        One lost BLE notification at 100 Hz is 0.12 s (9D) to 0.19 s (6D) of samples; fusion
+        runs on the linearly filled samples and the stride metrics stay within 1° of truth
+        across such a gap (``scripts/validate_sim.py``), whereas a 50 ms limit excluded 75–95 %
+        of the strides at 2–3 % packet loss (no confidence interval, no asymmetry flag).
+    auto_sign : bool
+        Swing is the largest, shortest lobe of the signal and must be positive; when the negative
+        lobes are clearly larger (1st percentile beyond 1.5 x the 99th) the segment's Z axis is
+        taken as inverted (a calibration problem), the signal is negated and
+        ``SideEvents.inverted`` is set so the report says so.
+    trust_calibration_sign_score : float or None
+        :func:`config_for_segment`: when the segment calibration decided the sign of this
+        segment's flexion axis with at least this score (``SegmentCalibration.quality[p]
+        ["sign_score"]``: the weighted sum of its sign cues — swing skew, thigh correlation and
+        the knee-hinge cue for a shank, max ~7; skew, inclination and pelvis-yaw coupling for a
+        thigh, max ~4; < 0.3 is reported as weak), ``auto_sign`` is turned off for it. The
+        calibration's cues (a knee does not hyperextend by tens of degrees) are anatomical,
+        whereas ``auto_sign`` compares lobe sizes, which a slow walker's deep toe-off dip can
+        invert. 2.0 is about half the largest cue's weight; simulated walkers of 0.8-1.7 m/s
+        score 3.5-5 (shanks) and 2.6-2.8 (thighs). ``None``: never.
+    ic_min_prominence_frac : float or None
+        Shank rule: the IC is the first local minimum after the swing (zero crossing) whose
+        prominence is at least this fraction of that swing's peak (``None``: the first local
+        minimum). The 4th-order low-pass rings ahead of a sharp heel-strike dip (side lobe
+        ~1/``minima_lowpass_hz`` before it, a few % of its depth) and sensor noise ripples a
+        flat terminal swing; the heel-strike dip and the loading-response trough are tens of %
+        of the swing peak (Aminian et al. 2002, Fig. 2).
+    bout_end_swing_frac : float or None
+        The first swing out of standing and the last one into it are weaker than steady swings
+        (in the simulator's ramp about a quarter of the steady peak); a swing peak of at least
+        this fraction of the median swing peak directly before the first (after the last) full
+        swing of a bout still marks a stride, so that step's IC/TO are found (shank rule only:
+        the thigh's zero crossings are displaced while the mean posture ramps from standing to
+        walking, so the thigh path uses its own first-step rule instead,
+        ``thigh_first_step_min_frac``). ``None``: off.
+    minima_lowpass_hz : float or None
+        Zero-lag Butterworth (4th order) low-pass of the signal on which the shank rule searches
+        the IC and TO minima (the swing peaks stay on ``lowpass_hz``); ``None``: the
+        ``lowpass_hz`` signal, as before.
+    thigh_first_step_min_frac : float or None
+        Thigh rule: the forward rotation (integral of the positive lobe, rad) before the first
+        stance of a bout is the first step when it is at least this fraction of the median
+        excursion of the bout's next full swings; its contact is then found as described in
+        :func:`_thigh_bout_start_ics`. 0.1 (a thigh swinging forward by ~4° for a ~40° steady
+        swing) separates a step from postural sway: the simulator's first steps sweep 0.24-0.35
+        of the steady excursion, the standing leg's drift before its first swing < 0.05.
+        ``None``: off (the first step out of standing is then not detected).
+    thigh_first_step_shoulder_s : float
+        Half-width of the second difference that locates the contact of a first step when it
+        shows as a shoulder rather than a local maximum (~ the time scale of the 8 Hz
+        low-pass, 1/(4 x 8 Hz)).
+    """
+
+    lowpass_hz: float = 8.0
+    swing_peak_min_rad_s: float = 1.5
+    min_stride_s: float = 0.6
+    max_stride_s: float = 2.2
+    ic_search_s: float = 0.15
+    thigh_ic_offset_frac: float = 0.147
+    thigh_to_offset_frac: float = 0.088
+    turn_max_deg: float = 20.0
+    outlier_frac: float = 0.25
+    max_gap_s: float = 0.25
+    auto_sign: bool = True
+    trust_calibration_sign_score: float | None = 2.0
+    ic_min_prominence_frac: float | None = 0.05
+    bout_end_swing_frac: float | None = 0.15
+    minima_lowpass_hz: float | None = 30.0
+    thigh_first_step_min_frac: float | None = 0.1
+    thigh_first_step_shoulder_s: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_stride_s < self.max_stride_s:
+            raise ValueError("need 0 < min_stride_s < max_stride_s")
+        if self.lowpass_hz <= 0 or self.swing_peak_min_rad_s <= 0:
+            raise ValueError("lowpass_hz and swing_peak_min_rad_s must be positive")
+        if self.bout_end_swing_frac is not None and not 0 < self.bout_end_swing_frac < 1:
+            raise ValueError(
+                f"bout_end_swing_frac must be in (0, 1) or None, got {self.bout_end_swing_frac}"
+            )
+        pf = self.ic_min_prominence_frac
+        if pf is not None and not 0 < pf < 1:
+            raise ValueError(f"ic_min_prominence_frac must be in (0, 1) or None, got {pf}")
+        ts = self.trust_calibration_sign_score
+        if ts is not None and not (np.isfinite(ts) and ts > 0):
+            raise ValueError(f"trust_calibration_sign_score must be > 0 or None, got {ts}")
+        if not 0 < self.outlier_frac < 1:
+            raise ValueError(f"outlier_frac must be in (0, 1), got {self.outlier_frac}")
+        ml = self.minima_lowpass_hz
+        if ml is not None and not (np.isfinite(ml) and ml > 0):
+            raise ValueError(f"minima_lowpass_hz must be a finite number > 0 or None, got {ml}")
+        if (
+            self.thigh_first_step_min_frac is not None
+            and not 0 < self.thigh_first_step_min_frac < 1
+        ):
+            raise ValueError(
+                "thigh_first_step_min_frac must be in (0, 1) or None, got "
+                f"{self.thigh_first_step_min_frac}"
+            )
+        if self.thigh_first_step_shoulder_s <= 0:
+            raise ValueError(
+                "thigh_first_step_shoulder_s must be positive, got "
+                f"{self.thigh_first_step_shoulder_s}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SideEvents:
+    """Gait events of one side, session seconds, sorted.
+
+    ``source`` names the signal: ``"shank_gyro"``, ``"shank_orientation"``, ``"thigh_gyro"`` or
+    ``"thigh_orientation"`` (orientation = angular velocity differentiated from orientations).
+    ``bout_start_ic_s`` holds the initial contacts (also in ``ic_s``) of the first step out of
+    standing found by the thigh rule; a stride starting at one is gait initiation, not steady
+    walking.
+    """
+
+    side: str
+    source: str
+    ic_s: FloatArray
+    to_s: FloatArray
+    swing_peak_s: FloatArray
+    inverted: bool = False
+    bout_start_ic_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass(frozen=True, slots=True)
+class Stride:
+    """One stride of one side, ``[start_idx, stop_idx)`` on the session grid.
+
+    ``exclusion`` is ``None`` for a valid stride, else one of ``gap``, ``standing``,
+    ``too_short``, ``turning``, ``no_toe_off``, ``outlier``.
+    """
+
+    side: str
+    number: int
+    start_idx: int
+    stop_idx: int
+    ic_s: float
+    next_ic_s: float
+    to_s: float | None
+    heading_change_deg: float
+    exclusion: str | None
+
+    @property
+    def valid(self) -> bool:
+        """True when the stride is steady walking and enters the session statistics."""
+        return self.exclusion is None
+
+    @property
+    def stride_time_s(self) -> float:
+        """IC to next IC, seconds."""
+        return self.next_ic_s - self.ic_s
+
+    @property
+    def stance_frac(self) -> float | None:
+        """Stance as a fraction of the stride (IC to TO), or ``None`` without a toe-off."""
+        if self.to_s is None:
+            return None
+        return (self.to_s - self.ic_s) / self.stride_time_s

@@ -1,0 +1,114 @@
+"""Strides ``[ic_k, ic_{k+1})`` of one side and the reasons to exclude them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imuhip.gait import _gait_kernels as _kg
+from imuhip.gait.events._config import BoolArray, EventConfig, FloatArray, SideEvents, Stride
+
+__all__ = ["segment_strides"]
+
+
+def segment_strides(
+    events: SideEvents,
+    t_s: FloatArray,
+    valid: BoolArray,
+    heading_rad: FloatArray | None = None,
+    cfg: EventConfig | None = None,
+) -> list[Stride]:
+    """Cut one side's walk into strides ``[ic_k, ic_{k+1})`` and mark those to exclude.
+
+    Parameters
+    ----------
+    events : SideEvents
+    t_s : (M,) float64
+        Session grid.
+    valid : (M,) bool
+        Samples usable for this side (all sensors the metrics need were valid).
+    heading_rad : (M,) float64, optional
+        Unwrapped pelvis heading; without it no stride is marked ``turning``.
+    cfg : EventConfig, optional
+
+    Returns
+    -------
+    list of Stride
+        Every stride, valid or not; exclusion priority: gap, standing (longer than
+        ``max_stride_s``, or starting at a first contact out of standing,
+        ``events.bout_start_ic_s``), too_short, turning, no_toe_off, outlier.
+    """
+    cfg = cfg or EventConfig()
+    t_s = np.asarray(t_s, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != t_s.shape:
+        raise ValueError(f"valid must have shape {t_s.shape}, got {valid.shape}")
+    ic = np.sort(events.ic_s)
+    to = np.sort(events.to_s)
+    rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
+    max_gap_n = round(cfg.max_gap_s * rate_hz)
+    n = len(ic) - 1
+    if n <= 0:
+        return []
+    # every stride at once: sample range, first toe-off inside, heading change, gap length
+    a_s = ic[:-1]
+    b_s = ic[1:]
+    i0 = np.searchsorted(t_s, a_s, side="left")
+    i1 = np.minimum(np.searchsorted(t_s, b_s, side="left"), len(t_s))
+    # first toe-off in the open interval (a, b): the first one after a, if it is before b
+    j = np.searchsorted(to, a_s, side="right")
+    has_to = j < len(to)
+    has_to[has_to] = to[j[has_to]] < b_s[has_to]
+    to_first = to[np.minimum(j, max(len(to) - 1, 0))] if len(to) else np.zeros(n)
+    nonempty = i1 > i0
+    dh = np.zeros(n)
+    if heading_rad is not None and nonempty.any():
+        h = np.asarray(heading_rad, dtype=np.float64)
+        dh[nonempty] = np.degrees(h[i1[nonempty] - 1] - h[i0[nonempty]])
+    gap = ~nonempty
+    gap[nonempty] = (
+        _kg.longest_false_runs(
+            np.ascontiguousarray(valid),
+            i0[nonempty].astype(np.int64),
+            i1[nonempty].astype(np.int64),
+        )
+        > max_gap_n
+    )
+    dur = b_s - a_s
+    # a stride from the first contact out of standing is gait initiation (thigh rule)
+    starts = np.isin(a_s, np.asarray(events.bout_start_ic_s, dtype=np.float64))
+    reason = np.full(n, None, dtype=object)
+    conds = (
+        (gap, "gap"),
+        ((dur > cfg.max_stride_s) | starts, "standing"),
+        (dur < cfg.min_stride_s, "too_short"),
+        (np.abs(dh) > cfg.turn_max_deg, "turning"),
+        (~has_to, "no_toe_off"),
+    )
+    undecided = np.ones(n, dtype=bool)
+    for cond, name in conds:  # exclusion priority: the first that applies
+        hit = undecided & cond
+        reason[hit] = name
+        undecided &= ~hit
+    if undecided.any():
+        ok = dur[undecided]  # the stride times of the valid strides, in order
+        med = float(np.median(ok))
+        outlier = undecided.copy()
+        outlier[undecided] = np.abs(ok - med) > cfg.outlier_frac * med
+        reason[outlier] = "outlier"
+    side = events.side
+    return [
+        Stride(side, k, s0, s1, a, b, t if h_ else None, d, r)
+        for k, (s0, s1, a, b, t, h_, d, r) in enumerate(
+            zip(
+                i0.tolist(),
+                i1.tolist(),
+                a_s.tolist(),
+                b_s.tolist(),
+                to_first.tolist(),
+                has_to.tolist(),
+                dh.tolist(),
+                reason.tolist(),
+                strict=True,
+            )
+        )
+    ]

@@ -1,0 +1,379 @@
+"""The streaming decoder of one sensor (:class:`StreamDecoder`); the batch decode is one push.
+
+Per push: validate (:mod:`~imuhip.ingest.decode.validate`), unwrap the 16-bit counter against
+arrival order, drop duplicates and late packets, sort by counter, count lost packets, unwrap the
+32-bit device time and re-join it at ``CLOCK_RESYNC``, then one compiled pass
+(:func:`imuhip.ingest._decode_kernels.emit_samples`) unpacks, scales and indexes the samples and
+finds the gaps. The state kept between pushes is a few scalars and a fixed-size table of recent
+counters, so the live path's memory does not grow per packet.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip.errors import ProtocolError
+from imuhip.ingest import _decode_kernels as _kd
+from imuhip.ingest import protocol
+from imuhip.ingest.decode.packet import _mag_message
+from imuhip.ingest.decode.payloads import PackedPayloads
+from imuhip.ingest.decode.stats import MAX_ERROR_LOG, _Totals, empty_samples
+from imuhip.ingest.decode.validate import _OK, _REASON_NAMES, _Valid, _validate
+from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta
+
+_SEQ_HALF: Final = protocol.SEQ_MODULUS // 2
+_RECENT_SEQS: Final = 8192  # live path: how far back duplicates are told apart from late packets
+
+_HOST: Final = operator.attrgetter("host_rx_ns")
+_PAYLOAD: Final = operator.attrgetter("payload")
+
+
+def _nearest_diff(x: npt.NDArray[np.int64], modulus: int) -> npt.NDArray[np.int64]:
+    """Differences of a wrapped counter taken as the nearest distance, in ``[-m/2, m/2)``."""
+    half = modulus // 2
+    return ((np.diff(x) + half) % modulus) - half
+
+
+class StreamDecoder:
+    """Stateful decoder of one sensor's packet stream (live path), chunk by chunk.
+
+    ``push(packets)`` returns the samples those packets complete. Concatenating the chunks of
+    in-order packets equals :func:`decode_sensor_packets` on all of them; :attr:`stats` then equals
+    the batch statistics. A packet arriving after a later packet was already emitted cannot be
+    inserted into the past: it is dropped and counted in ``late_packets`` (or ``duplicates`` if its
+    counter was seen recently).
+
+    Parameters
+    ----------
+    meta : SensorMeta
+        The sensor (scale factors, nominal rate, magnetometer present).
+    """
+
+    def __init__(self, meta: SensorMeta) -> None:
+        if not isinstance(meta, SensorMeta):
+            raise TypeError(f"meta must be a SensorMeta, got {type(meta).__name__}")
+        self.meta = meta
+        self._n_pushed = 0
+        self._arrival_seq: int | None = None  # unwrapped seq of the last valid arrival
+        self._max_arrival_seq: int | None = None
+        self._last_seq: int | None = None  # highest emitted packet (seq order) ...
+        self._last_t_us = 0  # ... its unwrapped t_first_us,
+        self._last_n = 0  # its sample count,
+        self._last_host_ns = 0  # and host receive time
+        self._t0_us: int | None = None
+        self._last_sample_idx: int | None = None
+        # the last _RECENT_SEQS emitted packet counters, slot seq % _RECENT_SEQS (preallocated:
+        # the live path's memory does not grow per packet)
+        self._recent = np.full(_RECENT_SEQS, -1, np.int64)
+        self._resync_payloads: list[bytes] = []  # recent CLOCK_RESYNC packets (duplicate check)
+        self._totals = _Totals()
+
+    @property
+    def stats(self) -> DecodeStats:
+        """Cumulative statistics over everything pushed so far."""
+        return self._totals.freeze()
+
+    def push(self, packets: Sequence[RawPacket]) -> ImuSamples:
+        """Decode the next packets (in arrival order) of this sensor; never raises on bad data."""
+        p_total = len(packets)
+        tot, base_index = self._begin(p_total)
+        if p_total == 0:
+            return empty_samples(self.meta, tot.freeze())
+        payloads = list(map(_PAYLOAD, packets))
+        host_ns = np.fromiter(map(_HOST, packets), np.int64, p_total)
+        return self._push(payloads, host_ns, tot, base_index)
+
+    def push_arrays(self, payloads: PackedPayloads, host_rx_ns: npt.ArrayLike) -> ImuSamples:
+        """:meth:`push` for packets given as arrays: payloads packed in one buffer.
+
+        Parameters
+        ----------
+        payloads : PackedPayloads
+            This sensor's payloads in arrival order.
+        host_rx_ns : (P,) int
+            Host receive time of each, ns.
+
+        Returns
+        -------
+        ImuSamples
+            Equal to ``push`` of the same packets as :class:`~imuhip.types.RawPacket` objects.
+        """
+        if not isinstance(payloads, PackedPayloads):
+            raise TypeError(f"payloads must be PackedPayloads, got {type(payloads).__name__}")
+        host_ns = np.asarray(host_rx_ns, dtype=np.int64).reshape(-1)
+        if len(host_ns) != len(payloads):
+            raise ValueError(f"host_rx_ns has {len(host_ns)} entries for {len(payloads)} payloads")
+        p_total = len(payloads)
+        tot, base_index = self._begin(p_total)
+        if p_total == 0:
+            return empty_samples(self.meta, tot.freeze())
+        return self._push(payloads, host_ns, tot, base_index)
+
+    def _begin(self, p_total: int) -> tuple[_Totals, int]:
+        """Totals of a push of ``p_total`` packets, and the arrival index of its first."""
+        tot = _Totals()
+        tot.packets_received = p_total
+        base_index = self._n_pushed
+        self._n_pushed += p_total
+        return tot, base_index
+
+    def _push(
+        self,
+        payloads: Sequence[bytes],
+        host_ns: npt.NDArray[np.int64],
+        tot: _Totals,
+        base_index: int,
+    ) -> ImuSamples:
+        meta = self.meta
+        rate = float(meta.rate_hz)
+        data, v, reasons = _validate(payloads, meta.has_mag)
+        self._count_errors(tot, reasons, payloads, host_ns, base_index)
+
+        # --- packet counter: unwrap against arrival order, nearest distance -------------------
+        if len(v.seq) == 0:
+            self._totals.add(tot)
+            return empty_samples(meta, tot.freeze())
+        prev = self._arrival_seq
+        d = _nearest_diff(v.seq, protocol.SEQ_MODULUS)
+        if prev is None:
+            first = int(v.seq[0])
+        else:
+            first = prev + ((int(v.seq[0]) - prev + _SEQ_HALF) % protocol.SEQ_MODULUS) - _SEQ_HALF
+        seq_u = first + np.concatenate([[0], np.cumsum(d)]).astype(np.int64)
+        restart = self._counter_restarts(v, payloads, seq_u)
+        self._arrival_seq = int(seq_u[-1])
+
+        # --- duplicates (keep first received) and reordering ----------------------------------
+        if len(seq_u) < 2 or bool(np.all(d > 0)):  # the common case: strictly increasing
+            keep = np.ones(len(seq_u), np.bool_)
+        else:
+            _, first_idx = np.unique(seq_u, return_index=True)
+            keep = np.zeros(len(seq_u), np.bool_)
+            keep[first_idx] = True
+        tot.duplicates += int(len(seq_u) - np.count_nonzero(keep))
+        if self._last_seq is not None:
+            old = keep & (seq_u <= self._last_seq)
+            for i in np.flatnonzero(old).tolist():
+                sq = int(seq_u[i])
+                if sq >= 0 and int(self._recent[sq % _RECENT_SEQS]) == sq:
+                    tot.duplicates += 1
+                else:
+                    tot.late_packets += 1
+            keep &= ~old
+        kept = np.flatnonzero(keep)
+        run_max = np.maximum.accumulate(seq_u[kept]) if len(kept) else seq_u[kept]
+        prior_max = np.concatenate(
+            [
+                [
+                    self._max_arrival_seq
+                    if self._max_arrival_seq is not None
+                    else np.iinfo(np.int64).min
+                ],
+                run_max[:-1],
+            ]
+        )
+        tot.reordered += int(np.count_nonzero(seq_u[kept] < prior_max))
+        if len(kept):
+            m = int(run_max[-1])
+            self._max_arrival_seq = (
+                m if self._max_arrival_seq is None else max(m, self._max_arrival_seq)
+            )
+        if len(kept) == 0:
+            self._totals.add(tot)
+            return empty_samples(meta, tot.freeze())
+
+        order = kept if tot.reordered == 0 else kept[np.argsort(seq_u[kept], kind="stable")]
+        s_seq = seq_u[order]
+        s_t = v.t_us[order]
+        s_n = v.n[order]
+        s_flags = v.flags[order]
+        s_host = host_ns[v.pkt[order]]
+        tot.packets_decoded = len(order)
+
+        # --- lost packets ---------------------------------------------------------------------
+        seq_chain = s_seq if self._last_seq is None else np.concatenate([[self._last_seq], s_seq])
+        tot.lost_packets = int(np.sum(np.diff(seq_chain) - 1))
+
+        # --- device time: unwrap in counter order, re-join at CLOCK_RESYNC ---------------------
+        has_prev = self._last_seq is not None
+        p_seq = np.concatenate([[self._last_seq if has_prev else 0], s_seq])
+        p_t = np.concatenate([[self._last_t_us if has_prev else 0], s_t])
+        p_n = np.concatenate([[self._last_n], s_n])
+        p_host = np.concatenate([[self._last_host_ns], s_host])
+        dt = _nearest_diff(p_t, protocol.TIME_MODULUS_US)
+        resync = (s_flags & protocol.FLAG_CLOCK_RESYNC) != 0
+        if not has_prev:
+            resync[0] = False  # the very first packet defines the time base
+        if resync.any():
+            ri = np.flatnonzero(resync)
+            # after a counter restart (sensor rebooted) the counter says nothing about the gap
+            contiguous = ((p_seq[ri + 1] - p_seq[ri]) == 1) & ~restart[order][ri]
+            host_gap_s = (p_host[ri + 1] - p_host[ri]) * 1e-9
+            est = (p_n[ri] - 1) / rate + host_gap_s - (p_n[ri + 1] - 1) / rate
+            # every lost packet carried at least one sample: a lower bound on the gap
+            lost_between = np.maximum(p_seq[ri + 1] - p_seq[ri] - 1, 0)
+            k = np.where(
+                contiguous, p_n[ri], np.maximum(p_n[ri] + lost_between, np.rint(est * rate))
+            )
+            dt[ri] = np.rint(k * 1e6 / rate).astype(np.int64)
+            tot.clock_resyncs = len(ri)
+        if has_prev:
+            t_u = self._last_t_us + np.cumsum(dt)
+        else:
+            t_u = int(s_t[0]) + np.concatenate([[0], np.cumsum(dt[1:])]).astype(np.int64)
+        if self._t0_us is None:
+            self._t0_us = int(t_u[0])
+        t0 = self._t0_us
+
+        # --- samples in counter order: index, then one compiled pass unpacks and scales -------
+        idx0 = np.rint((t_u - t0) * (rate * 1e-6)).astype(np.int64)
+        last = self._last_sample_idx
+        n_total = int(s_n.sum())
+        e = np.zeros(0, np.int64)
+        sel_pkt, sel_k, use_sel = e, e, False
+        # strictly increasing sample indices (the usual case) iff each packet starts after the
+        # last sample of the one before it
+        if len(idx0) < 2 or bool(np.all(idx0[1:] >= idx0[:-1] + s_n[:-1])):
+            fresh = s_n if last is None else np.clip(idx0 + s_n - 1 - last, 0, s_n)
+            n_out = int(fresh.sum())
+        else:
+            # overlapping packets: keep the first (lowest counter) sample per index
+            pkt_of = np.repeat(np.arange(len(s_n), dtype=np.int64), s_n)
+            k_in = np.arange(n_total, dtype=np.int64) - np.repeat(np.cumsum(s_n) - s_n, s_n)
+            uniq, sel = np.unique(idx0[pkt_of] + k_in, return_index=True)
+            if last is not None:
+                sel = sel[uniq > last]
+            sel_pkt, sel_k, use_sel = pkt_of[sel], k_in[sel], True
+            n_out = len(sel)
+        tot.overlapping_samples = n_total - n_out
+        ch = protocol.channels(meta.has_mag)
+        sample_idx = np.empty(n_out, np.int64)
+        t_dev_s = np.empty(n_out, np.float64)
+        host_rx = np.empty(n_out, np.int64)
+        acc = np.empty((n_out, 3), np.float64)
+        gyr = np.empty((n_out, 3), np.float64)
+        mag = np.empty((n_out if meta.has_mag else 0, 3), np.float64)
+        sat = np.empty(n_out, np.bool_)
+        gap_start = np.empty(len(s_n) + 1, np.int64)
+        gap_stop = np.empty(len(s_n) + 1, np.int64)
+        m, n_gaps = _kd.emit_samples(
+            data,
+            v.start[order] + protocol.HEADER_LEN,
+            s_n,
+            idx0,
+            t_u,
+            s_host,
+            (s_flags & protocol.FLAG_SATURATED) != 0,
+            ch,
+            rate,
+            float(meta.acc_lsb_m_s2),
+            float(meta.gyr_lsb_rad_s),
+            float(meta.mag_lsb_ut),
+            0 if last is None else last,
+            last is not None,
+            sel_pkt,
+            sel_k,
+            use_sel,
+            sample_idx,
+            t_dev_s,
+            host_rx,
+            acc,
+            gyr,
+            mag,
+            sat,
+            gap_start,
+            gap_stop,
+        )
+        if m != n_out:  # pragma: no cover - the kernel and the count above disagree
+            raise RuntimeError(f"decode kernel emitted {m} samples, expected {n_out}")
+
+        # --- gaps -----------------------------------------------------------------------------
+        gs, ge = gap_start[:n_gaps].tolist(), gap_stop[:n_gaps].tolist()
+        tot.gaps = [Gap(a, b) for a, b in zip(gs, ge, strict=True)]
+        tot.lost_samples = int(sum(ge) - sum(gs))
+        tot.samples_decoded = n_out
+
+        # --- state ----------------------------------------------------------------------------
+        self._last_seq = int(s_seq[-1])
+        self._last_t_us = int(t_u[-1])
+        self._last_n = int(s_n[-1])
+        self._last_host_ns = int(s_host[-1])
+        if n_out:
+            self._last_sample_idx = int(sample_idx[-1])
+        recent = s_seq[-_RECENT_SEQS:]
+        self._recent[recent % _RECENT_SEQS] = recent
+        self._totals.add(tot)
+
+        return ImuSamples(
+            placement=meta.placement,
+            rate_hz=rate,
+            sample_idx=sample_idx,
+            t_dev_s=t_dev_s,
+            host_rx_ns=host_rx,
+            acc_m_s2=acc,
+            gyr_rad_s=gyr,
+            mag_ut=mag if meta.has_mag else None,
+            saturated=sat,
+            stats=tot.freeze(),
+        )
+
+    def _counter_restarts(
+        self, v: _Valid, payloads: Sequence[bytes], seq_u: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """Re-join a packet counter that restarted (sensor reboot), in place; mark those packets.
+
+        A restart is a ``CLOCK_RESYNC`` packet whose counter went backwards relative to the packet
+        received before it and that is not a byte-identical copy of an earlier resync packet. It is
+        placed right after the highest counter seen so far (SPEC §4.3); its time base is re-joined
+        from the host receive times.
+        """
+        restart = np.zeros(len(seq_u), np.bool_)
+        rs = np.flatnonzero((v.flags & protocol.FLAG_CLOCK_RESYNC) != 0)
+        if not len(rs):
+            return restart
+        seen = self._resync_payloads
+        for i in rs.tolist():
+            payload = payloads[int(v.pkt[i])]
+            before = self._arrival_seq if i == 0 else int(seq_u[i - 1])
+            if before is not None and int(seq_u[i]) < before and payload not in seen:
+                prior = [int(seq_u[:i].max())] if i else []
+                if self._max_arrival_seq is not None:
+                    prior.append(self._max_arrival_seq)
+                seq_u[i:] += max(prior) + 1 - int(seq_u[i])
+                restart[i] = True
+            seen.append(payload)
+        del seen[:-64]
+        return restart
+
+    def _count_errors(
+        self,
+        tot: _Totals,
+        reasons: npt.NDArray[np.int64],
+        payloads: Sequence[bytes],
+        host_ns: npt.NDArray[np.int64],
+        base_index: int,
+    ) -> None:
+        bad = np.flatnonzero(reasons != _OK)
+        if not len(bad):
+            return
+        codes, counts = np.unique(reasons[bad], return_counts=True)
+        for c, k in zip(codes.tolist(), counts.tolist(), strict=True):
+            name = _REASON_NAMES[c]
+            tot.protocol_errors[name] = tot.protocol_errors.get(name, 0) + k
+        room = MAX_ERROR_LOG - len(self._totals.error_log)
+        for i in bad[: max(0, room)].tolist():
+            try:
+                protocol.parse_header(payloads[i])
+            except ProtocolError as err:
+                msg = str(err)
+            else:
+                msg = _mag_message(not self.meta.has_mag, self.meta)
+            tot.error_log.append(
+                f"packet {base_index + i} (host_rx_ns={int(host_ns[i])}, "
+                f"{len(payloads[i])} bytes): {msg}"
+            )

@@ -1,0 +1,238 @@
+"""Segment axes in the sensor frames: vertical from gravity, mediolateral from flexion, anterior.
+
+Steps 1 to 3 of :mod:`imuhip.orientation.segment_calibration`: every segment's Y (superior) axis
+is the mean specific force of the static window; the thigh and shank Z (mediolateral) axis the
+first principal axis of the angular velocity during walking or leg swings, orthogonalised against
+Y (its sign comes from :mod:`~imuhip.orientation.segment_calibration._sign_cues`); the pelvis and
+lumbar X (anterior) axis the walking direction (9D) or the pelvic obliquity cue (6D).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from imuhip.conventions import quat_rotate
+from imuhip.errors import CalibrationError
+from imuhip.orientation._calib_kernels import cov3, fwd_in_sensor_sum, hip_gyr
+from imuhip.orientation.segment_calibration._config import (
+    FloatArray,
+    SegmentCalConfig,
+    Window,
+    _c,
+)
+from imuhip.orientation.segment_calibration._frames import q_sensor_segment_from_axes
+from imuhip.types import OrientationSession
+
+
+def _vertical_axes(
+    ori: OrientationSession,
+    static: Window,
+    cfg: SegmentCalConfig,
+    quality: dict[str, dict[str, float]],
+) -> dict[str, FloatArray]:
+    """Step 1: each sensor's up axis (sensor frame) from gravity, and the still check.
+
+    Records ``still_gyr_rms_rad_s`` in ``quality``; raises :class:`CalibrationError` when a
+    sensor has no valid sample in the static window or moved during it.
+    """
+    up_s: dict[str, FloatArray] = {}
+    for p in ori.q_world_sensor:
+        sl = slice(*static)
+        ok = np.asarray(ori.valid[p][sl], bool)
+        if not np.any(ok):
+            raise CalibrationError(f"{p}: no valid samples in the static window")
+        acc = ori.acc_m_s2[p][sl][ok]
+        up_s[p] = np.mean(acc, axis=0) / np.linalg.norm(np.mean(acc, axis=0))
+        gyr = ori.gyr_rad_s.get(p)
+        if gyr is not None:
+            g = gyr[sl][ok]
+            g = g - np.median(g, axis=0)  # a constant offset is bias, not motion
+            rms = float(np.sqrt(np.mean(np.sum(g * g, axis=1))))
+            quality[p]["still_gyr_rms_rad_s"] = rms
+            if rms > cfg.max_static_gyr_rms_rad_s:
+                t0, t1 = ori.t_s[static[0]], ori.t_s[static[1] - 1]
+                raise CalibrationError(
+                    f"{p}: subject moved during the static window {t0:.1f}-{t1:.1f} s "
+                    f"(gyro RMS {rms:.3f} rad/s > {cfg.max_static_gyr_rms_rad_s:g})"
+                )
+    return up_s
+
+
+def _principal_axis(gyr: FloatArray) -> tuple[FloatArray, float]:
+    """First principal axis of angular velocity samples (uncentred) and sqrt eigenvalue ratio."""
+    cov = gyr.T @ gyr / max(1, len(gyr))
+    w, v = np.linalg.eigh(cov)
+    ratio = float(np.sqrt(w[2] / max(w[1], 1e-12)))
+    return v[:, 2], ratio
+
+
+def _principal_axis_rows(gyr: FloatArray, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, float]:
+    """:func:`_principal_axis` of ``gyr[rows]`` without gathering the rows (compiled sums)."""
+    cov = np.empty((3, 3))
+    cov3(_c(gyr), rows, cov)
+    cov /= max(1, len(rows))
+    w, v = np.linalg.eigh(cov)
+    ratio = float(np.sqrt(w[2] / max(w[1], 1e-12)))
+    return v[:, 2], ratio
+
+
+def _flexion_angle(gyr_along: FloatArray, rate_hz: float, windows: Sequence[Window]) -> FloatArray:
+    """Integrated angle about one axis, linearly detrended per window (removes gyro bias)."""
+    parts = []
+    for a, b in windows:
+        seg = gyr_along[a:b]
+        ang = np.cumsum(seg) / rate_hz
+        m = len(ang)
+        if m > 2:
+            # least-squares line over t = 0..m-1 in closed form (was np.polyfit/polyval: the
+            # same line up to round-off): sum(t - tc) = 0, sum((t - tc)**2) = m (m**2 - 1) / 12
+            tc = 0.5 * (m - 1)
+            tt = np.arange(m) - tc
+            slope = float(np.dot(tt, ang)) / (m * (m * m - 1) / 12.0)
+            ang = ang - (float(np.mean(ang)) + slope * tt)
+        parts.append(ang)
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _flexion_axes(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig,
+    up_s: dict[str, FloatArray],
+    idx: npt.NDArray[np.intp],
+    windows: Sequence[Window],
+    functional: bool,
+    common_heading: bool,
+    quality: dict[str, dict[str, float]],
+) -> tuple[dict[str, FloatArray], dict[str, FloatArray]]:
+    """Step 2: thigh and shank mediolateral axes from the flexion/extension movement.
+
+    Returns ``z_s`` (unit Z axis per segment, sensor frame, sign not yet decided) and
+    ``flex_rate`` (angular velocity about it, ``(M,)`` rad/s). Records ``axis_ratio`` and
+    ``range_rad`` in ``quality``; raises :class:`CalibrationError` when an axis is ambiguous or
+    the movement too small. ``functional``: the windows are dedicated swings (the stricter
+    ``min_axis_ratio``), else walking.
+    """
+    n = len(ori.t_s)
+    z_s: dict[str, FloatArray] = {}
+    flex_rate: dict[str, FloatArray] = {}
+    pel_gyr = ori.gyr_rad_s.get("pelvis")
+    for p in ("thigh_l", "thigh_r", "shank_l", "shank_r"):
+        gyr = ori.gyr_rad_s.get(p)
+        if p not in ori.q_world_sensor or gyr is None:
+            continue
+        if common_heading and pel_gyr is not None and p.startswith("thigh"):
+            # hip angular velocity (thigh relative to pelvis) in the thigh sensor frame: removes
+            # pelvic obliquity, which is correlated with flexion and would tilt the axis
+            rel = np.empty((n, 3))
+            hip_gyr(
+                _c(ori.q_world_sensor[p]),
+                _c(ori.q_world_sensor["pelvis"]),
+                _c(gyr),
+                _c(pel_gyr),
+                rel,
+            )
+            gyr = rel
+        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        axis, ratio = _principal_axis_rows(gyr, ok)
+        quality[p]["axis_ratio"] = ratio
+        min_ratio = cfg.min_axis_ratio if functional else cfg.min_walking_axis_ratio
+        if ratio < min_ratio:
+            raise CalibrationError(
+                f"{p}: flexion axis ambiguous (first/second principal angular velocity ratio "
+                f"{ratio:.2f} < {min_ratio:g}); repeat the leg swings in the sagittal plane"
+            )
+        z = axis - np.dot(axis, up_s[p]) * up_s[p]
+        z /= np.linalg.norm(z)
+        along = gyr @ z
+        ang = _flexion_angle(along, ori.rate_hz, windows)
+        p1, p99 = np.percentile(ang, [1, 99])  # one partition for both
+        rng = float(p99 - p1)
+        quality[p]["range_rad"] = rng
+        if rng < cfg.min_functional_range_rad:
+            raise CalibrationError(
+                f"{p}: movement too small ({np.rad2deg(rng):.1f} deg flexion/extension range < "
+                f"{np.rad2deg(cfg.min_functional_range_rad):.1f} deg)"
+            )
+        z_s[p] = z
+        flex_rate[p] = along
+    return z_s, flex_rate
+
+
+def _anterior_from_obliquity(
+    ori: OrientationSession,
+    p: str,
+    ok: npt.NDArray[np.intp],
+    up: FloatArray,
+    flex_rate: dict[str, FloatArray],
+) -> FloatArray:
+    """Anterior axis (sensor frame) from the pelvic obliquity cue (6D).
+
+    The pelvis drops on the swing side, so its angular velocity about the anterior axis follows
+    the right-minus-left thigh flexion velocity (right side up, a rotation about −X, while the
+    right leg is in early stance after swinging forward). The horizontal part of the pelvis
+    angular velocity that correlates with that signal therefore points along −X; tilt (twice the
+    stride frequency) does not correlate with it and rotation about Y is projected out.
+    """
+    gyr = ori.gyr_rad_s.get(p)
+    if gyr is None:
+        raise CalibrationError(f"{p}: 6D calibration of the anterior axis needs a gyroscope")
+    if "thigh_r" in flex_rate and "thigh_l" in flex_rate:
+        s = flex_rate["thigh_r"] - flex_rate["thigh_l"]
+    elif "thigh_r" in flex_rate:
+        s = flex_rate["thigh_r"]
+    else:
+        s = -flex_rate["thigh_l"]
+    g = gyr[ok]
+    g = g - np.outer(g @ up, up)
+    c = (g * (s[ok] - np.mean(s[ok]))[:, None]).mean(axis=0)
+    if np.linalg.norm(c) < 1e-9:
+        raise CalibrationError(f"{p}: anterior axis ambiguous (no obliquity motion during walking)")
+    return np.asarray(-c, dtype=np.float64)
+
+
+def _anterior_axes(
+    ori: OrientationSession,
+    idx: npt.NDArray[np.intp],
+    thighs: Sequence[str],
+    common_heading: bool,
+    label: str,
+    up_s: dict[str, FloatArray],
+    flex_rate: dict[str, FloatArray],
+    q_sensor_segment: dict[str, FloatArray],
+    method: dict[str, str],
+    warnings: list[str],
+) -> None:
+    """Step 3: pelvis and lumbar anterior axes, into ``q_sensor_segment`` and ``method``.
+
+    With a common magnetometer heading the walking direction (the calibrated thighs' mean
+    horizontal anterior axis; ``q_sensor_segment`` of ``thighs`` is already set); without one
+    the pelvic obliquity cue (:func:`_anterior_from_obliquity`, with a warning).
+    """
+    for p in ("pelvis", "lumbar"):
+        if p not in ori.q_world_sensor:
+            continue
+        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        if common_heading:
+            # walking direction in the world (the thighs' mean horizontal anterior axis),
+            # expressed in this sensor's frame, averaged over the valid walking samples
+            q_a, q_b = (_c(ori.q_world_sensor[t]) for t in (thighs[0], thighs[-1]))
+            x_a, x_b = (
+                quat_rotate(q_sensor_segment[t], [1.0, 0, 0]) for t in (thighs[0], thighs[-1])
+            )
+            total = np.zeros(3)
+            fwd_in_sensor_sum(
+                _c(ori.q_world_sensor[p]), q_a, x_a, q_b, x_b, len(thighs) == 2, ok, total
+            )
+            x_s = total / len(ok)
+            method[p] = label + "+walking_direction"
+        else:
+            x_s = _anterior_from_obliquity(ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs})
+            method[p] = label + "+obliquity"
+            warnings.append(
+                f"{p}: no common magnetometer heading (6D); anterior axis from the pelvic "
+                "obliquity cue, relative heading anchored during walking"
+            )
+        q_sensor_segment[p] = q_sensor_segment_from_axes(x_s, up_s[p])

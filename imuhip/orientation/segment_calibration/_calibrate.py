@@ -1,0 +1,201 @@
+"""The entry point: :func:`calibrate_segments` runs the steps, standing or seated."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from imuhip.conventions import quat_mul, quat_positive_w, quat_rotate
+from imuhip.errors import CalibrationError
+from imuhip.orientation.segment_calibration._axes import (
+    _anterior_axes,
+    _flexion_axes,
+    _principal_axis,
+    _vertical_axes,
+)
+from imuhip.orientation.segment_calibration._config import FloatArray, SegmentCalConfig, Window
+from imuhip.orientation.segment_calibration._frames import (
+    _reference_pose_offsets,
+    q_sensor_segment_from_axes,
+)
+from imuhip.orientation.segment_calibration._sign_cues import _sign_flexion_axes
+from imuhip.orientation.segment_calibration._windows import (
+    _index,
+    _movement_windows,
+    find_static_window,
+)
+from imuhip.types import OrientationSession, SegmentCalibration
+
+__all__ = ["calibrate_segments"]
+
+
+def calibrate_segments(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig | None = None,
+    *,
+    static_window: Window | None = None,
+    functional_windows: Sequence[Window] | None = None,
+    prior: SegmentCalibration | None = None,
+) -> SegmentCalibration:
+    """Sensor-to-segment rotations from a static pose and walking or functional movements.
+
+    Parameters
+    ----------
+    ori : OrientationSession
+        Fused sensor orientations (world ENU) with accelerometer and gyroscope, sensor frame.
+    cfg : SegmentCalConfig, optional
+    static_window : (start_idx, stop_idx), optional
+        Standing (or, for ``method="seated"``, sitting) still window; found automatically if
+        omitted (:func:`find_static_window`).
+    functional_windows : sequence of (start_idx, stop_idx), optional
+        Dedicated hip flexion/extension swings (or walking); default: the walking detected after
+        the static window.
+    prior : SegmentCalibration, optional
+        Only for ``method="seated"``: a previous calibration (or the nominal mounting) that fixes
+        the sign of the thigh long axis.
+
+    Returns
+    -------
+    SegmentCalibration
+        ``q_sensor_segment`` for every sensor that could be calibrated, the method, quality
+        numbers (``still_gyr_rms_rad_s``, ``axis_ratio``, ``range_rad``, ``sign_score``) and
+        warnings.
+
+    Raises
+    ------
+    CalibrationError
+        Subject moved during the static window, movement too small, axis ambiguous, no static
+        window, no movement, no pelvis or thigh sensor.
+    """
+    cfg = cfg or SegmentCalConfig()
+    if "pelvis" not in ori.q_world_sensor:
+        raise CalibrationError("segment calibration needs a pelvis sensor")
+    n = len(ori.t_s)
+    static = static_window if static_window is not None else find_static_window(ori, cfg)
+    if not (0 <= static[0] < static[1] <= n):
+        raise ValueError(f"static_window {static} outside the session (0, {n})")
+    quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
+    warnings: list[str] = []
+
+    # ---- 1. vertical axis from gravity, and the still check ----------------------------------
+    up_s = _vertical_axes(ori, static, cfg, quality)
+
+    if cfg.method == "seated":
+        return _calibrate_seated(ori, cfg, up_s, functional_windows, prior, quality)
+
+    # ---- 2. thigh/shank mediolateral axis from the flexion/extension movement ---------------
+    windows = (
+        list(functional_windows)
+        if functional_windows is not None
+        else _movement_windows(ori, static, cfg)
+    )
+    idx = _index(windows, n)
+    if len(idx) < cfg.min_movement_s * ori.rate_hz:
+        raise CalibrationError(
+            f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
+            f"< {cfg.min_movement_s:g} s (walk or swing the legs after standing still)"
+        )
+    functional = functional_windows is not None
+    common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
+    z_s, flex_rate = _flexion_axes(
+        ori, cfg, up_s, idx, windows, functional, common_heading, quality
+    )
+
+    thighs = [p for p in ("thigh_l", "thigh_r") if p in z_s]
+    if not thighs:
+        raise CalibrationError("functional calibration needs at least one thigh sensor with gyro")
+
+    # ---- sign of Z: flexion positive ----------------------------------------------------------
+    _sign_flexion_axes(ori, static, cfg, idx, functional, up_s, z_s, flex_rate, quality, warnings)
+
+    q_sensor_segment: dict[str, FloatArray] = {}
+    method: dict[str, str] = {}
+    label = "static+functional" if functional else "static+walking"
+    for p, z in z_s.items():
+        x = np.cross(up_s[p], z)
+        q_sensor_segment[p] = q_sensor_segment_from_axes(x, up_s[p])
+        method[p] = label
+
+    # ---- 3. pelvis / lumbar anterior axis ------------------------------------------------------
+    _anterior_axes(
+        ori, idx, thighs, common_heading, label, up_s, flex_rate, q_sensor_segment, method, warnings
+    )
+
+    for p in ori.q_world_sensor:
+        if p not in q_sensor_segment:
+            warnings.append(f"{p}: not calibrated (no gyroscope or unsupported placement)")
+    # levelled frames (Y = up in the static pose) -> anatomical frames of the reference pose
+    for p, q_lev_anat in _reference_pose_offsets(cfg).items():
+        if p in q_sensor_segment:
+            q_sensor_segment[p] = quat_positive_w(quat_mul(q_sensor_segment[p], q_lev_anat))
+    return SegmentCalibration(
+        q_sensor_segment=q_sensor_segment,
+        method=method,
+        quality={k: v for k, v in quality.items() if k in q_sensor_segment},
+        warnings=tuple(warnings),
+    )
+
+
+def _calibrate_seated(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig,
+    up_s: dict[str, FloatArray],
+    functional_windows: Sequence[Window] | None,
+    prior: SegmentCalibration | None,
+    quality: dict[str, dict[str, float]],
+) -> SegmentCalibration:
+    """Seated: thighs horizontal, pelvis and shanks upright.
+
+    Gravity gives the pelvis (and shank, lumbar) Y axis as when standing, but the thigh's X
+    (anterior) axis, because the hip is flexed 90°. The thigh long axis Y is the principal axis
+    of seated hip internal/external rotation swings (``functional_windows``), orthogonalised
+    against X; its sign and the headings of the upright segments come from ``prior``.
+    """
+    if prior is None:
+        raise CalibrationError(
+            "seated calibration needs a prior calibration (a previous standing calibration or "
+            "the nominal mounting) to fix the long-axis sign and the upright segments' heading"
+        )
+    n = len(ori.t_s)
+    idx = _index(functional_windows or [], n)
+    q: dict[str, FloatArray] = {}
+    method: dict[str, str] = {}
+    warnings: list[str] = []
+    for p in ori.q_world_sensor:
+        if p not in prior.q_sensor_segment:
+            warnings.append(f"{p}: not in the prior calibration, skipped")
+            continue
+        qp = prior.q_sensor_segment[p]
+        x_prior = quat_rotate(qp, [1.0, 0, 0])
+        y_prior = quat_rotate(qp, [0, 1.0, 0])
+        if p.startswith("thigh"):
+            x = up_s[p]
+            gyr = ori.gyr_rad_s.get(p)
+            if gyr is not None and len(idx) >= ori.rate_hz:
+                axis, ratio = _principal_axis(gyr[idx])
+                quality[p]["axis_ratio"] = ratio
+                if ratio < cfg.min_axis_ratio:
+                    raise CalibrationError(
+                        f"{p}: long axis ambiguous (principal ratio {ratio:.2f} < "
+                        f"{cfg.min_axis_ratio:g}); rotate the thigh about its long axis"
+                    )
+                y = axis if np.dot(axis, y_prior) >= 0 else -axis
+                method[p] = "seated+functional"
+            else:
+                y = y_prior
+                method[p] = "seated+prior"
+            # keep the gravity axis (X) exact: build with Y orthogonalised against X
+            y = y - np.dot(y, x) * x
+            y /= np.linalg.norm(y)
+            z = np.cross(x, y)
+            q[p] = q_sensor_segment_from_axes(np.cross(y, z), y)
+        else:
+            q[p] = q_sensor_segment_from_axes(x_prior, up_s[p])
+            method[p] = "seated+prior"
+    return SegmentCalibration(
+        q_sensor_segment=q,
+        method=method,
+        quality={k: v for k, v in quality.items() if k in q},
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,170 @@
+"""Where the calibration looks: the static standing window and the movement windows.
+
+The static window is the first period in which every sensor is still (step 1 of
+:mod:`imuhip.orientation.segment_calibration`); the movement windows are the walking after it, or
+dedicated leg swings marked by calibration events (step 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import uniform_filter1d
+
+from imuhip.errors import CalibrationError
+from imuhip.orientation._calib_kernels import sq_norm_rows
+from imuhip.orientation.segment_calibration._config import SegmentCalConfig, Window, _c
+from imuhip.types import OrientationSession, SessionEvent
+
+__all__ = ["find_static_window", "functional_windows_from_events"]
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[Window]:
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.diff(m)
+    starts = np.where(d == 1)[0]
+    stops = np.where(d == -1)[0]
+    return [(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _bridge_short_gaps(
+    valid: npt.ArrayLike, rate_hz: float, max_gap_s: float
+) -> npt.NDArray[np.bool_]:
+    """``valid`` with invalid runs of at most ``max_gap_s`` marked usable.
+
+    Packet loss leaves short runs of lost (filled) samples all through a session; a still or a
+    walking period is not interrupted by them (the statistics themselves use only valid samples),
+    only by longer gaps such as a disconnect.
+    """
+    ok = np.asarray(valid, dtype=bool).copy()
+    limit = max(1, round(max_gap_s * rate_hz))
+    for a, b in _runs(~ok):
+        if b - a <= limit:
+            ok[a:b] = True
+    return ok
+
+
+def _still_mask(
+    ori: OrientationSession, placement: str, cfg: SegmentCalConfig, stop: int | None = None
+) -> npt.NDArray[np.bool_]:
+    """Still samples of one sensor in ``[0, stop)`` (moving RMS of acc and gyro, bridged gaps).
+
+    On a prefix the mask equals the whole session's except in its last ``n_win + limit + 2``
+    samples: the moving means are running sums from the start (scipy), and a bridged gap run
+    cut by the prefix end is wrong only within ``limit`` samples of it.
+    """
+    sl = slice(0, stop)
+    n_win = max(3, round(0.5 * ori.rate_hz))
+    acc = ori.acc_m_s2[placement][sl]
+    mean = uniform_filter1d(acc, n_win, axis=0, mode="nearest")
+    var = uniform_filter1d(acc * acc, n_win, axis=0, mode="nearest") - mean * mean
+    still = np.all(np.sqrt(np.maximum(var, 0.0)) < cfg.still_acc_std_m_s2, axis=1)
+    gyr = ori.gyr_rad_s.get(placement)
+    if gyr is not None:
+        gn = uniform_filter1d(np.linalg.norm(gyr[sl], axis=1), n_win, mode="nearest")
+        still &= gn < cfg.still_gyr_rad_s
+    return still & _bridge_short_gaps(ori.valid[placement][sl], ori.rate_hz, cfg.max_bridged_gap_s)
+
+
+def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = None) -> Window:
+    """First period of at least ``cfg.min_static_s`` where every sensor is still.
+
+    Only a prefix of the session is examined, growing (x4) until the first long enough still
+    period is complete inside its exact part (see :func:`_still_mask`): the same window as
+    over the whole session, at a fraction of the cost when the subject stands at the start.
+
+    Returns
+    -------
+    (start_idx, stop_idx)
+        Half-open sample range on the session grid.
+
+    Raises
+    ------
+    CalibrationError
+        No such period.
+    """
+    cfg = cfg or SegmentCalConfig()
+    n = len(ori.t_s)
+    need = round(cfg.min_static_s * ori.rate_hz)
+    pad = max(3, round(0.5 * ori.rate_hz)) + max(1, round(cfg.max_bridged_gap_s * ori.rate_hz))
+    pad += 2
+    length = max(4 * (need + pad), 4096)
+    while True:
+        stop = min(n, length)
+        still = np.ones(stop, dtype=bool)
+        for p in ori.q_world_sensor:
+            still &= _still_mask(ori, p, cfg, stop)
+        exact = stop if stop == n else stop - pad  # samples [0, exact) equal the full mask
+        for a, b in _runs(still):
+            if b >= exact and stop < n:
+                break  # this still period may go on past the prefix: look further
+            if b - a >= need:
+                return a, b
+        else:
+            if stop == n:
+                break
+        length *= 4
+    raise CalibrationError(
+        f"no still period of {cfg.min_static_s:g} s found in which all sensors "
+        f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
+    )
+
+
+def functional_windows_from_events(
+    events: Sequence[SessionEvent], t_s: npt.ArrayLike, movement: str = "hip_flexion"
+) -> list[Window]:
+    """Sample windows of calibration-marker events (``calibration_start`` with ``movement``).
+
+    Parameters
+    ----------
+    events : sequence of SessionEvent
+        ``data`` carries ``movement``, ``start_s``, ``stop_s`` (session seconds).
+    t_s : (M,) float
+        Session grid.
+    movement : str
+        ``"hip_flexion"`` (default), ``"hip_rotation"`` or ``"static"``.
+
+    Returns
+    -------
+    list of (start_idx, stop_idx)
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    out = []
+    for ev in events:
+        if ev.kind != "calibration_start" or ev.data.get("movement") != movement:
+            continue
+        a = int(np.searchsorted(t, float(ev.data["start_s"])))
+        b = int(np.searchsorted(t, float(ev.data["stop_s"])))
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def _index(windows: Sequence[Window], n: int) -> npt.NDArray[np.intp]:
+    idx = [np.arange(max(0, a), min(n, b)) for a, b in windows]
+    return np.concatenate(idx) if idx else np.zeros(0, dtype=np.intp)
+
+
+def _movement_windows(
+    ori: OrientationSession, static: Window, cfg: SegmentCalConfig
+) -> list[Window]:
+    """Walking: after the static window, thigh gyro RMS over ``walking_window_s`` high enough."""
+    thighs = [p for p in ("thigh_l", "thigh_r") if ori.gyr_rad_s.get(p) is not None]
+    if not thighs:
+        raise CalibrationError("functional calibration needs a thigh gyroscope (thigh_l/thigh_r)")
+    n = len(ori.t_s)
+    size = max(3, round(cfg.walking_window_s * ori.rate_hz))
+    moving = np.ones(n, dtype=bool)
+    for p in thighs:
+        g = ori.gyr_rad_s[p]
+        assert g is not None
+        sq = np.empty(n)
+        sq_norm_rows(_c(g), sq)  # = np.sum(g * g, axis=1), one pass
+        rms = np.sqrt(uniform_filter1d(sq, size, mode="nearest"))
+        moving &= (rms > cfg.walking_gyr_rms_rad_s) & _bridge_short_gaps(
+            ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s
+        )
+    moving[: static[1]] = False
+    return [w for w in _runs(moving) if w[1] - w[0] >= size]

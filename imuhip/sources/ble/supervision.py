@@ -1,0 +1,135 @@
+"""Supervision of a live BLE session: reconnects, periodic time sync, overflow reports.
+
+A sensor whose link drops is reconnected with backoff by
+``bleak_retry_connector.establish_connection`` (inside an outer backoff loop that keeps trying
+until the session stops or ``give_up_after_s``), then re-configured in full and re-synced; the
+other sensors keep streaming meanwhile. Every second the supervisor also reports notifications
+dropped on a full queue (``queue_overflow`` events) and, every ``time_sync_interval_s``, asks each
+connected sensor for a time-sync anchor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from bleak import BleakClient
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+
+from imuhip.errors import SensorConnectionError
+from imuhip.sources.ble.config import LinkState, StreamConfig
+from imuhip.sources.ble.driver import ImuhipDriver
+from imuhip.types import SensorMeta
+
+log = logging.getLogger(__name__)
+
+
+class _Supervision:
+    """The supervision half of :class:`~imuhip.sources.ble.session.BleSession` (a mixin).
+
+    The attributes and the three methods declared here are the session's own.
+    """
+
+    cfg: StreamConfig
+    targets: dict[str, str | BLEDevice]
+    links: dict[str, LinkState]
+    meta: dict[str, SensorMeta]
+    failed: dict[str, str]
+    driver: ImuhipDriver
+    _clients: dict[str, BleakClient]
+    _lost: dict[str, asyncio.Event]
+    _overflow_reported: dict[str, int]
+    _last_sync: float
+
+    if TYPE_CHECKING:
+
+        def _event(self, kind: str, sensor: str | None, **data: Any) -> None: ...
+
+        async def _bring_up(self, sensor: str, *, first: bool) -> None: ...
+
+        async def _sync(self, sensor: str) -> None: ...
+
+    # -- supervision ---------------------------------------------------------------------------
+    async def _watch(self, sensor: str, stop: asyncio.Event) -> None:
+        lost = self._lost[sensor]
+        link = self.links[sensor]
+        while not stop.is_set():
+            await _wait_any(lost, stop)
+            if stop.is_set():
+                return
+            lost.clear()
+            old = self._clients.pop(sensor, None)
+            if old is not None:
+                self.driver.forget(old)
+            t_lost = time.monotonic()
+            for attempt in itertools.count():
+                if stop.is_set():
+                    return
+                wait = self.cfg.backoff_s[min(attempt, len(self.cfg.backoff_s) - 1)]
+                await _sleep_or_stop(wait, stop)
+                if stop.is_set():
+                    return
+                log.debug("%s: reconnect attempt %d", sensor, attempt + 1)
+                try:
+                    await self._bring_up(sensor, first=False)
+                except (SensorConnectionError, BleakError, TimeoutError) as err:
+                    log.debug("%s: reconnect attempt %d failed: %s", sensor, attempt + 1, err)
+                    link.error = str(err)
+                    elapsed = time.monotonic() - t_lost
+                    if self.cfg.give_up_after_s is not None and elapsed > self.cfg.give_up_after_s:
+                        link.state = "failed"
+                        msg = f"{sensor} did not come back after {elapsed:.1f} s: {err}"
+                        self.failed[sensor] = msg
+                        self._event("gave_up", sensor, error=msg)
+                        log.error("%s", msg)
+                        return
+                    continue
+                link.reconnects += 1
+                log.debug("%s: back after %.2f s", sensor, time.monotonic() - t_lost)
+                break
+
+    async def _periodic(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await _sleep_or_stop(min(1.0, self.cfg.time_sync_interval_s), stop)
+            for sensor, link in self.links.items():
+                if link.queue_drops > self._overflow_reported[sensor]:
+                    n = link.queue_drops - self._overflow_reported[sensor]
+                    self._overflow_reported[sensor] = link.queue_drops
+                    log.error("%s: %d notification(s) dropped: consumer queue full", sensor, n)
+                    self._event("queue_overflow", sensor, dropped=n, total=link.queue_drops)
+            now = time.monotonic()
+            if now - getattr(self, "_last_sync", 0.0) >= self.cfg.time_sync_interval_s:
+                self._last_sync = now
+                for sensor in list(self._clients):
+                    with contextlib.suppress(SensorConnectionError, BleakError, TimeoutError):
+                        await self._sync(sensor)
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        """Reconnect dropped sensors and emit periodic time-sync anchors until ``stop``."""
+        self._last_sync = time.monotonic()
+        async with asyncio.TaskGroup() as tg:
+            for sensor in self.targets:
+                if sensor in self.meta:
+                    tg.create_task(self._watch(sensor, stop))
+            tg.create_task(self._periodic(stop))
+
+
+async def _wait_any(a: asyncio.Event, b: asyncio.Event) -> None:
+    ta = asyncio.ensure_future(a.wait())
+    tb = asyncio.ensure_future(b.wait())
+    try:
+        await asyncio.wait({ta, tb}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ta.cancel()
+        tb.cancel()
+
+
+async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
