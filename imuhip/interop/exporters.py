@@ -90,13 +90,20 @@ def strides_table(result: SessionResult) -> pd.DataFrame:
                 "next_ic_s": s.next_ic_s,
                 "to_s": np.nan if s.to_s is None else s.to_s,
                 "heading_change_deg": s.heading_change_deg,
-                "exclusion": s.exclusion or "",
+                "valid": s.exclusion is None,
+                "exclusion": s.exclusion or "none",
                 **m,
             }
         )
     import pandas as pd
 
     return pd.DataFrame(rows)
+
+
+def _typed_float(x: float) -> str:
+    """``x`` with 10 significant digits that a CSV reader cannot take for an integer."""
+    text = f"{x:.10g}"
+    return text if any(c in text for c in ".en") else text + ".0"
 
 
 def _check(paths: list[Path], force: bool) -> None:
@@ -182,7 +189,9 @@ def _write_bids(
 def _write_table(df: pd.DataFrame, target: Path, fmt: str, force: bool) -> list[Path]:
     _check([target], force)
     if fmt == "csv":
-        df.to_csv(target, index=False, float_format="%.10g")
+        # typed readers (polars, duckdb) infer a column's type from its first rows: every float
+        # carries a decimal point or exponent ("1.0", not "1"), booleans are true/false
+        df.to_csv(target, index=False, float_format=_typed_float)
     else:
         df.to_parquet(target, index=False, engine="pyarrow")
     return [target]

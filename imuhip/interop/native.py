@@ -33,6 +33,7 @@ from imuhip.errors import ImportFormatError
 from imuhip.ingest import protocol
 from imuhip.ingest.recording import RecordingWriter
 from imuhip.interop._common import FloatArray, ImportedSensor
+from imuhip.interop.plausibility import quarantine_impossible
 from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
 
 __all__ = ["choose_lsb", "quantise", "write_native_recording"]
@@ -181,6 +182,9 @@ def write_native_recording(
     """
     if not sensors:
         raise ImportFormatError("nothing to import: no sensor files given")
+    # the int16 scale is chosen from the data: an impossible row must never set it (no-op for
+    # sensors the importer already checked)
+    sensors = [quarantine_impossible(s) for s in sensors]
     seen: dict[str, str] = {}
     for s in sensors:
         if s.gyr_rad_s is None:

@@ -86,7 +86,7 @@ def strides_table(res: SessionResult) -> pd.DataFrame:
             "next_ic_s": s.next_ic_s,
             "toe_off_s": s.to_s if s.to_s is not None else np.nan,
             "valid": s.valid,
-            "exclusion": s.exclusion or "",
+            "exclusion": s.exclusion or "none",  # never an empty string (typed readers: NaN)
             "heading_change_deg": s.heading_change_deg,
         }
         for k in (*TIMING_METRICS, *HIP_METRICS, *PELVIS_METRICS, *LUMBAR_METRICS):

@@ -192,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
         meta_for_vendor_session,
         trim_notes,
     )
+    from imuhip.interop.plausibility import quarantine_impossible
 
     out = Path(args.output)
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -214,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
             time_unit=args.time_unit,
             max_gap_s=args.max_gap_s,
         )
-        sensors = [read_sensor_csv(f, p, opt) for p, f in args.sensor]
+        # impossible rows become counted gaps before anything scales or checks units on them
+        sensors = [quarantine_impossible(read_sensor_csv(f, p, opt)) for p, f in args.sensor]
         _check_units(sensors, [str(f) for _, f in args.sensor])
         for s in sensors:  # missing rows and time gaps, with their counts
             for n in s.notes:
@@ -255,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
             gyr_unit=args.gyr_unit,
             mag_ut_per_au=args.mag_ut_per_au,
         )
+    sensors = [quarantine_impossible(s) for s in sensors]
+    notes = [*notes, *(n for s in sensors for n in s.notes if "quarantined" in n)]
     for n in notes:
         sys.stderr.write(f"imuhip import: note: {n}\n")
     has_gyr = all(s.gyr_rad_s is not None for s in sensors)
