@@ -35,7 +35,13 @@ IMPACT_SIGMA_S: Final = 0.008
 IMPACT_KNEE_DEG_PER_G: Final = 0.6
 IMPACT_RELAX_S: Final = 0.12
 IMPACT_RELAX_SIGMA_S: Final = 0.04
-IMPACT_ATTENUATION: Final = {"shank": 1.0, "thigh": 0.5, "pelvis": 0.3, "lumbar": 0.25}
+IMPACT_ATTENUATION: Final = {
+    "foot": 1.0,
+    "shank": 1.0,
+    "thigh": 0.5,
+    "pelvis": 0.3,
+    "lumbar": 0.25,
+}
 SENSOR_POINT_M: Final = {
     "pelvis": (-0.01, 0.0, 0.0),
     "lumbar": (-0.02, 0.20, 0.0),
@@ -43,7 +49,12 @@ SENSOR_POINT_M: Final = {
     "thigh_l": (0.0, -0.21, -0.07),
     "shank_r": (0.01, -0.18, 0.05),
     "shank_l": (0.01, -0.18, -0.05),
+    # instep (dorsum of the foot), from the ankle in the foot frame (imuhip.sim.foot)
+    "foot_r": (0.07, -0.02, 0.0),
+    "foot_l": (0.07, -0.02, 0.0),
 }
+# anterior mid-thigh site (Realism.thigh_placement = "anterior")
+THIGH_ANTERIOR_POINT_M: Final = (0.07, -0.21, 0.0)
 
 # Foot-ground contact of the shank in stance: roll-over shape (Hansen, Childress & Knox 2004,
 # doi:10.1016/j.clinbiomech.2004.01.005). From initial contact to toe-off the shank-foot system
@@ -92,14 +103,16 @@ class BodyState:
     origin: FloatArray
     impact_m: dict[str, FloatArray] = field(default_factory=dict)
 
-    def point(self, placement: str) -> FloatArray:
+    def point(self, placement: str, site_m: tuple[float, float, float] | None = None) -> FloatArray:
         """World position (minus walkway progression) of a sensor site, ``(N, 3)`` m.
 
-        Includes the heel-strike transient ``impact_m[side]`` (displacement along the segment's
+        ``site_m`` replaces the default site (:data:`SENSOR_POINT_M`) in the segment frame; a
+        foot's site is relative to the ankle. Includes the heel-strike transient ``impact_m[side]``
+        (displacement along the segment's
         long axis; pelvis and lumbar: world vertical, both sides), attenuated up the body.
         """
         seg = placement
-        r = np.asarray(SENSOR_POINT_M[placement])
+        r = np.asarray(SENSOR_POINT_M[placement] if site_m is None else site_m)
         if seg in ("pelvis", "lumbar"):
             out = self.origin + quat_rotate(self.q_world[seg], r)
             if self.impact_m:
@@ -113,7 +126,12 @@ class BodyState:
             out = hjc + quat_rotate(self.q_world[thigh], r)
         else:
             knee = hjc + quat_rotate(self.q_world[thigh], np.asarray(KNEE_IN_THIGH_M))
-            out = knee + quat_rotate(self.q_world[seg], r)
+            if seg.startswith("foot"):
+                shank = self.q_world[f"shank_{side[0]}"]
+                ankle = knee + quat_rotate(shank, np.array([0.0, -SHANK_LENGTH_M, 0.0]))
+                out = ankle + quat_rotate(self.q_world[seg], r)
+            else:
+                out = knee + quat_rotate(self.q_world[seg], r)
         if self.impact_m:
             k = IMPACT_ATTENUATION[seg.split("_")[0]]
             axis = quat_rotate(self.q_world[seg], np.array([0.0, 1.0, 0.0]))

@@ -28,7 +28,7 @@ from imuhip.sim.anatomy import (
     BodyState,
 )
 from imuhip.sim.curves import FloatArray, qz, smoothstep7
-from imuhip.sim.timeline import TOE_OFF_PHASE, phase_crossings
+from imuhip.sim.timeline import phase_crossings
 
 _DOWN: Final = np.array([0.0, -1.0, 0.0])
 
@@ -71,6 +71,7 @@ class _FootContact:
 
     f_stride_hz: float
     stride_m: float
+    toe_off_phase: float
     contact: dict[str, _Stances] | None
 
     if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class _FootContact:
         """Stance intervals of one side (the truth's IC/TO) with their roll-over anchors."""
         ic_phase = 0.0 if side == "right" else 0.5
         ic = phase_crossings(self, ic_phase, grid)
-        to = phase_crossings(self, (ic_phase + TOE_OFF_PHASE) % 1.0, grid)
+        to = phase_crossings(self, (ic_phase + self.toe_off_phase) % 1.0, grid)
         starts: list[float] = []
         stops: list[float] = []
         if len(to) and (not len(ic) or to[0] < ic[0]):
@@ -125,7 +126,7 @@ class _FootContact:
         swing = np.where(
             both,
             np.where(both, nxt_start, 0.0) - np.where(both, stop, 0.0),
-            (1.0 - TOE_OFF_PHASE) / self.f_stride_hz,
+            (1.0 - self.toe_off_phase) / self.f_stride_hz,
         )
         return _Stances(start, stop, const, radius, mismatch, rate, SWING_RETURN_FRAC * swing)
 

@@ -153,8 +153,9 @@ _CURVE_MATRIX: Final = np.stack(
 class _Slow:
     """Slow random modulation ``Σ amp_k sin(2π ν_k t + θ_k)`` with a given RMS."""
 
-    def __init__(self, rng: np.random.Generator, rms: float, lo_hz: float, hi_hz: float) -> None:
-        n = 3
+    def __init__(
+        self, rng: np.random.Generator, rms: float, lo_hz: float, hi_hz: float, n: int = 3
+    ) -> None:
         self.f = rng.uniform(lo_hz, hi_hz, n)
         self.th = rng.uniform(0, 2 * np.pi, n)
         self.amp = np.full(n, rms * np.sqrt(2.0 / n))

@@ -67,6 +67,7 @@ from imuhip.sim.anatomy import (
     IMPACT_RELAX_SIGMA_S,
     IMPACT_SIGMA_S,
     SEGMENTS,
+    THIGH_ANTERIOR_POINT_M,
     BodyState,
 )
 from imuhip.sim.anatomy import KNEE_IN_THIGH_M as KNEE_IN_THIGH_M
@@ -98,7 +99,9 @@ from imuhip.sim.curves import (
     smoothstep7,
     soft_cap,
 )
+from imuhip.sim.foot import foot_orientation
 from imuhip.sim.params import SimParams
+from imuhip.sim.realism import speed_factors
 from imuhip.sim.timeline import PHASE0, Timeline, phase_crossings
 from imuhip.sim.timeline import TOE_OFF_PHASE as TOE_OFF_PHASE
 
@@ -130,6 +133,24 @@ class Body(_FootContact):
             k: _Slow(rng, p.amplitude_cv, 0.15, 0.6)
             for k in ("hip_r", "hip_l", "pelvis", "lumbar", "knee")
         }
+        # realistic simulator: speed-dependent curves, broadband stride-to-stride variability
+        # (own generator: the main random stream stays as it was)
+        r = p.realism
+        self.factors = speed_factors(p.speed_m_s, r)
+        self.toe_off_phase = float(self.factors["toe_off_phase"])
+        self.site_m: dict[str, tuple[float, float, float]] = {}
+        if r is not None:
+            if r.thigh_placement == "anterior":
+                self.site_m = {"thigh_l": THIGH_ANTERIOR_POINT_M, "thigh_r": THIGH_ANTERIOR_POINT_M}
+            if r.variability_components > 3:
+                vrng = np.random.default_rng([p.seed, 0x5EA1])
+                n, hi = r.variability_components, 0.45 * self.f_stride_hz
+                self._eps = _Slow(vrng, 1.0, 0.05, hi, n)
+                gain = 2 * np.pi * self._eps.f * np.sinc(self._eps.f / self.f_stride_hz)
+                self._eps.amp = (
+                    p.stride_time_cv * self.f_stride_hz * np.sqrt(2.0 / n) / np.maximum(gain, 0.5)
+                )
+                self._mod = {k: _Slow(vrng, p.amplitude_cv, 0.05, hi, n) for k in self._mod}
         self.limit_rad = {
             "left": None if p.hip_ir_limit_deg[0] is None else p.hip_ir_limit_deg[0] * DEG,
             "right": None if p.hip_ir_limit_deg[1] is None else p.hip_ir_limit_deg[1] * DEG,
@@ -204,6 +225,7 @@ class Body(_FootContact):
         walking frame are always there, a shank brings its thigh.
         """
         need = set(SEGMENTS if segments is None else segments)
+        need |= {f"shank_{s[-1]}" for s in need if s.startswith("foot")}
         need |= {f"thigh_{s[-1]}" for s in need if s.startswith("shank")}
         p = self.p
         t = np.asarray(t, dtype=np.float64).ravel()
@@ -215,8 +237,26 @@ class Body(_FootContact):
         vals = zr @ cols.real - zi @ cols.imag  # (N, K): every gait curve at once
         idx = _CURVE_INDEX
 
+        # speed-dependent timing: the side's cycle phase is warped so that its toe-off lands on
+        # the tables' 60 % (p' = p - c sin 2πp keeps IC and mid-cycle, monotone for |c| < 1/2π)
+        to = self.toe_off_phase
+        vals_side = {"right": vals, "left": vals}
+        table_phase = {"right": phi % 1.0, "left": (phi - 0.5) % 1.0}
+        if to != TOE_OFF_PHASE:
+            cw = (to - TOE_OFF_PHASE) / np.sin(2 * np.pi * to)
+            for sd, off in (("right", 0.0), ("left", 0.5)):
+                pw = table_phase[sd] - cw * np.sin(2 * np.pi * table_phase[sd])
+                table_phase[sd] = pw
+                zs = np.exp(2j * np.pi * (pw + off))
+                zks = np.cumprod(np.repeat(zs[:, None], N_HARMONICS, axis=1), axis=1)
+                vals_side[sd] = zks.real @ cols.real - zks.imag @ cols.imag
+
         def curve(c: str, side: str = "right") -> FloatArray:
+            if c in ("_C_FLEX", "_C_ADD", "_C_ROT", "_C_KNEE"):
+                return vals_side[side][:, idx[(c, side)]]
             return vals[:, idx[(c, side)]]
+
+        fac = self.factors
 
         m = {k: 1.0 + f(t) for k, f in self._mod.items()}
 
@@ -242,11 +282,14 @@ class Body(_FootContact):
             flex = (
                 stand
                 + a * (HIP_FLEX_MEAN_DEG * DEG - stand)
-                + amp * p.hip_flexion_range_deg * DEG * curve("_C_FLEX", side)
+                + amp
+                * (p.hip_flexion_range_deg * fac["hip_flexion"])
+                * DEG
+                * curve("_C_FLEX", side)
             )
-            add = HIP_ADD_MEAN_DEG * DEG + amp * p.hip_adduction_range_deg * DEG * curve(
-                "_C_ADD", side
-            )
+            add = HIP_ADD_MEAN_DEG * DEG + amp * (
+                p.hip_adduction_range_deg * fac["hip_adduction"]
+            ) * DEG * curve("_C_ADD", side)
             ir_unc = p.hip_ir_offset_deg[i] * DEG + amp * p.hip_ir_excursion_deg[i] * DEG * curve(
                 "_C_ROT", side
             )
@@ -256,9 +299,9 @@ class Body(_FootContact):
             ir = ir_unc if lim is None else soft_cap(ir_unc, lim)
             hip[side] = np.stack([flex, add, ir], axis=-1)
             deficit[side] = ir_unc - ir
-            knee[side] = 3.0 * DEG + a * m["knee"] * p.knee_flexion_range_deg * DEG * (
-                curve("_C_KNEE", side) - _C_KNEE_MIN
-            )
+            knee[side] = 3.0 * DEG + a * m["knee"] * (
+                p.knee_flexion_range_deg * fac["knee"]
+            ) * DEG * (curve("_C_KNEE", side) - _C_KNEE_MIN)
         impact: dict[str, FloatArray] = {}
         dip: dict[str, FloatArray] = {}
         for side, (t_k, amp_g) in self.impacts.items():
@@ -285,8 +328,15 @@ class Body(_FootContact):
         ap = a * m["pelvis"]
         pelvis = np.stack(
             [
-                ap * p.pelvis_rotation_range_deg * DEG * curve("_C_PELVIS_ROT") + comp,
-                ap * p.pelvis_obliquity_range_deg * DEG * curve("_C_PELVIS_OBL"),
+                ap
+                * (p.pelvis_rotation_range_deg * fac["pelvis_rotation"])
+                * DEG
+                * curve("_C_PELVIS_ROT")
+                + comp,
+                ap
+                * (p.pelvis_obliquity_range_deg * fac["pelvis_obliquity"])
+                * DEG
+                * curve("_C_PELVIS_OBL"),
                 p.pelvis_tilt_mean_deg * DEG
                 + ap * p.pelvis_tilt_range_deg * DEG * curve("_C_PELVIS_TILT"),
             ],
@@ -335,6 +385,10 @@ class Body(_FootContact):
                 if side in dip:
                     knee[side] = knee[side] + dip[side]
                 qw[f"shank_{side[0]}"] = quat_mul(qw[f"thigh_{side[0]}"], qz(-knee[side]))
+                if f"foot_{side[0]}" in need:
+                    qw[f"foot_{side[0]}"] = foot_orientation(
+                        qw[f"shank_{side[0]}"], table_phase[side], a, TOE_OFF_PHASE
+                    )
         if "lumbar" in need:
             q_lum = quat_mul(quat_mul(qz(-lumbar[:, 0]), qx(lumbar[:, 1])), qy(-lumbar[:, 2]))
             qw["lumbar"] = quat_mul(q_pel, q_lum)

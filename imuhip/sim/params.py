@@ -15,6 +15,7 @@ from typing import Any
 
 from imuhip.conventions import Placement
 from imuhip.ingest.protocol import ACC_RANGES_G, GYR_RANGES_DPS, RATES_HZ
+from imuhip.sim.realism import Realism
 
 __all__ = ["Disconnect", "MagDisturbance", "SimParams"]
 
@@ -152,6 +153,8 @@ class SimParams:
     burst_start_prob: float = 0.0  # Gilbert-Elliott good -> bad per packet
     burst_mean_packets: float = 8.0
     disconnects: tuple[Disconnect, ...] = field(default=())
+    # --- realistic simulator (imuhip.sim.realism); None = the clean simulator
+    realism: Realism | None = None
 
     def __post_init__(self) -> None:
         if self.rate_hz not in RATES_HZ:
@@ -198,6 +201,8 @@ class SimParams:
                 raise ValueError(f"{name} must be >= 0, got {v}")
         if self.compensation_gain < 0:
             raise ValueError(f"compensation_gain must be >= 0, got {self.compensation_gain}")
+        if self.realism is not None and not isinstance(self.realism, Realism):
+            raise TypeError(f"realism must be a Realism or None, got {type(self.realism).__name__}")
         walk = self.walking_s
         if walk < 2 * self.ramp_s + (self.turn_duration_s + 2 * self.ramp_s if self.turn else 0):
             raise ValueError(
@@ -216,5 +221,9 @@ class SimParams:
         return self.duration_s - self.stand_start_s - self.stand_end_s - self.functional_s
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict of every field."""
-        return asdict(self)
+        """JSON-serialisable dict of every field (``realism`` only when set, so the clean
+        simulator's truth files stay byte-identical)."""
+        d = asdict(self)
+        if self.realism is None:
+            d.pop("realism")
+        return d

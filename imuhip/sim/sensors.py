@@ -9,6 +9,8 @@ lumbar       flat on L1–L3: same as pelvis
 thigh_r      lateral mid-thigh: x superior, y posterior, z lateral (= right)
 thigh_l      lateral mid-thigh: x superior, y anterior, z lateral (= left)
 shank_r/l    lateral mid-shank: as the thigh of that side
+foot_r/l     instep (dorsum): x anterior, y to the left, z superior
+thigh, anter anterior mid-thigh (``Realism.thigh_placement``): x superior, y right, z anterior
 ============ ==================================================================
 
 plus a misplacement: a rotation by ``U(0, misplacement_deg)`` about a uniformly random axis
@@ -41,6 +43,7 @@ from imuhip.conventions import (
 from imuhip.ingest.protocol import MAG_LSB_UT
 from imuhip.sim.kinematics import DEG, Body
 from imuhip.sim.params import SimParams
+from imuhip.sim.soft_tissue import SoftTissue
 
 __all__ = ["IdealImu", "SensorErrors", "apply_errors", "ideal_imu", "mountings", "to_counts"]
 
@@ -59,6 +62,9 @@ _NOMINAL_AXES = {
     "thigh_l": (_Y, _X, _NEG[_Z]),
     "shank_r": (_Y, _NEG[_X], _Z),
     "shank_l": (_Y, _X, _NEG[_Z]),
+    "foot_r": (_X, _NEG[_Z], _Y),
+    "foot_l": (_X, _NEG[_Z], _Y),
+    "thigh_anterior": (_Y, _Z, _X),
 }
 
 
@@ -73,11 +79,14 @@ def nominal_mounting(placement: str) -> FloatArray:
 def mountings(params: SimParams, rng: np.random.Generator) -> dict[str, FloatArray]:
     """``q_segment_sensor`` per simulated sensor: nominal plus a seeded misplacement."""
     out = {}
+    r = params.realism
+    anterior = r is not None and r.thigh_placement == "anterior"
     for pl in params.sensors:
         axis = rng.normal(size=3)
         angle = rng.uniform(0.0, params.misplacement_deg) * DEG
         q_mis = quat_from_axis_angle(axis, angle)
-        out[pl] = quat_mul(q_mis, nominal_mounting(pl))
+        nominal = "thigh_anterior" if anterior and pl.startswith("thigh") else pl
+        out[pl] = quat_mul(q_mis, nominal_mounting(nominal))
     return out
 
 
@@ -130,14 +139,24 @@ def sensor_orientation(
     placement: str,
     t: FloatArray,
     q_segment_sensor: FloatArray,
-    wobble: Wobble | None,
+    wobble: Wobble | SoftTissue | None,
 ) -> tuple[FloatArray, FloatArray]:
-    """``(q_world_sensor (N,4), site position minus walkway progression (N,3))``."""
+    """``(q_world_sensor (N,4), site position minus walkway progression (N,3))``.
+
+    A :class:`Wobble` (clean simulator's ``soft_tissue_deg``) turns the sensor in its own frame;
+    a :class:`~imuhip.sim.soft_tissue.SoftTissue` artefact turns it against the bone, in the
+    segment frame: ``q_world_sensor = q_world_segment ⊗ q_sta ⊗ q_segment_sensor``.
+    """
     st = body.state(t, (placement,))
+    site: dict[str, tuple[float, float, float]] = getattr(body, "site_m", {})  # RomBody: none
+    if isinstance(wobble, SoftTissue):
+        q_seg = quat_mul(st.q_world[placement], _rotvec_quat(wobble.rotvec(st)))
+        return quat_mul(q_seg, q_segment_sensor), st.point(placement, site.get(placement))
+    pos = st.point(placement) if placement not in site else st.point(placement, site[placement])
     q = quat_mul(st.q_world[placement], q_segment_sensor)
     if wobble is not None:
         q = quat_mul(q, _rotvec_quat(wobble.rotvec(t, st.activation, st.phase)))
-    return q, st.point(placement)
+    return q, pos
 
 
 def ideal_imu(
@@ -146,7 +165,7 @@ def ideal_imu(
     placement: str,
     t: npt.ArrayLike,
     q_segment_sensor: FloatArray,
-    wobble: Wobble | None = None,
+    wobble: Wobble | SoftTissue | None = None,
     h: float = FD_STEP_S,
 ) -> IdealImu:
     """Ideal gyroscope, accelerometer and magnetometer of the sensor at ``placement``.

@@ -29,7 +29,6 @@ from imuhip.sim.kinematics import (
     DEG,
     PHASE0,
     SEGMENTS,
-    TOE_OFF_PHASE,
     Body,
     phase_crossings,
 )
@@ -37,6 +36,7 @@ from imuhip.sim.link import SEND_DELAY_S, DeviceClock, LinkOutcome, deliver
 from imuhip.sim.params import SimParams
 from imuhip.sim.result import SimResult, SimSamples
 from imuhip.sim.sensors import (
+    IdealImu,
     SensorErrors,
     Wobble,
     apply_errors,
@@ -45,6 +45,7 @@ from imuhip.sim.sensors import (
     sensor_orientation,
     to_counts,
 )
+from imuhip.sim.soft_tissue import SoftTissue, draw_misalignment
 from imuhip.sim.truth import Truth, session_metrics, stride_metrics
 from imuhip.sim.writer import _jsonable as _jsonable
 from imuhip.sim.writer import _save_npz as _save_npz
@@ -88,22 +89,38 @@ def simulate_session(params: SimParams) -> SimResult:
     sent: dict[str, tuple[FloatArray, list[bytes]]] = {}
     clocks: dict[str, DeviceClock] = {}
     errors: dict[str, SensorErrors] = {}
-    wobbles: dict[str, Wobble | None] = {}
+    wobbles: dict[str, Wobble | SoftTissue | None] = {}
+    misalign: dict[str, dict[str, list[list[float]]]] = {}
     raw_samples: dict[str, tuple[Any, ...]] = {}
     outcomes: dict[str, LinkOutcome] = {}
     for i, pl in enumerate(p.sensors):
         rng = np.random.default_rng(seeds[4 + i])
         clock = DeviceClock.draw(p, rng)
         err = SensorErrors.draw(p, rng)
-        wob = (
+        wob: Wobble | SoftTissue | None = (
             Wobble(p.soft_tissue_deg * DEG, rng.uniform(0, 2 * np.pi, (2, 3)))
             if p.soft_tissue_deg > 0
             else None
         )
+        if p.realism is not None:  # realistic: STA against the bone (own generator per sensor)
+            wob = SoftTissue.draw(body, p.realism, pl, np.random.default_rng([p.seed, 0x57A, i]))
         n = clock.n_samples(p.duration_s, p.rate_hz, per_packet)
         t_true = clock.sample_times(n, p.rate_hz)
         ideal = ideal_imu(body, p, pl, t_true, mounts[pl], wob)
-        acc, gyr, mag = apply_errors(ideal, err, p, rng)
+        measured = ideal
+        if p.realism is not None and p.realism.axis_misalignment_deg > 0:
+            mis = draw_misalignment(
+                p.realism.axis_misalignment_deg, np.random.default_rng([p.seed, 0xA115, i])
+            )
+            misalign[pl] = {k: v.tolist() for k, v in mis.items()}
+            measured = IdealImu(
+                ideal.t,
+                ideal.q_world_sensor,
+                ideal.gyr_rad_s @ mis["gyr"].T,
+                ideal.acc_m_s2 @ mis["acc"].T,
+                ideal.mag_ut @ mis["mag"].T,
+            )
+        acc, gyr, mag = apply_errors(measured, err, p, rng)
         counts, sat = to_counts(acc, gyr, mag if p.has_mag else None, acc_lsb, gyr_lsb)
         n_pk = n // per_packet
         payloads = []
@@ -154,6 +171,8 @@ def simulate_session(params: SimParams) -> SimResult:
     )
 
     truth = _truth(p, body, mounts, wobbles, zero, clocks, outcomes, errors, per_packet)
+    if p.realism is not None:
+        truth.info["axis_misalignment"] = misalign
     samples = {}
     for pl, (t_true, acc, gyr, mag, ideal) in raw_samples.items():
         samples[pl] = SimSamples(
@@ -190,7 +209,7 @@ def _truth(
     p: SimParams,
     body: Body,
     mounts: dict[str, FloatArray],
-    wobbles: dict[str, Wobble | None],
+    wobbles: dict[str, Wobble | SoftTissue | None],
     zero: float,
     clocks: dict[str, DeviceClock],
     outcomes: dict[str, LinkOutcome],
@@ -198,7 +217,8 @@ def _truth(
     per_packet: int,
 ) -> Truth:
     t_sim = np.arange(0.0, p.duration_s, 1.0 / p.rate_hz)
-    st = body.state(t_sim, SEGMENTS)
+    segments = SEGMENTS + tuple(s for s in ("foot_l", "foot_r") if s in p.sensors)
+    st = body.state(t_sim, segments)
     t_s = t_sim - zero
     hip = {s: st.hip[s] * RAD2DEG for s in ("left", "right")}
     pelvis = st.pelvis * RAD2DEG
@@ -211,9 +231,10 @@ def _truth(
     tg = np.arange(0.0, p.duration_s, 2e-3)
     grid = (tg, *body.phase(tg)[::2])
     ic_sim = {"right": phase_crossings(body, 0.0, grid), "left": phase_crossings(body, 0.5, grid)}
+    to_phase = body.toe_off_phase  # TOE_OFF_PHASE unless the curves depend on speed
     to_sim = {
-        "right": phase_crossings(body, TOE_OFF_PHASE, grid),
-        "left": phase_crossings(body, (0.5 + TOE_OFF_PHASE) % 1.0, grid),
+        "right": phase_crossings(body, to_phase, grid),
+        "left": phase_crossings(body, (0.5 + to_phase) % 1.0, grid),
     }
 
     # lost samples in session seconds, per sensor, for the stride data_loss flag
@@ -309,13 +330,13 @@ def _truth(
         "stride_time_s": 1.0 / body.f_stride_hz,
         "stride_length_m": body.stride_m,
         "phase0": PHASE0,
-        "toe_off_phase": TOE_OFF_PHASE,
+        "toe_off_phase": to_phase,
         "ir_deficit_peak_deg": deficit,
         "sensors": link_info,
     }
     return Truth(
         t_s=t_s,
-        q_world_segment={k: st.q_world[k] for k in (*SEGMENTS, "walk")},
+        q_world_segment={k: st.q_world[k] for k in (*segments, "walk")},
         q_world_sensor=q_sensor,
         q_segment_sensor=dict(mounts),
         hip_deg=hip,
