@@ -7,10 +7,11 @@ accounting and clock models.
 Loss accounting comes from :class:`imuhip.ingest.decode.StreamDecoder` (sequence numbers: lost
 packets and samples, gaps, duplicates, reordering); the device clock is mapped to the session
 clock by :class:`imuhip.ingest.align.ClockTracker` (lower-envelope offset + drift fit, robust to
-connection-interval bursts; re-anchored after a reconnect). Hip angles use the online vqf filter
-(Laidig & Seel 2023, doi:10.1016/j.inffus.2022.10.014), a static-pose calibration from the first
-seconds and :func:`imuhip.gait.joints.hip_angles` (ISB, Wu et al. 2002,
-doi:10.1016/S0021-9290(01)00222-6).
+connection-interval bursts; re-anchored after a reconnect). Hip angles are the offline
+analysis's, causally: samples on the session grid (:mod:`imuhip.live.grid`), the online vqf
+filter (Laidig & Seel 2023, doi:10.1016/j.inffus.2022.10.014), the offline segment calibration,
+walking-axis heading anchor and :func:`imuhip.gait.joints.hip_angles` (ISB, Wu et al. 2002,
+doi:10.1016/S0021-9290(01)00222-6) in :mod:`imuhip.live.hips`; ``docs/live.md``.
 """
 
 from __future__ import annotations
@@ -25,55 +26,45 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.conventions import Side, quat_conj, quat_from_axis_angle, quat_mul, quat_rotate
-from imuhip.gait.joints import hip_angles
+from imuhip.conventions import Side
 from imuhip.ingest.align import ClockTracker
 from imuhip.ingest.decode import StreamDecoder, stream_decoder_for
+from imuhip.live.grid import GridResampler
+from imuhip.live.hips import HipUpdate, LiveHips
 from imuhip.live.latency import LatencyHistogram, _TimedRing
-from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
+from imuhip.types import RawPacket, SegmentCalibration, SensorMeta, SessionEvent, SessionMeta
 
-__all__ = ["LiveProcessor", "SensorLiveState", "replay_metrics"]
+__all__ = ["LIVE_SEGCAL_KIND", "LiveProcessor", "SensorLiveState", "replay_metrics"]
 
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
-_THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
-_MAX_FILL_S = 2.0  # longer gaps are not bridged with held samples for the live filter
-_RECONVERGE_S = 3.0  # after a longer gap: fresh filter, no hip angle for this long
-_REL_YAW_TAU_S = 5.0  # time constant of the running pelvis-thigh relative heading
+#: Kind of the event carrying the live segment calibration (the data of
+#: :func:`imuhip.orientation.segment_calibration.segcal_to_event_data`).
+LIVE_SEGCAL_KIND = "live_segment_calibration"
+_STALE_ROWS = 20  # a side with no angle for this many grid rows (0.1 s at 200 Hz) shows none
+
+_RESET_GAP_S = 0.5  # longer gaps restart the sensor's filter (its state is stale after them)
+_MAX_FILL_S = 1.0  # as AlignConfig.max_fill_gap_s (only gaps up to _RESET_GAP_S reach it)
 _IR_WINDOW_S = 5.0  # hip rotation excursion shown live: over this many seconds
 
 
 @dataclass
 class SensorLiveState:
-    """Per-sensor processing state (decoder, clock, filter)."""
+    """Per-sensor processing state (decoder, clock, grid, filter)."""
 
     meta: SensorMeta
     decoder: StreamDecoder
     clock: ClockTracker
+    grid: GridResampler | None = None
     fusion: Any | None = None
-    q_last: FloatArray | None = None
-    q_sensor_segment: FloatArray | None = None
     n_samples: int = 0
-    last_idx: int | None = None
     first_host_ns: int | None = None
     last_host_ns: int | None = None
     events: int = 0
     last: dict[str, Any] = field(default_factory=dict)
-    reconverge_until_idx: int | None = None  # sample index up to which the filter re-converges
-    q_yaw_fix: FloatArray | None = None  # world-frame heading fix applied after a re-alignment
-    resets: int = 0
-
-
-def _yaw_of_x_axis(q: FloatArray) -> float:
-    x_world = quat_rotate(q, np.array([1.0, 0.0, 0.0]))
-    return float(np.arctan2(x_world[1], x_world[0]))
-
-
-# A segment at neutral, facing world +x: segment X (anterior) -> world x, Y (superior) -> world z,
-# Z (right) -> world -y, i.e. a +90° rotation about x.
-_Q_WORLD_SEG_FACING_X = quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.pi / 2)
+    resets: int = 0  # filter restarts after gaps longer than _RESET_GAP_S
 
 
 class LiveProcessor:
@@ -83,6 +74,9 @@ class LiveProcessor:
     ----------
     meta : SessionMeta
     calibration_s : float
+        Kept for compatibility; the calibration period ends when
+        :func:`~imuhip.orientation.segment_calibration.calibrate_segments` succeeds on the data
+        so far (standing still, then walking) and the first heading window is complete.
     fusion : bool
         Run the online orientation filter and hip angles.
     time_scale : float, optional
@@ -90,10 +84,15 @@ class LiveProcessor:
 
     Notes
     -----
+    Hip angles are those of the offline analysis run with the online filter
+    (``AnalysisConfig(method="vqf_online")``): samples go onto the same session grid
+    (:mod:`imuhip.live.grid`), each sensor through :class:`~imuhip.orientation.fusion.online.
+    OnlineFusion`, then the offline segment calibration, walking-axis heading anchor and joint
+    angles (:mod:`imuhip.live.hips`); ``docs/live.md`` gives the measured differences.
     Memory does not grow with the session: clock models keep a bounded set of anchors
     (:class:`~imuhip.ingest.align.ClockTracker`), latencies go to a fixed log-spaced histogram
-    (:class:`LatencyHistogram`), the hip rotation history is a ring of ~5 s; only the decoders'
-    gap lists grow, with the number of gaps (they are the loss accounting).
+    (:class:`LatencyHistogram`), the grid rows kept are one heading window (8 s) after the
+    calibration; only the decoders' gap lists grow, with the number of gaps.
     """
 
     def __init__(
@@ -112,26 +111,39 @@ class LiveProcessor:
         self.calibration_s = float(calibration_s)
         self.t0_ns: int | None = None
         self.sensors: dict[str, SensorLiveState] = {}
+        rate = max((m.rate_hz for m in meta.sensors), default=200.0)
+        self.rate_hz = float(rate)
         for m in meta.sensors:
             st = SensorLiveState(m, stream_decoder_for(m), ClockTracker())
             if fusion:
-                from imuhip.orientation.fusion.online import OnlineFusion
-
-                st.fusion = OnlineFusion(rate_hz=m.rate_hz, use_mag=m.has_mag)
+                st.grid = GridResampler(
+                    self.rate_hz, max_fill_gap_s=_MAX_FILL_S, reset_gap_s=_RESET_GAP_S
+                )
             self.sensors[m.placement] = st
+        self.hips = LiveHips(list(self.sensors), self.rate_hz) if fusion else None
         self.hip_deg: dict[str, FloatArray] = {}
-        # hip updates come per pelvis/thigh notification: at most 3 x the sample rate
-        cap = int(_IR_WINDOW_S * 3 * max((m.rate_hz for m in meta.sensors), default=200)) + 1
+        # one hip update per grid row and side
+        cap = int(_IR_WINDOW_S * self.rate_hz) + 2
         self.hip_ir_hist: dict[str, _TimedRing] = {s.value: _TimedRing(cap) for s in Side}
         self.latency = LatencyHistogram()
-        self.calibrated = False
-        # per side: running mean (unit complex number) of the thigh-pelvis segment heading
-        # difference while both filters are converged, and its sum during a re-convergence
-        self._rel_yaw_ref: dict[str, complex] = {}
-        self._rel_yaw_new: dict[str, complex] = {}
         #: sides whose hip angle is withheld while a filter re-converges after a gap
         self.reconverging: set[str] = set()
         self.event_counts: dict[str, int] = {}
+        #: events the session should record (the live segment calibration), taken by
+        #: :meth:`take_events`
+        self.pending_events: list[SessionEvent] = []
+        self._last_host_ns = 0
+        self._last_k: dict[str, int] = {}
+
+    @property
+    def calibrated(self) -> bool:
+        """The segment calibration is done (hip angles may follow)."""
+        return self.hips is not None and self.hips.segcal is not None
+
+    @property
+    def segcal(self) -> SegmentCalibration | None:
+        """The live segment calibration (``None`` until the calibration period is over)."""
+        return None if self.hips is None else self.hips.segcal
 
     # -- input ---------------------------------------------------------------------------------
     def on_event(self, ev: SessionEvent) -> None:
@@ -154,6 +166,7 @@ class LiveProcessor:
         if st.first_host_ns is None:
             st.first_host_ns = packets[0].host_rx_ns
         st.last_host_ns = packets[-1].host_rx_ns
+        self._last_host_ns = max(self._last_host_ns, packets[-1].host_rx_ns)
         smp = st.decoder.push(packets)
         n = len(smp)
         if n == 0:
@@ -161,144 +174,85 @@ class LiveProcessor:
         st.n_samples += n
         host_s = (smp.host_rx_ns - self.t0_ns) * (1e-9 * self.time_scale)
         st.clock.update(smp.t_dev_s, host_s)
-        if st.fusion is None:
+        if st.grid is None or self.hips is None:
             return
-        self._fuse(st, smp.sample_idx, smp.acc_m_s2, smp.gyr_rad_s, smp.mag_ut)
-        hips = (sensor in _THIGH_SIDE or sensor == "pelvis") and self._update_hips()
-        if hips and self._wall_stamps:
-            now = time.monotonic_ns()
-            self.latency.add(now - packets[-1].host_rx_ns)
-
-    def _fuse(
-        self,
-        st: SensorLiveState,
-        idx: npt.NDArray[np.int64],
-        acc: FloatArray,
-        gyr: FloatArray,
-        mag: FloatArray | None,
-    ) -> None:
-        fusion = st.fusion
-        if fusion is None:
+        model = st.clock.model
+        assert model is not None
+        ok = np.isfinite(smp.t_dev_s) & np.isfinite(smp.acc_m_s2).all(axis=1)
+        ok &= np.isfinite(smp.gyr_rad_s).all(axis=1)
+        if smp.mag_ut is not None:
+            ok &= np.isfinite(smp.mag_ut).all(axis=1)
+        if not ok.any():
             return
-        first = int(idx[0]) if st.last_idx is None else st.last_idx + 1
-        span = int(idx[-1]) - first + 1
-        if span - len(idx) > _MAX_FILL_S * st.meta.rate_hz and st.q_last is not None:
-            # a long gap (e.g. a reconnect): the filter state is stale; start a fresh filter,
-            # withhold this sensor's hip angles while it re-converges, then re-align its heading
-            from imuhip.orientation.fusion.online import OnlineFusion
+        mag = None if smp.mag_ut is None else smp.mag_ut[ok]
+        for rows in st.grid.push(
+            model.to_session(smp.t_dev_s[ok]),
+            smp.sample_idx[ok],
+            smp.acc_m_s2[ok],
+            smp.gyr_rad_s[ok],
+            mag,
+        ):
+            if st.fusion is None or rows.restart:
+                from imuhip.orientation.fusion.online import OnlineFusion
 
-            st.fusion = fusion = OnlineFusion(rate_hz=st.meta.rate_hz, use_mag=st.meta.has_mag)
-            st.reconverge_until_idx = int(idx[0]) + round(_RECONVERGE_S * st.meta.rate_hz)
-            st.resets += 1
-            res = fusion.update(acc, gyr, mag)
-        elif span > len(idx) and span - len(idx) <= _MAX_FILL_S * st.meta.rate_hz:
-            # hold the last valid row across short gaps so the fixed-rate filter stays on grid
-            pos = idx - first
-            valid = np.zeros(span, bool)
-            valid[pos] = True
-            a = np.zeros((span, 3))
-            g = np.zeros((span, 3))
-            a[pos], g[pos] = acc, gyr
-            m = None
-            if mag is not None:
-                m = np.zeros((span, 3))
-                m[pos] = mag
-            res = fusion.update(a, g, m, valid=valid)
-        else:
-            res = fusion.update(acc, gyr, mag)
-        st.last_idx = int(idx[-1])
-        q = res.q_world_sensor[-1]
-        st.q_last = q if st.q_yaw_fix is None else quat_mul(st.q_yaw_fix, q)
+                if st.fusion is not None:
+                    st.resets += 1
+                    log.info("%s: filter restarted after a gap", sensor)
+                st.fusion = OnlineFusion(rate_hz=self.rate_hz, use_mag=rows.mag_ut is not None)
+            res = st.fusion.update(rows.acc_m_s2, rows.gyr_rad_s, rows.mag_ut, valid=rows.valid)
+            self.hips.add(
+                sensor,
+                rows.k0,
+                res.q_world_sensor,
+                rows.acc_m_s2,
+                rows.gyr_rad_s,
+                rows.mag_ut,
+                rows.valid,
+                restart=rows.restart,
+            )
+        was_calibrated = self.calibrated
+        updates = self.hips.update()
+        if self.calibrated and not was_calibrated:
+            from imuhip.orientation.segment_calibration import segcal_to_event_data
 
-    def _calibrate(self) -> bool:
-        need = {"pelvis"} | (set(_THIGH_SIDE) & set(self.sensors))
-        if not need <= set(self.sensors):
-            return False
-        for p in need:
-            st = self.sensors[p]
-            if st.q_last is None or st.n_samples < self.calibration_s * st.meta.rate_hz:
-                return False
-        yaw = _yaw_of_x_axis(self.sensors["pelvis"].q_last)  # type: ignore[arg-type]
-        q_world_seg = quat_mul(
-            quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw), _Q_WORLD_SEG_FACING_X
-        )
-        for p in need:
-            st = self.sensors[p]
-            if st.q_last is not None:
-                st.q_sensor_segment = quat_mul(quat_conj(st.q_last), q_world_seg)
-        self.calibrated = True
-        return True
+            assert self.hips.segcal is not None
+            self.pending_events.append(
+                SessionEvent(
+                    self._last_host_ns,
+                    LIVE_SEGCAL_KIND,
+                    None,
+                    segcal_to_event_data(self.hips.segcal),
+                )
+            )
+        self._show(updates)
+        if updates and self._wall_stamps:
+            self.latency.add(time.monotonic_ns() - packets[-1].host_rx_ns)
 
-    @staticmethod
-    def _reconverging(st: SensorLiveState) -> bool:
-        u = st.reconverge_until_idx
-        return u is not None and st.last_idx is not None and st.last_idx < u
-
-    def _realign(self, p: str, st: SensorLiveState) -> None:
-        """End of a re-convergence: turn the fresh filter's heading (about world z) so that the
-        mean thigh-pelvis heading difference during the re-convergence equals the one before
-        the gap (walking on, the segments keep their mean relative heading)."""
-        st.reconverge_until_idx = None
-        sides = (
-            [s.value for t, s in _THIGH_SIDE.items() if t in self.sensors]
-            if p == "pelvis"
-            else [_THIGH_SIDE[p].value]
-        )
-        deltas = []
-        for side in sides:
-            ref, new = self._rel_yaw_ref.get(side), self._rel_yaw_new.pop(side, None)
-            if ref and new:
-                d = float(np.angle(ref / new))  # ref - new
-                deltas.append(-d if p == "pelvis" else d)
-        if not deltas:
+    def _show(self, updates: list[HipUpdate]) -> None:
+        hips = self.hips
+        if hips is None or hips.k_done is None:
             return
-        delta = float(np.angle(np.mean(np.exp(1j * np.array(deltas)))))
-        fix = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), delta)
-        st.q_yaw_fix = fix if st.q_yaw_fix is None else quat_mul(fix, st.q_yaw_fix)
-        if st.q_last is not None:
-            st.q_last = quat_mul(fix, st.q_last)
-        log.info("%s: heading re-aligned by %.1f° after a gap", p, np.degrees(delta))
+        for u in updates:
+            deg = np.degrees(u.angles_rad)
+            hist = self.hip_ir_hist[u.side]
+            for k, ir in zip(u.k.tolist(), deg[:, 2].tolist(), strict=True):
+                hist.append(k / self.rate_hz, ir)
+            self.hip_deg[u.side] = deg[-1]
+            self._last_k[u.side] = int(u.k[-1])
+        for side in ("left", "right"):
+            busy = hips.reconverging(side)
+            if busy:
+                self.reconverging.add(side)
+            else:
+                self.reconverging.discard(side)
+            # no number it cannot stand behind: nothing while re-converging or after a gap
+            if busy or self._last_k.get(side, -1) < hips.k_done - _STALE_ROWS:
+                self.hip_deg.pop(side, None)
 
-    def _update_hips(self) -> bool:
-        if not self.calibrated and not self._calibrate():
-            return False
-        pel = self.sensors["pelvis"]
-        if pel.q_last is None or pel.q_sensor_segment is None:
-            return False
-        pel_busy = self._reconverging(pel)
-        q_pel = quat_mul(pel.q_last, pel.q_sensor_segment)
-        done = False
-        alpha = 1.0 / (_REL_YAW_TAU_S * pel.meta.rate_hz)
-        for p, side in _THIGH_SIDE.items():
-            st = self.sensors.get(p)
-            if st is None or st.q_last is None or st.q_sensor_segment is None:
-                continue
-            q_thigh = quat_mul(st.q_last, st.q_sensor_segment)
-            rel = np.exp(1j * (_yaw_of_x_axis(q_thigh) - _yaw_of_x_axis(q_pel)))
-            if pel_busy or self._reconverging(st):
-                # withhold the angle (the view says "re-converging"); collect the relative
-                # heading over the re-convergence for the re-alignment
-                self.reconverging.add(side.value)
-                self.hip_deg.pop(side.value, None)
-                self._rel_yaw_new[side.value] = self._rel_yaw_new.get(side.value, 0j) + rel
-                continue
-            for q_st, name in ((st, p), (pel, "pelvis")):
-                if q_st.reconverge_until_idx is not None:  # just converged
-                    self._realign(name, q_st)
-            if side.value in self.reconverging:
-                self.reconverging.discard(side.value)
-                q_pel = quat_mul(pel.q_last, pel.q_sensor_segment)
-                q_thigh = quat_mul(st.q_last, st.q_sensor_segment)
-                rel = np.exp(1j * (_yaw_of_x_axis(q_thigh) - _yaw_of_x_axis(q_pel)))
-            ref = self._rel_yaw_ref.get(side.value)
-            self._rel_yaw_ref[side.value] = rel if ref is None else ref + alpha * (rel - ref)
-            ang = hip_angles(q_pel, q_thigh, side)
-            deg = np.degrees(ang)
-            self.hip_deg[side.value] = deg
-            t_s = (pel.last_idx or 0) / pel.meta.rate_hz  # pelvis sample time
-            self.hip_ir_hist[side.value].append(t_s, float(deg[2]))
-            done = True
-        return done
+    def take_events(self) -> list[SessionEvent]:
+        """Events produced since the last call (the session writes them to the recording)."""
+        out, self.pending_events = self.pending_events, []
+        return out
 
     # -- output --------------------------------------------------------------------------------
     def hip_ir_excursion_deg(self, side: str) -> float | None:

@@ -225,6 +225,9 @@ async def run_live(
                 writer.write_packet(it)  # recorded before anything decodes it
                 n_packets += 1
                 proc.push(it.sensor, [it])  # per packet, exactly as replay_metrics does
+                for ev in proc.take_events():  # the live segment calibration, once
+                    writer.write_event(ev)
+                    n_events += 1
             else:
                 writer.write_event(it)
                 n_events += 1
