@@ -12,6 +12,7 @@ __all__ = [
     "ImportFormatError",
     "ImuhipError",
     "InsufficientDataError",
+    "OptionError",
     "ProtocolError",
     "RecordingError",
     "SensorConnectionError",
@@ -20,6 +21,10 @@ __all__ = [
 
 class ImuhipError(Exception):
     """Root of every error imuhip raises on purpose."""
+
+
+class OptionError(ImuhipError):
+    """A command-line option with a value the command cannot use (the CLI exits 2 with usage)."""
 
 
 class ProtocolError(ImuhipError):

@@ -17,7 +17,7 @@ from types import ModuleType
 
 from imuhip import __version__
 from imuhip.cli import commands
-from imuhip.errors import ImuhipError
+from imuhip.errors import ImuhipError, OptionError
 
 __all__ = ["build_parser", "main"]
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)  # type: ignore[attr-defined]
         mod.add_arguments(p)  # type: ignore[attr-defined]
-        p.set_defaults(_run=mod.run)  # type: ignore[attr-defined]
+        p.set_defaults(_run=mod.run, _parser=p)  # type: ignore[attr-defined]
     return parser
 
 
@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except OptionError as err:  # a bad option value: as argparse does, usage + one line, exit 2
+        args._parser.print_usage(sys.stderr)
+        sys.stderr.write(f"imuhip {args.command}: error: {err}\n")
+        return 2
     except ImuhipError as err:
         sys.stderr.write(f"imuhip {args.command}: error: {err}\n")
         return 1

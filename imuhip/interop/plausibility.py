@@ -41,6 +41,11 @@ MAX_QUARANTINED_FRACTION: Final = 0.01
 
 _UNIT = {"acc_m_s2": "m/s²", "gyr_rad_s": "rad/s", "mag_ut": "µT"}
 _NAME = {"acc_m_s2": "accelerometer", "gyr_rad_s": "gyroscope", "mag_ut": "magnetometer"}
+_LIKELY = {
+    "acc_m_s2": "mm/s² or another unit in an m/s² column?",
+    "gyr_rad_s": "deg/s values in a rad/s column?",
+    "mag_ut": "nT or raw counts in a µT column?",
+}
 
 
 def quarantine_impossible(sensor: ImportedSensor) -> ImportedSensor:
@@ -82,7 +87,8 @@ def quarantine_impossible(sensor: ImportedSensor) -> ImportedSensor:
             raise ImportFormatError(
                 f"{sensor.source}: {what}, {100.0 * k / n:.1f} % of {n} samples (first at "
                 f"sample {int(sensor.sample_idx[first])}): not a glitch to repair; check the "
-                f"column's unit (the {_NAME[field_name]} must be in {_UNIT[field_name]})"
+                f"column's unit ({_LIKELY[field_name]} the {_NAME[field_name]} must be in "
+                f"{_UNIT[field_name]})"
             )
         notes.append(
             f"{sensor.source}: {what}, first at sample {int(sensor.sample_idx[first])}: "

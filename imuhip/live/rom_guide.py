@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imuhip.errors import ImuhipError
+from imuhip.errors import ImuhipError, OptionError
 from imuhip.sim.rom import RomPhase, RomSimParams, rom_schedule
 from imuhip.types import SessionEvent
 
@@ -158,7 +158,7 @@ def _targets(args: argparse.Namespace) -> dict[str, str]:
     for item in args.sensor:
         placement, sep, address = str(item).partition("=")
         if not sep or not placement or not address:
-            raise ImuhipError(f"--sensor expects PLACEMENT=ADDRESS, got {item!r}")
+            raise OptionError(f"--sensor expects PLACEMENT=ADDRESS, got {item!r}")
         out[placement.strip()] = address.strip()
     return out
 
@@ -167,7 +167,7 @@ def _pair(text: str, name: str) -> tuple[float, float]:
     try:
         a, b = (float(x) for x in str(text).split(","))
     except ValueError as err:
-        raise ImuhipError(f"{name} expects L,R degrees, got {text!r}") from err
+        raise OptionError(f"{name} expects L,R degrees, got {text!r}") from err
     return a, b
 
 

@@ -40,6 +40,8 @@ class ChunkedResult:
     windows: int
     window_s: float
     overlap_s: float
+    segcal: Any = None
+    """The segment calibration every window used (the recording's, or the first window's)."""
 
 
 def _window_frames(
@@ -228,7 +230,17 @@ def analyze_recording_chunked(
         "chunked": {"windows": n_windows, "window_s": window_s, "overlap_s": overlap_s},
     }
     return ChunkedResult(
-        meta, strides, per_stride, session, comp, flags, quality, n_windows, window_s, overlap_s
+        meta,
+        strides,
+        per_stride,
+        session,
+        comp,
+        flags,
+        quality,
+        n_windows,
+        window_s,
+        overlap_s,
+        segcal,
     )
 
 

@@ -298,7 +298,7 @@ def test_user_errors_in_process(rec_path: Path, tmp_path: Path, capsys) -> None:
     f.write_text("x")
     assert main(["export", str(rec_path), "--format", "csv", "--out", str(f)]) == 1
     assert "not a directory" in capsys.readouterr().err
-    assert main(["replay", str(rec_path), "--speed", "2"]) == 1
+    assert main(["replay", str(rec_path), "--speed", "2"]) == 2  # option misuse: usage, exit 2
     assert "--realtime" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["export", str(rec_path), "--format", "xlsx", "--out", str(tmp_path / "y")])

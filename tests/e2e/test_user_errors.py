@@ -341,3 +341,34 @@ def test_import_real_xio_fusion_csv(tmp_path: Path, shared_data: Path) -> None:
     dec = decode_session(rec.packets, rec.meta)["pelvis"]
     rest = np.linalg.norm(dec.acc_m_s2[:200], axis=1)  # the file starts with the IMU at rest
     assert float(np.mean(rest)) == pytest.approx(9.81, abs=0.15)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("analyze", TYPICAL, "--out", "o", "--method", "foo"),
+        ("analyze", TYPICAL, "--out", "o", "--standing-pelvic-tilt-deg", "60"),
+        ("batch", ".", "--out", "c.parquet", "--jobs", "0"),
+        ("live", "--simulate", "--out", "l.imrec", "--duration", "-3"),
+        ("live", "--simulate", "--out", "l.imrec", "--speed", "0"),
+        ("scan", "--simulate", "--timeout", "-1"),
+        ("rom-test", "--live", "--simulate", "--out", "r.imrec", "--rom-ir-deg", "30"),
+    ],
+)
+def test_bad_option_value_gives_usage_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str | Path, ...]
+) -> None:
+    p = _imuhip(*args, cwd=tmp_path)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith(f"usage: imuhip {args[0]}"), p.stderr
+    _one_line_error(p, str([a for a in args if str(a).startswith("--")][-1]))
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_analyze_twice_replaces_its_own_report(tmp_path: Path) -> None:
+    """The README's main command run twice works: the earlier report is replaced as a whole."""
+    out = tmp_path / "rep"
+    for _ in range(2):
+        p = _imuhip("analyze", TYPICAL, "--out", out, "--quiet", cwd=tmp_path, timeout=300)
+        assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in out.iterdir()) == ["report.html", "report.json", "strides.csv"]

@@ -35,17 +35,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the batch; list failures with their reason; exit 1 if any recording failed."""
-    from imuhip.errors import ImuhipError
+    from imuhip.errors import ImuhipError, OptionError
     from imuhip.orientation.fusion._types import canonical_method
     from imuhip.pipeline import AnalysisConfig
     from imuhip.report.cohort import run_batch
 
+    if args.jobs is not None and args.jobs < 1:
+        raise OptionError(f"--jobs must be >= 1, got {args.jobs}")
+    try:
+        canonical_method(args.method)
+    except ValueError as err:
+        raise OptionError(f"--method: {err}") from err
     if not args.folder.is_dir():
         raise ImuhipError(f"{args.folder} is not a folder")
     if not any(args.folder.rglob("*.imrec")):
         raise ImuhipError(f"no recordings (*.imrec) found under {args.folder}")
     if args.calibration is not None and not args.calibration.is_dir():
-        raise ImuhipError(f"--calibration {args.calibration} is not a folder")
+        raise OptionError(f"--calibration {args.calibration} is not a folder")
     from imuhip.cli.commands._common import prepare_output_file
 
     prepare_output_file(args.out)
@@ -58,12 +64,6 @@ def run(args: argparse.Namespace) -> int:
             f"refusing to overwrite existing file {args.out}: it has no batch manifest "
             f"{manifest_path(args.out).name} (use --force)"
         )
-    if args.jobs is not None and args.jobs < 1:
-        raise ImuhipError(f"--jobs must be >= 1, got {args.jobs}")
-    try:
-        canonical_method(args.method)
-    except ValueError as err:
-        raise ImuhipError(f"--method: {err}") from err
     cfg = AnalysisConfig(
         method=args.method,
         use_mag=not args.no_mag,

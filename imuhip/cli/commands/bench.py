@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print the table (stdout) and write the JSON."""
     from imuhip.cli.bench import BenchConfig, format_bench, run_bench
-    from imuhip.errors import ImuhipError
+    from imuhip.errors import ImuhipError, OptionError
 
     try:
         cfg = BenchConfig(
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise ImuhipError(f"bench: {err}") from err
     if args.rate not in (50, 100, 200, 400):
-        raise ImuhipError(f"bench: --rate must be 50, 100, 200 or 400, got {args.rate}")
+        raise OptionError(f"bench: --rate must be 50, 100, 200 or 400, got {args.rate}")
 
     def progress(label: str) -> None:
         if not args.quiet:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from imuhip.conventions import Placement
-from imuhip.errors import ImportFormatError
+from imuhip.errors import ImportFormatError, OptionError
 
 NAME = "import"
 HELP = "import generic CSV or Xsens exports as a recording or an orientation session"
@@ -204,9 +204,7 @@ def run(args: argparse.Namespace) -> int:
             if declared is not None:
                 unit_factor(quantity, declared, where=f"--{quantity}-unit")
         if not (math.isfinite(args.max_gap_s) and args.max_gap_s >= 0):
-            raise ImportFormatError(
-                f"--max-gap-s must be a finite number >= 0, got {args.max_gap_s}"
-            )
+            raise OptionError(f"--max-gap-s must be a finite number >= 0, got {args.max_gap_s}")
         opt = CsvOptions(
             rate_hz=args.rate_hz,
             acc_unit=args.acc_unit,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from imuhip.conventions import Placement
-from imuhip.errors import ImuhipError
+from imuhip.errors import ImuhipError, OptionError
 from imuhip.ingest.protocol import RATES_HZ
 
 NAME = "live"
@@ -171,11 +171,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.simulate and not args.sensor:
         raise ImuhipError("name at least one --sensor PLACEMENT=ADDRESS (or use --simulate)")
     if args.faults and not args.simulate:
-        raise ImuhipError("--faults only applies to --simulate")
+        raise OptionError("--faults only applies to --simulate")
     if args.speed <= 0:
-        raise ImuhipError(f"--speed must be > 0, got {args.speed}")
+        raise OptionError(f"--speed must be > 0, got {args.speed}")
     if args.duration is not None and args.duration <= 0:
-        raise ImuhipError(f"--duration must be > 0, got {args.duration}")
+        raise OptionError(f"--duration must be > 0, got {args.duration}")
     names = [p for p, _a in args.sensor]
     if len(set(names)) != len(names):
         raise ImuhipError(f"a placement is named twice in --sensor: {names}")

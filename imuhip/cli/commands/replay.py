@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from imuhip.cli.commands._common import load_recording, positive_float, sensor_summary
-from imuhip.errors import ImuhipError
+from imuhip.errors import ImuhipError, OptionError
 from imuhip.ingest.decode import StreamDecoder, decode_session, empty_samples, stream_decoder_for
 from imuhip.ingest.recording import warning_lines
 from imuhip.sources.replay import replay_packets
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     rec = load_recording(args.recording)
     meta = rec.meta
     if not args.realtime and args.speed != 1.0:
-        raise ImuhipError("--speed only applies with --realtime")
+        raise OptionError("--speed only applies with --realtime")
     decoders = {s.placement: stream_decoder_for(s) for s in meta.sensors}
     parts: dict[str, list[ImuSamples]] = {k: [] for k in decoders}
     pending: dict[str, list[RawPacket]] = {k: [] for k in decoders}

@@ -7,7 +7,7 @@ import asyncio
 import math
 import sys
 
-from imuhip.errors import ImuhipError
+from imuhip.errors import OptionError
 
 NAME = "scan"
 HELP = "list nearby imuhip-protocol and Movesense sensors with RSSI and battery"
@@ -38,7 +38,7 @@ async def _scan(args: argparse.Namespace) -> list[object]:
 def run(args: argparse.Namespace) -> int:
     """Scan and print one line per sensor, strongest first."""
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
-        raise ImuhipError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
+        raise OptionError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
     found = asyncio.run(_scan(args))
     if not found:
         sys.stdout.write("no imuhip or Movesense sensor found\n")

@@ -131,5 +131,5 @@ def test_bench_cli_user_error() -> None:
         text=True,
         check=False,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: imuhip bench")
     assert "--rate" in proc.stderr

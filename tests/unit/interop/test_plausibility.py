@@ -74,7 +74,7 @@ def test_many_impossible_samples_refuse_the_file_naming_the_unit():
     s = _sensor()
     # a deg/s column read as rad/s: every fast swing is 57x too large
     s.gyr_rad_s[:50] *= math.degrees(1.0) * 200
-    with pytest.raises(ImportFormatError, match=r"r\.csv: .*gyroscope.*rad/s"):
+    with pytest.raises(ImportFormatError, match=r"r\.csv: .*gyroscope.*deg/s values in a rad/s"):
         quarantine_impossible(s)
 
 

@@ -147,4 +147,4 @@ def test_cli_pelvic_tilt_option_shifts_absolute_flexion_only(tmp_path: Path) -> 
         text=True,
         timeout=60,
     )
-    assert bad.returncode == 1 and "--standing-pelvic-tilt-deg" in bad.stderr
+    assert bad.returncode == 2 and "--standing-pelvic-tilt-deg" in bad.stderr  # usage error
