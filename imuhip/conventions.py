@@ -107,6 +107,8 @@ class Placement(StrEnum):
     LUMBAR = "lumbar"
     SHANK_L = "shank_l"
     SHANK_R = "shank_r"
+    FOOT_L = "foot_l"
+    FOOT_R = "foot_r"
 
     @property
     def side(self) -> Side | None:
@@ -132,6 +134,7 @@ class Side(StrEnum):
 
 THIGH_OF: Final = {Side.LEFT: Placement.THIGH_L, Side.RIGHT: Placement.THIGH_R}
 SHANK_OF: Final = {Side.LEFT: Placement.SHANK_L, Side.RIGHT: Placement.SHANK_R}
+FOOT_OF: Final = {Side.LEFT: Placement.FOOT_L, Side.RIGHT: Placement.FOOT_R}
 
 AXES: Final = ("x", "y", "z")
 

@@ -7,6 +7,7 @@ session_metrics → compensation_index → gait_flags``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -21,11 +22,8 @@ from imuhip.gait.events import (
     EventConfig,
     SideEvents,
     Stride,
-    config_for_segment,
-    detect_gait_events,
     pelvis_heading_rad,
-    segment_angular_velocity,
-    segment_strides,
+    session_events,
 )
 from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_many
 from imuhip.gait.norms import Flag, gait_flags
@@ -134,6 +132,8 @@ def analyze_recording(
     path: str | os.PathLike[str],
     cfg: AnalysisConfig | None = None,
     progress: Progress | None = None,
+    *,
+    segcal: SegmentCalibration | None = None,
 ) -> SessionResult:
     """Analyse one ``.imrec`` recording end to end.
 
@@ -143,6 +143,9 @@ def analyze_recording(
     cfg : AnalysisConfig, optional
     progress : callable, optional
         Called with a short label before each stage (the CLI shows it on stderr).
+    segcal : SegmentCalibration, optional
+        A segment calibration to use (e.g. one made on an earlier session or a part of this
+        one); default: the one stored in the recording, else calibrated from the session.
 
     Raises
     ------
@@ -168,6 +171,7 @@ def analyze_recording(
         recording_warnings=list(rec.warnings),
         recording_complete=bool(rec.complete),
         progress=progress,
+        segcal=segcal,
     )
 
 
@@ -219,6 +223,7 @@ def _analyze_samples(
     recording_warnings: Sequence[str] = (),
     recording_complete: bool = True,
     progress: Progress | None = None,
+    segcal: SegmentCalibration | None = None,
 ) -> SessionResult:
     """:func:`analyze_packets` from the decoded samples on (``samples`` is emptied)."""
     from imuhip.ingest.align import AlignConfig, align_session
@@ -258,7 +263,7 @@ def _analyze_samples(
         },
     }
     del aligned  # the raw grid is not needed past this point (quality is extracted)
-    segcal = _recorded_segcal(events)
+    segcal = segcal or _recorded_segcal(events)
     return analyze_orientations(
         ori, meta, cfg, segcal=segcal, quality=quality, progress=progress, events=events
     )
@@ -301,6 +306,39 @@ def _calibrate(
         except CalibrationError as err:
             log.warning("marked static window unusable (%s); searching for one", err)
     return calibrate_segments(ori, seg_cfg, functional_windows=functional)
+
+
+def _drop_uncalibrated(
+    ori: OrientationSession, segcal: SegmentCalibration, quality: dict[str, Any]
+) -> OrientationSession:
+    """``ori`` without the sensors the calibration could not use, each named in ``quality``.
+
+    ``quality["dropped_sensors"][placement] = {"stage": ..., "reason": ...}``: an optional sensor
+    (shank, lumbar, foot) or one thigh that failed its calibration is left out of everything
+    downstream (angles, events) instead of aborting the session; the pelvis and the last thigh
+    raise in the calibration itself.
+    """
+    dropped: dict[str, dict[str, str]] = quality.setdefault("dropped_sensors", {})
+    keep = [p for p in ori.q_world_sensor if p in segcal.q_sensor_segment]
+    for p in ori.q_world_sensor:
+        if p in keep or ori.gyr_rad_s.get(p) is None or p.startswith("foot_"):
+            # orientation-only sensors are left as they were; feet need no segment
+            # calibration (their events use the sensor frame, gait.events foot rule)
+            continue
+        reason = segcal.dropped.get(p, "not in the segment calibration")
+        dropped[p] = {"stage": "calibration", "reason": reason}
+        log.warning("%s dropped: segment calibration failed (%s)", p, reason)
+    if not any(p in dropped for p in ori.q_world_sensor):
+        return ori
+    return dataclasses.replace(
+        ori,
+        q_world_sensor={p: q for p, q in ori.q_world_sensor.items() if p not in dropped},
+        acc_m_s2={p: a for p, a in ori.acc_m_s2.items() if p not in dropped},
+        gyr_rad_s={p: g for p, g in ori.gyr_rad_s.items() if p not in dropped},
+        valid={p: v for p, v in ori.valid.items() if p not in dropped},
+        diagnostics={p: d for p, d in ori.diagnostics.items() if p not in dropped},
+        mag_ut={p: m for p, m in ori.mag_ut.items() if p not in dropped},
+    )
 
 
 def _angle_assumptions(
@@ -383,6 +421,7 @@ def analyze_orientations(
     if segcal is None:
         say("calibrating segments")
         segcal = _calibrate(ori, events, cfg.segment_calibration_config())
+    ori = _drop_uncalibrated(ori, segcal, quality)
     say("computing joint angles")
     angles = joint_angles(
         ori,
@@ -391,27 +430,11 @@ def analyze_orientations(
     )
     say("detecting gait events")
     heading = pelvis_heading_rad(ori, segcal) if "pelvis" in ori.q_world_sensor else None
-    gait_events: dict[str, SideEvents] = {}
-    strides: list[Stride] = []
-    for side, suffix in (("left", "l"), ("right", "r")):
-        if side not in angles.hip_rad:
-            continue
-        seg = "shank" if f"shank_{suffix}" in ori.q_world_sensor else "thigh"
-        omega, kind = segment_angular_velocity(ori, segcal, f"{seg}_{suffix}")
-        ev = detect_gait_events(
-            ori.t_s,
-            omega[:, 2],
-            side=side,
-            segment=seg,
-            source=f"{seg}_{kind}",
-            cfg=config_for_segment(cfg.events, segcal, f"{seg}_{suffix}"),
-        )
-        gait_events[side] = ev
-        valid = np.asarray(angles.valid, dtype=bool)
-        if seg == "shank":
-            valid = valid & np.asarray(ori.valid[f"shank_{suffix}"], dtype=bool)
-        strides += segment_strides(ev, ori.t_s, valid, heading, cfg.events)
-    strides.sort(key=lambda s: (s.ic_s, s.side))
+    sides = tuple(side for side in ("left", "right") if side in angles.hip_rad)
+    # per side: foot, else shank, else thigh; constraints and alternation (gait.events)
+    gait_events, strides, event_checks = session_events(
+        ori, segcal, np.asarray(angles.valid, dtype=bool), sides, heading, cfg.events
+    )
     say("computing metrics")
     per_stride = stride_metrics_many(angles, strides)
     session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
@@ -431,12 +454,18 @@ def analyze_orientations(
         "method": dict(segcal.method),
         "quality": {k: dict(v) for k, v in segcal.quality.items()},
         "warnings": list(segcal.warnings),
+        "dropped": dict(segcal.dropped),
     }
+    # a leg whose marked swings were unusable, calibrated from the walking instead
+    quality["calibration_fallbacks"] = [w for w in segcal.warnings if ": fallback: " in w]
+    # session-level count of strides left out because the pelvis heading turned in them
+    quality["turning_strides"] = sum(1 for s in strides if s.exclusion == "turning")
     quality["angle_assumptions"] = _angle_assumptions(cfg, segcal, recorded_segcal)
     quality["transverse_confidence_mean"] = conf_mean
     quality["angle_notes"] = list(angles.notes)
     quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0
     quality["event_sources"] = {s: e.source for s, e in gait_events.items()}
+    quality["event_checks"] = event_checks
     quality["event_warnings"] = [
         f"{s}: the {e.source.split('_')[0]} mediolateral angular velocity looked inverted "
         "(swing negative); events were detected on the negated signal - check the segment "

@@ -307,13 +307,16 @@ class SegmentCalibration:
 
     ``method`` per placement: ``"static+walking"``, ``"static+functional"``, ``"seated"``,
     ``"assumed"``...; ``quality`` per placement: numbers a report can show (e.g.
-    ``still_rms_rad_s``, ``axis_ambiguity``); ``warnings`` are human-readable reasons for doubt.
+    ``still_rms_rad_s``, ``axis_ambiguity``); ``warnings`` are human-readable reasons for doubt;
+    ``dropped`` names the optional sensors (or one thigh) that could not be calibrated and why:
+    they are left out of ``q_sensor_segment`` and the analysis goes on without them.
     """
 
     q_sensor_segment: dict[str, FloatArray]  # each (4,)
     method: dict[str, str]
     quality: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    dropped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

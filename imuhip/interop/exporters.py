@@ -100,9 +100,9 @@ def strides_table(result: SessionResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _typed_float(x: float) -> str:
+def _typed_float(x: object) -> str:
     """``x`` with 10 significant digits that a CSV reader cannot take for an integer."""
-    text = f"{x:.10g}"
+    text = f"{float(x):.10g}"  # type: ignore[arg-type]
     return text if any(c in text for c in ".en") else text + ".0"
 
 

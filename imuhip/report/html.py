@@ -191,6 +191,16 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
         + f"; orientation: {html.escape(ses['orientation_source'])}; "
         f"{html.escape(d['generated_by'])}</p>"
     )
+    dropped = d["quality"].get("dropped_sensors") or {}
+    if dropped:  # an optional sensor the analysis went on without: say so before any number
+        parts.append(
+            '<div class="flag" id="dropped-sensors"><b>Sensors dropped:</b> '
+            + "; ".join(
+                f"{html.escape(p)} ({html.escape(v['stage'])}: {html.escape(v['reason'])})"
+                for p, v in dropped.items()
+            )
+            + ". The analysis went on without them.</div>"
+        )
     # --- summary and flags
     parts.append("<h2>Summary</h2>")
     rows = []

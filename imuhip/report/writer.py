@@ -201,6 +201,7 @@ def summary_lines(res: SessionResult) -> list[str]:
             f"{side:>5}: {n['valid']}/{n['total']} valid strides, "
             f"hip rotation excursion {exc_s}{comp_s}"
         )
+    lines += _quality_lines(res)
     a = ses.asymmetry.get("hip_rotation_excursion_deg")
     if a is not None:
         lines.append(
@@ -222,23 +223,67 @@ def summary_lines(res: SessionResult) -> list[str]:
     return lines
 
 
+def _quality_lines(res: SessionResult) -> list[str]:
+    """Summary lines on what the analysis left out: turning strides, dropped sensors, fallbacks."""
+    q = res.quality
+    lines = []
+    n_turn = int(q.get("turning_strides", 0))
+    if n_turn:
+        lines.append(
+            f"turning: {n_turn} stride(s) excluded (pelvis heading changed by more than "
+            f"{res.config.events.turn_max_deg:g}° within the stride)"
+        )
+    for p, v in (q.get("dropped_sensors") or {}).items():
+        lines.append(f"DROPPED {p} ({v['stage']}): {v['reason']}")
+    lines += [f"CALIBRATION: {w}" for w in q.get("calibration_fallbacks", [])]
+    return lines
+
+
 def write_report(res: SessionResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``report.json``, ``strides.csv`` and ``report.html`` into ``out_dir`` (created).
+
+    The set is replaced as a whole: every file is first written under a temporary name in
+    ``out_dir``; then the previous set is removed and the new files are renamed into place,
+    ``report.json`` last. A folder that holds ``report.json`` therefore holds a complete report
+    of one run, whatever moment the process was killed at (at most a subset of the new files
+    without ``report.json``, never old and new mixed).
 
     Returns
     -------
     dict
         ``{"json": path, "csv": path, "html": path}``.
     """
+    import os
+    import tempfile
+
     from imuhip.report.html import render_html
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     d = report_dict(res)
-    p_json = out / "report.json"
-    p_json.write_text(json.dumps(d, indent=2, allow_nan=False), encoding="utf-8")
-    p_csv = out / "strides.csv"
-    strides_table(res).to_csv(p_csv, index=False, float_format="%.4f")
-    p_html = out / "report.html"
-    p_html.write_text(render_html(res, d, strides_table(res)), encoding="utf-8")
-    return {"json": p_json, "csv": p_csv, "html": p_html}
+    table = strides_table(res)
+    parts = {
+        "csv": ("strides.csv", table.to_csv(index=False, float_format="%.4f")),
+        "html": ("report.html", render_html(res, d, table)),
+        "json": ("report.json", json.dumps(d, indent=2, allow_nan=False)),  # the last one
+    }
+    tmp: dict[str, Path] = {}
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for key, (name, text) in parts.items():
+            fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out)
+            os.fchmod(fd, 0o666 & ~umask)  # the permissions a plain open() would give
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+            tmp[key] = Path(path)
+        final = {key: out / name for key, (name, _) in parts.items()}
+        final["json"].unlink(missing_ok=True)  # from here on, no report.json: not complete
+        for key in ("csv", "html"):
+            final[key].unlink(missing_ok=True)
+        for key in ("csv", "html", "json"):
+            tmp.pop(key).replace(final[key])
+    finally:
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+    return final

@@ -12,7 +12,8 @@ NAME = "analyze"
 HELP = "analyse a recording: gait events, hip/pelvis/lumbar metrics, report.json/csv/html"
 
 REPORT_FILES = ("report.json", "strides.csv", "report.html")
-"""Files ``write_report`` puts into ``--out``; an existing one is kept unless ``--force``."""
+"""Files ``write_report`` puts into ``--out``: an earlier imuhip report there is replaced (as a
+whole); a file of the same name that imuhip did not write is kept unless ``--force``."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,14 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="overwrite report.json/strides.csv/report.html already in --out",
+        help="also overwrite report.json/strides.csv/report.html in --out that imuhip did not "
+        "write (an earlier imuhip report there is always replaced)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
     """Analyse, write the report, print a short summary and the report path."""
-    from imuhip.errors import ImuhipError
+    from imuhip.errors import ImuhipError, OptionError
     from imuhip.orientation.fusion._types import canonical_method
     from imuhip.pipeline import AnalysisConfig, analyze_recording
     from imuhip.report.writer import summary_lines, write_report
@@ -69,24 +71,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         canonical_method(args.method)
     except ValueError as err:
-        raise ImuhipError(f"--method: {err}") from err
+        raise OptionError(f"--method: {err}") from err
+    tilt = args.standing_pelvic_tilt_deg
+    if tilt is not None and not (math.isfinite(tilt) and abs(tilt) <= 45.0):
+        raise OptionError(f"--standing-pelvic-tilt-deg must be within ±45 deg, got {tilt}")
     from imuhip.cli.commands._common import prepare_output_dir
 
     if args.calibration is not None and not args.calibration.is_dir():
-        raise ImuhipError(f"--calibration {args.calibration} is not a folder")
+        raise OptionError(f"--calibration {args.calibration} is not a folder")
     prepare_output_dir(args.out)  # before the analysis: a bad --out fails in a second, not after
     existing = [n for n in REPORT_FILES if (args.out / n).exists()]
-    if existing and not getattr(args, "force", False):
+    foreign = [n for n in existing if not _from_imuhip(args.out / n)]
+    if foreign and not getattr(args, "force", False):
+        # an earlier imuhip report in --out is replaced (as a whole, report.json last); any
+        # other file of those names is not
         raise ImuhipError(
-            f"refusing to overwrite existing file(s) in {args.out}: {', '.join(existing)} "
-            "(use --force)"
+            f"refusing to overwrite existing file(s) in {args.out}: {', '.join(foreign)} "
+            "(not an imuhip report; use --force)"
         )
     for n in existing:
         if (args.out / n).is_dir():
             raise ImuhipError(f"{args.out / n} is a directory; cannot write a file there")
-    tilt = args.standing_pelvic_tilt_deg
-    if tilt is not None and not (math.isfinite(tilt) and abs(tilt) <= 45.0):
-        raise ImuhipError(f"--standing-pelvic-tilt-deg must be within ±45 deg, got {tilt}")
     cfg = AnalysisConfig(
         method=args.method,
         use_mag=not args.no_mag,
@@ -127,7 +132,26 @@ def run(args: argparse.Namespace) -> int:
         f"session {escape(res.meta.session_id)}"
     )
     for line in summary_lines(res):
-        style = "bold yellow" if line.startswith("FLAG") else ""
+        style = "bold yellow" if line.startswith(("FLAG", "DROPPED", "CALIBRATION")) else ""
         console.print(f"  [{style}]{escape(line)}[/{style}]" if style else f"  {escape(line)}")
     console.print(f"report: {escape(str(paths['html']))}")
     return 0
+
+
+def _from_imuhip(path: Path) -> bool:
+    """Whether ``path`` (one of :data:`REPORT_FILES`) was written by ``imuhip analyze``."""
+    import json
+
+    try:
+        if path.is_dir():
+            return False
+        if path.name == "report.json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(doc, dict) and str(doc.get("generated_by", "")).startswith("imuhip")
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except (OSError, ValueError):
+        return False
+    if path.name == "strides.csv":
+        return head.startswith("side,stride,")
+    return "imuhip" in head

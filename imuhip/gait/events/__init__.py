@@ -1,5 +1,15 @@
 """Gait events (initial contact, toe-off) and stride segmentation.
 
+Sources
+-------
+Per side the best sensor present gives the events (:func:`session_events`,
+:func:`event_source`): a **foot** sensor (Rampp et al. 2014, doi:10.1109/TBME.2014.2368211,
+:mod:`._foot_rule`; its own gyroscope and accelerometer, axes from the data), else the shank,
+else the thigh. Every rule's candidates then pass the physiological constraints
+(:mod:`._constraints`: one IC and one TO per same-side stride of 0.7-2.5 s, stance 50-75 %,
+left/right alternation), and the rejections are counted (``quality["event_checks"]``).
+Validation on real sensors: ``docs/validation.md``.
+
 Signals
 -------
 The mediolateral angular velocity of a leg segment, i.e. its angular velocity about the ISB segment
@@ -42,29 +52,49 @@ the distal end forward, so the swing phase is a large positive bump on both side
 
 Strides are half-open ``[ic_k, ic_{k+1})`` per side (``docs/architecture.md``). A stride that is
 not steady straight walking is kept but marked invalid with one reason: ``gap``, ``standing``,
-``too_short``, ``turning``, ``no_toe_off`` or ``outlier``.
+``too_short``, ``turning``, ``no_toe_off`` or ``outlier`` (:func:`segment_strides`), then
+``stance`` or ``alternation`` (:func:`check_strides`).
 
 Modules: ``_config`` (:class:`EventConfig`, :class:`SideEvents`, :class:`Stride`), ``_signals``
 (the angular velocity and heading the rules read), ``_detector`` (:func:`detect_gait_events`:
-filtering, sign and swing peaks), the rules ``_shank_rule`` and ``_thigh_rule``, and
-``_strides`` (:func:`segment_strides` and the exclusion reasons).
+filtering, sign and swing peaks), the rules ``_foot_rule``, ``_shank_rule`` and ``_thigh_rule``,
+``_constraints`` (physiological constraints on candidates), ``_strides``
+(:func:`segment_strides` and the exclusion reasons) and ``_session`` (the source per side and
+the session's events and strides).
 """
 
 from __future__ import annotations
 
 from imuhip.gait.events._config import EXCLUSION_REASONS as EXCLUSION_REASONS
 from imuhip.gait.events._config import EventConfig, SideEvents, Stride
+from imuhip.gait.events._constraints import check_strides, reject_close_candidates
 from imuhip.gait.events._detector import config_for_segment, detect_gait_events
+from imuhip.gait.events._foot_rule import FootEvents, detect_foot_events, foot_axes
+from imuhip.gait.events._session import (
+    detect_foot_side_events,
+    detect_side_events,
+    event_source,
+    session_events,
+)
 from imuhip.gait.events._signals import pelvis_heading_rad, segment_angular_velocity
 from imuhip.gait.events._strides import segment_strides
 
 __all__ = [
     "EventConfig",
+    "FootEvents",
     "SideEvents",
     "Stride",
+    "check_strides",
     "config_for_segment",
+    "detect_foot_events",
+    "detect_foot_side_events",
     "detect_gait_events",
+    "detect_side_events",
+    "event_source",
+    "foot_axes",
     "pelvis_heading_rad",
+    "reject_close_candidates",
     "segment_angular_velocity",
     "segment_strides",
+    "session_events",
 ]

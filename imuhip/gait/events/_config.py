@@ -13,7 +13,16 @@ __all__ = ["EXCLUSION_REASONS", "EventConfig", "SideEvents", "Stride"]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-EXCLUSION_REASONS = ("gap", "standing", "too_short", "turning", "no_toe_off", "outlier")
+EXCLUSION_REASONS = (
+    "gap",
+    "standing",
+    "too_short",
+    "turning",
+    "no_toe_off",
+    "stance",
+    "alternation",
+    "outlier",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,34 @@ class EventConfig:
         Half-width of the second difference that locates the contact of a first step when it
         shows as a shoulder rather than a local maximum (~ the time scale of the 8 Hz
         low-pass, 1/(4 x 8 Hz)).
+    foot_swing_peak_min_rad_s : float
+        Foot rule (Rampp et al. 2014): least mid-swing peak of the foot's 8 Hz low-passed
+        mediolateral angular velocity. Foot swing peaks are 5-9 rad/s in walking (about twice
+        the shank's toe-off dip); 2.0 keeps slow walking and rejects shuffling.
+    foot_ic_search_ms : tuple of float
+        Foot rule: window before/after the heel-strike minimum of the angular velocity in which
+        the IC is the maximum of the anterior specific force (Rampp et al.: 80 ms / 50 ms).
+    foot_min_vel_win_ms : float
+        Foot rule: window of the least gyroscope energy, whose centre is mid-stance (100 ms).
+    foot_moving_rad_s, foot_rest_rad_s : float
+        Foot axes (:func:`foot_axes`): samples with ``|gyr|`` above the first give the
+        principal (mediolateral) axis, samples below the second (standing, foot-flat) the
+        vertical axis.
+    candidate_min_stride_s : float
+        Shortest same-side stride at walking speeds (0.7 s; strides last 0.7-2.5 s, cadence
+        ~48-170 steps/min): an IC candidate (a TO candidate) closer than this to the previous
+        accepted one is a double detection of one stride; of the two, the one produced by the
+        larger swing peak is kept (:func:`reject_close_candidates`). The upper end is
+        ``max_stride_s`` (a longer stride is a stop, ``standing``).
+    stance_frac_min, stance_frac_max : float
+        A stride whose stance (IC to TO) is outside this fraction of the stride is excluded as
+        ``stance`` (:func:`check_strides`, after the other reasons): normal walking has ~60 %
+        stance (Perry & Burnfield 2010), slow walking up
+        to ~70 %; outside 50-75 % the IC or the TO is wrong or the stride is not walking.
+    check_alternation : bool
+        With both sides detected, a stride ``[IC_k, IC_k+1)`` of one side must hold exactly one
+        IC of the other side; one holding none or several (inside the other side's bout) is
+        excluded as ``alternation``.
     """
 
     lowpass_hz: float = 8.0
@@ -110,6 +147,15 @@ class EventConfig:
     minima_lowpass_hz: float | None = 30.0
     thigh_first_step_min_frac: float | None = 0.1
     thigh_first_step_shoulder_s: float = 0.03
+    foot_swing_peak_min_rad_s: float = 2.0
+    foot_ic_search_ms: tuple[float, float] = (80.0, 50.0)
+    foot_min_vel_win_ms: float = 100.0
+    foot_moving_rad_s: float = 1.0
+    foot_rest_rad_s: float = 0.5
+    candidate_min_stride_s: float = 0.7
+    stance_frac_min: float = 0.5
+    stance_frac_max: float = 0.75
+    check_alternation: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.min_stride_s < self.max_stride_s:
@@ -139,6 +185,14 @@ class EventConfig:
                 "thigh_first_step_min_frac must be in (0, 1) or None, got "
                 f"{self.thigh_first_step_min_frac}"
             )
+        if not 0 < self.candidate_min_stride_s < self.max_stride_s:
+            raise ValueError("need 0 < candidate_min_stride_s < max_stride_s")
+        if not 0 < self.stance_frac_min < self.stance_frac_max < 1:
+            raise ValueError("need 0 < stance_frac_min < stance_frac_max < 1")
+        if self.foot_swing_peak_min_rad_s <= 0 or self.foot_min_vel_win_ms <= 0:
+            raise ValueError("foot_swing_peak_min_rad_s and foot_min_vel_win_ms must be positive")
+        if min(self.foot_ic_search_ms) < 0 or max(self.foot_ic_search_ms) <= 0:
+            raise ValueError(f"foot_ic_search_ms must be >= 0, got {self.foot_ic_search_ms}")
         if self.thigh_first_step_shoulder_s <= 0:
             raise ValueError(
                 "thigh_first_step_shoulder_s must be positive, got "
@@ -150,8 +204,10 @@ class EventConfig:
 class SideEvents:
     """Gait events of one side, session seconds, sorted.
 
-    ``source`` names the signal: ``"shank_gyro"``, ``"shank_orientation"``, ``"thigh_gyro"`` or
-    ``"thigh_orientation"`` (orientation = angular velocity differentiated from orientations).
+    ``source`` names the signal: ``"foot_gyro"``, ``"foot_orientation"``, ``"shank_gyro"``,
+    ``"shank_orientation"``, ``"thigh_gyro"`` or ``"thigh_orientation"`` (orientation = angular
+    velocity differentiated from orientations). ``rejected`` counts the candidates the
+    physiological constraints dropped, by reason (``ic_too_close``, ``to_too_close``).
     ``bout_start_ic_s`` holds the initial contacts (also in ``ic_s``) of the first step out of
     standing found by the thigh rule; a stride starting at one is gait initiation, not steady
     walking.
@@ -164,6 +220,7 @@ class SideEvents:
     swing_peak_s: FloatArray
     inverted: bool = False
     bout_start_ic_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

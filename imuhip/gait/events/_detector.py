@@ -8,6 +8,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from imuhip.gait.events._config import EventConfig, FloatArray, SideEvents
+from imuhip.gait.events._constraints import reject_close_candidates, swing_support
 from imuhip.gait.events._shank_rule import _bout_end_swings, _shank_events
 from imuhip.gait.events._signals import _lowpass
 from imuhip.gait.events._thigh_rule import _thigh_events
@@ -92,10 +93,34 @@ def detect_gait_events(
         # the thigh rule's zero crossings are shifted while the posture ramps from standing to
         # walking, so a weak bout-end thigh swing gives a wrong IC: shank only
         peaks = _bout_end_swings(wf, peaks, dist, rate_hz, cfg)
+    first = np.zeros(0)
     if segment == "thigh":
-        ic_a, to_a, first = _thigh_events(t_s, wf, peaks, rate_hz, cfg)
-        return SideEvents(
-            side, src, ic_a, to_a, t_s[peaks].astype(np.float64), inverted, bout_start_ic_s=first
-        )
-    ic, to = _shank_events(t_s, wf, wm, peaks, rate_hz, cfg)
-    return SideEvents(side, src, ic, to, t_s[peaks].astype(np.float64), inverted)
+        ic, to, first = _thigh_events(t_s, wf, peaks, rate_hz, cfg)
+    else:
+        ic, to = _shank_events(t_s, wf, wm, peaks, rate_hz, cfg)
+    # physiological constraint: one IC (one TO) per same-side stride of >= 0.7 s
+    ic, to, rejected = _constrain(t_s, wf, np.sort(ic), np.sort(to), cfg)
+    first = first[np.isin(first, ic)]
+    return SideEvents(
+        side,
+        src,
+        ic,
+        to,
+        t_s[peaks].astype(np.float64),
+        inverted,
+        bout_start_ic_s=first,
+        rejected=rejected,
+    )
+
+
+def _constrain(
+    t_s: FloatArray, wf: FloatArray, ic: FloatArray, to: FloatArray, cfg: EventConfig
+) -> tuple[FloatArray, FloatArray, dict[str, int]]:
+    """IC and TO candidates closer than ``candidate_min_stride_s`` to the previous accepted one
+    are dropped, the one with the larger swing kept (:mod:`._constraints`); counts returned."""
+    gap = cfg.candidate_min_stride_s
+    ic_k, _, n_ic = reject_close_candidates(ic, swing_support(t_s, wf, ic, cfg.max_stride_s), gap)
+    to_k, _, n_to = reject_close_candidates(
+        to, swing_support(t_s, wf, to, cfg.max_stride_s, after=True), gap
+    )
+    return ic_k, to_k, {"ic_too_close": n_ic, "to_too_close": n_to}

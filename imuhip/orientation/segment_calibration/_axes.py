@@ -32,20 +32,27 @@ def _vertical_axes(
     static: Window,
     cfg: SegmentCalConfig,
     quality: dict[str, dict[str, float]],
+    dropped: dict[str, str],
 ) -> dict[str, FloatArray]:
     """Step 1: each sensor's up axis (sensor frame) from gravity, and the still check.
 
-    Records ``still_gyr_rms_rad_s`` in ``quality``; raises :class:`CalibrationError` when a
-    sensor has no valid sample in the static window or moved during it.
+    Records ``still_gyr_rms_rad_s`` in ``quality``; a sensor with no valid sample in the static
+    window, or that moved during it, goes into ``dropped`` with the reason (the caller decides
+    whether that is fatal).
     """
     up_s: dict[str, FloatArray] = {}
     for p in ori.q_world_sensor:
         sl = slice(*static)
         ok = np.asarray(ori.valid[p][sl], bool)
         if not np.any(ok):
-            raise CalibrationError(f"{p}: no valid samples in the static window")
+            dropped[p] = "no valid samples in the static window"
+            continue
         acc = ori.acc_m_s2[p][sl][ok]
-        up_s[p] = np.mean(acc, axis=0) / np.linalg.norm(np.mean(acc, axis=0))
+        mean = np.mean(acc, axis=0)
+        norm = float(np.linalg.norm(mean))
+        if not (np.isfinite(norm) and norm > 1.0):  # gravity is 9.8 m/s2: a dead accelerometer
+            dropped[p] = f"no gravity in the static window (mean specific force {norm:.2f} m/s2)"
+            continue
         gyr = ori.gyr_rad_s.get(p)
         if gyr is not None:
             g = gyr[sl][ok]
@@ -54,10 +61,12 @@ def _vertical_axes(
             quality[p]["still_gyr_rms_rad_s"] = rms
             if rms > cfg.max_static_gyr_rms_rad_s:
                 t0, t1 = ori.t_s[static[0]], ori.t_s[static[1] - 1]
-                raise CalibrationError(
-                    f"{p}: subject moved during the static window {t0:.1f}-{t1:.1f} s "
+                dropped[p] = (
+                    f"subject moved during the static window {t0:.1f}-{t1:.1f} s "
                     f"(gyro RMS {rms:.3f} rad/s > {cfg.max_static_gyr_rms_rad_s:g})"
                 )
+                continue
+        up_s[p] = mean / norm
     return up_s
 
 
@@ -69,11 +78,22 @@ def _principal_axis(gyr: FloatArray) -> tuple[FloatArray, float]:
     return v[:, 2], ratio
 
 
-def _principal_axis_rows(gyr: FloatArray, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, float]:
-    """:func:`_principal_axis` of ``gyr[rows]`` without gathering the rows (compiled sums)."""
+def _principal_axis_rows(
+    gyr: FloatArray, rows: npt.NDArray[np.intp], normal: FloatArray | None = None
+) -> tuple[FloatArray, float]:
+    """:func:`_principal_axis` of ``gyr[rows]`` without gathering the rows (compiled sums).
+
+    With ``normal`` (unit), the principal axis within the plane orthogonal to it: the
+    covariance of the angular velocity projected onto that plane, ``P C P`` with
+    ``P = I - n nᵀ`` (the axis that maximises the flexion variance among axes orthogonal to
+    ``normal``).
+    """
     cov = np.empty((3, 3))
     cov3(_c(gyr), rows, cov)
     cov /= max(1, len(rows))
+    if normal is not None:
+        proj = np.eye(3) - np.outer(normal, normal)
+        cov = proj @ cov @ proj
     w, v = np.linalg.eigh(cov)
     ratio = float(np.sqrt(w[2] / max(w[1], 1e-12)))
     return v[:, 2], ratio
@@ -106,14 +126,20 @@ def _flexion_axes(
     functional: bool,
     common_heading: bool,
     quality: dict[str, dict[str, float]],
+    dropped: dict[str, str],
 ) -> tuple[dict[str, FloatArray], dict[str, FloatArray]]:
     """Step 2: thigh and shank mediolateral axes from the flexion/extension movement.
 
+    The axis is the first principal axis of the angular velocity within the plane orthogonal
+    to the segment's Y axis (Z must be orthogonal to Y: rotation about the long axis, in turns
+    above all, would otherwise pull the unconstrained principal axis towards Y; on the real
+    gaittoolbox trial it put the thighs' axes 60° off).
+
     Returns ``z_s`` (unit Z axis per segment, sensor frame, sign not yet decided) and
     ``flex_rate`` (angular velocity about it, ``(M,)`` rad/s). Records ``axis_ratio`` and
-    ``range_rad`` in ``quality``; raises :class:`CalibrationError` when an axis is ambiguous or
-    the movement too small. ``functional``: the windows are dedicated swings (the stricter
-    ``min_axis_ratio``), else walking.
+    ``range_rad`` in ``quality``; a segment whose axis is ambiguous or whose movement is too
+    small goes into ``dropped`` with the reason. ``functional``: the windows are dedicated
+    swings (the stricter ``min_axis_ratio``), else walking.
     """
     n = len(ori.t_s)
     z_s: dict[str, FloatArray] = {}
@@ -121,7 +147,7 @@ def _flexion_axes(
     pel_gyr = ori.gyr_rad_s.get("pelvis")
     for p in ("thigh_l", "thigh_r", "shank_l", "shank_r"):
         gyr = ori.gyr_rad_s.get(p)
-        if p not in ori.q_world_sensor or gyr is None:
+        if p not in ori.q_world_sensor or gyr is None or p not in up_s:
             continue
         if common_heading and pel_gyr is not None and p.startswith("thigh"):
             # hip angular velocity (thigh relative to pelvis) in the thigh sensor frame: removes
@@ -136,14 +162,15 @@ def _flexion_axes(
             )
             gyr = rel
         ok = idx[np.asarray(ori.valid[p], bool)[idx]]
-        axis, ratio = _principal_axis_rows(gyr, ok)
+        axis, ratio = _principal_axis_rows(gyr, ok, up_s[p])
         quality[p]["axis_ratio"] = ratio
         min_ratio = cfg.min_axis_ratio if functional else cfg.min_walking_axis_ratio
-        if ratio < min_ratio:
-            raise CalibrationError(
-                f"{p}: flexion axis ambiguous (first/second principal angular velocity ratio "
-                f"{ratio:.2f} < {min_ratio:g}); repeat the leg swings in the sagittal plane"
+        if not ratio >= min_ratio:  # also NaN
+            dropped[p] = (
+                f"flexion axis ambiguous (first/second principal angular velocity ratio "
+                f"{ratio:.2f} < {min_ratio:g})"
             )
+            continue
         z = axis - np.dot(axis, up_s[p]) * up_s[p]
         z /= np.linalg.norm(z)
         along = gyr @ z
@@ -152,10 +179,11 @@ def _flexion_axes(
         rng = float(p99 - p1)
         quality[p]["range_rad"] = rng
         if rng < cfg.min_functional_range_rad:
-            raise CalibrationError(
-                f"{p}: movement too small ({np.rad2deg(rng):.1f} deg flexion/extension range < "
+            dropped[p] = (
+                f"movement too small ({np.rad2deg(rng):.1f} deg flexion/extension range < "
                 f"{np.rad2deg(cfg.min_functional_range_rad):.1f} deg)"
             )
+            continue
         z_s[p] = z
         flex_rate[p] = along
     return z_s, flex_rate
@@ -204,6 +232,7 @@ def _anterior_axes(
     q_sensor_segment: dict[str, FloatArray],
     method: dict[str, str],
     warnings: list[str],
+    dropped: dict[str, str],
 ) -> None:
     """Step 3: pelvis and lumbar anterior axes, into ``q_sensor_segment`` and ``method``.
 
@@ -212,7 +241,7 @@ def _anterior_axes(
     the pelvic obliquity cue (:func:`_anterior_from_obliquity`, with a warning).
     """
     for p in ("pelvis", "lumbar"):
-        if p not in ori.q_world_sensor:
+        if p not in ori.q_world_sensor or p not in up_s:
             continue
         ok = idx[np.asarray(ori.valid[p], bool)[idx]]
         if common_heading:
@@ -229,7 +258,18 @@ def _anterior_axes(
             x_s = total / len(ok)
             method[p] = label + "+walking_direction"
         else:
-            x_s = _anterior_from_obliquity(ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs})
+            try:
+                x_s = _anterior_from_obliquity(
+                    ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs}
+                )
+            except CalibrationError as err:
+                if p == "pelvis":
+                    raise CalibrationError(
+                        f"{err}: check that the pelvis sensor is strapped tight over the sacrum "
+                        "and walk straight for at least 10 s after standing still"
+                    ) from err
+                dropped[p] = str(err).removeprefix(f"{p}: ")  # lumbar: optional
+                continue
             method[p] = label + "+obliquity"
             warnings.append(
                 f"{p}: no common magnetometer heading (6D); anterior axis from the pelvic "

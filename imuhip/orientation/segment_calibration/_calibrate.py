@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from imuhip.conventions import quat_mul, quat_positive_w, quat_rotate
 from imuhip.errors import CalibrationError
@@ -72,17 +74,19 @@ def calibrate_segments(
     if "pelvis" not in ori.q_world_sensor:
         raise CalibrationError("segment calibration needs a pelvis sensor")
     n = len(ori.t_s)
-    static = static_window if static_window is not None else find_static_window(ori, cfg)
+    static = static_window if static_window is not None else _static_window(ori, cfg)
     if not (0 <= static[0] < static[1] <= n):
         raise ValueError(f"static_window {static} outside the session (0, {n})")
     quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
     warnings: list[str] = []
+    dropped: dict[str, str] = {}
 
     # ---- 1. vertical axis from gravity, and the still check ----------------------------------
-    up_s = _vertical_axes(ori, static, cfg, quality)
+    up_s = _vertical_axes(ori, static, cfg, quality, dropped)
+    _raise_if_required_dropped(ori, dropped, _REDO_STATIC)
 
     if cfg.method == "seated":
-        return _calibrate_seated(ori, cfg, up_s, functional_windows, prior, quality)
+        return _calibrate_seated(ori, cfg, up_s, functional_windows, prior, quality, dropped)
 
     # ---- 2. thigh/shank mediolateral axis from the flexion/extension movement ---------------
     windows = (
@@ -91,18 +95,39 @@ def calibrate_segments(
         else _movement_windows(ori, static, cfg)
     )
     idx = _index(windows, n)
-    if len(idx) < cfg.min_movement_s * ori.rate_hz:
+    functional = functional_windows is not None
+    need = cfg.min_movement_s * ori.rate_hz
+    if functional and len(idx) < need:
+        walk = _movement_windows(ori, static, cfg)
+        if len(_index(walk, n)) >= need:  # too short marked swings: the walking instead
+            warnings.append(
+                f"legs: fallback: marked leg swings too short ({len(idx) / ori.rate_hz:.1f} s "
+                f"< {cfg.min_movement_s:g} s); flexion axes and their signs from the walking"
+            )
+            windows, functional = walk, False
+            idx = _index(windows, n)
+    if len(idx) < need:
         raise CalibrationError(
             f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
             f"< {cfg.min_movement_s:g} s (walk or swing the legs after standing still)"
         )
-    functional = functional_windows is not None
     common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
     z_s, flex_rate = _flexion_axes(
-        ori, cfg, up_s, idx, windows, functional, common_heading, quality
+        ori, cfg, up_s, idx, windows, functional, common_heading, quality, dropped
     )
+    label = "static+functional" if functional else "static+walking"
+    method: dict[str, str] = {}
+    idx_anterior = idx
+    if functional:
+        walk_idx = _walking_axis_fallback(
+            ori, cfg, static, up_s, common_heading, quality, dropped, z_s, flex_rate, method,
+            warnings,
+        )  # fmt: skip
+        if len(walk_idx):  # a leg fell back: the pelvis's anterior axis from the walking too
+            idx_anterior = np.union1d(idx, walk_idx)
 
-    thighs = [p for p in ("thigh_l", "thigh_r") if p in z_s]
+    _raise_if_required_dropped(ori, dropped, _REDO_MOVEMENT)
+    thighs = [p for p in _THIGHS if p in z_s]
     if not thighs:
         raise CalibrationError("functional calibration needs at least one thigh sensor with gyro")
 
@@ -110,20 +135,28 @@ def calibrate_segments(
     _sign_flexion_axes(ori, static, cfg, idx, functional, up_s, z_s, flex_rate, quality, warnings)
 
     q_sensor_segment: dict[str, FloatArray] = {}
-    method: dict[str, str] = {}
-    label = "static+functional" if functional else "static+walking"
     for p, z in z_s.items():
         x = np.cross(up_s[p], z)
         q_sensor_segment[p] = q_sensor_segment_from_axes(x, up_s[p])
-        method[p] = label
+        method.setdefault(p, label)
 
     # ---- 3. pelvis / lumbar anterior axis ------------------------------------------------------
     _anterior_axes(
-        ori, idx, thighs, common_heading, label, up_s, flex_rate, q_sensor_segment, method, warnings
+        ori,
+        idx_anterior,
+        thighs,
+        common_heading,
+        label,
+        up_s,
+        flex_rate,
+        q_sensor_segment,
+        method,
+        warnings,
+        dropped,
     )
 
     for p in ori.q_world_sensor:
-        if p not in q_sensor_segment:
+        if p not in q_sensor_segment and p not in dropped:
             warnings.append(f"{p}: not calibrated (no gyroscope or unsupported placement)")
     # levelled frames (Y = up in the static pose) -> anatomical frames of the reference pose
     for p, q_lev_anat in _reference_pose_offsets(cfg).items():
@@ -134,7 +167,89 @@ def calibrate_segments(
         method=method,
         quality={k: v for k, v in quality.items() if k in q_sensor_segment},
         warnings=tuple(warnings),
+        dropped=dropped,
     )
+
+
+_THIGHS = ("thigh_l", "thigh_r")
+_REDO_STATIC = "stand still for at least 2 s at the start of the recording"
+_REDO_MOVEMENT = (
+    "repeat the leg swings in the sagittal plane, or walk straight for at least 10 s "
+    "(check that the sensor is strapped tight)"
+)
+
+
+def _raise_if_required_dropped(ori: OrientationSession, dropped: dict[str, str], redo: str) -> None:
+    """Raise when the pelvis, or every thigh present, could not be calibrated.
+
+    The pelvis and at least one thigh carry the hip angles; any other sensor is optional and
+    stays in ``dropped`` (one thigh lost leaves the other side's analysis).
+    """
+    if "pelvis" in dropped:
+        raise CalibrationError(f"pelvis: {dropped['pelvis']}: {redo}")
+    present = [p for p in _THIGHS if p in ori.q_world_sensor]
+    if present and all(p in dropped for p in present):
+        reasons = "; ".join(f"{p}: {dropped[p]}" for p in present)
+        raise CalibrationError(f"{reasons}: {redo}")
+
+
+def _static_window(ori: OrientationSession, cfg: SegmentCalConfig) -> Window:
+    """:func:`find_static_window` over all sensors, else over the pelvis and thighs only.
+
+    An optional sensor that never keeps still (loose, or dangling) must not hide the standing
+    start; it is then checked (and dropped) by the still check of step 1.
+    """
+    try:
+        return find_static_window(ori, cfg)
+    except CalibrationError:
+        required = [p for p in ("pelvis", *_THIGHS) if p in ori.q_world_sensor]
+        if len(required) == len(ori.q_world_sensor):
+            raise
+        sub = dataclasses.replace(ori, q_world_sensor={p: ori.q_world_sensor[p] for p in required})
+        return find_static_window(sub, cfg)
+
+
+def _walking_axis_fallback(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig,
+    static: Window,
+    up_s: dict[str, FloatArray],
+    common_heading: bool,
+    quality: dict[str, dict[str, float]],
+    dropped: dict[str, str],
+    z_s: dict[str, FloatArray],
+    flex_rate: dict[str, FloatArray],
+    method: dict[str, str],
+    warnings: list[str],
+) -> npt.NDArray[np.intp]:
+    """Leg segments whose swings were ambiguous: the principal axis over the walking instead.
+
+    The static pose plus the walking flexion axis (its sign then comes from the walking cues,
+    as in the walking-only calibration), with a warning; in place. Returns the walking samples
+    used (empty when no leg fell back).
+    """
+    none = np.zeros(0, dtype=np.intp)
+    failed = [p for p in dropped if p.startswith(("thigh", "shank"))]
+    if not failed:
+        return none
+    walk = _movement_windows(ori, static, cfg)
+    walk_idx = _index(walk, len(ori.t_s))
+    if len(walk_idx) < cfg.min_movement_s * ori.rate_hz:
+        return none
+    retry = {p: up_s[p] for p in failed if p in up_s}
+    again: dict[str, str] = {}
+    z2, rate2 = _flexion_axes(
+        ori, cfg, retry, walk_idx, walk, False, common_heading, quality, again
+    )
+    for p in z2:
+        warnings.append(
+            f"{p}: fallback: leg swings unusable ({dropped.pop(p)}); flexion axis and its sign "
+            "from the walking instead"
+        )
+        z_s[p] = z2[p]
+        flex_rate[p] = rate2[p]
+        method[p] = "static+walking"
+    return walk_idx if z2 else none
 
 
 def _calibrate_seated(
@@ -144,6 +259,7 @@ def _calibrate_seated(
     functional_windows: Sequence[Window] | None,
     prior: SegmentCalibration | None,
     quality: dict[str, dict[str, float]],
+    dropped: dict[str, str],
 ) -> SegmentCalibration:
     """Seated: thighs horizontal, pelvis and shanks upright.
 
@@ -163,6 +279,8 @@ def _calibrate_seated(
     method: dict[str, str] = {}
     warnings: list[str] = []
     for p in ori.q_world_sensor:
+        if p in dropped:
+            continue
         if p not in prior.q_sensor_segment:
             warnings.append(f"{p}: not in the prior calibration, skipped")
             continue
@@ -198,4 +316,5 @@ def _calibrate_seated(
         method=method,
         quality={k: v for k, v in quality.items() if k in q},
         warnings=tuple(warnings),
+        dropped=dropped,
     )

@@ -54,6 +54,14 @@ class SegmentCalConfig:
         Window of that RMS.
     min_movement_s : float
         Shortest usable movement (walking or functional) window in total.
+    max_turn_rate_rad_s : float
+        Walking samples where the pelvis heading turns faster than this (world yaw rate averaged
+        over ``turn_window_s``) are left out of the walking window: in a turn the legs rotate
+        about the vertical, which is not flexion (the real gaittoolbox trial's 180° turn
+        peaks at 186°/s; steady walking stays within about ±20°/s averaged over 0.5 s).
+    turn_window_s : float
+        Averaging window of that yaw rate (about one stride, so the pelvis's own rotation
+        within the stride averages out).
     max_bridged_gap_s : float
         Runs of lost samples up to this long do not interrupt a still or walking window (their
         samples are still left out of every statistic).
@@ -89,6 +97,8 @@ class SegmentCalConfig:
     walking_gyr_rms_rad_s: float = 0.6
     walking_window_s: float = 1.0
     min_movement_s: float = 4.0
+    max_turn_rate_rad_s: float = float(np.deg2rad(30.0))
+    turn_window_s: float = 1.0
     max_bridged_gap_s: float = 0.3
     reference_pelvis_rad: tuple[float, float] = (0.0, 0.0)
     reference_hip_rad: tuple[tuple[float, float, float], tuple[float, float, float]] = (

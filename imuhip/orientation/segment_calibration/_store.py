@@ -21,6 +21,7 @@ def segcal_to_event_data(segcal: SegmentCalibration) -> dict[str, Any]:
         "method": dict(segcal.method),
         "quality": {k: {m: float(v) for m, v in d.items()} for k, d in segcal.quality.items()},
         "warnings": list(segcal.warnings),
+        "dropped": dict(segcal.dropped),
     }
 
 
@@ -45,6 +46,7 @@ def segcal_from_event_data(data: dict[str, Any]) -> SegmentCalibration:
             k: {m: float(x) for m, x in d.items()} for k, d in data.get("quality", {}).items()
         },
         warnings=tuple(str(w) for w in data.get("warnings", [])),
+        dropped={str(k): str(v) for k, v in data.get("dropped", {}).items()},
     )
 
 

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
 
 from imuhip.errors import CalibrationError
-from imuhip.orientation._calib_kernels import sq_norm_rows
+from imuhip.orientation._calib_kernels import rot_z, sq_norm_rows
 from imuhip.orientation.segment_calibration._config import SegmentCalConfig, Window, _c
 from imuhip.types import OrientationSession, SessionEvent
 
@@ -106,9 +106,16 @@ def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = N
             if stop == n:
                 break
         length *= 4
+    never = [
+        p
+        for p in sorted(ori.q_world_sensor)
+        if not any(b - a >= need for a, b in _runs(_still_mask(ori, p, cfg)))
+    ]
+    which = f"; {', '.join(never)}: never still that long" if never else ""
     raise CalibrationError(
         f"no still period of {cfg.min_static_s:g} s found in which all sensors "
-        f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
+        f"({', '.join(sorted(ori.q_world_sensor))}) are still{which}: stand still for at least "
+        f"{cfg.min_static_s:g} s at the start of the recording"
     )
 
 
@@ -150,7 +157,11 @@ def _index(windows: Sequence[Window], n: int) -> npt.NDArray[np.intp]:
 def _movement_windows(
     ori: OrientationSession, static: Window, cfg: SegmentCalConfig
 ) -> list[Window]:
-    """Walking: after the static window, thigh gyro RMS over ``walking_window_s`` high enough."""
+    """Walking: after the static window, thigh gyro RMS over ``walking_window_s`` high enough.
+
+    Turns are left out (pelvis yaw rate averaged over ``turn_window_s`` above
+    ``max_turn_rate_rad_s``): there the legs rotate about the vertical, which is not flexion.
+    """
     thighs = [p for p in ("thigh_l", "thigh_r") if ori.gyr_rad_s.get(p) is not None]
     if not thighs:
         raise CalibrationError("functional calibration needs a thigh gyroscope (thigh_l/thigh_r)")
@@ -165,6 +176,14 @@ def _movement_windows(
         rms = np.sqrt(uniform_filter1d(sq, size, mode="nearest"))
         moving &= (rms > cfg.walking_gyr_rms_rad_s) & _bridge_short_gaps(
             ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s
+        )
+    pel_gyr = ori.gyr_rad_s.get("pelvis")
+    if pel_gyr is not None and "pelvis" in ori.q_world_sensor:
+        yaw_rate = np.empty(n)
+        rot_z(_c(ori.q_world_sensor["pelvis"]), _c(pel_gyr), yaw_rate)
+        turn_size = max(3, round(cfg.turn_window_s * ori.rate_hz))
+        moving &= np.abs(uniform_filter1d(yaw_rate, turn_size, mode="nearest")) <= (
+            cfg.max_turn_rate_rad_s
         )
     moving[: static[1]] = False
     return [w for w in _runs(moving) if w[1] - w[0] >= size]

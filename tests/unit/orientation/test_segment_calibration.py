@@ -106,13 +106,21 @@ def test_rejects_movement_too_small(walk9d) -> None:
 
 
 def test_rejects_ambiguous_axis(walk9d) -> None:
+    """One thigh without an axis is dropped (the other side goes on); both = an error."""
     ori, _, _ = walk9d
     rng = np.random.default_rng(0)
     gyr = dict(ori.gyr_rad_s)
     noisy = np.array(gyr["thigh_r"], copy=True)
     noisy[300:] = rng.normal(scale=2.0, size=noisy[300:].shape)  # isotropic: no axis
     gyr["thigh_r"] = noisy
-    with pytest.raises(CalibrationError, match="ambiguous"):
+    one = calibrate_segments(dataclasses.replace(ori, gyr_rad_s=gyr, mag_ut={}))
+    assert "ambiguous" in one.dropped["thigh_r"]
+    assert "thigh_r" not in one.q_sensor_segment
+    assert {"pelvis", "thigh_l"} <= set(one.q_sensor_segment)
+    noisy_l = np.array(gyr["thigh_l"], copy=True)
+    noisy_l[300:] = rng.normal(scale=2.0, size=noisy_l[300:].shape)
+    gyr["thigh_l"] = noisy_l
+    with pytest.raises(CalibrationError, match=r"thigh_l: flexion axis ambiguous.*thigh_r"):
         calibrate_segments(dataclasses.replace(ori, gyr_rad_s=gyr, mag_ut={}))
 
 

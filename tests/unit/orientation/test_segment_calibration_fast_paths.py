@@ -55,9 +55,16 @@ def _static_window_whole_session(ori: OrientationSession, cfg: SegmentCalConfig)
     for a, b in _runs(still):
         if b - a >= need:
             return a, b
+    never = [
+        p
+        for p in sorted(ori.q_world_sensor)
+        if not any(b - a >= need for a, b in _runs(_still_mask(ori, p, cfg)))
+    ]
+    which = f"; {', '.join(never)}: never still that long" if never else ""
     raise CalibrationError(
         f"no still period of {cfg.min_static_s:g} s found in which all sensors "
-        f"({', '.join(sorted(ori.q_world_sensor))}) are still: stand still for the calibration"
+        f"({', '.join(sorted(ori.q_world_sensor))}) are still{which}: stand still for at least "
+        f"{cfg.min_static_s:g} s at the start of the recording"
     )
 
 

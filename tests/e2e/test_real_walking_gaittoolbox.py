@@ -1,0 +1,167 @@
+"""Real walking (gaittoolbox S02, 9 Xsens MTx at 100 Hz, a 180-degree turn) through the CLI.
+
+``imuhip import xsens`` with pelvis, both thighs and both shanks, then ``imuhip analyze``, as a
+user runs them. The data are read in place from ``../shared/data/gaittoolbox`` (skipped when
+absent). Before the calibration looked for the flexion axis within the plane orthogonal to
+each segment's long axis and left turns out of the walking window, the 180-degree turn made
+``shank_r``'s axis "ambiguous" (ratio 1.31) and aborted the session.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "gaittoolbox" / "imu"
+TRIAL = "S02-Trial-Walk-1-000"
+IDS = {  # README of the data set
+    "pelvis": "00B40B91",
+    "thigh_l": "00B40C45",
+    "thigh_r": "00B40C3C",
+    "shank_l": "00B40BA5",
+    "shank_r": "00B40C35",
+}
+STANDING_ROWS = 1000  # the subject stands still for the first ~11 s (10.8 s found)
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "imuhip", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _file(placement: str) -> Path:
+    return DATA / f"{TRIAL}_{IDS[placement]}.txt"
+
+
+def _tampered(src: Path, dst: Path, first_row: int = STANDING_ROWS, seed: int = 0) -> Path:
+    """``src`` with isotropic 2 rad/s gyro noise from ``first_row`` on (a test-only copy).
+
+    A sensor flapping loose on the body.
+    """
+    lines = src.read_text(encoding="utf-8").splitlines()
+    head = next(i for i, s in enumerate(lines) if s.startswith("PacketCounter"))
+    cols = lines[head].split(",")
+    gi = [cols.index(c) for c in ("Gyr_X", "Gyr_Y", "Gyr_Z")]
+    rng = np.random.default_rng(seed)
+    out = lines[: head + 1 + first_row]
+    for s in lines[head + 1 + first_row :]:
+        f = s.split(",")
+        for k in gi:
+            f[k] = f"{rng.normal(scale=2.0):.6f}"
+        out.append(",".join(f))
+    dst.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return dst
+
+
+def _import_analyze(
+    tmp: Path, files: dict[str, Path]
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    rec = tmp / "rec"
+    sensors = [a for p, f in files.items() for a in ("--sensor", f"{p}={f}")]
+    imp = _cli("import", "xsens", *sensors, "-o", str(rec), "--overwrite", "--rate-hz", "100")
+    assert imp.returncode == 0, imp.stderr
+    out = tmp / "out"
+    return _cli("analyze", str(rec), "--out", str(out), "--force", "--quiet"), out
+
+
+@pytest.fixture(scope="module")
+def five(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
+    tmp = tmp_path_factory.mktemp("gtb5")
+    run, out = _import_analyze(tmp, {p: _file(p) for p in IDS})
+    assert run.returncode == 0, run.stderr
+    return run, json.loads((out / "report.json").read_text(encoding="utf-8")), out
+
+
+def test_all_five_sensors_calibrate_and_both_hips_are_analysed(five) -> None:
+    _, rep, _ = five
+    q = rep["quality"]
+    assert q["dropped_sensors"] == {}
+    cal = q["segment_calibration"]["quality"]
+    # the flexion axis is clear on every leg segment (the old unconstrained axis: shank_r 1.31,
+    # thighs 1.5-1.6 with the axis 60 deg off); measured 3.3-6.9
+    for p in ("thigh_l", "thigh_r", "shank_l", "shank_r"):
+        assert cal[p]["axis_ratio"] > 2.5, (p, cal[p])
+    assert q["event_sources"] == {"left": "shank_gyro", "right": "shank_gyro"}
+    for side in ("left", "right"):
+        assert rep["gait"]["strides"][side]["valid"] >= 3
+        assert "hip_rotation_excursion_deg" in rep["metrics"]["per_side"][side]
+
+
+def test_turning_strides_are_excluded_counted_and_steady_ones_kept(five) -> None:
+    run, rep, _ = five
+    n_turn = sum(s["excluded"].get("turning", 0) for s in rep["gait"]["strides"].values())
+    # the 180-degree turn spans two strides per side (net pelvis heading change 45-140 deg)
+    assert n_turn >= 4
+    assert rep["quality"]["turning_strides"] == n_turn
+    assert f"turning: {n_turn} stride(s) excluded" in run.stdout
+    # steady strides before the turn and after it are kept on both sides
+    ev = rep["gait"]["events"]
+    for side in ("left", "right"):
+        assert rep["gait"]["strides"][side]["valid"] >= 3
+        assert ev[side]["n_initial_contacts"] >= 5
+
+
+def test_turning_strides_lie_between_kept_steady_strides(five) -> None:
+    """In strides.csv the turning strides have |heading change| > 20 deg; valid steady strides
+    come before the turn and after it on each side."""
+    import csv
+
+    _, _, out = five
+    with (out / "strides.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for side in ("left", "right"):
+        mine = [r for r in rows if r["side"] == side]
+        turning = [i for i, r in enumerate(mine) if r["exclusion"] == "turning"]
+        assert turning
+        assert all(abs(float(mine[i]["heading_change_deg"])) > 20.0 for i in turning)
+        before = [r for r in mine[: turning[0]] if r["valid"] == "True"]
+        after = [r for r in mine[turning[-1] + 1 :] if r["valid"] == "True"]
+        assert before and after, side
+        assert all(abs(float(r["heading_change_deg"])) < 20.0 for r in before + after)
+
+
+def test_loose_shank_is_dropped_with_its_reason_and_both_hips_go_on(tmp_path) -> None:
+    files = {p: _file(p) for p in IDS}
+    files["shank_r"] = _tampered(files["shank_r"], tmp_path / "shank_r.txt")
+    run, out = _import_analyze(tmp_path, files)
+    assert run.returncode == 0, run.stderr
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    d = rep["quality"]["dropped_sensors"]
+    assert set(d) == {"shank_r"}
+    assert d["shank_r"]["stage"] == "calibration"
+    assert "flexion axis ambiguous" in d["shank_r"]["reason"]
+    assert "DROPPED shank_r (calibration): flexion axis ambiguous" in run.stdout
+    # right-side events from the thigh now; both hips analysed
+    assert rep["quality"]["event_sources"] == {"left": "shank_gyro", "right": "thigh_gyro"}
+    for side in ("left", "right"):
+        assert rep["gait"]["strides"][side]["valid"] >= 2, side
+        assert "hip_rotation_excursion_deg" in rep["metrics"]["per_side"][side]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    top = html[: html.index("<h2>")]  # before the first section: the header of the page
+    assert "Sensors dropped:" in top and "shank_r" in top
+
+
+def test_pelvis_failure_is_still_an_error_naming_the_pelvis(tmp_path) -> None:
+    files = {p: _file(p) for p in ("pelvis", "thigh_l", "thigh_r")}
+    # the pelvis sensor flaps loose all through: never still, no standing pose for it
+    files["pelvis"] = _tampered(files["pelvis"], tmp_path / "pelvis.txt", first_row=0)
+    run, out = _import_analyze(tmp_path, files)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr  # a user error with a message, not a crash
+    assert "pelvis:" in run.stderr
+    assert "pelvis: never still" in run.stderr
+    assert "stand still for at least 2 s" in run.stderr  # what to redo
+    assert not (out / "report.json").exists()
