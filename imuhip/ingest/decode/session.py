@@ -8,6 +8,7 @@ register theirs when imported). Packets of sensors not in the metadata are count
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,7 +41,8 @@ def decode_sensor_packets(packets: Sequence[RawPacket], meta: SensorMeta) -> Imu
         Sorted by ``sample_idx``; malformed, duplicate and lost packets are in ``stats``. Never
         raises for bad packet contents.
     """
-    return StreamDecoder(meta).push(packets)
+    dec = StreamDecoder(meta)
+    return _finished(dec, dec.push(packets))
 
 
 def decode_sensor_arrays(
@@ -63,7 +65,8 @@ def decode_sensor_arrays(
         ``"imuhip"`` are decoded through their registered packet decoder.
     """
     if meta.protocol == "imuhip":
-        return StreamDecoder(meta).push_arrays(payloads, host_rx_ns)
+        dec = StreamDecoder(meta)
+        return _finished(dec, dec.push_arrays(payloads, host_rx_ns))
     host = np.asarray(host_rx_ns, dtype=np.int64).reshape(-1)
     if len(host) != len(payloads):
         raise ValueError(f"host_rx_ns has {len(host)} entries for {len(payloads)} payloads")
@@ -220,9 +223,28 @@ def decode_session(packets: Iterable[RawPacket], meta: SessionMeta) -> dict[str,
                     np.fromiter(map(_HOST, pk), np.int64, n),
                 )
             allp, host = packed
-            out[s.placement] = StreamDecoder(s).push_arrays(
-                PackedPayloads(allp.data, allp.start[mine], allp.length[mine]), host[mine]
+            dec = StreamDecoder(s)
+            out[s.placement] = _finished(
+                dec,
+                dec.push_arrays(
+                    PackedPayloads(allp.data, allp.start[mine], allp.length[mine]), host[mine]
+                ),
             )
         else:
             out[s.placement] = decode_sensor([pk[j] for j in mine.tolist()], s)
     return out
+
+
+def _finished(dec: StreamDecoder, smp: ImuSamples) -> ImuSamples:
+    """``smp`` with the packets the decoder still holds at the end counted, not silently lost.
+
+    A batch has no later packet to confirm a jump of its last one or two packets (or to show them
+    as outliers): they are counted as ``protocol_errors["unconfirmed_jump"]``.
+    """
+    n = dec.held_packets
+    if not n:
+        return smp
+    errors = dict(smp.stats.protocol_errors)
+    errors["unconfirmed_jump"] = errors.get("unconfirmed_jump", 0) + n
+    stats = dataclasses.replace(smp.stats, protocol_errors=dict(sorted(errors.items())))
+    return dataclasses.replace(smp, stats=stats)

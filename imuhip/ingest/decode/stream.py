@@ -28,6 +28,12 @@ from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta
 
 _SEQ_HALF: Final = protocol.SEQ_MODULUS // 2
 _RECENT_SEQS: Final = 8192  # live path: how far back duplicates are told apart from late packets
+_CONFIRM: Final = 3  # a counter/time jump is accepted once this many packets agree with it
+_JUMP_TOL_US: Final = 250_000  # slack of the counter/time consistency check, µs ...
+_JUMP_TOL_REL: Final = 0.02  # ... plus this fraction of the expected time step
+_OUTLIER: Final = (
+    "outlier"  # protocol_errors key of a valid packet inconsistent with its neighbours
+)
 
 _HOST: Final = operator.attrgetter("host_rx_ns")
 _PAYLOAD: Final = operator.attrgetter("payload")
@@ -71,7 +77,18 @@ class StreamDecoder:
         # the live path's memory does not grow per packet)
         self._recent = np.full(_RECENT_SEQS, -1, np.int64)
         self._resync_payloads: list[bytes] = []  # recent CLOCK_RESYNC packets (duplicate check)
+        # outlier gate: (seq, t_first_us, n) of the last accepted packet (raw, wrapped), and the
+        # packets held back because they jumped away from it (payload, host_rx_ns, seq, t, n),
+        # at most _CONFIRM - 1
+        self._ref = np.zeros(3, np.int64)  # preallocated: no allocation per packet
+        self._has_ref = False
+        self._held: list[tuple[bytes, int, int, int, int]] = []
         self._totals = _Totals()
+
+    @property
+    def held_packets(self) -> int:
+        """Packets held back (a jump awaiting confirmation by the packets that follow it)."""
+        return len(self._held)
 
     @property
     def stats(self) -> DecodeStats:
@@ -133,6 +150,7 @@ class StreamDecoder:
         rate = float(meta.rate_hz)
         data, v, reasons = _validate(payloads, meta.has_mag)
         self._count_errors(tot, reasons, payloads, host_ns, base_index)
+        data, v, payloads, host_ns = self._gate(data, v, payloads, host_ns, tot)
 
         # --- packet counter: unwrap against arrival order, nearest distance -------------------
         if len(v.seq) == 0:
@@ -321,6 +339,139 @@ class StreamDecoder:
             saturated=sat,
             stats=tot.freeze(),
         )
+
+    def _consistent_many(
+        self,
+        sa: npt.NDArray[np.int64],
+        ta: npt.NDArray[np.int64],
+        na: npt.NDArray[np.int64],
+        sb: npt.NDArray[np.int64],
+        tb: npt.NDArray[np.int64],
+        nb: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.bool_]:
+        """Whether packets ``b`` (seq, t_first_us, n) can follow ``a`` on one counter and clock.
+
+        The device time between their first samples is the samples of the packets in between,
+        each carrying 1..MAX_SAMPLES: a counter step ``ds`` bounds the time step (with slack).
+        """
+        ds = ((sb - sa + _SEQ_HALF) % protocol.SEQ_MODULUS) - _SEQ_HALF
+        half_t = protocol.TIME_MODULUS_US // 2
+        dt = ((tb - ta + half_t) % protocol.TIME_MODULUS_US) - half_t
+        period = 1e6 / float(self.meta.rate_hz)
+        big = protocol.MAX_SAMPLES
+        pos, neg = ds > 0, ds < 0
+        back = -ds - 1
+        lo = (pos * (na + ds - 1) - neg * (nb + back * big)) * period
+        hi = (pos * (na + (ds - 1) * big) - neg * (nb + back)) * period
+        ok: npt.NDArray[np.bool_] = (lo - np.abs(lo) * _JUMP_TOL_REL - _JUMP_TOL_US <= dt) & (
+            dt <= hi + np.abs(hi) * _JUMP_TOL_REL + _JUMP_TOL_US
+        )
+        return ok
+
+    def _consistent(self, a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+        """:meth:`_consistent_many` of one pair."""
+        sa, ta, na = (np.array([x], np.int64) for x in a)
+        sb, tb, nb = (np.array([x], np.int64) for x in b)
+        return bool(self._consistent_many(sa, ta, na, sb, tb, nb)[0])
+
+    def _gate(
+        self,
+        data: npt.NDArray[np.uint8],
+        v: _Valid,
+        payloads: Sequence[bytes],
+        host_ns: npt.NDArray[np.int64],
+        tot: _Totals,
+    ) -> tuple[npt.NDArray[np.uint8], _Valid, Sequence[bytes], npt.NDArray[np.int64]]:
+        """Hold back valid packets that jump away from the stream; drop lone outliers.
+
+        A packet whose counter and device time disagree with the last accepted packet (and that
+        is not flagged ``CLOCK_RESYNC``) is held. If a later packet agrees with the last accepted
+        one again, the held packets were outliers: they are counted in
+        ``protocol_errors["outlier"]`` and never decoded. If ``_CONFIRM`` packets in a row agree
+        with each other, the jump was real and they are decoded. Packets held at the end of a
+        push wait for the next one, so chunked and batch decoding stay equal.
+        """
+        m = len(v.seq)
+        resync_bit = protocol.FLAG_CLOCK_RESYNC
+        start = 0
+        if not self._held and m:  # fast path: every packet agrees with the one before it
+            r = self._ref if self._has_ref else np.array([v.seq[0], v.t_us[0], 1], np.int64)
+            ok = self._consistent_many(
+                np.concatenate([r[:1], v.seq[:-1]]),
+                np.concatenate([r[1:2], v.t_us[:-1]]),
+                np.concatenate([r[2:], v.n[:-1]]),
+                v.seq,
+                v.t_us,
+                v.n,
+            )
+            ok |= (v.flags & resync_bit) != 0
+            if not self._has_ref:
+                ok[0] = True
+            bad = np.flatnonzero(~ok)
+            start = int(bad[0]) if len(bad) else m
+            if start:
+                self._ref[0] = v.seq[start - 1]
+                self._ref[1] = v.t_us[start - 1]
+                self._ref[2] = v.n[start - 1]
+                self._has_ref = True
+            if start == m:
+                return data, v, payloads, host_ns
+        seq, t, n, fl = v.seq.tolist(), v.t_us.tolist(), v.n.tolist(), v.flags.tolist()
+        keep = np.zeros(m, np.bool_)
+        keep[:start] = True
+        prev_held = self._held  # from earlier pushes: (payload, host, seq, t, n)
+        released: list[tuple[bytes, int, int, int, int]] = []
+        held: list[int] = []  # indices into this chunk's valid packets (after prev_held)
+        outliers = 0
+
+        def held_last() -> tuple[int, int, int]:
+            if held:
+                j = held[-1]
+                return seq[j], t[j], n[j]
+            _, _, a, b, c = prev_held[-1]
+            return a, b, c
+
+        for i in range(start, m):
+            cur = (seq[i], t[i], n[i])
+            n_held = len(prev_held) + len(held)
+            ref = (int(self._ref[0]), int(self._ref[1]), int(self._ref[2]))
+            if fl[i] & resync_bit or not self._has_ref or self._consistent(ref, cur):
+                outliers += n_held
+                prev_held, held = [], []
+                keep[i] = True
+                self._ref[:] = cur
+                self._has_ref = True
+            elif n_held and self._consistent(held_last(), cur):
+                held.append(i)
+                if n_held + 1 >= _CONFIRM:  # a real jump: decode the held packets
+                    released.extend(prev_held)
+                    keep[held] = True
+                    prev_held, held = [], []
+                    self._ref[:] = cur
+            else:
+                outliers += n_held
+                prev_held, held = [], [i]
+        if outliers:
+            tot.protocol_errors[_OUTLIER] = tot.protocol_errors.get(_OUTLIER, 0) + outliers
+        self._held = prev_held + [
+            (payloads[int(v.pkt[j])], int(host_ns[v.pkt[j]]), seq[j], t[j], n[j]) for j in held
+        ]
+        if not released:
+            k = np.flatnonzero(keep)
+            return (
+                data,
+                _Valid(v.pkt[k], v.seq[k], v.t_us[k], v.flags[k], v.n[k], v.start[k]),
+                payloads,
+                host_ns,
+            )
+        # packets held by an earlier push are decoded now: they come first (they arrived first)
+        idx = v.pkt[keep].tolist()
+        new_payloads = [r[0] for r in released] + [payloads[j] for j in idx]
+        new_host = np.concatenate(
+            [np.array([r[1] for r in released], np.int64), host_ns[v.pkt[keep]]]
+        )
+        data2, v2, _ = _validate(new_payloads, self.meta.has_mag)
+        return data2, v2, new_payloads, new_host
 
     def _counter_restarts(
         self, v: _Valid, payloads: Sequence[bytes], seq_u: npt.NDArray[np.int64]

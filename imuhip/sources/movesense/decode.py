@@ -8,7 +8,12 @@ so this decoder orders, de-duplicates and accounts for loss by timestamp:
   ``"orphan"`` protocol error; a lone DATA of the length of a part 1 seen before (its part 2 was
   lost) is ``"incomplete"``; garbage is counted per reason, never raises;
 * every message of one subscription has the same sample count; a message with another count is a
-  ``"count"`` error (the expected count is the most common one of the batch, or, live, the first);
+  ``"count"`` error (the expected count is the most common one of the batch, or, live, the first
+  count ``_CONFIRM`` messages in a row agree on: messages wait until it is known);
+* no checksum guards a message, so before one moves the counters it is sanity-checked: values
+  beyond any sensor range are a ``"value"`` error; a timestamp that jumps away from the latest
+  accepted message is held until the next messages tell: back on the old clock, it was an
+  ``"outlier"`` (counted, skipped); ``_CONFIRM`` messages agreeing with it, a real dropout;
 * timestamps are unwrapped (2^32 ms) by nearest distance in arrival order; a timestamp seen before
   is a duplicate (first copy kept); messages are decoded in timestamp order;
 * consecutive messages advance the sample index by ``round(dt_ms / period_ms)``, where
@@ -51,6 +56,13 @@ DEG = math.pi / 180.0
 _HALF = gsp.TIME_MODULUS_MS // 2
 _RECENT = 4096  # timestamps remembered to tell duplicates from late messages
 _PERIOD_MIN_SAMPLES = 64  # contiguous samples needed before the measured period is used
+_CONFIRM = 3  # messages that must agree before a sample count or a time jump is believed
+_STEP_SLACK_MS = 250.0  # slack of the timestamp-step check, ms ...
+_STEP_REL = 0.1  # ... plus this fraction of the expected step
+_STEP_AHEAD_MSGS = 4  # a step of up to this many messages is taken at once (reordering, a loss)
+_STEP_BACK_MS = 10_000.0  # how far back a late message may lie
+# |value| above these is not a measurement (float32 garbage): acc m/s^2, gyro deg/s, magn uT
+_ABSURD = (1e4, 1e5, 1e5)
 
 
 def movesense_meta(
@@ -110,8 +122,8 @@ class MovesenseStreamDecoder:
     ``push(packets)`` returns the samples the packets complete; a DATA notification that may still
     get its DATA_PART2 waits for the next push (:meth:`flush` resolves it at the end). Pushing a
     stream in chunks, then :meth:`flush`, gives the batch result (:func:`decode_movesense_packets`)
-    except that, live, the expected sample count is learnt from the first message rather than the
-    most common one.
+    except that, live, the expected sample count is learnt from the first ``_CONFIRM`` messages
+    that agree rather than the most common one.
 
     Parameters
     ----------
@@ -141,6 +153,11 @@ class MovesenseStreamDecoder:
         self._sum_n = 0
         self._recent: set[int] = set()
         self._stats = _Acc()
+        # sanity gate: (raw timestamp, n) of the latest accepted message; messages held back
+        # because their timestamp jumped away from it; messages waiting for the sample count
+        self._gate_ref: tuple[int, int] | None = None
+        self._held: list[tuple[_Msg, gsp.Imu9Message]] = []
+        self._learning: list[tuple[_Msg, gsp.Imu9Message]] = []
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -169,7 +186,7 @@ class MovesenseStreamDecoder:
         acc = _Acc()
         msgs: list[_Msg] = []
         self._resolve_pending(msgs, acc)
-        return self._emit(msgs, acc)
+        return self._emit(msgs, acc, final=True)
 
     # -- reassembly ----------------------------------------------------------------------------
     def _error(self, acc: _Acc, reason: str, index: int, p: RawPacket, message: str) -> None:
@@ -230,18 +247,102 @@ class MovesenseStreamDecoder:
         self._error(acc, "type", index, p, f"unknown GSP response code {kind}")
 
     # -- ordering, indexing --------------------------------------------------------------------
-    def _emit(self, msgs: list[_Msg], acc: _Acc) -> ImuSamples:
+    def _raw(self, m: _Msg) -> RawPacket:
+        return RawPacket(self.meta.placement, m.host_rx_ns, gsp.HEADER_BYTES * b"\0" + m.value)
+
+    def _learn_count(
+        self, parsed: list[tuple[_Msg, gsp.Imu9Message]], final: bool
+    ) -> list[tuple[_Msg, gsp.Imu9Message]]:
+        """Fix ``expected_n`` once ``_CONFIRM`` messages in a row agree; hold messages until then.
+
+        At the end of the stream (``final``) the most common count (the larger on a tie) wins.
+        """
+        if self.expected_n is not None:
+            return parsed
+        self._learning.extend(parsed)
+        counts = [imu.n for _, imu in self._learning]
+        for i in range(len(counts) - _CONFIRM + 1):
+            if len(set(counts[i : i + _CONFIRM])) == 1:
+                self.expected_n = counts[i]
+                break
+        if self.expected_n is None and final and counts:
+            tally = Counter(counts)
+            self.expected_n = max(tally, key=lambda k: (tally[k], k))
+        if self.expected_n is None:
+            return []
+        out, self._learning = self._learning, []
+        return out
+
+    def _step_ok(self, ref: tuple[int, int], ts: int) -> bool:
+        """Whether a message stamped ``ts`` may follow ``ref`` (raw timestamp, n) on one clock."""
+        dt = ((ts - ref[0] + _HALF) % gsp.TIME_MODULUS_MS) - _HALF
+        step = ref[1] * 1000.0 / self.rate_hz
+        ahead = _STEP_AHEAD_MSGS * step * (1 + _STEP_REL) + _STEP_SLACK_MS
+        return -_STEP_BACK_MS <= dt <= ahead
+
+    def _gate(self, m: _Msg, imu: gsp.Imu9Message, acc: _Acc) -> list[tuple[_Msg, gsp.Imu9Message]]:
+        """The messages that may move the counters now, given the next message ``(m, imu)``.
+
+        Absurd values are a ``"value"`` error. A timestamp that jumps away from the latest
+        accepted message is held: if the next message agrees with the latest accepted one again,
+        the held ones are counted as ``"outlier"`` and skipped; once ``_CONFIRM`` messages agree
+        with each other the jump was real (a dropout) and they are all accepted.
+        """
+        for a, lim in zip((imu.acc_m_s2, imu.gyr_dps, imu.mag_ut), _ABSURD, strict=True):
+            if float(np.max(np.abs(a))) > lim:
+                self._error(acc, "value", m.arrival, self._raw(m), "IMU9 value out of range")
+                return []
+        ts = imu.timestamp_ms
+        ref = self._gate_ref
+        if ref is None or self._step_ok(ref, ts):
+            self._drop_held(acc)
+            self._advance_ref(ts, imu.n)
+            return [(m, imu)]
+        if self._held:
+            last = self._held[-1][1]
+            if self._step_ok((last.timestamp_ms, last.n), ts):
+                self._held.append((m, imu))
+                if len(self._held) < _CONFIRM:
+                    return []
+                return self._release_held()
+        self._drop_held(acc)
+        self._held = [(m, imu)]
+        return []
+
+    def _release_held(self) -> list[tuple[_Msg, gsp.Imu9Message]]:
+        """Accept the held messages (a real jump): the reference moves to the newest of them."""
+        out, self._held = self._held, []
+        self._gate_ref = None
+        for _, h in out:
+            self._advance_ref(h.timestamp_ms, h.n)
+        return out
+
+    def _advance_ref(self, ts: int, n: int) -> None:
+        ref = self._gate_ref
+        if ref is None or ((ts - ref[0] + _HALF) % gsp.TIME_MODULUS_MS) - _HALF > 0:
+            self._gate_ref = (ts, n)
+
+    def _drop_held(self, acc: _Acc) -> None:
+        for hm, _ in self._held:
+            self._error(
+                acc, "outlier", hm.arrival, self._raw(hm), "timestamp inconsistent with neighbours"
+            )
+        self._held = []
+
+    def _emit(self, msgs: list[_Msg], acc: _Acc, final: bool = False) -> ImuSamples:
         meta = self.meta
         decoded: list[tuple[int, _Msg, gsp.Imu9Message]] = []
+        parsed: list[tuple[_Msg, gsp.Imu9Message]] = []
         for m in msgs:
-            p = RawPacket(meta.placement, m.host_rx_ns, gsp.HEADER_BYTES * b"\0" + m.value)
             try:
                 imu = gsp.parse_imu9(m.value)
             except ProtocolError as err:
-                self._error(acc, err.reason, m.arrival, p, str(err))
+                self._error(acc, err.reason, m.arrival, self._raw(m), str(err))
                 continue
-            if self.expected_n is None:
-                self.expected_n = imu.n
+            parsed.append((m, imu))
+        accepted: list[tuple[_Msg, gsp.Imu9Message]] = []
+        for m, imu in self._learn_count(parsed, final):
+            p = self._raw(m)
             if imu.n != self.expected_n:
                 self._error(
                     acc,
@@ -251,6 +352,13 @@ class MovesenseStreamDecoder:
                     f"message of {imu.n} samples in a stream of {self.expected_n}",
                 )
                 continue
+            accepted.extend(self._gate(m, imu, acc))
+        if final and self._held:  # the stream ended: a lone jump is an outlier, more a dropout
+            if len(self._held) > 1:
+                accepted.extend(self._release_held())
+            else:
+                self._drop_held(acc)
+        for m, imu in accepted:
             ts = imu.timestamp_ms
             prev = ts if self._arrival_ts is None else self._arrival_ts
             ts_u = prev + ((ts - prev + _HALF) % gsp.TIME_MODULUS_MS) - _HALF
