@@ -17,13 +17,12 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.errors import ProtocolError
 from imuhip.ingest import _decode_kernels as _kd
 from imuhip.ingest import protocol
-from imuhip.ingest.decode.packet import _mag_message
+from imuhip.ingest.decode.accounting import count_errors, nearest_diff
 from imuhip.ingest.decode.payloads import PackedPayloads
-from imuhip.ingest.decode.stats import MAX_ERROR_LOG, _Totals, empty_samples
-from imuhip.ingest.decode.validate import _OK, _REASON_NAMES, _Valid, _validate
+from imuhip.ingest.decode.stats import _Totals, empty_samples
+from imuhip.ingest.decode.validate import _Valid, _validate
 from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta
 
 _SEQ_HALF: Final = protocol.SEQ_MODULUS // 2
@@ -37,12 +36,6 @@ _OUTLIER: Final = (
 
 _HOST: Final = operator.attrgetter("host_rx_ns")
 _PAYLOAD: Final = operator.attrgetter("payload")
-
-
-def _nearest_diff(x: npt.NDArray[np.int64], modulus: int) -> npt.NDArray[np.int64]:
-    """Differences of a wrapped counter taken as the nearest distance, in ``[-m/2, m/2)``."""
-    half = modulus // 2
-    return ((np.diff(x) + half) % modulus) - half
 
 
 class StreamDecoder:
@@ -149,7 +142,7 @@ class StreamDecoder:
         meta = self.meta
         rate = float(meta.rate_hz)
         data, v, reasons = _validate(payloads, meta.has_mag)
-        self._count_errors(tot, reasons, payloads, host_ns, base_index)
+        count_errors(tot, reasons, payloads, host_ns, base_index, self._totals, self.meta)
         data, v, payloads, host_ns = self._gate(data, v, payloads, host_ns, tot)
 
         # --- packet counter: unwrap against arrival order, nearest distance -------------------
@@ -157,7 +150,7 @@ class StreamDecoder:
             self._totals.add(tot)
             return empty_samples(meta, tot.freeze())
         prev = self._arrival_seq
-        d = _nearest_diff(v.seq, protocol.SEQ_MODULUS)
+        d = nearest_diff(v.seq, protocol.SEQ_MODULUS)
         if prev is None:
             first = int(v.seq[0])
         else:
@@ -223,7 +216,7 @@ class StreamDecoder:
         p_t = np.concatenate([[self._last_t_us if has_prev else 0], s_t])
         p_n = np.concatenate([[self._last_n], s_n])
         p_host = np.concatenate([[self._last_host_ns], s_host])
-        dt = _nearest_diff(p_t, protocol.TIME_MODULUS_US)
+        dt = nearest_diff(p_t, protocol.TIME_MODULUS_US)
         resync = (s_flags & protocol.FLAG_CLOCK_RESYNC) != 0
         if not has_prev:
             resync[0] = False  # the very first packet defines the time base
@@ -500,31 +493,3 @@ class StreamDecoder:
             seen.append(payload)
         del seen[:-64]
         return restart
-
-    def _count_errors(
-        self,
-        tot: _Totals,
-        reasons: npt.NDArray[np.int64],
-        payloads: Sequence[bytes],
-        host_ns: npt.NDArray[np.int64],
-        base_index: int,
-    ) -> None:
-        bad = np.flatnonzero(reasons != _OK)
-        if not len(bad):
-            return
-        codes, counts = np.unique(reasons[bad], return_counts=True)
-        for c, k in zip(codes.tolist(), counts.tolist(), strict=True):
-            name = _REASON_NAMES[c]
-            tot.protocol_errors[name] = tot.protocol_errors.get(name, 0) + k
-        room = MAX_ERROR_LOG - len(self._totals.error_log)
-        for i in bad[: max(0, room)].tolist():
-            try:
-                protocol.parse_header(payloads[i])
-            except ProtocolError as err:
-                msg = str(err)
-            else:
-                msg = _mag_message(not self.meta.has_mag, self.meta)
-            tot.error_log.append(
-                f"packet {base_index + i} (host_rx_ns={int(host_ns[i])}, "
-                f"{len(payloads[i])} bytes): {msg}"
-            )

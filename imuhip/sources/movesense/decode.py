@@ -34,13 +34,14 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from imuhip.errors import ProtocolError
 from imuhip.ingest.decode import MAX_ERROR_LOG, empty_samples
+from imuhip.ingest.decode.stats import _Totals as _Acc  # the same counters as the imuhip decoder
 from imuhip.sources.movesense import gsp
 from imuhip.types import DecodeStats, Gap, ImuSamples, RawPacket, SensorMeta
 
@@ -447,82 +448,6 @@ class MovesenseStreamDecoder:
         )
 
 
-@dataclass(slots=True)
-class _Acc:
-    packets_received: int = 0
-    packets_decoded: int = 0
-    samples_decoded: int = 0
-    duplicates: int = 0
-    reordered: int = 0
-    lost_packets: int = 0
-    lost_samples: int = 0
-    overlapping_samples: int = 0
-    late_packets: int = 0
-    protocol_errors: dict[str, int] = field(default_factory=dict)
-    gaps: list[Gap] = field(default_factory=list)
-    error_log: list[str] = field(default_factory=list)
-
-    def add(self, o: _Acc) -> None:
-        for name in (
-            "packets_received",
-            "packets_decoded",
-            "samples_decoded",
-            "duplicates",
-            "reordered",
-            "lost_packets",
-            "lost_samples",
-            "overlapping_samples",
-            "late_packets",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(o, name))
-        for k, v in o.protocol_errors.items():
-            self.protocol_errors[k] = self.protocol_errors.get(k, 0) + v
-        self.gaps.extend(o.gaps)
-        self.error_log.extend(o.error_log[: MAX_ERROR_LOG - len(self.error_log)])
-
-    def freeze(self) -> DecodeStats:
-        return DecodeStats(
-            packets_received=self.packets_received,
-            packets_decoded=self.packets_decoded,
-            samples_decoded=self.samples_decoded,
-            protocol_errors=dict(sorted(self.protocol_errors.items())),
-            duplicates=self.duplicates,
-            reordered=self.reordered,
-            lost_packets=self.lost_packets,
-            lost_samples=self.lost_samples,
-            gaps=tuple(self.gaps),
-            overlapping_samples=self.overlapping_samples,
-            late_packets=self.late_packets,
-            error_log=tuple(self.error_log),
-        )
-
-
-def _most_common_n(packets: Sequence[RawPacket]) -> int | None:
-    """Most common sample count of the messages (pairs preferred), from lengths only."""
-    pairs: Counter[int] = Counter()
-    lone: Counter[int] = Counter()
-    prev: bytes | None = None
-    for p in packets:
-        b = bytes(p.payload)
-        if len(b) >= gsp.HEADER_BYTES and b[0] == gsp.RESP_DATA_PART2 and prev is not None:
-            if prev[1] == b[1]:
-                pairs[len(prev) + len(b) - 2 * gsp.HEADER_BYTES] += 1
-                lone[len(prev) - gsp.HEADER_BYTES] -= 1
-            prev = None
-            continue
-        if len(b) >= gsp.HEADER_BYTES and b[0] == gsp.RESP_DATA:
-            lone[len(b) - gsp.HEADER_BYTES] += 1
-            prev = b
-        else:
-            prev = None
-    counts = pairs if pairs else lone
-    for length, c in counts.most_common():
-        body = length - gsp.TIMESTAMP_BYTES
-        if c > 0 and body >= gsp.IMU9_SAMPLE_BYTES and body % gsp.IMU9_SAMPLE_BYTES == 0:
-            return body // gsp.IMU9_SAMPLE_BYTES
-    return None
-
-
 def decode_movesense_packets(packets: Sequence[RawPacket], meta: SensorMeta) -> ImuSamples:
     """Decode all notifications of ONE Movesense (arrival order) into SI samples.
 
@@ -530,7 +455,7 @@ def decode_movesense_packets(packets: Sequence[RawPacket], meta: SensorMeta) -> 
     for bad
     notification contents (they are counted in ``stats.protocol_errors``).
     """
-    dec = MovesenseStreamDecoder(meta, expected_n=_most_common_n(packets))
+    dec = MovesenseStreamDecoder(meta, expected_n=gsp.most_common_sample_count(packets))
     a = dec.push(packets)
     b = dec.flush()
     if len(b) == 0:

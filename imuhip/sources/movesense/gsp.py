@@ -25,6 +25,8 @@ that is not a status code (the sample firmware writes 507 as ``0x01 0xFB``).
 from __future__ import annotations
 
 import struct
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.errors import ProtocolError
+from imuhip.types import RawPacket
 
 __all__ = [
     "CMD_HELLO",
@@ -53,6 +56,7 @@ __all__ = [
     "command_result",
     "encode_imu9",
     "imu9_path",
+    "most_common_sample_count",
     "nearest_imu9_rate",
     "parse_command_result",
     "parse_imu9",
@@ -227,3 +231,29 @@ def split_notifications(ref: int, value: bytes, max_len: int) -> list[bytes]:
             f"a {len(value)}-byte value does not fit two notifications of {max_len} bytes"
         )
     return [msg[:max_len], rest]
+
+
+def most_common_sample_count(packets: Sequence[RawPacket]) -> int | None:
+    """Most common sample count of the messages (pairs preferred), from lengths only."""
+    pairs: Counter[int] = Counter()
+    lone: Counter[int] = Counter()
+    prev: bytes | None = None
+    for p in packets:
+        b = bytes(p.payload)
+        if len(b) >= HEADER_BYTES and b[0] == RESP_DATA_PART2 and prev is not None:
+            if prev[1] == b[1]:
+                pairs[len(prev) + len(b) - 2 * HEADER_BYTES] += 1
+                lone[len(prev) - HEADER_BYTES] -= 1
+            prev = None
+            continue
+        if len(b) >= HEADER_BYTES and b[0] == RESP_DATA:
+            lone[len(b) - HEADER_BYTES] += 1
+            prev = b
+        else:
+            prev = None
+    counts = pairs if pairs else lone
+    for length, c in counts.most_common():
+        body = length - TIMESTAMP_BYTES
+        if c > 0 and body >= IMU9_SAMPLE_BYTES and body % IMU9_SAMPLE_BYTES == 0:
+            return body // IMU9_SAMPLE_BYTES
+    return None
