@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -30,7 +29,6 @@ from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_
 from imuhip.gait.norms import Flag, gait_flags
 from imuhip.orientation.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
 from imuhip.types import (
-    AlignedSession,
     ImuSamples,
     JointAngles,
     OrientationSession,
@@ -39,9 +37,6 @@ from imuhip.types import (
     SessionEvent,
     SessionMeta,
 )
-
-if TYPE_CHECKING:
-    from imuhip.orientation.fusion import FuseConfig
 
 __all__ = [
     "AnalysisConfig",
@@ -232,7 +227,7 @@ def _analyze_samples(
 ) -> SessionResult:
     """:func:`analyze_packets` from the decoded samples on (``samples`` is emptied)."""
     from imuhip.ingest.align import AlignConfig, align_session
-    from imuhip.orientation.fusion import FuseConfig
+    from imuhip.orientation.fusion import FuseConfig, fuse_session_degrading
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
@@ -249,8 +244,8 @@ def _analyze_samples(
     )
 
     checked = input_quality(aligned, meta)  # quality.gyro_units (+ quality.import if imported)
-    ori, fusion_dropped = _fuse_degrading(
-        aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag)
+    ori, fusion_dropped = fuse_session_degrading(
+        aligned, FuseConfig(method=cfg.method, use_mag=cfg.use_mag), required=_REQUIRED
     )
     quality: dict[str, Any] = {
         **checked,
@@ -318,30 +313,6 @@ def _calibrate(
 
 _REQUIRED: Final = ("pelvis", "thigh_l", "thigh_r")
 """Sensors the analysis cannot do without (one thigh may still fail calibration later)."""
-
-
-def _fuse_degrading(
-    aligned: AlignedSession, cfg: FuseConfig
-) -> tuple[OrientationSession, dict[str, dict[str, str]]]:
-    """:func:`fuse_session`, leaving out an optional sensor whose fusion fails (named, with why).
-
-    A failure of the pelvis or a thigh stays an error naming that sensor.
-    """
-    from imuhip.orientation.fusion import fuse_session
-
-    dropped: dict[str, dict[str, str]] = {}
-    while True:
-        try:
-            return fuse_session(aligned, cfg), dropped
-        except ValueError as err:
-            m = re.match(r"sensor '([A-Za-z0-9_]+)': (.*)", str(err), re.DOTALL)
-            if m is None or m.group(1) in _REQUIRED or m.group(1) not in aligned.sensors:
-                raise
-            placement, reason = m.group(1), m.group(2)
-            dropped[placement] = {"stage": "fusion", "reason": reason}
-            log.warning("%s dropped: orientation fusion failed (%s)", placement, reason)
-            rest = {p: a for p, a in aligned.sensors.items() if p != placement}
-            aligned = dataclasses.replace(aligned, sensors=rest)
 
 
 def _drop_uncalibrated(

@@ -22,7 +22,7 @@ from imuhip.orientation.fusion._inputs import resample_to_grid
 from imuhip.orientation.fusion._types import METHODS, FilterParams, FuseConfig, FusionResult
 from imuhip.orientation.fusion.core import estimate_orientation, estimate_orientation_full
 from imuhip.orientation.fusion.online import OnlineFusion
-from imuhip.orientation.fusion.session import fuse_session
+from imuhip.orientation.fusion.session import fuse_session, fuse_session_degrading
 
 __all__ = [
     "METHODS",
@@ -33,5 +33,6 @@ __all__ = [
     "estimate_orientation",
     "estimate_orientation_full",
     "fuse_session",
+    "fuse_session_degrading",
     "resample_to_grid",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ from imuhip.orientation.fusion._types import FuseConfig, canonical_method
 from imuhip.orientation.fusion.core import estimate_orientation_full
 from imuhip.types import AlignedSession, OrientationSession
 
-__all__ = ["fuse_session"]
+__all__ = ["fuse_session", "fuse_session_degrading"]
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +93,26 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
         diagnostics=diagnostics,
         mag_ut=mag_used,
     )
+
+
+def fuse_session_degrading(
+    aligned: AlignedSession, cfg: FuseConfig, *, required: tuple[str, ...]
+) -> tuple[OrientationSession, dict[str, dict[str, str]]]:
+    """:func:`fuse_session`, leaving out a sensor not in ``required`` whose fusion fails.
+
+    Returns the orientations and ``{placement: {"stage": "fusion", "reason": ...}}`` of the
+    sensors left out. A failure of a ``required`` sensor stays a ``ValueError`` naming it.
+    """
+    dropped: dict[str, dict[str, str]] = {}
+    while True:
+        try:
+            return fuse_session(aligned, cfg), dropped
+        except ValueError as err:
+            m = re.match(r"sensor '([A-Za-z0-9_]+)': (.*)", str(err), re.DOTALL)
+            if m is None or m.group(1) in required or m.group(1) not in aligned.sensors:
+                raise
+            placement, reason = m.group(1), m.group(2)
+            dropped[placement] = {"stage": "fusion", "reason": reason}
+            log.warning("%s dropped: orientation fusion failed (%s)", placement, reason)
+            rest = {p: a for p, a in aligned.sensors.items() if p != placement}
+            aligned = dataclasses.replace(aligned, sensors=rest)

@@ -9,8 +9,8 @@ import pytest
 
 from imuhip.ingest.align import AlignConfig, align_session
 from imuhip.ingest.decode import decode_session
-from imuhip.orientation.fusion import FuseConfig
-from imuhip.pipeline import _fuse_degrading
+from imuhip.orientation.fusion import FuseConfig, fuse_session_degrading
+from imuhip.pipeline import _REQUIRED
 from imuhip.sim import SimParams, simulate_session
 
 
@@ -29,17 +29,21 @@ def _without_valid_data(aligned, placement):
 
 
 def test_an_optional_sensor_without_valid_data_is_dropped_with_its_reason(aligned):
-    ori, dropped = _fuse_degrading(_without_valid_data(aligned, "shank_r"), FuseConfig())
+    ori, dropped = fuse_session_degrading(
+        _without_valid_data(aligned, "shank_r"), FuseConfig(), required=_REQUIRED
+    )
     assert set(ori.q_world_sensor) == {"pelvis", "thigh_l", "thigh_r"}
     assert dropped == {"shank_r": {"stage": "fusion", "reason": dropped["shank_r"]["reason"]}}
     assert "invalid" in dropped["shank_r"]["reason"]
 
 
 def test_a_clean_session_drops_nothing(aligned):
-    ori, dropped = _fuse_degrading(aligned, FuseConfig())
+    ori, dropped = fuse_session_degrading(aligned, FuseConfig(), required=_REQUIRED)
     assert dropped == {} and set(ori.q_world_sensor) == set(aligned.sensors)
 
 
 def test_the_pelvis_failing_is_an_error_naming_it(aligned):
     with pytest.raises(ValueError, match="pelvis"):
-        _fuse_degrading(_without_valid_data(aligned, "pelvis"), FuseConfig())
+        fuse_session_degrading(
+            _without_valid_data(aligned, "pelvis"), FuseConfig(), required=_REQUIRED
+        )
