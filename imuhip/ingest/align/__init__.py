@@ -1,18 +1,8 @@
 """Device clocks -> one session clock, and all sensors onto one uniform grid with a gap mask.
 
-Clock model
------------
-A notification cannot reach the host before its last sample was taken, and BLE adds a one-sided,
-bursty latency (connection intervals of 7.5–50 ms, missed connection events, host scheduling).
-So host receive times lie *above* the line ``host = offset + (1 + drift) * t_dev`` and the line is
-the **lower envelope** of the ``(t_dev, host_rx)`` cloud. :func:`fit_clock` estimates it with the
-linear-programming estimator of Moon, Skelly & Towsley (1999, "Estimation and removal of clock skew
-from network delay measurements", doi:10.1109/INFCOM.1999.752178): the line below every point that
-maximises the sum of its ordinates, which touches the lower convex hull on the edge spanning the
-mean device time. Points are first reduced to per-window minima (``window_s`` of device time), and
-window minima far below a robust median-slope line (impossible under causality: host clock glitches)
-are discarded so one bad point cannot tilt the fit. :class:`ClockTracker` maintains the same window
-minima online and gives the same model.
+Clock model: the lower envelope of the BLE receive times against device time (Moon, Skelly &
+Towsley 1999), fitted offline by :func:`fit_clock` and online by :class:`ClockTracker`; the
+derivation is in :mod:`imuhip.ingest.align.clock`.
 
 Session clock: seconds from ``t0_ns``, by default the smallest host receive time over all sensors.
 The fitted offset absorbs the (unknowable) minimum BLE latency, so session times of samples are
