@@ -18,13 +18,8 @@ from typing import Any, Final
 import numpy as np
 
 from imuhip.gait.compensation import CompensationReference, CompensationResult, compensation_index
-from imuhip.gait.events import (
-    EventConfig,
-    SideEvents,
-    Stride,
-    pelvis_heading_rad,
-    session_events,
-)
+from imuhip.gait.events import EventConfig, SideEvents, Stride, pelvis_heading_rad, session_events
+from imuhip.gait.knee_hinge import correct_thigh_artefact
 from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_many
 from imuhip.gait.norms import Flag, gait_flags
 from imuhip.orientation.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
@@ -69,14 +64,16 @@ class AnalysisConfig:
     standing_pelvic_tilt_deg : float
         Anatomical anterior pelvic tilt (ASIS–PSIS) in the calibration stance; default the
         population mean (:data:`imuhip.orientation.segment_calibration.STANDING_PELVIC_TILT_DEG`).
-        Absolute
-        hip flexion, pelvic tilt and lumbar flexion assume it unless set per subject.
+        Absolute hip flexion, pelvic tilt and lumbar flexion assume it unless set per subject.
     relative_heading : {"walking", "magnetometer"}
         Pelvis–thigh relative heading (hip rotation) with magnetometers: ``"walking"`` anchors it
         by the walking-axis constraint as in 6D (mean hip rotation over each walking window is
         zero; immune to magnetometer hard-iron bias and tilt-coupled heading errors), the
         magnetometer then gives only the walking direction and the field-quality confidence;
         ``"magnetometer"`` uses the 9D headings as fused (6D sensors are always anchored).
+    knee_hinge : bool
+        Experimental (off): remove the thigh sensors' long-axis soft-tissue artefact with the
+        shanks (:mod:`imuhip.gait.knee_hinge`); simulator-validated only (docs/validation.md).
     """
 
     method: str = "vqf"
@@ -87,6 +84,7 @@ class AnalysisConfig:
     bootstrap_seed: int = 0
     standing_pelvic_tilt_deg: float = STANDING_PELVIC_TILT_DEG
     relative_heading: str = "walking"
+    knee_hinge: bool = False
 
     def __post_init__(self) -> None:
         if self.relative_heading not in ("walking", "magnetometer"):
@@ -435,6 +433,8 @@ def analyze_orientations(
         segcal,
         JointsConfig(heading_correction="always" if cfg.relative_heading == "walking" else "auto"),
     )
+    if cfg.knee_hinge:
+        angles, quality["thigh_artefact_deg"] = correct_thigh_artefact(ori, segcal, angles)
     say("detecting gait events")
     heading = pelvis_heading_rad(ori, segcal) if "pelvis" in ori.q_world_sensor else None
     sides = tuple(side for side in ("left", "right") if side in angles.hip_rad)

@@ -368,6 +368,14 @@ def packet_counters(data: Path) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- comparison
 
 
+def line_removed_range(x: np.ndarray, k: np.ndarray) -> float:
+    """imuhip's excursion definition: range over the stride's frames ``k`` after removing the
+    straight line from the value at IC to the value at the next IC (frame ``k[-1] + 1``)."""
+    a, b = int(k[0]), min(int(k[-1]) + 1, len(x) - 1)
+    slope = (x[b] - x[a]) / (b - a)
+    return float(np.ptp(x[k] - slope * (k - a)))
+
+
 def lowpass(x: np.ndarray, fs: float, fc: float = 6.0) -> np.ndarray:
     b, a = butter(2, fc / (fs / 2))
     return filtfilt(b, a, x)
@@ -491,8 +499,9 @@ def compare(data: Path, tmp: Path, diagnose: bool) -> None:
                 "valid": bool(r.valid),
                 "exclusion": r.exclusion,
                 "imuhip": r.hip_rotation_excursion_deg,
-                "imuhip_recomputed": np.ptp(ir[k]),
+                "imuhip_recomputed": line_removed_range(ir, k),
                 "mvn": np.ptp(mv[k]),
+                "mvn_line": line_removed_range(mv, k),
                 "imuhip_6hz": np.ptp(ir_lp[k]),
                 "mvn_6hz": np.ptp(mv_lp[k]),
             }
@@ -508,7 +517,7 @@ def compare(data: Path, tmp: Path, diagnose: bool) -> None:
     tab["diff"] = tab["imuhip"] - tab["mvn"]
     tab["diff_6hz"] = tab["imuhip_6hz"] - tab["mvn_6hz"]
     if not np.allclose(tab["imuhip"], tab["imuhip_recomputed"], atol=0.01):
-        out("WARNING: strides.csv excursions differ from the exported angles' max - min")
+        out("WARNING: strides.csv excursions differ from the exported angles' (line removed)")
 
     out("\nPer valid stride: hip rotation excursion (deg), imuhip - MVN")
     out("| side | IC s | next IC s | imuhip | MVN | Δ | imuhip 6 Hz | MVN 6 Hz | Δ 6 Hz |")
@@ -542,6 +551,15 @@ def compare(data: Path, tmp: Path, diagnose: bool) -> None:
             f"{d.mean():+.1f} | {np.median(np.abs(d)):.1f} | {np.sqrt(np.mean(d**2)):.1f} | "
             f"{corr} | {rms_c} | {sd} |"
         )
+    out(
+        "\nMVN with imuhip's definition (line between the contacts removed): per-side mean "
+        + ", ".join(
+            f"{sd} {v[v.side == sd].mvn_line.mean():.1f} (raw {v[v.side == sd].mvn.mean():.1f}; "
+            f"median |imuhip - MVN line-removed| "
+            f"{np.median(np.abs(v[v.side == sd].imuhip - v[v.side == sd].mvn_line)):.1f})"
+            for sd in SIDES
+        )
+    )
     out("\nStrides imuhip excluded (information only)")
     out("| side | IC s | next IC s | exclusion | imuhip | MVN |")
     out("|---|---|---|---|---|---|")

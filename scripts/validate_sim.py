@@ -56,6 +56,7 @@ from imuhip.pipeline import AnalysisConfig, analyze_recording
 from imuhip.report.writer import report_dict
 from imuhip.sim.params import SimParams
 from imuhip.sim.presets import REALISTIC_SENSORS, realistic_params
+from imuhip.sim.realism import SENSOR_GRADES, Realism
 from imuhip.sim.session import simulate_session, write_simulated_recording
 
 HIP = ("hip_rotation_excursion_deg",)
@@ -98,8 +99,14 @@ TARGETS_REALISTIC = (
 )
 
 
-def realistic_walker(p: SimParams) -> SimParams:
-    """The same walker on a 10-m walkway with the realistic simulator (issue 13)."""
+def realistic_walker(
+    p: SimParams, realism: dict[str, Any] | None = None, shanks: bool = True
+) -> SimParams:
+    """The same walker on a 10-m walkway with the realistic simulator (issue 13).
+
+    ``realism``: :class:`~imuhip.sim.realism.Realism` fields to change (ablations, e.g.
+    ``{"sta_thigh_deg": 0.0}``); the preset's misalignment grade stays unless overridden.
+    """
     keep = (
         "rate_hz",
         "has_mag",
@@ -117,10 +124,17 @@ def realistic_walker(p: SimParams) -> SimParams:
         "pelvis_tilt_mean_deg",
     )
     sensors = REALISTIC_SENSORS + (("lumbar",) if "lumbar" in p.sensors else ())
+    if not shanks:
+        sensors = tuple(s for s in sensors if not s.startswith("shank"))
+    real = None
+    if realism:
+        mis = SENSOR_GRADES["movesense"]["axis_misalignment_deg"]
+        real = Realism(**{"axis_misalignment_deg": mis, **realism})
     return realistic_params(
         p.seed,
         speed_m_s=p.speed_m_s,
         sensors=sensors,
+        realism=real,
         **{k: getattr(p, k) for k in keep},
     )
 
@@ -340,6 +354,25 @@ def main(argv: list[str] | None = None) -> int:
         default="both",
         help="simulator: realistic (issue 13), clean (the analysis' own assumptions), or both",
     )
+    ap.add_argument(
+        "--realism",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a Realism field of the realistic simulator (ablation), e.g. sta_thigh_deg=0",
+    )
+    ap.add_argument(
+        "--knee-hinge",
+        action="store_true",
+        help="AnalysisConfig.knee_hinge: remove the thigh soft-tissue artefact with the shanks "
+        "(experimental)",
+    )
+    ap.add_argument(
+        "--no-shanks",
+        action="store_true",
+        help="realistic walkers without shank sensors (pelvis, thighs, feet): no knee-hinge "
+        "correction of the thigh soft-tissue artefact",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="keep recordings in this folder")
     ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = ap.parse_args(argv)
@@ -350,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for _ in range(args.n)
     ]
-    cfg = AnalysisConfig(relative_heading=args.relative_heading)
+    cfg = AnalysisConfig(relative_heading=args.relative_heading, knee_hinge=args.knee_hinge)
+    overrides = _realism_overrides(args.realism, ap)
     modes = ("realistic", "clean") if args.mode == "both" else (args.mode,)
     n_fail = 0
     out: dict[str, Any] = {}
@@ -358,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for mode in modes:
-            ps = params if mode == "clean" else [realistic_walker(p) for p in params]
+            ps = (
+                params
+                if mode == "clean"
+                else [realistic_walker(p, overrides, not args.no_shanks) for p in params]
+            )
             targets = TARGETS if mode == "clean" else TARGETS_REALISTIC
             sys.stdout.write(f"\n=== {mode} simulator ({len(ps)} walkers, seed {args.seed})\n")
             rows, nf = run_mode(ps, cfg, work / mode, targets)
@@ -367,6 +405,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=float))
     return 0 if n_fail == 0 else 1
+
+
+def _realism_overrides(items: list[str], ap: argparse.ArgumentParser) -> dict[str, Any]:
+    """``FIELD=VALUE`` pairs as Realism fields (numbers, booleans or strings)."""
+    fields = {f.name: f.type for f in dataclasses.fields(Realism)}
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or name not in fields:
+            ap.error(f"--realism {item!r}: expected FIELD=VALUE with FIELD in {sorted(fields)}")
+        if raw in ("true", "false"):
+            out[name] = raw == "true"
+        else:
+            try:
+                out[name] = int(raw) if name == "variability_components" else float(raw)
+            except ValueError:
+                out[name] = raw
+    return out
 
 
 def run_mode(

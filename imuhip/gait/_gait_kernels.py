@@ -195,6 +195,36 @@ def stride_extrema(
 
 
 @jit
+def stride_extrema_detrended(
+    x: FloatArray, col: int, start: IntArray, stop: IntArray, hi: FloatArray, lo: FloatArray
+) -> None:
+    """:func:`stride_extrema` of ``x[:, col]`` minus the straight line from the stride's initial
+    contact sample to the next one (``x[stop_k]``, or the last sample at the end), so that a
+    heading that drifts across a stride does not add to its range. NaN-propagating."""
+    n = x.shape[0]
+    for k in range(len(start)):
+        a = start[k]
+        b = stop[k]
+        if b <= a:
+            hi[k] = np.nan
+            lo[k] = np.nan
+            continue
+        e = b if b < n else n - 1
+        x0 = x[a, col]
+        slope = (x[e, col] - x0) / (e - a) if e > a else 0.0
+        mx = x0
+        mn = x0
+        for i in range(a + 1, b):
+            v = x[i, col] - slope * (i - a)
+            if (v > mx or v != v) and mx == mx:
+                mx = v
+            if (v < mn or v != v) and mn == mn:
+                mn = v
+        hi[k] = mx
+        lo[k] = mn
+
+
+@jit
 def interp_sorted(t: FloatArray, y: FloatArray, col: int, x: FloatArray, out: FloatArray) -> None:
     """``out[k] = np.interp(x[k], t, y[:, col])`` for a sorted grid ``t`` (same values).
 

@@ -20,7 +20,15 @@ from imuhip.sim.realism import SENSOR_GRADES, Realism
 
 __all__ = ["REALISTIC_SENSORS", "realistic_params", "walkway_params"]
 
-REALISTIC_SENSORS: Final = ("pelvis", "thigh_l", "thigh_r", "foot_l", "foot_r")
+REALISTIC_SENSORS: Final = (
+    "pelvis",
+    "thigh_l",
+    "thigh_r",
+    "shank_l",
+    "shank_r",
+    "foot_l",
+    "foot_r",
+)
 _TURN_SLOWDOWN: Final = 0.35 * 0.375  # Body.speed: 35 % less under a sin⁴ window (mean 3/8)
 
 

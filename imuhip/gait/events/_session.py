@@ -86,24 +86,32 @@ def detect_side_events(
     cfg = cfg or EventConfig()
     suffix = side[0]
     notes: list[str] = []
-    seg = event_source(ori, suffix)
-    if seg == "foot":
+    order = [g for g in ("foot", "shank") if f"{g}_{suffix}" in ori.q_world_sensor] + ["thigh"]
+    for k, seg in enumerate(order):
+        p = f"{seg}_{suffix}"
+        last = k == len(order) - 1
         try:
-            ev = detect_foot_side_events(ori, side, cfg)
-            if len(ev.ic_s) >= 2:
-                return ev, f"foot_{suffix}", notes
-            notes.append(f"{side}: foot sensor gave {len(ev.ic_s)} initial contacts")
+            if seg == "foot":
+                ev = detect_foot_side_events(ori, side, cfg)
+            else:
+                omega, kind = segment_angular_velocity(ori, segcal, p)
+                seg_cfg = config_for_segment(cfg, segcal, p) if segcal is not None else cfg
+                ev = detect_gait_events(
+                    ori.t_s, omega[:, 2], side=side, segment=seg, source=f"{seg}_{kind}",
+                    cfg=seg_cfg,
+                )  # fmt: skip
         except InsufficientDataError as err:
-            notes.append(f"{side}: foot events not found ({err})")
-        seg = "shank" if f"shank_{suffix}" in ori.q_world_sensor else "thigh"
-        notes[-1] += f"; events from the {seg}"
-    p = f"{seg}_{suffix}"
-    omega, kind = segment_angular_velocity(ori, segcal, p)
-    seg_cfg = config_for_segment(cfg, segcal, p) if segcal is not None else cfg
-    ev = detect_gait_events(
-        ori.t_s, omega[:, 2], side=side, segment=seg, source=f"{seg}_{kind}", cfg=seg_cfg
-    )
-    return ev, p, notes
+            if last:
+                raise
+            notes.append(f"{side}: {seg} events not found ({err}); events from the {order[k + 1]}")
+            continue
+        if len(ev.ic_s) >= 2 or last:
+            return ev, p, notes
+        notes.append(
+            f"{side}: {seg} sensor gave {len(ev.ic_s)} initial contacts; "
+            f"events from the {order[k + 1]}"
+        )
+    raise AssertionError("unreachable: the thigh is always the last source")
 
 
 def session_events(

@@ -46,6 +46,14 @@ class FilterParams:
         and 9 s; Laidig & Seel 2023, doi:10.1016/j.inffus.2022.10.014).
     vqf_rest_bias_est, vqf_motion_bias_est, vqf_mag_dist_rejection : bool
         vqf's gyroscope bias estimation at rest / in motion and magnetic disturbance rejection.
+    vqf_bias_clip_deg_s : float
+        vqf's largest expected gyroscope bias (its ``biasClip``; vqf default 2 °/s). It also
+        gates rest detection: a low-passed rate above it on any axis is never rest, so a sensor
+        whose bias exceeds it is never seen at rest and its heading drifts by the bias. Consumer
+        MEMS gyroscopes before calibration have zero-rate levels of ±2 °/s *typical* (ST
+        LSM6DSL in the Movesense, DocID028475) and more in the tails; 2 °/s left a realistic
+        Movesense walker's pelvis and shanks without any rest detection and drifting 1–4 °/s in
+        heading. Default 6 °/s.
     madgwick_gain : float or None
         Madgwick's beta (ahrs defaults: 0.033 6D, 0.041 9D).
     mahony_k_p, mahony_k_i : float
@@ -63,6 +71,7 @@ class FilterParams:
     vqf_rest_bias_est: bool = True
     vqf_motion_bias_est: bool = True
     vqf_mag_dist_rejection: bool = True
+    vqf_bias_clip_deg_s: float = 6.0
     madgwick_gain: float | None = None
     mahony_k_p: float = 1.0
     mahony_k_i: float = 0.3
@@ -75,6 +84,7 @@ class FilterParams:
         for name in (
             "vqf_tau_acc_s",
             "vqf_tau_mag_s",
+            "vqf_bias_clip_deg_s",
             "mahony_k_p",
             "ekf_noise_gyr",
             "ekf_noise_acc",
@@ -159,4 +169,5 @@ def vqf_params(p: FilterParams) -> dict[str, Any]:
         "restBiasEstEnabled": bool(p.vqf_rest_bias_est),
         "motionBiasEstEnabled": bool(p.vqf_motion_bias_est),
         "magDistRejectionEnabled": bool(p.vqf_mag_dist_rejection),
+        "biasClip": float(p.vqf_bias_clip_deg_s),
     }

@@ -210,3 +210,23 @@ def test_real_shank_ic_agrees_with_the_foot(gaittoolbox, side: str) -> None:
     c = mod.compare(foot.ic_s, mod.leg_events(ori, segcal, "shank", side).ic_s)
     assert c["matched_pct"] >= 95.0
     assert c["median_abs_ms"] <= 40.0
+
+
+def test_real_dead_shank_falls_back_to_the_thigh_with_a_note(gaittoolbox) -> None:
+    """A shank sensor that reads nothing (no swing: stuck or fallen off) must not leave the side
+    without events: the thigh rule takes over and the note says so (issue 13, item 1)."""
+    from dataclasses import replace as dc_replace
+
+    from imuhip.gait.events import detect_side_events
+
+    mod, ori, segcal = gaittoolbox
+    q = {k: v for k, v in ori.q_world_sensor.items() if not k.startswith("foot")}
+    q["shank_l"] = np.tile(q["shank_l"][0], (len(ori.t_s), 1))
+    gyr = dict(ori.gyr_rad_s, shank_l=np.zeros((len(ori.t_s), 3)))
+    ori = dc_replace(ori, q_world_sensor=q, gyr_rad_s=gyr)  # the fixture stays untouched
+    ev, placement, notes = detect_side_events(ori, segcal, "left")
+    assert placement == "thigh_l"
+    assert any("shank" in n and "events from the thigh" in n for n in notes), notes
+    thigh = mod.leg_events(ori, segcal, "thigh", "left")
+    np.testing.assert_array_equal(ev.ic_s, thigh.ic_s)
+    assert len(ev.ic_s) >= 5

@@ -72,6 +72,28 @@ def test_stride_metrics_known_answers():
     assert r["hip_er_peak_deg"] == pytest.approx(6.0, abs=0.01)
 
 
+@pytest.mark.parametrize("drift_deg_s", [0.0, 4.0, -7.0])
+def test_excursion_ignores_a_heading_drift_across_the_stride(drift_deg_s: float):
+    """Hip rotation excursion is the range after removing the straight line between the two
+    contacts: a relative-heading drift (a ramp) adds nothing, while the peaks stay as measured
+    (known answer: the sinusoid's 10° / 6°)."""
+    ang = _angles()
+    t = ang.t_s
+    hip = {k: v.copy() for k, v in ang.hip_rad.items()}
+    for v in hip.values():
+        v[:, 2] += np.radians(drift_deg_s) * t
+    drifted = replace(ang, hip_rad=hip)
+    for side, exc in (("left", 10.0), ("right", 6.0)):
+        strides = _strides(side)
+        one = [stride_metrics(drifted, s)["hip_rotation_excursion_deg"] for s in strides]
+        many = [m["hip_rotation_excursion_deg"] for m in stride_metrics_many(drifted, strides)]
+        np.testing.assert_allclose(one, exc, atol=0.01)
+        np.testing.assert_array_equal(one, many)
+        raw = np.degrees(np.ptp(drifted.hip_rad[side][100:200, 2]))
+        if drift_deg_s:  # max - min would be off by degrees
+            assert abs(raw - exc) > 1.0
+
+
 def test_no_lumbar_no_lumbar_metrics_and_no_toe_off_is_nan():
     ang = _angles(lumbar=False)
     s = Stride("left", 0, 100, 200, 1.0, 2.0, None, 0.0, "no_toe_off")
