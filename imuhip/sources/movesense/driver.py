@@ -6,8 +6,11 @@ advertised
 name or service, says HELLO, subscribes ``/Meas/IMU9/{rate}`` and hands every *data*
 notification (DATA, DATA_PART2 and anything unrecognised) verbatim to the session's callback,
 which stamps and records it; COMMAND_RESULT notifications are answers to the driver's own commands
-and stay inside the driver. GSP has no time-sync command: the device timestamps in every message
-anchor the clock fit instead.
+and stay inside the driver. The device timestamps in every message anchor the clock fit (the
+default firmware's PUT_UTCTIME sets a wall clock the IMU9 timestamps do not use).
+
+At connect the driver reads the firmware (HELLO answer, Device Information) and refuses what the
+firmware or the link cannot carry, with a message saying why (see ``docs/movesense.md``).
 
 :class:`AutoDriver` lets one session mix imuhip-protocol sensors and Movesense sensors: each call is
 routed by the services the connected device serves.
@@ -31,6 +34,14 @@ from bleak.exc import BleakError
 from imuhip.errors import ProtocolError, SensorConnectionError
 from imuhip.sources.movesense import gsp
 from imuhip.sources.movesense.decode import movesense_meta
+from imuhip.sources.movesense.firmware import (
+    MIN_FIRMWARE,
+    MIN_FIRMWARE_PART2,
+    PART1_VALUE_BYTES,
+    parse_hello,
+    parse_version,
+    samples_per_message,
+)
 from imuhip.types import SensorMeta
 
 __all__ = ["AutoDriver", "MovesenseDriver"]
@@ -43,6 +54,13 @@ FIRMWARE_UUID = "00002a26-0000-1000-8000-00805f9b34fb"
 
 DataCallback = Callable[[Any, bytearray], None]
 
+DEFAULT_MAX_RATE_HZ = 104
+"""Highest rate chosen from the session rate: 104 Hz until a source gives the 208 Hz layout."""
+
+
+def _version_text(v: tuple[int, int, int]) -> str:
+    return ".".join(map(str, v))
+
 
 @dataclass
 class _Link:
@@ -54,6 +72,8 @@ class _Link:
     first_data: asyncio.Future[None] | None = None
     rate_hz: int = 104
     meta: SensorMeta | None = None
+    firmware_kind: str = ""  # "sample" / "default" (from the HELLO answer)
+    firmware_version: tuple[int, int, int] | None = None
 
     def on_notify(self, char: Any, data: bytearray) -> None:
         if len(data) >= 2 and data[0] == gsp.RESP_COMMAND_RESULT:
@@ -77,8 +97,12 @@ class MovesenseDriver:
     Parameters
     ----------
     rate_hz : int or None
-        IMU9 rate (13 ... 1666 Hz; 104 or 208 for gait). ``None``: the Movesense rate nearest to
-        the session's ``StreamConfig.rate_hz`` (200 -> 208, 100 -> 104).
+        IMU9 rate (13 ... 1666 Hz). ``None``: the Movesense rate nearest to the session's
+        ``StreamConfig.rate_hz``, at most 104 Hz (200 -> 104, 100 -> 104, 50 -> 52): no public
+        source gives the message layout above 104 Hz, so a higher rate must be asked for.
+    path : str or None
+        The subscription path as sent (``"/meas/imu9/104"`` is accepted as the sensor accepts
+        it); overrides ``rate_hz``.
     command_timeout_s : float
         How long to wait for a command's answer (and, after SUBSCRIBE, for the first data).
     ref : int
@@ -88,13 +112,27 @@ class MovesenseDriver:
     protocol_name = "movesense"
 
     def __init__(
-        self, rate_hz: int | None = None, *, command_timeout_s: float = 3.0, ref: int = 99
+        self,
+        rate_hz: int | None = None,
+        *,
+        path: str | None = None,
+        command_timeout_s: float = 3.0,
+        ref: int = 99,
     ) -> None:
+        if path is not None:
+            rate_hz = gsp.parse_imu9_path(path)
+            if rate_hz is None:
+                raise ValueError(
+                    f"path must be an IMU9 path such as '/Meas/IMU9/104' with a rate in "
+                    f"{gsp.IMU9_RATES_HZ}, got {path!r}"
+                )
+            path = path.rstrip("\0")
         if rate_hz is not None:
             gsp.imu9_path(rate_hz)  # ValueError naming the allowed rates
         gsp.cmd_hello(ref)
         gsp.cmd_hello(ref % 255 + 1)
         self.rate_hz = rate_hz
+        self.path = path
         self.command_timeout_s = float(command_timeout_s)
         self.ref = ref
         self._links: dict[int, _Link] = {}
@@ -155,6 +193,12 @@ class MovesenseDriver:
         t0 = time.monotonic_ns()
         answer = await self._request(client, gsp.cmd_hello(self.ref % 255 + 1))
         hello = b"" if answer is None else answer[1]
+        try:
+            info = parse_hello(hello)
+        except ProtocolError as err:
+            raise SensorConnectionError(
+                f"{sensor} ({client.address}): {err}; not a Movesense GSP server"
+            ) from err
         name = getattr(client, "name", "") or ""
         serial = name[len(gsp.NAME_PREFIX) :].strip() if name.startswith(gsp.NAME_PREFIX) else ""
         facts: dict[str, Any] = {
@@ -168,11 +212,24 @@ class MovesenseDriver:
             if client.services.get_characteristic(uuid) is not None:
                 with contextlib.suppress(BleakError):
                     facts[key] = bytes(await client.read_gatt_char(uuid)).decode(errors="replace")
+        if info.kind == "default":
+            facts["firmware"] = info.app_version
+            if info.serial:
+                facts["serial"] = info.serial
         facts.setdefault("serial", serial)
+        facts["firmware_kind"] = info.kind
+        version = parse_version(str(facts.get("firmware", "")))
+        if version is not None and version < MIN_FIRMWARE:
+            raise SensorConnectionError(
+                f"{sensor} ({client.address}): Movesense firmware {facts['firmware']} is older "
+                f"than {_version_text(MIN_FIRMWARE)}, the oldest imuhip supports; update the "
+                "sensor's firmware"
+            )
         if client.services.get_characteristic(BATTERY_LEVEL_UUID) is not None:
             with contextlib.suppress(BleakError):
                 facts["battery_pct"] = int((await client.read_gatt_char(BATTERY_LEVEL_UUID))[0])
         link = self._link(client)
+        link.firmware_kind, link.firmware_version = info.kind, version
         meta = movesense_meta(
             sensor,
             link.rate_hz if self.rate_hz is None else self.rate_hz,
@@ -188,7 +245,10 @@ class MovesenseDriver:
         """Choose the IMU9 rate (nothing is sent: the rate is part of the SUBSCRIBE path)."""
         link = self._link(client)
         want = getattr(cfg, "rate_hz", 104)
-        link.rate_hz = self.rate_hz if self.rate_hz is not None else gsp.nearest_imu9_rate(want)
+        if self.rate_hz is not None:
+            link.rate_hz = self.rate_hz
+        else:
+            link.rate_hz = min(gsp.nearest_imu9_rate(want), DEFAULT_MAX_RATE_HZ)
         old = link.meta
         link.meta = movesense_meta(
             sensor,
@@ -199,25 +259,56 @@ class MovesenseDriver:
         )
         return link.meta
 
+    def _check_link(self, client: BleakClient, link: _Link) -> None:
+        """Refuse a stream the link or the firmware cannot carry, before subscribing."""
+        rate = link.rate_hz
+        value_bytes = gsp.TIMESTAMP_BYTES + gsp.IMU9_SAMPLE_BYTES * samples_per_message(rate)
+        need = gsp.HEADER_BYTES + min(value_bytes, PART1_VALUE_BYTES)
+        mtu = client.mtu_size
+        if mtu - 3 < need:
+            raise SensorConnectionError(
+                f"{client.address}: ATT MTU {mtu} is too small for Movesense IMU9 at {rate} Hz: "
+                f"the sensor sends {need}-byte notifications (ATT MTU >= {need + 3} needed) and "
+                "the BLE stack would cut them; use a host whose stack negotiates a larger MTU"
+            )
+        v = link.firmware_version
+        if value_bytes > PART1_VALUE_BYTES and v is not None and v < MIN_FIRMWARE_PART2:
+            raise SensorConnectionError(
+                f"{client.address}: Movesense firmware {_version_text(v)} sends an IMU9 message "
+                f"at {rate} Hz ({value_bytes} bytes) in one notification the BLE stack cuts; "
+                f"DATA_PART2 needs firmware >= {_version_text(MIN_FIRMWARE_PART2)}: update the "
+                "sensor or stream at 52 Hz"
+            )
+
     async def start(self, client: BleakClient, on_data: DataCallback) -> dict[str, Any]:
-        """Route data notifications to ``on_data`` and SUBSCRIBE ``/Meas/IMU9/{rate}``."""
+        """Route data notifications to ``on_data`` and SUBSCRIBE ``/Meas/IMU9/{rate}``.
+
+        The sample firmware never answers SUBSCRIBE: the first data notification confirms it.
+        """
         link = await self._ensure_notify(client)
+        self._check_link(client, link)
         link.on_data = on_data
-        path = gsp.imu9_path(link.rate_hz)
+        path = self.path or gsp.imu9_path(link.rate_hz)
         answer = await self._request(client, gsp.cmd_subscribe(self.ref, path), wait_data=True)
         status = None if answer is None else answer[0]
         if status is not None and status >= 300:
             link.on_data = None
             raise SensorConnectionError(
                 f"{client.address} refused SUBSCRIBE {path} (status {status}"
-                + (
-                    f"; at ATT MTU {client.mtu_size} an IMU9 message does not fit two notifications"
-                    if status == 507
-                    else ""
-                )
+                + {
+                    507: ": every subscription slot of the sensor is in use; disconnect other "
+                    "clients or restart the sensor",
+                    404: ": the sensor does not offer this resource",
+                }.get(status, "")
                 + ")"
             )
-        return {"path": path, "status": status, "att_mtu": client.mtu_size}
+        return {
+            "path": path,
+            "status": status,
+            "confirmed_by": "data" if answer is None else "command_result",
+            "att_mtu": client.mtu_size,
+            "firmware_kind": link.firmware_kind,
+        }
 
     async def stop(self, client: BleakClient) -> None:
         """UNSUBSCRIBE (best effort; GSP sends no answer to it)."""

@@ -37,7 +37,9 @@ from imuhip.errors import ProtocolError
 from imuhip.types import RawPacket
 
 __all__ = [
+    "CMD_GET",
     "CMD_HELLO",
+    "CMD_PUT_UTCTIME",
     "CMD_SUBSCRIBE",
     "CMD_UNSUBSCRIBE",
     "COMMAND_CHAR_UUID",
@@ -60,6 +62,8 @@ __all__ = [
     "nearest_imu9_rate",
     "parse_command_result",
     "parse_imu9",
+    "parse_imu9_path",
+    "split_firmware",
     "split_notifications",
 ]
 
@@ -71,6 +75,8 @@ NAME_PREFIX: Final = "Movesense"
 CMD_HELLO: Final = 0
 CMD_SUBSCRIBE: Final = 1
 CMD_UNSUBSCRIBE: Final = 2
+CMD_GET: Final = 4  # default firmware >= 2.3 (sensein/movesense-py); data: path
+CMD_PUT_UTCTIME: Final = 8  # default firmware >= 2.3; data: u64 LE microseconds since 1970
 
 RESP_COMMAND_RESULT: Final = 1
 RESP_DATA: Final = 2
@@ -99,6 +105,21 @@ def imu9_path(rate_hz: int) -> str:
     return f"/Meas/IMU9/{rate_hz}"
 
 
+def parse_imu9_path(path: str) -> int | None:
+    """The rate of an IMU9 subscription path, or ``None`` if ``path`` is not one.
+
+    Spelled as the sensor accepts it: ``/Meas/IMU9/104``, ``/meas/imu9/104`` (resource paths are
+    case-insensitive on the sensor), with or without the leading ``/`` and a trailing NUL (the
+    default-firmware clients NUL-terminate paths).
+    """
+    parts = path.rstrip("\0").strip().strip("/").split("/")
+    if len(parts) != 3 or [p.lower() for p in parts[:2]] != ["meas", "imu9"]:
+        return None
+    if not parts[2].isdigit() or int(parts[2]) not in IMU9_RATES_HZ:
+        return None
+    return int(parts[2])
+
+
 def _check_ref(ref: int) -> None:
     if not (isinstance(ref, int) and 1 <= ref <= 255):
         raise ValueError(f"client reference must be an int in 1..255, got {ref!r}")
@@ -124,10 +145,15 @@ def cmd_unsubscribe(ref: int) -> bytes:
     return bytes([CMD_UNSUBSCRIBE, ref])
 
 
-def command_result(ref: int, status: int) -> bytes:
-    """COMMAND_RESULT notification ``[1, ref, status u16 LE]`` (what the virtual sensor sends)."""
+def command_result(ref: int, status: int, data: bytes = b"", *, big_endian: bool = False) -> bytes:
+    """COMMAND_RESULT notification ``[1, ref, status u16, data]``.
+
+    Little endian (GSP doc, default firmware); ``big_endian`` as the sample firmware writes 507.
+    """
     _check_ref(ref)
-    return bytes([RESP_COMMAND_RESULT, ref]) + struct.pack("<H", status)
+    return (
+        bytes([RESP_COMMAND_RESULT, ref]) + struct.pack(">H" if big_endian else "<H", status) + data
+    )
 
 
 def parse_command_result(value: bytes) -> tuple[int, int | None, bytes]:
@@ -142,8 +168,8 @@ def parse_command_result(value: bytes) -> tuple[int, int | None, bytes]:
         raise ProtocolError(f"not a GSP COMMAND_RESULT: {value[:8].hex()}", "flags")
     data = value[HEADER_BYTES:]
     status: int | None = None
-    if len(data) == 2:
-        le, be = struct.unpack("<H", data)[0], struct.unpack(">H", data)[0]
+    if len(data) >= 2 and data != b"Hello":
+        le, be = struct.unpack_from("<H", data)[0], struct.unpack_from(">H", data)[0]
         status = le if 100 <= le <= 599 else (be if 100 <= be <= 599 else None)
     return value[1], status, data
 
@@ -215,11 +241,25 @@ def parse_imu9(value: bytes) -> Imu9Message:
     return Imu9Message(int(ts), f[0], f[1], f[2])
 
 
+def split_firmware(ref: int, value: bytes, part1_value_bytes: int = 150) -> list[bytes]:
+    """The notifications the firmware (>= 2.2.1) sends for one value, whatever the MTU.
+
+    ``[DATA, ref] + value[:150]`` and, for a longer value, ``[DATA_PART2, ref] + value[150:]``.
+    """
+    _check_ref(ref)
+    value = bytes(value)
+    first = [bytes([RESP_DATA, ref]) + value[:part1_value_bytes]]
+    if len(value) <= part1_value_bytes:
+        return first
+    return [*first, bytes([RESP_DATA_PART2, ref]) + value[part1_value_bytes:]]
+
+
 def split_notifications(ref: int, value: bytes, max_len: int) -> list[bytes]:
-    """The notifications a sensor sends for one data value at ``max_len`` bytes each.
+    """Notifications of at most ``max_len`` bytes each for one value (a generic GSP sender).
 
     ``[DATA, ref] + value`` if it fits ``max_len`` (= ATT MTU - 3); otherwise the first ``max_len``
-    bytes as DATA and ``[DATA_PART2, ref] + rest``. ``ValueError`` if two do not suffice.
+    bytes as DATA and ``[DATA_PART2, ref] + rest``. ``ValueError`` if two do not suffice. (The
+    Movesense firmware splits at a fixed 150 value bytes instead: :func:`split_firmware`.)
     """
     _check_ref(ref)
     msg = bytes([RESP_DATA, ref]) + bytes(value)
