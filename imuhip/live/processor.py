@@ -32,9 +32,16 @@ from imuhip.ingest.decode import StreamDecoder, stream_decoder_for
 from imuhip.live.grid import GridResampler
 from imuhip.live.hips import HipUpdate, LiveHips
 from imuhip.live.latency import LatencyHistogram, _TimedRing
+from imuhip.live.strides import LiveStrides
 from imuhip.types import RawPacket, SegmentCalibration, SensorMeta, SessionEvent, SessionMeta
 
-__all__ = ["LIVE_SEGCAL_KIND", "LiveProcessor", "SensorLiveState", "replay_metrics"]
+__all__ = [
+    "LIVE_SEGCAL_KIND",
+    "LiveProcessor",
+    "SensorLiveState",
+    "replay_metrics",
+    "warm_up",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +80,11 @@ class LiveProcessor:
     Parameters
     ----------
     meta : SessionMeta
-    calibration_s : float
-        Kept for compatibility; the calibration period ends when
-        :func:`~imuhip.orientation.segment_calibration.calibrate_segments` succeeds on the data
-        so far (standing still, then walking) and the first heading window is complete.
     fusion : bool
-        Run the online orientation filter and hip angles.
+        Run the online orientation filter and hip angles. The calibration period ends when
+        :func:`~imuhip.orientation.segment_calibration.calibrate_segments` succeeds on the data
+        so far (standing still, then walking) and the first heading window is complete; from
+        then on strides are counted as the report counts them (:mod:`imuhip.live.strides`).
     time_scale : float, optional
         Session seconds per host-clock second (default: the recording's ``time_scale``).
 
@@ -99,7 +105,6 @@ class LiveProcessor:
         self,
         meta: SessionMeta,
         *,
-        calibration_s: float = 2.0,
         fusion: bool = True,
         time_scale: float | None = None,
     ) -> None:
@@ -108,7 +113,6 @@ class LiveProcessor:
         self.time_scale = float(time_scale or meta.extra.get("time_scale", 1.0))
         # virtual host stamps (simulator) are no wall times: no notification latency then
         self._wall_stamps = meta.extra.get("host_clock", "monotonic") != "virtual"
-        self.calibration_s = float(calibration_s)
         self.t0_ns: int | None = None
         self.sensors: dict[str, SensorLiveState] = {}
         rate = max((m.rate_hz for m in meta.sensors), default=200.0)
@@ -121,6 +125,8 @@ class LiveProcessor:
                 )
             self.sensors[m.placement] = st
         self.hips = LiveHips(list(self.sensors), self.rate_hz) if fusion else None
+        #: strides per side and their hip rotation excursion, as the report will count them
+        self.strides = LiveStrides(self.rate_hz) if fusion else None
         self.hip_deg: dict[str, FloatArray] = {}
         # one hip update per grid row and side
         cap = int(_IR_WINDOW_S * self.rate_hz) + 2
@@ -225,6 +231,7 @@ class LiveProcessor:
                 )
             )
         self._show(updates)
+        self._count_strides(updates)
         if updates and self._wall_stamps:
             self.latency.add(time.monotonic_ns() - packets[-1].host_rx_ns)
 
@@ -248,6 +255,15 @@ class LiveProcessor:
             # no number it cannot stand behind: nothing while re-converging or after a gap
             if busy or self._last_k.get(side, -1) < hips.k_done - _STALE_ROWS:
                 self.hip_deg.pop(side, None)
+
+    def _count_strides(self, updates: list[HipUpdate]) -> None:
+        hips, strides = self.hips, self.strides
+        if hips is None or strides is None or hips.k_done is None or not self.calibrated:
+            return
+        for u in updates:
+            strides.add(u.side, u.k, u.angles_rad)
+        if strides.ready(hips.k_done):
+            strides.run(hips, hips.k_done)
 
     def take_events(self) -> list[SessionEvent]:
         """Events produced since the last call (the session writes them to the recording)."""
@@ -300,6 +316,41 @@ class LiveProcessor:
             "p50": self.latency.percentile(50) * 1e-6,
             "p99": self.latency.percentile(99) * 1e-6,
         }
+
+
+def warm_up(*, has_mag: bool = False) -> float:
+    """Load the live path's compiled kernels (decode, clock, grid, filter) before streaming.
+
+    The first packet a fresh process pushes loads them from numba's cache: 1.5 s here idle, up to
+    9 s under CPU load (measured with ``scripts/kill9_live.py``), during which the event loop
+    handled nothing (no notification recorded: a kill then lost all of it, and real sensors'
+    notifications pile up). :func:`~imuhip.live.session.run_live` calls this before connecting.
+    Feeds 1 s of synthetic 200 Hz packets of a pelvis and two thighs through a throwaway
+    processor; returns the wall seconds it took.
+    """
+    from imuhip.ingest import protocol
+
+    t0 = time.perf_counter()
+    sensors = tuple(
+        SensorMeta(
+            placement=p,
+            rate_hz=200.0,
+            acc_lsb_m_s2=protocol.acc_lsb_m_s2(16),
+            gyr_lsb_rad_s=protocol.gyr_lsb_rad_s(2000),
+            mag_lsb_ut=protocol.MAG_LSB_UT,
+            has_mag=has_mag,
+        )
+        for p in ("pelvis", "thigh_l", "thigh_r")
+    )
+    meta = SessionMeta("warmup", "2000-01-01T00:00:00+00:00", "warmup", sensors)
+    proc = LiveProcessor(meta, fusion=True, time_scale=1.0)
+    rows = np.zeros((10, 9 if has_mag else 6), np.int64)
+    rows[:, 2] = 2048  # ~1 g on z at 16 g full scale
+    for k in range(20):
+        for p in meta.sensors:
+            pkt = protocol.encode_packet(k, k * 50_000, rows)
+            proc.push(p.placement, [RawPacket(p.placement, 1_000_000 + k * 50_000_000, pkt)])
+    return time.perf_counter() - t0
 
 
 def replay_metrics(path: str | Path, *, fusion: bool = False) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from imuhip import __version__
 from imuhip.errors import SensorConnectionError
 from imuhip.live.latency import LatencyHistogram
-from imuhip.live.processor import LiveProcessor, SensorLiveState, replay_metrics
+from imuhip.live.processor import LiveProcessor, SensorLiveState, replay_metrics, warm_up
 from imuhip.live.processor import _feed as _feed
 from imuhip.types import RawPacket, SessionEvent, SessionMeta
 
@@ -48,8 +48,6 @@ class LiveConfig:
         Session length in session seconds (``None``: until stopped).
     time_scale : float
         Session seconds per wall second (1 for real sensors; virtual sensors may run faster).
-    calibration_s : float
-        Seconds of data (per sensor) after which the static pose is taken as neutral.
     subject : str
         Pseudonym stored in the recording.
     tick_s : float
@@ -60,7 +58,6 @@ class LiveConfig:
 
     duration_s: float | None = None
     time_scale: float = 1.0
-    calibration_s: float = 2.0
     subject: str = "anon"
     tick_s: float = 0.25
     fusion: bool = True
@@ -85,6 +82,9 @@ class LiveResult:
     latency_ms: dict[str, float] | None
     packets_recorded: int
     events_recorded: int
+    strides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per side ``valid``, ``total``, ``mean_excursion_deg`` as counted live (from the end of
+    the calibration period on; :mod:`imuhip.live.strides`)."""
 
 
 @dataclass
@@ -95,6 +95,7 @@ class LiveSnapshot:
     links: Mapping[str, Any]
     processor: LiveProcessor | None
     failed: Mapping[str, str]
+    remaining_s: float | None = None  # session seconds left (None: no duration given)
 
 
 async def run_live(
@@ -181,8 +182,14 @@ async def run_live(
         # session seconds on the host clock the packets are stamped with
         return clock_ns() * 1e-9 if clock_ns is not None else time.monotonic() * scale
 
+    if cfg.fusion:
+        # load the compiled kernels now, not on the first packet: that took 1.5-9 s during
+        # which the event loop recorded nothing (scripts/kill9_live.py)
+        warm_up(has_mag=False)
     try:
         await ble.connect_all()
+        if cfg.fusion and any(m.has_mag for m in ble.meta.values()):
+            warm_up(has_mag=True)
         await ble.start_all()
     except BaseException:
         await ble.close()
@@ -209,7 +216,7 @@ async def run_live(
         },
     )
     writer = RecordingWriter(out, meta, overwrite=overwrite)
-    proc = LiveProcessor(meta, calibration_s=cfg.calibration_s, fusion=cfg.fusion)
+    proc = LiveProcessor(meta, fusion=cfg.fusion)
     n_packets = 0
     n_events = 0
     recorded = set(live)
@@ -248,7 +255,8 @@ async def run_live(
                 break
             if on_tick is not None and time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + cfg.tick_s
-                on_tick(LiveSnapshot(now - t_start, ble.links, proc, ble.failed))
+                left = None if deadline is None else deadline - now
+                on_tick(LiveSnapshot(now - t_start, ble.links, proc, ble.failed, left))
             if sup.done():
                 break
             if q.empty():
@@ -277,6 +285,9 @@ async def run_live(
         while not q.empty():
             rest.append(q.get_nowait())
         handle(rest)
+        # drops since the last supervision tick: marked now, straight to the file (the queue
+        # they would go through is what overflowed)
+        handle(ble.take_drops())
         metrics = proc.metrics()
         links = {
             p: {
@@ -314,4 +325,18 @@ async def run_live(
         latency_ms=proc.latency_percentiles_ms(),
         packets_recorded=n_packets,
         events_recorded=n_events + len(live) + 1,
+        strides=_stride_summary(proc),
     )
+
+
+def _stride_summary(proc: LiveProcessor) -> dict[str, dict[str, Any]]:
+    if proc.strides is None:
+        return {}
+    return {
+        side: {
+            "valid": s.valid,
+            "total": s.total,
+            "mean_excursion_deg": s.mean_excursion_deg,
+        }
+        for side, s in proc.strides.sides.items()
+    }

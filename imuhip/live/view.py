@@ -14,9 +14,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from imuhip.live.processor import LiveProcessor
 from imuhip.live.session import LiveResult, LiveSnapshot
+from imuhip.live.strides import MIN_VALID_STRIDES_PER_SIDE
 
-__all__ = ["LiveView", "render", "status_line", "summary_text"]
+__all__ = ["LiveView", "render", "status_line", "stride_status", "summary_text"]
 
 _STATE_STYLE = {
     "streaming": "green",
@@ -57,9 +59,39 @@ def _sensor_rows(snap: LiveSnapshot) -> list[dict[str, Any]]:
     return rows
 
 
+def _remaining(snap: LiveSnapshot) -> str:
+    r = snap.remaining_s
+    return "" if r is None else f", {max(r, 0.0):.0f} s remaining"
+
+
+def stride_status(proc: LiveProcessor | None) -> tuple[str, bool]:
+    """One line on the strides so far: valid per side and whether the report will be meaningful.
+
+    Returns the text and whether both sides have enough valid strides
+    (:data:`imuhip.live.strides.MIN_VALID_STRIDES_PER_SIDE`).
+    """
+    st = None if proc is None else proc.strides
+    if st is None:
+        return "strides: not counted (no fusion)", False
+    n = {side: s.valid for side, s in st.sides.items()}
+    counts = ", ".join(f"{side} {v}" for side, v in n.items())
+    if st.enough:
+        return f"valid strides: {counts} — enough data for the report", True
+    need = ", ".join(
+        f"{side} {MIN_VALID_STRIDES_PER_SIDE - v}"
+        for side, v in n.items()
+        if v < MIN_VALID_STRIDES_PER_SIDE
+    )
+    return (
+        f"valid strides: {counts} — not enough yet (need {MIN_VALID_STRIDES_PER_SIDE} per "
+        f"side; {need} more)",
+        False,
+    )
+
+
 def render(snap: LiveSnapshot) -> Group:
     """The live view for one snapshot."""
-    t = Table(title=f"imuhip live — {snap.elapsed_s:6.1f} s", expand=False)
+    t = Table(title=f"imuhip live — {snap.elapsed_s:6.1f} s{_remaining(snap)}", expand=False)
     for col in (
         "sensor",
         "state",
@@ -96,23 +128,38 @@ def render(snap: LiveSnapshot) -> Group:
     hip.add_column("now", justify="right")
     hip.add_column("excursion (5 s)", justify="right")
     hip.add_column("flexion", justify="right")
+    hip.add_column("valid strides", justify="right")
+    hip.add_column("stride excursion last / mean", justify="right")
     proc = snap.processor
     for side in ("left", "right"):
         deg = proc.hip_deg.get(side) if proc is not None else None
         exc = proc.hip_ir_excursion_deg(side) if proc is not None else None
+        ss = proc.strides.sides[side] if proc is not None and proc.strides is not None else None
+        n_txt = "–" if ss is None else f"{ss.valid} of {ss.total}"
+        s_txt = (
+            "–"
+            if ss is None or ss.last_excursion_deg is None
+            else f"{ss.last_excursion_deg:.1f}° / {_fmt(ss.mean_excursion_deg, '.1f', '°')}"
+        )
         if deg is None:
             label = "calibrating…" if proc is not None and proc.sensors else "–"
             if proc is not None and side in proc.reconverging:
                 label = "re-converging…"
-            hip.add_row(side, label, "–", "–")
+            hip.add_row(side, label, "–", "–", n_txt, s_txt)
         else:
-            hip.add_row(side, f"{deg[2]:+6.1f}°", _fmt(exc, ".1f", "°"), f"{deg[0]:+6.1f}°")
-    return Group(t, hip, *notes)
+            hip.add_row(
+                side, f"{deg[2]:+6.1f}°", _fmt(exc, ".1f", "°"), f"{deg[0]:+6.1f}°", n_txt, s_txt
+            )
+    text, ok = stride_status(proc)
+    status = Text(text, style="bold green" if ok else "yellow")
+    return Group(t, hip, status, *notes)
 
 
 def status_line(snap: LiveSnapshot) -> str:
     """One plain line for non-TTY output."""
     parts = [f"t={snap.elapsed_s:6.1f}s"]
+    if snap.remaining_s is not None:
+        parts.append(f"remaining={max(snap.remaining_s, 0.0):.0f}s")
     for r in _sensor_rows(snap):
         loss = "–" if r["loss"] is None else f"{100 * r['loss']:.1f}%"
         rate = "–" if r["rate"] is None else f"{r['rate']:.0f}Hz"
@@ -125,6 +172,11 @@ def status_line(snap: LiveSnapshot) -> str:
                 parts.append(f"hip_ir_{side}={deg[2]:+.1f}deg")
             elif side in proc.reconverging:
                 parts.append(f"hip_ir_{side}=re-converging")
+        if proc.strides is not None:
+            for side, ss in proc.strides.sides.items():
+                exc = _fmt(ss.mean_excursion_deg, ".1f", "deg")
+                parts.append(f"strides_{side}={ss.valid}/{ss.total} excursion_{side}={exc}")
+            parts.append("enough_data=" + ("yes" if proc.strides.enough else "no"))
     return " | ".join(parts)
 
 
@@ -181,6 +233,17 @@ def summary_text(res: LiveResult) -> str:
         )
     for p, err in res.failed.items():
         lines.append(f"  {p}: NOT RECORDED / FAILED: {err}")
+    if res.strides:
+        parts = [
+            f"{side} {s['valid']} valid of {s['total']}"
+            + (
+                ""
+                if s["mean_excursion_deg"] is None
+                else f" (hip rotation excursion {s['mean_excursion_deg']:.1f}°)"
+            )
+            for side, s in res.strides.items()
+        ]
+        lines.append("strides counted live (after the calibration period): " + ", ".join(parts))
     if res.latency_ms:
         lines.append(
             f"notification -> hip angle latency: p50 {res.latency_ms['p50']:.2f} ms, "

@@ -101,7 +101,8 @@ def write_simulated_recording(
     frames += [(pk.host_rx_ns, 1, pk) for pk in result.delivered]
     frames += [(ev.host_rx_ns, 0, ev) for ev in result.events]
     frames.sort(key=lambda f: (f[0], f[1]))
-    with RecordingWriter(path, result.meta, overwrite=True) as w:
+    # no header copy: the shipped demos regenerate byte for byte (recordings/MANIFEST.toml)
+    with RecordingWriter(path, result.meta, overwrite=True, header_copy=False) as w:
         for _, _, fr in frames:
             if isinstance(fr, RawPacket):
                 w.write_packet(fr)

@@ -107,3 +107,28 @@ def test_kill_9_mid_session_leaves_a_readable_recording(tmp_path: Path) -> None:
     assert not rec.complete  # no stop event: the writer never closed
     assert len(rec.packets) > 100
     assert {e.kind for e in rec.events} >= {"connect", "sensor_info", "time_sync"}
+
+
+@pytest.mark.slow
+def test_live_simulate_shows_strides_and_writes_the_analyze_report(tmp_path: Path) -> None:
+    out = tmp_path / "walk"
+    report = tmp_path / "rep"
+    r = _imuhip(
+        "live", "--simulate", "--duration", "40", "--speed", "20", "--no-view",
+        "--out", str(out), "--report", str(report),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    # mid-session: time remaining, valid strides per side, and "enough data" once both sides
+    # have 10 valid strides (the walk after the ~10 s calibration gives ~12 per side by 27 s)
+    assert "remaining=" in r.stdout
+    assert "strides_left=" in r.stdout and "enough_data=no" in r.stdout
+    assert "enough_data=yes" in r.stdout
+    assert "strides counted live (after the calibration period): left " in r.stdout
+    # the end-of-session report is `imuhip analyze`'s: the same three files
+    for name in ("report.json", "strides.csv", "report.html"):
+        assert (report / name).is_file(), name
+    assert (report / "strides.csv").read_text().startswith("side,stride,")
+    ref = tmp_path / "ref"
+    a = _imuhip("analyze", f"{out}.imrec", "--out", str(ref), "--quiet")
+    assert a.returncode == 0, a.stderr
+    assert (ref / "strides.csv").read_text() == (report / "strides.csv").read_text()

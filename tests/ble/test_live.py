@@ -11,14 +11,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from imuhip.cli import main as cli_main
 from imuhip.errors import ProtocolError, SensorConnectionError
 from imuhip.ingest import protocol
 from imuhip.ingest.decode import decode_session
-from imuhip.ingest.recording import read_recording
+from imuhip.ingest.recording import RecordingWriter, read_packet_arrays, read_recording
 from imuhip.live.session import LiveConfig, LiveSnapshot, replay_metrics, run_live
 from imuhip.sources.ble import BleSession, StreamConfig
 from imuhip.sources.bumble_backend import BumbleClient, BumbleScanner
 from imuhip.sources.virtual import Faults, SentRecord, VirtualFleet
+from imuhip.types import RawPacket, SessionMeta
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -140,7 +142,11 @@ async def test_refused_sensors_are_reported_and_the_rest_records(tmp_path: Path)
     out = tmp_path / "r.imrec"
     async with fleet:
         res = await run_live(
-            fleet.addresses, out, LiveConfig(duration_s=3.0, time_scale=20.0), **BACKENDS
+            fleet.addresses,
+            out,
+            LiveConfig(duration_s=3.0, time_scale=20.0),
+            **BACKENDS,
+            **fleet.host_hooks(),  # virtual time: every sent packet recorded, whatever the load
         )
     assert set(res.failed) == {"thigh_l", "thigh_r", "lumbar"}
     assert "MTU" in res.failed["thigh_r"]
@@ -176,6 +182,7 @@ async def test_sensor_that_never_returns_is_reported_and_session_closes(tmp_path
             LiveConfig(duration_s=20.0, time_scale=20.0),
             StreamConfig(give_up_after_s=0.3),
             **BACKENDS,
+            **fleet.host_hooks(),  # virtual time: every sent packet recorded, whatever the load
         )
     assert "did not come back" in res.failed["thigh_l"]
     assert res.links["thigh_l"]["state"] == "failed"
@@ -188,7 +195,9 @@ async def test_sensor_that_never_returns_is_reported_and_session_closes(tmp_path
     assert len(rec.packets_of("pelvis")) == len(fleet.sensors["pelvis"].sent_payloads())
 
 
-async def test_flooding_peer_is_bounded_and_counted() -> None:
+async def test_flooding_peer_is_bounded_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     faults = {"pelvis": Faults(flood=5, seed=3)}
     fleet = VirtualFleet.create(("pelvis",), faults=faults, speed=5.0, use_simulator=False)
     async with fleet:
@@ -212,11 +221,35 @@ async def test_flooding_peer_is_bounded_and_counted() -> None:
         stop.set()
         await sup
         await ble.close()
-        kinds = []
+        items = []
         while not ble.queue.empty():
-            it = ble.queue.get_nowait()
-            kinds.append(getattr(it, "kind", None))
-        assert "queue_overflow" in kinds
+            items.append(ble.queue.get_nowait())
+        items += ble.take_drops()  # drops after the last supervision tick (as run_live does)
+    drops = [it for it in items if getattr(it, "kind", None) == "queue_overflow"]
+    assert drops
+    # the marks carry every dropped notification, with the time span they cover
+    assert sum(d.data["dropped"] for d in drops) == link.queue_drops
+    assert all(d.data["first_ns"] <= d.data["last_ns"] for d in drops)
+    # ... and a recording of that session says so: the reader's warnings (info, the report's
+    # recording warnings) and `imuhip info` count them as lost, not "complete" with 0 lost
+    meta = SessionMeta(
+        session_id="flood", start_wall_time="2024-05-01T09:30:00+00:00", subject="S1",
+        sensors=(ble.meta["pelvis"],),
+    )  # fmt: skip
+    out = tmp_path / "flood.imrec"
+    with RecordingWriter(out, meta) as w:
+        for it in items:
+            if isinstance(it, RawPacket):
+                w.write_packet(it)
+            else:
+                w.write_event(it)
+    warn = f"pelvis: {link.queue_drops} notification(s) DROPPED by the host while recording"
+    assert any(x.startswith(warn) for x in read_recording(out).warnings)
+    assert any(x.startswith(warn) for x in read_packet_arrays(out).warnings)
+    assert cli_main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"complete, {link.queue_drops} notifications DROPPED before recording" in text
+    assert f"warning: {warn}" in text
 
 
 @pytest.mark.slow

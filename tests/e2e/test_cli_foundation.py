@@ -283,6 +283,8 @@ def test_user_errors_end_to_end(rec_path: Path, tmp_path: Path) -> None:
 
     data = bytearray(rec_path.read_bytes())
     data[40] ^= 0x20  # inside the metadata JSON
+    n_json = int.from_bytes(data[10:14], "little")
+    data[14 + n_json + 4 + 40] ^= 0x20  # ... and inside its copy (the first frame), else read
     bad = tmp_path / "badhdr.imrec"
     bad.write_bytes(bytes(data))
     r = imuhip("export", str(bad), "--format", "csv", "--out", str(tmp_path / "x"))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from imuhip.errors import ImuhipError
-from imuhip.ingest.recording import Recording, read_recording
+from imuhip.ingest.recording import Recording, dropped_notifications, read_recording
 from imuhip.types import ImuSamples, SensorMeta
 
 __all__ = [
@@ -158,5 +158,9 @@ def session_summary(rec: Recording, samples: Mapping[str, ImuSamples]) -> dict[s
         "events": dict(sorted(kinds.items())),
         "annotations": [e.data.get("text", "") for e in rec.events if e.kind == "annotation"],
         "warnings": list(rec.warnings),
+        # notifications dropped by the host before recording (queue full): lost data
+        "notifications_dropped": {
+            k: v["count"] for k, v in dropped_notifications(rec.events).items()
+        },
         "sensors": [sensor_summary(s, samples[s.placement]) for s in m.sensors],
     }

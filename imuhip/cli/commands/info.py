@@ -46,6 +46,11 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def _dropped(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    return f", {total} notifications DROPPED before recording (data lost)" if total else ""
+
+
 def render(summary: dict[str, Any]) -> str:
     """The human-readable report: session lines, one column per sensor, events, warnings."""
     lines = [
@@ -53,7 +58,8 @@ def render(summary: dict[str, Any]) -> str:
         f"subject   {summary['subject']}",
         f"started   {summary['start_wall_time']}",
         f"duration  {_fmt(summary['host_duration_s'])} s (host clock), "
-        f"{summary['packets']} packets, {'complete' if summary['complete'] else 'INCOMPLETE'}",
+        f"{summary['packets']} packets, {'complete' if summary['complete'] else 'INCOMPLETE'}"
+        + _dropped(summary.get("notifications_dropped", {})),
     ]
     if summary["software"]:
         lines.append(f"software  {summary['software']}")

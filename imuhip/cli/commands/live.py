@@ -71,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-analysis", action="store_true", help="do not analyse the recording at the end"
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for the end-of-session report (report.html/json, strides.csv, as "
+        "`imuhip analyze` writes them; default: next to the recording, NAME_report/)",
+    )
 
 
 def _out_path(text: str) -> Path:
@@ -180,15 +188,38 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise ImuhipError(f"a placement is named twice in --sensor: {names}")
     out = _out_path(args.out)
+    report_dir = args.report or out.with_name(out.stem + "_report")
+    if not args.no_analysis:
+        from imuhip.cli.commands._common import prepare_output_dir
+
+        prepare_output_dir(
+            report_dir, "--report"
+        )  # a bad folder fails before the session, not after it
     res = asyncio.run(_session(args, out))
     sys.stdout.write(summary_text(res) + "\n")
     if not args.no_analysis:
+        sys.stdout.write("analysis:\n")
+        sys.stdout.flush()
         try:
-            from imuhip.pipeline import analyze_recording
-            from imuhip.report.writer import summary_lines
-
-            result = analyze_recording(out)
-            sys.stdout.write("analysis:\n" + "\n".join(summary_lines(result)) + "\n")
+            _write_report(out, report_dir)
         except (ImportError, ImuhipError, ValueError) as err:
             sys.stdout.write(f"analysis: skipped ({err}{_gap_context(res, err)})\n")
     return 1 if res.failed and len(res.failed) == len(res.links) else 0
+
+
+def _write_report(rec: Path, out_dir: Path) -> None:
+    """The full report of ``rec`` into ``out_dir``: exactly ``imuhip analyze REC --out DIR``."""
+    from imuhip.cli.commands import analyze
+
+    ns = argparse.Namespace(
+        recording=rec,
+        out=out_dir,
+        method="vqf",
+        no_mag=False,
+        calibration=None,
+        standing_pelvic_tilt_deg=None,
+        relative_heading="walking",
+        force=False,
+        quiet=True,
+    )
+    analyze.run(ns)

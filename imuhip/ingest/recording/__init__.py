@@ -30,7 +30,9 @@ Modules, in the order a newcomer reads them:
   the parser from the first damage on);
 * :mod:`~imuhip.ingest.recording.arrays`: :func:`read_packet_arrays`, the analysis fast path;
 * :mod:`~imuhip.ingest.recording.stream`: :func:`open_recording` / :func:`iter_frames`, bounded
-  memory.
+  memory;
+* :mod:`~imuhip.ingest.recording.loss`: notifications the host dropped before recording them
+  (``queue_overflow`` events), counted and worded as warnings by every reader.
 
 Warnings of every module go to the ``imuhip.ingest.recording`` logger. The names this package
 offered before it was split stay importable from it (``X as X`` below, outside ``__all__``).
@@ -54,6 +56,7 @@ from imuhip.ingest.recording.format import Frame as Frame
 from imuhip.ingest.recording.header import PSEUDONYM_PATTERN, meta_from_json, meta_to_json
 from imuhip.ingest.recording.header import _read_header as _read_header
 from imuhip.ingest.recording.header import check_pseudonym as check_pseudonym
+from imuhip.ingest.recording.loss import dropped_notifications
 from imuhip.ingest.recording.parser import _NO_STOP as _NO_STOP
 from imuhip.ingest.recording.parser import SHOWN_WARNINGS as SHOWN_WARNINGS
 from imuhip.ingest.recording.parser import _parse as _parse
@@ -71,6 +74,7 @@ __all__ = [
     "Recording",
     "RecordingStream",
     "RecordingWriter",
+    "dropped_notifications",
     "iter_frames",
     "meta_from_json",
     "meta_to_json",

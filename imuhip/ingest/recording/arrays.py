@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.ingest.recording.format import FRAME_HEADER_LEN
+from imuhip.ingest.recording.loss import dropped_warnings
 from imuhip.ingest.recording.parser import _NO_STOP, _log_warnings
 from imuhip.ingest.recording.reader import _read_mapped, _scan_file
 from imuhip.types import RawPacket, SessionEvent, SessionMeta
@@ -126,6 +127,10 @@ def _packet_arrays(
             hs = np.concatenate([hs, np.array([extra[j].host_rx_ns for j in mine], np.int64)])
         payloads[name] = PackedPayloads(buf, st, ln)
         host[name] = hs
+    firsts = [int(h.min()) for h in host.values() if len(h)]
+    warnings.extend(dropped_warnings(events, min(firsts) if firsts else None))
+    meta, clock_lines = _clock_check_arrays(meta, payloads, host)
+    warnings.extend(clock_lines)
     complete = any(e.kind == "stop" for e in events)
     if not complete:
         warnings.append(_NO_STOP)
@@ -141,3 +146,17 @@ def _packet_arrays(
         valid_bytes=hdr_len + valid,
         size_bytes=end,
     )
+
+
+def _clock_check_arrays(
+    meta: SessionMeta, payloads: dict[str, Any], host: dict[str, npt.NDArray[np.int64]]
+) -> tuple[SessionMeta, list[str]]:
+    """Declared rates and device clocks against the packets (:mod:`.clock_check`)."""
+    from imuhip.ingest.recording.clock_check import check_clocks, headers_from_buffer
+
+    heads, hosts = {}, {}
+    for k, pp in payloads.items():
+        st, ln = pp.start, pp.length
+        heads[k] = headers_from_buffer(pp.data, st, ln)
+        hosts[k] = host[k][ln >= 11]
+    return check_clocks(meta, heads, hosts)

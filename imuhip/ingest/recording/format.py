@@ -36,6 +36,8 @@ EVENT_KINDS: Final = (
     "sensor_info",
     "time_sync",
     "stop",
+    "queue_overflow",
+    "header_copy",
 )
 """Event kinds the package writes (readers accept any ``[a-z0-9_]+`` kind)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import zlib
 from dataclasses import fields
@@ -19,7 +20,18 @@ from typing import Any, BinaryIO, Final
 
 from imuhip.conventions import Placement
 from imuhip.errors import RecordingError
-from imuhip.ingest.recording.format import _CRC, _FILE_HDR, FORMAT_VERSION, MAGIC, MAX_META
+from imuhip.ingest.recording.format import (
+    _CRC,
+    _FILE_HDR,
+    _FRAME_HDR,
+    FORMAT_VERSION,
+    FRAME_EVENT,
+    FRAME_HEADER_LEN,
+    MAGIC,
+    MAX_META,
+    NO_SENSOR,
+    SYNC,
+)
 from imuhip.types import SensorMeta, SessionMeta
 
 log = logging.getLogger("imuhip.ingest.recording")  # the format's one logger (FORMAT.md)
@@ -208,14 +220,125 @@ def meta_from_json(text: str | bytes) -> SessionMeta:
     return _meta_from_obj(obj)
 
 
+HEADER_COPY_KIND: Final = "header_copy"
+"""Kind of the event frame right after the header that repeats it (``data``: ``version``,
+``meta_json``); readers take it as part of the header, never as a session event."""
+
+_COPY_SCAN_BYTES: Final = MAX_META + (1 << 16)  # where a header copy can be: after <= MAX_META
+
+
+def header_copy_frame(text: bytes) -> bytes:
+    """The encoded event frame repeating the header metadata ``text`` (written after it)."""
+    payload = json.dumps(
+        {
+            "kind": HEADER_COPY_KIND,
+            "sensor": None,
+            "data": {"version": FORMAT_VERSION, "meta_json": text.decode("utf-8")},
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    hdr = _FRAME_HDR.pack(SYNC, FRAME_EVENT, NO_SENSOR, 0, len(payload))
+    return hdr + payload + _CRC.pack(zlib.crc32(payload, zlib.crc32(hdr)))
+
+
+def _copy_at(buf: bytes, pos: int) -> str | None:
+    """The metadata JSON of an intact header-copy frame at ``buf[pos:]``, else ``None``."""
+    if pos + FRAME_HEADER_LEN > len(buf):
+        return None
+    sync, kind, _, _, n = _FRAME_HDR.unpack_from(buf, pos)
+    stop = pos + FRAME_HEADER_LEN + n
+    if sync != SYNC or kind != FRAME_EVENT or stop + _CRC.size > len(buf):
+        return None
+    if _CRC.unpack_from(buf, stop)[0] != zlib.crc32(buf[pos:stop]):
+        return None
+    try:
+        obj = json.loads(buf[pos + FRAME_HEADER_LEN : stop])
+        data = obj["data"]
+        if obj["kind"] != HEADER_COPY_KIND or data["version"] != FORMAT_VERSION:
+            return None
+        text = data["meta_json"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return text if isinstance(text, str) else None
+
+
 def _read_header(f: BinaryIO, path: Path) -> tuple[SessionMeta, int]:
+    """The metadata and the offset of the first frame after the header (and its copy)."""
+    meta, end, _ = _read_header_warned(f, path)
+    return meta, end
+
+
+def _read_header_warned(f: BinaryIO, path: Path) -> tuple[SessionMeta, int, list[str]]:
+    """:func:`_read_header` plus the warnings to show (a header read from its copy).
+
+    A damaged header (any byte of magic, version, length, metadata or CRC) is read from its copy
+    (the first frame, written by :class:`~imuhip.ingest.recording.RecordingWriter` since
+    the copy was introduced); only a file without an intact copy is refused.
+    """
+    start = f.tell()
+    try:
+        meta, end = _read_primary(f, path)
+    except _NotRecording:
+        raise
+    except RecordingError as err:
+        size = os.fstat(f.fileno()).st_size if hasattr(f, "fileno") else _COPY_SCAN_BYTES
+        f.seek(start)
+        # read(n) allocates n bytes up front: no more than the file holds
+        found = _find_copy(f.read(max(0, min(_COPY_SCAN_BYTES, size - start))), start)
+        if found is None:
+            raise RecordingError(
+                f"{err}; no intact header copy found either (recordings written before imuhip "
+                "kept one have none)"
+            ) from err
+        text, at, end = found
+        try:
+            meta = meta_from_json(text)
+        except RecordingError as err2:
+            raise RecordingError(f"{err}; its header copy is unusable too: {err2}") from err2
+        what = str(err).removeprefix(f"{path}: ").removeprefix(f"{path} ")
+        warning = (
+            f"header damaged ({what}); the metadata was read from its copy at byte offset {at}"
+        )
+        log.warning("%s: %s", path, warning)
+        f.seek(end)
+        return meta, end, [warning]
+    # the copy right after an intact header belongs to the header
+    f.seek(end)
+    head = f.read(FRAME_HEADER_LEN)
+    if len(head) == FRAME_HEADER_LEN:
+        n = _FRAME_HDR.unpack(head)[4]
+        if n <= MAX_META + 4096:
+            buf = head + f.read(n + _CRC.size)
+            if _copy_at(buf, 0) is not None:
+                end += len(buf)
+    f.seek(end)
+    return meta, end, []
+
+
+def _find_copy(buf: bytes, base: int) -> tuple[str, int, int] | None:
+    """The first intact header copy in ``buf`` (file offset ``base``): text, start, end."""
+    pos = buf.find(SYNC, 1)
+    while pos >= 0:
+        text = _copy_at(buf, pos)
+        if text is not None:
+            n = _FRAME_HDR.unpack_from(buf, pos)[4]
+            return text, base + pos, base + pos + FRAME_HEADER_LEN + n + _CRC.size
+        pos = buf.find(SYNC, pos + 1)
+    return None
+
+
+def _read_primary(f: BinaryIO, path: Path) -> tuple[SessionMeta, int]:
     head = f.read(_FILE_HDR.size)
-    if len(head) < len(MAGIC) or not head.startswith(MAGIC):
-        raise RecordingError(f"{path} is not an imuhip recording (bad magic bytes)")
     if len(head) < _FILE_HDR.size:
+        if len(head) < len(MAGIC) or not head.startswith(MAGIC):
+            raise _NotRecording(f"{path} is not an imuhip recording (bad magic bytes)")
         raise RecordingError(f"{path}: corrupt header (file ends inside the header)")
-    _, version, n = _FILE_HDR.unpack(head)
-    if version != FORMAT_VERSION:
+    magic, version, n = _FILE_HDR.unpack(head)
+    bad_magic = sum(a != b for a, b in zip(magic, MAGIC, strict=True))
+    if bad_magic > 2:
+        raise _NotRecording(f"{path} is not an imuhip recording (bad magic bytes)")
+    if version != FORMAT_VERSION:  # a newer format, or a damaged version field
         raise RecordingError(
             f"{path}: recording format version {version} is not supported "
             f"(this imuhip reads version {FORMAT_VERSION})"
@@ -228,8 +351,14 @@ def _read_header(f: BinaryIO, path: Path) -> tuple[SessionMeta, int]:
         raise RecordingError(f"{path}: corrupt header (file ends inside the metadata)")
     if _CRC.unpack(crc)[0] != zlib.crc32(head[8:] + text):
         raise RecordingError(f"{path}: corrupt header (metadata CRC32 mismatch)")
+    if bad_magic:
+        raise RecordingError(f"{path}: corrupt header (damaged magic bytes)")
     try:
         meta = meta_from_json(text)
     except RecordingError as err:
         raise RecordingError(f"{path}: corrupt header: {err}") from err
     return meta, _FILE_HDR.size + n + _CRC.size
+
+
+class _NotRecording(RecordingError):
+    """Not a recording at all: no copy is looked for."""

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,8 @@ from imuhip.ingest.recording.format import (
     MAX_PAYLOAD,
     SYNC,
 )
-from imuhip.ingest.recording.header import _read_header
+from imuhip.ingest.recording.header import _read_header_warned
+from imuhip.ingest.recording.loss import dropped_warnings
 from imuhip.ingest.recording.parser import (
     _NO_STOP,
     _decode_event,
@@ -121,6 +122,12 @@ def _recording(p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | byte
                 packets.append(it)
             else:
                 events.append(it)  # type: ignore[arg-type]
+    t0 = min((q.host_rx_ns for q in packets[k:]), default=None)
+    if k:
+        t0 = min(int(sc.frames.ns[:k].min()), t0 if t0 is not None else 1 << 62)
+    warnings.extend(dropped_warnings(events, t0))
+    meta, clock_lines = _clock_check(meta, packets)
+    warnings.extend(clock_lines)
     complete = any(e.kind == "stop" for e in events)
     if not complete:
         warnings.append(_NO_STOP)
@@ -134,6 +141,21 @@ def _recording(p: Path, meta: SessionMeta, hdr_len: int, whole: mmap.mmap | byte
         valid_bytes=hdr_len + valid,
         size_bytes=len(whole),
     )
+
+
+def _clock_check(meta: SessionMeta, packets: list[RawPacket]) -> tuple[SessionMeta, list[str]]:
+    """Declared rates and device clocks against the packets (:mod:`.clock_check`)."""
+    from imuhip.ingest.recording.clock_check import check_clocks, headers_from_payloads
+
+    by_sensor: dict[str, list[RawPacket]] = {}
+    for q in packets:
+        by_sensor.setdefault(q.sensor, []).append(q)
+    heads = {k: headers_from_payloads([q.payload for q in v]) for k, v in by_sensor.items()}
+    host = {
+        k: np.array([q.host_rx_ns for q in v if len(q.payload) >= 11], np.int64)
+        for k, v in by_sensor.items()
+    }
+    return check_clocks(meta, heads, host)
 
 
 def _scan_frames(data: npt.NDArray[np.uint8], pos: int, n_sensors: int, acc: _FrameCols) -> int:
@@ -198,16 +220,22 @@ def _map_file(f: BinaryIO) -> mmap.mmap | bytes:
         return f.read()
 
 
-_T = TypeVar("_T")
+class _HasWarnings(Protocol):
+    warnings: list[str]
+
+
+_T = TypeVar("_T", bound=_HasWarnings)
 
 
 def _read_mapped(p: Path, parse: Callable[[Path, SessionMeta, int, mmap.mmap | bytes], _T]) -> _T:
     """Read the header of ``p``, map the whole file, ``parse`` it, and close the mapping."""
     with p.open("rb") as f:
-        meta, hdr_len = _read_header(f, p)
+        meta, hdr_len, hdr_warnings = _read_header_warned(f, p)
         whole = _map_file(f)
     try:
-        return parse(p, meta, hdr_len, whole)
+        out = parse(p, meta, hdr_len, whole)
+        out.warnings[:0] = hdr_warnings
+        return out
     finally:
         if isinstance(whole, mmap.mmap):
             # the parsers copy what they keep; a view can only escape on an error path, and the

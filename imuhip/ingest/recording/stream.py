@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from imuhip.ingest.recording.format import Frame
-from imuhip.ingest.recording.header import _read_header
+from imuhip.ingest.recording.header import _read_header_warned
 from imuhip.ingest.recording.parser import (
     _NO_STOP,
     SHOWN_WARNINGS,
@@ -29,9 +29,9 @@ class RecordingStream:
             raise ValueError(f"chunk_bytes must be >= 1024, got {chunk_bytes}")
         self.path = Path(path)
         with self.path.open("rb") as f:
-            self.meta, self._hdr_len = _read_header(f, self.path)
+            self.meta, self._hdr_len, hdr_warnings = _read_header_warned(f, self.path)
         self._chunk = chunk_bytes
-        self.warnings: list[str] = []
+        self.warnings: list[str] = hdr_warnings
         self.complete = False
         self.valid_bytes = self._hdr_len
 

@@ -37,7 +37,7 @@ from imuhip.ingest.recording.format import (
     NO_SENSOR,
     SYNC,
 )
-from imuhip.ingest.recording.header import meta_to_json
+from imuhip.ingest.recording.header import header_copy_frame, meta_to_json
 from imuhip.types import RawPacket, SessionEvent, SessionMeta
 
 log = logging.getLogger("imuhip.ingest.recording")  # the format's one logger (FORMAT.md)
@@ -101,6 +101,10 @@ class RecordingWriter:
         ... and ``fsync``s the file at least this often.
     overwrite : bool
         Replace an existing file; by default an existing file is refused.
+    header_copy : bool
+        Repeat the header in the first frame (default), so that one damaged header byte does
+        not lose the recording. ``False`` writes the layout of the files made before the copy
+        existed (the shipped demo recordings regenerate byte for byte, ``recordings/MANIFEST``).
 
     Notes
     -----
@@ -121,6 +125,7 @@ class RecordingWriter:
         flush_interval_s: float = 0.25,
         fsync_interval_s: float = 1.0,
         overwrite: bool = False,
+        header_copy: bool = True,
     ) -> None:
         if not (flush_interval_s > 0 and math.isfinite(flush_interval_s)):
             raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s}")
@@ -140,7 +145,10 @@ class RecordingWriter:
             ) from err
         try:
             body = _FILE_HDR.pack(MAGIC, FORMAT_VERSION, len(text))[8:] + text
-            self._file.write(MAGIC + body + _CRC.pack(zlib.crc32(body)))
+            # the header, then its copy as the first frame (a frame of its own, with its own
+            # CRC): one damaged header byte does not lose the recording (FORMAT.md)
+            copy = header_copy_frame(text) if header_copy else b""
+            self._file.write(MAGIC + body + _CRC.pack(zlib.crc32(body)) + copy)
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as err:

@@ -81,6 +81,9 @@ class LinkState:
     samples_per_packet: int | None = None
     notifications: int = 0
     queue_drops: int = 0
+    #: host stamps of the first and last drop not yet marked by a ``queue_overflow`` event
+    drop_first_ns: int | None = None
+    drop_last_ns: int | None = None
     oversized: int = 0
     disconnects: int = 0
     reconnects: int = 0

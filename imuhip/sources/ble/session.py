@@ -134,7 +134,10 @@ class BleSession(_Supervision):
             link.notifications += 1
             link.last_rx_ns = ns
             if q.qsize() >= room:
-                link.queue_drops += 1
+                link.queue_drops += 1  # marked in the recording: take_drops / queue_overflow
+                if link.drop_first_ns is None:
+                    link.drop_first_ns = ns
+                link.drop_last_ns = ns
                 return
             put(RawPacket(sensor, ns, bytes(data)))
 

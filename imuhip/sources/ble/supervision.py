@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bleak import BleakClient
@@ -24,7 +25,7 @@ from bleak.exc import BleakError
 from imuhip.errors import SensorConnectionError
 from imuhip.sources.ble.config import LinkState, StreamConfig
 from imuhip.sources.ble.driver import ImuhipDriver
-from imuhip.types import SensorMeta
+from imuhip.types import SensorMeta, SessionEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class _Supervision:
     _lost: dict[str, asyncio.Event]
     _overflow_reported: dict[str, int]
     _last_sync: float
+    clock_ns: Callable[[], int]
 
     if TYPE_CHECKING:
 
@@ -96,18 +98,35 @@ class _Supervision:
     async def _periodic(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await _sleep_or_stop(min(1.0, self.cfg.time_sync_interval_s), stop)
-            for sensor, link in self.links.items():
-                if link.queue_drops > self._overflow_reported[sensor]:
-                    n = link.queue_drops - self._overflow_reported[sensor]
-                    self._overflow_reported[sensor] = link.queue_drops
-                    log.error("%s: %d notification(s) dropped: consumer queue full", sensor, n)
-                    self._event("queue_overflow", sensor, dropped=n, total=link.queue_drops)
+            for ev in self.take_drops():
+                self._event(ev.kind, ev.sensor, **ev.data)
             now = time.monotonic()
             if now - getattr(self, "_last_sync", 0.0) >= self.cfg.time_sync_interval_s:
                 self._last_sync = now
                 for sensor in list(self._clients):
                     with contextlib.suppress(SensorConnectionError, BleakError, TimeoutError):
                         await self._sync(sensor)
+
+    def take_drops(self) -> list[SessionEvent]:
+        """``queue_overflow`` events for the notifications dropped since the last call.
+
+        Data: ``dropped`` (count), ``total`` (since the start), ``first_ns`` / ``last_ns`` (host
+        stamps of the first and last dropped notification): readers count them as loss
+        (:func:`imuhip.ingest.recording.dropped_notifications`).
+        """
+        out = []
+        for sensor, link in self.links.items():
+            n = link.queue_drops - self._overflow_reported[sensor]
+            if n <= 0:
+                continue
+            self._overflow_reported[sensor] = link.queue_drops
+            log.error("%s: %d notification(s) dropped: consumer queue full", sensor, n)
+            first = link.drop_first_ns if link.drop_first_ns is not None else self.clock_ns()
+            last = link.drop_last_ns if link.drop_last_ns is not None else first
+            link.drop_first_ns = link.drop_last_ns = None
+            data = {"dropped": n, "total": link.queue_drops, "first_ns": first, "last_ns": last}
+            out.append(SessionEvent(last, "queue_overflow", sensor, data))
+        return out
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Reconnect dropped sensors and emit periodic time-sync anchors until ``stop``."""

@@ -238,8 +238,10 @@ def test_corrupt_header_is_a_one_line_recording_error(tmp_path: Path) -> None:
     write_file(path, make_packets(2))
     data = bytearray(path.read_bytes())
     data[20] ^= 0x01  # inside the metadata JSON
+    n_json = struct.unpack_from("<I", data, 10)[0]
+    data[8 + 2 + 4 + n_json + 4 + 30] ^= 0x01  # ... and inside its copy (the first frame)
     path.write_bytes(bytes(data))
-    with pytest.raises(RecordingError, match="corrupt header") as exc:
+    with pytest.raises(RecordingError, match=r"corrupt header.*no intact header copy") as exc:
         read_recording(path)
     assert "\n" not in str(exc.value)
     path.write_bytes(bytes(data[:30]))
@@ -268,6 +270,9 @@ def _frame_offsets(path: Path) -> tuple[int, list[int]]:
     data = path.read_bytes()
     (n,) = struct.unpack_from("<I", data, 10)
     pos = 14 + n + 4
+    (length,) = struct.unpack_from("<I", data, pos + 12)
+    if b'"kind":"header_copy"' in data[pos : pos + FRAME_OVERHEAD + length]:
+        pos += FRAME_OVERHEAD + length  # the header's copy belongs to the header
     hdr_end = pos
     offs = []
     while pos < len(data):
@@ -299,10 +304,17 @@ def test_truncation_at_every_offset_yields_prefix_and_warning(tmp_path: Path) ->
             )
         assert rec.valid_bytes == (offs[n_whole] if n_whole < len(offs) else len(data))
     # cut inside the header: a one-line RecordingError, never another exception
-    for size in range(hdr_end):
+    primary_end = 14 + struct.unpack_from("<I", data, 10)[0] + 4
+    for size in range(primary_end):
         cut.write_bytes(data[:size])
         with pytest.raises(RecordingError):
             read_recording(cut)
+    # cut inside the header's copy: the header reads, no frames, a truncation warning
+    for size in range(primary_end + 1, hdr_end):
+        cut.write_bytes(data[:size])
+        rec = read_recording(cut)
+        assert rec.packets == [] and rec.events == []
+        assert any("truncated" in w for w in rec.warnings)
 
 
 def _flen(data: bytes, off: int) -> int:
