@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEG_PER_RAD",
+    "STUCK_REFUSED",
     "GyroUnitsConfig",
     "GyroUnitsError",
     "GyroUnitsResult",
@@ -371,6 +372,31 @@ def check_gyro_units(
     return result("ambiguous", f, f"gyroscope unit uncertain{hint} ({detail})")
 
 
+STUCK_REFUSED: Final = ("pelvis", "thigh_l", "thigh_r")
+"""Sensors the analysis needs: stuck, they refuse the recording; others get a warning."""
+
+
+def _stuck(
+    acc: npt.NDArray[np.float64], gyr: npt.NDArray[np.float64], valid: npt.ArrayLike, rate_hz: float
+) -> str | None:
+    """Why a sensor's output is frozen (acc and gyro never change over >= 2 s), else None.
+
+    A working IMU's noise moves every channel by at least one count within a second or two.
+    """
+    ok = np.asarray(valid, bool)
+    if ok.sum() < 2 * rate_hz:
+        return None
+    a, g = acc[ok], gyr[ok]
+    if np.ptp(a, axis=0).max() > 1e-9 or np.ptp(g, axis=0).max() > 1e-9:
+        return None
+    return (
+        f"accelerometer and gyroscope read the same value in all {int(ok.sum())} samples "
+        f"({ok.sum() / rate_hz:.1f} s; acc {np.round(a[0], 3).tolist()} m/s^2, gyr "
+        f"{np.round(g[0], 3).tolist()} rad/s): frozen output, check the sensor and its "
+        "connection (a calibration on it cannot succeed)"
+    )
+
+
 def check_session_gyro_units(
     session: AlignedSession, cfg: GyroUnitsConfig | None = None
 ) -> dict[str, Any]:
@@ -386,13 +412,20 @@ def check_session_gyro_units(
     ------
     GyroUnitsError
         If any sensor's gyroscope is clearly off by a factor of 57.3, naming the sensor(s) and
-        the suspected mistake, or reads a constant value while the sensor moves (``"dead"``).
+        the suspected mistake, or reads a constant value while the sensor moves (``"dead"``),
+        or a sensor the analysis needs (:data:`STUCK_REFUSED`) is stuck (accelerometer and
+        gyroscope frozen); other stuck sensors give a warning.
     """
     out: dict[str, Any] = {}
     warnings: list[str] = []
     clear: list[str] = []
     dead: list[str] = []
     for p, s in session.sensors.items():
+        if (stuck := _stuck(s.acc_m_s2, s.gyr_rad_s, s.valid, session.rate_hz)) is not None:
+            if p in STUCK_REFUSED:  # calibration would fail without saying which sensor
+                raise GyroUnitsError(f"sensor {p} is stuck: {stuck}")
+            warnings.append(f"{p}: stuck: {stuck}")
+            log.warning("%s: stuck: %s", p, stuck)
         r = check_gyro_units(s.acc_m_s2, s.gyr_rad_s, session.rate_hz, s.valid, cfg)
         out[p] = r.to_dict()
         if r.status == "suspected":

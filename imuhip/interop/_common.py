@@ -86,7 +86,11 @@ class ImportedSensor:
         Vendor orientation, scalar-first, already converted to the imuhip ENU world.
     source : str
         The file it came from (for messages and provenance).
-    serial, model : str
+    serial, model, firmware : str
+        Device id, model name (never the firmware version) and firmware version, if known.
+    body_site : str
+        Where the sensor really sat when that differs from what ``placement`` implies (an
+        OpenSense ``torso_imu`` on the chest imported as ``lumbar``: ``"chest"``), else ``""``.
     notes : tuple of str
         Human-readable remarks made while reading (dropped columns, filled gaps, ...).
     heading_reference : {"magnetometer", "none"} or None
@@ -108,6 +112,8 @@ class ImportedSensor:
     model: str = ""
     notes: tuple[str, ...] = field(default=())
     heading_reference: str | None = None
+    firmware: str = ""
+    body_site: str = ""
 
     def __post_init__(self) -> None:
         if self.placement not in {p.value for p in Placement}:

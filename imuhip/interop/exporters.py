@@ -15,7 +15,7 @@ Tables (units in the column names, degrees at this edge):
     ``transverse_confidence``.
 ``<stem>_strides.csv|parquet``
     one row per stride: ``side, number, start_idx, stop_idx, ic_s, next_ic_s, to_s,
-    heading_change_deg, exclusion`` (empty = valid) and the per-stride metrics
+    heading_change_deg, valid, exclusion`` (``none`` = valid) and the per-stride metrics
     (``hip_rotation_excursion_deg``, ... see ``docs/architecture.md``).
 """
 
@@ -29,9 +29,9 @@ import numpy as np
 
 from imuhip.errors import ImuhipError
 from imuhip.interop.context import ExportContext, check_targets
-from imuhip.interop.motion_bids import motion_channels, write_motion_bids
-from imuhip.interop.opensim_sto import write_orientations_sto
-from imuhip.types import OrientationSession, SessionMeta
+from imuhip.interop.motion_bids import bids_session_fields, motion_channels, write_motion_bids
+from imuhip.interop.opensim_session import write_session_sto
+from imuhip.types import OrientationSession, SegmentCalibration, SessionMeta
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,22 +127,17 @@ def _analysis(ctx: ExportContext) -> SessionResult:
     return analyze_recording(ctx.source)
 
 
-def _write_sto(ori: OrientationSession, out_dir: Path, stem: str, force: bool) -> list[Path]:
+def _write_sto(
+    ori: OrientationSession,
+    out_dir: Path,
+    stem: str,
+    force: bool,
+    meta: SessionMeta | None = None,
+    segcal: SegmentCalibration | None = None,
+) -> list[Path]:
     target = out_dir / f"{stem}_orientations.sto"
     _check([target], force)
-    write_orientations_sto(target, ori.t_s - ori.t_s[0], ori.q_world_sensor, ori.rate_hz)
-    for p, valid in ori.valid.items():
-        n_bad = int(np.count_nonzero(~np.asarray(valid, bool)))
-        if n_bad:  # the format has no validity column: say how many rows are not measured
-            log.warning(
-                "%s: %d of %d %s orientations in the .sto are gap-filled (lost samples, the "
-                "filter ran on interpolated data); the format has no validity column",
-                target.name,
-                n_bad,
-                len(valid),
-                p,
-            )
-    return [target]
+    return [write_session_sto(target, ori, meta, segcal)]
 
 
 def _bids_label(text: str) -> str:
@@ -162,25 +157,28 @@ def _write_bids(
     base = f"sub-{sub}_task-walking_tracksys-imu"
     targets = [mdir / f"{base}_{s}" for s in ("motion.tsv", "channels.tsv", "motion.json")]
     _check(targets, force)
-    data, chans = motion_channels(ori, result.angles if result is not None else None)
+    dev = bids_session_fields(meta)  # import time is no acquisition time: acq_time n/a
+    angles = result.angles if result is not None else None
+    data, chans = motion_channels(ori, angles, body_sites=dev["body_sites"])
     events: list[tuple[float, float, str]] = []
     if result is not None:
         t0 = float(ori.t_s[0])
         for side, ev in result.events.items():
             events += [(float(t) - t0, 0.0, f"initial_contact_{side}") for t in ev.ic_s]
             events += [(float(t) - t0, 0.0, f"toe_off_{side}") for t in ev.to_s]
-    models = sorted({s.model for s in meta.sensors if s.model})
     files = write_motion_bids(
         out_dir,
         data,
         chans,
         rate_hz=ori.rate_hz,
         subject=sub,
-        acq_time=meta.start_wall_time,
+        acq_time=dev["acq_time"],
         task_description="gait (imuhip session " + meta.session_id + ")",
-        model=", ".join(models),
+        manufacturer=dev["manufacturer"],
+        model=dev["model"],
+        serials=dev["serials"],
+        firmware=dev["firmware"],
         events=events,
-        extra_json={"OrientationSource": ori.source},
     )
     out = [files.motion_tsv, files.channels_tsv, files.channels_json, files.motion_json]
     return out + ([files.events_tsv] if files.events_tsv else [])
@@ -199,7 +197,13 @@ def _write_table(df: pd.DataFrame, target: Path, fmt: str, force: bool) -> list[
 
 def export_sto(ctx: ExportContext, out_dir: Path, force: bool) -> list[Path]:
     """``<stem>_orientations.sto``: fused orientations as an OpenSense quaternion table."""
-    return _write_sto(_orientations(ctx), out_dir, ctx.source.stem, force)
+    ori = _orientations(ctx)
+    segcal = None
+    try:  # the pelvis sensor's forward axis for the header (OpenSense's base_heading_axis)
+        segcal = _analysis(ctx).segcal
+    except ImuhipError as err:
+        log.warning("OpenSim .sto without a base heading axis (no segment calibration): %s", err)
+    return _write_sto(ori, out_dir, ctx.source.stem, force, ctx.rec.meta, segcal)
 
 
 def export_bids(ctx: ExportContext, out_dir: Path, force: bool) -> list[Path]:
@@ -247,13 +251,17 @@ def export_orientation_file(path: Path, fmt: str, out_dir: Path, force: bool) ->
     ``sto``, ``bids`` and the angle/stride tables are available; raw ``csv``/``parquet`` sample
     tables are not (there are no packets), use the original vendor files.
     """
-    from imuhip.interop.orientation_file import analyze_orientation_file, load_orientation_session
+    from imuhip.interop.orientation_file import (
+        analyze_orientation_file,
+        load_orientation_segcal,
+        load_orientation_session,
+    )
 
     ori, meta = load_orientation_session(path)
     stem = path.name.removesuffix(".imori.npz")
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "sto":
-        return _write_sto(ori, out_dir, stem, force)
+        return _write_sto(ori, out_dir, stem, force, meta, load_orientation_segcal(path))
     if fmt not in FORMATS:
         raise ImuhipError(
             f"{path}: format {fmt!r} is not available for orientation sessions "

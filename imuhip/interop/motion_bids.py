@@ -4,21 +4,25 @@ One tracking system per recording (``tracksys-imu`` by default) holding the chan
 raw sensor channels (ACCEL, GYRO, MAGN; sensor frame), orientations (ORNT, quaternion components
 ``quat_w/x/y/z``; world ENU) and joint angles (JNTANG, degrees, ISB). Files written::
 
-    <root>/dataset_description.json                       (Name, BIDSVersion, DatasetType)
-    <root>/participants.tsv                               (participant_id)
-    <root>/sub-<s>/[ses-<x>/]sub-<s>[_ses-<x>]_scans.tsv  (filename, acq_time)
+    <root>/dataset_description.json    (Name, BIDSVersion, DatasetType, License, Authors)
+    <root>/README.md                   (what the files hold, frames, acq_time rule)
+    <root>/participants.tsv            (participant_id)
+    <root>/sub-<s>/[ses-<x>/]sub-<s>[_ses-<x>]_scans.tsv  (filename, acq_time: UTC or n/a)
     <root>/sub-<s>/[ses-<x>/]motion/sub-<s>[_ses-<x>]_task-<t>_tracksys-<k>_motion.tsv
         no header row; one column per channel; missing samples "n/a"
     ..._channels.tsv   name, component, type, tracked_point, units (required), placement,
-                       reference_frame, sampling_frequency
-    ..._channels.json  reference_frame levels (global ENU world / local sensor frame / ISB JCS)
+                       reference_frame, sampling_frequency, description
+    ..._channels.json  reference_frame levels with SpatialAxes / RotationOrder / RotationRule
+                       (:mod:`imuhip.interop._motion_bids_meta`; these fields belong here, not
+                       in motion.json)
     ..._motion.json    TaskName, SamplingFrequency, TrackingSystemName (= the tracksys label,
                        as the validator's TRACKSYS_MISMATCH check demands), channel counts per
-                       type, TrackedPointsCount, RecordingDuration, MissingValues, ...
+                       type, TrackedPointsCount, RecordingDuration, MissingValues, device, ...
     ..._events.tsv     onset, duration, trial_type (gait events), when given
 
-:func:`check_motion_bids` re-reads a dataset and lists violations of the rules a program can
-check (required files, columns, keywords, units, counts, sampling frequency).
+Both the BIDS validator 3 (``bids-validator-deno``) and the legacy validator 1.15 report 0
+errors on an export (``tests/unit/interop/test_bids_validators.py``). :func:`check_motion_bids`
+re-reads a dataset and lists violations of the rules a program can check.
 """
 
 from __future__ import annotations
@@ -35,6 +39,21 @@ import numpy as np
 from imuhip import __version__
 from imuhip.conventions import AXES
 from imuhip.interop._common import FloatArray
+from imuhip.interop._motion_bids_check import (
+    CHANNEL_TYPES,
+    COMPONENTS,
+    COUNT_FIELD,
+    REQUIRED_COLUMNS,
+    UNITS,
+    check_motion_bids,
+)
+from imuhip.interop._motion_bids_meta import (
+    REFERENCE_FRAMES,
+    SIDECAR_KEYS,
+    bids_datetime,
+    bids_session_fields,
+    write_dataset_files,
+)
 from imuhip.types import JointAngles, OrientationSession
 
 __all__ = [
@@ -43,34 +62,30 @@ __all__ = [
     "COMPONENTS",
     "BidsChannel",
     "MotionBidsFiles",
+    "bids_session_fields",
     "check_motion_bids",
     "motion_channels",
     "write_motion_bids",
 ]
 
 BIDS_VERSION: Final = "1.10.0"
-CHANNEL_TYPES: Final = (
-    "ACCEL",
-    "ANGACCEL",
-    "GYRO",
-    "JNTANG",
-    "LATENCY",
-    "MAGN",
-    "MISC",
-    "ORNT",
-    "POS",
-    "VEL",
-)
-COMPONENTS: Final = ("x", "y", "z", "quat_x", "quat_y", "quat_z", "quat_w", "n/a")
-UNITS: Final = {"ACCEL": "m/s^2", "GYRO": "rad/s", "MAGN": "uT", "JNTANG": "deg", "LATENCY": "s"}
 _LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
-_REQUIRED_COLUMNS: Final = ("name", "component", "type", "tracked_point", "units")
-_COUNT_FIELD: Final = {t: f"{t}ChannelCount" for t in CHANNEL_TYPES}
 
 # ISB joint coordinate system: flexion about Z, adduction/obliquity about X', rotation about Y''
 _HIP_NAMES: Final = (("flexion", "z"), ("adduction", "x"), ("internal_rotation", "y"))
 _PELVIS_NAMES: Final = (("rotation", "y"), ("obliquity", "x"), ("tilt", "z"))
 _LUMBAR_NAMES: Final = (("flexion", "z"), ("lateral_bending", "x"), ("axial_rotation", "y"))
+_SITES: Final = {
+    "pelvis": "pelvis",
+    "thigh_l": "left thigh",
+    "thigh_r": "right thigh",
+    "lumbar": "lower back",
+    "shank_l": "left shank",
+    "shank_r": "right shank",
+    "foot_l": "left foot",
+    "foot_r": "right foot",
+}
+"""imuhip placement -> the body site it stands for (DESIGN.md), the ``placement`` column."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,7 @@ class BidsChannel:
     units: str
     reference_frame: str = "n/a"
     placement: str = "n/a"
+    description: str = "n/a"
 
     def __post_init__(self) -> None:
         if self.type not in CHANNEL_TYPES:
@@ -113,6 +129,15 @@ def _label(name: str, value: str) -> str:
     return value
 
 
+def _site(p: str, body_sites: Mapping[str, str]) -> tuple[str, str]:
+    """(tracked-point label, placement text) of sensor ``p``; a real site overrides ``p``."""
+    real = body_sites.get(p)
+    if real:
+        label = re.sub(r"[^A-Za-z0-9_]", "", real.replace(" ", "_")) or p
+        return label, f"{real} (analysed as imuhip placement '{p}')"
+    return p, _SITES.get(p, p)
+
+
 def motion_channels(
     ori: OrientationSession,
     angles: JointAngles | None = None,
@@ -120,18 +145,25 @@ def motion_channels(
     raw: bool = True,
     orientation: bool = True,
     joint_angles: bool = True,
+    body_sites: Mapping[str, str] | None = None,
 ) -> tuple[FloatArray, list[BidsChannel]]:
     """Channel table and data ``(M, C)`` for an orientation session (+ joint angles).
 
     Invalid samples of a sensor (``ori.valid[p] == False``) become NaN (written ``n/a``); joint
     angles are NaN where ``angles.valid`` is False. Raw channels are in the sensor frame
-    (``reference_frame`` ``local``), orientations in the world ENU frame (``global``), joint
-    angles in degrees in the ISB joint coordinate system (``jcs``).
+    (``reference_frame`` ``local``), orientations in the world ENU frame (``global``; their
+    ``description`` names ``ori.source``, the filter or vendor that produced them), joint
+    angles in degrees in the ISB frames ``hip_right``/``hip_left``/``pelvis``/``lumbar``.
+    ``body_sites`` (placement -> real site, e.g. ``{"lumbar": "chest"}``) renames that sensor's
+    channels and tracked point and fills its ``placement``; its upper-body angles become
+    ``trunk_*`` when the site is not the lower back.
     """
+    sites = dict(body_sites or {})
     cols: list[FloatArray] = []
     chans: list[BidsChannel] = []
     for p in ori.q_world_sensor:
         bad = ~ori.valid[p]
+        point, where = _site(p, sites)
         if raw:
             blocks = [("acc", "ACCEL", ori.acc_m_s2[p]), ("gyr", "GYRO", ori.gyr_rad_s.get(p))]
             blocks.append(("mag", "MAGN", ori.mag_ut.get(p)))
@@ -142,32 +174,48 @@ def motion_channels(
                     v = np.array(arr[:, j], dtype=np.float64)
                     v[bad] = np.nan
                     cols.append(v)
-                    chans.append(BidsChannel(f"{p}_{short}_{a}", a, typ, p, UNITS[typ], "local", p))
+                    chans.append(
+                        BidsChannel(
+                            f"{point}_{short}_{a}", a, typ, point, UNITS[typ], "local", where
+                        )
+                    )
         if orientation:
             q = ori.q_world_sensor[p]
+            src = f"orientation from {ori.source}"
             for j, comp in enumerate(("quat_w", "quat_x", "quat_y", "quat_z")):
                 v = np.array(q[:, j], dtype=np.float64)
                 v[bad] = np.nan
                 cols.append(v)
-                chans.append(BidsChannel(f"{p}_{comp}", comp, "ORNT", p, "n/a", "global", p))
+                chans.append(
+                    BidsChannel(f"{point}_{comp}", comp, "ORNT", point, "n/a", "global", where, src)
+                )
     if joint_angles and angles is not None:
         if len(angles.t_s) != len(ori.t_s):
             raise ValueError("joint angles and orientations must share the session grid")
         invalid = ~np.asarray(angles.valid, bool)
 
-        def add(prefix: str, point: str, arr: FloatArray, names: Sequence[tuple[str, str]]) -> None:
+        def add(
+            prefix: str, frame: str, arr: FloatArray, names: Sequence[tuple[str, str]], what: str
+        ) -> None:
             for j, (nm, comp) in enumerate(names):
                 v = np.degrees(np.array(arr[:, j], dtype=np.float64))
                 v[invalid] = np.nan
                 cols.append(v)
-                chans.append(BidsChannel(f"{prefix}_{nm}", comp, "JNTANG", point, "deg", "jcs"))
+                chans.append(
+                    BidsChannel(f"{prefix}_{nm}", comp, "JNTANG", prefix, "deg", frame, "n/a", what)
+                )
 
         for side, arr in angles.hip_rad.items():
-            add(f"hip_{side[0]}", f"hip_{side[0]}", arr, _HIP_NAMES)
+            add(
+                f"hip_{side[0]}", f"hip_{side}", arr, _HIP_NAMES, f"{side} thigh relative to pelvis"
+            )
         if angles.pelvis_rad is not None:
-            add("pelvis", "pelvis", angles.pelvis_rad, _PELVIS_NAMES)
+            add("pelvis", "pelvis", angles.pelvis_rad, _PELVIS_NAMES, "pelvis to walking direction")
         if angles.lumbar_rad is not None:
-            add("lumbar", "lumbar", angles.lumbar_rad, _LUMBAR_NAMES)
+            upper, _ = _site("lumbar", sites)
+            prefix = "lumbar" if upper == "lumbar" else "trunk"
+            what = f"{upper} sensor segment relative to pelvis"
+            add(prefix, "lumbar", angles.lumbar_rad, _LUMBAR_NAMES, what)
     if not cols:
         raise ValueError("no channels selected")
     return np.stack(cols, axis=1), chans
@@ -191,6 +239,10 @@ def write_motion_bids(
     task_description: str = "",
     manufacturer: str = "",
     model: str = "",
+    serials: str = "",
+    firmware: str = "",
+    authors: Sequence[str] = (),
+    license_: str = "",
     events: Sequence[tuple[float, float, str]] = (),
     dataset_name: str = "imuhip export",
     extra_json: Mapping[str, object] | None = None,
@@ -209,15 +261,28 @@ def write_motion_bids(
     subject, task, tracksys, session : str
         BIDS labels (alphanumeric).
     acq_time : str, optional
-        ISO 8601 start time for ``_scans.tsv`` (``n/a`` if not given).
+        ISO 8601 start time; ``_scans.tsv`` gets it in UTC without offset (``n/a`` if None:
+        never put an import time here).
+    manufacturer, model, serials, firmware : str
+        Device fields of the sidecar (``n/a`` if empty); ``model`` is a model name, the
+        firmware version goes to ``SoftwareVersions``.
+    authors, license_ : sequence of str, str
+        ``dataset_description.json`` ``Authors`` and ``License`` (``n/a`` if not given; the
+        README then asks to fill them in).
     events : sequence of (onset_s, duration_s, trial_type)
         Written to ``_events.tsv`` (onsets from the first sample).
+    extra_json : mapping, optional
+        More ``_motion.json`` fields; a key that is not a motion.json field is refused
+        (``ValueError``), the legacy validator would reject the file.
     """
     data = np.asarray(data, dtype=np.float64)
     if data.ndim != 2 or data.shape[1] != len(channels):
         raise ValueError(f"data must have shape (M, {len(channels)}), got {data.shape}")
     if not (np.isfinite(rate_hz) and rate_hz > 0):
         raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+    if extra_json and (unknown := sorted(set(extra_json) - SIDECAR_KEYS)):
+        raise ValueError(f"extra_json keys {unknown} are not motion.json fields")
+    acq = bids_datetime(acq_time)
     names = [c.name for c in channels]
     if len(set(names)) != len(names):
         raise ValueError("channel names must be unique")
@@ -232,21 +297,13 @@ def write_motion_bids(
     stem = f"sub-{sub}" + (f"_ses-{ses}" if ses else "")
     base = f"{stem}_task-{tsk}_tracksys-{sys_}"
 
-    desc = root / "dataset_description.json"
-    if not desc.exists():
-        desc.write_text(
-            json.dumps(
-                {
-                    "Name": dataset_name,
-                    "BIDSVersion": BIDS_VERSION,
-                    "DatasetType": "raw",
-                    "GeneratedBy": [{"Name": "imuhip", "Version": __version__}],
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
+    write_dataset_files(
+        root,
+        name=dataset_name,
+        authors=tuple(authors) or ("n/a",),
+        license_=license_ or "n/a",
+        bids_version=BIDS_VERSION,
+    )
     parts = root / "participants.tsv"
     existing = parts.read_text(encoding="utf-8").splitlines() if parts.exists() else []
     if not existing:
@@ -261,7 +318,7 @@ def write_motion_bids(
     motion_tsv.write_text(_tsv(text.tolist()), encoding="utf-8")
 
     channels_tsv = mdir / f"{base}_channels.tsv"
-    head = [*_REQUIRED_COLUMNS, "placement", "reference_frame", "sampling_frequency"]
+    head = [*REQUIRED_COLUMNS, "placement", "reference_frame", "sampling_frequency", "description"]
     rows = [head] + [
         [
             c.name,
@@ -272,46 +329,20 @@ def write_motion_bids(
             c.placement,
             c.reference_frame,
             f"{rate_hz:g}",
+            c.description,
         ]
         for c in channels
     ]
     channels_tsv.write_text(_tsv(rows), encoding="utf-8")
 
     channels_json = mdir / f"{base}_channels.json"
+    used = [f for f in REFERENCE_FRAMES if any(c.reference_frame == f for c in channels)]
+    frames = {
+        "Description": "Frame in which a channel's values are expressed",
+        "Levels": {f: REFERENCE_FRAMES[f] for f in used},
+    }
     channels_json.write_text(
-        json.dumps(
-            {
-                "reference_frame": {
-                    "Description": "Frame in which a channel's values are expressed",
-                    "Levels": {
-                        "global": {
-                            "Description": "Earth-fixed world frame ENU: x east, y north, z up "
-                            "(heading arbitrary). Quaternions scalar-first, Hamilton, "
-                            "rotating sensor-frame vectors into this frame.",
-                            "SpatialAxes": "ENU",
-                            "RotationRule": "right-hand",
-                            "RotationOrder": "n/a",
-                        },
-                        "local": {
-                            "Description": "Sensor frame of each IMU (its x, y, z axes).",
-                            "RotationRule": "right-hand",
-                        },
-                        "jcs": {
-                            "Description": "ISB joint coordinate system (Wu et al. 2002, "
-                            "doi:10.1016/S0021-9290(01)00222-6): Cardan Z-X'-Y'' (flexion, "
-                            "adduction, internal rotation), left side mirrored so + is the "
-                            "same motion on both sides; pelvis relative to the walking "
-                            "direction, rotation-obliquity-tilt (Baker 2001).",
-                            "RotationRule": "right-hand",
-                            "RotationOrder": "ZXY",
-                        },
-                    },
-                }
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+        json.dumps({"reference_frame": frames}, indent=2) + "\n", encoding="utf-8"
     )
 
     counts = {t: sum(1 for c in channels if c.type == t) for t in CHANNEL_TYPES}
@@ -323,18 +354,17 @@ def write_motion_bids(
         "TrackingSystemName": tracksys,
         "Manufacturer": manufacturer or "n/a",
         "ManufacturersModelName": model or "n/a",
-        "SoftwareVersions": f"imuhip {__version__}",
+        "DeviceSerialNumber": serials or "n/a",
+        "SoftwareVersions": f"imuhip {__version__}"
+        + (f"; sensor firmware {firmware}" if firmware else ""),
         "MotionChannelCount": len(channels),
         "TrackedPointsCount": len({c.tracked_point for c in channels}),
         "RecordingDuration": round(len(data) / float(rate_hz), 6),
         "MissingValues": "n/a",
-        "RotationRule": "right-hand",
-        "RotationOrder": "ZXY",
         "SubjectArtefactDescription": "n/a",
     }
     for t, n in counts.items():
-        if n:
-            sidecar[_COUNT_FIELD[t]] = n
+        sidecar[COUNT_FIELD[t]] = n
     if extra_json:
         sidecar.update(extra_json)
     motion_json = mdir / f"{base}_motion.json"
@@ -356,100 +386,8 @@ def write_motion_bids(
         else ["filename\tacq_time"]
     )
     scan_rows = [r for r in scan_rows if not r.startswith(rel + "\t")]
-    scan_rows.append(f"{rel}\t{acq_time or 'n/a'}")
+    scan_rows.append(f"{rel}\t{acq}")
     scans_tsv.write_text("\n".join(scan_rows) + "\n", encoding="utf-8")
     return MotionBidsFiles(
         root, motion_tsv, channels_tsv, channels_json, motion_json, events_tsv, scans_tsv
     )
-
-
-def check_motion_bids(root: str | Path) -> list[str]:
-    """Violations of the checkable Motion-BIDS rules in a dataset (empty list = none found).
-
-    Checked: ``dataset_description.json`` with ``Name`` and ``BIDSVersion``; every
-    ``*_motion.tsv`` has a ``_channels.tsv`` and a ``_motion.json``, no header row, numeric or
-    ``n/a`` cells, as many columns as channel rows; channels have the required columns, type and
-    component keywords (upper-case types), axis components for ACCEL/GYRO/MAGN, quaternion or
-    axis components for ORNT, SI units for typed channels; the sidecar has ``TaskName``,
-    ``SamplingFrequency`` (positive number), ``TrackingSystemName`` equal to the tracksys label,
-    and per-type channel counts that match.
-    """
-    root = Path(root)
-    problems: list[str] = []
-    desc = root / "dataset_description.json"
-    if not desc.exists():
-        problems.append(f"{desc}: missing")
-    else:
-        d = json.loads(desc.read_text(encoding="utf-8"))
-        for k in ("Name", "BIDSVersion"):
-            if k not in d:
-                problems.append(f"{desc}: field {k} missing")
-    motions = sorted(root.rglob("*_motion.tsv"))
-    if not motions:
-        problems.append(f"{root}: no *_motion.tsv file")
-    for m in motions:
-        base = m.name[: -len("_motion.tsv")]
-        tracksys = re.search(r"_tracksys-([A-Za-z0-9]+)", base)
-        if not tracksys or "_task-" not in base or not base.startswith("sub-"):
-            problems.append(f"{m}: name must be sub-<s>[_ses-<x>]_task-<t>_tracksys-<k>_motion")
-        ch = m.with_name(base + "_channels.tsv")
-        js = m.with_name(base + "_motion.json")
-        if not ch.exists():
-            problems.append(f"{ch}: missing")
-            continue
-        if not js.exists():
-            problems.append(f"{js}: missing")
-            continue
-        lines = ch.read_text(encoding="utf-8").splitlines()
-        head = lines[0].split("\t")
-        for col in _REQUIRED_COLUMNS:
-            if col not in head:
-                problems.append(f"{ch}: required column {col!r} missing")
-        if any(col not in head for col in _REQUIRED_COLUMNS):
-            continue
-        rows = [dict(zip(head, ln.split("\t"), strict=False)) for ln in lines[1:] if ln]
-        for i, r in enumerate(rows, start=2):
-            t, comp, unit = r["type"], r["component"], r["units"]
-            if t not in CHANNEL_TYPES:
-                problems.append(f"{ch}: line {i}: type {t!r} not a motion channel type")
-            if comp not in COMPONENTS:
-                problems.append(f"{ch}: line {i}: component {comp!r} not allowed")
-            if t in ("ACCEL", "GYRO", "MAGN", "ANGACCEL", "POS", "VEL") and comp not in AXES:
-                problems.append(f"{ch}: line {i}: {t} needs component x, y or z, got {comp!r}")
-            if t == "ORNT" and comp == "n/a":
-                problems.append(f"{ch}: line {i}: ORNT needs an axis or quaternion component")
-            if t in UNITS and unit != UNITS[t]:
-                problems.append(f"{ch}: line {i}: {t} units {unit!r}, expected {UNITS[t]!r}")
-        data_lines = m.read_text(encoding="utf-8").splitlines()
-        for j, ln in enumerate(data_lines, start=1):
-            cells = ln.split("\t")
-            if len(cells) != len(rows):
-                problems.append(
-                    f"{m}: line {j}: {len(cells)} columns, channels.tsv has {len(rows)}"
-                )
-                break
-            try:
-                [float(c) for c in cells if c != "n/a"]
-            except ValueError:
-                problems.append(f"{m}: line {j}: a cell is neither a number nor n/a (header row?)")
-                break
-        meta = json.loads(js.read_text(encoding="utf-8"))
-        for k in ("TaskName", "SamplingFrequency", "TrackingSystemName"):
-            if k not in meta:
-                problems.append(f"{js}: required field {k} missing")
-        sf = meta.get("SamplingFrequency")
-        if not isinstance(sf, int | float) or isinstance(sf, bool) or not sf > 0:
-            problems.append(f"{js}: SamplingFrequency must be a positive number, got {sf!r}")
-        if tracksys and meta.get("TrackingSystemName") != tracksys.group(1):
-            problems.append(
-                f"{js}: TrackingSystemName {meta.get('TrackingSystemName')!r} does not match "
-                f"tracksys-{tracksys.group(1)}"
-            )
-        for t in CHANNEL_TYPES:
-            n = sum(1 for r in rows if r["type"] == t)
-            got = meta.get(_COUNT_FIELD[t])
-            if got is not None and got != n:
-                problems.append(f"{js}: {_COUNT_FIELD[t]} is {got}, channels.tsv has {n}")
-        if "MotionChannelCount" in meta and meta["MotionChannelCount"] != len(rows):
-            problems.append(f"{js}: MotionChannelCount {meta['MotionChannelCount']} != {len(rows)}")
-    return problems

@@ -229,6 +229,7 @@ def write_native_recording(
                 has_mag=s.mag_ut is not None,
                 model=s.model or f"imported:{source_format}",
                 serial=s.serial,
+                firmware=s.firmware,
                 protocol="imuhip",
                 acc_range_g=acc_lsb * 32768.0 / GRAVITY_M_S2,
                 gyr_range_dps=gyr_lsb * 32768.0 * 180.0 / math.pi,
@@ -247,6 +248,10 @@ def write_native_recording(
             "rates_hz": rates,
             "quantisation": quant,
             "notes": [n for s in sensors for n in s.notes],
+            # the files carry no start time: start_wall_time below is the import's, not the
+            # recording's (Motion-BIDS writes acq_time n/a for it)
+            "source_start_time": None,
+            "body_sites": {s.placement: s.body_site for s in sensors if s.body_site},
         }
     }
     meta = SessionMeta(

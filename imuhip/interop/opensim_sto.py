@@ -14,19 +14,26 @@ doi:10.1109/TBME.2007.901024; OpenSense: Al Borno et al. 2022, doi:10.1186/s1298
 
 Each cell is one scalar-first quaternion of the IMU frame relative to the world. Column names are
 OpenSim frame names: ``pelvis_imu``, ``femur_r_imu``, ``femur_l_imu``, ``tibia_r_imu``,
-``tibia_l_imu``, ``torso_imu`` (imuhip's ``lumbar`` placement, see ``docs/interop.md``).
+``tibia_l_imu``, ``calcn_r_imu``, ``calcn_l_imu`` (feet), ``torso_imu`` (imuhip's ``lumbar``
+placement, see ``docs/interop.md``). Every sensor of a session is written.
 
-World frame. imuhip's world is ENU (Z up); OpenSim's ground is Y up. Two choices:
+World frame (``world=``). imuhip's world is ENU (Z up); OpenSim's ground is Y up.
 
-* ``world="zup"`` (default): quaternions are written in imuhip's ENU world unchanged, like the
-  Xsens exports of the OpenSense example; set ``<sensor_to_opensim_rotations>-1.5707963267949 0
-  0</sensor_to_opensim_rotations>`` in the IMU Placer and IK setups (OpenSense's own setting for
-  Z-up data: -90° about X maps Z up to Y up).
-* ``world="opensim"``: the -90° X rotation is applied here (``q_opensim_enu ⊗ q``), so the
-  setup's ``sensor_to_opensim_rotations`` must be ``0 0 0``.
+* ``"zup"`` (default for imuhip's own sessions): imuhip's ENU world unchanged; set
+  ``<sensor_to_opensim_rotations>-1.5707963267949 0 0</sensor_to_opensim_rotations>`` in the IMU
+  Placer and IK setups (OpenSense's own setting for Z-up data: -90° about X maps Z up to Y up).
+* ``"xsens_nwu"`` (Xsens imports made with ``world="nwu"``): the import's +90° turn about Z is
+  undone, so the table holds exactly what OpenSim's ``XsensDataReader`` reads from the same
+  files (its world is the MTw's NWU frame). Same setup as ``"zup"``. This matters: OpenSim's
+  heading correction (``OpenSenseUtilities::computeHeadingCorrection``) turns the model by
+  ``acos`` of the *tilted* base-IMU axis against ground X, which is not a pure heading angle, so
+  a world turned about the vertical does not cancel out (84° instead of 90° on the OpenSense
+  trial, hip rotation off by 7°).
+* ``"opensim"``: the -90° X rotation is applied here (``q_opensim_enu ⊗ q``); the setup's
+  ``sensor_to_opensim_rotations`` must then be ``0 0 0``.
 
-OpenSense's heading alignment (``base_imu_label`` pelvis_imu, ``base_heading_axis``) still
-applies: the absolute heading of the world is arbitrary.
+:func:`write_session_sto` picks the world from the session (``docs/interop.md`` gives the
+IMU Placer settings per mounting: ``base_imu_label``, ``base_heading_axis``).
 """
 
 from __future__ import annotations
@@ -58,11 +65,20 @@ PLACEMENT_TO_OPENSIM: Final[dict[str, str]] = {
     "shank_r": "tibia_r_imu",
     "shank_l": "tibia_l_imu",
     "lumbar": "torso_imu",
+    "foot_r": "calcn_r_imu",
+    "foot_l": "calcn_l_imu",
 }
 """imuhip placement -> OpenSim IMU frame name (Rajagopal/OpenSense models)."""
 
 Q_OPENSIM_ENU: Final = quat_from_axis_angle([1.0, 0.0, 0.0], -math.pi / 2)
 """-90° about X: ENU (Z up) world vectors -> OpenSim ground (Y up); x stays east."""
+
+Q_NWU_ENU: Final = quat_from_axis_angle([0.0, 0.0, 1.0], -math.pi / 2)
+"""-90° about Z: ENU world vectors -> the Xsens MTw world (X north, Y west, Z up); the inverse of
+:data:`imuhip.interop.xsens.Q_ENU_NWU`."""
+
+World = Literal["zup", "opensim", "xsens_nwu"]
+_WORLDS: Final = ("zup", "opensim", "xsens_nwu")
 
 OPENSIM_VERSION: Final = "4.5"
 
@@ -81,15 +97,27 @@ class StoTable:
         return float(self.header["DataRate"])
 
 
+def _world_rotation(world: str) -> FloatArray | None:
+    """``q_<file world>_enu`` for ``world``, None for ENU itself."""
+    if world not in _WORLDS:
+        raise ValueError(f"world must be one of {', '.join(_WORLDS)}, got {world!r}")
+    if world == "opensim":
+        return Q_OPENSIM_ENU
+    if world == "xsens_nwu":
+        return Q_NWU_ENU
+    return None
+
+
 def write_orientations_sto(
     path: str | Path,
     t_s: FloatArray,
     q_world_sensor: Mapping[str, FloatArray],
     rate_hz: float,
     *,
-    world: Literal["zup", "opensim"] = "zup",
+    world: World = "zup",
     names: Mapping[str, str] | None = None,
     decimals: int = 10,
+    header: Mapping[str, str] | None = None,
 ) -> Path:
     """Write an OpenSense orientation table.
 
@@ -103,13 +131,17 @@ def write_orientations_sto(
         (default :data:`PLACEMENT_TO_OPENSIM`; unknown keys are written as ``<key>_imu``).
     rate_hz : float
         ``DataRate`` header value.
-    world : {"zup", "opensim"}
+    world : {"zup", "xsens_nwu", "opensim"}
         See the module docstring.
     decimals : int
         Digits after the decimal point of each quaternion component.
+    header : mapping str -> str, optional
+        Extra ``key=value`` header lines (OpenSim keeps them as table metadata).
     """
-    if world not in ("zup", "opensim"):
-        raise ValueError(f"world must be 'zup' or 'opensim', got {world!r}")
+    for k, v in (header or {}).items():
+        if not k or any(c in k for c in "=\n\t") or "\n" in v:
+            raise ValueError(f"header entry {k!r}={v!r}: keys need no '=', tab or newline")
+    q_out_enu = _world_rotation(world)
     path = Path(path)
     t = np.asarray(t_s, np.float64)
     rename = dict(PLACEMENT_TO_OPENSIM if names is None else names)
@@ -121,8 +153,8 @@ def write_orientations_sto(
             raise ValueError(
                 f"q_world_sensor[{key!r}] must have shape ({len(t)}, 4), got {q.shape}"
             )
-        if world == "opensim":
-            q = quat_mul(Q_OPENSIM_ENU, q)
+        if q_out_enu is not None:
+            q = quat_mul(q_out_enu, q)
         cols.append(rename.get(key, key if key.endswith("_imu") else f"{key}_imu"))
         fmt = f"%.{decimals}f"
         strs = np.char.mod(fmt, q)
@@ -132,6 +164,7 @@ def write_orientations_sto(
         "DataType=Quaternion",
         "version=3",
         f"OpenSimVersion={OPENSIM_VERSION}",
+        *(f"{k}={v}" for k, v in (header or {}).items()),
         "endheader",
         "\t".join(["time", *cols]),
     ]
@@ -141,12 +174,10 @@ def write_orientations_sto(
     return path
 
 
-def read_orientations_sto(
-    path: str | Path, *, world: Literal["zup", "opensim"] = "zup"
-) -> StoTable:
+def read_orientations_sto(path: str | Path, *, world: World = "zup") -> StoTable:
     """Read an OpenSense orientation table (the inverse of :func:`write_orientations_sto`).
 
-    ``world="opensim"`` undoes the Y-up rotation, returning ENU quaternions.
+    ``world="opensim"`` / ``"xsens_nwu"`` undo that world's rotation, returning ENU quaternions.
 
     Raises
     ------
@@ -154,6 +185,7 @@ def read_orientations_sto(
         No ``endheader``, ``DataType`` not Quaternion, no ``time`` column, or a cell that is not
         four comma-separated numbers (line and column named).
     """
+    q_file_enu = _world_rotation(world)
     path = Path(path)
     text = path.read_text(encoding="utf-8").splitlines()
     header: dict[str, str] = {}
@@ -207,6 +239,6 @@ def read_orientations_sto(
                 raise ImportFormatError(
                     f"{path}: line {lineno}, column {name}: expected 'w,x,y,z', got {cell!r}"
                 ) from None
-    if world == "opensim":
-        q = {k: quat_mul(quat_conj(Q_OPENSIM_ENU), v) for k, v in q.items()}
+    if q_file_enu is not None:
+        q = {k: quat_mul(quat_conj(q_file_enu), v) for k, v in q.items()}
     return StoTable(t_s=t, q=q, header=header)

@@ -326,6 +326,7 @@ def meta_for_vendor_session(
             has_mag=s.mag_ut is not None,
             model=s.model,
             serial=s.serial,
+            firmware=s.firmware,
             protocol=vendor,
         )
         for s in sensors
@@ -343,6 +344,8 @@ def meta_for_vendor_session(
                 "vendor": vendor,
                 "notes": list(notes),
                 "samples_outside_common_grid": samples_outside_common_grid(sensors),
+                "source_start_time": None,  # start_wall_time is the import's
+                "body_sites": {s.placement: s.body_site for s in sensors if s.body_site},
             }
         },
     )

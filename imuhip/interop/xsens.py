@@ -30,7 +30,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -68,10 +68,12 @@ OPENSIM_TO_PLACEMENT: Final[dict[str, str]] = {
     "tibia_r": "shank_r",
     "tibia_l": "shank_l",
     "torso": "lumbar",
+    "calcn_r": "foot_r",
+    "calcn_l": "foot_l",
 }
 """OpenSim body (IMU frame name without ``_imu``) -> imuhip placement. ``torso`` is a chest
 sensor in OpenSense setups, not a lumbar one: its "lumbar" angles are trunk-relative-to-pelvis.
-Feet (``calcn_*``) and arms have no placement and are skipped."""
+Feet (``calcn_*``) are ``foot_*``; arms have no placement and are skipped (with a note)."""
 
 Q_ENU_NWU: Final = quat_from_axis_angle([0.0, 0.0, 1.0], math.pi / 2)
 """Rotation taking NWU world vectors to ENU (x north -> y, y west -> -x)."""
@@ -340,7 +342,8 @@ def xsens_to_imported(
         q_world_sensor=q,
         source=str(xf.path),
         serial=xf.serial,
-        model="Xsens " + xf.header.get("Firmware Version", "").strip() if xf.header else "Xsens",
+        model="MTw" if xf.serial.startswith("00B") else "",  # Xsens ids 00B... are MTw units
+        firmware=xf.header.get("Firmware Version", "").strip() if xf.header else "",
         notes=tuple(notes),
         heading_reference=heading_ref,
     )
@@ -402,7 +405,7 @@ def read_imu_mappings(path: str | Path) -> tuple[str, dict[str, str]]:
 
 
 def opensim_name_to_placement(name: str) -> str | None:
-    """``"femur_r_imu"`` -> ``"thigh_r"``; None for bodies without a placement (feet, arms)."""
+    """``"femur_r_imu"`` -> ``"thigh_r"``; None for bodies without a placement (arms)."""
     body = name[:-4] if name.endswith("_imu") else name
     return OPENSIM_TO_PLACEMENT.get(body)
 
@@ -433,6 +436,7 @@ def import_xsens_trial(
     """
     notes: list[str] = []
     chosen: list[tuple[Path, str]] = []
+    chest: set[str] = set()  # torso_imu files: a chest sensor, whatever placement it gets
     if mapping is not None:
         mapping = Path(mapping)
         prefix, ids = read_imu_mappings(mapping)
@@ -450,6 +454,7 @@ def import_xsens_trial(
                 )
             chosen.append((cands[0], placement))
             if name.startswith("torso"):
+                chest.add(str(cands[0]))
                 notes.append(
                     f"sensor {sid} (torso_imu) is a chest/trunk sensor imported as 'lumbar': "
                     "lumbar angles are trunk relative to pelvis"
@@ -484,6 +489,7 @@ def import_xsens_trial(
         xsens_to_imported(xf, pl, world=world, mag_ut_per_au=mag_ut_per_au, counter0=c0)
         for xf, pl in read
     ]
+    sensors = [replace(s, body_site="chest") if s.source in chest else s for s in sensors]
     for s in sensors:
         notes.extend(s.notes)
     return sensors, notes

@@ -15,6 +15,7 @@ from imuhip.interop.generic_csv import write_sensor_csv
 from imuhip.interop.motion_bids import check_motion_bids
 from imuhip.interop.opensim_sto import read_orientations_sto
 from imuhip.interop.orientation_file import load_orientation_session
+from tests.unit.interop._bids_validators import legacy_errors, validator3_errors
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -98,12 +99,29 @@ def test_opensense_import_export_sto_and_bids(tmp_path: Path, shared_data: Path)
         "tibia_l_imu",
         "tibia_r_imu",
         "torso_imu",
+        "calcn_r_imu",
+        "calcn_l_imu",
     }
-    np.testing.assert_allclose(sto.q["femur_r_imu"], ori.q_world_sensor["thigh_r"], atol=1e-9)
-    np.testing.assert_allclose(sto.t_s, ori.t_s - ori.t_s[0], atol=1e-6)
+    # written in the Xsens world OpenSim's reader uses (tests/e2e/test_opensim_roundtrip.py)
+    sto_enu = read_orientations_sto(tmp_path / "out" / "os_orientations.sto", world="xsens_nwu")
+    np.testing.assert_allclose(sto_enu.q["femur_r_imu"], ori.q_world_sensor["thigh_r"], atol=1e-9)
+    np.testing.assert_allclose(sto.t_s, ori.t_s, atol=1e-6)  # the session clock
     r = _run("export", str(f), "--format", "bids", "--out", "bids", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert check_motion_bids(tmp_path / "bids") == []
+    bids = tmp_path / "bids"
+    assert check_motion_bids(bids) == []
+    assert validator3_errors(bids) == [] and legacy_errors(bids) == []
+    # "Start Time: Unknown" in the Xsens files: no acquisition time, not the import time
+    scans = (bids / "sub-imported" / "sub-imported_scans.tsv").read_text().splitlines()
+    assert scans[1].endswith("_motion.tsv\tn/a")
+    side = json.loads(next(bids.rglob("*_motion.json")).read_text())
+    assert (side["Manufacturer"], side["ManufacturersModelName"]) == ("Xsens", "MTw")
+    assert "firmware 4.0.2" in side["SoftwareVersions"]
+    chans = pd.read_csv(next(bids.rglob("*_channels.tsv")), sep="\t")
+    torso = chans[chans["name"] == "chest_acc_x"]  # the torso_imu is on the chest
+    assert torso["placement"].tolist() == ["chest (analysed as imuhip placement 'lumbar')"]
+    assert not chans["name"].str.startswith("lumbar").any()
+    assert {"trunk_flexion", "hip_r_internal_rotation"} <= set(chans["name"])
     r = _run("export", str(f), "--format", "strides-csv", "--out", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     strides = pd.read_csv(tmp_path / "out" / "os_strides.csv")
@@ -114,5 +132,48 @@ def test_opensense_import_export_sto_and_bids(tmp_path: Path, shared_data: Path)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["quality"]["orientation_file"].endswith("os.imori.npz")
-    assert report["gait"]["events"]["left"]["source"] == "shank_orientation"
+    # the calcaneus sensors are imported as feet, so events come from the foot sensors
+    assert report["gait"]["events"]["left"]["source"] == "foot_orientation"
     assert report["gait"]["events"]["left"]["n_initial_contacts"] >= 8
+
+
+@pytest.mark.slow
+def test_impossible_csv_values_are_named_and_change_no_flag(tmp_path: Path) -> None:
+    """A 1e4 rad/s gyro row (a false asymmetry flag before) and a 1e308 acc value (zeroed the
+    rest of the channel: "data looks like g") are quarantined with a note; the flags and the hip
+    rotation of the analysis equal the clean file's. (1e5 m/s²: test_plausibility.)"""
+    rec = Path(__file__).resolve().parents[2] / "recordings" / "typical.imrec"
+    r = _run("export", str(rec), "--format", "csv", "--out", "ex", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    clean = {p: tmp_path / "ex" / f"typical_{p}.csv" for p in ("pelvis", "thigh_l", "thigh_r")}
+    bad = {**clean, "thigh_l": tmp_path / "bad_l.csv", "thigh_r": tmp_path / "bad_r.csv"}
+    df = pd.read_csv(clean["thigh_r"])
+    df.loc[2000, "gyr_z_rad_s"] = 1e4
+    df.to_csv(bad["thigh_r"], index=False)
+    df = pd.read_csv(clean["thigh_l"])
+    df.loc[1500, "acc_y_m_s2"] = 1e308
+    df.to_csv(bad["thigh_l"], index=False)
+    out = {}
+    for name, files in (("clean", clean), ("bad", bad)):
+        args = [f"--sensor={p}={f}" for p, f in files.items()]
+        r = _run("import", "csv", *args, "-o", f"{name}.imrec", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        if name == "bad":
+            notes = [ln for ln in r.stderr.splitlines() if "quarantined as a gap" in ln]
+            assert len(notes) == 2, r.stderr
+            assert any("bad_r.csv: 1 gyroscope sample(s)" in n and "1e+04" in n for n in notes)
+            assert any("bad_l.csv: 1 accelerometer sample(s)" in n and "1e+308" in n for n in notes)
+        else:
+            assert "quarantined" not in r.stderr
+        r = _run("analyze", f"{name}.imrec", "--out", name, "--quiet", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        out[name] = json.loads((tmp_path / name / "report.json").read_text())
+    codes = {k: sorted((f["code"], f.get("side")) for f in out[k]["flags"]) for k in out}
+    assert codes["bad"] == codes["clean"]
+    for side in ("left", "right"):
+        exc = {
+            k: out[k]["metrics"]["per_side"][side]["hip_rotation_excursion_deg"]["mean"]
+            for k in out
+        }
+        assert exc["bad"] == pytest.approx(exc["clean"], abs=0.5), (side, exc)
+    assert "looks like g" not in json.dumps(out["bad"]["quality"])

@@ -149,12 +149,19 @@ def _stem(ctx: ExportContext) -> str:
     return ctx.source.stem
 
 
+def _full_float(x: object) -> str:
+    """Full precision, always with a decimal point or exponent: typed readers (polars, duckdb)
+    infer a column from its first rows and must not take a float column for integers."""
+    text = f"{float(x):.17g}"  # type: ignore[arg-type]
+    return text if any(c in text for c in ".en") else text + ".0"
+
+
 def export_csv(ctx: ExportContext, out_dir: Path, force: bool) -> list[Path]:
     """``<stem>_<placement>.csv`` per sensor (full float precision, empty cells for NaN/NA)."""
     targets = {k: out_dir / f"{_stem(ctx)}_{k}.csv" for k in ctx.tables}
     check_targets([*targets.values(), out_dir / "meta.json"], force)
     for k, df in ctx.tables.items():
-        df.to_csv(targets[k], index=False, float_format="%.17g")
+        df.to_csv(targets[k], index=False, float_format=_full_float)
     meta = _write_meta(ctx, out_dir, "csv", {k: p.name for k, p in targets.items()})
     return [*targets.values(), meta]
 

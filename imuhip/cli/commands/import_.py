@@ -307,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         vendor="xsens",
         notes=notes,
     )
+    meta.extra["import"]["world"] = args.world  # the .sto export writes this world back
     save_orientation_session(out, ori, meta, segcal=segcal, overwrite=args.overwrite)
     sys.stdout.write(
         f"wrote {out} ({len(sensors)} sensors, {len(ori.t_s) / ori.rate_hz:.2f} s at "

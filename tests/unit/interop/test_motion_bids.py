@@ -144,3 +144,55 @@ def test_bad_labels_and_shapes_rejected(tmp_path: Path) -> None:
         write_motion_bids(tmp_path, data, chans, rate_hz=100.0, subject="S_01")
     with pytest.raises(ValueError, match="data must have shape"):
         write_motion_bids(tmp_path, data[:, :3], chans, rate_hz=100.0, subject="S01")
+
+
+@pytest.mark.parametrize(
+    ("frame", "cardan"),
+    [("hip_right", "cardan_zxy"), ("lumbar", "cardan_zxy"), ("pelvis", "cardan_yxz")],
+)
+def test_rotation_order_is_the_extrinsic_sequence_of_the_angles(frame: str, cardan: str) -> None:
+    """BIDS RotationOrder is extrinsic: applying its axes in order about fixed axes (scipy's
+    lower-case sequences) with the channels' angles reproduces imuhip's intrinsic Cardan angles."""
+    from scipy.spatial.transform import Rotation
+
+    from imuhip import conventions
+    from imuhip.interop._motion_bids_meta import REFERENCE_FRAMES
+
+    order = REFERENCE_FRAMES[frame]["RotationOrder"]
+    abc = np.radians([25.0, -12.0, 40.0])  # imuhip's 1st, 2nd, 3rd intrinsic angle
+    # extrinsic: the last intrinsic angle is applied first
+    q = Rotation.from_euler(order.lower(), abc[::-1]).as_quat(scalar_first=True)
+    np.testing.assert_allclose(getattr(conventions, cardan)(q), abc, atol=1e-12)
+    intrinsic = {"hip_right": "zxy", "lumbar": "zxy", "pelvis": "yxz"}[frame]
+    assert order == intrinsic[::-1].upper()
+
+
+def test_frames_fit_the_legacy_schema_and_chest_is_not_lumbar(tmp_path: Path) -> None:
+    from imuhip.interop._motion_bids_meta import REFERENCE_FRAMES
+
+    for name, level in REFERENCE_FRAMES.items():
+        assert "SpatialAxes" not in level or re.fullmatch(r"[APLRSI_]{3}", level["SpatialAxes"])
+        assert level.get("RotationOrder", "XYZ") in ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
+        assert level.get("RotationRule", "right-hand") in ("left-hand", "right-hand"), name
+    ori, angles = _session()
+    angles = JointAngles(angles.t_s, angles.hip_rad, None, np.zeros((120, 3)), angles.valid)
+    data, chans = motion_channels(ori, angles, body_sites={"pelvis": "chest"})
+    names = {c.name for c in chans}
+    assert "chest_acc_x" in names and "pelvis_acc_x" not in names
+    assert {c.placement for c in chans if c.tracked_point == "chest"} == {
+        "chest (analysed as imuhip placement 'pelvis')"
+    }
+    ornt = [c for c in chans if c.type == "ORNT"]
+    assert {c.description for c in ornt} == {"orientation from test"}
+    assert {c.reference_frame for c in chans if c.name.startswith("hip_l")} == {"hip_left"}
+    with pytest.raises(ValueError, match=r"extra_json keys \['OrientationSource'\]"):
+        write_motion_bids(
+            tmp_path,
+            data,
+            chans,
+            rate_hz=100.0,
+            subject="S1",
+            extra_json={"OrientationSource": "x"},
+        )
+    with pytest.raises(ValueError, match="acq_time must be an ISO 8601 time, got 'yesterday'"):
+        write_motion_bids(tmp_path, data, chans, rate_hz=100.0, subject="S1", acq_time="yesterday")

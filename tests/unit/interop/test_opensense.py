@@ -57,7 +57,8 @@ def test_session_grid_and_vendor_source(trial) -> None:
     # every file starts at counter 472 and has no gaps: the common grid is the shortest file
     folder = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "opensense"
     rows = []
-    for sid in ("00B42279", "00B4227C", "00B421EE", "00B4227D", "00B421ED", "00B42268"):
+    ids = ("00B42279", "00B4227C", "00B421EE", "00B4227D", "00B421ED", "00B42268")
+    for sid in (*ids, "00B421EF", "00B421E6"):  # feet (calcn_*) included
         text = (folder / f"MT_012005D6_009-001_{sid}.txt").read_text().splitlines()
         rows.append(sum(1 for ln in text if ln and ln[0].isdigit()))
     assert len(ori.t_s) == min(rows)
