@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 "exc_min": -min(exc.values()),
                 "exc_asym": abs(exc["left"] - exc["right"]),
                 "side_ok": side is None or hi == side,
+                # the one hip_lumbar_compensation flag: (side or None), or "" without a flag
+                "flag_side": next(
+                    (f.side for f in res.flags if f.code == "hip_lumbar_compensation"), ""
+                ),
+                "true_side": side,
                 "typ": [(c.ratio, c.phase_deg, c.with_lumbar) for c in comp.values()],
             }
         )
@@ -130,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     side_ok = np.mean([r["side_ok"] for r in pos])
     say(f"above normal band (1.96): {flagged_pos:.0%} of restricted, {flagged_neg:.0%} of typical")
     say(f"restricted side has the higher index in {side_ok:.0%} of restricted subjects")
+    flag_pos = [r for r in pos if r["flag_side"] != ""]
+    on_side = np.mean([r["flag_side"] == r["true_side"] for r in flag_pos]) if flag_pos else 0.0
+    say(
+        f"compensation flag: {len(flag_pos)} of {len(pos)} restricted subjects, on the restricted "
+        f"side in {on_side:.0%} of them; {sum(r['flag_side'] != '' for r in neg)} of {len(neg)} "
+        "typical subjects flagged"
+    )
     if args.fit:
         for lum in (False, True):
             v = [t for r in neg for t in r["typ"] if t[2] == lum]

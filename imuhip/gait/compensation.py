@@ -34,9 +34,11 @@ from imuhip.gait.events import Stride
 from imuhip.types import JointAngles
 
 __all__ = [
+    "CompensationFinding",
     "CompensationReference",
     "CompensationResult",
     "absorption_phase_deg",
+    "compensation_finding",
     "compensation_index",
 ]
 
@@ -310,4 +312,87 @@ def side_index(
         with_lumbar,
         len(ratios),
         bool(idx > ref.band),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CompensationFinding:
+    """What the per-side indices mean together, for one flag and the report's first screen.
+
+    ``pattern`` is ``"none"`` (no side above the band), ``"restricted_side"`` (a hip is restricted
+    and the trunk compensates: the finding belongs to that hip, whatever side's index crossed the
+    band), ``"whole_trunk"`` (both indices above the band and no side restricted: the trunk turns
+    more than both hips, e.g. a bilateral restriction) or ``"one_side"`` (one index above the band
+    and no side restricted). ``side`` is the side the finding belongs to (``None`` for
+    ``"whole_trunk"`` and ``"none"``); ``index`` the index of that side (the larger one otherwise).
+    """
+
+    pattern: str
+    side: str | None
+    index: float
+    indices: dict[str, float]
+    band: float
+    message: str
+
+
+def compensation_finding(
+    indices: dict[str, float], band: float, restricted_side: str | None
+) -> CompensationFinding:
+    """Attribute the compensation to a side (``docs/compensation_index.md``, "Reading the index").
+
+    Compensation turns the whole trunk, so the unrestricted side's index rises too and may cross
+    the band alone (README walker: left 2.04, right 2.65 with the right hip capped). The hip the
+    trunk compensates for is the restricted one (``restricted_side``: the side with the smaller
+    hip rotation excursion, CI excluding 0), never simply each side above the band.
+
+    Parameters
+    ----------
+    indices : dict
+        ``side -> index`` (non-finite values are ignored).
+    band : float
+        Upper end of the normal band.
+    restricted_side : str, optional
+        ``"left"`` / ``"right"`` when the excursion asymmetry names a restricted hip.
+    """
+    idx = {s: float(v) for s, v in indices.items() if np.isfinite(v)}
+    above = sorted(s for s, v in idx.items() if v > band)
+    both = ", ".join(f"{s} {v:.2f}" for s, v in sorted(idx.items()))
+    tail = f" (index {both}; normal band ≤ {band:g})"
+    if not above:
+        return CompensationFinding(
+            "none",
+            None,
+            max(idx.values(), default=float("nan")),
+            idx,
+            band,
+            "no pelvis/lumbar compensation above the normal band" + (tail if idx else ""),
+        )
+    if restricted_side is not None and restricted_side in idx:
+        return CompensationFinding(
+            "restricted_side",
+            restricted_side,
+            idx[restricted_side],
+            idx,
+            band,
+            f"pelvis and lumbar spine compensate for the restricted {restricted_side} hip: trunk "
+            f"rotation is large relative to hip rotation{tail}",
+        )
+    if len(above) == 2:
+        return CompensationFinding(
+            "whole_trunk",
+            None,
+            max(idx.values()),
+            idx,
+            band,
+            "the whole trunk turns more than both hips and no side is restricted more than the "
+            f"other: a bilateral hip restriction or a stiff trunk{tail}",
+        )
+    side = above[0]
+    return CompensationFinding(
+        "one_side",
+        side,
+        idx[side],
+        idx,
+        band,
+        f"trunk rotation is large relative to the {side} hip's rotation{tail}",
     )

@@ -33,6 +33,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from imuhip.gait.compensation import compensation_finding
+
 __all__ = [
     "GAIT_NORMS",
     "ROM_NORMS",
@@ -221,11 +223,12 @@ def gait_flags(
     for metric in ("pelvis_rotation_range_deg", "lumbar_rotation_range_deg"):
         if metric in trunk_mean:
             flags += _band_flags(metric, trunk_mean[metric], None)
+    restricted: str | None = None
     a = asymmetry.get("hip_rotation_excursion_deg")
     if a is not None and np.isfinite(a[1]):
         d, lo, hi = a
         if (lo > 0 or hi < 0) and abs(d) >= ASYMMETRY_MIN_DEG:
-            side = "left" if d > 0 else "right"  # the side with the smaller excursion
+            side = restricted = "left" if d > 0 else "right"  # the smaller excursion
             flags.append(
                 Flag(
                     "hip_rotation_restricted_side",
@@ -239,21 +242,24 @@ def gait_flags(
                     f"(right − left = {d:+.1f}°, 95 % CI {lo:+.1f} to {hi:+.1f}°)",
                 )
             )
-    for side, (idx, band) in compensation.items():
-        if np.isfinite(idx) and idx > band:
-            flags.append(
-                Flag(
-                    "hip_lumbar_compensation",
-                    side,
-                    "hip_lumbar_compensation_index",
-                    float(idx),
-                    f"normal band ≤ {band:g}",
-                    "imuhip definition (docs/compensation_index.md); no published index exists",
-                    "provisional band from simulated typical walkers; not validated clinically",
-                    f"hip–lumbar compensation index ({side}) = {idx:.2f} above the normal band "
-                    f"≤ {band:g}: trunk rotation large relative to hip rotation",
-                )
+    finding = compensation_finding(
+        {s: idx for s, (idx, _) in compensation.items()},
+        next((band for _, band in compensation.values()), 1.96),
+        restricted,
+    )
+    if finding.pattern != "none":  # one flag, on the side the trunk compensates for
+        flags.append(
+            Flag(
+                "hip_lumbar_compensation",
+                finding.side,
+                "hip_lumbar_compensation_index",
+                finding.index,
+                f"normal band ≤ {finding.band:g}",
+                "imuhip definition (docs/compensation_index.md); no published index exists",
+                "provisional band from simulated typical walkers; not validated clinically",
+                finding.message,
             )
+        )
     if low_conf:
         flags = [
             Flag(

@@ -91,6 +91,12 @@ class RomSide:
     neutral_s: tuple[float, float]
     axis_sensor: tuple[float, float, float]
     notes: tuple[str, ...] = field(default=())
+    # session seconds of each repetition's extreme (same order as ir_deg / er_deg)
+    ir_t_s: tuple[float, ...] = field(default=())
+    er_t_s: tuple[float, ...] = field(default=())
+    # the measured angle over the test (session s; deg from neutral, + = IR) for the report
+    trace_t_s: FloatArray | None = field(default=None, repr=False, compare=False)
+    trace_deg: FloatArray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ir_mean_deg(self) -> float:
@@ -122,6 +128,8 @@ class RomSide:
             "ir_sd_deg": self.ir_sd_deg,
             "er_mean_deg": self.er_mean_deg,
             "er_sd_deg": self.er_sd_deg,
+            "ir_t_s": list(self.ir_t_s),
+            "er_t_s": list(self.er_t_s),
             "neutral_s": list(self.neutral_s),
             "notes": list(self.notes),
         }
@@ -370,6 +378,7 @@ def rom_side(
     reps: dict[str, tuple[float, ...]] = {}
     if moves:
         found: dict[str, list[float]] = {"ir": [], "er": []}
+        at: dict[str, list[float]] = {"ir": [], "er": []}
         for j, w in enumerate(moves):
             end = moves[j + 1].start_s if j + 1 < len(moves) else w.stop_s + 3.0
             a, b = np.searchsorted(t_s, [w.start_s - 0.5, end])
@@ -382,6 +391,7 @@ def rom_side(
                 )
                 continue
             found[w.kind].append(float(np.nanmax(seg)))
+            at[w.kind].append(float(t_s[int(a) + int(np.nanargmax(seg))]))
         n_marked = {k: sum(w.kind == k for w in moves) for k in ("ir", "er")}
         return RomSide(
             side,
@@ -393,14 +403,20 @@ def rom_side(
                 *notes,
                 f"phases from markers ({n_marked['ir']} IR, {n_marked['er']} ER repetitions)",
             ),
+            tuple(at["ir"]),
+            tuple(at["er"]),
+            t_s,
+            rot_deg,
         )
     dist = max(1, int(1.0 * rate_hz))
+    peak_t: dict[str, tuple[float, ...]] = {}
     for name, s in (("ir", 1.0), ("er", -1.0)):
         pk, props = find_peaks(
             s * rot_deg, height=cfg.min_peak_deg, distance=dist, prominence=cfg.min_peak_deg
         )
         order = np.sort(np.argsort(props["peak_heights"])[::-1][: cfg.repetitions])
         reps[name] = tuple(float(s * rot_deg[pk[j]]) for j in order)
+        peak_t[name] = tuple(float(t_s[pk[j]]) for j in order)
     if len(reps["ir"]) < cfg.repetitions or len(reps["er"]) < cfg.repetitions:
         notes.append(
             f"found {len(reps['ir'])} IR and {len(reps['er'])} ER repetitions "
@@ -413,6 +429,10 @@ def rom_side(
         (float(t_s[i0]), float(t_s[i1 - 1])),
         (float(axis[0]), float(axis[1]), float(axis[2])),
         tuple(notes),
+        peak_t["ir"],
+        peak_t["er"],
+        t_s,
+        rot_deg,
     )
 
 

@@ -53,6 +53,7 @@ _LEAD_COLUMNS = (
     "sha256",
     "session_id",
     "subject",
+    "session_date",
     "n_strides",
     "n_valid_strides",
 )
@@ -86,7 +87,8 @@ def _num(x: Any) -> float:
 def result_rows(res: Any, file: str, sha256: str) -> list[dict[str, Any]]:
     """One row per side of an analysed session (a ``SessionResult`` or :class:`ChunkedResult`).
 
-    Columns: ``file``, ``sha256``, ``session_id``, ``subject``, ``side``, stride counts, per-side
+    Columns: ``file``, ``sha256``, ``session_id``, ``subject``, ``session_date`` (the
+    recording's start, ISO 8601 UTC, from its header), ``side``, stride counts, per-side
     hip and timing metrics (``<metric>`` = mean over valid strides, ``<metric>_sd``), trunk
     (pelvis/lumbar) means (both sides' strides), right − left asymmetry with its 95 % CI,
     compensation index of the side, gait flags of the side and quality figures.
@@ -105,6 +107,7 @@ def result_rows(res: Any, file: str, sha256: str) -> list[dict[str, Any]]:
             "sha256": sha256,
             "session_id": res.meta.session_id,
             "subject": res.meta.subject,
+            "session_date": res.meta.start_wall_time,
             "side": side,
             "n_strides": int(_num(n.get("total", 0))),
             "n_valid_strides": int(_num(n.get("valid", 0))),

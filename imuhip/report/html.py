@@ -1,33 +1,33 @@
-"""The self-contained clinical HTML page: inline CSS, plots as base64 PNG, no external resources.
+"""The self-contained clinical HTML page: inline CSS and inline SVG figures, no external resources.
 
-Plots use matplotlib's Agg backend (no display needed). Everything shown comes from the report
-dictionary (:func:`imuhip.report.writer.report_dict`) and the per-stride table, so the page and the
-JSON
-never disagree.
+The first screen answers the clinical question in plain words (:mod:`imuhip.report.summary`);
+figures are inline SVG drawn once each from summarised curves (:mod:`imuhip.report.plots`), so
+the page costs the same for 1 minute or 1 hour of walking. Everything shown comes from the report
+dictionary (:func:`imuhip.report.writer.report_dict`), the per-stride table and the summarised
+curves of the result, so the page and the JSON never disagree. Human metric names on the page;
+the code names stay in report.json and strides.csv. A print stylesheet lays it out for paper.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from imuhip.gait.norms import GAIT_NORMS
+from imuhip.report.plots import excursion_over_time_svg, hip_cycle_svg, trunk_svgs
+from imuhip.report.summary import first_screen_html, label, plain_note
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    import pandas as pd
 
     from imuhip.pipeline import SessionResult
 
-__all__ = ["render_html"]
+__all__ = ["MAX_TABLE_ROWS", "render_html"]
+
+MAX_TABLE_ROWS: Final = 300
+"""Strides shown in the page's table at most (every excluded one first); all are in strides.csv."""
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
@@ -38,138 +38,52 @@ td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f
 td.l,th.l{text-align:left}
 .flag{background:#fff3cd;border-left:5px solid #e0a800;padding:.5em .8em;margin:.4em 0}
 .ok{background:#e8f5e9;border-left:5px solid #43a047;padding:.5em .8em}
+.banner{background:#fdecea;border-left:6px solid #c62828;padding:.6em .9em;margin:.5em 0;
+font-weight:600}
+.finding{background:#f4f8fc;border:1px solid #c9d9ea;border-radius:6px;padding:.6em 1em;
+margin:.6em 0}
+.finding .headline{font-size:1.35em;font-weight:700;margin:.2em 0 .4em}
+.finding ul{margin:.2em 0;padding-left:1.2em}
 .muted{color:#666;font-size:.9em}
-img{max-width:100%;height:auto}
-.scroll{max-height:420px;overflow:auto;border:1px solid #ddd}
+svg.chart{max-width:100%;height:auto;display:block;margin:.4em 0}
+.grid{display:flex;flex-wrap:wrap;gap:.3em}
+.grid svg.chart{flex:0 1 360px}
+.wide{overflow-x:auto}
 tr.excl td{color:#999}
+@media print{
+ body{max-width:none;padding:0;font-size:10pt}
+ .wide{overflow:visible}
+ table{font-size:8pt}
+ thead{display:table-header-group}
+ tr,svg.chart,.finding,.banner,.flag{break-inside:avoid}
+ h2{break-after:avoid}
+ svg.chart{max-width:100%}
+}
+@page{size:A4;margin:14mm}
 """
-
-_COLORS = {"left": "#1f77b4", "right": "#d62728"}
-
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _img(b64: str, alt: str) -> str:
-    return f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}">'
 
 
 def _fmt(v: Any, nd: int = 1) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
-        return f"{v:.{nd}f}" if np.isfinite(v) else "–"
+        return f"{v:.{nd}f}".replace("-", "−") if np.isfinite(v) else "–"
     return html.escape(str(v))
 
 
-def _hip_plot(res: SessionResult) -> str | None:
-    from imuhip.report.curves import cycle_curves
-
-    sides = [s for s in ("left", "right") if s in res.angles.hip_rad]
-    if not sides:
-        return None
-    fig, axes = plt.subplots(1, len(sides), figsize=(5.2 * len(sides), 3.6), squeeze=False)
-    norm = GAIT_NORMS["hip_rotation_excursion_deg"]
-    x = np.linspace(0, 100, 101)
-    for ax, side in zip(axes[0], sides, strict=True):
-        c = np.degrees(cycle_curves(res, res.angles.hip_rad[side][:, 2], side))
-        ax.set_title(f"Hip internal rotation, {side}")
-        ax.set_xlabel("gait cycle (% from initial contact)")
-        ax.set_ylabel("IR + / ER − (deg)")
-        if not len(c):
-            ax.text(50, 0, "no valid strides", ha="center")
-            continue
-        m, sd = c.mean(axis=0), c.std(axis=0)
-        centre = 0.5 * (m.max() + m.min())
-        ax.axhspan(
-            centre - norm.high / 2,
-            centre + norm.high / 2,
-            color="#9e9e9e",
-            alpha=0.15,
-            label=f"norm excursion ≤ {norm.high:g}° (centred)",
-        )
-        ax.axhspan(
-            centre - norm.low / 2,
-            centre + norm.low / 2,
-            color="#9e9e9e",
-            alpha=0.25,
-            label=f"norm excursion ≥ {norm.low:g}°",
-        )
-        ax.fill_between(x, m - sd, m + sd, color=_COLORS[side], alpha=0.25, label="mean ± SD")
-        ax.plot(x, m, color=_COLORS[side], lw=2, label=f"mean of {len(c)} strides")
-        ax.legend(fontsize=7, loc="best")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _trunk_plot(res: SessionResult) -> str | None:
-    from imuhip.report.curves import cycle_curves
-
-    panels: list[tuple[str, np.ndarray]] = []
-    if res.angles.pelvis_rad is not None:
-        for i, name in enumerate(("rotation", "obliquity", "tilt")):
-            panels.append((f"Pelvis {name}", res.angles.pelvis_rad[:, i]))
-    if res.angles.lumbar_rad is not None:
-        for i, name in ((2, "axial rotation"), (1, "lateral bending"), (0, "flexion")):
-            panels.append((f"Lumbar {name}", res.angles.lumbar_rad[:, i]))
-    if not panels:
-        return None
-    ncol = 3
-    nrow = (len(panels) + ncol - 1) // ncol
-    fig, axes = plt.subplots(nrow, ncol, figsize=(13, 3.0 * nrow), squeeze=False)
-    x = np.linspace(0, 100, 101)
-    for ax, (title, sig) in zip(axes.ravel(), panels, strict=False):
-        c = np.degrees(cycle_curves(res, sig, "right"))
-        ax.set_title(title + " (right strides)")
-        ax.set_xlabel("% right gait cycle")
-        ax.set_ylabel("deg")
-        if len(c):
-            m, sd = c.mean(axis=0), c.std(axis=0)
-            ax.fill_between(x, m - sd, m + sd, color="#555", alpha=0.2)
-            ax.plot(x, m, color="#222", lw=1.8)
-        ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(panels) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _asym_plot(d: dict[str, Any]) -> str | None:
-    items = [(k, v) for k, v in d["asymmetry"].items() if k.endswith("_deg")]
-    items = [(k, v) for k, v in items if v["right_minus_left"] is not None]
-    if not items:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.2))
-    for i, (_k, v) in enumerate(items):
-        lo, hi = v["ci95_low"], v["ci95_high"]
-        col = "#d62728" if v["significant"] else "#555"
-        if lo is not None and hi is not None:
-            ax.plot([lo, hi], [i, i], color=col, lw=3, alpha=0.6)
-        ax.plot(v["right_minus_left"], i, "o", color=col)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(range(len(items)), [k.removesuffix("_deg") for k, _ in items], fontsize=8)
-    ax.set_xlabel("right − left (deg), 95% bootstrap CI")
-    ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    return _png(fig)
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def _table(rows: list[list[str]], header: list[str], cls: list[str] | None = None) -> str:
     h = "".join(
         f'<th class="{"l" if i == 0 else ""}">{html.escape(c)}</th>' for i, c in enumerate(header)
     )
     body = "".join(
-        "<tr>"
+        f'<tr class="{cls[k] if cls else ""}">'
         + "".join(f'<td class="{"l" if i == 0 else ""}">{c}</td>' for i, c in enumerate(r))
         + "</tr>"
-        for r in rows
+        for k, r in enumerate(rows)
     )
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+    return (
+        f'<div class="wide"><table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
 
 
 def _ms(v: dict[str, Any] | None) -> str:
@@ -178,31 +92,17 @@ def _ms(v: dict[str, Any] | None) -> str:
     return f"{_fmt(v['mean'])} ± {_fmt(v['sd'])} (median {_fmt(v['median'])}, n={v['n']})"
 
 
-def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) -> str:
-    """The whole page as one string (UTF-8, no external references)."""
-    ses = d["session"]
-    parts: list[str] = []
-    title = f"Gait report — {ses['subject']} — {ses['session_id']}"
-    parts.append(f"<h1>{html.escape(title)}</h1>")
-    parts.append(
-        f'<p class="muted">Recorded {html.escape(str(ses["start_wall_time"]))}, '
-        f"{ses['duration_s']:.1f} s, sensors: "
-        + ", ".join(html.escape(s["placement"]) for s in ses["sensors"])
-        + f"; orientation: {html.escape(ses['orientation_source'])}; "
-        f"{html.escape(d['generated_by'])}</p>"
-    )
-    dropped = d["quality"].get("dropped_sensors") or {}
-    if dropped:  # an optional sensor the analysis went on without: say so before any number
-        parts.append(
-            '<div class="flag" id="dropped-sensors"><b>Sensors dropped:</b> '
-            + "; ".join(
-                f"{html.escape(p)} ({html.escape(v['stage'])}: {html.escape(v['reason'])})"
-                for p, v in dropped.items()
-            )
-            + ". The analysis went on without them.</div>"
-        )
-    # --- summary and flags
-    parts.append("<h2>Summary</h2>")
+def _name(code: str) -> str:
+    return html.escape(label(code).removesuffix(" (°)").removesuffix(" (s)"))
+
+
+def _flag_message(f: dict[str, Any]) -> str:
+    """The flag's message with the metric's human name instead of its code name."""
+    return str(f["message"]).replace(f["metric"], label(f["metric"]).removesuffix(" (°)"))
+
+
+def _summary(d: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Summary</h2>"]
     rows = []
     per_side = d["metrics"]["per_side"]
     for side in ("left", "right"):
@@ -214,67 +114,69 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
         rows.append(
             [
                 side,
-                f"{n['valid']} / {n['total']}",
+                f"{n['valid']} of {n['total']}",
                 _ms(per_side[side].get("hip_rotation_excursion_deg")),
                 _ms(per_side[side].get("hip_ir_peak_deg")),
                 _ms(t.get("cadence_steps_min")),
                 _fmt(comp["index"], 2) if comp else "–",
             ]
         )
-    parts.append(
-        _table(
-            rows,
-            [
-                "side",
-                "valid strides",
-                "hip rotation excursion (°)",
-                "IR peak (°, absolute*)",
-                "cadence (steps/min)",
-                "compensation index",
-            ],
-        )
-    )
+    head = ["side", "valid strides", "hip rotation excursion (°)", "internal rotation peak (°)*"]
+    parts.append(_table(rows, [*head, "cadence (steps/min)", "compensation index"]))
     trunk_rows = [
         [
-            html.escape(k),
+            _name(k),
             _ms(v),
             f"{GAIT_NORMS[k].low:g}–{GAIT_NORMS[k].high:g}" if k in GAIT_NORMS else "–",
         ]
         for k, v in d["metrics"]["trunk"].items()
     ]
     if trunk_rows:
-        parts.append(_table(trunk_rows, ["pelvis / lumbar", "session value (°)", "gait norm (°)"]))
+        parts.append(_table(trunk_rows, ["pelvis / lumbar", "session value (°)", "typical (°)"]))
     parts.append(
         '<p class="muted">* absolute angles carry the calibration offset; compare excursions.</p>'
     )
-    if d["flags"]:
-        for f in d["flags"]:
-            parts.append(
-                f'<div class="flag"><b>{html.escape(f["message"])}</b><br>'
-                f'<span class="muted">value: {_fmt(f["value"], 2)}; norm: '
-                f"{html.escape(f['norm'])}; source: {html.escape(f['source'])}; caveat: "
-                f"{html.escape(f['caveat'])}</span></div>"
-            )
-    else:
+    for f in d["flags"]:
+        parts.append(
+            f'<div class="flag"><b>{html.escape(_flag_message(f))}</b><br>'
+            f'<span class="muted">value: {_fmt(f["value"], 2)}; norm: '
+            f"{html.escape(f['norm'])}; source: {html.escape(f['source'])}; caveat: "
+            f"{html.escape(f['caveat'])}</span></div>"
+        )
+    if not d["flags"]:
         parts.append('<div class="ok">No flags: all compared values are inside their norms.</div>')
-    # --- curves
-    parts.append("<h2>Hip rotation over the gait cycle</h2>")
-    hip = _hip_plot(res)
-    parts.append(_img(hip, "hip rotation over the gait cycle") if hip else "<p>No hip data.</p>")
+    return parts
+
+
+def _figures(res: SessionResult) -> list[str]:
+    parts = ["<h2>Hip rotation over the gait cycle</h2>"]
+    hip, _ = hip_cycle_svg(res)
+    parts.append(hip or "<p>No valid strides: no hip rotation curves.</p>")
     parts.append(
-        '<p class="muted">Grey bands: the normative gait <i>excursion</i> '
-        "(max − min), centred on the subject's mean curve; the absolute level is not "
-        "normed because it depends on calibration.</p>"
+        '<p class="muted">Thick lines and shaded bands: mean ± SD per side; thin lines: single '
+        "strides (at most 40 per side, spread over the session); dashed: mean toe-off per side. "
+        "Grey bands: the typical gait <i>excursion</i> (max − min), centred on the subject's "
+        "mean level; the absolute level is not normed because it depends on calibration.</p>"
     )
-    trunk = _trunk_plot(res)
+    exc = excursion_over_time_svg(res)
+    if exc:
+        parts += ["<h2>Hip rotation excursion per stride over the session</h2>", exc]
+    trunk = trunk_svgs(res)
     if trunk:
-        parts.append("<h2>Pelvis and lumbar motion</h2>")
-        parts.append(_img(trunk, "pelvis and lumbar curves"))
-    # --- asymmetry
-    parts.append("<h2>Left–right asymmetry</h2>")
+        parts += ["<h2>Pelvis and lumbar motion</h2>", '<div class="grid">', *trunk, "</div>"]
+        parts.append(
+            '<p class="muted">Mean ± SD over the gait cycle. Pelvis: relative to the walking '
+            "direction; lumbar: lumbar segment relative to the pelvis. Sign conventions are in "
+            "each axis label.</p>"
+        )
+    return parts
+
+
+def _asym_comp(d: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Left–right asymmetry</h2>"]
     asym_rows = [
         [
-            html.escape(k),
+            _name(k),
             _fmt(v["right_minus_left"], 2),
             f"{_fmt(v['ci95_low'], 2)} to {_fmt(v['ci95_high'], 2)}",
             "yes" if v["significant"] else "no",
@@ -282,10 +184,6 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
         for k, v in d["asymmetry"].items()
     ]
     parts.append(_table(asym_rows, ["metric", "right − left", "95% CI", "CI excludes 0"]))
-    ap = _asym_plot(d)
-    if ap:
-        parts.append(_img(ap, "asymmetry with confidence intervals"))
-    # --- compensation
     parts.append("<h2>Hip–lumbar compensation index</h2>")
     crow = [
         [
@@ -300,37 +198,53 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
         ]
         for side, c in d["compensation"]["per_side"].items()
     ]
+    head = ["side", "index", "ln(trunk/hip)", "z", "absorption phase (°)", "z", "strides"]
+    parts.append(_table(crow, [*head, f"above band ({d['compensation']['band']:g})"]))
     parts.append(
-        _table(
-            crow,
-            [
-                "side",
-                "index",
-                "ln(trunk/hip)",
-                "z",
-                "absorption phase (°)",
-                "z",
-                "strides",
-                f"above band ({d['compensation']['band']:g})",
-            ],
-        )
-    )
-    parts.append(
-        '<p class="muted">Definition and normal band: docs/compensation_index.md '
+        '<p class="muted">Compensation turns the whole trunk, so the index of the unrestricted '
+        "side rises too: the finding belongs to the restricted hip (smaller excursion), not to "
+        "each side above the band. Definition and normal band: docs/compensation_index.md "
         "(imuhip's own index; no published index exists).</p>"
     )
-    # --- strides
-    parts.append("<h2>Strides</h2>")
-    show = strides.copy()
-    for col in show.columns:
-        if show[col].dtype.kind == "f":
-            show[col] = show[col].map(lambda v: "" if not np.isfinite(v) else f"{v:.2f}")
-    parts.append(
-        '<div class="scroll">' + show.to_html(index=False, border=0, escape=True) + "</div>"
-    )
-    # --- quality
+    return parts
+
+
+def _strides(strides: pd.DataFrame) -> list[str]:
+    parts = ["<h2>Strides</h2>"]
+    n = len(strides)
+    show = strides
+    if n > MAX_TABLE_ROWS:
+        valid = strides["valid"].to_numpy(dtype=bool)
+        keep = np.flatnonzero(~valid)[:MAX_TABLE_ROWS]
+        keep = np.sort(np.concatenate([keep, np.flatnonzero(valid)[: MAX_TABLE_ROWS - len(keep)]]))
+        show = strides.iloc[keep]
+        parts.append(
+            f'<p class="muted">{len(show)} of {n} strides shown (every excluded stride, then the '
+            "first valid ones); strides.csv beside this page has one row per stride.</p>"
+        )
+    cols = list(show.columns)
+    rows = []
+    cls = []
+    for rec in show.itertuples(index=False):
+        cells = []
+        for c, v in zip(cols, rec, strict=True):
+            if isinstance(v, float | np.floating):
+                cells.append(f"{v:.2f}" if np.isfinite(v) else "")
+            elif c == "exclusion":
+                cells.append("" if v == "none" else html.escape(str(v)))
+            elif c == "valid":
+                cells.append("yes" if v else "no")
+            else:
+                cells.append(html.escape(str(v)))
+        rows.append(cells)
+        cls.append("" if bool(rec[cols.index("valid")]) else "excl")
+    parts.append(_table(rows, [label(c) for c in cols], cls))
+    return parts
+
+
+def _quality(d: dict[str, Any]) -> list[str]:
     q = d["quality"]
-    parts.append("<h2>Data quality</h2>")
+    parts = ["<h2>Data quality</h2>"]
     srows = [
         [
             html.escape(p),
@@ -354,24 +268,51 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
         + "</p>"
     )
     notes = [
+        *q.get("recording_warnings", []),
         *q.get("event_warnings", []),
         *segq.get("warnings", []),
         *q.get("angle_notes", []),
-        *q.get("recording_warnings", []),
     ]
     if notes:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>")
-    excl = {s: v.get("excluded", {}) for s, v in d["gait"]["strides"].items()}
+        parts.append(
+            "<ul>" + "".join(f"<li>{html.escape(plain_note(str(n)))}</li>" for n in notes) + "</ul>"
+        )
+
+    def excluded(v: dict[str, int]) -> str:
+        return ", ".join(f"{c} {r.replace('_', ' ')}" for r, c in v.items()) or "none"
+
     parts.append(
         "<p>Excluded strides: "
-        + html.escape("; ".join(f"{s}: {dict(v) or 'none'}" for s, v in excl.items()))
+        + html.escape(
+            "; ".join(
+                f"{s}: {excluded(v.get('excluded', {}))}" for s, v in d["gait"]["strides"].items()
+            )
+        )
         + "</p>"
     )
-    # --- conventions and caveats
+    return parts
+
+
+def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) -> str:
+    """The whole page as one string (UTF-8, no external references)."""
+    ses = d["session"]
+    title = f"Gait report — {ses['subject']} — {ses['session_id']}"
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    parts.append(
+        f'<p class="muted">Recorded {html.escape(str(ses["start_wall_time"]))}, '
+        f"{ses['duration_s']:.1f} s, sensors: "
+        + ", ".join(html.escape(s["placement"]) for s in ses["sensors"])
+        + f"; orientation: {html.escape(ses['orientation_source'])}; "
+        f"{html.escape(d['generated_by'])}</p>"
+    )
+    parts.append(first_screen_html(d))
+    parts += _summary(d)
+    parts += _figures(res)
+    parts += _asym_comp(d)
+    parts += _strides(strides)
+    parts += _quality(d)
     parts.append("<h2>Conventions and caveats</h2><ul>")
-    parts += [
-        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in d["conventions"].items()
-    ]
+    parts += [f"<li><b>{_name(k)}</b>: {html.escape(v)}</li>" for k, v in d["conventions"].items()]
     parts.append("</ul><ul>")
     parts += [f"<li>{html.escape(c)}</li>" for c in d["caveats"]]
     parts.append("</ul>")

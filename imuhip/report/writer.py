@@ -179,10 +179,23 @@ def report_dict(res: SessionResult) -> dict[str, Any]:
         "norms": {k: n.to_dict() for k, n in GAIT_NORMS.items()},
         "flags": [f.to_dict() for f in res.flags],
         "quality": res.quality,
+        "sensor_calibration": _sensor_calibration(res),
         "caveats": list(CAVEATS)
         + list(res.quality.get("angle_assumptions", {}).get("statements", [])),
     }
     return dict(json_ready(d))
+
+
+def _sensor_calibration(res: SessionResult) -> dict[str, Any] | None:
+    """Which calibration files (name, sha256, date) the analysis applied; ``None``: none given."""
+    folder = res.config.calibration_folder
+    if folder is None:
+        return None
+    if "gyro_units" not in res.quality:  # orientation-only session: no sensor data to calibrate
+        return {"folder": str(folder), "sensors": [], "note": "not applied: no sensor samples"}
+    from imuhip.orientation.sensor_calibration import calibration_provenance
+
+    return {"folder": str(folder), "sensors": calibration_provenance(res.meta, folder)}
 
 
 def summary_lines(res: SessionResult) -> list[str]:
@@ -239,8 +252,12 @@ def _quality_lines(res: SessionResult) -> list[str]:
     return lines
 
 
-def write_report(res: SessionResult, out_dir: str | Path) -> dict[str, Path]:
+def write_report(res: SessionResult, out_dir: str | Path, *, pdf: bool = False) -> dict[str, Path]:
     """Write ``report.json``, ``strides.csv`` and ``report.html`` into ``out_dir`` (created).
+
+    With ``pdf``, also ``report.pdf``: the page printed by headless Chromium
+    (:func:`imuhip.report.pdf.html_to_pdf`; an :class:`~imuhip.errors.ImuhipError` without it).
+    A ``report.pdf`` beside an earlier ``report.json`` is removed with that set.
 
     The set is replaced as a whole: every file is first written under a temporary name in
     ``out_dir``; then the previous set is removed and the new files are renamed into place,
@@ -251,7 +268,7 @@ def write_report(res: SessionResult, out_dir: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict
-        ``{"json": path, "csv": path, "html": path}``.
+        ``{"json": path, "csv": path, "html": path}`` (and ``"pdf"``).
     """
     import os
     import tempfile
@@ -278,11 +295,25 @@ def write_report(res: SessionResult, out_dir: str | Path) -> dict[str, Path]:
                 f.write(text)
             tmp[key] = Path(path)
         final = {key: out / name for key, (name, _) in parts.items()}
+        if pdf:
+            from imuhip.report.pdf import html_to_pdf
+
+            fd, path = tempfile.mkstemp(prefix=".report.pdf.", suffix=".part", dir=out)
+            os.close(fd)
+            tmp["pdf"] = Path(path)
+            html_to_pdf(parts["html"][1], tmp["pdf"])
+            tmp["pdf"].chmod(0o666 & ~umask)
+        earlier_set = final["json"].exists()
         final["json"].unlink(missing_ok=True)  # from here on, no report.json: not complete
+        if earlier_set:  # an earlier set's PDF goes with it (a PDF beside no report is kept)
+            (out / "report.pdf").unlink(missing_ok=True)
         for key in ("csv", "html"):
             final[key].unlink(missing_ok=True)
-        for key in ("csv", "html", "json"):
-            tmp.pop(key).replace(final[key])
+        if pdf:
+            final["pdf"] = out / "report.pdf"
+        for key in ("csv", "html", "pdf", "json"):
+            if key in tmp:
+                tmp.pop(key).replace(final[key])
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)

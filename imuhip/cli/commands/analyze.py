@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also overwrite report.json/strides.csv/report.html in --out that imuhip did not "
         "write (an earlier imuhip report there is always replaced)",
     )
+    parser.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also write report.pdf (the page printed by headless Chromium, Debian 'chromium')",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -109,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
     from imuhip.numeric import cache_is_cold
 
     if cache_is_cold():
-        progress("first run of this installation: compiling the numeric kernels (once, ~20 s)")
+        progress(
+            "first run of this installation: compiling the numeric kernels (once, ~25 s of "
+            "CPU; `imuhip warmup` does it at install time)"
+        )
 
     try:
         if rec.name.endswith(".imori.npz"):  # orientation-only session (imuhip import xsens)
@@ -122,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         # stage input checks raise ValueError on unusable data; report it as a user error
         raise ImuhipError(f"{rec}: {err}") from err
     progress("writing report")
-    paths = write_report(res, args.out)
+    paths = write_report(res, args.out, pdf=getattr(args, "pdf", False))
     from rich.console import Console
     from rich.markup import escape
 
@@ -135,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         style = "bold yellow" if line.startswith(("FLAG", "DROPPED", "CALIBRATION")) else ""
         console.print(f"  [{style}]{escape(line)}[/{style}]" if style else f"  {escape(line)}")
     console.print(f"report: {escape(str(paths['html']))}")
+    if "pdf" in paths:
+        console.print(f"pdf: {escape(str(paths['pdf']))}")
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ GUIDE = """Seated 90/90 hip rotation test, per side:
   1. sit, hips and knees at 90°, thigh sensors on the lateral mid-thigh; hold still 2 s (neutral)
   2. turn the foot outward as far as it goes (internal rotation), back to neutral
   3. turn the foot inward as far as it goes (external rotation), back to neutral
-  4. repeat steps 2-3 three times, then do the other side"""
+  4. repeat steps 2-3 three times, then do the other side
+
+Writes rom_report.html and rom_report.json (--report-dir; replaced as a set, the JSON last).
+Exit status: 0 done; 3 measured but "repeat the test" (a side or a repetition is missing, or a
+repetition is an outlier); 1 error; 2 bad option."""
+
+REPEAT_EXIT = 3
+"""Exit status when the test must be repeated (the report is still written)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recording", type=Path, nargs="?", help="recording file (.imrec)")
     parser.add_argument("--live", action="store_true", help="guided test with live sensors")
     parser.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for rom_report.html/.json (created; default: the recording's folder)",
+    )
+    parser.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of per-sensor calibration files (imuhip calibrate-sensor) to apply",
+    )
     parser.add_argument(
         "--sensor",
         action="append",
@@ -56,8 +78,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="--live: replace --out")
 
 
+@dataclass
+class RomAnalysis:
+    """What :func:`analyze_rom_session` found: results per side, flags, not-measured reasons,
+    the recording's session metadata and the sensor-calibration provenance (``None`` without a
+    calibration folder)."""
+
+    results: dict[str, Any]
+    flags: list[Any]
+    errors: list[str]
+    meta: Any
+    sensor_calibration: dict[str, Any] | None
+
+
 def analyze_rom_recording(path: Path) -> tuple[dict[str, Any], list[Any], list[str]]:
-    """ROM analysis of one recording: ``(results per side, flags, not-measured reasons)``.
+    """ROM analysis of one recording: ``(results per side, flags, not-measured reasons)``."""
+    a = analyze_rom_session(path)
+    return a.results, a.flags, a.errors
+
+
+def analyze_rom_session(path: Path, calibration_folder: Path | None = None) -> RomAnalysis:
+    """ROM analysis of one recording, sensor calibrations of ``calibration_folder`` applied.
 
     Marked phases (``rom_*`` calibration markers) are used when the recording has them, else
     phases are detected automatically.
@@ -74,6 +115,18 @@ def analyze_rom_recording(path: Path) -> tuple[dict[str, Any], list[Any], list[s
 
     rec = read_recording(path)
     aligned = align_session(decode_session(rec.packets, rec.meta), AlignConfig())
+    provenance = None
+    if calibration_folder is not None:
+        from imuhip.orientation.sensor_calibration import (
+            apply_sensor_calibrations,
+            calibration_provenance,
+        )
+
+        provenance = {
+            "folder": str(calibration_folder),
+            "sensors": calibration_provenance(rec.meta, calibration_folder),
+        }
+        aligned = apply_sensor_calibrations(aligned, rec.meta, calibration_folder)
     check_session_gyro_units(aligned)  # a gyroscope off by 57.3 is refused, ambiguous logged
     ori = fuse_session(aligned, FuseConfig())
     segcal = _recorded_segcal(rec.events)
@@ -110,7 +163,7 @@ def analyze_rom_recording(path: Path) -> tuple[dict[str, Any], list[Any], list[s
         raise InsufficientDataError(
             f"no ROM test found in {path}: " + "; ".join(errors or ["no thigh sensor"])
         )
-    return results, rom_flags(results), errors
+    return RomAnalysis(results, rom_flags(results), errors, rec.meta, provenance)
 
 
 def write_rom_result(
@@ -151,19 +204,63 @@ def write_rom_result(
         json_path.write_text(text, encoding="utf-8")
 
 
+def write_rom_report_files(a: RomAnalysis, recording: Path, out_dir: Path) -> tuple[Path, bool]:
+    """Write the ROM report into ``out_dir``; ``(html path, repeat the test?)``."""
+    from imuhip.report.rom import rom_report_dict, write_rom_report
+
+    doc = rom_report_dict(
+        a.results,
+        a.flags,
+        a.errors,
+        recording=recording.name,
+        meta=a.meta,
+        sensor_calibration=a.sensor_calibration,
+    )
+    paths = write_rom_report(doc, out_dir)
+    out = sys.stdout
+    for reason in doc["repeat_reasons"]:
+        out.write(f"  REPEAT: {reason}\n")
+    if doc["repeat_test"]:
+        out.write("  => repeat the test\n")
+    out.write(f"report: {paths['html']}\n")
+    return paths["html"], bool(doc["repeat_test"])
+
+
+def _check_report_dir(args: argparse.Namespace, default: Path) -> Path:
+    from imuhip.cli.commands._common import prepare_output_dir
+    from imuhip.errors import OptionError
+
+    if args.calibration is not None and not args.calibration.is_dir():
+        raise OptionError(f"--calibration {args.calibration} is not a folder")
+    out: Path = args.report_dir if args.report_dir is not None else default
+    prepare_output_dir(out, "--report-dir")  # a bad folder fails before the analysis
+    for name in ("rom_report.html", "rom_report.json"):
+        if (out / name).is_dir():
+            raise OptionError(f"--report-dir: {out / name} is a directory")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    """Measure maximal IR and ER from neutral per side and print them with flags."""
+    """Measure maximal IR and ER from neutral per side, print them with flags, write the report.
+
+    Returns :data:`REPEAT_EXIT` when the test must be repeated.
+    """
     from imuhip.errors import ImuhipError
 
     if args.live:
         from imuhip.live.rom_guide import run_guided_rom_test
 
+        if args.out is not None:
+            _check_report_dir(args, Path(args.out).parent)
         path = run_guided_rom_test(args)
-        results, flags, errors = analyze_rom_recording(path)
-        write_rom_result(path.name, results, flags, errors, args.json)
-        return 0
-    if args.recording is None:
-        raise ImuhipError("give a recording (or --live)")
-    results, flags, errors = analyze_rom_recording(args.recording)
-    write_rom_result(args.recording.name, results, flags, errors, args.json)
-    return 0
+    else:
+        if args.recording is None:
+            raise ImuhipError("give a recording (or --live)")
+        path = args.recording
+        if not path.exists():
+            raise FileNotFoundError(2, "no such file", str(path))
+    out_dir = _check_report_dir(args, path.parent)
+    a = analyze_rom_session(path, args.calibration)
+    write_rom_result(path.name, a.results, a.flags, a.errors, args.json)
+    _, repeat = write_rom_report_files(a, path, out_dir)
+    return REPEAT_EXIT if repeat else 0

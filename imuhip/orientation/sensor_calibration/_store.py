@@ -24,6 +24,7 @@ __all__ = [
     "apply_calibration",
     "apply_sensor_calibrations",
     "calibration_path",
+    "calibration_provenance",
     "load_calibration",
     "load_for_sensor",
     "save_calibration",
@@ -356,3 +357,48 @@ def apply_sensor_calibrations(data: T, meta: SessionMeta, folder: str | Path) ->
     if isinstance(data, AlignedSession):
         return dataclasses.replace(data, sensors=out)  # type: ignore[return-value]
     return out  # type: ignore[return-value]
+
+
+def calibration_provenance(meta: SessionMeta, folder: str | Path) -> list[dict[str, Any]]:
+    """Which stored calibration :func:`apply_sensor_calibrations` applies to each sensor.
+
+    One entry per sensor of ``meta``: ``placement``, ``serial``, ``applied`` and, when a file
+    applies, ``file`` (name), ``path``, ``sha256`` (of the file's bytes), ``date`` (the
+    calibration's last change, ISO 8601 UTC) and ``parts`` (``gyro``/``acc``/``mag`` present);
+    otherwise ``reason``. The same lookup as :func:`load_for_sensor` (``<folder>/<serial>.json``).
+    """
+    import hashlib
+
+    out: list[dict[str, Any]] = []
+    for s in meta.sensors:
+        entry: dict[str, Any] = {"placement": s.placement, "serial": s.serial, "applied": False}
+        try:
+            path = calibration_path(s.serial, folder) if s.serial else None
+        except CalibrationError as err:
+            path, entry["reason"] = None, str(err)
+        if path is None:
+            entry.setdefault("reason", "the sensor reports no serial number")
+        elif not path.is_file():
+            entry["reason"] = f"no calibration file {path.name} in {folder}"
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            cal = load_calibration(path)
+            parts = [
+                name
+                for name, v in (
+                    ("gyro", cal.gyr_bias_rad_s),
+                    ("acc", cal.acc_matrix),
+                    ("mag", cal.mag_soft_iron),
+                )
+                if v is not None
+            ]
+            entry.update(
+                applied=True,
+                file=path.name,
+                path=str(path),
+                sha256=digest,
+                date=cal.date,
+                parts=parts,
+            )
+        out.append(entry)
+    return out

@@ -99,13 +99,15 @@ def test_strides_csv_one_row_per_stride(result, written):
     assert len(strides_table(result)) == len(df)
 
 
-def test_html_self_contained_with_plots(written):
+def test_html_self_contained_with_inline_svg_plots(written):
     html = written["html"].read_text()
-    imgs = re.findall(r'<img src="([^"]+)"', html)
-    assert len(imgs) >= 3
-    assert all(s.startswith("data:image/png;base64,") for s in imgs)
+    assert "<img" not in html  # figures are inline SVG, text in the DOM, sharp in print
+    charts = re.findall(r'<svg [^>]*role="img"[^>]*>\s*<title>([^<]+)</title>', html)
+    assert charts[:2] == ["Hip rotation over the gait cycle", "Hip rotation excursion per stride"]
+    assert {"Pelvis rotation", "Lumbar rotation (relative to pelvis)"} <= set(charts)
     assert not re.search(r'(src|href)="(https?:)?//', html)
     for section in (
+        'id="finding"',
         "Summary",
         "Hip rotation over the gait cycle",
         "Pelvis and lumbar",
@@ -113,8 +115,29 @@ def test_html_self_contained_with_plots(written):
         "Strides",
         "Data quality",
         "Conventions and caveats",
+        "@media print",
     ):
         assert section in html
+    # human names on the page; code names only in report.json / strides.csv
+    body = html.split("<body>", 1)[1]
+    assert "Hip rotation excursion" in body
+    for code in ("hip_rotation_excursion_deg", "pelvis_rotation_range_deg", "hip_er_peak_deg"):
+        assert code not in body
+    assert "{'" not in body and "--" not in body
+    assert "° (+ counter-clockwise from above)" in body  # sign convention on the axis
+
+
+def test_stride_table_capped_with_excluded_first(result, tmp_path, monkeypatch):
+    import imuhip.report.html as page
+
+    monkeypatch.setattr(page, "MAX_TABLE_ROWS", 5)
+    table = strides_table(result)
+    html = page.render_html(result, report_dict(result), table)
+    section = html.split("<h2>Strides</h2>", 1)[1].split("<h2>", 1)[0]
+    assert section.count("<tr class=") == 5
+    n_excl = int((~table["valid"]).sum())
+    assert section.count('<tr class="excl">') == min(n_excl, 5)
+    assert f"5 of {len(table)} strides shown" in section
 
 
 def test_restricted_side_flagged_and_summary():
@@ -130,3 +153,23 @@ def test_restricted_side_flagged_and_summary():
         d["compensation"]["per_side"]["right"]["index"]
         > d["compensation"]["per_side"]["left"]["index"]
     )
+    from imuhip.report.summary import first_screen
+
+    fs = first_screen(d)
+    assert fs.headline.startswith("Right hip rotation reduced: ")
+    exc = d["metrics"]["per_side"]
+    r = exc["right"]["hip_rotation_excursion_deg"]["mean"]
+    left = exc["left"]["hip_rotation_excursion_deg"]["mean"]
+    assert f"{r:.1f}° vs {left:.1f}° on the left side" in fs.headline
+
+
+def test_excursion_plot_dots_then_one_line_past_the_cap(result, monkeypatch):
+    import imuhip.report.plots as plots
+
+    n_left = sum(1 for s in result.strides if s.side == "left" and s.valid)
+    svg = plots.excursion_over_time_svg(result)
+    assert svg.count("h0") >= n_left  # one dot per valid stride
+    monkeypatch.setattr(plots, "MAX_DOTS", 2)
+    svg = plots.excursion_over_time_svg(result)
+    assert "h0" not in svg
+    assert svg.count('stroke-width="0.8"') == 2  # one line per side
