@@ -55,11 +55,13 @@ fitted against host receive times. Lost samples are an explicit boolean ``valid`
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:  # scipy is imported on first use: `imuhip info` and `--help` never need it
+    from scipy.spatial.transform import Rotation
 
 __all__ = [
     "GRAVITY_M_S2",
@@ -286,6 +288,8 @@ def _quat_rotate_into(q: FloatArray, v: FloatArray, out: FloatArray) -> None:
 
 def to_rotation(q: npt.ArrayLike) -> Rotation:
     """scipy ``Rotation`` from scalar-first quaternions (the only scipy entry point)."""
+    from scipy.spatial.transform import Rotation
+
     return Rotation.from_quat(np.asarray(q, dtype=np.float64), scalar_first=True)
 
 
