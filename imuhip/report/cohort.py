@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,7 +177,9 @@ def analyze_one(
             "sha256": sha256,
             "ok": False,
             "rows": [],
-            "error": f"{type(err).__name__}: {err}",
+            # the public error class (a private subclass such as _NotRecording is an
+            # implementation detail): RecordingError, ValueError, ...
+            "error": f"{_public_name(err)}: {err}",
         }
     return {"file": rel, "sha256": digest, "ok": True, "rows": rows, "error": None}
 
@@ -391,12 +394,22 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+        console = Console(stderr=True)
+        if not console.is_terminal:  # a log file or CI: rich would draw the bar only at the end
+            done = [0]
+
+            def line(name: str) -> None:
+                done[0] += 1
+                sys.stderr.write(f"analysed {done[0]}/{self.total}: {name}\n")
+                sys.stderr.flush()
+
+            return line
         self._bar = Progress(
             TextColumn("analysing"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
-            console=Console(stderr=True),
+            console=console,
             transient=False,
         )
         self._bar.__enter__()
@@ -410,3 +423,8 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+
+def _public_name(err: BaseException) -> str:
+    """Name of the first class of ``err``'s type that is not private (``_...``)."""
+    return next(c.__name__ for c in type(err).__mro__ if not c.__name__.startswith("_"))

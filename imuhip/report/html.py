@@ -293,6 +293,34 @@ def _quality(d: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _data_and_calibration(d: dict[str, Any]) -> list[str]:
+    """Which recording was analysed and which sensor-calibration files were applied.
+
+    From report.json's ``sensor_calibration`` (:func:`imuhip.report.writer.report_dict`): per
+    sensor the file name, its sha256 and the calibration date, or why none was applied.
+    """
+    from imuhip.report.rom import calibration_section
+
+    ses = d["session"]
+    cal = d.get("sensor_calibration")
+    parts = ["<h2>Data and calibration</h2>"]
+    keys = ("placement", "model", "serial", "firmware")
+    rows = [
+        [*(html.escape(str(s.get(k) or "–")) for k in keys), _fmt(s.get("rate_hz"), 0)]
+        for s in ses["sensors"]
+    ]
+    if rows:
+        parts.append(_table(rows, ["sensor", "model", "serial", "firmware", "rate (Hz)"]))
+    if cal and not cal.get("sensors"):
+        parts.append(
+            f"<p>Calibration folder: <code>{html.escape(str(cal.get('folder')))}</code>: "
+            f"{html.escape(str(cal.get('note', 'no sensor in it')))}.</p>"
+        )
+    else:
+        parts.append(f'<div class="wide">{calibration_section(cal)}</div>')
+    return parts
+
+
 def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) -> str:
     """The whole page as one string (UTF-8, no external references)."""
     ses = d["session"]
@@ -311,6 +339,7 @@ def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) ->
     parts += _asym_comp(d)
     parts += _strides(strides)
     parts += _quality(d)
+    parts += _data_and_calibration(d)
     parts.append("<h2>Conventions and caveats</h2><ul>")
     parts += [f"<li><b>{_name(k)}</b>: {html.escape(v)}</li>" for k, v in d["conventions"].items()]
     parts.append("</ul><ul>")

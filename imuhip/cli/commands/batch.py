@@ -30,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="overwrite --out even when it is not this command's earlier output (no manifest)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (a bar on a terminal, a line per recording otherwise)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

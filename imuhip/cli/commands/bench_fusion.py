@@ -42,11 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trials", nargs="+", default=None, metavar="TEXT", help="only trials whose name contains"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress lines (per trial and filter) on stderr"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print the table."""
-    rows = run_broad_benchmark(args.data, args.methods, args.dims, args.trials)
+    """Run the benchmark (progress per trial and filter on stderr) and print the table."""
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(f"imuhip bench-fusion: {line}\n")
+            sys.stderr.flush()
+
+    rows = run_broad_benchmark(args.data, args.methods, args.dims, args.trials, progress)
     sys.stdout.write(format_benchmark(rows) + "\n")
     if args.json is not None:
         args.json.write_text(rows_to_json(rows) + "\n", encoding="utf-8")

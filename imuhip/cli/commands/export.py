@@ -214,6 +214,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="t_s from each sensor's own clock instead of the fitted session clock",
     )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr (shown for recordings of 4 MB or more)",
+    )
+
+
+PROGRESS_MIN_BYTES = 4_000_000
+"""Recordings this big (about 5 min of 3 sensors at 200 Hz) get progress lines on stderr; a
+20-min recording takes ~15 s to export as CSV. Smaller ones stay silent (one line per error)."""
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """A progress line on stderr for a big recording (unless ``--quiet``)."""
+    src = Path(args.recording)
+    if (
+        not getattr(args, "quiet", False)
+        and src.is_file()
+        and src.stat().st_size >= PROGRESS_MIN_BYTES
+    ):
+        sys.stderr.write(f"imuhip export: {text}...\n")
+        sys.stderr.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,10 +244,12 @@ def run(args: argparse.Namespace) -> int:
     if src.name.endswith(".imori.npz"):  # orientation-only session (vendor import)
         from imuhip.interop.exporters import export_orientation_file
 
+        _say(args, f"exporting {src.name} as {args.format}")
         done = export_orientation_file(src, args.format, Path(args.out), bool(args.force))
         sys.stdout.write(f"exported {src.name} ({args.format}) to {args.out}:\n")
         sys.stdout.write("".join(f"  {p.name}\n" for p in done))
         return 0
+    _say(args, f"reading {src.name}")
     rec = load_recording(args.recording)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -233,8 +257,10 @@ def run(args: argparse.Namespace) -> int:
     exporter = FORMATS.get(args.format)
     if exporter is None:  # FORMATS changed after the parser was built
         raise ImuhipError(f"unknown format {args.format!r} (known: {', '.join(sorted(FORMATS))})")
+    _say(args, "decoding and aligning the sensor streams")
     ctx = build_context(src, rec, use_align=not args.device_clock)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _say(args, f"writing {args.format} to {out_dir}")
     written = exporter(ctx, out_dir, bool(args.force))
     for w in warning_lines(rec.warnings, skipped_bytes=rec.size_bytes - rec.valid_bytes):
         sys.stderr.write(f"imuhip export: warning: {w}\n")

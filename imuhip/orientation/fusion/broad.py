@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +51,8 @@ BENCH_METHODS = ("vqf_offline", "vqf_online", "madgwick", "mahony", "ekf")
 
 def default_broad_folder() -> Path:
     """``../shared/data/broad`` next to the project checkout."""
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "broad"
+    # imuhip/orientation/fusion/broad.py: parents[3] is the checkout, parents[4] holds shared/
+    return Path(__file__).resolve().parents[4] / "shared" / "data" / "broad"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +171,15 @@ def run_broad_benchmark(
     methods: Sequence[str] = BENCH_METHODS,
     dims: Sequence[int] = (9, 6),
     trials: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[BenchRow]:
     """Run ``methods`` × ``dims`` on every trial of ``folder`` (default: the shared BROAD data).
 
     ``trials`` restricts to trial names (file stems) containing one of the given strings.
     9D is scored with the authors' metric; 6D with the constant heading offset removed.
+    ``progress`` gets one line per trial loaded and per method × dimension finished.
     """
+    say = progress or (lambda _: None)
     paths = list_broad_trials(default_broad_folder() if folder is None else folder)
     if trials:
         paths = [p for p in paths if any(t in p.stem for t in trials)]
@@ -186,8 +190,11 @@ def run_broad_benchmark(
         if d not in (6, 9):
             raise ValueError(f"dims must be 6 or 9, got {d}")
     rows: list[BenchRow] = []
-    for path in paths:
+    n_runs = len(canon) * len(dims)
+    for k, path in enumerate(paths, 1):
+        say(f"trial {k}/{len(paths)} {path.stem}: loading")
         tr = load_broad_trial(path)
+        say(f"trial {k}/{len(paths)} {path.stem}: {len(tr.acc_m_s2)} samples at {tr.rate_hz:g} Hz")
         for m in canon:
             for d in dims:
                 t0 = time.perf_counter()
@@ -201,6 +208,11 @@ def run_broad_benchmark(
                 dt = time.perf_counter() - t0
                 err = broad_errors(q, tr.q_ref, tr.movement, remove_heading_offset=d == 6)
                 rows.append(BenchRow(tr.name, m, d, err, len(q) / dt if dt > 0 else float("inf")))
+                say(
+                    f"trial {k}/{len(paths)} {path.stem}: {m} {d}D done "
+                    f"({len(rows) - (k - 1) * n_runs}/{n_runs}), total RMSE "
+                    f"{err.total_rmse_deg:.2f} deg"
+                )
     return rows
 
 

@@ -160,6 +160,10 @@ def test_cli_parallel_equals_serial(
     assert proc.returncode == 1, proc.stderr  # two bad files
     assert "2 analysed, 0 already done, 2 failed" in proc.stdout
     assert "garbage.imrec: RecordingError" in proc.stdout
+    # stderr is no terminal: one progress line per recording instead of a bar drawn at the end
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("analysed ")]
+    assert [ln.split(": ")[0] for ln in lines] == [f"analysed {k}/4" for k in range(1, 5)]
+    assert any(ln.endswith(": garbage.imrec") for ln in lines), lines
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(first_run[0]))
 
 
