@@ -259,6 +259,8 @@ def _analyze_samples(
                 "valid_fraction": float(np.mean(s.valid)) if len(s.valid) else 0.0,
                 "clock_drift_ppm": float(s.clock.drift_ppm),
                 "clock_jitter_ms": float(s.clock.residual_jitter_s * 1e3),
+                # device-clock steps re-joined on the packet counter (recording_warnings name them)
+                "clock_steps": int(s.stats.clock_steps),
             }
             for p, s in aligned.sensors.items()
         },

@@ -159,6 +159,7 @@ class DecodeStats:
     # Added for decode (additive, defaults keep older constructors valid):
     overlapping_samples: int = 0  # samples whose sample_idx was already covered (first kept)
     clock_resyncs: int = 0  # packets flagged CLOCK_RESYNC after the first (device clock stepped)
+    clock_steps: int = 0  # unflagged device-clock steps between contiguous packets (re-joined)
     late_packets: int = 0  # live path only: arrived after a later packet was already emitted
     error_log: tuple[str, ...] = ()  # first ~20 protocol errors: packet index, host time, message
 

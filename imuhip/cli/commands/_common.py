@@ -136,6 +136,7 @@ def sensor_summary(meta: SensorMeta, s: ImuSamples) -> dict[str, Any]:
         "protocol_errors_total": int(sum(st.protocol_errors.values())),
         "saturated_samples": int(np.count_nonzero(s.saturated)),
         "clock_resyncs": getattr(st, "clock_resyncs", 0),
+        "clock_steps": getattr(st, "clock_steps", 0),
     }
 
 

@@ -31,6 +31,7 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("longest_gap_s", "longest gap [s]"),
     ("duplicates", "duplicates"),
     ("protocol_errors_total", "protocol errors"),
+    ("clock_steps", "clock steps"),
 )
 
 

@@ -30,6 +30,7 @@ class _Totals:
     gaps: list[Gap] = field(default_factory=list)
     overlapping_samples: int = 0
     clock_resyncs: int = 0
+    clock_steps: int = 0
     late_packets: int = 0
     error_log: list[str] = field(default_factory=list)
 
@@ -46,6 +47,7 @@ class _Totals:
             gaps=tuple(self.gaps),
             overlapping_samples=self.overlapping_samples,
             clock_resyncs=self.clock_resyncs,
+            clock_steps=self.clock_steps,
             late_packets=self.late_packets,
             error_log=tuple(self.error_log),
         )
@@ -61,6 +63,7 @@ class _Totals:
             "lost_samples",
             "overlapping_samples",
             "clock_resyncs",
+            "clock_steps",
             "late_packets",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))

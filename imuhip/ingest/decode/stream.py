@@ -2,7 +2,8 @@
 
 Per push: validate (:mod:`~imuhip.ingest.decode.validate`), unwrap the 16-bit counter against
 arrival order, drop duplicates and late packets, sort by counter, count lost packets, unwrap the
-32-bit device time and re-join it at ``CLOCK_RESYNC``, then one compiled pass
+32-bit device time and re-join it at ``CLOCK_RESYNC`` and at clock steps under a contiguous
+counter (:mod:`~imuhip.ingest.decode.device_time`), then one compiled pass
 (:func:`imuhip.ingest._decode_kernels.emit_samples`) unpacks, scales and indexes the samples and
 finds the gaps. The state kept between pushes is a few scalars and a fixed-size table of recent
 counters, so the live path's memory does not grow per packet.
@@ -20,6 +21,7 @@ import numpy.typing as npt
 from imuhip.ingest import _decode_kernels as _kd
 from imuhip.ingest import protocol
 from imuhip.ingest.decode.accounting import count_errors, nearest_diff
+from imuhip.ingest.decode.device_time import unwrap_device_time
 from imuhip.ingest.decode.payloads import PackedPayloads
 from imuhip.ingest.decode.stats import _Totals, empty_samples
 from imuhip.ingest.decode.validate import _Valid, _validate
@@ -61,10 +63,12 @@ class StreamDecoder:
         self._arrival_seq: int | None = None  # unwrapped seq of the last valid arrival
         self._max_arrival_seq: int | None = None
         self._last_seq: int | None = None  # highest emitted packet (seq order) ...
-        self._last_t_us = 0  # ... its unwrapped t_first_us,
+        self._last_t_us = 0  # ... its unwrapped, re-joined t_first_us,
+        self._last_t_raw_us = 0  # its t_first_us as sent,
         self._last_n = 0  # its sample count,
         self._last_host_ns = 0  # and host receive time
         self._t0_us: int | None = None
+        self._step_off_ns = np.zeros(0, np.int64)  # host - device offsets (clock-step check)
         self._last_sample_idx: int | None = None
         # the last _RECENT_SEQS emitted packet counters, slot seq % _RECENT_SEQS (preallocated:
         # the live path's memory does not grow per packet)
@@ -210,33 +214,22 @@ class StreamDecoder:
         seq_chain = s_seq if self._last_seq is None else np.concatenate([[self._last_seq], s_seq])
         tot.lost_packets = int(np.sum(np.diff(seq_chain) - 1))
 
-        # --- device time: unwrap in counter order, re-join at CLOCK_RESYNC ---------------------
-        has_prev = self._last_seq is not None
-        p_seq = np.concatenate([[self._last_seq if has_prev else 0], s_seq])
-        p_t = np.concatenate([[self._last_t_us if has_prev else 0], s_t])
-        p_n = np.concatenate([[self._last_n], s_n])
-        p_host = np.concatenate([[self._last_host_ns], s_host])
-        dt = nearest_diff(p_t, protocol.TIME_MODULUS_US)
-        resync = (s_flags & protocol.FLAG_CLOCK_RESYNC) != 0
-        if not has_prev:
-            resync[0] = False  # the very first packet defines the time base
-        if resync.any():
-            ri = np.flatnonzero(resync)
-            # after a counter restart (sensor rebooted) the counter says nothing about the gap
-            contiguous = ((p_seq[ri + 1] - p_seq[ri]) == 1) & ~restart[order][ri]
-            host_gap_s = (p_host[ri + 1] - p_host[ri]) * 1e-9
-            est = (p_n[ri] - 1) / rate + host_gap_s - (p_n[ri + 1] - 1) / rate
-            # every lost packet carried at least one sample: a lower bound on the gap
-            lost_between = np.maximum(p_seq[ri + 1] - p_seq[ri] - 1, 0)
-            k = np.where(
-                contiguous, p_n[ri], np.maximum(p_n[ri] + lost_between, np.rint(est * rate))
+        # --- device time: unwrap in counter order, re-join at CLOCK_RESYNC and clock steps -----
+        last_pkt = None
+        if self._last_seq is not None:
+            last_pkt = (
+                self._last_seq,
+                self._last_t_us,
+                self._last_t_raw_us,
+                self._last_n,
+                self._last_host_ns,
             )
-            dt[ri] = np.rint(k * 1e6 / rate).astype(np.int64)
-            tot.clock_resyncs = len(ri)
-        if has_prev:
-            t_u = self._last_t_us + np.cumsum(dt)
-        else:
-            t_u = int(s_t[0]) + np.concatenate([[0], np.cumsum(dt[1:])]).astype(np.int64)
+        dev = unwrap_device_time(
+            s_seq, s_t, s_n, s_host, s_flags, restart[order], rate, last_pkt, self._step_off_ns
+        )
+        t_u, self._step_off_ns = dev.t_us, dev.off_tail_ns
+        tot.clock_resyncs = dev.resyncs
+        tot.clock_steps = dev.steps_back + dev.steps_forward
         if self._t0_us is None:
             self._t0_us = int(t_u[0])
         t0 = self._t0_us
@@ -312,6 +305,7 @@ class StreamDecoder:
         # --- state ----------------------------------------------------------------------------
         self._last_seq = int(s_seq[-1])
         self._last_t_us = int(t_u[-1])
+        self._last_t_raw_us = int(s_t[-1])
         self._last_n = int(s_n[-1])
         self._last_host_ns = int(s_host[-1])
         if n_out:

@@ -1,12 +1,13 @@
 """Device clocks and declared rates of a recording checked against its packets.
 
 The imuhip decoder places every sample by its device time (``t_first_us`` of its packet plus
-``k / rate_hz``), so two header faults lose data without a trace in the packet counts:
+``k / rate_hz``), so two header faults would lose data without a trace in the packet counts:
 
-* a device clock that **steps back** puts the following samples on times already covered: the
-  decoder keeps the first and drops the overlap (a 2 s step at 100 Hz: 200 samples), while the
-  sequence numbers show no loss; a clock **jumping forward** with no packet missing shows as a
-  gap of samples that were never lost;
+* a device clock that **steps** (back or forward) while the packet counter runs on would put the
+  following samples on times already covered (a 2 s step back at 100 Hz: 200 samples dropped)
+  or open a gap of samples never lost. The decoder re-joins such a step on the counter
+  (:mod:`imuhip.ingest.decode.device_time`; a forward step only if the host receive times did
+  not see the time pass), and each step is named here with what the decoder did;
 * a **declared rate** far from the data's (a header saying 10 Hz for 100 Hz data) crowds ten
   samples onto one slot: 90 % are discarded, or the packets are rejected as outliers.
 
@@ -28,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.ingest import protocol
+from imuhip.ingest.decode.device_time import STEP_PERIODS, rejoin_clock_steps
 from imuhip.types import SessionMeta
 
 __all__ = ["RATE_TOLERANCE", "check_clocks", "headers_from_buffer", "headers_from_payloads"]
@@ -35,7 +37,15 @@ __all__ = ["RATE_TOLERANCE", "check_clocks", "headers_from_buffer", "headers_fro
 RATE_TOLERANCE: Final = 0.2
 """Relative difference of measured and declared rate beyond which the header is wrong."""
 _CLOCKS_AGREE: Final = 0.1  # device- and host-clock rates agree within 10 % (BLE bursts, loss)
-_STEP_PERIODS: Final = 1.5  # a device-time step beyond 1.5 sample periods is a clock fault
+_REJOINED: Final = (
+    "the packet counter runs on (no packet missing), so the decoder re-joins the device time on "
+    "the counter: no sample dropped or misplaced (about {samples} samples would have been), "
+    "counted as clock steps"
+)
+_KEPT: Final = (
+    "no packet is missing but the host receive times show the time passing, so the decoder "
+    "keeps a gap of about {samples} samples (not counted as lost packets)"
+)
 _HDR: Final = protocol.HEADER_LEN
 
 Headers = npt.NDArray[np.uint8]
@@ -134,25 +144,29 @@ def check_clocks(
                 continue  # the step check would flag every packet at the wrong rate
         step_s = (dt_us - n[:-1] * 1e6 / rate) / 1e6
         resync = (flags[1:] & protocol.FLAG_CLOCK_RESYNC) != 0
-        fault = consecutive & ~resync & (np.abs(step_s) > _STEP_PERIODS / rate)
+        on_counter = consecutive & ~resync
+        fault = on_counter & (np.abs(step_s) > STEP_PERIODS / rate)
+        if not fault.any():
+            continue
+        _, rejoined, _ = rejoin_clock_steps(
+            int(t_us[0]), dt_us, n, host, on_counter, rate, np.zeros(0, np.int64)
+        )
         t_rel = (host[1:] - host[0]) / 1e9
-        for back, word in ((True, "back"), (False, "forward")):
-            sel = np.flatnonzero(fault & ((step_s < 0) == back))
-            if not len(sel):
+        for sel, word, effect in (
+            (fault & rejoined & (step_s < 0), "back", _REJOINED),
+            (fault & rejoined & (step_s > 0), "forward", _REJOINED),
+            (fault & ~rejoined, "forward", _KEPT),
+        ):
+            at = np.flatnonzero(sel)
+            if not len(at):
                 continue
-            big = sel[np.argmax(np.abs(step_s[sel]))]
-            total = float(np.abs(step_s[sel]).sum())
-            effect = (
-                f"about {round(total * rate)} samples fall on device times already covered "
-                "and are dropped by the decoder (not counted as lost packets)"
-                if back
-                else f"the decoder shows a gap of about {round(total * rate)} samples that "
-                "were not lost (no packet is missing)"
-            )
+            big = at[np.argmax(np.abs(step_s[at]))]
+            total = round(float(np.abs(step_s[at]).sum()) * rate)
             lines.append(
-                f"{s.placement}: device clock steps {word} {len(sel)} time(s), largest "
+                f"{s.placement}: device clock steps {word} {len(at)} time(s), largest "
                 f"{abs(float(step_s[big])):.3f} s at {float(t_rel[big]):.2f} s (host clock) "
-                f"between packets {int(seq[big])} and {int(seq[big + 1])}: {effect}"
+                f"between packets {int(seq[big])} and {int(seq[big + 1])}: "
+                + effect.format(samples=total)
             )
     if all(a is b for a, b in zip(sensors, meta.sensors, strict=True)):
         return meta, lines

@@ -15,7 +15,7 @@ from imuhip.ingest import protocol
 from imuhip.ingest.decode import decode_session
 from imuhip.ingest.recording import RecordingWriter, read_packet_arrays, read_recording
 from imuhip.ingest.recording.clock_check import check_clocks, headers_from_payloads
-from imuhip.types import SessionMeta
+from imuhip.types import ImuSamples, SessionMeta
 
 TYPICAL = Path(__file__).resolve().parents[3] / "recordings" / "typical.imrec"
 
@@ -65,25 +65,35 @@ def test_clean_recording_gives_no_line_and_keeps_meta() -> None:
     assert meta is rec.meta and lines == []
 
 
-def test_clock_step_back_is_named_with_the_samples_it_costs(
-    tmp_path: Path, samples_of_typical: dict[str, int]
+@pytest.fixture(scope="module")
+def typical_decoded() -> dict[str, ImuSamples]:
+    rec = read_recording(TYPICAL)
+    return decode_session(rec.packets, rec.meta)
+
+
+@pytest.mark.parametrize(
+    ("step_us", "word", "would"), [(-2_000_000, "back", 200), (1_000_000, "forward", 100)]
+)
+def test_clock_step_is_named_and_rejoined_on_the_counter(
+    tmp_path: Path, typical_decoded: dict[str, ImuSamples], step_us: int, word: str, would: int
 ) -> None:
-    f = _rewrite(tmp_path / "step.imrec", step_us=-2_000_000)
+    """typical.imrec with thigh_l's clock stepped halfway decodes exactly like the clean file."""
+    f = _rewrite(tmp_path / "step.imrec", step_us=step_us)
     for rec in (read_recording(f), read_packet_arrays(f)):
         lines = [w for w in rec.warnings if "device clock" in w]
         assert len(lines) == 1, rec.warnings
-        assert lines[0].startswith("thigh_l: device clock steps back 1 time(s), largest 2.000 s")
-        assert "about 200 samples" in lines[0] and "dropped by the decoder" in lines[0]
+        assert lines[0].startswith(
+            f"thigh_l: device clock steps {word} 1 time(s), largest {abs(step_us) / 1e6:.3f} s"
+        )
+        assert "re-joins the device time on the counter: no sample dropped or misplaced" in lines[0]
+        assert f"about {would} samples would have been" in lines[0]
     rec = read_recording(f)
-    got = {k: len(s.sample_idx) for k, s in decode_session(rec.packets, rec.meta).items()}
-    assert samples_of_typical["thigh_l"] - got["thigh_l"] == 200  # what the line announces
-
-
-def test_clock_jump_forward_is_a_gap_that_was_not_lost(tmp_path: Path) -> None:
-    rec = read_recording(_rewrite(tmp_path / "fwd.imrec", step_us=1_000_000))
-    lines = [w for w in rec.warnings if "device clock" in w]
-    assert len(lines) == 1 and lines[0].startswith("thigh_l: device clock steps forward 1 time(s)")
-    assert "gap of about 100 samples that were not lost" in lines[0]
+    got = decode_session(rec.packets, rec.meta)
+    for p, clean in typical_decoded.items():
+        assert got[p].stats.clock_steps == (1 if p == "thigh_l" else 0)
+        assert got[p].stats.overlapping_samples == 0 and got[p].stats.gaps == ()
+        for name in ("sample_idx", "t_dev_s", "host_rx_ns", "acc_m_s2", "gyr_rad_s"):
+            np.testing.assert_array_equal(getattr(got[p], name), getattr(clean, name), name)
 
 
 @pytest.mark.slow  # runs `imuhip info` (~5 s)

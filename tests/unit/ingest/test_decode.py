@@ -175,12 +175,28 @@ def test_clock_resync_after_loss_uses_host_times() -> None:
 
 def test_overlapping_samples_first_kept() -> None:
     st = make_stream(n_packets=4)
-    # an extra packet (next seq) that repeats the timestamps of packet 3 with other values
-    extra = protocol.encode_packet(4, int(st.t_dev_us[30]), np.full((10, 6), 7))
+    # an extra packet (seq 5: packet 4 missing on the counter, so the counter cannot place it)
+    # that repeats the timestamps of packet 3 with other values
+    extra = protocol.encode_packet(5, int(st.t_dev_us[30]), np.full((10, 6), 7))
     pk = [*st.packets, RawPacket("pelvis", st.packets[-1].host_rx_ns + 10, extra)]
     s = decode_sensor_packets(pk, make_meta())
     assert s.stats.overlapping_samples == 10
+    assert s.stats.lost_packets == 1 and s.stats.clock_steps == 0
     np.testing.assert_array_equal(s.acc_m_s2, st.raw[:, 0:3] * ACC_LSB)
+
+
+def test_clock_step_under_a_contiguous_counter_is_rejoined_on_the_counter() -> None:
+    """The next seq with the timestamps of packet 3: the counter says it follows packet 3."""
+    st = make_stream(n_packets=4)
+    extra = protocol.encode_packet(4, int(st.t_dev_us[30]), np.full((10, 6), 7))
+    pk = [*st.packets, RawPacket("pelvis", st.packets[-1].host_rx_ns + 10, extra)]
+    s = decode_sensor_packets(pk, make_meta())
+    assert s.stats.clock_steps == 1 and s.stats.overlapping_samples == 0
+    np.testing.assert_array_equal(s.sample_idx, np.arange(50))
+    np.testing.assert_array_equal(s.acc_m_s2[:40], st.raw[:, 0:3] * ACC_LSB)
+    np.testing.assert_array_equal(s.acc_m_s2[40:], np.full((10, 3), 7 * ACC_LSB))
+    # 200 Hz: samples 40..49 at 5 ms spacing right after sample 39
+    np.testing.assert_allclose(np.diff(s.t_dev_s), 0.005, atol=1e-9)
 
 
 def test_malformed_packets_counted_never_raised() -> None:
