@@ -440,9 +440,10 @@ def analyze_orientations(
     say("detecting gait events")
     heading = pelvis_heading_rad(ori, segcal) if "pelvis" in ori.q_world_sensor else None
     sides = tuple(side for side in ("left", "right") if side in angles.hip_rad)
-    # per side: foot, else shank, else thigh; constraints and alternation (gait.events)
+    # per side: foot, else shank, else thigh; constraints and alternation (gait.events); each
+    # side's strides need its own angles valid (side_valid: the other thigh's gaps don't count)
     gait_events, strides, event_checks = session_events(
-        ori, segcal, np.asarray(angles.valid, dtype=bool), sides, heading, cfg.events
+        ori, segcal, angles.side_valid or angles.valid, sides, heading, cfg.events
     )
     say("computing metrics")
     per_stride = stride_metrics_many(angles, strides)

@@ -338,3 +338,5 @@ class JointAngles:
     valid: BoolArray  # (M,)
     transverse_confidence: FloatArray | None = None  # (M,)
     notes: tuple[str, ...] = ()
+    # per hip side: pelvis, that thigh (and lumbar) valid; absent = ``valid`` for that side
+    side_valid: dict[str, BoolArray] = field(default_factory=dict)

@@ -262,7 +262,14 @@ def joint_angles(
             if _kq.first_bad_quat(q_in[p]) >= 0:
                 raise ValueError("quaternion must be finite and non-zero")
     valid = np.asarray(ori.valid["pelvis"], dtype=bool).copy()
-    offsets, anchor_conf, notes = _heading_offsets(ori, cfg, raw, q_in, cal)
+    offsets, anchor_conf, notes, reconverging = _heading_offsets(ori, cfg, raw, q_in, cal)
+    # a segment's rows count when it is valid and not re-converging after a filter restart
+    # (docs/live.md); restarts of the pelvis are in every segment's re-convergence
+    seg_ok = {
+        p: np.asarray(ori.valid[p], dtype=bool) & ~reconverging.get(p, np.zeros(len(valid), bool))
+        for p in q_in
+        if p.startswith("thigh_") or p == "lumbar"
+    }
     m = len(ori.t_s)
     buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
 
@@ -280,7 +287,6 @@ def joint_angles(
         thigh = f"thigh_{side.suffix}"
         if thigh in q_in:
             hip[side.value] = zxy(thigh, HIP_SIGN[side])
-            valid &= np.asarray(ori.valid[thigh], dtype=bool)
     w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
     fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"], w)  # weighted by validity
     period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
@@ -297,7 +303,12 @@ def joint_angles(
     lumbar = None
     if "lumbar" in q_in:
         lumbar = zxy("lumbar", _LUMBAR_SIGN)
-        valid &= np.asarray(ori.valid["lumbar"], dtype=bool)
+    # per side: pelvis, that side's thigh and the lumbar sensor (trunk metrics of its strides);
+    # a gap of the other thigh does not cost this side its strides
+    trunk_ok = valid & seg_ok.get("lumbar", True)
+    side_valid = {s: trunk_ok & seg_ok[f"thigh_{Side(s).suffix}"] for s in hip}
+    for ok in seg_ok.values():
+        valid &= ok
     conf, reasons = heading._transverse_confidence(ori, anchor_conf)
     return JointAngles(
         t_s=np.asarray(ori.t_s, dtype=np.float64),
@@ -307,6 +318,7 @@ def joint_angles(
         valid=valid,
         transverse_confidence=conf,
         notes=(*segcal.warnings, *notes, *reasons),
+        side_valid=side_valid,
     )
 
 
@@ -316,18 +328,35 @@ def _heading_offsets(
     raw: dict[str, FloatArray],
     q_in: dict[str, FloatArray],
     cal: dict[str, FloatArray],
-) -> tuple[dict[str, tuple[FloatArray, FloatArray]], dict[str, FloatArray], list[str]]:
+) -> tuple[
+    dict[str, tuple[FloatArray, FloatArray]],
+    dict[str, FloatArray],
+    list[str],
+    dict[str, npt.NDArray[np.bool_]],
+]:
     """Walking-axis heading anchors of the thighs and the lumbar segment against the pelvis.
 
     Which segments are anchored follows ``cfg.heading_correction`` (:class:`JointsConfig`);
     ``q_in``/``cal`` are the orientations and calibrations :func:`joint_angles` hands to the
     kernels, ``raw`` the sensor orientations (the gyroscope frames). Returns the anchors per
     segment (window centres, unwrapped heading offsets in rad) for the angle kernels, the 6D
-    anchor confidences ``(M,)`` per thigh (for the transverse confidence) and the notes.
+    anchor confidences ``(M,)`` per thigh (for the transverse confidence), the notes and, per
+    segment, the rows re-converging after a filter restart of it or of the pelvis
+    (``imuhip.orientation.heading._epochs``).
     """
     from imuhip.orientation import heading
+    from imuhip.orientation.heading import _epochs
 
     notes: list[str] = []
+    m = len(ori.t_s)
+    ep_pelvis = _epochs.filter_epochs(ori, "pelvis")
+    pairs = {
+        p: _epochs.pair_epochs(ep_pelvis, _epochs.filter_epochs(ori, p), m)
+        for p in q_in
+        if p != "pelvis"
+    }
+    reconverging: dict[str, npt.NDArray[np.bool_]] = {}
+    done: set[str] = set()
 
     def fit(
         segs: list[str], gyros: list[str], axis: tuple[float, float, float]
@@ -349,11 +378,11 @@ def _heading_offsets(
             "mean_axis",
             axis,
             second=args[1] if len(args) > 1 else None,
+            pairs=[pairs[s] for s in segs],
         )
 
     offsets: dict[str, tuple[FloatArray, FloatArray]] = {}
     anchor_conf: dict[str, FloatArray] = {}
-    m = len(ori.t_s)
     plan: list[tuple[str, bool, bool]] = []  # (thigh, no_mag, fit) in side order
     for side in (Side.LEFT, Side.RIGHT):
         thigh = f"thigh_{side.suffix}"
@@ -370,6 +399,9 @@ def _heading_offsets(
                 notes.append(f"{thigh}: no gyroscope, relative heading not drift-corrected")
             continue
         corr = fits[thigh]
+        if corr.reconverging is not None:
+            reconverging[thigh] = corr.reconverging
+            done.add(thigh)
         if corr.off_rad is not None:
             offsets[thigh] = (corr.centres, corr.off_rad)
         if no_mag:
@@ -387,10 +419,17 @@ def _heading_offsets(
         want = cfg.heading_correction == "always" or (cfg.heading_correction == "auto" and no_mag)
         if want and t_gate is not None:
             (corr,) = fit(["lumbar"], [t_gate], (1.0, 0.0, 0.0))
+            if corr.reconverging is not None:
+                reconverging["lumbar"] = corr.reconverging
+                done.add("lumbar")
             if corr.off_rad is not None:
                 offsets["lumbar"] = (corr.centres, corr.off_rad)
             notes.append(corr.note)
-    return offsets, anchor_conf, notes
+    for p, pair in pairs.items():  # no walking-axis fit (9D): a fixed re-convergence window
+        if pair is not None and p not in done:
+            cfg_h = heading.HeadingConfig()
+            reconverging[p] = _epochs.reconverging_without_anchor(pair, ori.rate_hz, cfg_h)
+    return offsets, anchor_conf, notes, reconverging
 
 
 _CHUNK = 32768

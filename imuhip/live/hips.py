@@ -14,8 +14,10 @@ reached, with the same code as the offline analysis:
 * **angles**: :func:`imuhip.gait.joints.hip_angles` of the heading-corrected segments.
 
 A sensor whose filter restarted after a long gap starts a new *epoch*: its heading is unrelated
-to the anchor, so the side's angle is withheld ("re-converging") until a short window after the
-restart (settle, then a 3 s walking-axis fit) has re-anchored it.
+to the anchor, so the side's angle is withheld ("re-converging") until a window of
+``HeadingConfig.reanchor_window_s`` after the restart has re-anchored it; windows growing from
+there take over until a regular one lies after the restart. These are the offline analysis's
+anchors (:mod:`imuhip.orientation.heading._epochs`), which marks the same rows invalid.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
 _CAL_TRY_EVERY_S = 1.0  # retry the segment calibration this often
 _CAL_MIN_S = 6.0  # first try: 2 s standing + 4 s walking (SegmentCalConfig minima)
 _CAL_MAX_S = 20.0  # calibration buffer: older data is dropped (bounded memory)
-_SETTLE_S = 0.0  # after a filter restart: let the fresh filter settle ...
-_SHORT_WIN_S = 2.75  # ... then re-anchor its heading on this much walking
+# after a filter restart the heading is re-anchored on a short window (HeadingConfig.
+# reanchor_window_s, from the restart on), then on windows growing by one hop from the same
+# start until a regular window lies after the restart: the anchors of the offline analysis
+# (imuhip.orientation.heading._epochs), held causally
 
 
 @dataclass
@@ -124,6 +128,8 @@ class _Anchor:
     off_rad: float
     epochs: tuple[int, int]  # (pelvis, thigh)
     provisional: bool
+    start: int = 0  # provisional: first row and length of its window
+    length: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +252,20 @@ class LiveHips:
     def _short_windows(self) -> list[tuple[int, int]]:
         """Short re-anchoring windows pending (start, length), one per side needing one."""
         out = []
-        settle = round(_SETTLE_S * self.rate_hz)
-        w = round(_SHORT_WIN_S * self.rate_hz)
+        w = round(self.hcfg.reanchor_window_s * self.rate_hz)
         assert self.k_done is not None
         for t in self.thighs:
+            a = self.anchor.get(t)
             if not self._needs_anchor(t):
+                if a is not None and a.provisional:  # the next growing window, if any
+                    n = a.length + self.hop
+                    while a.start + n - 1 <= self.k_done:  # that one found no walking
+                        n += self.hop
+                    if n <= self.win:
+                        out.append((a.start, n))
                 continue
             r = max(self.restart_k.get("pelvis", 0), self.restart_k.get(t, 0))
-            s = r + settle
+            s = r
             # slide by 1 s while the last try found no walking
             while s + w - 1 <= self.k_done:
                 s += round(self.rate_hz)
@@ -365,9 +377,12 @@ class LiveHips:
     def _fit_short(self, ka: int, w: int) -> None:
         cfg = replace(self.hcfg, window_s=w / self.rate_hz, hop_s=w / self.rate_hz)
         for t, off in self._fit(ka, ka + w, cfg).items():
+            a = self.anchor.get(t)
             if self._needs_anchor(t):
-                self.anchor[t] = _Anchor(off, (self.epoch["pelvis"], self.epoch[t]), True)
                 log.info("%s: heading re-anchored after a filter restart", t)
+            elif a is None or not a.provisional or a.start != ka or w <= a.length:
+                continue
+            self.anchor[t] = _Anchor(off, (self.epoch["pelvis"], self.epoch[t]), True, ka, w)
 
     def _angles(self, ka: int, kb: int) -> list[HipUpdate]:
         """Hip angles of grid rows ``[ka, kb)`` with the anchors as they stand."""

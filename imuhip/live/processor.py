@@ -33,6 +33,7 @@ from imuhip.live.grid import GridResampler
 from imuhip.live.hips import HipUpdate, LiveHips
 from imuhip.live.latency import LatencyHistogram, _TimedRing
 from imuhip.live.strides import LiveStrides
+from imuhip.orientation.fusion.session import RESET_GAP_S
 from imuhip.types import RawPacket, SegmentCalibration, SensorMeta, SessionEvent, SessionMeta
 
 __all__ = [
@@ -52,7 +53,7 @@ FloatArray = npt.NDArray[np.float64]
 LIVE_SEGCAL_KIND = "live_segment_calibration"
 _STALE_ROWS = 20  # a side with no angle for this many grid rows (0.1 s at 200 Hz) shows none
 
-_RESET_GAP_S = 0.5  # longer gaps restart the sensor's filter (its state is stale after them)
+_RESET_GAP_S = RESET_GAP_S  # longer gaps restart the sensor's filter, as offline
 _MAX_FILL_S = 1.0  # as AlignConfig.max_fill_gap_s (only gaps up to _RESET_GAP_S reach it)
 _IR_WINDOW_S = 5.0  # hip rotation excursion shown live: over this many seconds
 
@@ -198,13 +199,14 @@ class LiveProcessor:
             smp.gyr_rad_s[ok],
             mag,
         ):
-            if st.fusion is None or rows.restart:
+            if st.fusion is None:
                 from imuhip.orientation.fusion.online import OnlineFusion
 
-                if st.fusion is not None:
-                    st.resets += 1
-                    log.info("%s: filter restarted after a gap", sensor)
                 st.fusion = OnlineFusion(rate_hz=self.rate_hz, use_mag=rows.mag_ut is not None)
+            elif rows.restart:  # as the offline fusion: new orientation, same gyroscope bias
+                st.resets += 1
+                log.info("%s: filter restarted after a gap", sensor)
+                st.fusion.restart()
             res = st.fusion.update(rows.acc_m_s2, rows.gyr_rad_s, rows.mag_ut, valid=rows.valid)
             self.hips.add(
                 sensor,

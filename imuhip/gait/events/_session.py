@@ -8,6 +8,7 @@ swing) falls back to the next source, and the fallback is reported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,7 @@ def detect_side_events(
 def session_events(
     ori: OrientationSession,
     segcal: SegmentCalibration | None,
-    valid: BoolArray,
+    valid: BoolArray | Mapping[str, BoolArray],
     sides: tuple[str, ...],
     heading_rad: FloatArray | None = None,
     cfg: EventConfig | None = None,
@@ -128,8 +129,10 @@ def session_events(
     ----------
     ori : OrientationSession
     segcal : SegmentCalibration or None
-    valid : (M,) bool
-        Samples where the angles are valid; a side's strides also need its event sensor.
+    valid : (M,) bool, or side -> (M,) bool
+        Samples where the angles are valid (per side: ``JointAngles.side_valid``, so that a gap
+        of one thigh does not invalidate the other side's strides); a side's strides also need
+        its event sensor.
     sides : tuple of str
         The sides to detect (``"left"``, ``"right"``).
     heading_rad : (M,) float64, optional
@@ -160,7 +163,8 @@ def session_events(
     checks: dict[str, Any] = {"notes": notes}
     for side, ev in events.items():
         other = [e.ic_s for s, e in events.items() if s != side]
-        ok = np.asarray(valid, dtype=bool) & np.asarray(ori.valid[placement[side]], dtype=bool)
+        v = valid[side] if isinstance(valid, Mapping) else valid
+        ok = np.asarray(v, dtype=bool) & np.asarray(ori.valid[placement[side]], dtype=bool)
         mine = segment_strides(ev, ori.t_s, ok, heading_rad, cfg)
         mine = check_strides(mine, other[0] if other else None, cfg)
         strides += mine

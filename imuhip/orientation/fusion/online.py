@@ -55,6 +55,19 @@ class OnlineFusion:
         self._last: dict[str, FloatArray | None] = {"acc": None, "gyr": None, "mag": None}
         self.n_samples = 0
 
+    def restart(self) -> None:
+        """Forget the orientation after a gap (:data:`~imuhip.orientation.fusion.session.
+        RESET_GAP_S`), keep the gyroscope bias estimate and its uncertainty.
+
+        After seconds without data nothing is known about the orientation, but the bias of the
+        same gyroscope has not changed: a filter restarted with a zero bias turned the 6D
+        heading by the bias (up to 0.5 deg/s) until it had estimated it again.
+        """
+        bias, sigma = self._vqf.getBiasEstimate()
+        self._vqf.resetState()
+        self._vqf.setBiasEstimate(np.asarray(bias, dtype=np.float64), float(sigma))
+        self._last = {"acc": None, "gyr": None, "mag": None}
+
     def update(
         self,
         acc_m_s2: npt.ArrayLike,

@@ -10,13 +10,50 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.orientation.fusion._types import FuseConfig, canonical_method
+from imuhip.orientation.fusion._types import FuseConfig, FusionResult, canonical_method
 from imuhip.orientation.fusion.core import estimate_orientation_full
 from imuhip.types import AlignedSession, OrientationSession
 
-__all__ = ["fuse_session", "fuse_session_degrading"]
+__all__ = [
+    "FILTER_RESTART_KEY",
+    "RESET_GAP_S",
+    "filter_runs",
+    "fuse_session",
+    "fuse_session_degrading",
+]
 
 log = logging.getLogger(__name__)
+
+#: A gap (no sample) longer than this restarts the sensor's filter at the first sample after it,
+#: offline (:func:`fuse_session`) and live (``imuhip.live``) alike: after seconds without data
+#: (a reconnect) nothing is known about the orientation, and a filter run through filled
+#: samples was tens of degrees off for seconds (``docs/live.md``, "Gaps and reconnects").
+RESET_GAP_S = 0.5
+#: ``OrientationSession.diagnostics[p][FILTER_RESTART_KEY]``: (M,) bool, True on the first row
+#: of each filter run after a gap longer than :data:`RESET_GAP_S` (the rows of the gap before
+#: it are invalid and hold the last orientation).
+FILTER_RESTART_KEY = "filter_restart"
+
+
+def filter_runs(valid: npt.NDArray[np.bool_], rate_hz: float) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` of one filter run each, split at gaps > :data:`RESET_GAP_S`.
+
+    A gap is an interior run of ``n`` invalid rows between two valid ones; it spans
+    ``(n + 1) / rate_hz`` seconds between the samples around it (the live grid's measure). A
+    run ends at its last valid row; the rows of a gap belong to no run. Leading and trailing
+    invalid rows stay with the first and last run (the filter fills them as before).
+    """
+    m = len(valid)
+    ok = np.flatnonzero(valid)
+    if len(ok) < 2:
+        return [(0, m)]
+    step = np.diff(ok)  # n + 1 between consecutive valid rows
+    cut = np.flatnonzero(step > RESET_GAP_S * rate_hz + 1e-6)
+    if not len(cut):
+        return [(0, m)]
+    starts = [0, *(ok[cut + 1]).tolist()]
+    stops = [*(ok[cut] + 1).tolist(), m]
+    return list(zip(starts, stops, strict=True))
 
 
 def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> OrientationSession:
@@ -26,7 +63,9 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
     ----------
     aligned : AlignedSession
         Sensors on one uniform grid with their ``valid`` masks (filled rows are refilled here
-        by interpolation, or causal hold for ``vqf_online``, and stay invalid).
+        by interpolation, or causal hold for ``vqf_online``, and stay invalid). After a gap
+        longer than :data:`RESET_GAP_S` the filter restarts at the next valid row (``vqf_online``
+        keeps its gyroscope bias estimate, as live); the gap rows hold the last orientation.
     cfg : FuseConfig, optional
         Method, magnetometer use and tuning (default: vqf offline, 9D where a sensor has a
         magnetometer).
@@ -36,7 +75,8 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
     OrientationSession
         ``source`` is the canonical method name. ``diagnostics[placement]`` holds ``(M,)``
         arrays: ``rest``, ``uses_mag`` (constant), and where available ``mag_disturbed`` and
-        ``gyr_bias_x_rad_s`` / ``_y_`` / ``_z_``.
+        ``gyr_bias_x_rad_s`` / ``_y_`` / ``_z_``, and :data:`FILTER_RESTART_KEY` (True on the
+        first row of each run after a restart).
     """
     cfg = FuseConfig() if cfg is None else cfg
     if not isinstance(aligned, AlignedSession):
@@ -51,14 +91,8 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
     for placement, s in aligned.sensors.items():
         mag = s.mag_ut if cfg.use_mag else None
         try:
-            res = estimate_orientation_full(
-                s.acc_m_s2,
-                s.gyr_rad_s,
-                mag,
-                rate_hz=aligned.rate_hz,
-                method=method,
-                valid=s.valid,
-                params=cfg.params,
+            res, restart = _fuse_runs(
+                s.acc_m_s2, s.gyr_rad_s, mag, s.valid, aligned.rate_hz, method, cfg
             )
         except ValueError as err:
             raise ValueError(f"sensor {placement!r}: {err}") from err
@@ -67,6 +101,7 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
         d: dict[str, npt.NDArray[Any]] = {
             "rest": res.rest,
             "uses_mag": np.full(m, res.uses_mag, dtype=bool),
+            FILTER_RESTART_KEY: restart,
         }
         if res.mag_disturbed is not None:
             d["mag_disturbed"] = res.mag_disturbed
@@ -93,6 +128,85 @@ def fuse_session(aligned: AlignedSession, cfg: FuseConfig | None = None) -> Orie
         diagnostics=diagnostics,
         mag_ut=mag_used,
     )
+
+
+def _fuse_runs(
+    acc: npt.NDArray[np.float64],
+    gyr: npt.NDArray[np.float64],
+    mag: npt.NDArray[np.float64] | None,
+    valid: npt.NDArray[np.bool_],
+    rate_hz: float,
+    method: str,
+    cfg: FuseConfig,
+) -> tuple[FusionResult, npt.NDArray[np.bool_]]:
+    """One sensor through the filter, restarted after every gap > :data:`RESET_GAP_S`.
+
+    Returns the result over all rows (gap rows: invalid, last orientation and diagnostics
+    held) and the ``(M,)`` restart mask.
+    """
+    m = len(valid)
+    runs = filter_runs(valid, rate_hz)
+    restart = np.zeros(m, dtype=bool)
+    if len(runs) == 1:
+        res = estimate_orientation_full(
+            acc, gyr, mag, rate_hz=rate_hz, method=method, valid=valid, params=cfg.params
+        )
+        return res, restart
+    parts = []
+    online = None
+    if method == "vqf_online":  # one filter, restarted with its bias kept (as live)
+        from imuhip.orientation.fusion.online import OnlineFusion
+
+        online = OnlineFusion(rate_hz=rate_hz, use_mag=mag is not None, params=cfg.params)
+    for a, b in runs:
+        mag_ab = None if mag is None else mag[a:b]
+        if online is not None:
+            if a > 0:
+                online.restart()
+            parts.append(online.update(acc[a:b], gyr[a:b], mag_ab, valid=valid[a:b]))
+            continue
+        parts.append(
+            estimate_orientation_full(
+                acc[a:b],
+                gyr[a:b],
+                mag_ab,
+                rate_hz=rate_hz,
+                method=method,
+                valid=valid[a:b],
+                params=cfg.params,
+            )
+        )
+    # every row from the runs; gap rows hold the last row of the run before them
+    offset = 0
+    pos = np.zeros(m, dtype=np.int64)
+    for (a, b), nxt in zip(runs, [*(r[0] for r in runs[1:]), m], strict=True):
+        pos[a:b] = offset + np.arange(b - a)
+        pos[b:nxt] = offset + (b - a) - 1
+        offset += b - a
+    restart[[a for a, _ in runs[1:]]] = True
+
+    def cat(name: str) -> npt.NDArray[Any] | None:
+        vals = [getattr(p, name) for p in parts]
+        if any(v is None for v in vals):
+            return None
+        return np.concatenate(vals)[pos]
+
+    q = cat("q_world_sensor")
+    rest = cat("rest")
+    assert q is not None and rest is not None
+    run_valid = np.zeros(m, dtype=bool)
+    for a, b in runs:
+        run_valid[a:b] = True
+    res = FusionResult(
+        q_world_sensor=q,
+        valid=valid & run_valid,
+        rest=rest & run_valid,
+        mag_disturbed=cat("mag_disturbed"),
+        gyr_bias_rad_s=cat("gyr_bias_rad_s"),
+        method=parts[0].method,
+        uses_mag=parts[0].uses_mag,
+    )
+    return res, restart
 
 
 def fuse_session_degrading(

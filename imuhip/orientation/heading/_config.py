@@ -42,6 +42,11 @@ class HeadingConfig:
         Confidence right at a 6D walking-axis anchor (the constraint's own uncertainty).
     anchor_tau_s : float
         Confidence decay time constant away from the nearest anchor.
+    reanchor_window_s : float
+        After a filter restart (:data:`imuhip.orientation.fusion.session.RESET_GAP_S`) the
+        relative heading is re-anchored on the first window this long with walking (tried every
+        1 s from the restart on), unless a regular window completes first; until then the hip
+        angles are invalid (re-converging), offline and live alike.
     vendor_anchored_confidence : float
         Confidence of a vendor orientation whose heading the vendor's fusion referenced to the
         magnetometer (:func:`vendor_heading_anchored`) when the raw field is not available to
@@ -59,3 +64,4 @@ class HeadingConfig:
     anchored_confidence: float = 0.7
     anchor_tau_s: float = 60.0
     vendor_anchored_confidence: float = 0.7
+    reanchor_window_s: float = 4.75

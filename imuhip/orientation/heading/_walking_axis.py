@@ -10,7 +10,7 @@ anchor windows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -142,6 +142,8 @@ class _HeadingFit:
     note: str
     rate_hz: float
     cfg: HeadingConfig
+    #: (M,) rows re-converging after a filter restart (``None``: no restart), see ``_epochs``
+    reconverging: BoolArray | None = None
 
     def confidence(self, m: int) -> FloatArray:
         """Anchor confidence per sample, ``(m,)`` (0 without anchors)."""
@@ -170,6 +172,7 @@ def _heading_fit(
     method: str,
     segment_axis: tuple[float, float, float],
     second: tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, str] | None = None,
+    pairs: list[npt.NDArray[np.int64] | None] | None = None,
 ) -> list[_HeadingFit]:
     """Walking-axis heading offsets per sample, from segment or sensor orientations.
 
@@ -179,7 +182,9 @@ def _heading_fit(
     (``q_gyr = _NO_QUAT``) or the sensor-frame one with ``q_gyr`` its sensor orientation.
     ``second`` = ``(qt, cal_t, q_gyr, gyr, ok, name)`` of another segment against the same
     pelvis (both thighs in one pass). Inputs checked by the callers; the same numbers as the
-    numpy version before it (tests). One fit per segment.
+    numpy version before it (tests). One fit per segment. ``pairs`` (one per segment, from
+    :func:`imuhip.orientation.heading._epochs.pair_epochs`, ``None`` = no filter restart):
+    anchors per filter epoch pair and the re-converging rows (``_epochs.reanchor``).
     """
     m = len(ok)
     win = max(2, round(cfg.window_s * rate_hz))
@@ -220,7 +225,55 @@ def _heading_fit(
         for j in range(win // b):
             sums += blk[first + j]
         fits.append(_fit_from_sums(sums, starts, win, rate_hz, cfg, nm, method))
-    return fits
+    if pairs is None or all(p is None for p in pairs):
+        return fits
+    segs = [(qt, cal_t, q_gyr, gyr, ok)]
+    if second is not None:
+        segs.append((second[0], second[1], second[2], second[3], second[4]))
+    out = []
+    for f, pair, seg in zip(fits, pairs, segs, strict=True):
+        out.append(
+            f if pair is None else _with_epochs(f, pair, qp, cal_p, seg, method, segment_axis)
+        )
+    return out
+
+
+def _with_epochs(
+    f: _HeadingFit,
+    pair: npt.NDArray[np.int64],
+    qp: FloatArray,
+    cal_p: FloatArray,
+    seg: tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray],
+    method: str,
+    segment_axis: tuple[float, float, float],
+) -> _HeadingFit:
+    """``f`` with its anchors split at the filter restarts of ``pair`` (``_epochs.reanchor``)."""
+    from imuhip.orientation.heading import _epochs
+
+    qt, cal_t, q_gyr, gyr, ok = seg
+
+    def short_fit(a: int, b: int) -> float | None:
+        cfg = _epochs._short_cfg(f.cfg, b - a, f.rate_hz)
+        qg = q_gyr if not len(q_gyr) else q_gyr[a:b]
+        (g,) = _heading_fit(
+            qp[a:b], cal_p, qt[a:b], cal_t, qg, gyr[a:b], ok[a:b], f.rate_hz, cfg, "",
+            method, segment_axis,
+        )  # fmt: skip
+        return None if g.off_rad is None or not len(g.off_rad) else float(g.off_rad[-1])
+
+    starts, centres, off, reconv = _epochs.reanchor(
+        f.starts,
+        f.off_rad,
+        f.win,
+        max(1, round(f.cfg.hop_s * f.rate_hz)),
+        pair,
+        f.rate_hz,
+        f.cfg,
+        short_fit,
+    )
+    if not len(centres):
+        return replace(f, starts=starts, centres=centres, off_rad=None, reconverging=reconv)
+    return replace(f, starts=starts, centres=centres, off_rad=off, reconverging=reconv)
 
 
 def _fit_from_sums(

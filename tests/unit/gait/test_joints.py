@@ -402,3 +402,31 @@ def test_joint_angles_of_short_sessions_equal_the_public_functions(m: int) -> No
             joint_angles(short, segcal, cfg)
         return
     _assert_angles_equal(joint_angles(short, segcal, cfg), _composed(short, segcal, cfg, True))
+
+
+def test_a_thigh_gap_costs_only_its_own_side_strides() -> None:
+    """recordings/lossy_link.imrec: thigh_l disconnects for 1.5 s at ~12.5 s (and again at
+    ~23.5 s); the left strides over the gap and its re-convergence are invalid ('gap'), the
+    right strides over the same seconds stay valid (per-side validity, JointAngles.side_valid),
+    as the manifest's truth says they are (35 true right strides)."""
+    from pathlib import Path
+
+    from imuhip.pipeline import analyze_recording
+
+    rec = Path(__file__).resolve().parents[3] / "recordings" / "lossy_link.imrec"
+    res = analyze_recording(rec)
+    a = res.angles
+    assert set(a.side_valid) == {"left", "right"}
+    # some rows are valid for the right side only (the left thigh's gap), none for the left only
+    # beyond the pelvis (both need it)
+    only_right = a.side_valid["right"] & ~a.side_valid["left"]
+    assert only_right.sum() > 5 * 100  # > 5 s at 100 Hz
+    np.testing.assert_array_equal(a.valid, a.side_valid["left"] & a.side_valid["right"])
+
+    def over(side: str, t0: float, t1: float) -> list[bool]:
+        return [s.valid for s in res.strides if s.side == side and t0 <= s.ic_s < t1]
+
+    assert not any(over("left", 13.0, 17.0))  # the gap and the re-convergence after it
+    right = over("right", 13.0, 17.0)
+    assert len(right) >= 3 and all(right)
+    assert sum(s.valid for s in res.strides if s.side == "right") >= 28

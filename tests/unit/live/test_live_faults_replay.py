@@ -1,14 +1,14 @@
 """A ``live --simulate --faults`` recording replayed through the live path, live hip angles
 against the offline analysis of the same file (issue 14: within 1 deg).
 
-Known gap (measured on 60 s and 120 s faulted sessions): the two paths handle the reconnect gaps
-differently. The live processor restarts a sensor's filter after a gap > 0.5 s and re-anchors
-its heading (``imuhip.live.hips``); the offline analysis fills gaps up to 1 s and runs its filter
-on through them (after a 1 s gap its 6D flexion was 25 deg off for ~3 s, adduction 3 deg for
-~9 s), and its heading windows span the gaps. Median |live - offline| was 0.4-0.5 deg, but the
-maximum 17-58 deg right after gaps, and 1-3 deg constant offsets for tens of seconds after them;
-before any gap 1 deg (IR, the causal heading anchor against the interpolated one). The test is a
-strict xfail: it fails as soon as the two agree, so the marker must then go.
+Both paths treat a reconnect gap (> ``RESET_GAP_S`` = 0.5 s without samples) the same way: the
+sensor's filter restarts at the first sample after it with its gyroscope bias kept
+(``imuhip.orientation.fusion.session``), the relative heading is re-anchored per filter epoch
+pair, first on a ``HeadingConfig.reanchor_window_s`` window after the restart, then on windows
+growing by one hop, never across the gap (``imuhip.orientation.heading._epochs``), and the rows
+until that first anchor are re-converging: no live angle, ``JointAngles.valid`` False offline.
+Before (filter run through the filled gap offline, restarted with zero bias live) the two
+parted by 17-58 deg after gaps.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from imuhip.pipeline import AnalysisConfig, analyze_recording
 from tests.unit.live.test_live_equals_offline import _live_angles
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each run of True."""
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=True,
-    reason="live restarts filters after reconnect gaps, offline fills and runs on (see module)",
-)
 def test_faulted_live_recording_replays_to_the_offline_angles(tmp_path: Path) -> None:
     out = tmp_path / "faulted"
     r = subprocess.run(
@@ -42,13 +44,29 @@ def test_faulted_live_recording_replays_to_the_offline_angles(tmp_path: Path) ->
     proc, got = _live_angles(path)
     assert sum(s.resets for s in proc.sensors.values()) >= 3  # the reconnects were replayed
     res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
+    m = len(res.angles.t_s)
     k0 = round(res.angles.t_s[0] * proc.rate_hz)
+    valid = res.angles.valid
     for side in ("left", "right"):
         ks = np.array(sorted(got[side]))
-        assert len(ks) / proc.rate_hz > 15.0  # live angles after the calibration period
+        # live angles after the calibration period (3 reconnects per side: ~5 s re-converging
+        # after each)
+        assert len(ks) / proc.rate_hz > 10.0
         idx = ks - k0
-        ok = (idx >= 0) & (idx < len(res.angles.t_s))
-        live = np.array([got[side][k] for k in ks])[ok]
-        off = np.degrees(res.angles.hip_rad[side])[idx[ok]]
-        diff = np.abs(live - off)[res.angles.valid[idx[ok]]]
+        assert idx.min() >= 0 and idx.max() < m
+        live = np.array([got[side][k] for k in ks])
+        off = np.degrees(res.angles.hip_rad[side])[idx]
+        diff = np.abs(live - off)[valid[idx]]
+        # measured (6 recordings): max 0.38-0.49 / 0.26-0.35 / 0.52-0.90 deg (flexion /
+        # adduction / rotation); the rotation rest is the causal heading hold (docs/live.md)
         assert diff.max() <= 1.0, (side, diff.max(axis=0))
+        # both paths mark the re-convergence the same way: after the live calibration, rows
+        # valid offline without a live angle are a few single rows (grid points a lost packet
+        # shifts by one row between the online and the offline clock), never a stretch; before
+        # the offline re-convergence marks, runs of 0.2-2.8 s of them followed the reconnects
+        have = np.zeros(m, bool)
+        have[idx] = True
+        missing = valid & ~have & (np.arange(m) >= idx[0])
+        assert missing.sum() < 0.01 * valid[idx[0] :].sum(), (side, missing.sum())
+        longest = max((b - a for a, b in _runs(missing)), default=0)
+        assert longest <= 10, (side, longest / proc.rate_hz)
