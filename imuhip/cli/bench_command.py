@@ -166,14 +166,29 @@ def run_end_to_end(
     return {
         "format": "imuhip-bench-end-to-end",
         "cpu_count": os.cpu_count(),
-        # off (PYTHONDONTWRITEBYTECODE): every process compiles all it imports from source
-        "bytecode_cache": not sys.dont_write_bytecode,
+        # off (PYTHONDONTWRITEBYTECODE and no .pyc written, e.g. by `imuhip warmup`): every
+        # process compiles all it imports from source
+        "bytecode_cache": _bytecode_present(),
         "sensors": sensors,
         "rate_hz": rate_hz,
         "repeats": repeats,
         "sessions": sessions,
         "first_run": first,
     }
+
+
+def _bytecode_present() -> bool:
+    """Whether imported modules load from ``.pyc`` files: written now, or already there (Python
+    reads existing ``.pyc`` whatever ``PYTHONDONTWRITEBYTECODE`` says; ``imuhip warmup`` writes
+    them)."""
+    import importlib.util
+
+    import imuhip.pipeline
+
+    if not sys.dont_write_bytecode:
+        return True
+    src = imuhip.pipeline.__file__
+    return Path(importlib.util.cache_from_source(src)).is_file()
 
 
 def _s(m: dict[str, Any] | None, key: str) -> str:
@@ -195,8 +210,8 @@ def format_end_to_end(res: dict[str, Any]) -> str:
         + (
             "on"
             if res.get("bytecode_cache", True)
-            else "OFF (PYTHONDONTWRITEBYTECODE is set: "
-            "each process compiles every module it imports from source)"
+            else "OFF (PYTHONDONTWRITEBYTECODE is set and no .pyc files exist, run `imuhip "
+            "warmup`: each process compiles every module it imports from source)"
         ),
         f"{'session':>8} {'offlineVQF':>14} {'pipeline':>14} {'imuhip analyze':>16}"
         f" {'pipeline/vqf':>16} {'analyze/vqf':>18}",
