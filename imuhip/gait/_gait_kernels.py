@@ -162,6 +162,21 @@ def prefix_means(d: FloatArray, count: IntArray, out: FloatArray) -> None:
 
 
 @jit
+def _line_extrema(x: FloatArray, col: int, a: int, b: int, slope: float) -> tuple[float, float]:
+    """Max and min of ``x[i, col] - slope * (i - a)`` over ``[a, b)`` (``b > a``), NaN-propagating
+    as ``np.maximum.reduce`` / ``np.minimum.reduce`` (subtracting ``0.0 * k`` is exact)."""
+    mx = x[a, col]
+    mn = mx
+    for i in range(a + 1, b):
+        v = x[i, col] - slope * (i - a)
+        if (v > mx or v != v) and mx == mx:  # NaN sticks, as in np.maximum
+            mx = v
+        if (v < mn or v != v) and mn == mn:
+            mn = v
+    return mx, mn
+
+
+@jit
 def stride_extrema(
     x: FloatArray, col: int, start: IntArray, stop: IntArray, hi: FloatArray, lo: FloatArray
 ) -> None:
@@ -176,22 +191,11 @@ def stride_extrema(
     hi, lo : (S,) float64, filled in place
     """
     for k in range(len(start)):
-        a = start[k]
-        b = stop[k]
-        if b <= a:
+        if stop[k] <= start[k]:
             hi[k] = np.nan
             lo[k] = np.nan
-            continue
-        mx = x[a, col]
-        mn = mx
-        for i in range(a + 1, b):
-            v = x[i, col]
-            if (v > mx or v != v) and mx == mx:  # NaN sticks, as in np.maximum
-                mx = v
-            if (v < mn or v != v) and mn == mn:
-                mn = v
-        hi[k] = mx
-        lo[k] = mn
+        else:
+            hi[k], lo[k] = _line_extrema(x, col, start[k], stop[k], 0.0)
 
 
 @jit
@@ -210,18 +214,8 @@ def stride_extrema_detrended(
             lo[k] = np.nan
             continue
         e = b if b < n else n - 1
-        x0 = x[a, col]
-        slope = (x[e, col] - x0) / (e - a) if e > a else 0.0
-        mx = x0
-        mn = x0
-        for i in range(a + 1, b):
-            v = x[i, col] - slope * (i - a)
-            if (v > mx or v != v) and mx == mx:
-                mx = v
-            if (v < mn or v != v) and mn == mn:
-                mn = v
-        hi[k] = mx
-        lo[k] = mn
+        slope = (x[e, col] - x[a, col]) / (e - a) if e > a else 0.0
+        hi[k], lo[k] = _line_extrema(x, col, a, b, slope)
 
 
 @jit
