@@ -62,9 +62,9 @@ from imuhip.sim.session import (
     _link_events,
     _save_npz,
     _sim_sensor_meta,
-    _stamp_stop_frame,
 )
 from imuhip.sim.truth import hip_angles
+from imuhip.sim.writer import write_imrec
 from imuhip.types import RawPacket, SensorMeta, SessionEvent, SessionMeta
 
 __all__ = [
@@ -443,23 +443,7 @@ def _rom_truth(
 
 def write_rom_recording(result: RomSimResult, path: str | Path) -> dict[str, Path]:
     """Write ``NAME.imrec``, ``NAME.truth.json`` and ``NAME.truth.npz`` (overwriting them)."""
-    from imuhip.ingest.recording import RecordingWriter
-
-    path = Path(path)
-    if path.suffix != ".imrec":
-        path = path.with_name(path.name + ".imrec")
-    stem = path.name[: -len(".imrec")]
-    frames: list[tuple[int, int, RawPacket | SessionEvent]] = []
-    frames += [(pk.host_rx_ns, 1, pk) for pk in result.delivered]
-    frames += [(ev.host_rx_ns, 0, ev) for ev in result.events]
-    frames.sort(key=lambda f: (f[0], f[1]))
-    with RecordingWriter(path, result.meta, overwrite=True) as w:
-        for _, _, fr in frames:
-            if isinstance(fr, RawPacket):
-                w.write_packet(fr)
-            else:
-                w.write_event(fr)
-    _stamp_stop_frame(path, (frames[-1][0] if frames else 0) + 100_000_000)
+    path, stem = write_imrec(path, result.meta, result.delivered, result.events)
     json_path = path.with_name(stem + ".truth.json")
     json_path.write_text(json.dumps(result.truth, indent=1) + "\n")
     npz_path = path.with_name(stem + ".truth.npz")

@@ -10,6 +10,7 @@ import hashlib
 import json
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.sim.result import SimResult
-from imuhip.types import RawPacket, SessionEvent
+from imuhip.types import RawPacket, SessionEvent, SessionMeta
 
 __all__ = ["sha256_file", "truth_json", "write_simulated_recording"]
 
@@ -76,6 +77,35 @@ def _stamp_stop_frame(path: Path, host_rx_ns: int) -> None:
     raise RuntimeError(f"no final stop frame found in {path}")
 
 
+def write_imrec(
+    path: str | Path,
+    meta: SessionMeta,
+    delivered: Sequence[RawPacket],
+    events: Sequence[SessionEvent],
+    *,
+    header_copy: bool = True,
+) -> tuple[Path, str]:
+    """Packets and events in host-receive order (events first at equal times) as ``NAME.imrec``,
+    closed by a stop frame 0.1 s after the last; returns the path (``.imrec`` added) and stem."""
+    from imuhip.ingest.recording import RecordingWriter
+
+    path = Path(path)
+    if path.suffix != ".imrec":
+        path = path.with_name(path.name + ".imrec")
+    frames: list[tuple[int, int, RawPacket | SessionEvent]] = []
+    frames += [(pk.host_rx_ns, 1, pk) for pk in delivered]
+    frames += [(ev.host_rx_ns, 0, ev) for ev in events]
+    frames.sort(key=lambda f: (f[0], f[1]))
+    with RecordingWriter(path, meta, overwrite=True, header_copy=header_copy) as w:
+        for _, _, fr in frames:
+            if isinstance(fr, RawPacket):
+                w.write_packet(fr)
+            else:
+                w.write_event(fr)
+    _stamp_stop_frame(path, (frames[-1][0] if frames else 0) + 100_000_000)
+    return path, path.name[: -len(".imrec")]
+
+
 def write_simulated_recording(
     result: SimResult, path: str | Path, *, truth_dtype: type = np.float32
 ) -> dict[str, Path]:
@@ -91,25 +121,8 @@ def write_simulated_recording(
     dict
         ``{"imrec": ..., "truth_json": ..., "truth_npz": ...}`` paths.
     """
-    from imuhip.ingest.recording import RecordingWriter
-
-    path = Path(path)
-    if path.suffix != ".imrec":
-        path = path.with_name(path.name + ".imrec")
-    stem = path.name[: -len(".imrec")]
-    frames: list[tuple[int, int, RawPacket | SessionEvent]] = []
-    frames += [(pk.host_rx_ns, 1, pk) for pk in result.delivered]
-    frames += [(ev.host_rx_ns, 0, ev) for ev in result.events]
-    frames.sort(key=lambda f: (f[0], f[1]))
     # no header copy: the shipped demos regenerate byte for byte (recordings/MANIFEST.toml)
-    with RecordingWriter(path, result.meta, overwrite=True, header_copy=False) as w:
-        for _, _, fr in frames:
-            if isinstance(fr, RawPacket):
-                w.write_packet(fr)
-            else:
-                w.write_event(fr)
-    last = frames[-1][0] if frames else 0
-    _stamp_stop_frame(path, last + 100_000_000)
+    path, stem = write_imrec(path, result.meta, result.delivered, result.events, header_copy=False)
     json_path = path.with_name(stem + ".truth.json")
     json_path.write_text(json.dumps(truth_json(result), indent=1, sort_keys=False) + "\n")
     npz_path = path.with_name(stem + ".truth.npz")
