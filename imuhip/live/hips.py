@@ -9,9 +9,15 @@ reached, with the same code as the offline analysis:
   it succeeds;
 * **relative heading**: the walking-axis anchor of :mod:`imuhip.orientation.heading` (the same
   windows, 8 s every 2 s, on the same grid, 6D and 9D as ``AnalysisConfig(relative_heading=
-  "walking")``); causally, each window's offset holds from the end of that window on, where the
-  offline analysis interpolates between window centres;
+  "walking")``), interpolated between window centres exactly as offline: a grid row's angle is
+  produced once the anchor after it is known, i.e. ``window_s / 2`` to ``window_s / 2 + hop_s``
+  (4-6 s) behind the newest data; rows after the last anchor of a filter epoch pair hold its
+  offset once the pair has ended (a restart) or the session ends (:meth:`LiveHips.finish`), and
+  after :data:`MAX_WAIT_S` without a new anchor (standing still) rather than wait longer;
 * **angles**: :func:`imuhip.gait.joints.hip_angles` of the heading-corrected segments.
+
+(Holding each window's offset from the end of that window on, with no delay, left live hip
+rotation up to 1.9 deg off the offline angle when the relative heading of a 6D session moved.)
 
 A sensor whose filter restarted after a long gap starts a new *epoch*: its heading is unrelated
 to the anchor, so the side's angle is withheld ("re-converging") until a window of
@@ -23,7 +29,7 @@ anchors (:mod:`imuhip.orientation.heading._epochs`), which marks the same rows i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +37,8 @@ import numpy.typing as npt
 from imuhip.conventions import Side, quat_mul
 from imuhip.errors import CalibrationError
 from imuhip.gait.joints import hip_angles
+from imuhip.live._hip_rows import Knots as _Knots
+from imuhip.live._hip_rows import Store as _Store
 from imuhip.orientation import _heading_kernels as _hk
 from imuhip.orientation import heading
 from imuhip.orientation.segment_calibration import SegmentCalConfig, calibrate_segments
@@ -47,78 +55,12 @@ THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
 _CAL_TRY_EVERY_S = 1.0  # retry the segment calibration this often
 _CAL_MIN_S = 6.0  # first try: 2 s standing + 4 s walking (SegmentCalConfig minima)
 _CAL_MAX_S = 20.0  # calibration buffer: older data is dropped (bounded memory)
+MAX_WAIT_S = 60.0
+"""Longest a row waits for the next heading anchor (no walking): then it holds the last one."""
 # after a filter restart the heading is re-anchored on a short window (HeadingConfig.
 # reanchor_window_s, from the restart on), then on windows growing by one hop from the same
 # start until a regular window lies after the restart: the anchors of the offline analysis
-# (imuhip.orientation.heading._epochs), held causally
-
-
-@dataclass
-class _Store:
-    """One sensor's fused rows on the grid, from grid index ``k0`` on."""
-
-    k0: int | None = None
-    q: FloatArray = field(default_factory=lambda: np.empty((0, 4)))
-    acc: FloatArray = field(default_factory=lambda: np.empty((0, 3)))
-    gyr: FloatArray = field(default_factory=lambda: np.empty((0, 3)))
-    mag: FloatArray | None = None
-    valid: npt.NDArray[np.bool_] = field(default_factory=lambda: np.empty(0, bool))
-    epoch: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
-
-    @property
-    def k_end(self) -> int:
-        """One past the last grid index held (``k0`` when empty)."""
-        return (self.k0 or 0) + len(self.valid)
-
-    def append(
-        self,
-        k0: int,
-        q: FloatArray,
-        acc: FloatArray,
-        gyr: FloatArray,
-        mag: FloatArray | None,
-        valid: npt.NDArray[np.bool_],
-        epoch: int,
-    ) -> None:
-        if self.k0 is None:
-            self.k0 = k0
-            if mag is not None:
-                self.mag = np.empty((0, 3))
-        end = self.k_end
-        if k0 < end:  # overlap (clock model moved back): keep what is there
-            cut = end - k0
-            q, acc, gyr, valid = q[cut:], acc[cut:], gyr[cut:], valid[cut:]
-            mag = None if mag is None else mag[cut:]
-            k0 = end
-        if not len(valid):
-            return
-        pad = k0 - end  # rows never produced (between runs): invalid, no epoch
-        ep = np.full(pad + len(valid), epoch, np.int64)
-        ep[:pad] = -1
-        q_pad = np.tile([1.0, 0.0, 0.0, 0.0], (pad, 1))
-        z = np.zeros((pad, 3))
-        self.q = np.concatenate([self.q, q_pad, q])
-        self.acc = np.concatenate([self.acc, z, acc])
-        self.gyr = np.concatenate([self.gyr, z, gyr])
-        if self.mag is not None:
-            self.mag = np.concatenate([self.mag, z, np.zeros_like(acc) if mag is None else mag])
-        self.valid = np.concatenate([self.valid, np.zeros(pad, bool), valid])
-        self.epoch = np.concatenate([self.epoch, ep])
-
-    def rows(self, ka: int, kb: int) -> slice:
-        """Row slice of grid indices ``[ka, kb)``."""
-        base = self.k0 or 0
-        return slice(ka - base, kb - base)
-
-    def trim(self, keep_from: int) -> None:
-        """Forget rows before grid index ``keep_from``."""
-        if self.k0 is None or keep_from <= self.k0:
-            return
-        n = min(keep_from - self.k0, len(self.valid))
-        self.q, self.acc, self.gyr = self.q[n:], self.acc[n:], self.gyr[n:]
-        self.mag = None if self.mag is None else self.mag[n:]
-        self.valid, self.epoch = self.valid[n:], self.epoch[n:]
-        self.k0 += n
+# (imuhip.orientation.heading._epochs)
 
 
 @dataclass
@@ -177,6 +119,14 @@ class LiveHips:
         self.restart_k: dict[str, int] = {}
         self._next_cal_try: int | None = None
         self.calibrated_at_k: int | None = None
+        #: per thigh and filter epoch pair (pelvis, thigh): the heading anchor knots
+        self.knots: dict[str, dict[tuple[int, int], _Knots]] = {t: {} for t in self.thighs}
+        #: per thigh: last grid row settled (its angle produced, or known to have none)
+        self.kf: dict[str, int] = {}
+        #: rows kept before :attr:`k_final` for readers of :meth:`orientations` (live strides)
+        self.keep_before_final = 0
+        self._finished = False
+        self.last_emitted: dict[str, int] = {}  # per thigh: last grid row with an angle
 
     # -- input ---------------------------------------------------------------------------------
     def add(
@@ -208,14 +158,23 @@ class LiveHips:
             return None
         return min(self.stores[p].k_end for p in self.need) - 1
 
+    @property
+    def k_final(self) -> int | None:
+        """Last grid row settled on every thigh (angles up to it are final)."""
+        return min(self.kf.values()) if self.kf and len(self.kf) == len(self.thighs) else None
+
     def reconverging(self, side: str) -> bool:
-        """The side's angle is withheld after a filter restart (until re-anchored)."""
+        """The side's angle is withheld after a filter restart: until it is re-anchored and its
+        first angle after the restart is final."""
         t = f"thigh_{Side(side).suffix}"
         if self.segcal is None or t not in self.stores:
             return False
         a = self.anchor.get(t)
         cur = (self.epoch["pelvis"], self.epoch[t])
-        return (a is None and max(cur) > 0) or (a is not None and a.epochs != cur)
+        if (a is None and max(cur) > 0) or (a is not None and a.epochs != cur):
+            return True
+        restart = max(self.restart_k.get("pelvis", -1), self.restart_k.get(t, -1))
+        return restart >= 0 and self.last_emitted.get(t, -1) < restart
 
     # -- processing ----------------------------------------------------------------------------
     def update(self) -> list[HipUpdate]:
@@ -236,7 +195,6 @@ class LiveHips:
             shorts = self._short_windows()
             reg_end = self.next_win + self.win - 1
             stop = min(kr, reg_end, *[s + w - 1 for s, w in shorts])
-            out += self._angles(self.k_done + 1, stop + 1)
             self.k_done = stop
             if stop == reg_end:
                 self._fit_regular(self.next_win)
@@ -244,10 +202,19 @@ class LiveHips:
             for s, w in shorts:
                 if s + w - 1 == stop:
                     self._fit_short(s, w)
+        out += self._emit()
         keep = min(self.next_win, self.k_done + 1 - 2 * self.win)
+        if self.kf:
+            keep = min(keep, min(self.kf.values()) + 1 - self.keep_before_final)
         for st in self.stores.values():
             st.trim(keep)
         return out
+
+    def finish(self) -> list[HipUpdate]:
+        """End of the session: the rows still waiting for an anchor hold the last one."""
+        out = self.update()
+        self._finished = True
+        return out + self._emit()
 
     def _short_windows(self) -> list[tuple[int, int]]:
         """Short re-anchoring windows pending (start, length), one per side needing one."""
@@ -309,6 +276,7 @@ class LiveHips:
             self._fit_regular(self.next_win)
             self.next_win += self.hop
         self.k_done = kr
+        self.kf = dict.fromkeys(self.thighs, kr)
         log.info("live segment calibration at %.1f s", kr / self.rate_hz)
         return True
 
@@ -327,21 +295,32 @@ class LiveHips:
             mag_ut={p: _rows_or_none(st[p].mag, sl[p]) for p in placements},
         )
 
-    def _fit(self, ka: int, kb: int, cfg: heading.HeadingConfig) -> dict[str, float]:
+    def _fit(
+        self, ka: int, kb: int, cfg: heading.HeadingConfig
+    ) -> dict[str, tuple[float, tuple[int, int]]]:
         """Walking-axis offsets of the thighs over grid rows ``[ka, kb)`` whose pelvis and
-        thigh rows all belong to the current filter epochs (the offline fit on that window)."""
+        thigh rows each belong to one filter epoch (the offline fit on that window), with that
+        epoch pair."""
         assert self.segcal is not None
         cal = self.segcal.q_sensor_segment
         pel = self.stores["pelvis"]
         ps = pel.rows(ka, kb)
-        if ps.start < 0 or not np.all(pel.epoch[ps] == self.epoch["pelvis"]):
+        if ps.start < 0 or ps.stop > len(pel.epoch):
+            return {}
+        pe = int(pel.epoch[ps.start])
+        if pe < 0 or not np.all(pel.epoch[ps] == pe):
             return {}
         c = np.ascontiguousarray
         args: list[tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, str]] = []
+        pairs: dict[str, tuple[int, int]] = {}
         for t in self.thighs:
             st = self.stores[t]
             ts = st.rows(ka, kb)
-            if ts.start >= 0 and np.all(st.epoch[ts] == self.epoch[t]):
+            if ts.start < 0 or ts.stop > len(st.epoch):
+                continue
+            te = int(st.epoch[ts.start])
+            if te >= 0 and np.all(st.epoch[ts] == te):
+                pairs[t] = (pe, te)
                 ok = c(st.valid[ts] & pel.valid[ps], dtype=np.bool_)
                 q = c(st.q[ts], dtype=np.float64)
                 cal_t = c(cal[t], dtype=np.float64)
@@ -367,51 +346,82 @@ class LiveHips:
         out = {}
         for a, f in zip(args, fits, strict=True):
             if f.off_rad is not None and len(f.off_rad):
-                out[a[5]] = float(f.off_rad[-1])
+                out[a[5]] = (float(f.off_rad[-1]), pairs[a[5]])
         return out
 
     def _fit_regular(self, ka: int) -> None:
-        for t, off in self._fit(ka, ka + self.win, self.hcfg).items():
-            self.anchor[t] = _Anchor(off, (self.epoch["pelvis"], self.epoch[t]), False)
+        for t, (off, pair) in self._fit(ka, ka + self.win, self.hcfg).items():
+            self.anchor[t] = _Anchor(off, pair, False)
+            self.knots[t].setdefault(pair, _Knots()).add(ka + 0.5 * self.win, off, ka + self.win)
 
     def _fit_short(self, ka: int, w: int) -> None:
         cfg = replace(self.hcfg, window_s=w / self.rate_hz, hop_s=w / self.rate_hz)
-        for t, off in self._fit(ka, ka + w, cfg).items():
+        for t, (off, pair) in self._fit(ka, ka + w, cfg).items():
             a = self.anchor.get(t)
             if self._needs_anchor(t):
                 log.info("%s: heading re-anchored after a filter restart", t)
             elif a is None or not a.provisional or a.start != ka or w <= a.length:
                 continue
-            self.anchor[t] = _Anchor(off, (self.epoch["pelvis"], self.epoch[t]), True, ka, w)
+            self.anchor[t] = _Anchor(off, pair, True, ka, w)
+            self.knots[t].setdefault(pair, _Knots()).add(ka + 0.5 * w, off, ka + w)
 
-    def _angles(self, ka: int, kb: int) -> list[HipUpdate]:
-        """Hip angles of grid rows ``[ka, kb)`` with the anchors as they stand."""
-        assert self.segcal is not None
-        cal = self.segcal.q_sensor_segment
-        pel = self.stores["pelvis"]
-        ps = pel.rows(ka, kb)
-        if ps.start < 0:
+    def _emit(self) -> list[HipUpdate]:
+        """Hip angles of the rows whose heading offset is now final, per thigh (see the module
+        docstring); advances :attr:`kf`."""
+        if self.segcal is None or self.k_done is None:
             return []
-        q_pel = quat_mul(pel.q[ps], cal["pelvis"])
         out = []
         for t in self.thighs:
-            a = self.anchor.get(t)
-            st = self.stores[t]
-            ts = st.rows(ka, kb)
-            if a is None or ts.start < 0:
+            ka, kb = self.kf[t] + 1, self.k_done + 1
+            if ka >= kb:
                 continue
-            ok = (
-                pel.valid[ps]
-                & st.valid[ts]
-                & (pel.epoch[ps] == a.epochs[0])
-                & (st.epoch[ts] == a.epochs[1])
-            )
+            pel, st = self.stores["pelvis"], self.stores[t]
+            ps, ts = pel.rows(ka, kb), st.rows(ka, kb)
+            if ps.start < 0 or ts.start < 0:  # rows not held (a sensor joined late): skip them
+                self.kf[t] = self.k_done
+                continue
+            pe, te = pel.epoch[ps], st.epoch[ts]
+            pair = np.where((pe < 0) | (te < 0), -1, pe * 1_000_003 + te)
+            cut = np.flatnonzero(np.diff(pair)) + 1
+            bounds = [0, *cut.tolist(), len(pair)]
+            offs = np.full(len(pair), np.nan)
+            settled = len(pair)
+            for i in range(len(bounds) - 1):
+                a, b = bounds[i], bounds[i + 1]
+                if pair[a] < 0:
+                    continue
+                key = (int(pe[a]), int(te[a]))
+                knots = self.knots[t].get(key)
+                later = pair[b:]
+                closed = self._finished or bool(np.any((later >= 0) & (later != pair[a])))
+                stop = b
+                if not closed:
+                    lim = self.k_done + 1 - 0.5 * self.win  # every knot up to here is known
+                    known = [c for c in (knots.centres if knots else []) if c <= lim]
+                    stop = min(b, int(np.floor(known[-1])) + 1 - ka) if known else a
+                    if ka + b - 1 - (ka + stop) > MAX_WAIT_S * self.rate_hz and knots:
+                        stop = b - round(MAX_WAIT_S * self.rate_hz)  # standing: hold the last
+                    stop = max(stop, a)
+                if knots and stop > a:
+                    rows = np.arange(ka + a, ka + stop, dtype=np.float64)
+                    offs[a:stop] = np.interp(rows, knots.centres, knots.offs)
+                    if key != (0, 0):  # re-converging after a restart: before its first anchor
+                        offs[a:stop][rows < knots.first_end] = np.nan
+                if stop < b:
+                    settled = stop
+                    break
+            ok = pel.valid[ps][:settled] & st.valid[ts][:settled] & np.isfinite(offs[:settled])
+            self.kf[t] = ka + settled - 1
             if not ok.any():
                 continue
-            q_t = quat_mul(st.q[ts][ok], cal[t])
-            q_t = _hk.heading_fix(np.ascontiguousarray(q_t), np.full(len(q_t), a.off_rad))
-            ang = hip_angles(q_pel[ok], q_t, THIGH_SIDE[t])
-            out.append(HipUpdate(THIGH_SIDE[t].value, np.arange(ka, kb)[ok], ang))
+            cal = self.segcal.q_sensor_segment
+            q_pel = quat_mul(pel.q[ps][:settled][ok], cal["pelvis"])
+            q_t = quat_mul(st.q[ts][:settled][ok], cal[t])
+            q_t = _hk.heading_fix(np.ascontiguousarray(q_t), offs[:settled][ok])
+            ang = hip_angles(q_pel, q_t, THIGH_SIDE[t])
+            k = np.arange(ka, ka + settled)[ok]
+            self.last_emitted[t] = int(k[-1])
+            out.append(HipUpdate(THIGH_SIDE[t].value, k, ang))
         return out
 
 

@@ -128,6 +128,8 @@ class LiveProcessor:
         self.hips = LiveHips(list(self.sensors), self.rate_hz) if fusion else None
         #: strides per side and their hip rotation excursion, as the report will count them
         self.strides = LiveStrides(self.rate_hz) if fusion else None
+        if self.hips is not None and self.strides is not None:
+            self.hips.keep_before_final = self.strides.win + self.strides.hop
         self.hip_deg: dict[str, FloatArray] = {}
         # one hip update per grid row and side
         cap = int(_IR_WINDOW_S * self.rate_hz) + 2
@@ -255,17 +257,32 @@ class LiveProcessor:
             else:
                 self.reconverging.discard(side)
             # no number it cannot stand behind: nothing while re-converging or after a gap
-            if busy or self._last_k.get(side, -1) < hips.k_done - _STALE_ROWS:
+            kf = hips.kf.get(f"thigh_{Side(side).suffix}", hips.k_done)
+            if busy or self._last_k.get(side, -1) < kf - _STALE_ROWS:
                 self.hip_deg.pop(side, None)
 
     def _count_strides(self, updates: list[HipUpdate]) -> None:
         hips, strides = self.hips, self.strides
-        if hips is None or strides is None or hips.k_done is None or not self.calibrated:
+        if hips is None or strides is None or not self.calibrated:
             return
         for u in updates:
             strides.add(u.side, u.k, u.angles_rad)
-        if strides.ready(hips.k_done):
-            strides.run(hips, hips.k_done)
+        k = hips.k_final  # strides over the rows whose angles are final
+        if k is not None and strides.ready(k):
+            strides.run(hips, k)
+
+    def finish(self) -> list[HipUpdate]:
+        """End of the session: the hip angles still waiting for the next heading anchor, with
+        the last one held (as the offline analysis holds it at the end); returns them."""
+        if self.hips is None:
+            return []
+        updates = self.hips.finish()
+        self._show(updates)
+        self._count_strides(updates)
+        k = self.hips.k_final
+        if self.strides is not None and self.calibrated and k is not None:
+            self.strides.run(self.hips, k, final=True)
+        return updates
 
     def take_events(self) -> list[SessionEvent]:
         """Events produced since the last call (the session writes them to the recording)."""

@@ -288,6 +288,7 @@ async def run_live(
         # drops since the last supervision tick: marked now, straight to the file (the queue
         # they would go through is what overflowed)
         handle(ble.take_drops())
+        proc.finish()  # the hip angles still waiting for the next heading anchor
         metrics = proc.metrics()
         links = {
             p: {

@@ -123,10 +123,12 @@ class LiveStrides:
         return k_done >= self._next_k
 
     # -- processing ----------------------------------------------------------------------------
-    def run(self, hips: object, k_done: int) -> None:
+    def run(self, hips: object, k_done: int, *, final: bool = False) -> None:
         """Detect the strides of the window ending at ``k_done`` and count the new ones.
 
-        ``hips`` is the :class:`~imuhip.live.hips.LiveHips` (segment calibration, grid rows).
+        ``hips`` is the :class:`~imuhip.live.hips.LiveHips` (segment calibration, grid rows);
+        ``final``: the session ended at ``k_done`` (no end margin: no later data can move the
+        last strides' events).
         """
         from imuhip.live.hips import LiveHips
 
@@ -147,6 +149,8 @@ class LiveStrides:
         held = self._k[slot] == ks
         hip = {}
         for side, arr in self._hip.items():
+            if f"thigh_{side[0]}" not in have:  # its thigh's rows do not cover the window
+                continue
             a = np.where(held[:, None], arr[slot], np.nan)
             if np.isfinite(a).all(axis=1).any():
                 hip[side] = a
@@ -164,7 +168,7 @@ class LiveStrides:
             log.debug("live strides: window at %.1f s skipped: %s", ka / self.rate_hz, err)
             return
         lo = max(ori.t_s[0] + self.margin_s, (self.first_k or 0) / self.rate_hz)
-        hi = ori.t_s[-1] - self.margin_s
+        hi = ori.t_s[-1] - (0.0 if final else self.margin_s)
         new = [
             s
             for s in strides

@@ -125,7 +125,9 @@ def render(snap: LiveSnapshot) -> Group:
             notes.append(Text(f"{r['sensor']}: {r['error']}", style="red"))
     hip = Table(title="hip internal rotation (+ internal)", expand=False)
     hip.add_column("side")
-    hip.add_column("now", justify="right")
+    # angles are final (the offline analysis's) 4-6 s after the data: the heading anchor after
+    # them must be known (imuhip.live.hips)
+    hip.add_column("latest (~5 s ago)", justify="right")
     hip.add_column("excursion (5 s)", justify="right")
     hip.add_column("flexion", justify="right")
     hip.add_column("valid strides", justify="right")

@@ -57,8 +57,8 @@ def test_faulted_live_recording_replays_to_the_offline_angles(tmp_path: Path) ->
         live = np.array([got[side][k] for k in ks])
         off = np.degrees(res.angles.hip_rad[side])[idx]
         diff = np.abs(live - off)[valid[idx]]
-        # measured (6 recordings): max 0.38-0.49 / 0.26-0.35 / 0.52-0.90 deg (flexion /
-        # adduction / rotation); the rotation rest is the causal heading hold (docs/live.md)
+        # measured (3 recordings): max 0.47-0.52 / 0.31-0.34 / 0.15-0.18 deg (flexion /
+        # adduction / rotation; rotation 0.52-0.90 deg with the heading held causally)
         assert diff.max() <= 1.0, (side, diff.max(axis=0))
         # both paths mark the re-convergence the same way: after the live calibration, rows
         # valid offline without a live angle are a few single rows (grid points a lost packet
@@ -70,3 +70,43 @@ def test_faulted_live_recording_replays_to_the_offline_angles(tmp_path: Path) ->
         assert missing.sum() < 0.01 * valid[idx[0] :].sum(), (side, missing.sum())
         longest = max((b - a for a, b in _runs(missing)), default=0)
         assert longest <= 10, (side, longest / proc.rate_hz)
+
+
+@pytest.mark.slow
+def test_two_minute_faulted_session_live_rotation_equals_offline(tmp_path: Path) -> None:
+    """Away from gaps the heading offset moves (6D: ~0.3 deg/s relative heading drift); live
+    angles use the offline interpolation between anchor-window centres, final once the next
+    anchor is known (4-6 s behind the data). Holding each window's offset from its end, as
+    before, put live hip rotation 1.4-1.9 deg off the offline one on sessions like this one."""
+    out = tmp_path / "two_min"
+    r = subprocess.run(
+        [sys.executable, "-m", "imuhip", "simulate", "--duration", "120", "--no-mag",
+         "--sensors", "pelvis,thigh_l,thigh_r,lumbar", "--seed", "6", "--loss", "0.01",
+         "--disconnect", "thigh_r:30:1.5", "--disconnect", "pelvis:55:1.0",
+         "--disconnect", "thigh_l:80:2.0", "--quiet", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    path = Path(f"{out}.imrec")
+    proc, got = _live_angles(path)
+    assert {p: s.resets for p, s in proc.sensors.items()} == {
+        "pelvis": 1,
+        "thigh_l": 1,
+        "thigh_r": 1,
+        "lumbar": 0,
+    }
+    res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
+    k0 = round(res.angles.t_s[0] * proc.rate_hz)
+    for side in ("left", "right"):
+        ks = np.array(sorted(got[side]))
+        idx = ks - k0
+        live = np.array([got[side][k] for k in ks])
+        off = np.degrees(res.angles.hip_rad[side])[idx]
+        diff = np.abs(live - off)[res.angles.valid[idx]]
+        assert len(diff) > 80 * proc.rate_hz  # ~100 s of angles after the calibration
+        # measured: rotation max 0.35 / 0.28 deg (left / right), median 0.04 / 0.08 deg
+        assert diff[:, 2].max() < 1.0, (side, diff.max(axis=0))
+        # flexion and adduction: the rest is the device clock fit (live: causal, from the points
+        # so far; offline: the whole session), up to ~5 ms between sensors early in the session;
+        # measured max 1.73 / 0.81 deg flexion, 0.45 / 0.62 deg adduction
+        assert np.median(diff[:, :2], axis=0).max() < 0.6, (side, np.median(diff, axis=0))

@@ -41,6 +41,7 @@ def test_live_strides_are_the_reports_strides(tmp_path: Path) -> None:
     stream = open_recording(path)
     proc = LiveProcessor(stream.meta, fusion=True)
     _feed(proc, stream)
+    proc.finish()  # the session's end
     assert proc.strides is not None and proc.strides.first_k is not None
     t_live = proc.strides.first_k / proc.rate_hz  # first live hip angle (end of calibration)
     res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
