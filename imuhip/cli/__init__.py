@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -144,8 +145,24 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _no_hugepage_advice() -> None:
+    """Ask numpy not to ``madvise`` its large arrays into transparent huge pages (this process).
+
+    numpy advises huge pages for every allocation of 4 MB or more unless
+    ``NUMPY_MADVISE_HUGEPAGE=0`` (read once, when numpy is first imported). Where the kernel's
+    THP ``defrag`` setting is ``madvise`` (a common default), each first touch of such an array
+    then compacts and zeroes 2 MB pages synchronously: for a 1-hour recording, reading, decoding
+    and aligning (arrays used once, a few passes each) cost ~1.1 s of system CPU that way
+    against ~0.25 s with ordinary pages (docs/performance.md). A value the user set is kept,
+    and nothing changes once numpy is imported (a caller's own process, e.g. the tests).
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imuhip`` console script; returns the exit status."""
+    _no_hugepage_advice()
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(words)
     args = parser.parse_args(words)

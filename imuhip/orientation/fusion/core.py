@@ -24,7 +24,6 @@ from imuhip.orientation.fusion._types import (
     canonical_method,
     vqf_params,
 )
-from imuhip.orientation.sensor_calibration import detect_still
 
 __all__ = ["estimate_orientation", "estimate_orientation_full", "vqf_params"]
 
@@ -135,6 +134,9 @@ def estimate_orientation_full(
 
     runner = {"madgwick": _ahrs.run_madgwick, "mahony": _ahrs.run_mahony, "ekf": _ahrs.run_ekf}[m]
     q = runner(acc, gyr, mag, float(rate_hz), p)
+    # imported here: only these filters need sensor_calibration (and its fitting modules)
+    from imuhip.orientation.sensor_calibration import detect_still
+
     rest = detect_still(gyr, acc, float(rate_hz))
     disturbed = None if mag is None else _mag_disturbed(q, mag)
     return FusionResult(

@@ -42,3 +42,38 @@ def test_stuck_optional_sensor_is_a_warning(walk: dict[str, SimSamples]) -> None
     stuck = [w for w in out["warnings"] if "stuck" in w]
     assert len(stuck) == 1 and stuck[0].startswith("lumbar: stuck: accelerometer and gyroscope")
     assert "acc [0.5, -9.7, 1.2] m/s^2" in stuck[0]
+
+
+def _frozen_rows(walk: dict[str, SimSamples], p: str, stop: int) -> dict[str, SimSamples]:
+    """``p`` frozen at a constant reading in its first ``stop`` rows only."""
+    s = walk[p]
+    acc = s.acc_m_s2.copy()
+    gyr = s.gyr_rad_s.copy()
+    acc[:stop] = [0.5, -9.7, 1.2]
+    gyr[:stop] = 0.0
+    return {**walk, p: dataclasses.replace(s, acc_m_s2=acc, gyr_rad_s=gyr)}
+
+
+def test_frozen_start_that_moves_later_is_not_stuck(walk: dict[str, SimSamples]) -> None:
+    # 15 s frozen (more rows than the first look covers), then 5 s of walking: not stuck
+    n = len(walk["thigh_r"].t_s)
+    out = check_session_gyro_units(_aligned(_frozen_rows(walk, "thigh_r", n - 500), {}))
+    assert not [w for w in out["warnings"] if "stuck" in w]
+    assert out["sensors"]["thigh_r"]["status"] != "dead"
+
+
+def test_stuck_counts_only_valid_rows(walk: dict[str, SimSamples]) -> None:
+    # the rows that differ are all invalid: every valid one is frozen, so stuck
+    aligned = _aligned(_frozen_rows(walk, "lumbar", len(walk["lumbar"].t_s)), {})
+    s = aligned.sensors["lumbar"]
+    acc = s.acc_m_s2.copy()
+    acc[:500] += np.linspace(0.0, 1.0, 500)[:, None]  # moving, but not real samples
+    valid = np.ones(len(acc), bool)
+    valid[:500] = False
+    lumbar = dataclasses.replace(s, acc_m_s2=acc, valid=valid)
+    out = check_session_gyro_units(
+        dataclasses.replace(aligned, sensors={**aligned.sensors, "lumbar": lumbar})
+    )
+    stuck = [w for w in out["warnings"] if "stuck" in w]
+    n_valid = len(acc) - 500
+    assert len(stuck) == 1 and f"in all {n_valid} samples ({n_valid / 100:.1f} s" in stuck[0]
