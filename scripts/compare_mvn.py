@@ -30,8 +30,13 @@ same sensors with a biomechanical model, NOT optical ground truth.
    ``--diagnose`` adds imuhip on the Xsens on-board (vendor) quaternions (``import --use
    vendor``) and, on the fused path through the Python API as ``imuhip analyze`` computes it,
    the hip rotation without the walking heading anchor, with one constant world-up thigh
-   heading offset (zero mean rotation over the valid strides) instead of the interpolated
+   heading offset (least mean square rotation over the valid strides) instead of the interpolated
    anchor, and with the thigh sensor-to-segment rotation perturbed by +-10 deg about each axis.
+4. ``--crosstalk`` (issue 13): slopes of hip rotation on flexion and adduction (imuhip, MVN);
+   constant rotations of the thigh or pelvis segment frame and their effect; the constant thigh
+   rotation + flexion offset that best maps imuhip's hip rotation onto MVN's; constant world-up
+   thigh headings instead of the anchor; imuhip - MVN rotation by tenth of the stride; pelvis
+   tilt/obliquity and segment world headings against MVN's.
 
 Results: ``docs/validation.md`` ("Real walking: per-stride hip rotation against Xsens MVN").
 """
@@ -48,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 from scipy.signal import butter, filtfilt
 from scipy.spatial.transform import Rotation
 
@@ -315,6 +321,7 @@ def diagnose_fused(rec: Path, strides: pd.DataFrame, mvn: dict[str, np.ndarray])
         b = mvn[side][k, 2] - mvn[side][k, 2].mean()
 
         def row(name: str, ir: np.ndarray, ks=ks, k=k, b=b, side=side) -> None:
+            ir = np.degrees(np.unwrap(np.radians(ir)))  # an arbitrary 6D heading may wrap
             a = ir[k] - ir[k].mean()
             exc = [float(np.ptp(ir[kk])) for kk in ks]
             out(
@@ -337,8 +344,10 @@ def diagnose_fused(rec: Path, strides: pd.DataFrame, mvn: dict[str, np.ndarray])
             q = quat_mul(quat_from_axis_angle([0.0, 0.0, 1.0], np.radians(psi)), qt)
             return np.degrees(hip_angles(qp, q, side)[:, 2])
 
-        psis = np.arange(-45.0, 45.01, 0.5)
-        psi = float(psis[np.argmin([abs(ir_psi(p)[k].mean()) for p in psis])])
+        # the offset with the least mean square rotation (a zero mean alone is also met by
+        # rotations wrapping around +-180 deg)
+        psis = np.arange(-180.0, 180.0, 0.5)
+        psi = float(psis[np.argmin([np.mean(ir_psi(p)[k] ** 2) for p in psis])])
         row(f"constant world-up thigh heading offset {psi:+.1f} deg", ir_psi(psi))
         for ax, name in ((0, "X"), (1, "Y"), (2, "Z")):
             for deg in (-10.0, 10.0):
@@ -355,6 +364,186 @@ def diagnose_fused(rec: Path, strides: pd.DataFrame, mvn: dict[str, np.ndarray])
                     f"thigh calibration {deg:+.0f} deg about segment {name}",
                     np.degrees(j2.hip_rad[side][:, 2]),
                 )
+
+
+def _slope(y: np.ndarray, x: np.ndarray) -> float:
+    """Least-squares slope of ``y`` on ``x`` (both mean-removed)."""
+    a = x - x.mean()
+    return float(np.dot(a, y - y.mean()) / np.dot(a, a))
+
+
+def crosstalk(
+    rec: Path, strides: pd.DataFrame, mvn: dict[str, np.ndarray], bvh: Bvh, m: np.ndarray
+) -> None:
+    """Cross-talk diagnosis (issue 13): is the left excess a frame (axis) or heading error?
+
+    On the fused path as ``imuhip analyze`` computes it: (a) slopes of hip rotation on flexion
+    and on adduction over the valid strides, imuhip and MVN; (b) one constant rotation of the
+    thigh segment frame (right factor of ``q_pelvis_thigh``: a sensor-to-segment change) or of
+    the pelvis frame (left factor), -20..+20 deg about each axis: rotation/flexion slope and
+    median |imuhip - MVN| excursion; (c) imuhip - MVN rotation (per stride means removed) by
+    tenth of the stride; (d) per-stride range of each segment's world heading (anterior axis
+    about up; imuhip fused without the anchor) against MVN's (BVH root and root x hip).
+    """
+    from imuhip.conventions import (
+        HIP_SIGN,
+        Side,
+        cardan_zxy,
+        hip_angles_to_quat,
+        quat_conj,
+        quat_from_axis_angle,
+        quat_from_cardan_zxy,
+        quat_mul,
+        quat_normalize,
+        quat_rotate,
+    )
+    from imuhip.gait.joints import JointsConfig, hip_angles, joint_angles
+    from imuhip.ingest.align import AlignConfig, align_session
+    from imuhip.ingest.decode import decode_session_arrays
+    from imuhip.ingest.recording import read_packet_arrays
+    from imuhip.orientation.fusion import FuseConfig, fuse_session
+    from imuhip.orientation.segment_calibration import SegmentCalConfig, find_static_window
+    from imuhip.orientation.segment_calibration._windows import _movement_windows
+    from imuhip.pipeline import _calibrate
+
+    r = read_packet_arrays(rec)
+    samples = decode_session_arrays(r.payloads, r.host_rx_ns, r.meta)
+    ori = fuse_session(align_session(samples, AlignConfig()), FuseConfig(method="vqf"))
+    seg = _calibrate(ori, ())
+    t = np.asarray(ori.t_s)
+    ja = joint_angles(ori, seg, JointsConfig(heading_correction="always"))
+    out(f"\nCross-talk diagnosis; calibration methods {seg.method}; warnings {list(seg.warnings)}")
+    out("  " + "; ".join(f"{p} axis ratio {q['axis_ratio']:.2f}" for p, q in seg.quality.items()
+                          if "axis_ratio" in q))  # fmt: skip
+    v = strides[strides.valid.astype(bool)]
+    kks = {
+        s: [np.flatnonzero((t >= x.ic_s - 1e-9) & (t < x.next_ic_s - 1e-9))
+            for x in v[v.side == s].itertuples()]
+        for s in SIDES
+    }  # fmt: skip
+    st = find_static_window(ori, SegmentCalConfig())
+    walks = _movement_windows(ori, st, SegmentCalConfig())
+    out(
+        f"  standing window {t[st[0]]:.2f}-{t[st[1] - 1]:.2f} s; walking windows "
+        + ", ".join(f"{t[a]:.2f}-{t[b - 1]:.2f} s" for a, b in walks)
+    )
+    out("| side | rot/flex imuhip | rot/flex MVN | rot/add imuhip | rot/add MVN |")
+    out("|---|---|---|---|---|")
+    for s in SIDES:
+        k = np.concatenate(kks[s])
+        a, b = np.degrees(ja.hip_rad[s])[k], mvn[s][k]
+        out(
+            f"| {s} | {_slope(a[:, 2], a[:, 0]):+.2f} | {_slope(b[:, 2], b[:, 0]):+.2f} | "
+            f"{_slope(a[:, 2], a[:, 1]):+.2f} | {_slope(b[:, 2], b[:, 1]):+.2f} |"
+        )
+    out("\nConstant frame rotation (deg): rotation/flexion slope, median |imuhip - MVN| excursion")
+    out("| side | frame | axis | " + " | ".join(f"{d:+d}" for d in range(-20, 21, 10)) + " |")
+    out("|---|---|---|" + "---|" * 5)
+    for s in SIDES:
+        k = np.concatenate(kks[s])
+        q = hip_angles_to_quat(ja.hip_rad[s], s)
+        mx = np.array([np.ptp(mvn[s][kk, 2]) for kk in kks[s]])
+        for frame in ("thigh", "pelvis"):
+            for ax, name in ((1, "X"), (2, "Y"), (0, "Z")):
+                cells = []
+                for deg in range(-20, 21, 10):
+                    e = np.zeros(3)
+                    e[ax] = np.radians(deg)
+                    qe = quat_from_cardan_zxy(e)
+                    qq = quat_mul(q, qe) if frame == "thigh" else quat_mul(qe, q)
+                    a = np.degrees(cardan_zxy(qq) * HIP_SIGN[Side(s)])
+                    ex = np.array([line_removed_range(a[:, 2], kk) for kk in kks[s]])
+                    cells.append(
+                        f"{_slope(a[k, 2], a[k, 0]):+.2f}, {np.median(np.abs(ex - mx)):.1f}"
+                    )
+                out(f"| {s} | {frame} | {name} | " + " | ".join(cells) + " |")
+    out("\nConstant thigh rotation + flexion offset fitted to MVN's hip rotation matrices")
+    for s in SIDES:
+        k = np.concatenate(kks[s])
+        qi = hip_angles_to_quat(ja.hip_rad[s], s)
+        qm = hip_angles_to_quat(np.radians(mvn[s]), s)
+
+        def mapped(x: np.ndarray, qi: np.ndarray = qi) -> np.ndarray:
+            qf = quat_from_cardan_zxy(np.radians([x[0], 0.0, 0.0]))
+            return quat_mul(quat_mul(qf, qi), quat_from_cardan_zxy(np.radians(x[1:])))
+
+        def cost(x: np.ndarray, k: np.ndarray = k, qm: np.ndarray = qm) -> float:
+            w = np.abs(np.sum(mapped(x)[k] * qm[k], axis=1))  # cos(angle / 2)
+            return float(np.mean((2.0 * np.arccos(np.clip(w, 0.0, 1.0))) ** 2))
+
+        fit = minimize(cost, np.zeros(4), method="Powell")
+        a = np.degrees(cardan_zxy(mapped(fit.x)) * HIP_SIGN[Side(s)])
+        ex = np.array([line_removed_range(a[:, 2], kk) for kk in kks[s]])
+        mx = np.array([np.ptp(mvn[s][kk, 2]) for kk in kks[s]])
+        out(
+            f"  {s}: RMS angle to MVN {np.degrees(np.sqrt(cost(np.zeros(4)))):.1f} -> "
+            f"{np.degrees(np.sqrt(fit.fun)):.1f} deg; flexion offset {fit.x[0] + fit.x[1]:+.1f}, "
+            f"thigh X {fit.x[2]:+.1f} Y {fit.x[3]:+.1f} deg; median |d excursion| "
+            f"{np.median(np.abs(ex - mx)):.1f}"
+        )
+    out("\nConstant thigh heading about world up (no anchor), relative to the least-squares one")
+    qp = quat_mul(quat_normalize(ori.q_world_sensor["pelvis"]), seg.q_sensor_segment["pelvis"])
+    for s, (c, _) in SIDES.items():
+        k = np.concatenate(kks[s])
+        qt = quat_mul(
+            quat_normalize(ori.q_world_sensor[f"thigh_{c}"]), seg.q_sensor_segment[f"thigh_{c}"]
+        )
+        mx = np.array([np.ptp(mvn[s][kk, 2]) for kk in kks[s]])
+
+        def turned(psi: float, qt: np.ndarray = qt, s: str = s) -> np.ndarray:
+            qz = quat_from_axis_angle([0.0, 0.0, 1.0], np.radians(psi))
+            return np.degrees(hip_angles(qp, quat_mul(qz, qt), s))
+
+        psis = np.arange(-180.0, 180.0, 1.0)
+        p0 = float(psis[np.argmin([np.mean(turned(p)[k, 2] ** 2) for p in psis])])
+        cells = []
+        for dp in (-20, -10, 0, 10, 20):
+            a = turned(p0 + dp)
+            ex = np.array([line_removed_range(a[:, 2], kk) for kk in kks[s]])
+            cells.append(
+                f"{dp:+d}: mean {a[k, 2].mean():+.1f}, |d| {np.median(np.abs(ex - mx)):.1f}"
+            )
+        out(f"  {s} (least-squares heading {p0:+.0f} deg): " + "; ".join(cells))
+    out("\nimuhip - MVN hip rotation (deg, each stride's means removed), by tenth of the stride")
+    for s in SIDES:
+        parts = []
+        for kk in kks[s]:
+            a, b = np.degrees(ja.hip_rad[s][kk, 2]), mvn[s][kk, 2]
+            d = (a - a.mean()) - (b - b.mean())
+            parts.append([np.mean(c) for c in np.array_split(d, 10)])
+        out(f"  {s}: " + " ".join(f"{x:+.1f}" for x in np.mean(parts, axis=0)))
+
+    def heading_imu(p: str) -> np.ndarray:
+        qs = quat_mul(quat_normalize(ori.q_world_sensor[p]), seg.q_sensor_segment[p])
+        x = quat_rotate(qs, [1.0, 0.0, 0.0])
+        return np.degrees(np.unwrap(np.arctan2(x[:, 1], x[:, 0])))
+
+    def heading_mvn(rot: np.ndarray) -> np.ndarray:
+        x = rot @ m[0]  # ISB anterior in BVH world (Y up; about +Y, X turns towards -Z)
+        return np.degrees(np.unwrap(np.arctan2(-x[:, 2], x[:, 0])))
+
+    root = bvh.local(bvh.joints[0]).as_matrix()
+    heads = {"pelvis": (heading_imu("pelvis"), heading_mvn(root))}
+    for s, (c, _) in SIDES.items():
+        hip = bvh.local(hip_joint(bvh, s)).as_matrix()
+        heads[f"thigh_{c}"] = (heading_imu(f"thigh_{c}"), heading_mvn(root @ hip))
+    # pelvis tilt / obliquity: world up in the pelvis segment frame (X, Z parts), both systems
+    qs = quat_mul(quat_normalize(ori.q_world_sensor["pelvis"]), seg.q_sensor_segment["pelvis"])
+    u_imu = quat_rotate(quat_conj(qs), [0.0, 0.0, 1.0])
+    u_mvn = np.stack([(root @ m[i])[:, 1] for i in range(3)], axis=1)
+    kall = np.concatenate([*kks["left"], *kks["right"]])
+    rs = [float(np.corrcoef(u_imu[kall, i], u_mvn[kall, i])[0, 1]) for i in (0, 2)]
+    out(
+        f"\nPelvis segment: world up along its X (tilt) r = {rs[0]:+.3f}, along its Z "
+        f"(obliquity) r = {rs[1]:+.3f}, imuhip vs MVN over the valid strides"
+    )
+    out("\nSegment world heading, range per valid stride (deg): imuhip / MVN (r of the curves)")
+    for p, (a, b) in heads.items():
+        cells = [
+            f"{np.ptp(a[kk]):.1f} / {np.ptp(b[kk]):.1f} ({np.corrcoef(a[kk], b[kk])[0, 1]:.3f})"
+            for kk in (*kks["left"], *kks["right"])
+        ]
+        out(f"  {p}: " + "; ".join(cells))
 
 
 def packet_counters(data: Path) -> dict[str, np.ndarray]:
@@ -400,6 +589,11 @@ def main() -> None:
         "--keep", type=Path, help="run imuhip into this folder (kept) instead of a temp"
     )
     ap.add_argument(
+        "--crosstalk",
+        action="store_true",
+        help="also: rotation/flexion cross-talk, constant frame rotations, segment headings",
+    )
+    ap.add_argument(
         "--diagnose",
         action="store_true",
         help="also: vendor quaternions, heading-anchor and calibration variants",
@@ -408,10 +602,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td:
         tmp = args.keep or Path(td)
         tmp.mkdir(parents=True, exist_ok=True)
-        compare(args.data, tmp, args.diagnose)
+        compare(args.data, tmp, args.diagnose, args.crosstalk)
 
 
-def compare(data: Path, tmp: Path, diagnose: bool) -> None:
+def compare(data: Path, tmp: Path, diagnose: bool, xtalk: bool = False) -> None:
     """Run imuhip into ``tmp`` and print the comparison tables."""
     bvh = read_bvh(data / "xsens" / f"{TRIAL}.bvh")
     fs = 1.0 / bvh.frame_time
@@ -568,6 +762,8 @@ def compare(data: Path, tmp: Path, diagnose: bool) -> None:
             f"| {r.side} | {r.ic_s:.2f} | {r.next_ic_s:.2f} | {r.exclusion} | "
             f"{r.imuhip:.1f} | {r.mvn:.1f} |"
         )
+    if xtalk:
+        crosstalk(tmp / "gt.imrec", strides, mvn, bvh, m)
     if vendor is None:
         return
     out("\nDiagnosis: imuhip on the Xsens on-board quaternions (import --use vendor)")

@@ -51,8 +51,13 @@ def make_walk(
     with_mag: bool = True,
     seed: int = 0,
     turn: bool = False,
+    obliquity_peak_cycle: float = 0.15,
 ) -> tuple[OrientationSession, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Return (ori, q_segment_sensor truth, truth arrays: hip_<side>, q_world_<segment>)."""
+    """Return (ori, q_segment_sensor truth, truth arrays: hip_<side>, q_world_<segment>).
+
+    ``obliquity_peak_cycle``: where in the right cycle the right hemipelvis is highest (early
+    right stance; the right hip flexion's fundamental peaks at 0).
+    """
     rng = np.random.default_rng(seed)
     n = round((static_s + walk_s) * rate_hz)
     t = np.arange(n) / rate_hz
@@ -65,7 +70,7 @@ def make_walk(
     pel = ramp[:, None] * np.stack(
         [
             5 * DEG * np.cos(phi),  # rotation: right side forward at right IC
-            4 * DEG * np.cos(phi - 0.15 * 2 * np.pi),  # obliquity: right up in early right stance
+            4 * DEG * np.cos(phi - obliquity_peak_cycle * 2 * np.pi),  # right up in early stance
             2 * DEG * np.cos(2 * phi),  # tilt
         ],
         axis=1,

@@ -16,7 +16,8 @@ Procedure (derivation and geometry in ``docs/joint_angles.md``):
 3. **Pelvis and lumbar X** (anterior): with a magnetometer on every sensor (a common world
    heading), the mean horizontal anterior axis of both calibrated thighs during walking is the
    walking direction; without one (6D), the pelvic obliquity cue: the horizontal pelvis angular
-   velocity that correlates with the right-minus-left thigh flexion velocity lies along −X.
+   velocity that correlates with the right-minus-left thigh flexion angle lies along −X (the
+   hemipelvis is highest in early stance, a quarter cycle after its hip's greatest flexion).
 4. Orthonormalise keeping Y exact: ``Z = normalise(Z − (Z·Y) Y)``, ``X = Y × Z``.
 
 Functional calibration in the spirit of Favre et al. 2009 (doi:10.1016/j.jbiomech.2009.07.005),

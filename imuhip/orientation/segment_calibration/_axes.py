@@ -192,17 +192,26 @@ def _flexion_axes(
 def _anterior_from_obliquity(
     ori: OrientationSession,
     p: str,
+    idx: npt.NDArray[np.intp],
     ok: npt.NDArray[np.intp],
     up: FloatArray,
     flex_rate: dict[str, FloatArray],
 ) -> FloatArray:
     """Anterior axis (sensor frame) from the pelvic obliquity cue (6D).
 
-    The pelvis drops on the swing side, so its angular velocity about the anterior axis follows
-    the right-minus-left thigh flexion velocity (right side up, a rotation about −X, while the
-    right leg is in early stance after swinging forward). The horizontal part of the pelvis
-    angular velocity that correlates with that signal therefore points along −X; tilt (twice the
-    stride frequency) does not correlate with it and rotation about Y is projected out.
+    The pelvis rises on the stance side: right hemipelvis up is greatest in the right loading
+    response (~15-20 % of the right cycle), a quarter cycle after the right hip's greatest
+    flexion (late swing, ~85-95 %; Perry & Burnfield, Gait Analysis, 2010; Kadaba et al. 1990,
+    doi:10.1002/jor.1100080310). The obliquity *rate* is therefore in phase with the right-minus-
+    left hip flexion *angle* (integrated flexion rates over each walking run, detrended like
+    :func:`_flexion_angle`), and in quadrature with the flexion rates themselves. The horizontal
+    part of the pelvis angular velocity that correlates with that angle points along −X (right
+    side up is a rotation about −X); tilt (twice the stride frequency) does not correlate with it
+    and rotation about Y is projected out. (Correlating with the flexion *rates* instead, as
+    before, rests on a near-zero correlation whose sign depends on the subject's timing: it chose
+    the backward axis on the real gaittoolbox trial, see ``docs/validation.md``.)
+
+    ``idx``: the walking samples (contiguous runs), ``ok``: those where the pelvis is valid.
     """
     gyr = ori.gyr_rad_s.get(p)
     if gyr is None:
@@ -213,9 +222,13 @@ def _anterior_from_obliquity(
         s = flex_rate["thigh_r"]
     else:
         s = -flex_rate["thigh_l"]
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) != 1) + 1) if len(idx) else []
+    angle_at = np.zeros(len(s))
+    angle_at[idx] = _flexion_angle(s, ori.rate_hz, [(int(r[0]), int(r[-1]) + 1) for r in runs])
+    a = angle_at[ok]
     g = gyr[ok]
     g = g - np.outer(g @ up, up)
-    c = (g * (s[ok] - np.mean(s[ok]))[:, None]).mean(axis=0)
+    c = (g * (a - np.mean(a))[:, None]).mean(axis=0)
     if np.linalg.norm(c) < 1e-9:
         raise CalibrationError(f"{p}: anterior axis ambiguous (no obliquity motion during walking)")
     return np.asarray(-c, dtype=np.float64)
@@ -260,7 +273,7 @@ def _anterior_axes(
         else:
             try:
                 x_s = _anterior_from_obliquity(
-                    ori, p, ok, up_s[p], {t: flex_rate[t] for t in thighs}
+                    ori, p, idx, ok, up_s[p], {t: flex_rate[t] for t in thighs}
                 )
             except CalibrationError as err:
                 if p == "pelvis":
