@@ -10,6 +10,10 @@ Make a 10-minute 4-sensor session with faults first, e.g. under load::
 
     imuhip live --simulate --faults --duration 600 --speed 20 --no-view --no-analysis --out ten
 
+``--offline-clock`` gives the live path the offline clock fits (each sensor's ``fit_clock`` over
+the whole recording, as ``align_session`` fits it) instead of its online ``ClockTracker``: what is
+left of the difference then is not the clock.
+
 Prints per side and angle (flexion / adduction / rotation) the max, 99th percentile and median
 |live - offline| in degrees, the live delay behind the newest data, and the offline-valid rows
 that have no live angle.
@@ -28,11 +32,42 @@ from imuhip.live.processor import LiveProcessor, _feed
 from imuhip.pipeline import AnalysisConfig, analyze_recording
 
 
-def live_angles(path: Path) -> tuple[LiveProcessor, dict[str, dict[int, np.ndarray]], float]:
+class _FixedClock:
+    """A clock tracker that always gives one model (the offline fit)."""
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+        self.reanchors = 0
+
+    def update(self, *_args: object) -> None:
+        pass
+
+    def reanchor(self) -> None:
+        pass
+
+
+def _offline_clocks(path: Path) -> dict[str, object]:
+    from imuhip.ingest.align import fit_clock
+    from imuhip.ingest.align.grid import session_t0_ns
+    from imuhip.ingest.decode import decode_session
+    from imuhip.ingest.recording import read_recording
+
+    rec = read_recording(path)
+    samples = decode_session(rec.packets, rec.meta)
+    t0 = session_t0_ns(samples)
+    return {p: fit_clock(s.t_dev_s, (s.host_rx_ns - t0) * 1e-9) for p, s in samples.items()}
+
+
+def live_angles(
+    path: Path, *, offline_clock: bool = False
+) -> tuple[LiveProcessor, dict[str, dict[int, np.ndarray]], float]:
     """Replay ``path``; live hip angles (deg) per side and grid index, and the largest delay (s)
     between the newest grid row and the newest row with a live angle."""
     stream = open_recording(path)
     proc = LiveProcessor(stream.meta, fusion=True)
+    if offline_clock:
+        for p, model in _offline_clocks(path).items():
+            proc.sensors[p].clock = _FixedClock(model)  # type: ignore[assignment]
     got: dict[str, dict[int, np.ndarray]] = {"left": {}, "right": {}}
     show = proc._show
     worst = [0.0]
@@ -53,8 +88,8 @@ def live_angles(path: Path) -> tuple[LiveProcessor, dict[str, dict[int, np.ndarr
     return proc, got, worst[0]
 
 
-def compare(path: Path) -> dict[str, dict[str, float]]:
-    proc, got, delay_s = live_angles(path)
+def compare(path: Path, *, offline_clock: bool = False) -> dict[str, dict[str, float]]:
+    proc, got, delay_s = live_angles(path, offline_clock=offline_clock)
     res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
     k0 = round(res.angles.t_s[0] * proc.rate_hz)
     m = len(res.angles.t_s)
@@ -87,11 +122,14 @@ def compare(path: Path) -> dict[str, dict[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("recordings", nargs="+", type=Path)
+    ap.add_argument(
+        "--offline-clock", action="store_true", help="live path with the offline clock fits"
+    )
     args = ap.parse_args(argv)
     out = sys.stdout.write
     out("recording side rows max|d| flex/add/rot  p99 rot  median rot  missing  max delay s\n")
     for path in args.recordings:
-        for side, r in compare(path).items():
+        for side, r in compare(path, offline_clock=args.offline_clock).items():
             out(
                 f"{path.name} {side:5s} {r['rows']:7.0f} "
                 f"{r['max_flex']:5.2f}/{r['max_add']:5.2f}/{r['max_rot']:5.2f} "
