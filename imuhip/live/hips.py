@@ -41,6 +41,7 @@ from imuhip.live._hip_rows import Knots as _Knots
 from imuhip.live._hip_rows import Store as _Store
 from imuhip.orientation import _heading_kernels as _hk
 from imuhip.orientation import heading
+from imuhip.orientation.fusion.session import RESET_GAP_S
 from imuhip.orientation.segment_calibration import SegmentCalConfig, calibrate_segments
 from imuhip.types import OrientationSession, SegmentCalibration
 
@@ -55,6 +56,8 @@ THIGH_SIDE = {"thigh_l": Side.LEFT, "thigh_r": Side.RIGHT}
 _CAL_TRY_EVERY_S = 1.0  # retry the segment calibration this often
 _CAL_MIN_S = 6.0  # first try: 2 s standing + 4 s walking (SegmentCalConfig minima)
 _CAL_MAX_S = 20.0  # calibration buffer: older data is dropped (bounded memory)
+SILENT_S = 2.0
+"""A thigh without rows this long while the pelvis and the other thigh go on is not waited for."""
 MAX_WAIT_S = 60.0
 """Longest a row waits for the next heading anchor (no walking): then it holds the last one."""
 # after a filter restart the heading is re-anchored on a short window (HeadingConfig.
@@ -126,6 +129,7 @@ class LiveHips:
         #: rows kept before :attr:`k_final` for readers of :meth:`orientations` (live strides)
         self.keep_before_final = 0
         self._finished = False
+        self._restart_rows = round((RESET_GAP_S + 0.1) * self.rate_hz)
         self.last_emitted: dict[str, int] = {}  # per thigh: last grid row with an angle
 
     # -- input ---------------------------------------------------------------------------------
@@ -153,10 +157,16 @@ class LiveHips:
 
     # -- state ---------------------------------------------------------------------------------
     def k_ready(self) -> int | None:
-        """Last grid index every needed sensor has reached."""
+        """Last grid index every needed sensor has reached; a thigh that has been silent for
+        :data:`SILENT_S` while the others went on is not waited for (its side has no angles
+        for those rows, the other side goes on; it comes back through a filter restart)."""
         if not self.need or any(self.stores[p].k0 is None for p in self.need):
             return None
-        return min(self.stores[p].k_end for p in self.need) - 1
+        ends = {p: self.stores[p].k_end for p in self.need}
+        lead = max(ends.values())
+        silent = round(SILENT_S * self.rate_hz)
+        alive = [p for p in self.need if p == "pelvis" or lead - ends[p] <= silent]
+        return min(ends[p] for p in alive) - 1
 
     @property
     def k_final(self) -> int | None:
@@ -376,11 +386,8 @@ class LiveHips:
             if ka >= kb:
                 continue
             pel, st = self.stores["pelvis"], self.stores[t]
-            ps, ts = pel.rows(ka, kb), st.rows(ka, kb)
-            if ps.start < 0 or ts.start < 0:  # rows not held (a sensor joined late): skip them
-                self.kf[t] = self.k_done
-                continue
-            pe, te = pel.epoch[ps], st.epoch[ts]
+            pe, p_ok = _held(pel, ka, kb)  # rows not held (not yet, or no more): epoch -1
+            te, t_ok = _held(st, ka, kb)
             pair = np.where((pe < 0) | (te < 0), -1, pe * 1_000_003 + te)
             cut = np.flatnonzero(np.diff(pair)) + 1
             bounds = [0, *cut.tolist(), len(pair)]
@@ -393,7 +400,13 @@ class LiveHips:
                 key = (int(pe[a]), int(te[a]))
                 knots = self.knots[t].get(key)
                 later = pair[b:]
-                closed = self._finished or bool(np.any((later >= 0) & (later != pair[a])))
+                # the pair has ended: another one follows, or a gap longer than the filter's
+                # restart gap (data after it start a new epoch), or the session ended
+                closed = (
+                    self._finished
+                    or bool(np.any((later >= 0) & (later != pair[a])))
+                    or (len(later) > self._restart_rows and bool(np.all(later < 0)))
+                )
                 stop = b
                 if not closed:
                     lim = self.k_done + 1 - 0.5 * self.win  # every knot up to here is known
@@ -410,19 +423,32 @@ class LiveHips:
                 if stop < b:
                     settled = stop
                     break
-            ok = pel.valid[ps][:settled] & st.valid[ts][:settled] & np.isfinite(offs[:settled])
+            ok = p_ok[:settled] & t_ok[:settled] & np.isfinite(offs[:settled])
             self.kf[t] = ka + settled - 1
             if not ok.any():
                 continue
             cal = self.segcal.q_sensor_segment
-            q_pel = quat_mul(pel.q[ps][:settled][ok], cal["pelvis"])
-            q_t = quat_mul(st.q[ts][:settled][ok], cal[t])
+            k = np.arange(ka, ka + settled)[ok]
+            q_pel = quat_mul(pel.q[k - (pel.k0 or 0)], cal["pelvis"])
+            q_t = quat_mul(st.q[k - (st.k0 or 0)], cal[t])
             q_t = _hk.heading_fix(np.ascontiguousarray(q_t), offs[:settled][ok])
             ang = hip_angles(q_pel, q_t, THIGH_SIDE[t])
-            k = np.arange(ka, ka + settled)[ok]
             self.last_emitted[t] = int(k[-1])
             out.append(HipUpdate(THIGH_SIDE[t].value, k, ang))
         return out
+
+
+def _held(st: _Store, ka: int, kb: int) -> tuple[npt.NDArray[np.int64], BoolArray]:
+    """Filter epoch and validity of grid rows ``[ka, kb)`` of one store (-1 / False where the
+    store holds no row)."""
+    ep = np.full(kb - ka, -1, np.int64)
+    ok = np.zeros(kb - ka, bool)
+    if st.k0 is not None:
+        lo, hi = max(ka, st.k0), min(kb, st.k_end)
+        if hi > lo:
+            ep[lo - ka : hi - ka] = st.epoch[lo - st.k0 : hi - st.k0]
+            ok[lo - ka : hi - ka] = st.valid[lo - st.k0 : hi - st.k0]
+    return ep, ok
 
 
 def _rows_or_none(a: FloatArray | None, sl: slice) -> FloatArray | None:
