@@ -288,7 +288,6 @@ async def run_live(
         # drops since the last supervision tick: marked now, straight to the file (the queue
         # they would go through is what overflowed)
         handle(ble.take_drops())
-        proc.finish()  # the hip angles still waiting for the next heading anchor
         metrics = proc.metrics()
         links = {
             p: {
@@ -316,6 +315,9 @@ async def run_live(
                 "failed": dict(ble.failed),
             }
         )
+        # after the recording is closed: the hip angles still waiting for the next heading
+        # anchor, and the last strides
+        proc.finish()
     return LiveResult(
         path=out,
         meta=meta,
