@@ -56,6 +56,9 @@ _STALE_ROWS = 20  # a side with no angle for this many grid rows (0.1 s at 200 H
 _RESET_GAP_S = RESET_GAP_S  # longer gaps restart the sensor's filter, as offline
 _MAX_FILL_S = 1.0  # as AlignConfig.max_fill_gap_s (only gaps up to _RESET_GAP_S reach it)
 _IR_WINDOW_S = 5.0  # hip rotation excursion shown live: over this many seconds
+# the angle shown is the final one this far behind the newest data (walking: final angles lag
+# 4-6 s, imuhip.live.hips), so the number on screen moves steadily rather than in 2 s steps
+_DISPLAY_DELAY_S = 6.0
 
 
 @dataclass
@@ -143,6 +146,9 @@ class LiveProcessor:
         self.pending_events: list[SessionEvent] = []
         self._last_host_ns = 0
         self._last_k: dict[str, int] = {}
+        ring = int((_DISPLAY_DELAY_S + 2.0) * self.rate_hz)
+        self._ring_k = {s.value: np.full(ring, -1, np.int64) for s in Side}
+        self._ring_deg = {s.value: np.zeros((ring, 3)) for s in Side}
 
     @property
     def calibrated(self) -> bool:
@@ -248,8 +254,20 @@ class LiveProcessor:
             hist = self.hip_ir_hist[u.side]
             for k, ir in zip(u.k.tolist(), deg[:, 2].tolist(), strict=True):
                 hist.append(k / self.rate_hz, ir)
-            self.hip_deg[u.side] = deg[-1]
+            slots = u.k % len(self._ring_k[u.side])
+            self._ring_k[u.side][slots] = u.k
+            self._ring_deg[u.side][slots] = deg
             self._last_k[u.side] = int(u.k[-1])
+        delay = round(_DISPLAY_DELAY_S * self.rate_hz)
+        for side in ("left", "right"):
+            if side in self._last_k:  # the final angle _DISPLAY_DELAY_S behind, or the newest
+                want = min(self._last_k[side], hips.k_done - delay)
+                i = want % len(self._ring_k[side])
+                if self._ring_k[side][i] == want:
+                    self.hip_deg[side] = self._ring_deg[side][i].copy()
+                elif side not in self.hip_deg:
+                    i = self._last_k[side] % len(self._ring_k[side])
+                    self.hip_deg[side] = self._ring_deg[side][i].copy()
         for side in ("left", "right"):
             busy = hips.reconverging(side)
             if busy:

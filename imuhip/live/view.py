@@ -126,8 +126,8 @@ def render(snap: LiveSnapshot) -> Group:
     hip = Table(title="hip internal rotation (+ internal)", expand=False)
     hip.add_column("side")
     # angles are final (the offline analysis's) 4-6 s after the data: the heading anchor after
-    # them must be known (imuhip.live.hips)
-    hip.add_column("latest (~5 s ago)", justify="right")
+    # them must be known (imuhip.live.hips); shown 6 s behind so the number moves steadily
+    hip.add_column("6 s ago", justify="right")
     hip.add_column("excursion (5 s)", justify="right")
     hip.add_column("flexion", justify="right")
     hip.add_column("valid strides", justify="right")
