@@ -97,3 +97,10 @@ class Knots:
             off = ref + (off - ref + np.pi) % (2 * np.pi) - np.pi
         self.centres.insert(i, centre)
         self.offs.insert(i, off)
+
+    def forget_before(self, k: int) -> None:
+        """Drop knots no row from grid row ``k`` on interpolates with (all but the last one at
+        or before ``k``): bounded memory over any session length."""
+        i = int(np.searchsorted(self.centres, k, side="right")) - 1
+        if i > 0:
+            del self.centres[:i], self.offs[:i]

@@ -425,6 +425,15 @@ class LiveHips:
                     break
             ok = p_ok[:settled] & t_ok[:settled] & np.isfinite(offs[:settled])
             self.kf[t] = ka + settled - 1
+            # bounded memory: knots no unsettled row needs, epoch pairs no row will need
+            rest = (pe[settled:] >= 0) & (te[settled:] >= 0)
+            keep = set(zip(pe[settled:][rest].tolist(), te[settled:][rest].tolist(), strict=True))
+            keep.add((self.epoch["pelvis"], self.epoch[t]))
+            for key in list(self.knots[t]):
+                if key in keep:
+                    self.knots[t][key].forget_before(self.kf[t] + 1)
+                else:
+                    del self.knots[t][key]
             if not ok.any():
                 continue
             cal = self.segcal.q_sensor_segment
