@@ -415,6 +415,7 @@ def analyze_orientations(
         ``"static"`` / ``"hip_flexion"``) give the calibration's static and functional windows.
     """
     from imuhip.gait.joints import JointsConfig, joint_angles
+    from imuhip.gait.leg_check import event_warnings, thigh_side_check
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
@@ -476,13 +477,11 @@ def analyze_orientations(
     quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0
     quality["event_sources"] = {s: e.source for s, e in gait_events.items()}
     quality["event_checks"] = event_checks
-    quality["event_warnings"] = [
-        f"{s}: the {e.source.split('_')[0]} mediolateral angular velocity looked inverted "
-        "(swing negative); events were detected on the negated signal - check the segment "
-        "calibration of that side"
-        for s, e in gait_events.items()
-        if e.inverted
-    ]
+    quality["event_warnings"] = event_warnings(gait_events)
+    # a thigh on the other leg (files swapped): peak hip flexion half a stride from IC
+    quality["thigh_side_check"], quality["placement_warnings"] = thigh_side_check(
+        angles, strides, gait_events
+    )
     return SessionResult(
         meta=meta,
         angles=angles,

@@ -53,20 +53,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _gaittoolbox import IDS, TRIAL  # scripts/ is on sys.path when a script runs
 from scipy.optimize import minimize
 from scipy.signal import butter, filtfilt
 from scipy.spatial.transform import Rotation
 
-TRIAL = "S02-Trial-Walk-1"
-IDS = {
-    "pelvis": "00B40B91",
-    "thigh_l": "00B40C45",
-    "thigh_r": "00B40C3C",
-    "shank_l": "00B40BA5",
-    "shank_r": "00B40C35",
-    "foot_l": "00B40C55",
-    "foot_r": "00B40C48",
-}
 SIDES = {"left": ("l", "Left"), "right": ("r", "Right")}
 ANGLES = ("flexion", "adduction", "internal_rotation")
 

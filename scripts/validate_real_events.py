@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _gaittoolbox import IDS  # scripts/ is on sys.path when a script runs
 
 from imuhip.errors import CalibrationError
 from imuhip.gait.events import (
@@ -43,15 +44,7 @@ from imuhip.types import OrientationSession, SegmentCalibration
 log = logging.getLogger("validate_real_events")
 
 MATCH_S = 0.15
-GAITTOOLBOX_IDS = {
-    "pelvis": "00B40B91",
-    "thigh_l": "00B40C45",
-    "thigh_r": "00B40C3C",
-    "shank_l": "00B40BA5",
-    "shank_r": "00B40C35",
-    "foot_l": "00B40C55",
-    "foot_r": "00B40C48",
-}
+GAITTOOLBOX_IDS = IDS
 OPENSENSE_IDS = {
     "pelvis": "00B42279",
     "thigh_r": "00B4227C",

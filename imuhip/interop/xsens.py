@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import pandas as pd
 from imuhip.interop._common import FloatArray, ImportedSensor, IntArray, sniff_delimiter
 from imuhip.interop._common import unit_factor as _unit_factor
+from imuhip.interop._xsens_rows import repair_row_order as _repair_row_order
 
 __all__ = [
     "OPENSIM_TO_PLACEMENT",
@@ -143,7 +144,8 @@ def read_xsens_txt(
     ------
     ImportFormatError
         No header row, no rate, no acceleration, neither orientation nor gyroscope, a
-        non-number, or a counter that goes backwards.
+        non-number, a counter that jumps back (a few rows swapped locally are sorted and exact
+        duplicate rows dropped, with a note), or one counter on two different rows.
     """
     path = Path(path)
     if not path.exists():
@@ -266,13 +268,13 @@ def read_xsens_txt(
         col = "row"
         counter = np.arange(len(df), dtype=np.int64)
         notes.append(f"{path.name}: no PacketCounter/SampleTimeFine: rows taken as consecutive")
+    if col != "row":
+        keep, fixed = _repair_row_order(path, counter, (acc, gyr, mag, q), col, first_line)
+        if fixed:
+            notes.extend(fixed)
+            counter = counter[keep]
+            acc, gyr, mag, q = (None if b is None else b[keep] for b in (acc, gyr, mag, q))
     steps = np.diff(counter)
-    if np.any(steps <= 0):
-        i = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise ImportFormatError(
-            f"{path}: line {first_line + i}, column {col}: counter {counter[i]} does not "
-            f"increase (previous {counter[i - 1]}); expected one row per new sample"
-        )
     if rate is None:
         raise ImportFormatError(
             f"{path}: no '// Update Rate: <Hz>' header line and no rate given (--rate-hz)"

@@ -222,6 +222,9 @@ def _quality(d: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
                 + ". The analysis went on without them.",
             )
         )
+    placement = [plain_note(str(w)) for w in q.get("placement_warnings", [])]
+    if placement:
+        banners.append(("banner-placement", "Sensor placement suspect: " + "; ".join(placement)))
     few = [f"{s} {v['valid']}" for s, v in st.items() if v["valid"] < MIN_VALID_STRIDES]
     if few:
         banners.append(

@@ -249,6 +249,7 @@ def _quality_lines(res: SessionResult) -> list[str]:
     for p, v in (q.get("dropped_sensors") or {}).items():
         lines.append(f"DROPPED {p} ({v['stage']}): {v['reason']}")
     lines += [f"CALIBRATION: {w}" for w in q.get("calibration_fallbacks", [])]
+    lines += [f"PLACEMENT: {w}" for w in q.get("placement_warnings", [])]
     return lines
 
 

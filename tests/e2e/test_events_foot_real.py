@@ -6,31 +6,17 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-IDS = {
-    "pelvis": "00B40B91",
-    "thigh_l": "00B40C45",
-    "thigh_r": "00B40C3C",
-    "shank_l": "00B40BA5",
-    "shank_r": "00B40C35",
-    "foot_l": "00B40C55",
-    "foot_r": "00B40C48",
-}
+from tests.real_data import GAITTOOLBOX_IDS, SHARED_DATA, run_cli
+
+IDS = GAITTOOLBOX_IDS
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args)
 
 
 def test_analyze_gaittoolbox_with_feet(tmp_path: Path) -> None:

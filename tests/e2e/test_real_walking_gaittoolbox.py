@@ -18,28 +18,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "gaittoolbox" / "imu"
-TRIAL = "S02-Trial-Walk-1-000"
-IDS = {  # README of the data set
-    "pelvis": "00B40B91",
-    "thigh_l": "00B40C45",
-    "thigh_r": "00B40C3C",
-    "shank_l": "00B40BA5",
-    "shank_r": "00B40C35",
-}
+from tests.real_data import GAITTOOLBOX_IDS, GAITTOOLBOX_IMU, GAITTOOLBOX_TRIAL, run_cli
+
+DATA = GAITTOOLBOX_IMU
+TRIAL = GAITTOOLBOX_TRIAL
+IDS = {p: GAITTOOLBOX_IDS[p] for p in ("pelvis", "thigh_l", "thigh_r", "shank_l", "shank_r")}
 STANDING_ROWS = 1000  # the subject stands still for the first ~11 s (10.8 s found)
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} not present")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_cli(*args)
 
 
 def _file(placement: str) -> Path:
@@ -183,6 +173,7 @@ def test_hip_angles_follow_xsens_mvn_on_the_steady_strides(five, tmp_path, monke
     assert spec is not None and spec.loader is not None
     cm = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "compare_mvn", cm)  # its dataclass looks itself up there
+    monkeypatch.syspath_prepend(str(script.parent))  # as when it runs: its own folder first
     spec.loader.exec_module(cm)
     bvh = cm.read_bvh(DATA.parent / "xsens" / "S02-Trial-Walk-1.bvh")
     m = cm.isb_from_bvh(bvh)

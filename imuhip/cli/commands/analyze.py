@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         f"session {escape(res.meta.session_id)}"
     )
     for line in summary_lines(res):
-        style = "bold yellow" if line.startswith(("FLAG", "DROPPED", "CALIBRATION")) else ""
+        loud = line.startswith(("FLAG", "DROPPED", "CALIBRATION", "PLACEMENT"))
+        style = "bold yellow" if loud else ""
         console.print(f"  [{style}]{escape(line)}[/{style}]" if style else f"  {escape(line)}")
     console.print(f"report: {escape(str(paths['html']))}")
     if "pdf" in paths:

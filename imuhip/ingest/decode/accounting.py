@@ -14,13 +14,19 @@ from imuhip.ingest.decode.stats import MAX_ERROR_LOG, _Totals
 from imuhip.ingest.decode.validate import _OK, _REASON_NAMES
 from imuhip.types import SensorMeta
 
-__all__ = ["count_errors", "nearest_diff"]
+__all__ = ["count_errors", "nearest_diff", "seq_between"]
 
 
 def nearest_diff(x: npt.NDArray[np.int64], modulus: int) -> npt.NDArray[np.int64]:
     """Differences of a wrapped counter taken as the nearest distance, in ``[-m/2, m/2)``."""
     half = modulus // 2
     return ((np.diff(x) + half) % modulus) - half
+
+
+def seq_between(a: int, b: int, c: int) -> bool:
+    """Counter ``b`` comes after ``a`` and before ``c`` (16-bit wrap, nearest distance)."""
+    half = protocol.SEQ_MODULUS // 2
+    return all((y - x + half) % protocol.SEQ_MODULUS > half for x, y in ((a, b), (b, c)))
 
 
 def count_errors(

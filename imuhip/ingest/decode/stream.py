@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from imuhip.ingest import _decode_kernels as _kd
 from imuhip.ingest import protocol
-from imuhip.ingest.decode.accounting import count_errors, nearest_diff
+from imuhip.ingest.decode.accounting import count_errors, nearest_diff, seq_between
 from imuhip.ingest.decode.device_time import unwrap_device_time
 from imuhip.ingest.decode.payloads import PackedPayloads
 from imuhip.ingest.decode.stats import _Totals, empty_samples
@@ -423,7 +423,15 @@ class StreamDecoder:
             n_held = len(prev_held) + len(held)
             ref = (int(self._ref[0]), int(self._ref[1]), int(self._ref[2]))
             if fl[i] & resync_bit or not self._has_ref or self._consistent(ref, cur):
-                outliers += n_held
+                first = prev_held[0][2] if prev_held else seq[held[0]] if held else ref[0]
+                between = n_held and seq_between(ref[0], first, cur[0])
+                if between and self._consistent(held_last(), cur):
+                    # held packets between the reference and this one on the counter, leading up
+                    # to it: a real jump of the device time (samples skipped, counter contiguous)
+                    released.extend(prev_held)
+                    keep[held] = True
+                else:
+                    outliers += n_held
                 prev_held, held = [], []
                 keep[i] = True
                 self._ref[:] = cur

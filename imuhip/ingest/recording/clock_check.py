@@ -46,6 +46,10 @@ _KEPT: Final = (
     "no packet is missing but the host receive times show the time passing, so the decoder "
     "keeps a gap of about {samples} samples (not counted as lost packets)"
 )
+_IMPORTED_GAP: Final = (
+    "{samples} sample(s) missing from the imported file in {count} gap(s), largest {largest:.3f} "
+    "s at {at:.2f} s (the file's sample counter skips them): kept as gaps, not interpolated"
+)
 _HDR: Final = protocol.HEADER_LEN
 
 Headers = npt.NDArray[np.uint8]
@@ -152,6 +156,8 @@ def check_clocks(
             int(t_us[0]), dt_us, n, host, on_counter, rate, np.zeros(0, np.int64)
         )
         t_rel = (host[1:] - host[0]) / 1e9
+        # the importer writes rows missing from a file as exactly such a kept forward step
+        imported = meta.software == "imuhip import"
         for sel, word, effect in (
             (fault & rejoined & (step_s < 0), "back", _REJOINED),
             (fault & rejoined & (step_s > 0), "forward", _REJOINED),
@@ -162,6 +168,14 @@ def check_clocks(
                 continue
             big = at[np.argmax(np.abs(step_s[at]))]
             total = round(float(np.abs(step_s[at]).sum()) * rate)
+            if imported and effect is _KEPT:
+                lines.append(
+                    f"{s.placement}: "
+                    + _IMPORTED_GAP.format(
+                        samples=total, count=len(at), largest=float(step_s[big]), at=t_rel[big]
+                    )
+                )
+                continue
             lines.append(
                 f"{s.placement}: device clock steps {word} {len(at)} time(s), largest "
                 f"{abs(float(step_s[big])):.3f} s at {float(t_rel[big]):.2f} s (host clock) "

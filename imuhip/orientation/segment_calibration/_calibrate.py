@@ -107,9 +107,11 @@ def calibrate_segments(
             windows, functional = walk, False
             idx = _index(windows, n)
     if len(idx) < need:
+        what = "of marked leg swings" if functional else "of straight walking (turns left out)"
         raise CalibrationError(
             f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
-            f"< {cfg.min_movement_s:g} s (walk or swing the legs after standing still)"
+            f"{what} < {cfg.min_movement_s:g} s: walk straight for at least "
+            f"{cfg.min_movement_s:g} s, or swing the legs, before or after standing still"
         )
     common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
     z_s, flex_rate = _flexion_axes(

@@ -159,6 +159,9 @@ def _movement_windows(
 ) -> list[Window]:
     """Walking: after the static window, thigh gyro RMS over ``walking_window_s`` high enough.
 
+    When there is less than ``min_movement_s`` of it after the static window (a recording that
+    starts while walking and stands only at its end), the walking before the window is used too.
+
     Turns are left out (pelvis yaw rate averaged over ``turn_window_s`` above
     ``max_turn_rate_rad_s``): there the legs rotate about the vertical, which is not flexion.
     """
@@ -185,5 +188,12 @@ def _movement_windows(
         moving &= np.abs(uniform_filter1d(yaw_rate, turn_size, mode="nearest")) <= (
             cfg.max_turn_rate_rad_s
         )
-    moving[: static[1]] = False
+    after = moving.copy()
+    after[: static[1]] = False
+    windows = [w for w in _runs(after) if w[1] - w[0] >= size]
+    if sum(b - a for a, b in windows) >= cfg.min_movement_s * ori.rate_hz:
+        return windows
+    # A recording that starts while walking stands still only at its end: the walking before
+    # the standing is as good (the sensors are the same on the same segments).
+    moving[static[0] : static[1]] = False
     return [w for w in _runs(moving) if w[1] - w[0] >= size]

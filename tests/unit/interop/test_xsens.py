@@ -89,6 +89,19 @@ def test_counter_wrap_and_gaps(tmp_path: Path) -> None:
     assert any("1 sample(s) missing" in n for n in xf.notes)
 
 
+def test_exact_duplicate_rows_are_dropped_and_local_swaps_sorted(tmp_path: Path) -> None:
+    q = np.zeros((6, 4))
+    q[:, 0] = np.cos(np.arange(6) / 10)  # a different orientation per sample
+    q[:, 3] = np.sin(np.arange(6) / 10)
+    order = [0, 2, 1, 3, 3, 4]  # rows 1 and 2 swapped, row 3 exported twice
+    f = _write(tmp_path / "d.txt", q[order], np.array([10, 12, 11, 13, 13, 14]), "quat")
+    xf = read_xsens_txt(f)
+    np.testing.assert_array_equal(xf.counter, [10, 11, 12, 13, 14])
+    _same_rotation(xf.q_xsens_sensor, q[:5], atol=1e-6)
+    assert "d.txt: 1 row(s) out of counter order: sorted by PacketCounter" in xf.notes
+    assert "d.txt: 1 duplicated row(s) dropped" in xf.notes
+
+
 def test_errors_name_file_and_what_was_expected(tmp_path: Path) -> None:
     f = tmp_path / "bad.txt"
     f.write_text(HEAD + "PacketCounter\tAcc_X\tAcc_Y\tAcc_Z\n1\t0\t0\t9\n2\t0\t0\t9\n")
@@ -100,11 +113,16 @@ def test_errors_name_file_and_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(ImportFormatError, match=r"bad\.txt: missing column Acc_X"):
         read_xsens_txt(f)
     q = np.tile([1.0, 0, 0, 0], (4, 1))
+    q[2] = [0.0, 1.0, 0.0, 0.0]  # counter 6 twice, with different values: ambiguous
     _write(f, q, np.array([5, 6, 6, 7]), "quat")
     with pytest.raises(
         ImportFormatError,
-        match=r"bad\.txt: line 7, column PacketCounter: counter 6 does not increase",
+        match=r"bad\.txt: lines 6 and 7, column PacketCounter: counter 6 on two rows with "
+        "different values",
     ):
+        read_xsens_txt(f)
+    _write(f, q, np.array([5, 6, 20, 7]), "quat")  # 13 samples back: another recording
+    with pytest.raises(ImportFormatError, match=r"line 8, column PacketCounter: counter 7 jumps"):
         read_xsens_txt(f)
     f.write_text(
         "PacketCounter\tAcc_X\tAcc_Y\tAcc_Z\tGyr_X\tGyr_Y\tGyr_Z\n1\t0\t0\t9\t0\t0\t0\n2\t0\t0\t9\t0\t0\t0\n"
