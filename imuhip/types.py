@@ -340,3 +340,6 @@ class JointAngles:
     notes: tuple[str, ...] = ()
     # per hip side: pelvis, that thigh (and lumbar) valid; absent = ``valid`` for that side
     side_valid: dict[str, BoolArray] = field(default_factory=dict)
+    # (M,) walking direction the pelvis angles are measured against, rad, unwrapped (world
+    # heading, counter-clockwise); None where not computed
+    walking_heading_rad: FloatArray | None = None

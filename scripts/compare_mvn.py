@@ -53,11 +53,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _gaittoolbox import IDS, TRIAL  # scripts/ is on sys.path when a script runs
 from scipy.optimize import minimize
 from scipy.signal import butter, filtfilt
 from scipy.spatial.transform import Rotation
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.*
+from tests.real_data import GAITTOOLBOX_IDS as IDS
+
+TRIAL = "S02-Trial-Walk-1"
 SIDES = {"left": ("l", "Left"), "right": ("r", "Right")}
 ANGLES = ("flexion", "adduction", "internal_rotation")
 

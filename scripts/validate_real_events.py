@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from _gaittoolbox import IDS  # scripts/ is on sys.path when a script runs
 
 from imuhip.errors import CalibrationError
 from imuhip.gait.events import (
@@ -44,7 +43,9 @@ from imuhip.types import OrientationSession, SegmentCalibration
 log = logging.getLogger("validate_real_events")
 
 MATCH_S = 0.15
-GAITTOOLBOX_IDS = IDS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.*
+from tests.real_data import GAITTOOLBOX_IDS  # noqa: E402
+
 OPENSENSE_IDS = {
     "pelvis": "00B42279",
     "thigh_r": "00B4227C",

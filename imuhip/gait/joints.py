@@ -299,6 +299,7 @@ def joint_angles(
         e = buf[:, : min(_CHUNK, m - a)]
         _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, _PELVIS_SIGN, a, e)
         _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
+    walking_heading = np.unwrap(np.arctan2(dy, dx))
     del cx, sx, dx, dy
     lumbar = None
     if "lumbar" in q_in:
@@ -319,6 +320,7 @@ def joint_angles(
         transverse_confidence=conf,
         notes=(*segcal.warnings, *notes, *reasons),
         side_valid=side_valid,
+        walking_heading_rad=walking_heading,
     )
 
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from imuhip.gait import _gait_kernels as _k
 from imuhip.gait.events import Stride
+from imuhip.gait.walking_direction import WALKING_TURN_MAX_DEG, beside_turn
 from imuhip.types import JointAngles
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "LUMBAR_METRICS",
     "PELVIS_METRICS",
     "TIMING_METRICS",
+    "WALKING_TURN_MAX_DEG",
     "Asymmetry",
     "MetricSummary",
     "SessionMetrics",
@@ -136,6 +138,9 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
     if angles.pelvis_rad is not None:
         for name, col in _PELVIS_COL.items():
             out[name] = _range(np.degrees(angles.pelvis_rad[sl, col]))
+        wh = angles.walking_heading_rad
+        if wh is not None and beside_turn(wh, [stride.start_idx], [stride.stop_idx])[0]:
+            out["pelvis_rotation_range_deg"] = float("nan")
     if angles.lumbar_rad is not None:
         for name, col in _LUMBAR_COL.items():
             out[name] = _range(np.degrees(angles.lumbar_rad[sl, col]))
@@ -221,6 +226,9 @@ def stride_metrics_many(angles: JointAngles, strides: Sequence[Stride]) -> list[
     for name, vals in trunk:
         for m, v in zip(out, vals, strict=True):
             m[name] = v
+    if angles.pelvis_rad is not None and angles.walking_heading_rad is not None:
+        for r in np.flatnonzero(beside_turn(angles.walking_heading_rad, start, stop)).tolist():
+            out[r]["pelvis_rotation_range_deg"] = float("nan")
     for m, stride in zip(out, strides, strict=True):
         st = stride.next_ic_s - stride.ic_s
         m["stride_time_s"] = st

@@ -16,9 +16,20 @@ from scipy.ndimage import uniform_filter1d
 
 from imuhip.gait import _joints_kernels as _kq
 
-__all__ = ["heading_oscillation_period_s", "walking_direction"]
+__all__ = [
+    "WALKING_TURN_MAX_DEG",
+    "beside_turn",
+    "heading_oscillation_period_s",
+    "walking_direction",
+]
 
 FloatArray = npt.NDArray[np.float64]
+
+WALKING_TURN_MAX_DEG = 2.0
+"""A stride's pelvis rotation range is left out (``nan``) when the walking direction it is
+measured against turns by more than this within the stride: beside a turn the ~2-stride average
+bends into it and the range grows by about the bend (docs/joint_angles.md, "Pelvis rotation
+beside a turn")."""
 
 _NO_CAL = np.zeros(0)
 """Empty sensor-to-segment rotation / heading offset: the kernels use the arrays as given."""
@@ -215,3 +226,18 @@ def _walking_unit(dx: FloatArray, dy: FloatArray) -> tuple[FloatArray, FloatArra
     dx /= n
     dy /= n
     return dx, dy
+
+
+def beside_turn(
+    walking_heading_rad: npt.ArrayLike, start: npt.ArrayLike, stop: npt.ArrayLike
+) -> npt.NDArray[np.bool_]:
+    """Strides ``[start, stop)`` (sample indices) within which the walking direction turns by
+    more than :data:`WALKING_TURN_MAX_DEG` (``walking_heading_rad`` unwrapped, radians)."""
+    wh = np.asarray(walking_heading_rad, dtype=np.float64)
+    a = np.clip(np.asarray(start, dtype=np.int64), 0, len(wh))
+    b = np.clip(np.asarray(stop, dtype=np.int64), 0, len(wh))
+    out = np.zeros(len(a), dtype=bool)
+    for i in np.flatnonzero(b > a).tolist():
+        seg = wh[a[i] : b[i]]
+        out[i] = np.degrees(seg.max() - seg.min()) > WALKING_TURN_MAX_DEG
+    return out

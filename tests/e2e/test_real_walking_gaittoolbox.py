@@ -173,7 +173,6 @@ def test_hip_angles_follow_xsens_mvn_on_the_steady_strides(five, tmp_path, monke
     assert spec is not None and spec.loader is not None
     cm = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "compare_mvn", cm)  # its dataclass looks itself up there
-    monkeypatch.syspath_prepend(str(script.parent))  # as when it runs: its own folder first
     spec.loader.exec_module(cm)
     bvh = cm.read_bvh(DATA.parent / "xsens" / "S02-Trial-Walk-1.bvh")
     m = cm.isb_from_bvh(bvh)
