@@ -222,7 +222,8 @@ def summary_lines(res: SessionResult) -> list[str]:
             f"[95% CI {a.ci95_low:+.1f}, {a.ci95_high:+.1f}]"
         )
     trunk = ", ".join(
-        f"{k.removesuffix('_range_deg').replace('_', ' ')} {v.mean:.1f}°"
+        f"{k.removesuffix('_range_deg').replace('_', ' ')} "
+        + (f"{v.mean:.1f}°" if v.n else "– (no stride walked straight enough)")
         for k, v in ses.trunk.items()
         if k
         in ("pelvis_rotation_range_deg", "pelvis_obliquity_range_deg", "lumbar_rotation_range_deg")
