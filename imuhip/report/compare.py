@@ -30,7 +30,8 @@ import numpy as np
 
 from imuhip import __version__
 from imuhip.errors import ImuhipError
-from imuhip.report.rom import CSS, fmt, json_safe, png, t_quantile_975, write_file_set
+from imuhip.report.files import write_file_set
+from imuhip.report.rom import CSS, fmt, json_safe, png, t_quantile_975
 
 __all__ = [
     "MEASURES",

@@ -7,7 +7,8 @@ whether the test must be repeated: a side or a repetition is missing, or one rep
 outlier (it differs from the median of the side's other repetitions by more than
 :attr:`RomReportConfig.outlier_deg`, 10°: twice the ≈5° goniometric measurement error,
 Ellison et al. 1990, doi:10.1093/ptj/70.9.537). The page is drawn from the JSON document only,
-so the two never disagree. Both files are written as one set (:func:`write_file_set`).
+so the two never disagree. Both files are written as one set
+(:func:`imuhip.report.files.write_file_set`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ __all__ = [
     "repeat_reasons",
     "rom_asymmetry",
     "rom_report_dict",
-    "write_file_set",
     "write_rom_report",
 ]
 
@@ -440,42 +440,11 @@ def render_rom_html(doc: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_file_set(out_dir: str | Path, parts: Mapping[str, str], last: str) -> dict[str, Path]:
-    """Write ``{file name: text}`` into ``out_dir`` as one set, ``last`` renamed last.
-
-    Every file is first written under a temporary name in ``out_dir``; then ``last`` and the
-    previous files are removed and the new ones renamed into place, ``last`` at the end. A
-    folder holding ``last`` therefore holds a complete set of one run (as
-    :func:`imuhip.report.writer.write_report` does).
-    """
-    import os
-    import tempfile
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp: dict[str, Path] = {}
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        for name, text in parts.items():
-            fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out)
-            os.fchmod(fd, 0o666 & ~umask)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            tmp[name] = Path(path)
-        (out / last).unlink(missing_ok=True)  # from here on the set is not complete
-        order = [n for n in parts if n != last] + [last]
-        for name in order:
-            tmp.pop(name).replace(out / name)
-    finally:
-        for p in tmp.values():
-            p.unlink(missing_ok=True)
-    return {name: out / name for name in parts}
-
-
 def write_rom_report(doc: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``rom_report.html`` and ``rom_report.json`` (last) into ``out_dir``."""
     import json
+
+    from imuhip.report.files import write_file_set
 
     parts = {
         "rom_report.html": render_rom_html(doc),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
@@ -272,51 +273,22 @@ def write_report(res: SessionResult, out_dir: str | Path, *, pdf: bool = False) 
     dict
         ``{"json": path, "csv": path, "html": path}`` (and ``"pdf"``).
     """
-    import os
-    import tempfile
-
+    from imuhip.report.files import write_file_set
     from imuhip.report.html import render_html
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     d = report_dict(res)
     table = strides_table(res)
-    parts = {
-        "csv": ("strides.csv", table.to_csv(index=False, float_format="%.4f")),
-        "html": ("report.html", render_html(res, d, table)),
-        "json": ("report.json", json.dumps(d, indent=2, allow_nan=False)),  # the last one
+    page = render_html(res, d, table)
+    parts: dict[str, str | Callable[[Path], object]] = {
+        "strides.csv": table.to_csv(index=False, float_format="%.4f"),
+        "report.html": page,
     }
-    tmp: dict[str, Path] = {}
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        for key, (name, text) in parts.items():
-            fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=out)
-            os.fchmod(fd, 0o666 & ~umask)  # the permissions a plain open() would give
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            tmp[key] = Path(path)
-        final = {key: out / name for key, (name, _) in parts.items()}
-        if pdf:
-            from imuhip.report.pdf import html_to_pdf
+    if pdf:
+        from imuhip.report.pdf import html_to_pdf
 
-            fd, path = tempfile.mkstemp(prefix=".report.pdf.", suffix=".part", dir=out)
-            os.close(fd)
-            tmp["pdf"] = Path(path)
-            html_to_pdf(parts["html"][1], tmp["pdf"])
-            tmp["pdf"].chmod(0o666 & ~umask)
-        earlier_set = final["json"].exists()
-        final["json"].unlink(missing_ok=True)  # from here on, no report.json: not complete
-        if earlier_set:  # an earlier set's PDF goes with it (a PDF beside no report is kept)
-            (out / "report.pdf").unlink(missing_ok=True)
-        for key in ("csv", "html"):
-            final[key].unlink(missing_ok=True)
-        if pdf:
-            final["pdf"] = out / "report.pdf"
-        for key in ("csv", "html", "pdf", "json"):
-            if key in tmp:
-                tmp.pop(key).replace(final[key])
-    finally:
-        for p in tmp.values():
-            p.unlink(missing_ok=True)
-    return final
+        parts["report.pdf"] = lambda path: html_to_pdf(page, path)
+    parts["report.json"] = json.dumps(d, indent=2, allow_nan=False)  # the last one
+    # an earlier set's PDF goes with it (a PDF beside no report is kept)
+    paths = write_file_set(out_dir, parts, "report.json", goes_with_last=("report.pdf",))
+    keys = {"strides.csv": "csv", "report.html": "html", "report.pdf": "pdf", "report.json": "json"}
+    return {keys[name]: path for name, path in paths.items()}

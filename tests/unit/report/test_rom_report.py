@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from imuhip.gait.rom import RomSide, rom_flags, rom_side
+from imuhip.report.files import write_file_set
 from imuhip.report.rom import (
     RomReportConfig,
     render_rom_html,
     repeat_reasons,
     rom_asymmetry,
     rom_report_dict,
-    write_file_set,
     write_rom_report,
 )
 from tests.unit.gait.test_rom import seated_session
