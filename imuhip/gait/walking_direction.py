@@ -14,6 +14,7 @@ import numpy.typing as npt
 from scipy import fft as sp_fft
 from scipy.ndimage import uniform_filter1d
 
+from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait import _joints_kernels as _kq
 
 __all__ = [
@@ -233,11 +234,10 @@ def beside_turn(
 ) -> npt.NDArray[np.bool_]:
     """Strides ``[start, stop)`` (sample indices) within which the walking direction turns by
     more than :data:`WALKING_TURN_MAX_DEG` (``walking_heading_rad`` unwrapped, radians)."""
-    wh = np.asarray(walking_heading_rad, dtype=np.float64)
+    wh = np.ascontiguousarray(np.asarray(walking_heading_rad, dtype=np.float64).reshape(-1, 1))
     a = np.clip(np.asarray(start, dtype=np.int64), 0, len(wh))
-    b = np.clip(np.asarray(stop, dtype=np.int64), 0, len(wh))
-    out = np.zeros(len(a), dtype=bool)
-    for i in np.flatnonzero(b > a).tolist():
-        seg = wh[a[i] : b[i]]
-        out[i] = np.degrees(seg.max() - seg.min()) > WALKING_TURN_MAX_DEG
-    return out
+    b = np.maximum(np.clip(np.asarray(stop, dtype=np.int64), 0, len(wh)), a)
+    hi = np.empty(len(a))
+    lo = np.empty(len(a))
+    _kg.stride_extrema(wh, 0, a, b, hi, lo)  # NaN for an empty stride: not beside a turn
+    return np.degrees(hi - lo) > WALKING_TURN_MAX_DEG
