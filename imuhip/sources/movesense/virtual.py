@@ -294,6 +294,7 @@ class VirtualMovesense(BumblePeripheral):
 
     def sent_at_ns(self, _payload: bytes = b"") -> int:
         """Virtual send time (ns) of this sensor's latest message (a host receive stamp)."""
+        self.clock.delivered(self.name)
         return self.clock.sensor_ns(self.name)
 
     async def _wait_virtual(self, t_s: float) -> None:
@@ -413,6 +414,7 @@ class VirtualMovesense(BumblePeripheral):
             await conn.disconnect()
         except Exception as err:
             log.debug("%s: disconnect failed: %s", self.name, err)
+        self.clock.link_lost(self.name)
 
     async def _stream(self) -> None:
         assert self.rate_hz is not None
@@ -465,5 +467,6 @@ class VirtualMovesense(BumblePeripheral):
                 send.append(self._rng.integers(0, 256, m, dtype=np.uint8).tobytes())
             self.log.append(SentMessage(k, first, n, ts, t_due, status, tuple(parts)))
             for v in send:
+                self.clock.sent(self.name)  # the host stamps every data notification
                 await self._notify(conn, v)
             k += 1

@@ -11,7 +11,10 @@ Back-pressure: a host that reports what it has handled (:meth:`VirtualClock.cons
 ``run_live(..., on_consumed=...)`` by :meth:`imuhip.sources.virtual.VirtualFleet.host_hooks`) keeps
 virtual time at most ``max_backlog_s`` ahead of it. A host stalled by a busy CPU, a garbage
 collection or a one-off kernel compile then slows the simulation down instead of seeing its
-queue overflow: what a test measures does not depend on how fast the machine is. The time
+queue overflow: what a test measures does not depend on how fast the machine is. Notifications
+still inside the (in-process) BLE stack count as not handled: a host whose queue is empty because
+the stack cannot deliver at ``speed`` is behind too (the sensors report :meth:`VirtualClock.sent`,
+the host's receive stamp :meth:`VirtualClock.delivered`). The time
 virtual time stood still for the host counts as held (it resumes smoothly, without a burst).
 
 The host can stamp events with :meth:`VirtualClock.host_ns` (the latest virtual time at which
@@ -28,12 +31,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 __all__ = ["VirtualClock"]
 
 log = logging.getLogger(__name__)
 
 _POLL_WALL_S = 0.002
+_IN_FLIGHT_MAX = 100_000  # notifications remembered per sensor (a host that never reads them)
 _SESSION_END = "session end"
 
 
@@ -53,7 +58,8 @@ class VirtualClock:
         (so the fault schedules of different sensors keep their order on a slow machine).
     max_backlog_s : float
         Once the host reports progress (:meth:`consumed`), virtual time runs at most this far
-        ahead of what it has handled.
+        ahead of what it has handled and of the oldest notification still in flight between a
+        sensor and the host (:meth:`sent`, :meth:`delivered`).
     """
 
     def __init__(
@@ -81,6 +87,8 @@ class VirtualClock:
         self._holders: set[object] = set()
         self._mark_s = 0.0
         self._marks: dict[object, float] = {}
+        #: per sensor: send times of the notifications handed to the stack, not yet received
+        self._in_flight: dict[object, deque[float]] = {}
         self.outages: set[object] = set()  # sensors in a scheduled outage right now
         self.holds = 0
         self.hold_timeouts = 0
@@ -108,7 +116,13 @@ class VirtualClock:
             # ``speed`` the simulation slows down instead of letting sensors lag each other
             t = min(t, min(self._marks.values()) + self.max_lead_s)
         if self._consumed_s is not None and self._held_since is None:
-            cap = max(self._consumed_s + self.max_backlog_s, self._last_now_s)
+            # what the host has handled: its report, but no later than the oldest notification
+            # still inside the BLE stack (a host whose queue is empty may still be far behind)
+            done = self._consumed_s
+            for sent in self._in_flight.values():
+                if sent and sent[0] < done:
+                    done = sent[0]
+            cap = max(done + self.max_backlog_s, self._last_now_s)
             if t > cap:
                 # the host is behind: the excess wall time is held time, so virtual time
                 # resumes from here (no burst of overdue packets when the host catches up)
@@ -191,6 +205,28 @@ class VirtualClock:
     def forget(self, key: object) -> None:
         """Sensor ``key`` stopped streaming: time no longer waits for it."""
         self._marks.pop(key, None)
+        self._in_flight.pop(key, None)
+
+    def sent(self, key: object) -> None:
+        """Sensor ``key`` handed a data notification to its BLE stack (at its latest mark).
+
+        With :meth:`delivered` this is the back-pressure of the notifications in flight: the
+        host's report (:meth:`consumed`) counts only what reached its queue.
+        """
+        q = self._in_flight.get(key)
+        if q is None:
+            q = self._in_flight[key] = deque(maxlen=_IN_FLIGHT_MAX)
+        q.append(self._marks.get(key, self._last_now_s))
+
+    def delivered(self, key: object) -> None:
+        """The host received sensor ``key``'s oldest notification in flight (links keep order)."""
+        q = self._in_flight.get(key)
+        if q:
+            q.popleft()
+
+    def link_lost(self, key: object) -> None:
+        """Sensor ``key``'s link dropped: its notifications in flight will never arrive."""
+        self._in_flight.pop(key, None)
 
     def sensor_ns(self, key: object) -> int:
         """Virtual time (ns) of the latest packet sensor ``key`` produced (0 before any).

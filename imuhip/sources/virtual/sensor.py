@@ -338,6 +338,7 @@ class VirtualSensor(BumblePeripheral):
                         await conn.disconnect()
                     except Exception as err:
                         log.debug("%s: disconnect failed: %s", self.name, err)
+                    self.clock.link_lost(self.name)
             first = k * s.spp
             link = self._conn
             if link is None:
@@ -359,12 +360,14 @@ class VirtualSensor(BumblePeripheral):
                     self._sent_at[payload[: protocol.HEADER_LEN]] = self._t0_v + t_due
                     if len(self._sent_at) > _SENT_AT_MAX:  # a host that never reads them
                         del self._sent_at[next(iter(self._sent_at))]
+                    self.clock.sent(self.name)
                     await self._notify(link, payload)
                     n_bad = f.flood + (
                         1 if f.garbage_every and (k + 1) % f.garbage_every == 0 else 0
                     )
                     for _ in range(n_bad):
                         self.garbage_sent += 1
+                        self.clock.sent(self.name)  # the host stamps it like data
                         await self._notify(link, self._garbage())
             k += 1
 
@@ -404,6 +407,7 @@ class VirtualSensor(BumblePeripheral):
         The simulator's host receive stamp: the radio of the virtual link is ideal (no latency),
         however long the machine takes to deliver the notification.
         """
+        self.clock.delivered(self.name)
         t = self._sent_at.pop(bytes(payload[: protocol.HEADER_LEN]), None)
         if t is None:
             return self.clock.sensor_ns(self.name)

@@ -1,0 +1,83 @@
+"""Back-pressure of the virtual clock: the host's report and the notifications in flight.
+
+Wall time is a fake here, so each expected virtual time is exact arithmetic
+(virtual = (wall - held) x speed, capped at what the host has handled + ``max_backlog_s``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from imuhip.sources.virtual import clock as clock_mod
+from imuhip.sources.virtual.clock import VirtualClock
+
+
+@pytest.fixture
+def wall(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [100.0]
+    monkeypatch.setattr(clock_mod.time, "monotonic", lambda: now[0])
+    return now
+
+
+def _clock(wall: list[float]) -> VirtualClock:
+    c = VirtualClock(10.0, max_backlog_s=0.5, max_lead_s=1e9)
+    c.start()
+    return c
+
+
+def _two_sent(c: VirtualClock, wall: list[float]) -> None:
+    """Sensor "a" sends at virtual 1.0 and 2.0; the host's queue is empty, so it reports
+    everything stamped so far (the latest mark, 2.0) as handled, as ``run_live`` does."""
+    wall[0] += 0.1
+    c.mark(c.now_s(), "a")
+    c.sent("a")
+    wall[0] += 0.1
+    c.mark(c.now_s(), "a")
+    c.sent("a")
+    c.consumed(c.host_ns())
+
+
+def test_notifications_stuck_in_the_stack_hold_virtual_time(wall: list[float]) -> None:
+    c = _clock(wall)
+    _two_sent(c, wall)
+    wall[0] += 1.0  # 12.0 without back-pressure, 2.5 with the host's report alone
+    assert c.now_s() == pytest.approx(2.0)  # held at 1.0 (oldest in flight) + 0.5: stands still
+    c.delivered("a")  # the 1.0 one arrived: the 2.0 one is the oldest now
+    wall[0] += 1.0
+    assert c.now_s() == pytest.approx(2.5)
+    c.delivered("a")  # nothing in flight
+    c.mark(2.5, "a")  # the sensor's next packet
+    c.consumed(c.host_ns())
+    wall[0] += 0.05  # time resumes from where it stood, without a burst
+    assert c.now_s() == pytest.approx(3.0)
+    assert c.backpressure_wall_s == pytest.approx(1.0 + 0.95)
+
+
+def test_the_host_report_alone_allows_its_backlog(wall: list[float]) -> None:
+    c = _clock(wall)
+    _two_sent(c, wall)
+    c.delivered("a")
+    c.delivered("a")
+    wall[0] += 1.0
+    assert c.now_s() == pytest.approx(2.5)
+
+
+def test_a_dropped_link_releases_its_notifications(wall: list[float]) -> None:
+    c = _clock(wall)
+    _two_sent(c, wall)
+    wall[0] += 1.0
+    assert c.now_s() == pytest.approx(2.0)
+    c.link_lost("a")  # they will never arrive: time must not wait for them
+    wall[0] += 1.0
+    assert c.now_s() == pytest.approx(2.5)
+
+
+def test_without_a_host_report_notifications_in_flight_do_not_hold_time(
+    wall: list[float],
+) -> None:
+    c = _clock(wall)
+    wall[0] += 0.1
+    c.mark(c.now_s(), "a")
+    c.sent("a")
+    wall[0] += 1.0
+    assert c.now_s() == pytest.approx(11.0)
