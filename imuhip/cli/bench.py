@@ -24,8 +24,9 @@ core
 * ``analyze_long`` (``--long``): a 10-hour session analysed in bounded memory by
   :func:`imuhip.report.cohort.analyze_recording_chunked`.
 
-Times are CPU seconds of the measuring process (``time.process_time``; robust on a shared
-machine) with wall seconds alongside; each throughput is the median of ``repeats`` runs (decode,
+Times are CPU seconds of the measuring process and of the worker processes it waited for
+(``os.times``, e.g. the fusion of long sessions in parallel; robust on a shared machine) with
+wall seconds alongside; each throughput is the median of ``repeats`` runs (decode,
 fusion and the vqf reference after one untimed warm-up run; every child imports its modules
 before timing). Ratios are computed from measurements of the same run.
 

@@ -114,14 +114,22 @@ class FuseConfig:
     use_mag : bool
         Use the magnetometer where a sensor has one (9D); ``False`` forces 6D everywhere.
     params : FilterParams
+    workers : int or None
+        Sensors fused at once, each in a process of its own. ``None`` (default): one process per
+        sensor up to the CPUs available, for sessions long enough to gain from it
+        (:func:`imuhip.orientation.fusion.session.fusion_workers`); ``1``: one after the other.
+        The orientations are the same either way.
     """
 
     method: str = "vqf"
     use_mag: bool = True
     params: FilterParams = field(default_factory=FilterParams)
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         canonical_method(self.method)
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1 or None, got {self.workers}")
         if not isinstance(self.params, FilterParams):
             raise TypeError(f"params must be FilterParams, got {type(self.params).__name__}")
 
