@@ -50,9 +50,12 @@ def fusion_workers(aligned: AlignedSession, cfg: FuseConfig) -> int:
     """Processes :func:`fuse_session` uses for ``aligned``: ``cfg.workers``, or by default one per
     sensor up to the CPUs this process may use once every sensor has
     :data:`PARALLEL_MIN_ROWS` rows. Only where a worker can be forked safely (Linux, no other
-    thread in this process, e.g. not inside a live session); 1 otherwise."""
+    thread in this process, e.g. not inside a live session) and not inside a worker process (a
+    cohort's: its pool already uses the cores); 1 otherwise."""
     n = len(aligned.sensors)
     if n < 2 or sys.platform != "linux" or threading.active_count() > 1:
+        return 1
+    if multiprocessing.parent_process() is not None:
         return 1
     if cfg.workers is not None:
         return min(cfg.workers, n)

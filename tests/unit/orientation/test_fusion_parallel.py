@@ -70,6 +70,19 @@ def test_short_sessions_and_threaded_callers_stay_in_one_process(aligned):
         t.join()
 
 
+def _workers_in_a_child(aligned):
+    return fusion_workers(aligned, FuseConfig(workers=2))
+
+
+def test_a_worker_process_does_not_start_workers_of_its_own(aligned, no_other_thread):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:  # e.g. a cohort's pool
+        assert pool.submit(_workers_in_a_child, aligned).result() == 1
+
+
 def test_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers"):
         FuseConfig(workers=0)
