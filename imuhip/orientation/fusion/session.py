@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import mmap
 import multiprocessing
 import os
 import re
@@ -30,6 +31,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+BoolArray = npt.NDArray[np.bool_]
+
 #: A gap (no sample) longer than this restarts the sensor's filter at the first sample after it,
 #: offline (:func:`fuse_session`) and live (``imuhip.live``) alike: after seconds without data
 #: (a reconnect) nothing is known about the orientation, and a filter run through filled
@@ -44,6 +47,7 @@ FILTER_RESTART_KEY = "filter_restart"
 #: costs).
 PARALLEL_MIN_ROWS = 60_000
 _JOB: tuple[AlignedSession, FuseConfig, str] | None = None  # what forked workers fuse
+_OUTS: dict[str, _SharedOut] = {}  # where they write it
 
 
 def fusion_workers(aligned: AlignedSession, cfg: FuseConfig) -> int:
@@ -78,9 +82,10 @@ def _fuse_one(placement: str) -> tuple[FusionResult, npt.NDArray[np.bool_]]:
 def _fuse_all(
     aligned: AlignedSession, cfg: FuseConfig, method: str
 ) -> dict[str, tuple[FusionResult, npt.NDArray[np.bool_]]]:
-    """Every sensor through :func:`_fuse_runs`, in :func:`fusion_workers` forked processes (they
-    read the session from this process's memory; only the results travel back)."""
-    global _JOB
+    """Every sensor through :func:`_fuse_runs`, in :func:`fusion_workers` forked processes: they
+    read the session from this process's memory and write their results into shared memory
+    (:class:`_SharedOut`); only a few flags travel back."""
+    global _JOB, _OUTS
     names = list(aligned.sensors)
     workers = fusion_workers(aligned, cfg)
     _JOB = (aligned, cfg, method)
@@ -88,11 +93,53 @@ def _fuse_all(
         if workers <= 1:
             return {p: _fuse_one(p) for p in names}
         log.info("fusing %d sensors in %d processes", len(names), workers)
+        _OUTS = {p: _SharedOut(len(aligned.t_s)) for p in names}
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            return dict(zip(names, pool.map(_fuse_one, names), strict=True))
+            flags = list(pool.map(_fuse_into, names))
+        return {p: _OUTS[p].result(f) for p, f in zip(names, flags, strict=True)}
     finally:
-        _JOB = None
+        _JOB, _OUTS = None, {}
+
+
+class _SharedOut:
+    """One sensor's fusion outputs in anonymous shared memory, written by a forked worker."""
+
+    def __init__(self, m: int) -> None:
+        self.m = m
+        self.buf = mmap.mmap(-1, max(1, m * (4 * 8 + 3 * 8 + 4)))  # MAP_SHARED | MAP_ANONYMOUS
+        f64 = np.frombuffer(self.buf, np.float64, m * 7)
+        self.q = f64[: 4 * m].reshape(m, 4)
+        self.bias = f64[4 * m :].reshape(m, 3)
+        flags = np.frombuffer(self.buf, np.bool_, 4 * m, offset=56 * m).reshape(4, m)
+        self.valid, self.rest, self.mag_disturbed, self.restart = flags
+
+    def result(self, flags: tuple[str, bool, bool, bool]) -> tuple[FusionResult, BoolArray]:
+        method, uses_mag, has_dist, has_bias = flags
+        res = FusionResult(
+            q_world_sensor=self.q,
+            valid=self.valid,
+            rest=self.rest,
+            mag_disturbed=self.mag_disturbed if has_dist else None,
+            gyr_bias_rad_s=self.bias if has_bias else None,
+            method=method,
+            uses_mag=uses_mag,
+        )
+        return res, self.restart
+
+
+def _fuse_into(placement: str) -> tuple[str, bool, bool, bool]:
+    out = _OUTS[placement]
+    res, restart = _fuse_one(placement)
+    out.q[:] = res.q_world_sensor
+    out.valid[:] = res.valid
+    out.rest[:] = res.rest
+    out.restart[:] = restart
+    if res.mag_disturbed is not None:
+        out.mag_disturbed[:] = res.mag_disturbed
+    if res.gyr_bias_rad_s is not None:
+        out.bias[:] = res.gyr_bias_rad_s
+    return res.method, res.uses_mag, res.mag_disturbed is not None, res.gyr_bias_rad_s is not None
 
 
 def filter_runs(valid: npt.NDArray[np.bool_], rate_hz: float) -> list[tuple[int, int]]:
