@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,33 +15,25 @@ from imuhip.ingest.recording import RecordingWriter, read_recording
 from imuhip.sources.ble import BleSession, StreamConfig, scan
 from imuhip.sources.bumble_backend import (
     BumbleClient,
-    BumbleHub,
     BumbleScanner,
     make_device,
-    use_hub,
 )
 from imuhip.sources.movesense import decode_movesense_packets, gsp
 from imuhip.sources.movesense.driver import AutoDriver, MovesenseDriver
 from imuhip.sources.movesense.virtual import SyntheticImu9, VirtualMovesense
 from imuhip.sources.virtual.clock import VirtualClock
 from imuhip.types import ImuSamples, RawPacket, SessionMeta
+from tests.ble._movesense_rig import movesense_rig
 
 pytestmark = pytest.mark.timeout(60)
 
 ADDR = "F0:00:00:00:AA:01"
 
 
-@contextlib.asynccontextmanager
-async def rig(hub_mtu: int = 247, **kw: object) -> AsyncIterator[VirtualMovesense]:
-    hub = BumbleHub(att_mtu=hub_mtu)
-    ms = VirtualMovesense(make_device(hub.link, ADDR, "Movesense"), **kw)  # type: ignore[arg-type]
-    await hub.power_on()
-    await ms.start()
-    with use_hub(hub):
-        try:
-            yield ms
-        finally:
-            await ms.close()
+def rig(
+    hub_mtu: int = 247, **kw: object
+) -> contextlib.AbstractAsyncContextManager[VirtualMovesense]:
+    return movesense_rig(ADDR, hub_mtu, **kw)
 
 
 def expected(ms: VirtualMovesense, s: ImuSamples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import math
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,32 +15,21 @@ from bleak import BleakClient
 from imuhip.sources.ble import BleSession, StreamConfig
 from imuhip.sources.bumble_backend import (
     BumbleClient,
-    BumbleHub,
     BumbleScanner,
-    make_device,
-    use_hub,
 )
 from imuhip.sources.movesense import decode_movesense_packets, gsp
 from imuhip.sources.movesense.driver import MovesenseDriver
 from imuhip.sources.movesense.virtual import SyntheticImu9, VirtualMovesense
 from imuhip.types import ImuSamples, RawPacket, SessionEvent
+from tests.ble._movesense_rig import movesense_rig
 
 pytestmark = pytest.mark.timeout(60)
 
 ADDR = "F0:00:00:00:AB:01"
 
 
-@contextlib.asynccontextmanager
-async def rig(**kw: object) -> AsyncIterator[VirtualMovesense]:
-    hub = BumbleHub(att_mtu=247)
-    ms = VirtualMovesense(make_device(hub.link, ADDR, "Movesense"), **kw)  # type: ignore[arg-type]
-    await hub.power_on()
-    await ms.start()
-    with use_hub(hub):
-        try:
-            yield ms
-        finally:
-            await ms.close()
+def rig(**kw: object) -> contextlib.AbstractAsyncContextManager[VirtualMovesense]:
+    return movesense_rig(ADDR, **kw)
 
 
 async def _raw(commands: list[bytes], *, until: Callable[[list[bytes]], bool]) -> list[bytes]:

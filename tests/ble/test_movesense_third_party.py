@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import importlib
 import struct
-from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
@@ -32,12 +31,10 @@ import pytest
 
 from imuhip.sources.bumble_backend import (
     BumbleClient,
-    BumbleHub,
     BumbleScanner,
-    make_device,
-    use_hub,
 )
 from imuhip.sources.movesense.virtual import SentMessage, SyntheticImu9, VirtualMovesense
+from tests.ble._movesense_rig import movesense_rig
 
 # the project ships its package as ``movesense`` and, in some versions, ``movensense``
 PACKAGES = ("movesense", "movensense")
@@ -74,19 +71,9 @@ def bumble_is_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-@contextlib.asynccontextmanager
-async def rig(firmware: str) -> AsyncIterator[VirtualMovesense]:
-    hub = BumbleHub(att_mtu=247)  # a desktop host offers more than the sensor's 161
-    ms = VirtualMovesense(
-        make_device(hub.link, ADDR, "Movesense"), serial=SERIAL, firmware=firmware
-    )
-    await hub.power_on()
-    await ms.start()
-    with use_hub(hub):
-        try:
-            yield ms
-        finally:
-            await ms.close()
+def rig(firmware: str) -> contextlib.AbstractAsyncContextManager[VirtualMovesense]:
+    # a desktop host offers an ATT MTU of 247, more than the sensor's 161
+    return movesense_rig(ADDR, serial=SERIAL, firmware=firmware)
 
 
 async def _messages(sensor: Any, ref: int, n: int) -> list[bytes]:
