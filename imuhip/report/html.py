@@ -17,6 +17,7 @@ import numpy as np
 
 from imuhip.gait.norms import GAIT_NORMS
 from imuhip.report.plots import excursion_over_time_svg, hip_cycle_svg, trunk_svgs
+from imuhip.report.style import BASE_CSS
 from imuhip.report.summary import first_screen_html, label, plain_note
 
 if TYPE_CHECKING:
@@ -29,22 +30,15 @@ __all__ = ["MAX_TABLE_ROWS", "render_html"]
 MAX_TABLE_ROWS: Final = 300
 """Strides shown in the page's table at most (every excluded one first); all are in strides.csv."""
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:1100px;padding:1.5em;color:#222;line-height:1.4}
-h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}
-td.l,th.l{text-align:left}
-.flag{background:#fff3cd;border-left:5px solid #e0a800;padding:.5em .8em;margin:.4em 0}
-.ok{background:#e8f5e9;border-left:5px solid #43a047;padding:.5em .8em}
+_CSS = (
+    BASE_CSS
+    + """
 .banner{background:#fdecea;border-left:6px solid #c62828;padding:.6em .9em;margin:.5em 0;
 font-weight:600}
 .finding{background:#f4f8fc;border:1px solid #c9d9ea;border-radius:6px;padding:.6em 1em;
 margin:.6em 0}
 .finding .headline{font-size:1.35em;font-weight:700;margin:.2em 0 .4em}
 .finding ul{margin:.2em 0;padding-left:1.2em}
-.muted{color:#666;font-size:.9em}
 svg.chart{max-width:100%;height:auto;display:block;margin:.4em 0}
 .grid{display:flex;flex-wrap:wrap;gap:.3em}
 .grid svg.chart{flex:0 1 360px}
@@ -61,6 +55,7 @@ tr.excl td{color:#999}
 }
 @page{size:A4;margin:14mm}
 """
+)
 
 
 def _fmt(v: Any, nd: int = 1) -> str:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from imuhip import __version__
+from imuhip.report.style import BASE_CSS
 
 if TYPE_CHECKING:
     from imuhip.gait.norms import Flag
@@ -258,19 +259,14 @@ def rom_report_dict(
 # HTML
 # ---------------------------------------------------------------------------------------------
 
-CSS: Final = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:1100px;padding:1.5em;color:#222;line-height:1.4}
-h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0;font-size:.95em}
-td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}th{background:#f3f3f3}
-td.l,th.l{text-align:left}
-.flag{background:#fff3cd;border-left:5px solid #e0a800;padding:.5em .8em;margin:.4em 0}
+CSS: Final = (
+    BASE_CSS
+    + """
 .repeat{background:#fdecea;border-left:6px solid #c62828;padding:.6em .9em;margin:.6em 0}
-.ok{background:#e8f5e9;border-left:5px solid #43a047;padding:.5em .8em}
-.muted{color:#666;font-size:.9em}img{max-width:100%;height:auto}
+img{max-width:100%;height:auto}
 @media print{body{max-width:none;padding:0}img{page-break-inside:avoid}}
 """
+)
 COLORS: Final = {"left": "#1f77b4", "right": "#d62728"}
 
 
