@@ -11,6 +11,7 @@ import re
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
@@ -95,8 +96,12 @@ def _fuse_all(
         log.info("fusing %d sensors in %d processes", len(names), workers)
         _OUTS = {p: _SharedOut(len(aligned.t_s)) for p in names}
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            flags = list(pool.map(_fuse_into, names))
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                flags = list(pool.map(_fuse_into, names))
+        except BrokenProcessPool as err:  # a worker died (out of memory, killed): in-process
+            log.warning("parallel fusion failed (%s); fusing the sensors one after the other", err)
+            return {p: _fuse_one(p) for p in names}
         return {p: _OUTS[p].result(f) for p, f in zip(names, flags, strict=True)}
     finally:
         _JOB, _OUTS = None, {}

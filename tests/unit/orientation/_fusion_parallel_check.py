@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,10 @@ from imuhip.sim import SimParams, simulate_session
 
 def _workers_in_a_child(aligned):  # type: ignore[no-untyped-def]
     return fusion_workers(aligned, FuseConfig(workers=2))
+
+
+def _die(placement: str) -> None:
+    os._exit(9)  # a worker killed (e.g. by the kernel's out-of-memory killer)
 
 
 def main() -> None:
@@ -53,6 +58,19 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         assert pool.submit(_workers_in_a_child, aligned).result() == 1
     sys.stdout.write("no nested pool" + "\n")
+    # a worker that dies (killed, out of memory): the sensors are fused in-process instead
+    from imuhip.orientation.fusion import session
+
+    ref = fuse_session(aligned, FuseConfig(workers=1))
+    real = session._fuse_into
+    session._fuse_into = _die  # type: ignore[assignment]
+    try:
+        got = fuse_session(aligned, FuseConfig(workers=2))
+    finally:
+        session._fuse_into = real
+    for p in ref.q_world_sensor:
+        np.testing.assert_array_equal(got.q_world_sensor[p], ref.q_world_sensor[p])
+    sys.stdout.write("dead worker: fused in-process" + "\n")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ def test_parallel_fusion_equals_sequential_in_a_fresh_process():
         "madgwick: parallel == sequential",
         "failing sensor dropped",
         "no nested pool",
+        "dead worker: fused in-process",
     ):
         assert line in r.stdout
 
