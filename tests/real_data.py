@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli import run_cli as run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GAITTOOLBOX_IMU = SHARED_DATA / "gaittoolbox" / "imu"
@@ -19,14 +19,3 @@ GAITTOOLBOX_IDS = {
     "foot_l": "00B40C55",
     "foot_r": "00B40C48",
 }
-
-
-def run_cli(*args: str, timeout_s: float = 300.0) -> subprocess.CompletedProcess[str]:
-    """``imuhip ARGS...`` as a user runs it (a new process), output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )

@@ -12,18 +12,13 @@ from pathlib import Path
 import pytest
 
 from imuhip.ingest.recording import read_recording
+from tests.cli import run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _imuhip(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_cli(*args, timeout_s=timeout)
 
 
 def test_scan_simulate_lists_virtual_sensors() -> None:

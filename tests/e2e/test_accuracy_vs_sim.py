@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.cli import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +33,7 @@ TRUNK = (
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "imuhip", *args], capture_output=True, text=True, timeout=120
-    )
+    r = run_cli(*args, timeout_s=120)
     assert r.returncode == 0, r.stderr
     return r
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,17 +18,12 @@ from imuhip.ingest.recording import RecordingWriter
 from imuhip.sim.params import SimParams
 from imuhip.sim.session import simulate_session, write_simulated_recording
 from imuhip.types import RawPacket, SensorMeta, SessionMeta
+from tests.cli import run_cli
 from tests.unit.gait.test_rom import RATE, seated_session
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args)
 
 
 def _match(found, truth, tol=0.15):

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run_cli
 from tests.unit.ingest.test_clock_check import TYPICAL, _rewrite
 
 
 def _imuhip(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "imuhip", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run_cli(*args)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
     return r

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.cli import run_cli
+
 MATCH_S = 0.15
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args], capture_output=True, text=True, timeout=300
-    )
+    return run_cli(*args)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,12 @@ from imuhip.interop.generic_csv import write_sensor_csv
 from imuhip.interop.motion_bids import check_motion_bids
 from imuhip.interop.opensim_sto import read_orientations_sto
 from imuhip.interop.orientation_file import load_orientation_session
+from tests.cli import run_cli
 from tests.unit.interop._bids_validators import legacy_errors, validator3_errors
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 def _csv_session(folder: Path) -> dict[str, dict[str, np.ndarray]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ osim = pytest.importorskip(
     "opensim", reason="OpenSim's Python package (pip install opensim) is not installed"
 )
 
+from tests.cli import run_cli  # noqa: E402
 from tests.e2e._opensim_tools import (  # noqa: E402  (after the skip: needs opensim)
     build_model,
     place_and_track,
@@ -41,9 +41,7 @@ T1_S = 24.3  # last row of the shortest file (2,432 rows from counter 472)
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args], cwd=cwd, capture_output=True, text=True
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

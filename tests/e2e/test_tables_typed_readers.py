@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_cli
+
 REPO = Path(__file__).resolve().parents[2]
 polars = pytest.importorskip("polars")
 duckdb = pytest.importorskip("duckdb")
@@ -16,13 +18,7 @@ pytestmark = pytest.mark.slow  # 9 CLI runs on the typical recording (~35 s CPU)
 
 
 def _imuhip(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 # every table imuhip writes: column -> kind ("f" float, "i" integer, "b" boolean, "s" text)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli import run_cli
+
 REPO = Path(__file__).resolve().parents[2]
 TYPICAL = REPO / "recordings" / "typical.imrec"
 
@@ -22,14 +24,7 @@ TYPICAL = REPO / "recordings" / "typical.imrec"
 def _imuhip(
     *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_cli(*args, cwd=cwd, env=env, timeout_s=timeout)
 
 
 def _one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> str:

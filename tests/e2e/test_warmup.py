@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,15 +28,7 @@ def _cache_state(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def _imuhip(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
-    )
+    return run_cli(*args, cwd=ROOT, env=env, timeout_s=600)
 
 
 @pytest.mark.slow

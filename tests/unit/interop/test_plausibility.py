@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 from imuhip.errors import ImportFormatError
 from imuhip.interop._common import ImportedSensor
 from imuhip.interop.plausibility import LIMITS, quarantine_impossible
+from tests.cli import run_cli
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -79,13 +79,7 @@ def test_many_impossible_samples_refuse_the_file_naming_the_unit():
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 @pytest.mark.slow

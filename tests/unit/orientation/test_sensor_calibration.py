@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from imuhip.types import (
     SensorMeta,
     SessionMeta,
 )
+from tests.cli import run_cli
 
 RATE_HZ = 100.0
 RNG = np.random.default_rng(42)
@@ -295,13 +295,7 @@ def _write_recording(
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imuhip", "calibrate-sensor", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("calibrate-sensor", *args, timeout_s=120)
 
 
 def test_cli_acc6_then_mag_from_recordings(tmp_path: Path) -> None:
