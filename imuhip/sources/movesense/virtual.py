@@ -253,6 +253,7 @@ class VirtualMovesense(BumblePeripheral):
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
+            self.clock.link_lost(self.name)  # what was in flight on it will not arrive
         # the firmware unsubscribes every stream when the peer leaves
         self.streaming = False
         self.subscriptions.clear()

@@ -52,7 +52,8 @@ class VirtualClock:
         value passed to :meth:`mark`).
     max_hold_wall_s : float
         A hold not released after this many wall seconds is released anyway (a host that never
-        comes back must not stop the fleet's time).
+        comes back must not stop the fleet's time); likewise notifications counted in flight
+        while nothing at all arrived for this long are taken as lost.
     max_lead_s : float
         Virtual time runs at most this far ahead of the slowest sensor that has marked a packet
         (so the fault schedules of different sensors keep their order on a slow machine).
@@ -89,6 +90,8 @@ class VirtualClock:
         self._marks: dict[object, float] = {}
         #: per sensor: send times of the notifications handed to the stack, not yet received
         self._in_flight: dict[object, deque[float]] = {}
+        self._last_delivery_wall = time.monotonic()
+        self.in_flight_resets = 0  # times nothing arrived for max_hold_wall_s (see now_s)
         self.outages: set[object] = set()  # sensors in a scheduled outage right now
         self.holds = 0
         self.hold_timeouts = 0
@@ -122,6 +125,16 @@ class VirtualClock:
             for sent in self._in_flight.values():
                 if sent and sent[0] < done:
                     done = sent[0]
+            if done < self._consumed_s and wall - self._last_delivery_wall > self.max_hold_wall_s:
+                # nothing arrived for that long: what is counted in flight was lost on the way
+                # (a notification the host swallowed); time must not wait for it forever
+                log.warning(
+                    "no notification delivered for %.1f wall s; in-flight count reset",
+                    self.max_hold_wall_s,
+                )
+                self._in_flight.clear()
+                self.in_flight_resets += 1
+                done = self._consumed_s
             cap = max(done + self.max_backlog_s, self._last_now_s)
             if t > cap:
                 # the host is behind: the excess wall time is held time, so virtual time
@@ -220,6 +233,7 @@ class VirtualClock:
 
     def delivered(self, key: object) -> None:
         """The host received sensor ``key``'s oldest notification in flight (links keep order)."""
+        self._last_delivery_wall = time.monotonic()
         q = self._in_flight.get(key)
         if q:
             q.popleft()

@@ -191,6 +191,7 @@ class VirtualSensor(BumblePeripheral):
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
+            self.clock.link_lost(self.name)  # what was in flight on it will not arrive
         # A sensor that lost its host stops streaming and waits for a new START.
         self.state.streaming = False
         if self._fault_outage and self.virtual_now() < self._down_until_s:

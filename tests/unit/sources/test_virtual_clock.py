@@ -72,6 +72,23 @@ def test_a_dropped_link_releases_its_notifications(wall: list[float]) -> None:
     assert c.now_s() == pytest.approx(2.5)
 
 
+def test_notifications_that_never_arrive_stop_holding_time_after_the_hold_limit(
+    wall: list[float],
+) -> None:
+    c = _clock(wall)  # max_hold_wall_s: the default 15 s
+    _two_sent(c, wall)  # the host swallows both (e.g. taken for a command response)
+    wall[0] += 10.0
+    assert c.now_s() == pytest.approx(2.0)  # still waiting for them
+    assert c.in_flight_resets == 0
+    wall[0] += 6.0  # 16.1 wall s since the last delivery (none): taken as lost
+    c.now_s()
+    assert c.in_flight_resets == 1
+    c.mark(2.5, "a")  # the sensor streams on; the host handles what arrives
+    c.consumed(c.host_ns())
+    wall[0] += 0.05
+    assert c.now_s() == pytest.approx(3.0)
+
+
 def test_without_a_host_report_notifications_in_flight_do_not_hold_time(
     wall: list[float],
 ) -> None:
