@@ -18,7 +18,7 @@ import numpy as np
 from imuhip.gait.norms import GAIT_NORMS
 from imuhip.report.plots import excursion_over_time_svg, hip_cycle_svg, trunk_svgs
 from imuhip.report.style import BASE_CSS
-from imuhip.report.summary import first_screen_html, label, plain_note
+from imuhip.report.summary import first_screen_html, flag_message, label, plain_note
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,7 +93,7 @@ def _name(code: str) -> str:
 
 def _flag_message(f: dict[str, Any]) -> str:
     """The flag's message with the metric's human name instead of its code name."""
-    return str(f["message"]).replace(f["metric"], label(f["metric"]).removesuffix(" (°)"))
+    return flag_message(str(f["message"]), str(f["metric"]))
 
 
 def _summary(d: dict[str, Any]) -> list[str]:

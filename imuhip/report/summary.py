@@ -22,6 +22,7 @@ __all__ = [
     "FirstScreen",
     "first_screen",
     "first_screen_html",
+    "flag_message",
     "label",
     "plain_note",
 ]
@@ -60,6 +61,11 @@ LABELS: Final = {
 def label(code: str) -> str:
     """Human name of a metric or column code (the code itself, de-underscored, if unknown)."""
     return LABELS.get(code, code.replace("_", " "))
+
+
+def flag_message(message: str, metric: str) -> str:
+    """A flag's message with the metric's human name instead of its code name."""
+    return message.replace(metric, label(metric).removesuffix(" (°)")) if metric else message
 
 
 _RANGE_S = re.compile(r"(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?) s\b")

@@ -23,6 +23,7 @@ from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIM
 from imuhip.gait.norms import GAIT_NORMS
 from imuhip.pipeline import SessionResult
 from imuhip.report.curves import cycle_curves
+from imuhip.report.summary import flag_message
 
 __all__ = [
     "SCHEMA",
@@ -232,7 +233,7 @@ def summary_lines(res: SessionResult) -> list[str]:
     if trunk:
         lines.append(f"ranges: {trunk}")
     if res.flags:
-        lines += [f"FLAG: {f.message}" for f in res.flags]
+        lines += [f"FLAG: {flag_message(f.message, f.metric)}" for f in res.flags]
     else:
         lines.append("no flags")
     return lines

@@ -88,6 +88,11 @@ def test_analyze_against_truth(restricted):
     comp = d["compensation"]["per_side"]
     assert comp["right"]["index"] > comp["left"]["index"]
     assert "FLAG" in proc.stdout
+    # the console names metrics as the report page does, not by their code names (report.json)
+    flag_lines = [ln for ln in proc.stdout.splitlines() if "FLAG:" in ln]
+    assert not any("_deg" in ln for ln in flag_lines), flag_lines
+    if any(f["metric"] == "hip_rotation_excursion_deg" for f in d["flags"]):
+        assert any("Hip rotation excursion (right)" in ln for ln in flag_lines), flag_lines
 
 
 @pytest.mark.slow
