@@ -69,7 +69,7 @@ def fusion_workers(aligned: AlignedSession, cfg: FuseConfig) -> int:
     return max(1, min(n, len(os.sched_getaffinity(0))))
 
 
-def _fuse_one(placement: str) -> tuple[FusionResult, npt.NDArray[np.bool_]]:
+def _fuse_one(placement: str) -> tuple[FusionResult, BoolArray]:
     assert _JOB is not None
     aligned, cfg, method = _JOB
     s = aligned.sensors[placement]
@@ -82,7 +82,7 @@ def _fuse_one(placement: str) -> tuple[FusionResult, npt.NDArray[np.bool_]]:
 
 def _fuse_all(
     aligned: AlignedSession, cfg: FuseConfig, method: str
-) -> dict[str, tuple[FusionResult, npt.NDArray[np.bool_]]]:
+) -> dict[str, tuple[FusionResult, BoolArray]]:
     """Every sensor through :func:`_fuse_runs`, in :func:`fusion_workers` forked processes: they
     read the session from this process's memory and write their results into shared memory
     (:class:`_SharedOut`); only a few flags travel back."""
@@ -111,7 +111,6 @@ class _SharedOut:
     """One sensor's fusion outputs in anonymous shared memory, written by a forked worker."""
 
     def __init__(self, m: int) -> None:
-        self.m = m
         self.buf = mmap.mmap(-1, max(1, m * (4 * 8 + 3 * 8 + 4)))  # MAP_SHARED | MAP_ANONYMOUS
         f64 = np.frombuffer(self.buf, np.float64, m * 7)
         self.q = f64[: 4 * m].reshape(m, 4)
