@@ -26,12 +26,14 @@ same sensors with a biomechanical model, NOT optical ground truth.
 3. Per valid stride, MVN's excursion (max - min of hip internal rotation over the same session
    samples [IC, next IC)) against imuhip's (``strides.csv``); median |delta|, RMS; correlation
    of the two mean-removed rotation curves over each side's valid strides; MVN on the strides
-   imuhip excluded. Diagnostics: excursions of both after a 6 Hz zero-phase low-pass;
-   ``--diagnose`` adds imuhip on the Xsens on-board (vendor) quaternions (``import --use
-   vendor``) and, on the fused path through the Python API as ``imuhip analyze`` computes it,
-   the hip rotation without the walking heading anchor, with one constant world-up thigh
-   heading offset (least mean square rotation over the valid strides) instead of the interpolated
-   anchor, and with the thigh sensor-to-segment rotation perturbed by +-10 deg about each axis.
+   imuhip excluded; MVN's excursion also after the 6 Hz zero-phase low-pass imuhip's per-stride
+   rotation metrics use (``imuhip.gait.smoothing``; the script's own filter). ``--diagnose``
+   adds imuhip on the Xsens on-board (vendor) quaternions (``import --use vendor``) and, on
+   the fused path through the Python API as ``imuhip analyze`` computes it, the hip rotation
+   without the walking heading anchor, with one constant world-up thigh heading offset (least
+   mean square rotation over the valid strides) instead of the interpolated anchor, and with
+   the thigh sensor-to-segment rotation perturbed by +-10 deg about each axis (these
+   diagnostic rows: plain max - min, as recorded in docs/validation.md).
 4. ``--crosstalk`` (issue 13): slopes of hip rotation on flexion and adduction (imuhip, MVN);
    constant rotations of the thigh or pelvis segment frame and their effect; the constant thigh
    rotation + flexion offset that best maps imuhip's hip rotation onto MVN's; constant world-up
@@ -687,10 +689,9 @@ def compare(data: Path, tmp: Path, diagnose: bool, xtalk: bool = False) -> None:
                 "valid": bool(r.valid),
                 "exclusion": r.exclusion,
                 "imuhip": r.hip_rotation_excursion_deg,
-                "imuhip_recomputed": line_removed_range(ir, k),
+                "imuhip_recomputed": line_removed_range(ir_lp, k),
                 "mvn": np.ptp(mv[k]),
-                "mvn_line": line_removed_range(mv, k),
-                "imuhip_6hz": np.ptp(ir_lp[k]),
+                "mvn_line": line_removed_range(mv_lp, k),
                 "mvn_6hz": np.ptp(mv_lp[k]),
             }
         )
@@ -703,18 +704,21 @@ def compare(data: Path, tmp: Path, diagnose: bool, xtalk: bool = False) -> None:
 
         tab["vendor"] = [vendor_exc(x.side, x.ic_s) for x in tab.itertuples()]
     tab["diff"] = tab["imuhip"] - tab["mvn"]
-    tab["diff_6hz"] = tab["imuhip_6hz"] - tab["mvn_6hz"]
+    tab["diff_6hz"] = tab["imuhip"] - tab["mvn_6hz"]
     if not np.allclose(tab["imuhip"], tab["imuhip_recomputed"], atol=0.01):
-        out("WARNING: strides.csv excursions differ from the exported angles' (line removed)")
+        out("WARNING: strides.csv excursions differ from the exported angles' (6 Hz, line removed)")
 
-    out("\nPer valid stride: hip rotation excursion (deg), imuhip - MVN")
-    out("| side | IC s | next IC s | imuhip | MVN | Δ | imuhip 6 Hz | MVN 6 Hz | Δ 6 Hz |")
-    out("|---|---|---|---|---|---|---|---|---|")
+    out(
+        "\nPer valid stride: hip rotation excursion (deg); imuhip's definition (6 Hz low-pass, "
+        "line between the contacts removed) against MVN's max - min, raw and 6 Hz"
+    )
+    out("| side | IC s | next IC s | imuhip | MVN | Δ | MVN 6 Hz | Δ 6 Hz |")
+    out("|---|---|---|---|---|---|---|---|")
     v = tab[tab.valid]
     for r in v.itertuples():
         out(
             f"| {r.side} | {r.ic_s:.2f} | {r.next_ic_s:.2f} | {r.imuhip:.1f} | {r.mvn:.1f} | "
-            f"{r.diff:+.1f} | {r.imuhip_6hz:.1f} | {r.mvn_6hz:.1f} | {r.diff_6hz:+.1f} |"
+            f"{r.diff:+.1f} | {r.mvn_6hz:.1f} | {r.diff_6hz:+.1f} |"
         )
     out("\nSummary (valid strides)")
     out(
@@ -740,7 +744,7 @@ def compare(data: Path, tmp: Path, diagnose: bool, xtalk: bool = False) -> None:
             f"{corr} | {rms_c} | {sd} |"
         )
     out(
-        "\nMVN with imuhip's definition (line between the contacts removed): per-side mean "
+        "\nMVN with imuhip's definition (6 Hz, line between the contacts removed): per-side mean "
         + ", ".join(
             f"{sd} {v[v.side == sd].mvn_line.mean():.1f} (raw {v[v.side == sd].mvn.mean():.1f}; "
             f"median |imuhip - MVN line-removed| "

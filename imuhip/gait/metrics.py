@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from imuhip.gait import _gait_kernels as _k
 from imuhip.gait.events import Stride
+from imuhip.gait.smoothing import ROTATION_LOWPASS_HZ, rotation_lowpassed
 from imuhip.gait.walking_direction import WALKING_TURN_MAX_DEG, beside_turn
 from imuhip.types import JointAngles
 
@@ -79,14 +80,11 @@ def _detrended_range(x: FloatArray, start: int, stop: int) -> float:
     """Range of ``x[start:stop]`` after subtracting the straight line from ``x[start]`` (initial
     contact) to ``x[stop]`` (the next one; the last sample at the end of the data); radians.
 
-    Hip rotation excursion per stride is measured this way. In steady walking the rotation at
+    Hip rotation excursion per stride is measured this way: in steady walking the rotation at
     two consecutive contacts is the same to within the stride-to-stride variability, but the
-    relative heading of two IMUs drifts (6D fusion, a magnetometer rejected as disturbed, the
-    walking-axis anchor around turns), and a drift across a stride adds to max − min one for
-    one. On the real gaittoolbox trial the left hip rotation at consecutive contacts differed by
-    11–13° (Xsens MVN: 2–4°); the line removes that ramp. Cost on the clean simulator (no
-    drift, 2–4 % stride variability): median per-stride error 0.13° → 0.15°, worst 0.78° →
-    1.21° (``docs/validation.md``).
+    relative heading of two IMUs drifts (6D, a disturbed magnetometer, the walking-axis anchor
+    near turns) and a drift across a stride adds to max − min one for one
+    (``docs/validation.md``, "Per-stride excursion: drift line removed").
     """
     if stop <= start:
         return float("nan")
@@ -96,7 +94,9 @@ def _detrended_range(x: FloatArray, start: int, stop: int) -> float:
     return float(np.max(d) - np.min(d))
 
 
-def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
+def stride_metrics(
+    angles: JointAngles, stride: Stride, *, rotation_lowpass_hz: float | None = ROTATION_LOWPASS_HZ
+) -> dict[str, float]:
     """All metrics of one stride, degrees (and seconds / percent for timing).
 
     Parameters
@@ -104,6 +104,8 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
     angles : JointAngles
         Radians on the session grid.
     stride : Stride
+    rotation_lowpass_hz : float or None
+        Cut-off of the rotation the hip rotation metrics use (:mod:`imuhip.gait.smoothing`).
 
     Returns
     -------
@@ -116,11 +118,10 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
     out: dict[str, float] = {}
     hip = angles.hip_rad.get(stride.side)
     if hip is not None:
-        ir = np.degrees(hip[sl, 2])
+        rot = rotation_lowpassed(angles.t_s, hip, rotation_lowpass_hz)[:, 2]
+        ir = np.degrees(rot[sl])
         out["hip_rotation_excursion_deg"] = float(
-            np.degrees(
-                _detrended_range(hip[:, 2], stride.start_idx, min(stride.stop_idx, len(hip)))
-            )
+            np.degrees(_detrended_range(rot, stride.start_idx, min(stride.stop_idx, len(hip))))
         )
         out["hip_ir_peak_deg"] = float(np.max(ir)) if len(ir) else float("nan")
         out["hip_er_peak_deg"] = float(-np.min(ir)) if len(ir) else float("nan")
@@ -130,7 +131,7 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
             i = int(np.searchsorted(angles.t_s, stride.to_s))
             lo, hi = max(i - 1, 0), min(i + 1, len(angles.t_s))
             out["hip_ir_at_toe_off_deg"] = float(
-                np.degrees(np.interp(stride.to_s, angles.t_s[lo:hi], hip[lo:hi, 2]))
+                np.degrees(np.interp(stride.to_s, angles.t_s[lo:hi], rot[lo:hi]))
             )
         else:
             out["hip_ir_at_toe_off_deg"] = float("nan")
@@ -151,14 +152,17 @@ def stride_metrics(angles: JointAngles, stride: Stride) -> dict[str, float]:
     return out
 
 
-def stride_metrics_many(angles: JointAngles, strides: Sequence[Stride]) -> list[dict[str, float]]:
+def stride_metrics_many(
+    angles: JointAngles,
+    strides: Sequence[Stride],
+    *,
+    rotation_lowpass_hz: float | None = ROTATION_LOWPASS_HZ,
+) -> list[dict[str, float]]:
     """:func:`stride_metrics` of every stride, vectorised over strides (equal values).
 
-    The per-stride maxima and minima of each angle column come from one compiled pass over the
-    stride samples (:func:`imuhip.gait._gait_kernels.stride_extrema`, radians; the degree conversion
-    is applied to the extrema, which is exact because rounding ``x * 180/pi`` is monotone), and
-    the hip rotation at toe-off from the compiled two-sample ``np.interp``; the dictionaries are
-    then built from plain lists (a 1-hour session has ~6,400 strides).
+    Per-stride extrema come from one compiled pass (:func:`imuhip.gait._gait_kernels.
+    stride_extrema`; degrees applied to the extrema, exact as rounding is monotone), the
+    dictionaries from plain lists (a 1-hour session has ~6,400 strides).
     """
     if not strides:
         return []
@@ -190,16 +194,17 @@ def stride_metrics_many(angles: JointAngles, strides: Sequence[Stride]) -> list[
         rows = np.flatnonzero(np.fromiter((x == side for x in side_of), bool, ns))
         hip_rows[side] = rows
         hip = np.asarray(hip, dtype=np.float64)
-        ir_hi, _, ir_er = extrema(hip, 2, rows)
+        rot = np.ascontiguousarray(rotation_lowpassed(t_s, hip, rotation_lowpass_hz))
+        ir_hi, _, ir_er = extrema(rot, 2, rows)
         hi_d = np.empty(len(rows))
         lo_d = np.empty(len(rows))
-        _k.stride_extrema_detrended(hip, 2, start[rows], stop[rows], hi_d, lo_d)
+        _k.stride_extrema_detrended(rot, 2, start[rows], stop[rows], hi_d, lo_d)
         ir_exc = np.degrees(hi_d - lo_d).tolist()  # drift line removed (_detrended_range)
         _, fl_rng, _ = extrema(hip, 0, rows)
         to_rows = [r for r in rows.tolist() if strides[r].to_s is not None]
         to_x = np.fromiter((strides[r].to_s for r in to_rows), np.float64, len(to_rows))
         ir_to = np.empty(len(to_rows))
-        _k.interp_sorted(t_s, hip, 2, to_x, ir_to)
+        _k.interp_sorted(t_s, rot, 2, to_x, ir_to)
         ir_to_deg = dict(zip(to_rows, np.degrees(ir_to).tolist(), strict=True))
         cols[f"{side}_ir_hi"] = ir_hi
         cols[f"{side}_ir_exc"] = ir_exc
@@ -311,11 +316,7 @@ def _asymmetry(
     cache: _BootCache | None,
 ) -> Asymmetry:
     """:func:`asymmetry`; ``cache`` shares the resampling indices between metrics with the same
-    stride counts (the same seed draws the same indices: identical results, drawn once).
-
-    :func:`session_metrics` uses :func:`_asymmetries`, which shares the draws of all metrics
-    without keeping them.
-    """
+    stride counts (same seed, same indices: identical results, drawn once)."""
     lv = np.asarray(left, dtype=np.float64)
     rv = np.asarray(right, dtype=np.float64)
     lv = lv[np.isfinite(lv)]
@@ -404,10 +405,9 @@ def _boot_means(rng: np.random.Generator, vals: FloatArray, n_boot: int) -> Floa
     Returns
     -------
     (n_boot, m) float64
-        ``out[b, c]`` equals ``vals[:, c][idx[b]].mean()`` with
-        ``idx = rng.integers(0, n, (n_boot, n))``: the indices are drawn in blocks of rows,
-        which consumes the generator exactly as the single call does (PCG64's 32-bit draws are
-        buffered in the generator state), and the means are those of numpy (pairwise sums).
+        ``out[b, c]`` equals ``vals[:, c][idx[b]].mean()`` with ``idx = rng.integers(0, n,
+        (n_boot, n))``: drawn in blocks of rows, which consumes the generator exactly as the
+        single call does; the means are numpy's (pairwise sums).
     """
     vals = np.ascontiguousarray(vals, dtype=np.float64)
     n = vals.shape[0]
