@@ -230,3 +230,18 @@ def test_real_dead_shank_falls_back_to_the_thigh_with_a_note(gaittoolbox) -> Non
     thigh = mod.leg_events(ori, segcal, "thigh", "left")
     np.testing.assert_array_equal(ev.ic_s, thigh.ic_s)
     assert len(ev.ic_s) >= 5
+
+
+def test_a_wiggle_on_a_slow_swing_is_not_taken_for_the_terminal_swing() -> None:
+    """A sharp wiggle on the swing plateau (after its peak, while the foot still swings at
+    80 % of the peak rate) can be steeper than the terminal-swing descent; the IC search
+    starts where the swing has lost half its peak, so the IC stays at the impact (real case:
+    a slow step of the OpenSense trial, IC at mid-swing before)."""
+    t, gyr, acc, ic_true, to_true, r = synthetic_foot()
+    k = 3
+    blip_t = to_true[k] + 0.28
+    w = -3.0 * np.exp(-0.5 * ((t - blip_t) / 0.01) ** 2)
+    gyr = gyr + r.apply(np.column_stack([np.zeros_like(t), np.zeros_like(t), w]))
+    fe = detect_foot_events(t, gyr, acc)
+    assert len(fe.ic_s) == len(ic_true)
+    np.testing.assert_allclose(fe.ic_s, ic_true, atol=0.011)
