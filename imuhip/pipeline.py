@@ -19,6 +19,7 @@ import numpy as np
 
 from imuhip.gait.compensation import CompensationReference, CompensationResult, compensation_index
 from imuhip.gait.events import EventConfig, SideEvents, Stride, pelvis_heading_rad, session_events
+from imuhip.gait.events import mark_partial_steps as _partial_steps
 from imuhip.gait.knee_hinge import correct_thigh_artefact
 from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_many
 from imuhip.gait.norms import Flag, gait_flags
@@ -66,11 +67,10 @@ class AnalysisConfig:
         population mean (:data:`imuhip.orientation.segment_calibration.STANDING_PELVIC_TILT_DEG`).
         Absolute hip flexion, pelvic tilt and lumbar flexion assume it unless set per subject.
     relative_heading : {"walking", "magnetometer"}
-        Pelvis–thigh relative heading (hip rotation) with magnetometers: ``"walking"`` anchors it
-        by the walking-axis constraint as in 6D (mean hip rotation over each walking window is
-        zero; immune to magnetometer hard-iron bias and tilt-coupled heading errors), the
-        magnetometer then gives only the walking direction and the field-quality confidence;
-        ``"magnetometer"`` uses the 9D headings as fused (6D sensors are always anchored).
+        Pelvis–thigh relative heading with magnetometers: ``"walking"`` anchors it as in 6D (mean
+        hip rotation over each walking window is zero; immune to hard-iron bias), the
+        magnetometer giving only the walking direction and the field-quality confidence;
+        ``"magnetometer"``: the 9D headings as fused (6D sensors are always anchored).
     knee_hinge : bool
         Experimental (off): remove the thigh sensors' long-axis soft-tissue artefact with the
         shanks (:mod:`imuhip.gait.knee_hinge`); simulator-validated only (docs/validation.md).
@@ -448,6 +448,7 @@ def analyze_orientations(
     )
     say("computing metrics")
     per_stride = stride_metrics_many(angles, strides)
+    strides = _partial_steps(strides, per_stride)  # steps into / out of standing
     session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
     comp = compensation_index(angles, strides, per_stride, cfg.compensation)
     conf = angles.transverse_confidence

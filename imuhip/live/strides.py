@@ -9,8 +9,8 @@ validity rules and turning check as ``analyze``) and
 and counts each stride once: a stride enters when it lies wholly inside the window's interior
 (``margin_s`` from both ends, where the window edges cannot move its events). The counts are
 what the report will show up to the session-level checks the offline analysis makes over the
-whole session (stride-time outliers against the whole session's median); ``docs/live.md``
-gives the measured agreement.
+whole session (stride-time outliers and partial steps against the whole session's medians);
+``docs/live.md`` gives the measured agreement.
 """
 
 from __future__ import annotations

@@ -287,12 +287,19 @@ SMOKE: dict[str, dict[str, Any]] = {
     "empty_rows_truncated_last_line": {"tweak": _empty_rows, "only": ("thigh_r",), "expect": CLOSE},
     "exported_at_60_hz": {"tweak": _rows_at(60.0), "expect": CLOSE},
     "exported_at_120_hz": {"tweak": _rows_at(120.0), "expect": CLOSE},
-    "pelvis_thighs": {"placements": ("pelvis", "thigh_l", "thigh_r"), "sources": "thigh"},
+    # another event source, the same session excursion: the steps into standing the shank and
+    # thigh rules find (hip range 0.3-0.64 of the median) are partial steps, not steady strides
+    "pelvis_thighs": {
+        "placements": ("pelvis", "thigh_l", "thigh_r"),
+        "sources": "thigh",
+        "expect": CLOSE,
+    },
     "pelvis_thighs_feet": {
         "placements": ("pelvis", "thigh_l", "thigh_r", "foot_l", "foot_r"),
         "sources": "foot",
+        "expect": CLOSE,
     },
-    "one_foot_missing": {"placements": (*FIVE, "foot_r"), "sources": "mixed"},
+    "one_foot_missing": {"placements": (*FIVE, "foot_r"), "sources": "mixed", "expect": CLOSE},
     "short_8_s_walk": {"tweak": lambda p, h, r: (p, h, r[:1900])},
 }
 

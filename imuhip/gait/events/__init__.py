@@ -77,9 +77,10 @@ from imuhip.gait.events._session import (
     session_events,
 )
 from imuhip.gait.events._signals import pelvis_heading_rad, segment_angular_velocity
-from imuhip.gait.events._strides import segment_strides
+from imuhip.gait.events._strides import PARTIAL_STEP_MIN_FRAC, mark_partial_steps, segment_strides
 
 __all__ = [
+    "PARTIAL_STEP_MIN_FRAC",
     "EventConfig",
     "FootEvents",
     "SideEvents",
@@ -92,6 +93,7 @@ __all__ = [
     "detect_side_events",
     "event_source",
     "foot_axes",
+    "mark_partial_steps",
     "pelvis_heading_rad",
     "reject_close_candidates",
     "segment_angular_velocity",

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Final
+
 import numpy as np
 
 from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait.events._config import BoolArray, EventConfig, FloatArray, SideEvents, Stride
 
-__all__ = ["segment_strides"]
+__all__ = ["PARTIAL_STEP_MIN_FRAC", "mark_partial_steps", "segment_strides"]
+
+PARTIAL_STEP_MIN_FRAC: Final = 0.7
+"""A stride whose hip flexion range is below this fraction of the side's median (over its
+otherwise valid strides) is a partial step: the last step into standing, a first step, a
+shuffle. Steady walking varies by ~5 % (CV of sagittal hip range); the real gaittoolbox stops
+read 0.3–0.64 of the median (``docs/validation.md``)."""
 
 
 def segment_strides(
@@ -112,3 +122,53 @@ def segment_strides(
             )
         )
     ]
+
+
+def mark_partial_steps(
+    strides: Sequence[Stride],
+    per_stride: Sequence[Mapping[str, float]],
+    min_frac: float = PARTIAL_STEP_MIN_FRAC,
+) -> list[Stride]:
+    """Mark valid strides of a partial step as ``outlier`` (session-level, like the stride time).
+
+    Gait initiation and termination are not steady walking: the step into standing at the end of
+    a walk swings the leg through a fraction of its usual range, and its hip rotation range with
+    it (gaittoolbox: 8–11° against ~21° on the steady strides), so counting it drags the side's
+    mean excursion down. The event rules find such steps (the shank and thigh rules do; the foot
+    rule may not), and only the thigh rule marks the first step out of standing
+    (``bout_start_ic_s``), so the check is made here on what every source gives alike: a stride
+    whose ``hip_flexion_range_deg`` is below ``min_frac`` of the median of its side's valid
+    strides (at least 3) is excluded as ``outlier``.
+
+    Parameters
+    ----------
+    strides : sequence of Stride
+    per_stride : sequence of mapping
+        :func:`imuhip.gait.metrics.stride_metrics_many` of ``strides`` (same order).
+    min_frac : float
+
+    Returns
+    -------
+    list of Stride
+        ``strides`` with the partial steps' ``exclusion`` set to ``"outlier"``.
+    """
+    if len(per_stride) != len(strides):
+        raise ValueError(f"per_stride has {len(per_stride)} rows for {len(strides)} strides")
+    if not 0 < min_frac < 1:
+        raise ValueError(f"min_frac must be in (0, 1), got {min_frac}")
+    out = list(strides)
+    for side in ("left", "right"):
+        rows = [
+            k
+            for k, s in enumerate(strides)
+            if s.side == side
+            and s.exclusion is None
+            and np.isfinite(per_stride[k].get("hip_flexion_range_deg", np.nan))
+        ]
+        if len(rows) < 3:
+            continue
+        rng = np.array([per_stride[k]["hip_flexion_range_deg"] for k in rows])
+        low = rng < min_frac * float(np.median(rng))
+        for k in np.asarray(rows)[low].tolist():
+            out[k] = replace(strides[k], exclusion="outlier")
+    return out

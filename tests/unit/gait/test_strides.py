@@ -1,0 +1,53 @@
+"""Partial steps (into or out of standing) are not steady strides: known answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from imuhip.gait.events import Stride, mark_partial_steps
+
+
+def _stride(side: str, k: int, exclusion: str | None = None) -> Stride:
+    return Stride(side, k, 100 * k, 100 * (k + 1), float(k), k + 1.0, k + 0.6, 0.0, exclusion)
+
+
+def _rows(flex: list[float]) -> list[dict[str, float]]:
+    return [{"hip_flexion_range_deg": f, "hip_rotation_excursion_deg": 10.0} for f in flex]
+
+
+def test_a_step_into_standing_is_marked_and_steady_strides_are_kept():
+    """Hip flexion ranges 45, 44, 46, 47 and a last step of 12 deg (real gaittoolbox stop: 12.9
+    against ~40): only that one is excluded, as ``outlier``."""
+    strides = [_stride("right", k) for k in range(5)]
+    out = mark_partial_steps(strides, _rows([45.0, 44.0, 46.0, 47.0, 12.0]))
+    assert [s.exclusion for s in out] == [None, None, None, None, "outlier"]
+    assert out[:4] == strides[:4]  # the others unchanged
+
+
+def test_the_threshold_is_a_fraction_of_each_sides_own_median():
+    """Left median 45: 31 deg (0.69) is partial, 32 (0.71) is not; the right side's median (20,
+    a slow or restricted walker) is its own: 15 deg there (0.75) stays."""
+    left = [_stride("left", k) for k in range(5)]
+    right = [_stride("right", k) for k in range(5, 9)]
+    flex = [45.0, 45.0, 45.0, 31.0, 32.0, 20.0, 20.0, 21.0, 15.0]
+    out = mark_partial_steps(left + right, _rows(flex))
+    assert [s.exclusion for s in out] == [None, None, None, "outlier", None, None, None, None, None]
+
+
+def test_already_excluded_strides_and_short_lists_are_left_alone():
+    """Excluded strides neither count for the median nor change reason; with fewer than 3 valid
+    strides on a side nothing is judged; a missing flexion range (no hip angles) is skipped."""
+    strides = [_stride("left", 0), _stride("left", 1, "turning"), _stride("left", 2)]
+    out = mark_partial_steps(strides, _rows([45.0, 5.0, 10.0]))
+    assert [s.exclusion for s in out] == [None, "turning", None]
+    strides = [_stride("left", k) for k in range(4)]
+    rows = _rows([45.0, 44.0, 46.0, 10.0])
+    rows[3] = {"hip_rotation_excursion_deg": 10.0}
+    assert [s.exclusion for s in mark_partial_steps(strides, rows)] == [None] * 4
+
+
+def test_mismatched_inputs_are_refused():
+    with pytest.raises(ValueError, match="per_stride has 1 rows for 2 strides"):
+        mark_partial_steps([_stride("left", 0), _stride("left", 1)], _rows([40.0]))
+    with pytest.raises(ValueError, match="min_frac"):
+        mark_partial_steps([], [], min_frac=1.5)
