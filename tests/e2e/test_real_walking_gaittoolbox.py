@@ -157,7 +157,60 @@ def test_pelvis_failure_is_still_an_error_naming_the_pelvis(tmp_path) -> None:
     assert not (out / "report.json").exists()
 
 
-def test_hip_angles_follow_xsens_mvn_on_the_steady_strides(five, tmp_path, monkeypatch) -> None:
+@pytest.fixture(scope="module")
+def angles(five, tmp_path_factory) -> list[dict[str, str]]:
+    """The five-sensor analysis exported as ``angles-csv`` (rows: session time and hip angles)."""
+    import csv
+
+    _, _, out = five
+    dst = tmp_path_factory.mktemp("gtb5_angles")
+    exp = _cli("export", str(out.parent / "rec"), "--format", "angles-csv", "--out", str(dst))
+    assert exp.returncode == 0, exp.stderr
+    with next(dst.glob("*_angles.csv")).open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _compare_mvn(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``scripts/compare_mvn.py`` as a module (its BVH reader and ISB mapping)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "compare_mvn.py"
+    spec = importlib.util.spec_from_file_location("compare_mvn", script)
+    assert spec is not None and spec.loader is not None
+    cm = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "compare_mvn", cm)  # its dataclass looks itself up there
+    spec.loader.exec_module(cm)
+    return cm
+
+
+def test_per_stride_rotation_excursion_is_near_xsens_mvns(five, angles, monkeypatch) -> None:
+    """Per valid stride, imuhip's hip rotation excursion against MVN's max - min over the same
+    frames (MVN: a commercial estimate from the same sensors, not optical truth; Xsens' fusion
+    is within ~2 deg of this trial's optical reference per issue 13). Measured: median |delta|
+    1.7 / 0.7 deg, side means +1.2 / -0.5 deg (left / right); before the 6-Hz low-pass of the
+    rotation metrics 2.6 / 1.9 deg and +2.8 / +2.0 deg (docs/validation.md)."""
+    import csv
+
+    _, _, out = five
+    cm = _compare_mvn(monkeypatch)
+    bvh = cm.read_bvh(DATA.parent / "xsens" / "S02-Trial-Walk-1.bvh")
+    m = cm.isb_from_bvh(bvh)
+    with (out / "strides.csv").open(encoding="utf-8") as fh:
+        strides = [r for r in csv.DictReader(fh) if r["valid"] == "True"]
+    assert len(angles) == len(bvh.data)  # sample k of the text files = BVH frame k
+    t = np.array([float(r["t_s"]) for r in angles])
+    for side in ("left", "right"):
+        mvn = cm.mvn_hip_angles(bvh, side, m)[:, 2]
+        d = []
+        for s in (x for x in strides if x["side"] == side):
+            k = np.flatnonzero((t >= float(s["ic_s"]) - 1e-9) & (t < float(s["next_ic_s"]) - 1e-9))
+            d.append(float(s["hip_rotation_excursion_deg"]) - float(np.ptp(mvn[k])))
+        assert len(d) >= 3, side
+        assert np.median(np.abs(d)) <= 2.5, (side, d)
+        assert abs(np.mean(d)) <= 2.0, (side, d)
+
+
+def test_hip_angles_follow_xsens_mvn_on_the_steady_strides(five, angles, monkeypatch) -> None:
     """Flexion, adduction and rotation curves against Xsens MVN's estimate from the same sensors
     (the BVH of the data set; MVN is not ground truth, but a backward pelvis axis shows at once).
 
@@ -165,23 +218,12 @@ def test_hip_angles_follow_xsens_mvn_on_the_steady_strides(five, tmp_path, monke
     backwards on this trial: adduction r = -0.23 / -0.03 (left/right), flexion 0.95 and a 1-2
     frame lag; with the flexion-angle cue r = 0.94 / 0.94, 0.997 (docs/validation.md)."""
     import csv
-    import importlib.util
 
     _, _, out = five
-    script = Path(__file__).resolve().parents[2] / "scripts" / "compare_mvn.py"
-    spec = importlib.util.spec_from_file_location("compare_mvn", script)
-    assert spec is not None and spec.loader is not None
-    cm = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "compare_mvn", cm)  # its dataclass looks itself up there
-    spec.loader.exec_module(cm)
+    cm = _compare_mvn(monkeypatch)
     bvh = cm.read_bvh(DATA.parent / "xsens" / "S02-Trial-Walk-1.bvh")
     m = cm.isb_from_bvh(bvh)
-    exp = _cli(
-        "export", str(out.parent / "rec"), "--format", "angles-csv", "--out", str(tmp_path / "a")
-    )
-    assert exp.returncode == 0, exp.stderr
-    with next((tmp_path / "a").glob("*_angles.csv")).open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = angles
     assert len(rows) == len(bvh.data)  # sample k of the text files = BVH frame k
     t = np.array([float(r["t_s"]) for r in rows])
     with (out / "strides.csv").open(encoding="utf-8") as fh:
