@@ -47,6 +47,8 @@ CONVENTIONS: Final = {
     "lumbar": "lumbar sensor segment relative to pelvis: flexion, lateral bending, axial rotation",
     "stride": "initial contact to the next initial contact of the same side, half-open",
     "hip_er_peak_deg": "external rotation peak = -min(hip IR), + = external",
+    "hip_rotation_per_stride": "on hip rotation low-passed at 6 Hz; excursion = max - min "
+    "after removing the line between the stride's two contacts",
     "asymmetry": "right minus left difference of side means, percentile bootstrap 95% CI "
     "(2000 resamples of strides within side)",
 }
