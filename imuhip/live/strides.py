@@ -23,7 +23,13 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.errors import ImuhipError
-from imuhip.gait.events import EventConfig, pelvis_heading_rad, session_events
+from imuhip.gait.events import (
+    PARTIAL_STEP_MIN_FRAC,
+    EventConfig,
+    Stride,
+    pelvis_heading_rad,
+    session_events,
+)
 from imuhip.gait.metrics import stride_metrics_many
 from imuhip.types import JointAngles
 
@@ -48,7 +54,27 @@ class SideStrides:
     valid: int = 0
     excursion_deg: list[float] = field(default_factory=list)  # valid strides, in order
     ic_s: list[float] = field(default_factory=list)  # their initial contacts, session s
+    flexion_range_deg: list[float] = field(default_factory=list)  # their hip flexion ranges
     last_ic_s: float = -np.inf
+
+    def count(self, stride: Stride, metrics: dict[str, float]) -> None:
+        """Count one new stride; a valid one with a hip flexion range below
+        :data:`~imuhip.gait.events.PARTIAL_STEP_MIN_FRAC` of the median of the valid strides so
+        far (at least 3) is a partial step, excluded as the report excludes it
+        (:func:`~imuhip.gait.events.mark_partial_steps`, there against the session's median)."""
+        self.total += 1
+        self.last_ic_s = stride.ic_s
+        if not stride.valid:
+            return
+        flex = metrics.get("hip_flexion_range_deg", float("nan"))
+        seen = self.flexion_range_deg
+        if len(seen) >= 3 and flex < PARTIAL_STEP_MIN_FRAC * float(np.median(seen)):
+            return
+        self.valid += 1
+        self.excursion_deg.append(metrics["hip_rotation_excursion_deg"])
+        self.ic_s.append(stride.ic_s)
+        if np.isfinite(flex):
+            seen.append(flex)
 
     @property
     def mean_excursion_deg(self) -> float | None:
@@ -178,13 +204,7 @@ class LiveStrides:
             return
         per = stride_metrics_many(angles, new)
         for s, m in zip(new, per, strict=True):
-            acc = self.sides[s.side]
-            acc.total += 1
-            acc.last_ic_s = s.ic_s
-            if s.valid:
-                acc.valid += 1
-                acc.excursion_deg.append(m["hip_rotation_excursion_deg"])
-                acc.ic_s.append(s.ic_s)
+            self.sides[s.side].count(s, m)
 
     # -- output --------------------------------------------------------------------------------
     @property

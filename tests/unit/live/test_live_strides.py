@@ -77,3 +77,20 @@ def test_live_strides_are_the_reports_strides(tmp_path: Path) -> None:
     assert "12 s remaining" in text and "enough data for the report" in text
     assert f"{left.valid} of {left.total}" in text
     assert f"{left.last_excursion_deg:.1f}° / {left.mean_excursion_deg:.1f}°" in text
+
+
+def test_a_partial_step_is_not_counted_valid_live() -> None:
+    """Live, as in the report: a valid stride whose hip flexion range is below 0.7 of the median
+    of the valid strides so far (known answers: 44-46 deg steady, a 12-deg step into standing)
+    counts in the total, not as valid; with fewer than 3 earlier strides nothing is judged."""
+    from imuhip.gait.events import Stride
+    from imuhip.live.strides import SideStrides
+
+    def stride(k: int) -> Stride:
+        return Stride("left", k, 100 * k, 100 * (k + 1), float(k), k + 1.0, k + 0.6, 0.0, None)
+
+    acc = SideStrides()
+    for k, flex in enumerate((12.0, 45.0, 44.0, 46.0, 45.0, 12.0, 32.0)):
+        acc.count(stride(k), {"hip_flexion_range_deg": flex, "hip_rotation_excursion_deg": 9.0})
+    assert (acc.total, acc.valid) == (7, 6)  # only the 12 deg after 3+ strides is left out
+    assert acc.ic_s == [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]
