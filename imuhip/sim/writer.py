@@ -65,14 +65,22 @@ def _stamp_stop_frame(path: Path, host_rx_ns: int) -> None:
     data = bytearray(path.read_bytes())
     pos = data.rfind(b"\xa5\x5a")
     while pos >= 0:
-        _, kind, _, _, n = struct.unpack_from("<2sBBqI", data, pos)
-        end = pos + 16 + n + 4
-        if kind == 2 and end == len(data):
-            struct.pack_into("<q", data, pos + 4, host_rx_ns)
-            crc = zlib.crc32(bytes(data[pos : pos + 16 + n]))
-            struct.pack_into("<I", data, pos + 16 + n, crc)
-            path.write_bytes(bytes(data))
-            return
+        # the sync bytes can also occur inside the last frame (its clock-dependent time or CRC):
+        # only a whole frame ending the file, with a matching CRC, is the stop frame
+        if pos + 20 <= len(data):
+            _, kind, _, _, n = struct.unpack_from("<2sBBqI", data, pos)
+            end = pos + 16 + n + 4
+            if (
+                kind == 2
+                and end == len(data)
+                and zlib.crc32(bytes(data[pos : pos + 16 + n]))
+                == struct.unpack_from("<I", data, pos + 16 + n)[0]
+            ):
+                struct.pack_into("<q", data, pos + 4, host_rx_ns)
+                crc = zlib.crc32(bytes(data[pos : pos + 16 + n]))
+                struct.pack_into("<I", data, pos + 16 + n, crc)
+                path.write_bytes(bytes(data))
+                return
         pos = data.rfind(b"\xa5\x5a", 0, pos)
     raise RuntimeError(f"no final stop frame found in {path}")
 
