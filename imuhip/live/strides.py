@@ -183,7 +183,7 @@ class LiveStrides:
         if not hip:
             return
         valid = np.all([np.isfinite(a).all(axis=1) for a in hip.values()], axis=0)
-        filled = {s: np.where(np.isfinite(a), a, 0.0) for s, a in hip.items()}
+        filled = {s: _bridged(a) for s, a in hip.items()}
         angles = JointAngles(
             t_s=ori.t_s, hip_rad=filled, pelvis_rad=None, lumbar_rad=None, valid=valid
         )
@@ -211,3 +211,23 @@ class LiveStrides:
     def enough(self) -> bool:
         """Both sides have :data:`MIN_VALID_STRIDES_PER_SIDE` valid strides."""
         return all(s.valid >= MIN_VALID_STRIDES_PER_SIDE for s in self.sides.values())
+
+
+def _bridged(a: FloatArray) -> FloatArray:
+    """``a`` (rows of angles) with rows holding a non-finite value replaced by the straight line
+    between the finite rows around them (the nearest one at the ends; zeros if none is finite).
+
+    The stride metrics low-pass hip rotation (:mod:`imuhip.gait.smoothing`), so a filler must
+    not jump: zeros in a gap would leak into the strides beside it. Strides over a gap are
+    excluded (``gap``) whatever fills it.
+    """
+    ok = np.isfinite(a).all(axis=1)
+    if ok.all():
+        return a
+    if not ok.any():
+        return np.zeros_like(a)
+    idx = np.arange(len(a))
+    out = a.copy()
+    for c in range(a.shape[1]):
+        out[~ok, c] = np.interp(idx[~ok], idx[ok], a[ok, c])
+    return out

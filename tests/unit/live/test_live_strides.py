@@ -94,3 +94,16 @@ def test_a_partial_step_is_not_counted_valid_live() -> None:
         acc.count(stride(k), {"hip_flexion_range_deg": flex, "hip_rotation_excursion_deg": 9.0})
     assert (acc.total, acc.valid) == (7, 6)  # only the 12 deg after 3+ strides is left out
     assert acc.ic_s == [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]
+
+
+def test_rows_missing_live_are_bridged_not_zeroed() -> None:
+    """The live stride metrics low-pass hip rotation: a gap is bridged by the straight line
+    between its neighbours (zeros would leak into the strides beside it); known answers."""
+    from imuhip.live.strides import _bridged
+
+    a = np.array([[np.nan] * 3, [1.0, 2.0, 3.0], [np.nan] * 3, [np.nan] * 3, [4.0, 5.0, 6.0]])
+    want = [[1, 2, 3], [1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 6]]
+    np.testing.assert_allclose(_bridged(a), want)
+    assert _bridged(np.full((3, 3), np.nan)).tolist() == [[0.0] * 3] * 3
+    ok = np.ones((4, 3))
+    assert _bridged(ok) is ok
