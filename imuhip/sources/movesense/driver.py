@@ -76,7 +76,7 @@ class _Link:
     firmware_version: tuple[int, int, int] | None = None
 
     def on_notify(self, char: Any, data: bytearray) -> None:
-        if len(data) >= 2 and data[0] == gsp.RESP_COMMAND_RESULT:
+        if gsp.is_command_result(data):
             try:
                 ref, status, payload = gsp.parse_command_result(bytes(data))
             except ProtocolError:  # pragma: no cover - the check above makes it one

@@ -58,6 +58,7 @@ __all__ = [
     "command_result",
     "encode_imu9",
     "imu9_path",
+    "is_command_result",
     "most_common_sample_count",
     "nearest_imu9_rate",
     "parse_command_result",
@@ -154,6 +155,12 @@ def command_result(ref: int, status: int, data: bytes = b"", *, big_endian: bool
     return (
         bytes([RESP_COMMAND_RESULT, ref]) + struct.pack(">H" if big_endian else "<H", status) + data
     )
+
+
+def is_command_result(value: bytes | bytearray) -> bool:
+    """The notification goes to the command path (``[1, ref, ...]``), not the data path: the
+    host driver's routing, which the virtual sensor's in-flight count must match."""
+    return len(value) >= 2 and value[0] == RESP_COMMAND_RESULT
 
 
 def parse_command_result(value: bytes) -> tuple[int, int | None, bytes]:

@@ -468,7 +468,7 @@ class VirtualMovesense(BumblePeripheral):
                 send.append(self._rng.integers(0, 256, m, dtype=np.uint8).tobytes())
             self.log.append(SentMessage(k, first, n, ts, t_due, status, tuple(parts)))
             for v in send:
-                if not (len(v) >= 2 and v[0] == gsp.RESP_COMMAND_RESULT):
+                if not gsp.is_command_result(v):
                     # the host stamps every data notification (garbage that reads as a command
                     # result goes to its command path instead)
                     self.clock.sent(self.name)
