@@ -24,9 +24,9 @@ import numpy.typing as npt
 
 from imuhip.errors import ImuhipError
 from imuhip.gait.events import (
-    PARTIAL_STEP_MIN_FRAC,
     EventConfig,
     Stride,
+    is_partial_step,
     pelvis_heading_rad,
     session_events,
 )
@@ -68,7 +68,7 @@ class SideStrides:
             return
         flex = metrics.get("hip_flexion_range_deg", float("nan"))
         seen = self.flexion_range_deg
-        if len(seen) >= 3 and flex < PARTIAL_STEP_MIN_FRAC * float(np.median(seen)):
+        if is_partial_step(flex, seen):
             return
         self.valid += 1
         self.excursion_deg.append(metrics["hip_rotation_excursion_deg"])

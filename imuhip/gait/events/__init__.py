@@ -77,7 +77,12 @@ from imuhip.gait.events._session import (
     session_events,
 )
 from imuhip.gait.events._signals import pelvis_heading_rad, segment_angular_velocity
-from imuhip.gait.events._strides import PARTIAL_STEP_MIN_FRAC, mark_partial_steps, segment_strides
+from imuhip.gait.events._strides import (
+    PARTIAL_STEP_MIN_FRAC,
+    is_partial_step,
+    mark_partial_steps,
+    segment_strides,
+)
 
 __all__ = [
     "PARTIAL_STEP_MIN_FRAC",
@@ -93,6 +98,7 @@ __all__ = [
     "detect_side_events",
     "event_source",
     "foot_axes",
+    "is_partial_step",
     "mark_partial_steps",
     "pelvis_heading_rad",
     "reject_close_candidates",

@@ -11,7 +11,7 @@ import numpy as np
 from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait.events._config import BoolArray, EventConfig, FloatArray, SideEvents, Stride
 
-__all__ = ["PARTIAL_STEP_MIN_FRAC", "mark_partial_steps", "segment_strides"]
+__all__ = ["PARTIAL_STEP_MIN_FRAC", "is_partial_step", "mark_partial_steps", "segment_strides"]
 
 PARTIAL_STEP_MIN_FRAC: Final = 0.7
 """A stride whose hip flexion range is below this fraction of the side's median (over its
@@ -124,6 +124,18 @@ def segment_strides(
     ]
 
 
+def is_partial_step(
+    flexion_range_deg: float,
+    reference_deg: Sequence[float] | FloatArray,
+    min_frac: float = PARTIAL_STEP_MIN_FRAC,
+) -> bool:
+    """A stride's hip flexion range is below ``min_frac`` of the median of ``reference_deg``
+    (the side's valid strides; at least 3 needed, else nothing is judged)."""
+    return len(reference_deg) >= 3 and bool(
+        flexion_range_deg < min_frac * float(np.median(reference_deg))
+    )
+
+
 def mark_partial_steps(
     strides: Sequence[Stride],
     per_stride: Sequence[Mapping[str, float]],
@@ -165,10 +177,8 @@ def mark_partial_steps(
             and s.exclusion is None
             and np.isfinite(per_stride[k].get("hip_flexion_range_deg", np.nan))
         ]
-        if len(rows) < 3:
-            continue
-        rng = np.array([per_stride[k]["hip_flexion_range_deg"] for k in rows])
-        low = rng < min_frac * float(np.median(rng))
-        for k in np.asarray(rows)[low].tolist():
-            out[k] = replace(strides[k], exclusion="outlier")
+        rng = [per_stride[k]["hip_flexion_range_deg"] for k in rows]
+        for k, flex in zip(rows, rng, strict=True):
+            if is_partial_step(flex, rng, min_frac):
+                out[k] = replace(strides[k], exclusion="outlier")
     return out
