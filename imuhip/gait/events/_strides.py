@@ -124,6 +124,16 @@ def segment_strides(
     ]
 
 
+def partial_step_limit(
+    reference_deg: Sequence[float] | FloatArray, min_frac: float = PARTIAL_STEP_MIN_FRAC
+) -> float:
+    """The hip flexion range below which a stride is a partial step: ``min_frac`` of the median
+    of ``reference_deg`` (the side's valid strides), or NaN with fewer than 3 (nothing judged)."""
+    if len(reference_deg) < 3:
+        return float("nan")
+    return min_frac * float(np.median(reference_deg))
+
+
 def is_partial_step(
     flexion_range_deg: float,
     reference_deg: Sequence[float] | FloatArray,
@@ -131,9 +141,7 @@ def is_partial_step(
 ) -> bool:
     """A stride's hip flexion range is below ``min_frac`` of the median of ``reference_deg``
     (the side's valid strides; at least 3 needed, else nothing is judged)."""
-    return len(reference_deg) >= 3 and bool(
-        flexion_range_deg < min_frac * float(np.median(reference_deg))
-    )
+    return bool(flexion_range_deg < partial_step_limit(reference_deg, min_frac))
 
 
 def mark_partial_steps(
@@ -178,7 +186,8 @@ def mark_partial_steps(
             and np.isfinite(per_stride[k].get("hip_flexion_range_deg", np.nan))
         ]
         rng = [per_stride[k]["hip_flexion_range_deg"] for k in rows]
+        limit = partial_step_limit(rng, min_frac)  # once per side: the median is over all of them
         for k, flex in zip(rows, rng, strict=True):
-            if is_partial_step(flex, rng, min_frac):
+            if flex < limit:
                 out[k] = replace(strides[k], exclusion="outlier")
     return out
