@@ -21,9 +21,8 @@ from imuhip.report.style import BASE_CSS
 from imuhip.report.summary import first_screen_html, flag_message, label, plain_note
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from imuhip.pipeline import SessionResult
+    from imuhip.report.stride_table import StridesTable
 
 __all__ = ["MAX_TABLE_ROWS", "render_html"]
 
@@ -204,15 +203,15 @@ def _asym_comp(d: dict[str, Any]) -> list[str]:
     return parts
 
 
-def _strides(strides: pd.DataFrame) -> list[str]:
+def _strides(strides: StridesTable) -> list[str]:
     parts = ["<h2>Strides</h2>"]
     n = len(strides)
     show = strides
     if n > MAX_TABLE_ROWS:
-        valid = strides["valid"].to_numpy(dtype=bool)
+        valid = np.array(strides.column("valid"), dtype=bool)
         keep = np.flatnonzero(~valid)[:MAX_TABLE_ROWS]
         keep = np.sort(np.concatenate([keep, np.flatnonzero(valid)[: MAX_TABLE_ROWS - len(keep)]]))
-        show = strides.iloc[keep]
+        show = strides.take(keep.tolist())
         parts.append(
             f'<p class="muted">{len(show)} of {n} strides shown (every excluded stride, then the '
             "first valid ones); strides.csv beside this page has one row per stride.</p>"
@@ -220,7 +219,7 @@ def _strides(strides: pd.DataFrame) -> list[str]:
     cols = list(show.columns)
     rows = []
     cls = []
-    for rec in show.itertuples(index=False):
+    for rec in show.rows:
         cells = []
         for c, v in zip(cols, rec, strict=True):
             if isinstance(v, float | np.floating):
@@ -316,7 +315,7 @@ def _data_and_calibration(d: dict[str, Any]) -> list[str]:
     return parts
 
 
-def render_html(res: SessionResult, d: dict[str, Any], strides: pd.DataFrame) -> str:
+def render_html(res: SessionResult, d: dict[str, Any], strides: StridesTable) -> str:
     """The whole page as one string (UTF-8, no external references)."""
     ses = d["session"]
     title = f"Gait report — {ses['subject']} — {ses['session_id']}"

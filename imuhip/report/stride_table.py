@@ -1,0 +1,54 @@
+"""``strides.csv`` in memory, without pandas (:func:`imuhip.report.writer.strides_table`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["StridesTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class StridesTable:
+    """``strides.csv`` in memory: column names and one tuple per stride (a missing value is NaN)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> list[Any]:
+        """The values of one column, in row order."""
+        j = self.columns.index(name)
+        return [r[j] for r in self.rows]
+
+    def take(self, keep: Sequence[int]) -> StridesTable:
+        """The rows at ``keep``, in that order."""
+        return StridesTable(self.columns, [self.rows[k] for k in keep])
+
+    def to_csv(self, float_format: str = "%.4f") -> str:
+        """CSV text as ``pandas.DataFrame.to_csv(index=False, float_format=...)`` writes it: floats
+        with ``float_format``, NaN as an empty field, booleans as ``True`` / ``False``."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.columns)
+        for r in self.rows:
+            w.writerow([_csv_cell(v, float_format) for v in r])
+        return buf.getvalue()
+
+
+def _csv_cell(v: Any, float_format: str) -> Any:
+    if isinstance(v, bool | np.bool_):
+        return "True" if v else "False"
+    if isinstance(v, float | np.floating):
+        return float_format % v if math.isfinite(v) else ""
+    if isinstance(v, np.integer):
+        return int(v)
+    return "" if v is None else v
