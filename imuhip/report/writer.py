@@ -27,7 +27,7 @@ from imuhip.gait.norms import GAIT_NORMS
 from imuhip.pipeline import SessionResult
 from imuhip.report.curves import cycle_curves
 from imuhip.report.stride_table import StridesTable
-from imuhip.report.summary import flag_message
+from imuhip.report.summary import MIN_VALID_STRIDES, flag_message
 
 __all__ = [
     "SCHEMA",
@@ -246,6 +246,17 @@ def summary_lines(res: SessionResult) -> list[str]:
         lines += [f"FLAG: {flag_message(f.message, f.metric)}" for f in res.flags]
     else:
         lines.append("no flags")
+    few = [
+        f"{side} {n['valid']}"
+        for side, n in ses.n_strides.items()
+        if side in ses.per_side and n["valid"] < MIN_VALID_STRIDES
+    ]
+    if few:  # as the report's first screen: the flags stand on too few strides to act on
+        lines.append(
+            f"UNCERTAIN: few valid strides ({', '.join(few)}; at least {MIN_VALID_STRIDES} per "
+            "side recommended): means, confidence intervals and flags are uncertain; record a "
+            "longer straight walk before acting on them"
+        )
     return lines
 
 

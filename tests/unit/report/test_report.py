@@ -175,6 +175,20 @@ def test_restricted_side_flagged_and_summary():
     text = "\n".join(summary_lines(res))
     assert "smaller on the right side" in text
     assert "valid strides" in text
+
+
+def test_summary_says_flags_on_few_strides_are_uncertain():
+    """As the report's first screen: a flag made of fewer than 10 valid strides per side is not
+    printed bare on the terminal."""
+    ori, segcal, meta = _orientations(duration_s=13.0, limit_right=1.0, lumbar=False)
+    res = analyze_orientations(ori, meta, segcal=segcal)
+    n = {s: v["valid"] for s, v in res.session.n_strides.items()}
+    assert 0 < min(n.values()) < 10 and res.flags
+    lines = summary_lines(res)
+    last = lines[-1]
+    assert last.startswith("UNCERTAIN: few valid strides (")
+    assert all(f"{s} {k}" in last for s, k in n.items() if k < 10)
+    assert lines.index(last) > max(i for i, s in enumerate(lines) if s.startswith("FLAG"))
     d = report_dict(res)
     assert (
         d["compensation"]["per_side"]["right"]["index"]
