@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -249,7 +249,7 @@ def summary_lines(res: SessionResult) -> list[str]:
     few = [
         f"{side} {n['valid']}"
         for side, n in ses.n_strides.items()
-        if side in ses.per_side and n["valid"] < MIN_VALID_STRIDES
+        if side in ses.per_side and cast(int, n["valid"]) < MIN_VALID_STRIDES
     ]
     if few:  # as the report's first screen: the flags stand on too few strides to act on
         lines.append(
