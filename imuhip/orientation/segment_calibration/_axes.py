@@ -161,7 +161,17 @@ def _flexion_axes(
                 rel,
             )
             gyr = rel
-        ok = idx[np.asarray(ori.valid[p], bool)[idx]]
+        valid = np.asarray(ori.valid[p], bool)
+        ok = idx[valid[idx]]
+        if len(ok) < cfg.min_movement_s * ori.rate_hz:  # it stopped sending, or started late
+            have = np.flatnonzero(valid)
+            t_s = np.maximum(ori.t_s, 0.0)
+            cover = f"{t_s[have[0]]:.1f}–{t_s[have[-1]]:.1f} s" if len(have) else "none"
+            dropped[p] = (
+                f"no data during most of the walking ({len(ok) / ori.rate_hz:.1f} s of "
+                f"{len(idx) / ori.rate_hz:.1f} s < {cfg.min_movement_s:g} s; its data: {cover})"
+            )
+            continue
         axis, ratio = _principal_axis_rows(gyr, ok, up_s[p])
         quality[p]["axis_ratio"] = ratio
         min_ratio = cfg.min_axis_ratio if functional else cfg.min_walking_axis_ratio

@@ -110,7 +110,7 @@ def calibrate_segments(
         what = "of marked leg swings" if functional else "of straight walking (turns left out)"
         raise CalibrationError(
             f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
-            f"{what} < {cfg.min_movement_s:g} s: walk straight for at least "
+            f"{what} < {cfg.min_movement_s:g} s{_early_ends(ori)}: walk straight for at least "
             f"{cfg.min_movement_s:g} s, or swing the legs, before or after standing still"
         )
     common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
@@ -174,6 +174,25 @@ def calibrate_segments(
 
 
 _THIGHS = ("thigh_l", "thigh_r")
+
+
+def _early_ends(ori: OrientationSession) -> str:
+    """``"; pelvis: its data end at 15.0 s of 25.0 s"`` for the pelvis and thighs whose data
+    stop more than 2 s before the session's end (a flat battery, a sensor out of range), else
+    ``""``: the walking is only counted where they have data."""
+    end = float(ori.t_s[-1]) if len(ori.t_s) else 0.0
+    notes = []
+    for p in ("pelvis", *_THIGHS):
+        if p not in ori.valid:
+            continue
+        have = np.flatnonzero(np.asarray(ori.valid[p], bool))
+        last = float(ori.t_s[have[-1]]) if len(have) else float("nan")
+        if not last > end - 2.0:  # also no data at all
+            at = "it has no data" if len(have) == 0 else f"its data end at {last:.1f} s"
+            notes.append(f"{p}: {at} of {end:.1f} s")
+    return "; " + "; ".join(notes) if notes else ""
+
+
 _REDO_STATIC = "stand still for at least 2 s at the start of the recording"
 _REDO_MOVEMENT = (
     "repeat the leg swings in the sagittal plane, or walk straight for at least 10 s "

@@ -170,18 +170,26 @@ def _movement_windows(
         raise CalibrationError("functional calibration needs a thigh gyroscope (thigh_l/thigh_r)")
     n = len(ori.t_s)
     size = max(3, round(cfg.walking_window_s * ori.rate_hz))
+    # every thigh with data walks, and at least one has data: a thigh that stops sending (a
+    # flat battery) leaves the other side's walking to calibrate it (it is dropped itself:
+    # :func:`~imuhip.orientation.segment_calibration._axes._flexion_axes` uses its valid rows)
     moving = np.ones(n, dtype=bool)
+    any_data = np.zeros(n, dtype=bool)
     for p in thighs:
         g = ori.gyr_rad_s[p]
         assert g is not None
         sq = np.empty(n)
         sq_norm_rows(_c(g), sq)  # = np.sum(g * g, axis=1), one pass
         rms = np.sqrt(uniform_filter1d(sq, size, mode="nearest"))
-        moving &= (rms > cfg.walking_gyr_rms_rad_s) & _bridge_short_gaps(
-            ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s
-        )
+        has = _bridge_short_gaps(ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s)
+        moving &= (rms > cfg.walking_gyr_rms_rad_s) | ~has
+        any_data |= has
+    moving &= any_data
     pel_gyr = ori.gyr_rad_s.get("pelvis")
     if pel_gyr is not None and "pelvis" in ori.q_world_sensor:
+        # the turns are seen by the pelvis, and its anterior axis comes from this walking: only
+        # where it has data
+        moving &= _bridge_short_gaps(ori.valid["pelvis"], ori.rate_hz, cfg.max_bridged_gap_s)
         yaw_rate = np.empty(n)
         rot_z(_c(ori.q_world_sensor["pelvis"]), _c(pel_gyr), yaw_rate)
         turn_size = max(3, round(cfg.turn_window_s * ori.rate_hz))

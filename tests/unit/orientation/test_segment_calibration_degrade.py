@@ -116,6 +116,51 @@ def test_one_thigh_moved_keeps_the_other_both_is_an_error(walk6d) -> None:
         calibrate_segments(dataclasses.replace(walk6d, gyr_rad_s=gyr), static_window=(0, k))
 
 
+def _ends_at(ori: OrientationSession, placement: str, t_end_s: float) -> OrientationSession:
+    """``ori`` with ``placement`` sending nothing after ``t_end_s`` (a flat battery): its rows
+    are invalid from there, holding the last values as the aligned grid does."""
+    k = int(np.searchsorted(ori.t_s, t_end_s))
+    v = np.array(ori.valid[placement], copy=True)
+    v[k:] = False
+    held = {}
+    for name in ("gyr_rad_s", "acc_m_s2"):
+        a = np.array(getattr(ori, name)[placement], copy=True)
+        a[k:] = a[k - 1]
+        held[name] = {**getattr(ori, name), placement: a}
+    return dataclasses.replace(ori, valid={**ori.valid, placement: v}, **held)
+
+
+def test_a_thigh_that_stops_sending_is_dropped_and_the_other_side_calibrated(walk6d) -> None:
+    """Before, the walking windows needed every thigh's data: a thigh whose battery died soon
+    after the standing start left no walking at all and the whole session was refused."""
+    ori = _ends_at(walk6d, "thigh_r", STATIC_S + 1.0)
+    k = round(STATIC_S * ori.rate_hz)
+    windows = _movement_windows(ori, (0, k), SegmentCalConfig())
+    walking_s = len(_index(windows, len(ori.t_s))) / ori.rate_hz
+    assert walking_s > 10.0  # the left thigh's walking (20 s walk, turns and ramps left out)
+    segcal = calibrate_segments(ori, static_window=(0, k))
+    assert {"pelvis", "thigh_l"} <= set(segcal.q_sensor_segment)
+    assert "thigh_r" not in segcal.q_sensor_segment
+    reason = segcal.dropped["thigh_r"]
+    assert reason.startswith("no data during most of the walking (")
+    assert f"its data: 0.0–{STATIC_S + 1.0 - 1 / ori.rate_hz:.1f} s)" in reason
+    ref = calibrate_segments(walk6d, static_window=(0, k))
+    cos = abs(float(np.dot(ref.q_sensor_segment["thigh_l"], segcal.q_sensor_segment["thigh_l"])))
+    assert 2 * np.degrees(np.arccos(min(1.0, cos))) < 2.0  # the left side as with both thighs
+
+
+def test_movement_error_names_a_required_sensor_whose_data_end_early(walk6d) -> None:
+    ori = _ends_at(walk6d, "pelvis", STATIC_S + 2.0)
+    k = round(STATIC_S * ori.rate_hz)
+    end = float(ori.t_s[-1])
+    with pytest.raises(
+        CalibrationError,
+        match=rf"movement too short .*; pelvis: its data end at {STATIC_S + 2.0 - 0.01:.1f} s "
+        rf"of {end:.1f} s: walk straight",
+    ):
+        calibrate_segments(ori, static_window=(0, k))
+
+
 def _swings(t0: float, t1: float) -> SessionEvent:
     data = {"movement": "hip_flexion", "start_s": t0, "stop_s": t1}
     return SessionEvent(0, "calibration_start", data=data)
