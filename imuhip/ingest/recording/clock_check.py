@@ -32,10 +32,18 @@ from imuhip.ingest import protocol
 from imuhip.ingest.decode.device_time import STEP_PERIODS, rejoin_clock_steps
 from imuhip.types import SessionMeta
 
-__all__ = ["RATE_TOLERANCE", "check_clocks", "headers_from_buffer", "headers_from_payloads"]
+__all__ = [
+    "COVERAGE_TOLERANCE_S",
+    "RATE_TOLERANCE",
+    "check_clocks",
+    "headers_from_buffer",
+    "headers_from_payloads",
+]
 
 RATE_TOLERANCE: Final = 0.2
 """Relative difference of measured and declared rate beyond which the header is wrong."""
+COVERAGE_TOLERANCE_S: Final = 2.0
+"""A sensor's data starting or ending this much later or earlier than the others' is named."""
 _CLOCKS_AGREE: Final = 0.1  # device- and host-clock rates agree within 10 % (BLE bursts, loss)
 _REJOINED: Final = (
     "the packet counter runs on (no packet missing), so the decoder re-joins the device time on "
@@ -182,6 +190,36 @@ def check_clocks(
                 f"between packets {int(seq[big])} and {int(seq[big + 1])}: "
                 + effect.format(samples=total)
             )
+    lines += _coverage_lines(host_rx_ns)
     if all(a is b for a, b in zip(sensors, meta.sensors, strict=True)):
         return meta, lines
     return dataclasses.replace(meta, sensors=tuple(sensors)), lines
+
+
+def _coverage_lines(host_rx_ns: Mapping[str, npt.ArrayLike]) -> list[str]:
+    """A sensor whose data start or end more than :data:`COVERAGE_TOLERANCE_S` after or before
+    the others' (a battery that died, a file cut short, a sensor switched on late): one line
+    saying so, in session seconds (from the first packet of any sensor)."""
+    spans = {
+        p: (int(h.min()), int(h.max()))
+        for p, h in ((p, np.asarray(v, np.int64)) for p, v in host_rx_ns.items())
+        if len(h)
+    }
+    if len(spans) < 2:
+        return []
+    first = min(a for a, _ in spans.values())
+    last = max(b for _, b in spans.values())
+    lines = []
+    for p, (a, b) in spans.items():
+        late, early = (a - first) / 1e9, (last - b) / 1e9
+        if late > COVERAGE_TOLERANCE_S:
+            lines.append(
+                f"{p}: its data start at {(a - first) / 1e9:.1f} s, {late:.1f} s after the first "
+                "sensor's (no samples before that)"
+            )
+        if early > COVERAGE_TOLERANCE_S:
+            lines.append(
+                f"{p}: its data end at {(b - first) / 1e9:.1f} s, {early:.1f} s before the last "
+                "sensor's (no samples after that)"
+            )
+    return lines

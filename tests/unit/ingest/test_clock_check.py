@@ -136,3 +136,34 @@ def test_clocks_that_disagree_are_not_corrected() -> None:
         f"{s0.placement}: the header declares 10 Hz but the device clock says 100 Hz and the host "
         "clock 50 Hz; not corrected: samples may be discarded or misplaced in time"
     ]
+
+
+def test_a_sensor_whose_data_end_or_start_early_is_named(tmp_path) -> None:
+    """typical.imrec with thigh_r's packets cut after 20 s and thigh_l's before 10 s: a battery
+    that died, a sensor switched on late. Reading says so, naming each, in session seconds."""
+    rec = read_recording(TYPICAL)
+    t0 = min(p.host_rx_ns for p in rec.packets)
+    end = (max(p.host_rx_ns for p in rec.packets) - t0) / 1e9
+
+    def t(p) -> float:
+        return (p.host_rx_ns - t0) / 1e9
+
+    path = tmp_path / "cut.imrec"
+    with RecordingWriter(path, rec.meta) as w:
+        for e in rec.events:
+            w.write_event(e)
+        for p in rec.packets:
+            if not (
+                (p.sensor == "thigh_r" and t(p) > 20.0) or (p.sensor == "thigh_l" and t(p) < 10.0)
+            ):
+                w.write_packet(p)
+    last_r = max(t(p) for p in rec.packets_of("thigh_r") if t(p) <= 20.0)
+    first_l = min(t(p) for p in rec.packets_of("thigh_l") if t(p) >= 10.0)
+    lines = sorted(w for w in read_recording(path).warnings if "its data" in w)
+    assert lines == [
+        f"thigh_l: its data start at {first_l:.1f} s, {first_l:.1f} s after the first sensor's "
+        "(no samples before that)",
+        f"thigh_r: its data end at {last_r:.1f} s, {end - last_r:.1f} s before the last "
+        "sensor's (no samples after that)",
+    ]
+    assert not [w for w in rec.warnings if "its data" in w]  # the whole recording: nothing
