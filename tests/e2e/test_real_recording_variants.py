@@ -212,6 +212,41 @@ def test_a_trial_cut_mid_walk_names_the_straight_walking_it_lacks(tmp_path) -> N
     assert "before or after standing still" in err
 
 
+def _first_rows(n: int) -> Tweak:
+    def tweak(pre: Rows, head: str, rows: Rows) -> tuple[Rows, str, Rows]:
+        return pre, head, rows[:n]
+
+    return tweak
+
+
+def test_a_thigh_that_stops_sending_leaves_the_other_hip_analysed(base, tmp_path) -> None:
+    """thigh_r's file ends at 12 s, a second into the walking (a flat battery). Before, the
+    walking windows needed both thighs' data and the whole analysis was refused ("0.0 s of
+    straight walking"), silently about why; now reading names thigh_r's early end, thigh_r is
+    dropped with what happened and the left hip is analysed as with both thighs."""
+    res = _ok(_run(tmp_path, _variant(tmp_path, tweak=_first_rows(1200), only=("thigh_r",))))
+    run, rep = res["analyze"], res["report"]
+    assert "thigh_r: its data end at 11.9 s" in run.stderr
+    d = rep["quality"]["dropped_sensors"]
+    assert set(d) == {"thigh_r"}
+    assert d["thigh_r"]["reason"].startswith("no data during most of the walking")
+    assert "its data: 0.0–11.9 s" in d["thigh_r"]["reason"]
+    assert "hip_rotation_excursion_deg" not in rep["metrics"]["per_side"].get("right", {})
+    left = [k for k in _excursions(res) if k[0] == "left"]
+    assert left == [k for k in _excursions(base) if k[0] == "left"]  # the same left strides
+    assert abs(_session(res, "left") - _session(base, "left")) < 1.0
+
+
+def test_a_pelvis_that_stops_sending_is_an_error_saying_so(tmp_path) -> None:
+    """The pelvis carries both hips: its file ending at 15 s is an error, and the error now says
+    its data end there (before: only "3.0 s of straight walking", with nothing on why)."""
+    res = _run(tmp_path, _variant(tmp_path, tweak=_first_rows(1500), only=("pelvis",)))
+    err = res["analyze"].stderr
+    assert res["analyze"].returncode != 0 and "Traceback" not in err
+    assert "pelvis: its data end at 14.9 s of 25.0 s" in err
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
 def test_left_and_right_thigh_files_swapped_are_flagged(base, tmp_path) -> None:
     """Before: swapped thigh files gave plausible numbers (20.5 / 23.8 deg) with no word. With
     shank events, each side's peak hip flexion sits half a stride from its initial contacts
