@@ -44,9 +44,10 @@ import numpy.typing as npt
 
 from imuhip.conventions import GRAVITY_M_S2
 from imuhip.errors import ImuhipError
+from imuhip.ingest.parallel import map_sensors
 
 if TYPE_CHECKING:
-    from imuhip.types import AlignedSession, SessionMeta
+    from imuhip.types import AlignedSensor, AlignedSession, SessionMeta
 
 __all__ = [
     "DEG_PER_RAD",
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 
 DEG_PER_RAD: Final = 180.0 / math.pi
 """The factor of a rad/s vs deg/s mix-up (57.2958)."""
+_THREAD_MIN_ROWS: Final = 60_000  # grid rows from which the sensors are checked in threads
 
 Status = Literal["ok", "suspected", "ambiguous", "not_enough_motion", "dead"]
 
@@ -427,13 +429,19 @@ def check_session_gyro_units(
     warnings: list[str] = []
     clear: list[str] = []
     dead: list[str] = []
-    for p, s in session.sensors.items():
-        if (stuck := _stuck(s.acc_m_s2, s.gyr_rad_s, s.valid, session.rate_hz)) is not None:
+
+    def check(s: AlignedSensor) -> tuple[str | None, GyroUnitsResult]:
+        stuck = _stuck(s.acc_m_s2, s.gyr_rad_s, s.valid, session.rate_hz)
+        return stuck, check_gyro_units(s.acc_m_s2, s.gyr_rad_s, session.rate_hz, s.valid, cfg)
+
+    sensors = list(session.sensors.values())  # independent: in threads on a long session
+    checked = map_sensors(check, sensors, len(session.t_s), _THREAD_MIN_ROWS)
+    for p, (stuck, r) in zip(session.sensors, checked, strict=True):  # in the session's order
+        if stuck is not None:
             if p in STUCK_REFUSED:  # calibration would fail without saying which sensor
                 raise GyroUnitsError(f"sensor {p} is stuck: {stuck}")
             warnings.append(f"{p}: stuck: {stuck}")
             log.warning("%s: stuck: %s", p, stuck)
-        r = check_gyro_units(s.acc_m_s2, s.gyr_rad_s, session.rate_hz, s.valid, cfg)
         out[p] = r.to_dict()
         if r.status == "suspected":
             clear.append(f"{p}: {r.message}")

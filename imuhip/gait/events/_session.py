@@ -9,7 +9,7 @@ swing) falls back to the next source, and the fallback is reported.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -20,11 +20,15 @@ from imuhip.gait.events._detector import config_for_segment, detect_gait_events
 from imuhip.gait.events._foot_rule import detect_foot_events
 from imuhip.gait.events._signals import segment_angular_velocity
 from imuhip.gait.events._strides import segment_strides
+from imuhip.ingest.parallel import map_sensors
 from imuhip.types import OrientationSession, SegmentCalibration
 
 __all__ = ["detect_foot_side_events", "detect_side_events", "event_source", "session_events"]
 
 SIDES = (("left", "l"), ("right", "r"))
+
+
+_THREAD_MIN_ROWS: Final = 60_000  # grid rows from which the sides are detected in threads
 
 
 def event_source(ori: OrientationSession, suffix: str) -> str:
@@ -152,10 +156,13 @@ def session_events(
     events: dict[str, SideEvents] = {}
     placement: dict[str, str] = {}
     notes: list[str] = []
-    for side, _ in SIDES:
-        if side not in sides:
-            continue
-        ev, p, n = detect_side_events(ori, segcal, side, cfg)
+    todo = [side for side, _ in SIDES if side in sides]
+
+    def detect(side: str) -> tuple[SideEvents, str, list[str]]:
+        return detect_side_events(ori, segcal, side, cfg)
+
+    found = map_sensors(detect, todo, len(ori.t_s), _THREAD_MIN_ROWS)  # independent sides
+    for side, (ev, p, n) in zip(todo, found, strict=True):
         events[side] = ev
         placement[side] = p
         notes += n

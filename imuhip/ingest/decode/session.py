@@ -20,6 +20,7 @@ import numpy.typing as npt
 from imuhip.errors import ProtocolError
 from imuhip.ingest.decode.payloads import PackedPayloads, _pack_by_code
 from imuhip.ingest.decode.stream import _HOST, _PAYLOAD, StreamDecoder
+from imuhip.ingest.parallel import map_sensors
 from imuhip.types import ImuSamples, RawPacket, SensorMeta, SessionMeta
 
 _LOG = logging.getLogger("imuhip.ingest.decode")  # the stage's documented logger name
@@ -127,6 +128,11 @@ def decode_sensor(packets: Sequence[RawPacket], meta: SensorMeta) -> ImuSamples:
     return decoder(packets, meta)
 
 
+_THREAD_MIN_PACKETS: Final = 6_000
+"""Packets per sensor from which the sensors are decoded in parallel threads (about 5 min at
+200 Hz)."""
+
+
 def decode_session_arrays(
     payloads: Mapping[str, PackedPayloads],
     host_rx_ns: Mapping[str, npt.ArrayLike],
@@ -158,14 +164,16 @@ def decode_session_arrays(
             ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items())),
         )
     empty = PackedPayloads(np.zeros(0, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64))
-    return {
-        s.placement: decode_sensor_arrays(
-            payloads.get(s.placement, empty),
-            host_rx_ns.get(s.placement, np.zeros(0, np.int64)),
-            s,
+
+    def decode(s: SensorMeta) -> ImuSamples:
+        return decode_sensor_arrays(
+            payloads.get(s.placement, empty), host_rx_ns.get(s.placement, np.zeros(0, np.int64)), s
         )
-        for s in meta.sensors
-    }
+
+    sensors = list(meta.sensors)
+    rows = max(map(len, payloads.values()), default=0)
+    decoded = map_sensors(decode, sensors, rows, _THREAD_MIN_PACKETS)  # independent sensors
+    return {s.placement: d for s, d in zip(sensors, decoded, strict=True)}
 
 
 class _SensorCodes(dict[str, int]):

@@ -1,0 +1,40 @@
+"""How many threads the per-sensor loops of a long session use (decode, align).
+
+The sensors of a session are independent until they are on one grid, and the compiled kernels
+that do most of the work release the GIL (``nogil``, :func:`imuhip.numeric.jit`), so a thread per
+sensor runs them on the cores this process may use; on a long session much of a stage's time is
+also the first touch of fresh output pages, which threads share out too. Short sessions stay in
+one thread: starting threads costs more than the few milliseconds per sensor they would save.
+The results are those of the serial loop (each sensor's computation is unchanged).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["map_sensors", "sensor_threads"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def sensor_threads(n_sensors: int, rows: int, min_rows: int) -> int:
+    """Threads for ``n_sensors`` independent jobs of about ``rows`` rows each: one per sensor up
+    to the CPUs this process may use once ``rows >= min_rows``, else 1."""
+    if n_sensors < 2 or rows < min_rows:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(n_sensors, cpus or 1))
+
+
+def map_sensors(fn: Callable[[T], R], items: Sequence[T], rows: int, min_rows: int) -> list[R]:
+    """``[fn(x) for x in items]``, in :func:`sensor_threads` threads when there are that many;
+    the results (and the first exception raised) in the order of ``items``."""
+    threads = sensor_threads(len(items), rows, min_rows)
+    if threads <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(fn, items))
