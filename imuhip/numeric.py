@@ -85,21 +85,20 @@ def cache_is_cold() -> bool:
     """True when no compiled kernel of this package is cached on disk yet.
 
     Then the first analysis in this installation compiles every kernel it meets (~20 s of CPU
-    once); commands use this to say so instead of appearing to hang. Checks numba's in-tree
-    cache (``__pycache__`` beside each kernel module) and its user-wide fallback
-    (``NUMBA_CACHE_DIR`` or the user cache directory) for any index file of this package.
+    once); commands use this to say so instead of appearing to hang. Checks where numba caches
+    for any index file of this package: ``NUMBA_CACHE_DIR`` alone when it is set (numba then
+    writes nowhere else), else the in-tree cache (``__pycache__`` beside each kernel module) and
+    the user-wide fallback (the user cache directory).
     """
     import os
 
     here = Path(__file__).resolve().parent
-    places = [here]
     env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        places.append(Path(env))
-    places.append(Path.home() / ".cache" / "numba")
+    # numba caches only in NUMBA_CACHE_DIR when it is set (its first locator), else in-tree
+    places = [Path(env)] if env else [here, Path.home() / ".cache" / "numba"]
     for place in places:
         # numba's user-wide cache mirrors the source tree: only this package's entries count
-        pattern = "**/__pycache__/*.nbi" if place == places[0] else "**/imuhip/**/*.nbi"
+        pattern = "**/__pycache__/*.nbi" if place == here else "**/imuhip/**/*.nbi"
         try:
             if any(place.glob(pattern)):
                 return False

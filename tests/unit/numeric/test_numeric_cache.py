@@ -32,6 +32,15 @@ def test_cache_is_cold_until_an_index_file_exists(
     (pkg / "__pycache__").mkdir()
     (pkg / "__pycache__" / "gait.boot_means-9.py311.nbi").write_bytes(b"")
     assert not kernels.cache_is_cold()
+    # with NUMBA_CACHE_DIR set numba reads and writes only there: an empty one is cold whatever
+    # the in-tree cache holds (the bench's first run points it at an empty folder)
+    mine = tmp_path / "cache"
+    mine.mkdir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(mine))
+    assert kernels.cache_is_cold()
+    (mine / "site" / "imuhip" / "kernels").mkdir(parents=True)
+    (mine / "site" / "imuhip" / "kernels" / "gait.boot_means-9.py311.nbi").write_bytes(b"")
+    assert not kernels.cache_is_cold()
 
 
 def test_the_installed_package_has_a_warm_cache_after_a_kernel_ran() -> None:

@@ -1,0 +1,85 @@
+"""Compile the commands' numba kernels ahead of their first call, shared out over the cores.
+
+Numba compiles one function at a time in a process (~0.2-1 s each, ~20 s for what ``analyze``
+and ``info`` call), so ``imuhip warmup`` used to take the whole sum on one core. The signatures
+those commands compile are listed, with how long each took to compile, in
+:mod:`imuhip.cli._kernel_signatures` (written by ``scripts/kernel_signatures.py`` from a run of
+:func:`imuhip.cli.commands.warmup.warm_kernels` in an empty cache;
+``tests/unit/cli/test_kernel_signatures.py`` fails when the list no longer matches). Here they
+are split into balanced groups (longest first, each to the least loaded group) and compiled with
+``Dispatcher.compile`` in this process and ``processes - 1`` child processes at once, into the
+same on-disk cache (numba writes each index file whole, by rename). A signature the code no
+longer accepts is skipped: ``warm_kernels`` runs after this and compiles whatever is missing, so
+the list only decides how fast the warm-up is, never what is cached.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import subprocess
+import sys
+import time
+
+__all__ = ["compile_group", "compile_parallel", "groups"]
+
+log = logging.getLogger(__name__)
+
+
+def groups(n: int) -> list[list[tuple[str, str, str]]]:
+    """The listed signatures in ``n`` groups of about equal compile time: ``(module, function,
+    signature repr)`` each."""
+    from imuhip.cli._kernel_signatures import SIGNATURES
+
+    out: list[list[tuple[str, str, str]]] = [[] for _ in range(max(1, n))]
+    load = [0.0] * len(out)
+    for module, name, sig, seconds in sorted(SIGNATURES, key=lambda e: -e[3]):
+        k = load.index(min(load))
+        out[k].append((module, name, sig))
+        load[k] += seconds
+    return out
+
+
+def compile_group(index: int, n: int) -> int:
+    """Compile group ``index`` of :func:`groups` ``(n)``; the number of signatures compiled."""
+    from numba.core import types
+
+    names = {k: getattr(types, k) for k in dir(types) if not k.startswith("_")}
+    done = 0
+    for module, name, text in groups(n)[index]:
+        try:
+            dispatcher = getattr(importlib.import_module(module), name)
+            dispatcher.compile(eval(text, {"__builtins__": {}}, names))  # our own list
+        except Exception as err:  # a stale entry only costs speed: warm_kernels compiles it
+            log.debug("kernel %s.%s%s not compiled ahead: %s", module, name, text, err)
+            continue
+        done += 1
+    return done
+
+
+def compile_parallel(processes: int | None = None) -> float:
+    """Compile every listed signature in ``processes`` processes (default: the CPUs this process
+    may use); wall seconds."""
+    t0 = time.perf_counter()
+    if processes is None:
+        processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    n = max(1, processes)
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "imuhip.cli.kernels", str(i), str(n)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(1, n)
+    ]
+    try:
+        compile_group(0, n)
+    finally:
+        for child in children:
+            child.wait()
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":  # a child of compile_parallel: python -m imuhip.cli.kernels I N
+    compile_group(int(sys.argv[1]), int(sys.argv[2]))
