@@ -90,12 +90,17 @@ def cache_is_cold() -> bool:
     writes nowhere else), else the in-tree cache (``__pycache__`` beside each kernel module) and
     the user-wide fallback (the user cache directory).
     """
+    import hashlib
     import os
 
-    here = Path(__file__).resolve().parent
     env = os.environ.get("NUMBA_CACHE_DIR")
-    # numba caches only in NUMBA_CACHE_DIR when it is set (its first locator), else in-tree
-    places = [Path(env)] if env else [here, Path.home() / ".cache" / "numba"]
+    if env:  # numba then caches there only, a folder "<dir name>_<sha1 of its path>" per source dir
+        src = Path(__file__).absolute().parent  # as numba names it: absolute, links kept
+        dirs = {src, *(p.parent for p in src.rglob("_*kernels.py"))}
+        subs = (f"{d.name}_{hashlib.sha1(str(d).encode()).hexdigest()}" for d in dirs)
+        return not any(any((Path(env) / sub).glob("*.nbi")) for sub in subs)
+    here = Path(__file__).resolve().parent
+    places = [here, Path.home() / ".cache" / "numba"]
     for place in places:
         # numba's user-wide cache mirrors the source tree: only this package's entries count
         pattern = "**/__pycache__/*.nbi" if place == here else "**/imuhip/**/*.nbi"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,36 @@ def test_cache_is_cold_until_an_index_file_exists(
     mine.mkdir()
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(mine))
     assert kernels.cache_is_cold()
-    (mine / "site" / "imuhip" / "kernels").mkdir(parents=True)
-    (mine / "site" / "imuhip" / "kernels" / "gait.boot_means-9.py311.nbi").write_bytes(b"")
+    # numba's folder there for a source dir: "<dir name>_<sha1 of its absolute path>"
+    other_lib = mine / f"kernels_{hashlib.sha1(b'/elsewhere/kernels').hexdigest()}"
+    other_lib.mkdir()
+    (other_lib / "fast.kernel-3.py311.nbi").write_bytes(b"")
+    assert kernels.cache_is_cold()
+    ours = mine / f"kernels_{hashlib.sha1(str(pkg).encode()).hexdigest()}"
+    ours.mkdir()
+    (ours / "gait.boot_means-9.py311.nbi").write_bytes(b"")
     assert not kernels.cache_is_cold()
 
 
-def test_the_installed_package_has_a_warm_cache_after_a_kernel_ran() -> None:
+def test_the_installed_package_has_a_warm_cache_after_a_kernel_ran(tmp_path: Path) -> None:
+    """In the in-tree cache, and in an empty NUMBA_CACHE_DIR once a kernel ran in a process
+    pointed at it (numba's own layout there, not a guess of it)."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    code = (
+        "import numpy as np; from imuhip.numeric import cache_is_cold as c; a = c(); "
+        "from imuhip.ingest._units_kernels import block_means; block_means(np.zeros((8, 3)), 4);"
+        " print(a, c())"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["True", "False"]
     import numpy as np
 
     from imuhip.ingest._units_kernels import block_means
