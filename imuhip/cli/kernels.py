@@ -26,6 +26,8 @@ __all__ = ["compile_group", "compile_parallel", "groups"]
 
 log = logging.getLogger(__name__)
 
+_CHILD_TIMEOUT_S = 600.0  # a group compiles in ~10 s on 2 cores
+
 
 def groups(n: int) -> list[list[tuple[str, str, str]]]:
     """The listed signatures in ``n`` groups of about equal compile time: ``(module, function,
@@ -77,7 +79,11 @@ def compile_parallel(processes: int | None = None) -> float:
         compile_group(0, n)
     finally:
         for child in children:
-            child.wait()
+            try:
+                child.wait(timeout=_CHILD_TIMEOUT_S)
+            except subprocess.TimeoutExpired:  # a stuck child: what it missed compiles later
+                child.kill()
+                child.wait()
     return time.perf_counter() - t0
 
 
