@@ -1,6 +1,7 @@
-"""How many threads the per-sensor loops of a long session use (decode, align).
+"""Threads for the per-sensor (or per-side) loops of a long session: decoding, resampling onto
+the grid, the gyroscope-unit check, gait events.
 
-The sensors of a session are independent until they are on one grid, and the compiled kernels
+Those loops are independent from sensor to sensor, and the compiled kernels
 that do most of the work release the GIL (``nogil``, :func:`imuhip.numeric.jit`), so a thread per
 sensor runs them on the cores this process may use; on a long session much of a stage's time is
 also the first touch of fresh output pages, which threads share out too. Short sessions stay in

@@ -48,7 +48,7 @@ def _csv_cell(v: Any, float_format: str) -> Any:
     if isinstance(v, bool | np.bool_):
         return "True" if v else "False"
     if isinstance(v, float | np.floating):
-        return float_format % v if math.isfinite(v) else ""
+        return "" if math.isnan(v) else float_format % v  # inf stays "inf", as in pandas
     if isinstance(v, np.integer):
         return int(v)
     return "" if v is None else v

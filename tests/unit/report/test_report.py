@@ -120,10 +120,17 @@ def test_strides_csv_cells_written_as_pandas_writes_them():
 
     t = StridesTable(
         ["side", "n", "x", "ok", "why"],
-        [("left", 1, 1.23456, True, "none"), ("right", np.int64(2), np.nan, np.False_, "a,b")],
+        [
+            ("left", 1, 1.23456, True, "none"),
+            ("right", np.int64(2), np.nan, np.False_, "a,b"),
+            ("left", 3, np.inf, True, "none"),
+        ],
     )
     ref = pd.DataFrame(t.rows, columns=t.columns).to_csv(index=False, float_format="%.4f")
-    assert t.to_csv() == ref == 'side,n,x,ok,why\nleft,1,1.2346,True,none\nright,2,,False,"a,b"\n'
+    assert t.to_csv() == ref
+    assert ref == (
+        'side,n,x,ok,why\nleft,1,1.2346,True,none\nright,2,,False,"a,b"\nleft,3,inf,True,none\n'
+    )
 
 
 def test_html_self_contained_with_inline_svg_plots(written):
