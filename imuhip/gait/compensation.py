@@ -31,6 +31,7 @@ from scipy import fft as sp_fft
 
 from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait.events import Stride
+from imuhip.ingest.parallel import map_sensors
 from imuhip.types import JointAngles
 
 __all__ = [
@@ -46,6 +47,7 @@ FloatArray = npt.NDArray[np.float64]
 
 # right hip IR ≈ −pelvis rotation when the stance femur is fixed; left mirrored: +pelvis rotation
 _ABSORB_SIGN = {"right": -1.0, "left": 1.0}
+_THREAD_MIN_ROWS = 60_000  # grid rows from which the two sides are computed in threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +221,10 @@ def compensation_index(
     with_lumbar = angles.lumbar_rad is not None
     t_s = np.asarray(angles.t_s, dtype=np.float64)
     n_t = len(t_s)
-    for side in ("left", "right"):
-        hip = angles.hip_rad.get(side)
-        if hip is None:
-            continue
+    pelvis_rot = np.ascontiguousarray(angles.pelvis_rad[:, 0])
+
+    def one(side: str) -> CompensationResult | None:
+        hip = angles.hip_rad[side]
         use = [
             (s, m)
             for s, m in zip(strides, per_stride, strict=True)
@@ -237,15 +239,13 @@ def compensation_index(
         n_stance = np.clip(np.searchsorted(t_s, to_s, side="left") - a, 0, b - a)
         n_stance[np.isnan(to_s)] = 0
         phases = _absorption_phases_prefix_deg(
-            np.ascontiguousarray(angles.pelvis_rad[:, 0]),
-            np.ascontiguousarray(hip[:, 2]),
-            side,
-            a,
-            b,
-            n_stance,
+            pelvis_rot, np.ascontiguousarray(hip[:, 2]), side, a, b, n_stance
         )
-        res = side_index(side, ratios, phases, with_lumbar, ref)
-        if res is not None:
+        return side_index(side, ratios, phases, with_lumbar, ref)
+
+    sides = [side for side in ("left", "right") if side in angles.hip_rad]
+    for side, res in zip(sides, map_sensors(one, sides, n_t, _THREAD_MIN_ROWS), strict=True):
+        if res is not None:  # the sides are independent: a thread each on a long session
             out[side] = res
     return out
 

@@ -1,5 +1,5 @@
 """Threads for the per-sensor (or per-side) loops of a long session: decoding, resampling onto
-the grid, the gyroscope-unit check, gait events.
+the grid, the gyroscope-unit check, gait events, the compensation index.
 
 Those loops are independent from sensor to sensor, and the compiled kernels
 that do most of the work release the GIL (``nogil``, :func:`imuhip.numeric.jit`), so a thread per

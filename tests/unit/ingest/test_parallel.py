@@ -1,5 +1,5 @@
-"""Per-sensor threads of long sessions (decode, align, units check, events): same results as
-one thread, in the same order, with the same first error."""
+"""Per-sensor threads of long sessions (decode, align, units check, events, compensation): the
+same results as one thread, in the same order, with the same first error."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import imuhip.gait.compensation as compensation
 import imuhip.gait.events._session as events_session
 import imuhip.ingest.align.grid as grid
 import imuhip.ingest.decode.session as decode_session_mod
@@ -60,6 +61,7 @@ def test_analysis_in_threads_equals_the_serial_one(monkeypatch) -> None:
     monkeypatch.setattr(decode_session_mod, "_THREAD_MIN_PACKETS", 1)
     monkeypatch.setattr(units_check, "_THREAD_MIN_ROWS", 1)
     monkeypatch.setattr(events_session, "_THREAD_MIN_ROWS", 1)
+    monkeypatch.setattr(compensation, "_THREAD_MIN_ROWS", 1)
     used: list[int] = []
     real = parallel.sensor_threads
 
@@ -69,7 +71,7 @@ def test_analysis_in_threads_equals_the_serial_one(monkeypatch) -> None:
 
     monkeypatch.setattr(parallel, "sensor_threads", spy)
     threaded = analyze_recording(REC)
-    assert used.count(2) >= 4  # decode, align, units check, events each ran in 2 threads
+    assert used.count(2) >= 5  # decode, align, units check, events, compensation: 2 threads
     for side in serial.angles.hip_rad:
         np.testing.assert_array_equal(threaded.angles.hip_rad[side], serial.angles.hip_rad[side])
     np.testing.assert_array_equal(threaded.angles.valid, serial.angles.valid)
@@ -78,3 +80,4 @@ def test_analysis_in_threads_equals_the_serial_one(monkeypatch) -> None:
     for a, b in zip(threaded.per_stride, serial.per_stride, strict=True):
         np.testing.assert_array_equal([a[k] for k in sorted(a)], [b[k] for k in sorted(b)])
     assert repr(threaded.quality) == repr(serial.quality)  # NaN-safe, order included
+    assert repr(threaded.compensation) == repr(serial.compensation)
