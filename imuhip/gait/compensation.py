@@ -47,7 +47,6 @@ FloatArray = npt.NDArray[np.float64]
 
 # right hip IR ≈ −pelvis rotation when the stance femur is fixed; left mirrored: +pelvis rotation
 _ABSORB_SIGN = {"right": -1.0, "left": 1.0}
-_THREAD_MIN_ROWS = 60_000  # grid rows from which the two sides are computed in threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +243,7 @@ def compensation_index(
         return side_index(side, ratios, phases, with_lumbar, ref)
 
     sides = [side for side in ("left", "right") if side in angles.hip_rad]
-    for side, res in zip(sides, map_sensors(one, sides, n_t, _THREAD_MIN_ROWS), strict=True):
+    for side, res in zip(sides, map_sensors(one, sides, n_t), strict=True):
         if res is not None:  # the sides are independent: a thread each on a long session
             out[side] = res
     return out

@@ -65,7 +65,6 @@ log = logging.getLogger(__name__)
 
 DEG_PER_RAD: Final = 180.0 / math.pi
 """The factor of a rad/s vs deg/s mix-up (57.2958)."""
-_THREAD_MIN_ROWS: Final = 60_000  # grid rows from which the sensors are checked in threads
 
 Status = Literal["ok", "suspected", "ambiguous", "not_enough_motion", "dead"]
 
@@ -435,7 +434,7 @@ def check_session_gyro_units(
         return stuck, check_gyro_units(s.acc_m_s2, s.gyr_rad_s, session.rate_hz, s.valid, cfg)
 
     sensors = list(session.sensors.values())  # independent: in threads on a long session
-    checked = map_sensors(check, sensors, len(session.t_s), _THREAD_MIN_ROWS)
+    checked = map_sensors(check, sensors, len(session.t_s))
     for p, (stuck, r) in zip(session.sensors, checked, strict=True):  # in the session's order
         if stuck is not None:
             if p in STUCK_REFUSED:  # calibration would fail without saying which sensor

@@ -9,7 +9,7 @@ swing) falls back to the next source, and the fallback is reported.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +26,6 @@ from imuhip.types import OrientationSession, SegmentCalibration
 __all__ = ["detect_foot_side_events", "detect_side_events", "event_source", "session_events"]
 
 SIDES = (("left", "l"), ("right", "r"))
-
-
-_THREAD_MIN_ROWS: Final = 60_000  # grid rows from which the sides are detected in threads
 
 
 def event_source(ori: OrientationSession, suffix: str) -> str:
@@ -161,7 +158,7 @@ def session_events(
     def detect(side: str) -> tuple[SideEvents, str, list[str]]:
         return detect_side_events(ori, segcal, side, cfg)
 
-    found = map_sensors(detect, todo, len(ori.t_s), _THREAD_MIN_ROWS)  # independent sides
+    found = map_sensors(detect, todo, len(ori.t_s))  # independent sides
     for side, (ev, p, n) in zip(todo, found, strict=True):
         events[side] = ev
         placement[side] = p

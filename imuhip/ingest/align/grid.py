@@ -25,9 +25,6 @@ from imuhip.types import AlignedSensor, AlignedSession, ClockModel, ImuSamples
 _LOG = logging.getLogger("imuhip.ingest.align")  # the stage's documented logger name
 
 _EXACT_S = 1e-9  # a grid point this close to a sample is "on" it
-#: Grid rows from which the sensors are resampled in parallel threads (5 min at 200 Hz; below,
-#: a thread costs more than the ~10 ms per sensor it saves).
-PARALLEL_MIN_ROWS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +255,7 @@ def align_session(
     names = list(prepared)
     # one thread per sensor on a long session: the resampling kernel releases the GIL, and most
     # of its time there is the first touch of the fresh output pages
-    values = dict(zip(names, map_sensors(grid, names, len(t_s), PARALLEL_MIN_ROWS), strict=True))
+    values = dict(zip(names, map_sensors(grid, names, len(t_s)), strict=True))
     out: dict[str, AlignedSensor] = {}
     for name, (s, _, _, clock) in prepared.items():
         acc, gyr, mag, valid = values.pop(name)

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from imuhip.errors import ProtocolError
 from imuhip.ingest.decode.payloads import PackedPayloads, _pack_by_code
 from imuhip.ingest.decode.stream import _HOST, _PAYLOAD, StreamDecoder
-from imuhip.ingest.parallel import map_sensors
+from imuhip.ingest.parallel import THREAD_MIN_ROWS, map_sensors
 from imuhip.types import ImuSamples, RawPacket, SensorMeta, SessionMeta
 
 _LOG = logging.getLogger("imuhip.ingest.decode")  # the stage's documented logger name
@@ -128,9 +128,8 @@ def decode_sensor(packets: Sequence[RawPacket], meta: SensorMeta) -> ImuSamples:
     return decoder(packets, meta)
 
 
-_THREAD_MIN_PACKETS: Final = 6_000
-"""Packets per sensor from which the sensors are decoded in parallel threads (about 5 min at
-200 Hz)."""
+_THREAD_MIN_PACKETS: Final = THREAD_MIN_ROWS // 10
+"""Packets per sensor from which the sensors are decoded in threads (~10 samples a packet)."""
 
 
 def decode_session_arrays(

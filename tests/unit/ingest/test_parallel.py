@@ -9,11 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import imuhip.gait.compensation as compensation
-import imuhip.gait.events._session as events_session
-import imuhip.ingest.align.grid as grid
 import imuhip.ingest.decode.session as decode_session_mod
-import imuhip.ingest.units_check as units_check
 from imuhip.ingest import parallel
 from imuhip.ingest.parallel import map_sensors, sensor_threads
 from imuhip.pipeline import analyze_recording
@@ -57,11 +53,8 @@ def test_analysis_in_threads_equals_the_serial_one(monkeypatch) -> None:
     angles, events and metrics, bit for bit."""
     serial = analyze_recording(REC)
     monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    monkeypatch.setattr(grid, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(parallel, "THREAD_MIN_ROWS", 1)  # align, units, events, compensation
     monkeypatch.setattr(decode_session_mod, "_THREAD_MIN_PACKETS", 1)
-    monkeypatch.setattr(units_check, "_THREAD_MIN_ROWS", 1)
-    monkeypatch.setattr(events_session, "_THREAD_MIN_ROWS", 1)
-    monkeypatch.setattr(compensation, "_THREAD_MIN_ROWS", 1)
     used: list[int] = []
     real = parallel.sensor_threads
 
