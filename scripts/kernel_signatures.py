@@ -44,13 +44,12 @@ print(json.dumps(out))
 
 TIME = """
 import importlib, json, sys, time
-from numba.core import types
-names = {k: getattr(types, k) for k in dir(types) if not k.startswith("_")}
+from imuhip.cli.kernels import signature
 out = []
 for module, name, text in json.loads(sys.stdin.read()):
     d = getattr(importlib.import_module(module), name)
     t = time.perf_counter()
-    d.compile(eval(text, {"__builtins__": {}}, names))
+    d.compile(signature(text))
     out.append([module, name, text, round(time.perf_counter() - t, 3)])
 print(json.dumps(out))
 """

@@ -21,8 +21,9 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
-__all__ = ["compile_group", "compile_parallel", "groups"]
+__all__ = ["compile_group", "compile_parallel", "groups", "signature"]
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,22 @@ def groups(n: int) -> list[list[tuple[str, str, str]]]:
     return out
 
 
-def compile_group(index: int, n: int) -> int:
-    """Compile group ``index`` of :func:`groups` ``(n)``; the number of signatures compiled."""
+def signature(text: str) -> tuple[Any, ...]:
+    """The numba argument types of a listed signature (its ``repr``, e.g.
+    ``"(Array(float64, 1, 'C', False, aligned=True), int64)"``)."""
     from numba.core import types
 
     names = {k: getattr(types, k) for k in dir(types) if not k.startswith("_")}
+    return tuple(eval(text, {"__builtins__": {}}, names))  # our own list, numba's names only
+
+
+def compile_group(index: int, n: int) -> int:
+    """Compile group ``index`` of :func:`groups` ``(n)``; the number of signatures compiled."""
     done = 0
     for module, name, text in groups(n)[index]:
         try:
             dispatcher = getattr(importlib.import_module(module), name)
-            dispatcher.compile(eval(text, {"__builtins__": {}}, names))  # our own list
+            dispatcher.compile(signature(text))
         except Exception as err:  # a stale entry only costs speed: warm_kernels compiles it
             log.debug("kernel %s.%s%s not compiled ahead: %s", module, name, text, err)
             continue
