@@ -214,7 +214,7 @@ def _coverage_lines(host_rx_ns: Mapping[str, npt.ArrayLike]) -> list[str]:
         late, early = (a - first) / 1e9, (last - b) / 1e9
         if late > COVERAGE_TOLERANCE_S:
             lines.append(
-                f"{p}: its data start at {(a - first) / 1e9:.1f} s, {late:.1f} s after the first "
+                f"{p}: its data start at {late:.1f} s, {late:.1f} s after the first "
                 "sensor's (no samples before that)"
             )
         if early > COVERAGE_TOLERANCE_S:

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from imuhip.conventions import quat_mul, quat_positive_w, quat_rotate
 from imuhip.errors import CalibrationError
+from imuhip.ingest.recording.clock_check import COVERAGE_TOLERANCE_S
 from imuhip.orientation.segment_calibration._axes import (
     _anterior_axes,
     _flexion_axes,
@@ -178,8 +179,9 @@ _THIGHS = ("thigh_l", "thigh_r")
 
 def _early_ends(ori: OrientationSession) -> str:
     """``"; pelvis: its data end at 15.0 s of 25.0 s"`` for the pelvis and thighs whose data
-    stop more than 2 s before the session's end (a flat battery, a sensor out of range), else
-    ``""``: the walking is only counted where they have data."""
+    stop more than :data:`~imuhip.ingest.recording.clock_check.COVERAGE_TOLERANCE_S` before the
+    session's end (a flat battery, a sensor out of range; reading the recording names them by
+    the same measure), else ``""``: the walking is only counted where they have data."""
     end = float(ori.t_s[-1]) if len(ori.t_s) else 0.0
     notes = []
     for p in ("pelvis", *_THIGHS):
@@ -187,7 +189,7 @@ def _early_ends(ori: OrientationSession) -> str:
             continue
         have = np.flatnonzero(np.asarray(ori.valid[p], bool))
         last = float(ori.t_s[have[-1]]) if len(have) else float("nan")
-        if not last > end - 2.0:  # also no data at all
+        if not last > end - COVERAGE_TOLERANCE_S:  # also no data at all
             at = "it has no data" if len(have) == 0 else f"its data end at {last:.1f} s"
             notes.append(f"{p}: {at} of {end:.1f} s")
     return "; " + "; ".join(notes) if notes else ""
