@@ -86,6 +86,9 @@ class BumbleHub:
         self._scanners: set[BumbleScanner] = set()
         self._scan_refs = 0
         self.central.on("advertisement", self._on_advertisement)
+        #: the radio's view of a GATT write: called with the peer's address when the central
+        #: sends one (a simulation stamps its air time there; see VirtualClock.write_sent)
+        self.on_write: Callable[[str], None] | None = None
 
     async def power_on(self) -> None:
         """Power the central on (idempotent)."""
@@ -438,6 +441,8 @@ class BumbleClient(BaseBleakClient):
     ) -> None:
         """Write a characteristic (with or without response)."""
         peer = self._require_peer()
+        if self._hub.on_write is not None:
+            self._hub.on_write(str(self.address).upper())
         await self._guard(
             f"write {characteristic.uuid}",
             peer.write_value(characteristic.obj, bytes(data), with_response=response),

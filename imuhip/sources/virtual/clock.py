@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _POLL_WALL_S = 0.002
 _IN_FLIGHT_MAX = 100_000  # notifications remembered per sensor (a host that never reads them)
+_WRITES_MAX = 64  # GATT writes on the air per peer (a device that never handles them)
 _SESSION_END = "session end"
 
 
@@ -90,6 +91,8 @@ class VirtualClock:
         self._marks: dict[object, float] = {}
         #: per sensor: send times of the notifications handed to the stack, not yet received
         self._in_flight: dict[object, deque[float]] = {}
+        #: per peer address: host-clock times (s) of the GATT writes on the air, not yet taken
+        self._writes: dict[str, deque[float]] = {}
         self._last_delivery_wall = time.monotonic()
         self.in_flight_resets = 0  # times nothing arrived for max_hold_wall_s (see now_s)
         self.outages: set[object] = set()  # sensors in a scheduled outage right now
@@ -241,6 +244,26 @@ class VirtualClock:
     def link_lost(self, key: object) -> None:
         """Sensor ``key``'s link dropped: its notifications in flight will never arrive."""
         self._in_flight.pop(key, None)
+
+    def write_sent(self, address: str) -> None:
+        """The host sent a GATT write to ``address`` now (:attr:`BumbleHub.on_write`).
+
+        The simulated radio carries it at the host's clock (:meth:`host_ns`) of that moment, so the
+        device can tell when it arrived however long the in-process stack takes to deliver it.
+        """
+        q = self._writes.get(address)
+        if q is None:
+            q = self._writes[address] = deque(maxlen=_WRITES_MAX)
+        q.append(self.host_ns() * 1e-9)
+
+    def take_write(self, address: str) -> float | None:
+        """Host-clock send time (s) of the oldest write to ``address`` not taken yet, else None."""
+        q = self._writes.get(address)
+        return q.popleft() if q else None
+
+    def forget_writes(self, address: str) -> None:
+        """A link to ``address`` went up or down: writes still on the air are gone."""
+        self._writes.pop(address, None)
 
     def sensor_ns(self, key: object) -> int:
         """Virtual time (ns) of the latest packet sensor ``key`` produced (0 before any).

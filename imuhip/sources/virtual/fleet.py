@@ -202,6 +202,7 @@ class VirtualFleet:
                 speed=speed,
                 clock=clock,
             )
+        hub.on_write = clock.write_sent  # the radio stamps each write with the host's clock
         return cls(hub, sensors, clock)
 
     async def __aenter__(self) -> VirtualFleet:

@@ -46,7 +46,7 @@ def add_imuhip_services(
     )
     control_char: gatt.Characteristic[bytes] = gatt.Characteristic(
         protocol.CONTROL_CHAR_UUID,
-        props.WRITE | props.NOTIFY,
+        props.WRITE | props.WRITE_WITHOUT_RESPONSE | props.NOTIFY,
         gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
         gatt.CharacteristicValue(read=lambda _c: b"", write=on_control_write),  # type: ignore[arg-type]
     )

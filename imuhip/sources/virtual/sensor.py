@@ -125,6 +125,9 @@ class VirtualSensor(BumblePeripheral):
         self._src0 = 0  # source sample shown as this sensor's sample 0
         self._sent_at: dict[bytes, float] = {}  # payload -> fleet virtual send time (s)
         self._rng = np.random.default_rng(self.faults.seed)
+        # the phase of the connection events a host's write waits for (its own stream: the
+        # loss pattern of a seed stays what it was)
+        self._radio_rng = np.random.default_rng((self.faults.seed or 0, 0x5E7))
         self._conn: Connection | None = None
         self._down_until_s = -math.inf
         self._t0_v: float | None = None  # fleet virtual time of this sensor's t = 0 (first START)
@@ -186,12 +189,14 @@ class VirtualSensor(BumblePeripheral):
             return
         self.connections_accepted += 1
         self._conn = conn
+        self.clock.forget_writes(self.address)  # nothing of an earlier link is still on the air
         conn.on("disconnection", lambda _r: self._on_disconnection(conn))
 
     def _on_disconnection(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
             self.clock.link_lost(self.name)  # what was in flight on it will not arrive
+            self.clock.forget_writes(self.address)
         # A sensor that lost its host stops streaming and waits for a new START.
         self.state.streaming = False
         if self._fault_outage and self.virtual_now() < self._down_until_s:
@@ -224,9 +229,36 @@ class VirtualSensor(BumblePeripheral):
         t_dev = self.clock_offset_s + (1.0 + self.clock_drift) * t_virtual_s
         return round(t_dev * 1e6) % protocol.TIME_MODULUS_US
 
+    @property
+    def started_at_s(self) -> float | None:
+        """Fleet virtual time of this sensor's first START (its device clock's zero), or None."""
+        return self._t0_v
+
+    @property
+    def address(self) -> str:
+        """This device's address on the link (as the host writes it, upper case)."""
+        return str(self.device.public_address).split("/")[0].upper()
+
+    def write_arrival_s(self, t_send_s: float | None) -> float:
+        """Virtual time (as :meth:`virtual_now`) at which a write the host sent at host-clock
+        ``t_send_s`` (fleet seconds) reached this device.
+
+        The radio carries a write at the first connection event after it was sent, then
+        ``send_latency_s`` of radio and stack: with connection events modelled
+        (``Faults.burst_interval_s``), a wait drawn uniformly within one interval (the host's
+        send time has no relation to the events). Without a send time (a device outside a fleet)
+        or before this sensor's first START (its clock reads its offset until then): now.
+        """
+        if t_send_s is None or self._t0_v is None:
+            return self.virtual_now()
+        b = self.faults.burst_interval_s
+        wait = float(self._radio_rng.uniform(0.0, b)) if b else 0.0
+        return t_send_s - self._t0_v + wait + self.send_latency_s
+
     # -- control --------------------------------------------------------------------------------
     def _on_control_write(self, conn: Connection, value: bytes) -> None:
         value = bytes(value)
+        t_send = self.clock.take_write(self.address)  # every control write is one on the air
         self.commands.append(value)
         cmd = value[0] if value else 0
         status = protocol.STATUS_OK
@@ -264,7 +296,8 @@ class VirtualSensor(BumblePeripheral):
             else:
                 s.acc_range_g, s.gyr_range_dps = acc, gyr
         elif cmd == protocol.CMD_TIME_SYNC and len(value) == 2:
-            payload = bytes([value[1]]) + struct.pack("<I", self.device_time_us(self.virtual_now()))
+            t_dev = self.device_time_us(self.write_arrival_s(t_send))
+            payload = bytes([value[1]]) + struct.pack("<I", t_dev)
         else:
             status = protocol.STATUS_BAD_COMMAND
         resp = protocol.control_response(cmd & 0x7F, status, payload)
