@@ -45,7 +45,14 @@ class StreamConfig:
     command_timeout_s : float
         Timeout for a control command's response.
     time_sync_interval_s : float
-        Period of TIME_SYNC anchors per sensor (wall seconds).
+        Mean period of TIME_SYNC requests per sensor, on the session's host clock (each wait is
+        drawn uniformly from 0.5-1.5 x this, so the requests fall at every phase of the connection
+        events: the tightest of them bound the device clock, SPEC §4.4).
+    time_sync_burst : int
+        TIME_SYNC requests sent as fast as allowed after each (re)connect, so the clock of a new
+        link is bounded within its first second.
+    time_sync_in_flight : int
+        TIME_SYNC requests per sensor awaiting their reply at once (their tokens pair them).
     """
 
     rate_hz: int = 200
@@ -57,13 +64,19 @@ class StreamConfig:
     backoff_s: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
     give_up_after_s: float | None = None
     command_timeout_s: float = 3.0
-    time_sync_interval_s: float = 5.0
+    time_sync_interval_s: float = 0.25
+    time_sync_burst: int = 8
+    time_sync_in_flight: int = 8
 
     def __post_init__(self) -> None:
         protocol.cmd_set_rate(self.rate_hz)  # ValueError naming the allowed values
         protocol.cmd_set_ranges(self.acc_range_g, self.gyr_range_dps)
         if self.queue_maxsize < 16:
             raise ValueError(f"queue_maxsize must be >= 16, got {self.queue_maxsize}")
+        if not self.time_sync_interval_s > 0:
+            raise ValueError(f"time_sync_interval_s must be > 0, got {self.time_sync_interval_s}")
+        if self.time_sync_burst < 0 or self.time_sync_in_flight < 1:
+            raise ValueError("time_sync_burst must be >= 0 and time_sync_in_flight >= 1")
         if not self.backoff_s or min(self.backoff_s) < 0:
             raise ValueError("backoff_s must be a non-empty sequence of non-negative seconds")
 

@@ -71,7 +71,9 @@ class _Control:
     def __init__(self, timeout_s: float, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
         self.timeout_s = timeout_s
         self.clock_ns = clock_ns
-        self._waiting: dict[int, asyncio.Future[tuple[int, bytes, int]]] = {}
+        # pending requests by (command, token): TIME_SYNC replies echo their token, so several may
+        # be in flight; every other command has one at a time (token None)
+        self._waiting: dict[tuple[int, int | None], asyncio.Future[tuple[int, bytes, int]]] = {}
 
     def on_notify(self, _char: Any, data: bytearray) -> None:
         rx_ns = self.clock_ns()
@@ -80,17 +82,23 @@ class _Control:
         except ProtocolError:
             log.warning("malformed control response %s", bytes(data).hex())
             return
-        fut = self._waiting.pop(cmd, None)
+        token = payload[0] if cmd == protocol.CMD_TIME_SYNC and payload else None
+        fut = self._waiting.pop((cmd, token), None)
+        if fut is None and token is not None:  # a failed TIME_SYNC carries no token back
+            fut = next((self._waiting.pop(k) for k in list(self._waiting) if k[0] == cmd), None)
         if fut is not None and not fut.done():
             fut.set_result((status, payload, rx_ns))
 
-    async def request(self, client: BleakClient, command: bytes) -> tuple[int, bytes, int]:
+    async def request(
+        self, client: BleakClient, command: bytes, *, response: bool = True
+    ) -> tuple[int, bytes, int]:
         cmd = command[0]
+        key = (cmd, command[1] if cmd == protocol.CMD_TIME_SYNC and len(command) > 1 else None)
         fut: asyncio.Future[tuple[int, bytes, int]] = asyncio.get_running_loop().create_future()
-        self._waiting[cmd] = fut
+        self._waiting[key] = fut
         try:
             async with asyncio.timeout(self.timeout_s):
-                await client.write_gatt_char(protocol.CONTROL_CHAR_UUID, command, response=True)
+                await client.write_gatt_char(protocol.CONTROL_CHAR_UUID, command, response=response)
                 return await fut
         except TimeoutError as err:
             raise SensorConnectionError(
@@ -98,7 +106,7 @@ class _Control:
                 f"within {self.timeout_s} s"
             ) from err
         finally:
-            self._waiting.pop(cmd, None)
+            self._waiting.pop(key, None)
 
 
 _STATUS_TEXT = {
@@ -208,8 +216,10 @@ class ImuhipDriver:
         """TIME_SYNC: host send time, device time, host receive time (for an NTP-like anchor)."""
         token = next(self._tokens) & 0xFF
         t_send = self.clock_ns()
+        # a write without response (SPEC §5): no ATT round trip in between, so several requests
+        # can be on the air at once and each leaves at the host's send stamp
         status, payload, t_recv = await self._control(client).request(
-            client, protocol.cmd_time_sync(token)
+            client, protocol.cmd_time_sync(token), response=False
         )
         if status != protocol.STATUS_OK or len(payload) != 5 or payload[0] != token:
             return None

@@ -106,6 +106,9 @@ class BleSession(_Supervision):
         self._connect_lock = asyncio.Lock()  # one connect at a time (Linux)
         self._closing = False
         self._overflow_reported: dict[str, int] = dict.fromkeys(self.targets, 0)
+        self._sync_at: dict[str, int] = {}
+        self._sync_burst: dict[str, int] = {}
+        self._sync_flying: dict[str, int] = {}
         self._events_overflowed = 0
 
     # -- events --------------------------------------------------------------------------------
@@ -234,6 +237,7 @@ class BleSession(_Supervision):
             self._event("connect" if first else "reconnect", sensor, address=client.address)
             self._event("sensor_info", sensor, **facts)
             await self._sync(sensor)
+            self.arm_sync_burst(sensor)  # the new link's anchors, once it streams
             if not first:
                 await self._start(sensor)
         except BaseException:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ from imuhip.sources.ble.driver import ImuhipDriver
 from imuhip.types import SensorMeta, SessionEvent
 
 log = logging.getLogger(__name__)
+
+_SYNC_POLL_S = 0.01  # wall seconds between looks at what is due
 
 
 class _Supervision:
@@ -45,7 +48,11 @@ class _Supervision:
     _clients: dict[str, BleakClient]
     _lost: dict[str, asyncio.Event]
     _overflow_reported: dict[str, int]
-    _last_sync: float
+    #: TIME_SYNC scheduling per sensor: host-clock ns when the next is due, requests left of the
+    #: burst after a (re)start, requests awaiting their reply
+    _sync_at: dict[str, int]
+    _sync_burst: dict[str, int]
+    _sync_flying: dict[str, int]
     clock_ns: Callable[[], int]
 
     if TYPE_CHECKING:
@@ -96,16 +103,54 @@ class _Supervision:
                 break
 
     async def _periodic(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await _sleep_or_stop(min(1.0, self.cfg.time_sync_interval_s), stop)
-            for ev in self.take_drops():
-                self._event(ev.kind, ev.sensor, **ev.data)
-            now = time.monotonic()
-            if now - getattr(self, "_last_sync", 0.0) >= self.cfg.time_sync_interval_s:
-                self._last_sync = now
+        """Report queue drops every wall second; send TIME_SYNC requests as they fall due."""
+        next_drops = time.monotonic() + 1.0
+        rng = random.Random(0x5E7)  # request phases: any, but the same on every run
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                await _sleep_or_stop(_SYNC_POLL_S, stop)
+                wall = time.monotonic()
+                if wall >= next_drops:
+                    next_drops = wall + 1.0
+                    for ev in self.take_drops():
+                        self._event(ev.kind, ev.sensor, **ev.data)
+                now_ns = self.clock_ns()
                 for sensor in list(self._clients):
-                    with contextlib.suppress(SensorConnectionError, BleakError, TimeoutError):
-                        await self._sync(sensor)
+                    if not self._sync_due(sensor, now_ns):
+                        continue
+                    self._sync_flying[sensor] = self._sync_flying.get(sensor, 0) + 1
+                    left = self._sync_burst.get(sensor, 0)
+                    if left > 0:
+                        self._sync_burst[sensor] = left - 1
+                    else:
+                        wait_s = self.cfg.time_sync_interval_s * rng.uniform(0.5, 1.5)
+                        self._sync_at[sensor] = now_ns + round(wait_s * 1e9)
+                    t = asyncio.ensure_future(self._sync_one(sensor))
+                    tasks.add(t)
+                    t.add_done_callback(tasks.discard)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    def _sync_due(self, sensor: str, now_ns: int) -> bool:
+        if self.links[sensor].state != "streaming":
+            return False
+        if self._sync_flying.get(sensor, 0) >= self.cfg.time_sync_in_flight:
+            return False
+        return self._sync_burst.get(sensor, 0) > 0 or now_ns >= self._sync_at.get(sensor, 0)
+
+    async def _sync_one(self, sensor: str) -> None:
+        try:
+            with contextlib.suppress(SensorConnectionError, BleakError, TimeoutError):
+                await self._sync(sensor)
+        finally:
+            self._sync_flying[sensor] = max(0, self._sync_flying.get(sensor, 0) - 1)
+
+    def arm_sync_burst(self, sensor: str) -> None:
+        """A link (re)started: send ``time_sync_burst`` TIME_SYNC requests once it streams."""
+        self._sync_burst[sensor] = self.cfg.time_sync_burst
+        self._sync_at[sensor] = 0
 
     def take_drops(self) -> list[SessionEvent]:
         """``queue_overflow`` events for the notifications dropped since the last call.
@@ -130,7 +175,6 @@ class _Supervision:
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Reconnect dropped sensors and emit periodic time-sync anchors until ``stop``."""
-        self._last_sync = time.monotonic()
         async with asyncio.TaskGroup() as tg:
             for sensor in self.targets:
                 if sensor in self.meta:
