@@ -230,7 +230,7 @@ def _analyze_samples(
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
     say("aligning clocks")
-    aligned = align_session(samples, AlignConfig())
+    aligned = align_session(samples, AlignConfig(), events=events)
     samples.clear()  # bounded memory: decoded samples are not needed once on the grid
     if cfg.calibration_folder is not None:
         from imuhip.orientation.sensor_calibration import apply_sensor_calibrations

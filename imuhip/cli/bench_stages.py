@@ -56,7 +56,7 @@ def _aligned(path: str) -> tuple[Any, Any, Any]:
 
     rec = read_recording(path)
     samples = decode_session(rec.packets, rec.meta)
-    return rec, samples, align_session(samples, AlignConfig())
+    return rec, samples, align_session(samples, AlignConfig(), events=rec.events)
 
 
 def _child_decode(path: str, repeats: int, _: dict[str, Any]) -> dict[str, Any]:

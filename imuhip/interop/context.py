@@ -74,6 +74,6 @@ def build_context(source: Path, rec: Recording, *, use_align: bool = True) -> Ex
     samples = decode_session(rec.packets, rec.meta)
     default_t0 = min((p.host_rx_ns for p in rec.packets), default=0)
     t0 = session_t0_ns(samples, default_t0)
-    t_s, basis = session_times(samples, t0, use_align=use_align)
+    t_s, basis = session_times(samples, t0, use_align=use_align, events=rec.events)
     tables = {k: sensor_table(s, t_s[k]) for k, s in samples.items()}
     return ExportContext(source, rec, samples, t_s, basis, t0, tables)

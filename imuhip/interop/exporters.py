@@ -115,7 +115,7 @@ def _orientations(ctx: ExportContext) -> OrientationSession:
     from imuhip.ingest.units_check import check_session_gyro_units
     from imuhip.orientation.fusion import FuseConfig, fuse_session
 
-    aligned = align_session(ctx.samples, AlignConfig())
+    aligned = align_session(ctx.samples, AlignConfig(), t0_ns=ctx.t0_ns, events=ctx.rec.events)
     for w in check_session_gyro_units(aligned)["warnings"]:  # a clear unit mistake raises
         log.warning("gyroscope unit: %s", w)
     return fuse_session(aligned, FuseConfig())

@@ -151,7 +151,7 @@ def analyze_recording_chunked(
         samples = decode_session(packets, meta)
         if not any(len(s) for s in samples.values()):
             continue
-        aligned = align_session(samples, AlignConfig(), t0_ns=t0)
+        aligned = align_session(samples, AlignConfig(), t0_ns=t0, events=events)
         del samples
         if cfg.calibration_folder is not None:
             from imuhip.orientation.sensor_calibration import apply_sensor_calibrations

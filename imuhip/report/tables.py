@@ -29,7 +29,7 @@ Time bases (``time_basis`` in the export metadata):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import numpy as np
@@ -38,7 +38,7 @@ import pandas as pd
 
 from imuhip.conventions import acc_columns, gyr_columns, mag_columns
 from imuhip.errors import ImuhipError
-from imuhip.types import ClockModel, DecodeStats, ImuSamples
+from imuhip.types import ClockModel, DecodeStats, ImuSamples, SessionEvent
 
 __all__ = [
     "TIME_BASES",
@@ -54,26 +54,22 @@ TIME_BASES: Final = ("session_clock", "device_clock")
 FloatArray = npt.NDArray[np.float64]
 
 
-def _fit_clocks(samples: Mapping[str, ImuSamples], t0_ns: int) -> dict[str, ClockModel] | None:
+def _fit_clocks(
+    samples: Mapping[str, ImuSamples], t0_ns: int, events: Iterable[SessionEvent] = ()
+) -> dict[str, ClockModel] | None:
     """Clock models as :func:`imuhip.ingest.align.align_session` fits them, or ``None`` if
     unavailable."""
     try:
         from imuhip.ingest import align
     except ImportError:
         return None
-    window_s = align.AlignConfig().clock_window_s
-    out: dict[str, ClockModel] = {}
-    for k, s in samples.items():
-        ok = np.isfinite(s.t_dev_s)
-        if not ok.any():
-            continue
-        host_s = (s.host_rx_ns[ok] - np.int64(t0_ns)) * 1e-9
-        try:
-            out[k] = align.fit_clock(s.t_dev_s[ok], host_s, window_s=window_s)
-        except (ImuhipError, ValueError) as err:  # fall back to the device clock, say so
-            log.warning("clock model for %s unavailable (%s): using the device clock", k, err)
-            return None
-    return out
+    try:
+        return align.session_clocks(
+            samples, t0_ns, events, window_s=align.AlignConfig().clock_window_s
+        )
+    except (ImuhipError, ValueError) as err:  # fall back to the device clock, say so
+        log.warning("clock model unavailable (%s): using the device clock", err)
+        return None
 
 
 def session_t0_ns(samples: Mapping[str, ImuSamples], default_ns: int) -> int:
@@ -87,7 +83,11 @@ def session_t0_ns(samples: Mapping[str, ImuSamples], default_ns: int) -> int:
 
 
 def session_times(
-    samples: Mapping[str, ImuSamples], t0_ns: int, *, use_align: bool = True
+    samples: Mapping[str, ImuSamples],
+    t0_ns: int,
+    *,
+    use_align: bool = True,
+    events: Iterable[SessionEvent] = (),
 ) -> tuple[dict[str, FloatArray], str]:
     """Session seconds of every decoded sample, per sensor, and the time basis used.
 
@@ -98,6 +98,9 @@ def session_times(
         Session time zero: the first host receive time of the recording (all sensors).
     use_align : bool
         Try :mod:`imuhip.ingest.align`'s clock model first.
+    events : iterable of SessionEvent
+        The recording's events (``time_sync`` replies: see
+        :func:`imuhip.ingest.align.session_clocks`).
 
     Returns
     -------
@@ -105,7 +108,7 @@ def session_times(
     time_basis : str
         ``"session_clock"`` or ``"device_clock"`` (see the module docstring).
     """
-    clocks = _fit_clocks(samples, t0_ns) if use_align else None
+    clocks = _fit_clocks(samples, t0_ns, events) if use_align else None
     out: dict[str, FloatArray] = {}
     if clocks is not None:
         for k, s in samples.items():

@@ -62,19 +62,16 @@ def meta_document(ctx: ExportContext, fmt: str, files: dict[str, str]) -> dict[s
     if ctx.time_basis == "session_clock":
         from imuhip.ingest import align
 
-        for k, s in ctx.samples.items():
-            if len(s):
-                c = align.fit_clock(
-                    s.t_dev_s,
-                    (s.host_rx_ns - ctx.t0_ns) * 1e-9,
-                    window_s=align.AlignConfig().clock_window_s,
-                )
-                clocks[k] = {
-                    "offset_s": c.offset_s,
-                    "drift_ppm": c.drift_ppm,
-                    "residual_jitter_s": c.residual_jitter_s,
-                    "n_anchors": c.n_anchors,
-                }
+        fits = align.session_clocks(
+            ctx.samples, ctx.t0_ns, ctx.rec.events, window_s=align.AlignConfig().clock_window_s
+        )
+        for k, c in fits.items():
+            clocks[k] = {
+                "offset_s": c.offset_s,
+                "drift_ppm": c.drift_ppm,
+                "residual_jitter_s": c.residual_jitter_s,
+                "n_anchors": c.n_anchors,
+            }
     units = {
         "t_s": "s",
         "t_dev_s": "s",

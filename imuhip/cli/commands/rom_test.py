@@ -114,7 +114,7 @@ def analyze_rom_session(path: Path, calibration_folder: Path | None = None) -> R
     from imuhip.pipeline import _recorded_segcal
 
     rec = read_recording(path)
-    aligned = align_session(decode_session(rec.packets, rec.meta), AlignConfig())
+    aligned = align_session(decode_session(rec.packets, rec.meta), AlignConfig(), events=rec.events)
     provenance = None
     if calibration_folder is not None:
         from imuhip.orientation.sensor_calibration import (

@@ -16,7 +16,11 @@ True only where a grid point lies between two consecutive real samples (no lost 
 or on a real sample; everything else is filled (linear inside gaps up to ``max_fill_gap_s``,
 nearest sample beyond, edge hold outside a sensor's span) so fixed-rate filters can run.
 
-Modules: :mod:`~imuhip.ingest.align.clock` (the clock fit, batch and online) and
+Clocks from TIME_SYNC replies (lower bounds; used when every sensor has enough of them):
+:mod:`imuhip.ingest.align.syncs`.
+
+Modules: :mod:`~imuhip.ingest.align.clock` (the clock fit, batch and online),
+:mod:`~imuhip.ingest.align.syncs` (TIME_SYNC anchors, batch and online) and
 :mod:`~imuhip.ingest.align.grid` (the session grid). Log messages go to the
 ``imuhip.ingest.align`` logger. The names this package offered before it was split stay
 importable from it (``X as X`` below, outside ``__all__``).
@@ -26,12 +30,13 @@ from __future__ import annotations
 
 from imuhip.ingest.align.clock import ClockTracker, fit_clock
 from imuhip.ingest.align.clock import _window_minima as _window_minima
-from imuhip.ingest.align.grid import AlignConfig, align_session, session_t0_ns
+from imuhip.ingest.align.grid import AlignConfig, align_session, session_clocks, session_t0_ns
 
 __all__ = [
     "AlignConfig",
     "ClockTracker",
     "align_session",
     "fit_clock",
+    "session_clocks",
     "session_t0_ns",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,9 @@ import numpy.typing as npt
 from imuhip.errors import AlignmentError
 from imuhip.ingest._align_kernels import all_finite, resample_sensor
 from imuhip.ingest.align.clock import FloatArray, fit_clock
+from imuhip.ingest.align.syncs import every_sensor_has_floor, fit_floor, sync_anchors
 from imuhip.ingest.parallel import map_sensors
-from imuhip.types import AlignedSensor, AlignedSession, ClockModel, ImuSamples
+from imuhip.types import AlignedSensor, AlignedSession, ClockModel, ImuSamples, SessionEvent
 
 _LOG = logging.getLogger("imuhip.ingest.align")  # the stage's documented logger name
 
@@ -174,8 +176,48 @@ def _grid_values(
 _NO_ROWS = np.empty((0, 3), np.float64)
 
 
+def session_clocks(
+    samples: Mapping[str, ImuSamples],
+    t0_ns: int,
+    events: Iterable[SessionEvent] = (),
+    *,
+    window_s: float = 0.5,
+    rows: Mapping[str, npt.NDArray[np.bool_]] | None = None,
+) -> dict[str, ClockModel]:
+    """Each sensor's device clock -> session seconds, as :func:`align_session` maps it.
+
+    The envelope of its packets' receive times (:func:`fit_clock`, over ``rows``, default the
+    samples with a finite device time); when every sensor has enough ``time_sync`` replies in
+    ``events``, the line on their lower bounds instead (:mod:`imuhip.ingest.align.syncs`). A
+    sensor without a usable sample is left out.
+    """
+    fitted: dict[str, ClockModel] = {}
+    for name in sorted(samples):
+        s = samples[name]
+        ok = rows[name] if rows is not None else np.isfinite(s.t_dev_s)
+        if not ok.any():
+            continue
+        host_s = (s.host_rx_ns - np.int64(t0_ns)) * 1e-9
+        keep = slice(None) if ok.all() else ok  # usual case: views, no masked copies
+        fitted[name] = fit_clock(s.t_dev_s[keep], host_s[keep], window_s=window_s)
+    anchors = sync_anchors(events, samples, t0_ns)
+    if not anchors:
+        return fitted
+    floors = {n: fit_floor(anchors[n], c) if n in anchors else None for n, c in fitted.items()}
+    if every_sensor_has_floor(floors, fitted):
+        return {n: floors[n] or c for n, c in fitted.items()}
+    _LOG.info(
+        "time-sync anchors on %s only: every sensor keeps its packets' clock",
+        ", ".join(sorted(n for n, f in floors.items() if f is not None)) or "no sensor",
+    )
+    return fitted
+
+
 def align_session(
-    samples: dict[str, ImuSamples], cfg: AlignConfig | None = None, t0_ns: int | None = None
+    samples: dict[str, ImuSamples],
+    cfg: AlignConfig | None = None,
+    t0_ns: int | None = None,
+    events: Iterable[SessionEvent] = (),
 ) -> AlignedSession:
     """Map every sensor onto the session clock and one uniform grid.
 
@@ -187,6 +229,10 @@ def align_session(
     t0_ns : int, optional
         Session time zero (host ns); default the smallest host receive time over all sensors.
         Pass it explicitly when aligning chunks so that they agree.
+    events : iterable of SessionEvent
+        The session's events: when every sensor has enough ``time_sync`` replies, its clock is
+        the line on their lower bounds (:mod:`imuhip.ingest.align.syncs`), else the envelope of
+        its packets' receive times (:func:`fit_clock`), as the live path maps them.
 
     Returns
     -------
@@ -217,16 +263,19 @@ def align_session(
     if cfg.rate_hz is None and len(rates) > 1:
         _LOG.warning("sensors run at different rates %s Hz; session grid uses %s Hz", rates, rate)
 
-    prepared: dict[str, tuple[ImuSamples, npt.NDArray[np.bool_], FloatArray, ClockModel]] = {}
-    lo, hi = math.inf, -math.inf
+    rows: dict[str, npt.NDArray[np.bool_]] = {}
     for name in sorted(samples):
-        s = samples[name]
-        ok = _finite_rows(s)
+        ok = _finite_rows(samples[name])
         if not ok.any():
             raise AlignmentError(f"sensor {name!r} has no finite samples (all NaN or inf)")
-        host_s = (s.host_rx_ns - np.int64(t0_ns)) * 1e-9
-        keep = slice(None) if ok.all() else ok  # usual case: views, no masked copies
-        clock = fit_clock(s.t_dev_s[keep], host_s[keep], window_s=cfg.clock_window_s)
+        rows[name] = ok
+    clocks = session_clocks(samples, t0_ns, events, window_s=cfg.clock_window_s, rows=rows)
+    fitted = {name: (rows[name], clocks[name]) for name in rows}
+    prepared: dict[str, tuple[ImuSamples, npt.NDArray[np.bool_], FloatArray, ClockModel]] = {}
+    lo, hi = math.inf, -math.inf
+    for name, (ok, clock) in fitted.items():
+        s = samples[name]
+        keep = slice(None) if ok.all() else ok
         t_sess = clock.to_session(s.t_dev_s[keep])
         prepared[name] = (s, ok, t_sess, clock)
         lo, hi = min(lo, float(t_sess[0])), max(hi, float(t_sess[-1]))
