@@ -10,8 +10,8 @@ Make a 10-minute 4-sensor session with faults first, e.g. under load::
 
     imuhip live --simulate --faults --duration 600 --speed 20 --no-view --no-analysis --out ten
 
-``--offline-clock`` gives the live path the offline clock fits (each sensor's ``fit_clock`` over
-the whole recording, as ``align_session`` fits it) instead of its online ``ClockTracker``: what is
+``--offline-clock`` gives the live path the offline clocks (each sensor's clock over the whole
+recording as ``align_session`` fits it: ``session_clocks``) instead of its online ones: what is
 left of the difference then is not the clock.
 
 Prints per side and angle (flexion / adduction / rotation) the max, 99th percentile and median
@@ -47,15 +47,13 @@ class _FixedClock:
 
 
 def _offline_clocks(path: Path) -> dict[str, object]:
-    from imuhip.ingest.align import fit_clock
-    from imuhip.ingest.align.grid import session_t0_ns
+    from imuhip.ingest.align import session_clocks, session_t0_ns
     from imuhip.ingest.decode import decode_session
     from imuhip.ingest.recording import read_recording
 
     rec = read_recording(path)
     samples = decode_session(rec.packets, rec.meta)
-    t0 = session_t0_ns(samples)
-    return {p: fit_clock(s.t_dev_s, (s.host_rx_ns - t0) * 1e-9) for p, s in samples.items()}
+    return dict(session_clocks(samples, session_t0_ns(samples), rec.events))
 
 
 def live_angles(
@@ -68,6 +66,7 @@ def live_angles(
     if offline_clock:
         for p, model in _offline_clocks(path).items():
             proc.sensors[p].clock = _FixedClock(model)  # type: ignore[assignment]
+        proc._clock_model = lambda st: st.clock.model  # type: ignore[method-assign,assignment,return-value]
     got: dict[str, dict[int, np.ndarray]] = {"left": {}, "right": {}}
     show = proc._show
     worst = [0.0]

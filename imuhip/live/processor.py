@@ -28,13 +28,21 @@ import numpy.typing as npt
 
 from imuhip.conventions import Side
 from imuhip.ingest.align import ClockTracker
+from imuhip.ingest.align.syncs import MIN_SYNCS, SyncFloor, unwrap_device_us
 from imuhip.ingest.decode import StreamDecoder, stream_decoder_for
 from imuhip.live.grid import GridResampler
 from imuhip.live.hips import HipUpdate, LiveHips
 from imuhip.live.latency import LatencyHistogram, _TimedRing
 from imuhip.live.strides import LiveStrides
 from imuhip.orientation.fusion.session import RESET_GAP_S
-from imuhip.types import RawPacket, SegmentCalibration, SensorMeta, SessionEvent, SessionMeta
+from imuhip.types import (
+    ClockModel,
+    RawPacket,
+    SegmentCalibration,
+    SensorMeta,
+    SessionEvent,
+    SessionMeta,
+)
 
 __all__ = [
     "LIVE_SEGCAL_KIND",
@@ -76,6 +84,11 @@ class SensorLiveState:
     events: int = 0
     last: dict[str, Any] = field(default_factory=dict)
     resets: int = 0  # filter restarts after gaps longer than _RESET_GAP_S
+    #: TIME_SYNC lower bounds (imuhip.ingest.align.syncs), the newest device time decoded and the
+    #: floor clock computed at the last reply (None: recompute)
+    syncs: SyncFloor = field(default_factory=SyncFloor)
+    last_t_dev_s: float | None = None
+    floor_model: ClockModel | None = None
 
 
 class LiveProcessor:
@@ -169,7 +182,38 @@ class LiveProcessor:
             return
         if ev.kind == "reconnect":
             st.clock.reanchor()
+        elif ev.kind == "time_sync":
+            self._add_sync(st, ev.data)
         st.last[ev.kind] = ev.data
+
+    def _add_sync(self, st: SensorLiveState, data: dict[str, Any]) -> None:
+        """A TIME_SYNC reply as a floor point, as :func:`imuhip.ingest.align.syncs.sync_anchors`
+        reads it offline (from the sensor's first sample on, unwrapped against its newest)."""
+        if self.t0_ns is None or st.first_host_ns is None or st.last_t_dev_s is None:
+            return
+        try:
+            send, dev = int(data["t_send_ns"]), int(data["t_dev_us"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if send < st.first_host_ns:
+            return
+        t_dev = float(unwrap_device_us([dev], [st.last_t_dev_s])[0])
+        st.syncs.add(t_dev, (send - self.t0_ns) * (1e-9 * self.time_scale) - t_dev)
+        st.floor_model = None
+
+    def _clock_model(self, st: SensorLiveState) -> ClockModel:
+        """The sensor's clock: its TIME_SYNC floor once every sensor has enough replies (the rule
+        of the offline alignment), else the envelope of its receive times."""
+        ceiling = st.clock.model
+        assert ceiling is not None
+        if st.last_t_dev_s is not None and all(
+            len(x.syncs) >= MIN_SYNCS for x in self.sensors.values()
+        ):
+            if st.floor_model is None:
+                st.floor_model = st.syncs.model(st.last_t_dev_s, ceiling)
+            if st.floor_model is not None:
+                return st.floor_model
+        return ceiling
 
     def push(self, sensor: str, packets: list[RawPacket]) -> None:
         """Process the next packets of one sensor (arrival order)."""
@@ -189,10 +233,12 @@ class LiveProcessor:
         st.n_samples += n
         host_s = (smp.host_rx_ns - self.t0_ns) * (1e-9 * self.time_scale)
         st.clock.update(smp.t_dev_s, host_s)
+        finite = smp.t_dev_s[np.isfinite(smp.t_dev_s)]
+        if len(finite):
+            st.last_t_dev_s = float(finite[-1])
         if st.grid is None or self.hips is None:
             return
-        model = st.clock.model
-        assert model is not None
+        model = self._clock_model(st)
         ok = np.isfinite(smp.t_dev_s) & np.isfinite(smp.acc_m_s2).all(axis=1)
         ok &= np.isfinite(smp.gyr_rad_s).all(axis=1)
         if smp.mag_ut is not None:
@@ -319,6 +365,7 @@ class LiveProcessor:
         for p, st in self.sensors.items():
             s = st.decoder.stats
             m = st.clock.model
+            used = None if m is None else self._clock_model(st)
             elapsed = (
                 (st.last_host_ns - st.first_host_ns) * 1e-9 * self.time_scale
                 if st.first_host_ns is not None and st.last_host_ns is not None
@@ -337,8 +384,9 @@ class LiveProcessor:
                 "late_packets": s.late_packets,
                 "protocol_errors": dict(s.protocol_errors),
                 "achieved_rate_hz": (s.samples_decoded / elapsed) if elapsed > 0 else None,
-                "clock_offset_s": None if m is None else m.offset_s,
-                "clock_drift_ppm": None if m is None else m.drift_ppm,
+                # the clock samples are mapped with (TIME_SYNC floors or the packets' envelope)
+                "clock_offset_s": None if used is None else used.offset_s,
+                "clock_drift_ppm": None if used is None else used.drift_ppm,
                 "clock_jitter_ms": None if m is None else m.residual_jitter_s * 1e3,
                 "clock_reanchors": st.clock.reanchors,
             }
