@@ -45,6 +45,8 @@ class StridesTable:
 
 
 def _csv_cell(v: Any, float_format: str) -> Any:
+    if type(v) is float:  # most cells: the exact type first, before the isinstance checks
+        return "" if v != v else float_format % v  # v != v: NaN
     if isinstance(v, bool | np.bool_):
         return "True" if v else "False"
     if isinstance(v, float | np.floating):
