@@ -58,6 +58,8 @@ MIN_SYNCS = 8
 #: a floor point may lie this far above the data ceiling (host stamp jitter) before it is dropped
 CEILING_TOLERANCE_S = 0.005
 _TIME_MODULUS_US = 1 << 32
+#: a drift beyond this (100 ppm) is a short-span fit, not a crystal (typically +-20-50 ppm)
+PLAUSIBLE_DRIFT = 100e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +168,11 @@ class SyncFloor:
 
     ``add(t_dev_s, floor_s)`` per TIME_SYNC reply; ``model(t_dev_now, ceiling)`` maps with the
     highest floor point of the last ``window_s`` device seconds, carried to ``t_dev_now`` with the
-    drift of the floor line of everything held (0 while that spans less than ``min_span_s``: a
-    short span of floors, or of a freshly re-anchored ceiling, can give hundreds of ppm, a
-    crystal's drift is tens), or ``None`` with fewer than :data:`MIN_SYNCS` usable points
-    (``ceiling``, the packets' clock, only rules out floor points above it).
+    drift of the floor line of everything held; while that spans less than ``min_span_s``, the
+    drift of ``ceiling`` (the packets' clock) if within :data:`PLAUSIBLE_DRIFT`, else 0 (a short
+    span of floors, or of a freshly re-anchored ceiling, can give hundreds of ppm; a crystal's
+    drift is tens). ``None`` with fewer than :data:`MIN_SYNCS` usable points; ``ceiling`` also
+    rules out floor points above it.
     """
 
     def __init__(
@@ -217,7 +220,10 @@ class SyncFloor:
                 self._drift = _floor_line(t, f, self.min_span_s, 0.0)[1]
             drift = self._drift
         else:
-            drift = 0.0
+            # the packets' clock's drift if a crystal could have it, else none yet
+            drift = ceiling.drift_ppm * 1e-6
+            if not abs(drift) <= PLAUSIBLE_DRIFT:
+                drift = 0.0
         recent = t >= t_dev_now - self.window_s
         if not recent.any():
             recent = np.ones(len(t), bool)

@@ -185,3 +185,17 @@ def test_the_live_floor_follows_the_offline_one_and_holds_bounded_memory() -> No
     assert worst < 2.0e-3, worst
     live.reset()
     assert len(live) == 0 and live.model(100.0, ceiling) is None
+
+
+def test_the_live_floor_takes_a_crystals_drift_from_the_packets_only() -> None:
+    """Before the floors span 60 s the live floor carries its level with the packets' drift,
+    unless that drift is no crystal's (a short-span fit after a reconnect: hundreds of ppm)."""
+    floors = _floors(60, duration_s=40.0)
+    live = SyncFloor()
+    for td, f in zip(floors.t_dev_s, floors.floor_s, strict=True):
+        live.add(td, f)
+    t_now = float(floors.t_dev_s[-1]) + 10.0
+    for ppm, used in ((40.0, 40.0), (-60.0, -60.0), (500.0, 0.0)):
+        ceiling = ClockModel(offset_s=OFFSET + 0.02, drift_ppm=ppm, residual_jitter_s=0.0)
+        m = live.model(t_now, ceiling)
+        assert m is not None and m.drift_ppm == pytest.approx(used), ppm
