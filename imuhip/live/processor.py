@@ -198,8 +198,10 @@ class LiveProcessor:
         if send < st.first_host_ns:
             return
         t_dev = float(unwrap_device_us([dev], [st.last_t_dev_s])[0])
-        st.syncs.add(t_dev, (send - self.t0_ns) * (1e-9 * self.time_scale) - t_dev)
-        st.floor_model = None
+        if st.syncs.add(
+            t_dev, (send - self.t0_ns) * (1e-9 * self.time_scale) - t_dev, st.clock.model
+        ):
+            st.floor_model = None
 
     def _clock_model(self, st: SensorLiveState) -> ClockModel:
         """The sensor's clock: its TIME_SYNC floor once every sensor has enough replies (the rule

@@ -166,13 +166,13 @@ def every_sensor_has_floor(floors: Mapping[str, ClockModel | None], sensors: Ite
 class SyncFloor:
     """Live floor clock of one sensor, in bounded memory.
 
-    ``add(t_dev_s, floor_s)`` per TIME_SYNC reply; ``model(t_dev_now, ceiling)`` maps with the
-    highest floor point of the last ``window_s`` device seconds, carried to ``t_dev_now`` with the
-    drift of the floor line of everything held; while that spans less than ``min_span_s``, the
+    ``add(t_dev_s, floor_s, ceiling)`` per TIME_SYNC reply; ``model(t_dev_now, ceiling)`` maps
+    with the highest floor point of the last ``window_s`` device seconds, carried to ``t_dev_now``
+    with the drift of the floor line of everything held; while that spans less than
+    ``min_span_s``, the
     drift of ``ceiling`` (the packets' clock) if within :data:`PLAUSIBLE_DRIFT`, else 0 (a short
     span of floors, or of a freshly re-anchored ceiling, can give hundreds of ppm; a crystal's
-    drift is tens). ``None`` with fewer than :data:`MIN_SYNCS` usable points; ``ceiling`` also
-    rules out floor points above it.
+    drift is tens). ``None`` with fewer than :data:`MIN_SYNCS` points.
     """
 
     def __init__(
@@ -188,18 +188,32 @@ class SyncFloor:
         self._n = 0  # points held
         self._next = 0  # ring index of the next point
         self._drift: float | None = None  # floor-line drift of the points held (cached)
+        self.refused = 0  # replies above the packets' clock when they came
 
     def __len__(self) -> int:
         return self._n
 
-    def add(self, t_dev_s: float, floor_s: float) -> None:
-        """One reply's floor point (device seconds, session seconds)."""
-        if np.isfinite(t_dev_s) and np.isfinite(floor_s):
-            self._t[self._next] = t_dev_s
-            self._f[self._next] = floor_s
-            self._next = (self._next + 1) % len(self._t)
-            self._n = min(self._n + 1, len(self._t))
-            self._drift = None
+    def add(self, t_dev_s: float, floor_s: float, ceiling: ClockModel | None = None) -> bool:
+        """One reply's floor point (device seconds, session seconds); ``False`` if refused.
+
+        A point above the packets' clock ``ceiling`` (+ :data:`CEILING_TOLERANCE_S`) at its own
+        time cannot be and is refused: checked now, where the packets' clock rests on the latest
+        packets (extrapolated far back, a freshly re-anchored one can be off by tens of ms).
+        """
+        if not (np.isfinite(t_dev_s) and np.isfinite(floor_s)):
+            return False
+        if (
+            ceiling is not None
+            and not _consistent(np.array([t_dev_s]), np.array([floor_s]), ceiling)[0]
+        ):
+            self.refused += 1
+            return False
+        self._t[self._next] = t_dev_s
+        self._f[self._next] = floor_s
+        self._next = (self._next + 1) % len(self._t)
+        self._n = min(self._n + 1, len(self._t))
+        self._drift = None
+        return True
 
     def reset(self) -> None:
         """The device clock restarted: its earlier points are on another time base."""
@@ -211,10 +225,6 @@ class SyncFloor:
         if self._n < MIN_SYNCS:
             return None
         t, f = self._t[: self._n], self._f[: self._n]  # ring order: the fits do not need time order
-        ok = _consistent(t, f, ceiling)
-        if int(ok.sum()) < MIN_SYNCS:
-            return None
-        t, f = t[ok], f[ok]
         if float(t.max() - t.min()) >= self.min_span_s:
             if self._drift is None:
                 self._drift = _floor_line(t, f, self.min_span_s, 0.0)[1]

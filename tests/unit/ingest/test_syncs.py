@@ -182,6 +182,11 @@ def test_the_live_floor_follows_the_offline_one_and_holds_bounded_memory() -> No
         if k >= 40:  # ~15 s of replies
             worst = max(worst, abs(float(m.to_session([td])[0] - offline.to_session([td])[0])))
     assert len(live) == 64  # the ring keeps the newest points only
+    # a reply above the packets' clock at its own time cannot be: refused, counted
+    t_bad = float(floors.t_dev_s[-1])
+    bad_floor = float(ceiling.to_session([t_bad])[0]) - t_bad + 0.050
+    assert not live.add(t_bad, bad_floor, ceiling) and live.refused == 1
+    assert live.add(t_bad, bad_floor - 0.060, ceiling)
     assert worst < 2.0e-3, worst
     live.reset()
     assert len(live) == 0 and live.model(100.0, ceiling) is None
