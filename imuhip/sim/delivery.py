@@ -107,3 +107,20 @@ def _link_events(
             events.append(SessionEvent(host_ns(seen), "disconnect", pl, {"reason": "simulated"}))
             events.append(SessionEvent(host_ns(b), "reconnect", pl, {}))
     return events
+
+
+def _sync_events(
+    syncs: dict[str, list[tuple[float, int, float]]], host_ns: Callable[[float], int]
+) -> list[SessionEvent]:
+    """``time_sync`` events of the exchanges :func:`imuhip.sim.link.time_sync_exchanges` made."""
+    events: list[SessionEvent] = []
+    for pl, items in syncs.items():
+        for k, (send, dev_us, recv) in enumerate(items):
+            data = {
+                "token": (k + 1) & 0xFF,
+                "t_send_ns": host_ns(send),
+                "t_recv_ns": host_ns(recv),
+                "t_dev_us": dev_us,
+            }
+            events.append(SessionEvent(host_ns(recv), "time_sync", pl, data))
+    return events

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from imuhip.sim.params import SimParams
 
-__all__ = ["DeviceClock", "LinkOutcome", "deliver"]
+__all__ = ["DeviceClock", "LinkOutcome", "deliver", "time_sync_exchanges"]
 
 FloatArray = npt.NDArray[np.float64]
 SEND_DELAY_S = 3e-4
@@ -68,6 +68,8 @@ class LinkOutcome:
     reason: npt.NDArray[np.str_]  # (P,) "" delivered, "random", "burst", "disconnect"
     conn_interval_s: float
     disconnects: tuple[tuple[float, float], ...]  # (start, stop) true seconds
+    #: connection-event anchor of each connection: the first, then one after each disconnect
+    anchors: tuple[float, ...] = ()
 
     @property
     def lost(self) -> npt.NDArray[np.bool_]:
@@ -103,7 +105,7 @@ def deliver(
         reason[(send_s >= a) & (send_s < b)] = "disconnect"
 
     ci = p.conn_interval_s
-    anchor = float(rng.uniform(0.0, ci))
+    anchor = anchor0 = float(rng.uniform(0.0, ci))
     retx = rng.random(n) < p.retransmit_prob
     retx_k = rng.integers(1, 4, n)
     jitter = rng.uniform(0.0, 8e-4, n)
@@ -137,4 +139,51 @@ def deliver(
         t = max(t, last_rx + 1e-6)
         rx[j] = t
         last_rx = t
-    return LinkOutcome(rx, reason, ci, windows)
+    anchors = (anchor0, *(float(w[1] + a) for w, a in zip(windows, new_anchor, strict=False)))
+    return LinkOutcome(rx, reason, ci, windows, anchors)
+
+
+#: the host's TIME_SYNC schedule (imuhip live's defaults, ``StreamConfig.time_sync_*``)
+SYNC_BURST = 8
+SYNC_INTERVAL_S = 0.25
+
+
+def time_sync_exchanges(
+    out: LinkOutcome, clock: DeviceClock, rng: np.random.Generator
+) -> list[tuple[float, int, float]]:
+    """The TIME_SYNC exchanges a host records over this link: ``(t_send, t_dev_us, t_recv)``.
+
+    Per connection (from its first delivered packet to its disconnect or last packet) a burst of
+    :data:`SYNC_BURST` requests, then one every 0.5-1.5 x :data:`SYNC_INTERVAL_S` (the schedule of
+    ``imuhip live``). A request reaches the device at the link's next connection event, where
+    the device reads its clock; the reply reaches the host at the following event plus the host
+    stack's 0.4-1.2 ms, as data do. True seconds (the host clock).
+    """
+    ci = out.conn_interval_s
+    rx = out.rx_s[np.isfinite(out.rx_s)]
+    if not len(rx):
+        return []
+    bounds = [(-np.inf, np.inf)]
+    if out.disconnects:
+        bounds = [(-np.inf, out.disconnects[0][0])]
+        for k, (_, b) in enumerate(out.disconnects):
+            end = out.disconnects[k + 1][0] if k + 1 < len(out.disconnects) else np.inf
+            bounds.append((b, end))
+    res: list[tuple[float, int, float]] = []
+    for (lo, hi), anchor in zip(bounds, out.anchors or (0.0,) * len(bounds), strict=False):
+        got = rx[(rx >= lo) & (rx < hi)]
+        if not len(got):
+            continue
+        t, stop = float(got[0]), float(got[-1])
+        k = 0
+        while t < stop:
+            ev = anchor + math.ceil((t - anchor) / ci + 1e-9) * ci
+            t_dev = (
+                clock.t_dev_start_us + (1.0 + clock.drift_ppm * 1e-6) * (ev - clock.t_start_s) * 1e6
+            )
+            back = ev + ci + 4e-4 + float(rng.uniform(0.0, 8e-4))
+            res.append((t, round(t_dev) % (1 << 32), back))
+            k += 1
+            gap = 1e-3 if k < SYNC_BURST else SYNC_INTERVAL_S * float(rng.uniform(0.5, 1.5))
+            t += gap
+    return res

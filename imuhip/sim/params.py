@@ -153,6 +153,10 @@ class SimParams:
     burst_start_prob: float = 0.0  # Gilbert-Elliott good -> bad per packet
     burst_mean_packets: float = 8.0
     disconnects: tuple[Disconnect, ...] = field(default=())
+    #: the host's TIME_SYNC exchanges as ``imuhip live`` records them (``time_sync`` events:
+    #: imuhip.sim.link.time_sync_exchanges); off: a recording without them (older recordings,
+    #: drivers without TIME_SYNC), the shipped demos
+    time_sync: bool = False
     # --- realistic simulator (imuhip.sim.realism); None = the clean simulator
     realism: Realism | None = None
 

@@ -24,7 +24,13 @@ import numpy.typing as npt
 
 from imuhip import __version__
 from imuhip.ingest import protocol
-from imuhip.sim.delivery import _device_info, _host_delivery, _link_events, _sim_sensor_meta
+from imuhip.sim.delivery import (
+    _device_info,
+    _host_delivery,
+    _link_events,
+    _sim_sensor_meta,
+    _sync_events,
+)
 from imuhip.sim.kinematics import (
     DEG,
     PHASE0,
@@ -32,7 +38,7 @@ from imuhip.sim.kinematics import (
     Body,
     phase_crossings,
 )
-from imuhip.sim.link import SEND_DELAY_S, DeviceClock, LinkOutcome, deliver
+from imuhip.sim.link import SEND_DELAY_S, DeviceClock, LinkOutcome, deliver, time_sync_exchanges
 from imuhip.sim.params import SimParams
 from imuhip.sim.result import SimResult, SimSamples
 from imuhip.sim.sensors import (
@@ -93,6 +99,7 @@ def simulate_session(params: SimParams) -> SimResult:
     misalign: dict[str, dict[str, list[list[float]]]] = {}
     raw_samples: dict[str, tuple[Any, ...]] = {}
     outcomes: dict[str, LinkOutcome] = {}
+    syncs: dict[str, list[tuple[float, int, float]]] = {}
     for i, pl in enumerate(p.sensors):
         rng = np.random.default_rng(seeds[4 + i])
         clock = DeviceClock.draw(p, rng)
@@ -137,6 +144,11 @@ def simulate_session(params: SimParams) -> SimResult:
         send = t_true[per_packet - 1 :: per_packet][:n_pk] + SEND_DELAY_S
         sent[pl] = (send, payloads)
         outcomes[pl] = deliver(send, pl, p, rng_link)
+        # the host's TIME_SYNC exchanges (a stream of their own: the other draws stay as they were)
+        if p.time_sync:
+            syncs[pl] = time_sync_exchanges(
+                outcomes[pl], clock, np.random.default_rng([p.seed, 0x5E7, i])
+            )
         clocks[pl], errors[pl], wobbles[pl] = clock, err, wob
         raw_samples[pl] = (t_true, acc, gyr, mag, ideal)
         sensor_metas.append(_sim_sensor_meta(p, pl, i, acc_lsb, gyr_lsb, scenario=0))
@@ -158,6 +170,7 @@ def simulate_session(params: SimParams) -> SimResult:
         events.append(SessionEvent(host_ns(a), "calibration_start", None, dict(data)))
         events.append(SessionEvent(host_ns(b), "calibration_end", None, dict(data)))
     events += _link_events(outcomes, host_ns)
+    events += _sync_events(syncs, host_ns)
     events.sort(key=lambda e: e.host_rx_ns)
 
     meta = SessionMeta(

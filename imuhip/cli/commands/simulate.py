@@ -140,6 +140,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SENSOR:START:DUR",
         help="link down for a window (SENSOR 'all' for every sensor); repeatable",
     )
+    parser.add_argument(
+        "--time-sync",
+        action="store_true",
+        help="record the host's TIME_SYNC exchanges as imuhip live does (the clock then comes "
+        "from them, live and offline: docs/live.md)",
+    )
     parser.add_argument("--mtu", type=int, default=247, help="ATT MTU")
     parser.add_argument("--seed", type=int, default=0, metavar="N")
     parser.add_argument("--subject", default="SIM01", help="pseudonym")
@@ -188,6 +194,7 @@ def _common_params(args: argparse.Namespace, sensors: str) -> dict[str, Any]:
         "loss_prob": args.loss,
         "burst_start_prob": args.burst_loss,
         "disconnects": tuple(Disconnect(a, d, s) for s, a, d in args.disconnect),
+        "time_sync": bool(args.time_sync),
         "att_mtu": args.mtu,
     }
 
