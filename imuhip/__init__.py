@@ -9,7 +9,9 @@ on first use, so ``import imuhip`` stays light).
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # not typing's: the package imports nothing (the console script starts here)
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

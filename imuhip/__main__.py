@@ -2,6 +2,6 @@
 
 import sys
 
-from imuhip.cli import main
+from imuhip._launch import main
 
 sys.exit(main())

@@ -25,6 +25,7 @@ from types import ModuleType
 from imuhip import __version__
 from imuhip.cli import commands
 from imuhip.errors import ImuhipError, OptionError
+from imuhip.interrupts import noted_interrupts
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -164,7 +165,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imuhip`` console script; returns the exit status."""
     _no_hugepage_advice()
     words = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(words)
+    try:
+        with noted_interrupts():  # Ctrl-C while the command's module loads: answered after
+            parser = build_parser(words)
+    except KeyboardInterrupt:
+        sys.stderr.write("imuhip: interrupted\n")
+        return 130
     args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),

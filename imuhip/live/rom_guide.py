@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -205,8 +208,13 @@ def run_guided_rom_test(args: argparse.Namespace) -> Path:
             f"{raw} exists (the recording of an interrupted test): move it away, "
             "or use --overwrite to replace it"
         )
+    from imuhip.interrupts import noted_interrupts
+
     try:
-        marks = asyncio.run(_session(args, targets, params, raw, interactive))
+        # Ctrl-C from here on stops the session cleanly and keeps its recording, never inside an
+        # import or the loop's set-up
+        with noted_interrupts() as noted:
+            marks = asyncio.run(_session(args, targets, params, raw, interactive, noted))
     except BaseException:
         # interrupted or failed: what was recorded stays (a readable recording without markers)
         if raw.exists():
@@ -242,7 +250,9 @@ async def _session(
     params: RomSimParams,
     raw: Path,
     interactive: bool,
+    noted: threading.Event,
 ) -> GuideResult:
+    interrupted = _interrupt_event(noted)
     from imuhip.live.session import LiveConfig, run_live
     from imuhip.sources.ble import StreamConfig
 
@@ -270,7 +280,7 @@ async def _session(
                    repetitions=params.repetitions)
         )  # fmt: skip
         live = asyncio.create_task(run_live(targets, raw, cfg, stream_cfg, **kw))
-        return await _finish(guide, live, stop)
+        return await _finish(guide, live, stop, interrupted)
 
     import logging as _logging
 
@@ -302,7 +312,9 @@ async def _session(
                    repetitions=params.repetitions, t0_ns=0)
         )  # fmt: skip
         live = asyncio.create_task(run_live(fleet.addresses, raw, cfg, stream_cfg, **kw))
-        res = await _finish(guide, live, stop, tail_s=params.end_still_s, clock=fleet.clock)
+        res = await _finish(
+            guide, live, stop, interrupted, tail_s=params.end_still_s, clock=fleet.clock
+        )
     truth = sim.truth["rom"]
     say(
         "simulated truth: "
@@ -314,16 +326,41 @@ async def _session(
     return res
 
 
+def _interrupt_event(noted: threading.Event) -> asyncio.Event:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM while the test runs (where the loop can), or
+    at once if Ctrl-C came before the loop's handler (``noted``)."""
+    ev = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, ev.set)
+        loop.add_signal_handler(signal.SIGTERM, ev.set)
+    if noted.is_set():
+        ev.set()
+    return ev
+
+
 async def _finish(
     guide: asyncio.Task[GuideResult],
     live: asyncio.Task[Any],
     stop: asyncio.Event,
+    interrupted: asyncio.Event,
     *,
     tail_s: float = 1.0,
     clock: Any | None = None,
 ) -> GuideResult:
-    """Wait for the guide; then record ``tail_s`` more and stop the session."""
-    done, _ = await asyncio.wait({guide, live}, return_when=asyncio.FIRST_COMPLETED)
+    """Wait for the guide; then record ``tail_s`` more and stop the session.
+
+    Ctrl-C (``interrupted``) stops the session as its end would (the recording is closed with
+    everything received), then raises KeyboardInterrupt: the caller keeps the recording."""
+    waiter = asyncio.ensure_future(interrupted.wait())
+    done, _ = await asyncio.wait({guide, live, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if waiter in done:
+        guide.cancel()
+        stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(live, timeout=_STOP_TIMEOUT_S)
+        raise KeyboardInterrupt
+    waiter.cancel()
     if live in done and guide not in done:
         guide.cancel()
         live.result()  # raises the session's error
@@ -336,3 +373,6 @@ async def _finish(
     stop.set()
     await live
     return res
+
+
+_STOP_TIMEOUT_S = 15.0  # a session stopped by Ctrl-C has this long to close its recording

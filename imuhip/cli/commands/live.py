@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +87,18 @@ def _out_path(text: str) -> Path:
     return p if p.suffix == ".imrec" else p.with_name(p.name + ".imrec")
 
 
-async def _session(args: argparse.Namespace, out: Path) -> Any:
-    from imuhip.live.session import LiveConfig, run_live
-    from imuhip.live.view import LiveView
-    from imuhip.sources.ble import StreamConfig
-
+async def _session(args: argparse.Namespace, out: Path, noted: threading.Event) -> Any:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if noted.is_set():  # Ctrl-C before the loop's handler: stop at once
+        stop.set()
+    from imuhip.live.session import LiveConfig, run_live
+    from imuhip.live.view import LiveView
+    from imuhip.sources.ble import StreamConfig
+
     stream_cfg = StreamConfig(rate_hz=args.rate)
     view_on = not args.no_view and sys.stdout.isatty()
     cfg = LiveConfig(
@@ -195,7 +198,12 @@ def run(args: argparse.Namespace) -> int:
         prepare_output_dir(
             report_dir, "--report"
         )  # a bad folder fails before the session, not after it
-    res = asyncio.run(_session(args, out))
+    from imuhip.interrupts import noted_interrupts
+
+    # Ctrl-C from here on ends the session cleanly (before it started: at once), never inside
+    # an import or the loop's set-up
+    with noted_interrupts(raise_at_end=False) as noted:
+        res = asyncio.run(_session(args, out, noted))
     sys.stdout.write(summary_text(res) + "\n")
     if not args.no_analysis:
         sys.stdout.write("analysis:\n")
