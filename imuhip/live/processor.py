@@ -203,6 +203,18 @@ class LiveProcessor:
         ):
             st.floor_model = None
 
+    def _final_clock(self, st: SensorLiveState, ceiling: ClockModel) -> ClockModel:
+        """The clock :meth:`_clock_model` maps with, computed afresh from what the sensor has
+        now (not the one cached at the last reply): the same whether the packets were
+        processed with fusion (live) or without (``replay_metrics``)."""
+        if st.last_t_dev_s is not None and all(
+            len(x.syncs) >= MIN_SYNCS for x in self.sensors.values()
+        ):
+            m = st.syncs.model(st.last_t_dev_s, ceiling)
+            if m is not None:
+                return m
+        return ceiling
+
     def _clock_model(self, st: SensorLiveState) -> ClockModel:
         """The sensor's clock: its TIME_SYNC floor once every sensor has enough replies (the rule
         of the offline alignment), else the envelope of its receive times."""
@@ -367,7 +379,7 @@ class LiveProcessor:
         for p, st in self.sensors.items():
             s = st.decoder.stats
             m = st.clock.model
-            used = None if m is None else self._clock_model(st)
+            used = None if m is None else self._final_clock(st, m)
             elapsed = (
                 (st.last_host_ns - st.first_host_ns) * 1e-9 * self.time_scale
                 if st.first_host_ns is not None and st.last_host_ns is not None
