@@ -21,6 +21,7 @@ from imuhip.live.processor import LiveProcessor, _feed
 from imuhip.live.session import LiveConfig, run_live
 from imuhip.sources.bumble_backend import BumbleClient, BumbleScanner
 from imuhip.sources.virtual import Faults, VirtualFleet
+from tests.unit.live._replay import live_angles, live_minus_offline
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -115,9 +116,6 @@ def test_every_live_hip_angle_of_a_faulted_walk_is_within_a_degree_of_offline(
     with the packets' envelope as the clock these links left up to 10 ms, 2 deg of flexion)."""
     import asyncio
 
-    from imuhip.live.hips import HipUpdate
-    from imuhip.pipeline import AnalysisConfig, analyze_recording
-
     three = ("pelvis", "thigh_l", "thigh_r")
     faults = {
         p: Faults(
@@ -136,30 +134,8 @@ def test_every_live_hip_angle_of_a_faulted_walk_is_within_a_degree_of_offline(
         assert res.failed == {}
 
     asyncio.run(run())
-    stream = open_recording(out)
-    proc = LiveProcessor(stream.meta, fusion=True)
-    got: dict[str, dict[int, np.ndarray]] = {"left": {}, "right": {}}
-    show = proc._show
-
-    def spy(updates: list[HipUpdate]) -> None:
-        for u in updates:
-            for k, a in zip(u.k.tolist(), np.degrees(u.angles_rad), strict=True):
-                got[u.side][k] = a
-        show(updates)
-
-    proc._show = spy  # type: ignore[method-assign]
-    _feed(proc, stream)
-    proc.finish()
+    proc, got = live_angles(out)
     assert all(st.floor_model is not None for st in proc.sensors.values())
-    res = analyze_recording(out, AnalysisConfig(method="vqf_online"))
-    k0 = round(res.angles.t_s[0] * proc.rate_hz)
-    m = len(res.angles.t_s)
-    for side in ("left", "right"):
-        ks = np.array(sorted(got[side]), dtype=np.int64)
-        idx = ks - k0
-        ks, idx = ks[(idx >= 0) & (idx < m)], idx[(idx >= 0) & (idx < m)]
-        assert len(ks) > 20 * proc.rate_hz, side  # the walk after the calibration period
-        live = np.array([got[side][k] for k in ks.tolist()])
-        off = np.degrees(res.angles.hip_rad[side])[idx]
-        diff = np.abs(live - off)[res.angles.valid[idx]]
+    for side, (rows, diff) in live_minus_offline(out, proc, got).items():
+        assert rows > 20 * proc.rate_hz, side  # the walk after the calibration period
         assert diff.max() < 1.0, (side, diff.max(axis=0))

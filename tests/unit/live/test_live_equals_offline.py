@@ -10,10 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imuhip.ingest.recording import open_recording
-from imuhip.live.hips import HipUpdate
-from imuhip.live.processor import LiveProcessor, _feed
 from imuhip.pipeline import AnalysisConfig, analyze_recording
+from tests.unit.live._replay import live_angles, live_minus_offline
 
 
 def _simulate(out: Path, *extra: str) -> Path:
@@ -26,29 +24,11 @@ def _simulate(out: Path, *extra: str) -> Path:
     return Path(f"{out}.imrec")
 
 
-def _live_angles(path: Path) -> tuple[LiveProcessor, dict[str, dict[int, np.ndarray]]]:
-    stream = open_recording(path)
-    proc = LiveProcessor(stream.meta, fusion=True)
-    got: dict[str, dict[int, np.ndarray]] = {"left": {}, "right": {}}
-    show = proc._show
-
-    def spy(updates: list[HipUpdate]) -> None:
-        for u in updates:
-            for k, a in zip(u.k.tolist(), np.degrees(u.angles_rad), strict=True):
-                got[u.side][k] = a
-        show(updates)
-
-    proc._show = spy  # type: ignore[method-assign]
-    _feed(proc, stream)
-    proc.finish()  # the end of the session: the rows still waiting for a heading anchor
-    return proc, got
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mag", [False, True], ids=["6D", "9D"])
 def test_every_live_hip_angle_equals_the_offline_one(tmp_path: Path, mag: bool) -> None:
     path = _simulate(tmp_path / "walk", *([] if mag else ["--no-mag"]))
-    proc, got = _live_angles(path)
+    proc, got = live_angles(path)
     assert proc.calibrated and proc.segcal is not None
     # the calibration period: still standing (4 s), then walking until the segment calibration
     # succeeded and the first 8 s heading window is complete (measured: 9.96 s)
@@ -86,17 +66,8 @@ def test_a_faulted_recording_with_time_sync_replies_gives_the_offline_angles_liv
         tmp_path / "faulted",
         "--no-mag", "--loss", "0.01", "--disconnect", "thigh_r:20:1.0", "--time-sync",
     )  # fmt: skip
-    proc, got = _live_angles(path)
+    proc, got = live_angles(path)
     assert all(st.floor_model is not None for st in proc.sensors.values())
-    res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
-    k0 = round(res.angles.t_s[0] * proc.rate_hz)
-    m = len(res.angles.t_s)
-    for side in ("left", "right"):
-        ks = np.array(sorted(got[side]))
-        idx = ks - k0
-        ks, idx = ks[(idx >= 0) & (idx < m)], idx[(idx >= 0) & (idx < m)]
-        assert len(ks) > 10 * proc.rate_hz, side  # 30 s: calibration, a re-convergence
-        live = np.array([got[side][k] for k in ks])
-        off = np.degrees(res.angles.hip_rad[side])[idx]
-        diff = np.abs(live - off)[res.angles.valid[idx]]
+    for side, (rows, diff) in live_minus_offline(path, proc, got).items():
+        assert rows > 10 * proc.rate_hz, side  # 30 s: calibration, a re-convergence
         assert diff.max() < 1.0, (side, diff.max(axis=0))

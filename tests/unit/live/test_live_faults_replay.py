@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from imuhip.pipeline import AnalysisConfig, analyze_recording
-from tests.unit.live.test_live_equals_offline import _live_angles
+from tests.unit.live._replay import live_angles
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -41,7 +41,7 @@ def test_faulted_live_recording_replays_to_the_offline_angles(tmp_path: Path) ->
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     path = Path(f"{out}.imrec")
-    proc, got = _live_angles(path)
+    proc, got = live_angles(path)
     assert sum(s.resets for s in proc.sensors.values()) >= 3  # the reconnects were replayed
     res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
     m = len(res.angles.t_s)
@@ -88,7 +88,7 @@ def test_two_minute_faulted_session_live_rotation_equals_offline(tmp_path: Path)
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     path = Path(f"{out}.imrec")
-    proc, got = _live_angles(path)
+    proc, got = live_angles(path)
     assert {p: s.resets for p, s in proc.sensors.items()} == {
         "pelvis": 1,
         "thigh_l": 1,

@@ -1,0 +1,53 @@
+"""Replaying a recording through the live path, and its angles against the offline ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from imuhip.ingest.recording import open_recording
+from imuhip.live.hips import HipUpdate
+from imuhip.live.processor import LiveProcessor, _feed
+from imuhip.pipeline import AnalysisConfig, analyze_recording
+
+Angles = dict[str, dict[int, np.ndarray]]  # side -> grid row -> (flexion, adduction, rotation) deg
+
+
+def live_angles(path: Path) -> tuple[LiveProcessor, Angles]:
+    """Feed the recording, item by item in file order, to a :class:`LiveProcessor` with fusion;
+    every hip angle it shows, per side and grid row, in degrees."""
+    stream = open_recording(path)
+    proc = LiveProcessor(stream.meta, fusion=True)
+    got: Angles = {"left": {}, "right": {}}
+    show = proc._show
+
+    def spy(updates: list[HipUpdate]) -> None:
+        for u in updates:
+            for k, a in zip(u.k.tolist(), np.degrees(u.angles_rad), strict=True):
+                got[u.side][k] = a
+        show(updates)
+
+    proc._show = spy  # type: ignore[method-assign]
+    _feed(proc, stream)
+    proc.finish()  # the end of the session: the rows still waiting for a heading anchor
+    return proc, got
+
+
+def live_minus_offline(
+    path: Path, proc: LiveProcessor, got: Angles
+) -> dict[str, tuple[int, np.ndarray]]:
+    """Per side: the live rows inside the offline grid, and ``|live - offline|`` (deg, rows x 3)
+    on those the offline analysis with the same online filter marks valid."""
+    res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
+    k0 = round(res.angles.t_s[0] * proc.rate_hz)
+    m = len(res.angles.t_s)
+    out = {}
+    for side in ("left", "right"):
+        ks = np.array(sorted(got[side]), dtype=np.int64)
+        idx = ks - k0
+        ks, idx = ks[(idx >= 0) & (idx < m)], idx[(idx >= 0) & (idx < m)]
+        live = np.array([got[side][k] for k in ks.tolist()])
+        off = np.degrees(res.angles.hip_rad[side])[idx]
+        out[side] = (len(ks), np.abs(live - off)[res.angles.valid[idx]])
+    return out
