@@ -203,31 +203,28 @@ class LiveProcessor:
         ):
             st.floor_model = None
 
+    def _floor_clock(self, st: SensorLiveState, ceiling: ClockModel) -> ClockModel | None:
+        """The sensor's TIME_SYNC floor clock now, once every sensor has enough replies (the rule
+        of the offline alignment), else ``None``."""
+        if st.last_t_dev_s is None or any(len(x.syncs) < MIN_SYNCS for x in self.sensors.values()):
+            return None
+        return st.syncs.model(st.last_t_dev_s, ceiling)
+
     def _final_clock(self, st: SensorLiveState, ceiling: ClockModel) -> ClockModel:
         """The clock :meth:`_clock_model` maps with, computed afresh from what the sensor has
         now (not the one cached at the last reply): the same whether the packets were
         processed with fusion (live) or without (``replay_metrics``)."""
-        if st.last_t_dev_s is not None and all(
-            len(x.syncs) >= MIN_SYNCS for x in self.sensors.values()
-        ):
-            m = st.syncs.model(st.last_t_dev_s, ceiling)
-            if m is not None:
-                return m
-        return ceiling
+        m = self._floor_clock(st, ceiling)
+        return ceiling if m is None else m
 
     def _clock_model(self, st: SensorLiveState) -> ClockModel:
-        """The sensor's clock: its TIME_SYNC floor once every sensor has enough replies (the rule
-        of the offline alignment), else the envelope of its receive times."""
+        """The sensor's clock: its TIME_SYNC floor clock, computed at the last reply and cached,
+        else the envelope of its receive times."""
         ceiling = st.clock.model
         assert ceiling is not None
-        if st.last_t_dev_s is not None and all(
-            len(x.syncs) >= MIN_SYNCS for x in self.sensors.values()
-        ):
-            if st.floor_model is None:
-                st.floor_model = st.syncs.model(st.last_t_dev_s, ceiling)
-            if st.floor_model is not None:
-                return st.floor_model
-        return ceiling
+        if st.floor_model is None:
+            st.floor_model = self._floor_clock(st, ceiling)
+        return ceiling if st.floor_model is None else st.floor_model
 
     def push(self, sensor: str, packets: list[RawPacket]) -> None:
         """Process the next packets of one sensor (arrival order)."""

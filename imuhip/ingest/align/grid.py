@@ -270,12 +270,11 @@ def align_session(
             raise AlignmentError(f"sensor {name!r} has no finite samples (all NaN or inf)")
         rows[name] = ok
     clocks = session_clocks(samples, t0_ns, events, window_s=cfg.clock_window_s, rows=rows)
-    fitted = {name: (rows[name], clocks[name]) for name in rows}
     prepared: dict[str, tuple[ImuSamples, npt.NDArray[np.bool_], FloatArray, ClockModel]] = {}
     lo, hi = math.inf, -math.inf
-    for name, (ok, clock) in fitted.items():
-        s = samples[name]
-        keep = slice(None) if ok.all() else ok
+    for name, ok in rows.items():
+        s, clock = samples[name], clocks[name]
+        keep = slice(None) if ok.all() else ok  # usual case: a view, no masked copy
         t_sess = clock.to_session(s.t_dev_s[keep])
         prepared[name] = (s, ok, t_sess, clock)
         lo, hi = min(lo, float(t_sess[0])), max(hi, float(t_sess[-1]))

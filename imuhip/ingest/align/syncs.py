@@ -169,10 +169,10 @@ class SyncFloor:
     ``add(t_dev_s, floor_s, ceiling)`` per TIME_SYNC reply; ``model(t_dev_now, ceiling)`` maps
     with the highest floor point of the last ``window_s`` device seconds, carried to ``t_dev_now``
     with the drift of the floor line of everything held; while that spans less than
-    ``min_span_s``, the
-    drift of ``ceiling`` (the packets' clock) if within :data:`PLAUSIBLE_DRIFT`, else 0 (a short
-    span of floors, or of a freshly re-anchored ceiling, can give hundreds of ppm; a crystal's
-    drift is tens). ``None`` with fewer than :data:`MIN_SYNCS` points.
+    ``min_span_s``, the drift of ``ceiling`` (the packets' clock) if within
+    :data:`PLAUSIBLE_DRIFT`, else 0 (a short span of floors, or of a freshly re-anchored ceiling,
+    can give hundreds of ppm; a crystal's drift is tens). ``None`` with fewer than
+    :data:`MIN_SYNCS` points.
     """
 
     def __init__(
