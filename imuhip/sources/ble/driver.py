@@ -84,7 +84,9 @@ class _Control:
             return
         token = payload[0] if cmd == protocol.CMD_TIME_SYNC and payload else None
         fut = self._waiting.pop((cmd, token), None)
-        if fut is None and token is not None:  # a failed TIME_SYNC carries no token back
+        if fut is None and cmd == protocol.CMD_TIME_SYNC and token is None:
+            # a TIME_SYNC refused without its token echoed: it answers the oldest one pending
+            # (a reply whose token matches nothing pending is late and answers none)
             fut = next((self._waiting.pop(k) for k in list(self._waiting) if k[0] == cmd), None)
         if fut is not None and not fut.done():
             fut.set_result((status, payload, rx_ns))
