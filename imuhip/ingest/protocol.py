@@ -307,6 +307,10 @@ CMD_STOP: Final = 0x02
 CMD_SET_RATE: Final = 0x03  # + u16 rate_hz
 CMD_SET_RANGES: Final = 0x04  # + u16 acc_range_g + u16 gyr_range_dps
 CMD_TIME_SYNC: Final = 0x05  # + u8 token; response carries the device time in µs
+#: the host's TIME_SYNC schedule (SPEC §4.4): a burst after each (re)connect, then requests at
+#: random intervals of this mean (``imuhip live``'s StreamConfig defaults; the simulator's host)
+TIME_SYNC_BURST: Final = 8
+TIME_SYNC_INTERVAL_S: Final = 0.25
 
 STATUS_OK: Final = 0x00
 STATUS_BAD_COMMAND: Final = 0x01

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from imuhip.ingest import protocol
 from imuhip.sim.params import SimParams
 
 __all__ = ["DeviceClock", "LinkOutcome", "deliver", "time_sync_exchanges"]
@@ -143,9 +144,9 @@ def deliver(
     return LinkOutcome(rx, reason, ci, windows, anchors)
 
 
-#: the host's TIME_SYNC schedule (imuhip live's defaults, ``StreamConfig.time_sync_*``)
-SYNC_BURST = 8
-SYNC_INTERVAL_S = 0.25
+#: the host's TIME_SYNC schedule (SPEC §4.4; imuhip live's defaults)
+SYNC_BURST = protocol.TIME_SYNC_BURST
+SYNC_INTERVAL_S = protocol.TIME_SYNC_INTERVAL_S
 
 
 def time_sync_exchanges(

@@ -64,8 +64,8 @@ class StreamConfig:
     backoff_s: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
     give_up_after_s: float | None = None
     command_timeout_s: float = 3.0
-    time_sync_interval_s: float = 0.25
-    time_sync_burst: int = 8
+    time_sync_interval_s: float = protocol.TIME_SYNC_INTERVAL_S
+    time_sync_burst: int = protocol.TIME_SYNC_BURST
     time_sync_in_flight: int = 8
 
     def __post_init__(self) -> None:
