@@ -25,7 +25,7 @@ from imuhip.ingest.recording import read_recording
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 # while the interpreter and the CLI load, while connecting, while streaming
-DELAYS_S = (0.03, 0.4, 1.5, 5.0)
+DELAYS_S = (0.1, 0.4, 1.5, 5.0)
 
 
 def _interrupt(cmd: list[str], delay_s: float) -> subprocess.CompletedProcess[str]:
