@@ -34,6 +34,7 @@ __all__ = [
     "prefix_means",
     "stride_extrema",
     "thigh_events",
+    "thigh_impact_ics",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -331,3 +332,70 @@ def thigh_events(
         to[n_to] = t_zc + to_frac * period
         n_to += 1
     return ic[:n_ic].copy(), to[:n_to].copy()
+
+
+@jit
+def thigh_impact_ics(
+    t_s: FloatArray,
+    wf: FloatArray,
+    wm: FloatArray,
+    dm: FloatArray,
+    ic_idx: IntArray,
+    ic_s: FloatArray,
+    h: int,
+    span: int,
+    rate_hz: float,
+    min_sharpness: float,
+) -> FloatArray:
+    """The heel-strike jolt search of :func:`imuhip.gait.events._thigh_rule._thigh_impact_ics`.
+
+    ``ic_idx`` are the grid indices of the normative ICs ``ic_s`` (``searchsorted``), ``dm``
+    the gradient of ``wm``; ``h`` and ``span`` in samples. Returns the ICs, each moved to the
+    steepest fall into the sharpest V when that V passes the gate, else unchanged (unsorted).
+    """
+    n = len(wm)
+    out = ic_s.copy()
+    for j in range(len(ic_idx)):
+        i = min(ic_idx[j], n - 1)
+        z = i
+        while z > 0 and not (wf[z - 1] > 0.0 and wf[z] <= 0.0):
+            z -= 1
+        if z == 0:
+            continue
+        top = -np.inf
+        for q in range(max(0, z - span), z):
+            if wf[q] > top:
+                top = wf[q]
+        if top <= 0.0:
+            continue
+        hi = min(n - 1, z + span)
+        best = 0.0
+        k_best = -1
+        b_best = -1
+        for k in range(z + 1, hi):
+            if not (wm[k] < wm[k - 1] and wm[k] <= wm[k + 1]):
+                continue
+            lo_b = max(z, k - h)
+            b = lo_b
+            for q in range(lo_b + 1, k + 1):  # first maximum, as np.argmax
+                if wm[q] > wm[b]:
+                    b = q
+            r = k
+            for q in range(k + 1, min(n, k + h + 1)):
+                if wm[q] > wm[r]:
+                    r = q
+            if b == k or r == k:
+                continue
+            sharp = min((wm[b] - wm[k]) / (k - b), (wm[r] - wm[k]) / (r - k)) * rate_hz
+            if sharp > best:
+                best = sharp
+                k_best = k
+                b_best = b
+        if k_best < 0 or best < min_sharpness * top:
+            continue
+        f = b_best
+        for q in range(b_best + 1, k_best + 1):  # first minimum, as np.argmin
+            if dm[q] < dm[f]:
+                f = q
+        out[j] = t_s[f]
+    return out

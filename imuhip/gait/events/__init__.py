@@ -40,7 +40,11 @@ the distal end forward, so the swing phase is a large positive bump on both side
   minus the pelvic-tilt oscillation) at 85.2 % and 51.3 %, i.e. IC 0.148 and TO (at 60 %) 0.087
   of a stride later. The simulator is built on the same normative curves, so its agreement is
   by construction; on real subjects the between-subject spread of those phases (~2-3 % of the
-  cycle, 25-35 ms) is the expected error of this path. The first step out of standing has no
+  cycle, 25-35 ms) is the expected error of this path. On real legs the heel strike jolts the
+  thigh (a sharp fall and rebound of its angular velocity, ~50 ms each way); where that jolt is
+  clear, the IC is moved to its onset (:func:`_thigh_impact_ics`, ``thigh_impact_*``): on the
+  real trials (``docs/validation.md``) this takes the thigh ICs from 18-60 ms to 10-30 ms of
+  the foot sensors' (median per side). The first step out of standing has no
   maximal inclination before its contact (the thigh starts from the standing posture and swings
   forward slowly, with a fraction of the steady excursion, while the mean posture ramps to the
   walking one): when a forward lobe of at least ``thigh_first_step_min_frac`` of the bout's

@@ -100,6 +100,22 @@ class EventConfig:
         Half-width of the second difference that locates the contact of a first step when it
         shows as a shoulder rather than a local maximum (~ the time scale of the 8 Hz
         low-pass, 1/(4 x 8 Hz)).
+    thigh_impact_min_sharpness : float or None
+        Thigh rule: the normative IC is moved to the heel strike's jolt in the thigh's
+        angular velocity (:func:`_thigh_impact_ics`: a sharp V, a fall and a rebound of ~1-2
+        rad/s within ~50 ms each) when the sharpest V between maximal inclination and
+        ``thigh_impact_search_s`` after it is at least this many times the swing's peak rate
+        per second (the jolt scales with walking speed). On the real gaittoolbox and OpenSense
+        trials the heel strikes' V reach 5-37 (median ~20) times the swing peak per second,
+        weak first and last steps and turning steps 3-4; the simulator's legs, which have no
+        such jolt, 0-4. ``None``: off (normative phases only).
+    thigh_impact_search_s : float
+        How long after maximal thigh inclination the jolt is searched: the contact follows it
+        by ~0.15-0.3 s at walking cadences, and mid-stance comes later.
+    thigh_impact_half_s : float
+        Half-width of a V (how far before and after its lowest point its two tops are taken):
+        the jolt's fall and rebound take ~30-60 ms; the terminal-swing deceleration before it
+        and the loading response after it take ~100 ms or more, so their slopes are lower.
     foot_swing_peak_min_rad_s : float
         Foot rule (Rampp et al. 2014): least mid-swing peak of the foot's 8 Hz low-passed
         mediolateral angular velocity. Foot swing peaks are 5-9 rad/s in walking (about twice
@@ -147,6 +163,9 @@ class EventConfig:
     minima_lowpass_hz: float | None = 30.0
     thigh_first_step_min_frac: float | None = 0.1
     thigh_first_step_shoulder_s: float = 0.03
+    thigh_impact_min_sharpness: float | None = 5.0
+    thigh_impact_search_s: float = 0.45
+    thigh_impact_half_s: float = 0.1
     foot_swing_peak_min_rad_s: float = 2.0
     foot_ic_search_ms: tuple[float, float] = (80.0, 50.0)
     foot_min_vel_win_ms: float = 100.0
@@ -193,6 +212,14 @@ class EventConfig:
             raise ValueError("foot_swing_peak_min_rad_s and foot_min_vel_win_ms must be positive")
         if min(self.foot_ic_search_ms) < 0 or max(self.foot_ic_search_ms) <= 0:
             raise ValueError(f"foot_ic_search_ms must be >= 0, got {self.foot_ic_search_ms}")
+        tm = self.thigh_impact_min_sharpness
+        if tm is not None and not (np.isfinite(tm) and tm > 0):
+            raise ValueError(f"thigh_impact_min_sharpness must be > 0 or None, got {tm}")
+        if not (0 < self.thigh_impact_half_s < self.thigh_impact_search_s):
+            raise ValueError(
+                "need 0 < thigh_impact_half_s < thigh_impact_search_s, got "
+                f"{self.thigh_impact_half_s} and {self.thigh_impact_search_s}"
+            )
         if self.thigh_first_step_shoulder_s <= 0:
             raise ValueError(
                 "thigh_first_step_shoulder_s must be positive, got "

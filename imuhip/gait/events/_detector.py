@@ -79,10 +79,11 @@ def detect_gait_events(
         if -lo > 1.5 * max(hi, 0.0):
             wf = -wf
             inverted = True
-    # the shank's IC/TO minima are searched on a lightly filtered signal (sharp contact features
-    # kept, sensor noise removed), as published; the swing peaks on the low-passed one
+    # the shank's IC/TO minima and the thigh's heel-strike jolt are searched on a lightly filtered
+    # signal (sharp contact features kept, sensor noise removed), as published for the shank; the
+    # swing peaks on the low-passed one
     wm = wf
-    if segment == "shank" and cfg.minima_lowpass_hz is not None:
+    if cfg.minima_lowpass_hz is not None:
         wm = _lowpass(np.nan_to_num(w), rate_hz, cfg.minima_lowpass_hz)
         if inverted:
             wm = -wm
@@ -95,7 +96,7 @@ def detect_gait_events(
         peaks = _bout_end_swings(wf, peaks, dist, rate_hz, cfg)
     first = np.zeros(0)
     if segment == "thigh":
-        ic, to, first = _thigh_events(t_s, wf, peaks, rate_hz, cfg)
+        ic, to, first = _thigh_events(t_s, wf, wm, peaks, rate_hz, cfg)
     else:
         ic, to = _shank_events(t_s, wf, wm, peaks, rate_hz, cfg)
     # physiological constraint: one IC (one TO) per same-side stride of >= 0.7 s

@@ -2,8 +2,10 @@
 
 IC follows maximal thigh inclination and TO maximal extension by fixed fractions of the stride
 (normative gait phases, docstring of :mod:`imuhip.gait.events`); the per-peak loop is compiled
-(:func:`imuhip.gait._gait_kernels.thigh_events`). The first step out of standing has no maximal
-inclination before its contact and is found by :func:`_thigh_bout_start_ics`.
+(:func:`imuhip.gait._gait_kernels.thigh_events`). Where the heel strike shows in the thigh's
+angular velocity, the contact is then taken from it (:func:`_thigh_impact_ics`). The first step
+out of standing has no maximal inclination before its contact and is found by
+:func:`_thigh_bout_start_ics`.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from imuhip.gait.events._config import EventConfig, FloatArray
 def _thigh_events(
     t_s: FloatArray,
     wf: FloatArray,
+    wm: FloatArray,
     peaks: npt.NDArray[np.intp],
     rate_hz: float,
     cfg: EventConfig,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Initial contacts, toe-offs and first-step contacts (session seconds) of the thigh rule.
 
-    ``wf`` is the low-passed signal with flexion positive, ``peaks`` its swing peaks. The
-    first-step contacts (:func:`_thigh_bout_start_ics`) are also among the initial contacts.
+    ``wf`` is the low-passed signal with flexion positive, ``wm`` the lightly filtered one
+    (``minima_lowpass_hz``, same sign), ``peaks`` the swing peaks. The first-step contacts
+    (:func:`_thigh_bout_start_ics`) are also among the initial contacts.
     """
     # the thigh rule's per-peak loop, compiled (same decisions and arithmetic)
     ic_a, to_a = _kg.thigh_events(
@@ -38,10 +42,58 @@ def _thigh_events(
         cfg.thigh_ic_offset_frac,
         cfg.thigh_to_offset_frac,
     )
+    if cfg.thigh_impact_min_sharpness is not None:
+        ic_a = _thigh_impact_ics(t_s, wf, wm, ic_a, rate_hz, cfg)
     first = _thigh_bout_start_ics(t_s, wf, peaks, rate_hz, cfg)
     if len(first):
         ic_a = np.sort(np.concatenate([ic_a, first]))
     return ic_a, to_a, first
+
+
+def _thigh_impact_ics(
+    t_s: FloatArray,
+    wf: FloatArray,
+    wm: FloatArray,
+    ic_norm: FloatArray,
+    rate_hz: float,
+    cfg: EventConfig,
+) -> FloatArray:
+    """Normative thigh ICs moved to the heel strike where the thigh shows it (seconds, sorted).
+
+    On real legs the heel strike jolts the thigh: its sagittal angular velocity falls sharply
+    for ~30-50 ms and rebounds (the impact arrests the shank under the moving thigh), a V that
+    is sharper than anything else between maximal thigh inclination and mid-stance (the
+    terminal-swing deceleration before it and the loading response after it take ~100 ms on
+    either side). For each normative IC, the V is searched on ``wm`` (the lightly filtered
+    signal, so the jolt is not smeared) from the maximal inclination before it (the + to -
+    zero crossing of ``wf``) for ``thigh_impact_search_s``: every local minimum, its highest
+    point within ``thigh_impact_half_s`` before (not before the crossing) and after; the V's
+    sharpness is the smaller of its two mean slopes. The sharpest V is the impact when its
+    sharpness reaches ``thigh_impact_min_sharpness`` times the swing's peak rate (per second;
+    the jolt scales with walking speed), and the IC is the steepest fall into it, the
+    contact's onset. Otherwise (a slow or shuffling step, a turn, a smooth simulated leg) the
+    normative IC stays.
+
+    Measured against the foot sensors' contacts (``docs/validation.md``, gaittoolbox and
+    OpenSense trials): the normative ICs lie 18-60 ms from them (median per side), these 10-25 ms.
+    """
+    n = len(wm)
+    if n < 5 or not len(ic_norm):
+        return ic_norm
+    ic_norm = np.ascontiguousarray(ic_norm, dtype=np.float64)
+    out = _kg.thigh_impact_ics(  # the per-IC loop, compiled
+        t_s,
+        np.ascontiguousarray(wf),
+        np.ascontiguousarray(wm),
+        np.gradient(wm),
+        np.searchsorted(t_s, ic_norm).astype(np.int64),
+        ic_norm,
+        max(1, round(cfg.thigh_impact_half_s * rate_hz)),
+        max(2, round(cfg.thigh_impact_search_s * rate_hz)),
+        rate_hz,
+        float(cfg.thigh_impact_min_sharpness or 0.0),
+    )
+    return np.sort(out)
 
 
 def _positive_lobe(

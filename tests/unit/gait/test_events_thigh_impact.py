@@ -1,0 +1,74 @@
+"""Thigh rule: the heel strike's jolt in the thigh's angular velocity (known answers).
+
+A synthetic thigh rate (a sine: flexion positive, one stride per period) puts the normative IC at
+maximal inclination + ``thigh_ic_offset_frac`` of the stride. A heel-strike jolt (a 1.5 rad/s
+Gaussian dip, sigma 15 ms) placed 60 ms before that normative IC must move the IC to the jolt's
+steepest fall; without a jolt, or with one below the sharpness gate, the normative IC stays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from imuhip.gait.events import EventConfig, detect_gait_events
+
+RATE = 100.0
+T = 1.2  # stride, s
+A = 2.5  # swing peak, rad/s
+SIGMA = 0.015
+
+
+def _signal(jolt_depth: float, lead_s: float = 0.06) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time, thigh rate, and the true contacts (the jolt's steepest falls)."""
+    t = np.arange(0.0, 30.0, 1.0 / RATE)
+    w = A * np.sin(2.0 * np.pi * t / T)
+    # + to - zero crossings of the sine (maximal inclination) at T/2 + k T
+    zc = np.arange(T / 2, t[-1] - T, T)
+    ic_norm = zc + EventConfig().thigh_ic_offset_frac * T
+    ic_true = ic_norm - lead_s
+    # a Gaussian dip falls fastest sigma/sqrt(2) before its centre
+    centres = ic_true + SIGMA / np.sqrt(2.0)
+    for c in centres:
+        w = w - jolt_depth * np.exp(-0.5 * ((t - c) / SIGMA) ** 2)
+    return t, w, ic_true
+
+
+def _steady(ic: np.ndarray) -> np.ndarray:
+    return ic[(ic > 2.0) & (ic < 27.0)]
+
+
+def test_the_jolt_moves_the_contact_to_its_steepest_fall() -> None:
+    t, w, truth = _signal(1.5)
+    ev = detect_gait_events(t, w, side="left", segment="thigh")
+    got = _steady(ev.ic_s)
+    want = _steady(truth)
+    assert len(got) == len(want) > 15
+    err = got - want
+    assert np.max(np.abs(err)) <= 0.011, err  # one sample at 100 Hz (+ rounding)
+
+
+def test_without_a_jolt_the_normative_contact_stays() -> None:
+    t, w, truth = _signal(0.0)
+    on = detect_gait_events(t, w, side="left", segment="thigh")
+    off = detect_gait_events(
+        t,
+        w,
+        side="left",
+        segment="thigh",
+        cfg=dataclasses.replace(EventConfig(), thigh_impact_min_sharpness=None),
+    )
+    np.testing.assert_array_equal(on.ic_s, off.ic_s)
+    # and the normative IC is 60 ms after where the jolt would have been
+    np.testing.assert_allclose(_steady(on.ic_s) - _steady(truth), 0.06, atol=0.011)
+
+
+def test_a_jolt_below_the_gate_is_not_taken() -> None:
+    # 0.05 rad/s over ~20 ms: ~2.5 rad/s^2, one per second of a 2.5 rad/s swing, below the
+    # gate of 5 per second
+    t, w, _ = _signal(0.05)
+    on = detect_gait_events(t, w, side="left", segment="thigh")
+    t0, w0, _ = _signal(0.0)
+    ref = detect_gait_events(t0, w0, side="left", segment="thigh")
+    np.testing.assert_allclose(on.ic_s, ref.ic_s, atol=0.011)
