@@ -247,6 +247,88 @@ def test_a_pelvis_that_stops_sending_is_an_error_saying_so(tmp_path) -> None:
     assert not (tmp_path / "out" / "report.json").exists()
 
 
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    k = axis / np.linalg.norm(axis)
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * kx + (1.0 - np.cos(angle)) * (kx @ kx)
+
+
+def _seated_start(tmp: Path, keep: slice = slice(None)) -> dict[str, Path]:
+    """The trial's five files with 5 s of sitting still and a 1-s sit-to-stand put before it.
+
+    Sitting: each thigh's first 5 s of standing with gravity turned 90 deg about its flexion
+    axis (the horizontal part of the principal axis of its gyroscope over 11.5-14 s, straight
+    walking), the pelvis's by 15 deg (posterior tilt on a chair), the shanks unchanged (upright
+    with the knee at 90 deg); the sit-to-stand turns gravity back over 1 s with the matching
+    rate. ``keep``: the original rows kept after it.
+    """
+    d = tmp / "in"
+    d.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for p in FIVE:
+        pre, head, rows = _split(DATA / f"{TRIAL}_{IDS[p]}.txt")
+        cols = head.split(",")
+        ia = [cols.index(f"Acc_{c}") for c in "XYZ"]
+        ig = [cols.index(f"Gyr_{c}") for c in "XYZ"]
+        a = np.array([[float(x) if x else np.nan for x in r.split(",")] for r in rows])
+        up = np.mean(a[:500][:, ia], axis=0)
+        up /= np.linalg.norm(up)
+        g = a[1150:1400][:, ig]
+        axis = np.linalg.svd(g - g.mean(axis=0))[2][0]
+        axis -= (axis @ up) * up
+        angle = {"thigh_l": np.pi / 2, "thigh_r": np.pi / 2, "pelvis": np.radians(15.0)}
+        ang = angle.get(p, 0.0)
+        seat = a[:500].copy()
+        seat[:, ia] = seat[:, ia] @ _rotation(axis, ang).T
+        rise = a[:100].copy()
+        for k in range(100):
+            rise[k, ia] = a[k, ia] @ _rotation(axis, ang * (1.0 - (k + 1) / 101.0)).T
+            rise[k, ig] = a[k, ig] - axis * ang  # 1 s of turning back at ang rad/s
+        new = np.vstack([seat, rise, a[keep]])
+        new[:, 0] = np.arange(len(new)) + a[0, 0] - 600
+        text = [
+            ",".join(
+                "" if np.isnan(v) else (str(int(v)) if j == 0 else f"{v:.6f}")
+                for j, v in enumerate(r)
+            )
+            for r in new
+        ]
+        dst = d / f"{p}.txt"
+        dst.write_text("\n".join([*pre, head, *text, ""]), encoding="utf-8")
+        out[p] = dst
+    return out
+
+
+def test_a_seated_start_is_passed_over_for_the_standing(base, tmp_path) -> None:
+    """Before: the first still period calibrated whatever the posture: with 5 s of sitting
+    before the trial, thigh_l was dropped ("flexion axis ambiguous", ratio 1.42), the right hip
+    was flagged as on the other leg and its numbers were garbage; with a slightly different
+    sitting the whole analysis was refused the same way. Now a still period whose thighs lie
+    > 40 deg from their walking posture (here 75 / 77 deg) is passed over, said in the summary,
+    and the standing after it calibrates: the unmodified trial's strides and excursions."""
+    res = _ok(_run(tmp_path, _seated_start(tmp_path)))
+    warn = res["report"]["quality"]["segment_calibration"]["warnings"]
+    assert any("is not standing" in w and "seated or lying" in w for w in warn), warn
+    shift = 6.0  # 600 rows before the trial's first
+    mine = {(s, f"{float(t) - shift:.4f}"): v for (s, t), v in _excursions(res).items()}
+    ref = {(s, f"{float(t):.4f}"): v for (s, t), v in _excursions(base).items()}
+    assert set(mine) == set(ref)
+    assert max(abs(mine[k] - ref[k]) for k in ref) < 0.5
+
+
+def test_a_seated_start_without_standing_is_a_clear_error(tmp_path) -> None:
+    """Sitting, sit-to-stand, then walking from 10.6 s to 20 s: no still period is standing.
+    Before: calibrated on the chair (exit 0): both thighs "on the other leg" and an asymmetry
+    flag of -6.3 deg made of it; now an error that
+    says the still periods are not standing and what the subject must do."""
+    res = _run(tmp_path, _seated_start(tmp_path, slice(1060, 2000)))
+    err = res["analyze"].stderr
+    assert res["analyze"].returncode != 0 and "Traceback" not in err
+    assert "no standing still period" in err
+    assert "stand still for at least 2 s" in err
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
 def test_left_and_right_thigh_files_swapped_are_flagged(base, tmp_path) -> None:
     """Before: swapped thigh files gave plausible numbers (20.5 / 23.8 deg) with no word. With
     shank events, each side's peak hip flexion sits half a stride from its initial contacts

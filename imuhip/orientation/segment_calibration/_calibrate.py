@@ -75,11 +75,13 @@ def calibrate_segments(
     if "pelvis" not in ori.q_world_sensor:
         raise CalibrationError("segment calibration needs a pelvis sensor")
     n = len(ori.t_s)
-    static = static_window if static_window is not None else _static_window(ori, cfg)
+    warnings: list[str] = []
+    skipped: list[str] = []
+    static = static_window if static_window is not None else _static_window(ori, cfg, skipped)
     if not (0 <= static[0] < static[1] <= n):
         raise ValueError(f"static_window {static} outside the session (0, {n})")
+    warnings.extend(f"static window: fallback: {s}" for s in skipped)
     quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
-    warnings: list[str] = []
     dropped: dict[str, str] = {}
 
     # ---- 1. vertical axis from gravity, and the still check ----------------------------------
@@ -216,20 +218,20 @@ def _raise_if_required_dropped(ori: OrientationSession, dropped: dict[str, str],
         raise CalibrationError(f"{reasons}: {redo}")
 
 
-def _static_window(ori: OrientationSession, cfg: SegmentCalConfig) -> Window:
+def _static_window(ori: OrientationSession, cfg: SegmentCalConfig, skipped: list[str]) -> Window:
     """:func:`find_static_window` over all sensors, else over the pelvis and thighs only.
 
     An optional sensor that never keeps still (loose, or dangling) must not hide the standing
     start; it is then checked (and dropped) by the still check of step 1.
     """
     try:
-        return find_static_window(ori, cfg)
+        return find_static_window(ori, cfg, skipped)
     except CalibrationError:
         required = [p for p in ("pelvis", *_THIGHS) if p in ori.q_world_sensor]
         if len(required) == len(ori.q_world_sensor):
             raise
         sub = dataclasses.replace(ori, q_world_sensor={p: ori.q_world_sensor[p] for p in required})
-        return find_static_window(sub, cfg)
+        return find_static_window(sub, cfg, skipped)
 
 
 def _walking_axis_fallback(

@@ -34,6 +34,13 @@ class SegmentCalConfig:
         Moving standard deviation of each accelerometer axis below which a sample counts as still.
     min_static_s : float
         Shortest acceptable static window.
+    standing_max_thigh_deg : float or None
+        ``"standing"`` only: a still period is a standing pose when each thigh's gravity
+        direction in it lies within this of the thigh's mean one while moving
+        (:func:`find_static_window`). Standing with the thigh vertical is ~5-15° from the
+        walking mean (the hip is flexed ~10° on average over a stride, Perry & Burnfield 2010);
+        a hip flexed 90° on a chair, or a thigh lying flat, ~75-90°. 40° lies between, with
+        room for a stooped stance. ``None``: the first still period, whatever the posture.
     max_static_gyr_rms_rad_s : float
         Quality check: gyro RMS in the static window above this = subject moved (rejected).
     min_functional_range_rad : float
@@ -90,6 +97,7 @@ class SegmentCalConfig:
     still_gyr_rad_s: float = 0.12
     still_acc_std_m_s2: float = 0.25
     min_static_s: float = 2.0
+    standing_max_thigh_deg: float | None = 40.0
     max_static_gyr_rms_rad_s: float = 0.1
     min_functional_range_rad: float = float(np.deg2rad(15.0))
     min_axis_ratio: float = 2.0

@@ -15,7 +15,7 @@ from scipy.ndimage import uniform_filter1d
 
 from imuhip.errors import CalibrationError
 from imuhip.orientation._calib_kernels import rot_z, sq_norm_rows
-from imuhip.orientation.segment_calibration._config import SegmentCalConfig, Window, _c
+from imuhip.orientation.segment_calibration._config import FloatArray, SegmentCalConfig, Window, _c
 from imuhip.types import OrientationSession, SessionEvent
 
 __all__ = ["find_static_window", "functional_windows_from_events"]
@@ -68,12 +68,28 @@ def _still_mask(
     return still & _bridge_short_gaps(ori.valid[placement][sl], ori.rate_hz, cfg.max_bridged_gap_s)
 
 
-def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = None) -> Window:
-    """First period of at least ``cfg.min_static_s`` where every sensor is still.
+def find_static_window(
+    ori: OrientationSession,
+    cfg: SegmentCalConfig | None = None,
+    skipped: list[str] | None = None,
+) -> Window:
+    """First period of at least ``cfg.min_static_s`` where every sensor is still, standing.
 
     Only a prefix of the session is examined, growing (x4) until the first long enough still
     period is complete inside its exact part (see :func:`_still_mask`): the same window as
     over the whole session, at a fraction of the cost when the subject stands at the start.
+
+    For the standing calibration (``cfg.method == "standing"``) a still period counts only when
+    it is a standing pose: each thigh's gravity direction in it lies within
+    ``cfg.standing_max_thigh_deg`` of the thigh's mean one while it moves (walking swings the
+    thigh ±20-25° about near-vertical; sitting or lying holds it ~90° away). A recording that
+    starts seated (a timed up-and-go, a subject waiting on a chair) is then calibrated on its
+    standing, not on the chair (:func:`_posture_offsets`).
+
+    Parameters
+    ----------
+    skipped : list, optional
+        Receives one line per still period passed over as not standing.
 
     Returns
     -------
@@ -88,6 +104,9 @@ def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = N
     cfg = cfg or SegmentCalConfig()
     n = len(ori.t_s)
     need = round(cfg.min_static_s * ori.rate_hz)
+    check_posture = cfg.method == "standing" and cfg.standing_max_thigh_deg is not None
+    walking_up: dict[str, FloatArray] | None = None
+    not_standing: dict[Window, str] = {}
     pad = max(3, round(0.5 * ori.rate_hz)) + max(1, round(cfg.max_bridged_gap_s * ori.rate_hz))
     pad += 2
     length = max(4 * (need + pad), 4096)
@@ -101,11 +120,32 @@ def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = N
             if b >= exact and stop < n:
                 break  # this still period may go on past the prefix: look further
             if b - a >= need:
+                if check_posture:
+                    if walking_up is None:
+                        walking_up = _walking_up(ori, cfg)
+                    off = _posture_offsets(ori, (a, b), walking_up, cfg)
+                    if off:
+                        not_standing[(a, b)] = off
+                        continue
+                if skipped is not None:
+                    skipped.extend(
+                        f"the still period at {_span(ori, (a0, b0))} is not standing ({off}: "
+                        f"seated or lying); the standing at {_span(ori, (a, b))} calibrates"
+                        for (a0, b0), off in not_standing.items()
+                    )
                 return a, b
         else:
             if stop == n:
                 break
         length *= 4
+    if not_standing:
+        where = "; ".join(f"{_span(ori, w)}: {off}" for w, off in not_standing.items())
+        raise CalibrationError(
+            f"no standing still period: every still period of {cfg.min_static_s:g} s holds a "
+            f"thigh far from its walking posture (> {cfg.standing_max_thigh_deg:g} deg; {where}): "
+            f"seated or lying, not standing. The standing calibration needs the subject to stand "
+            f"still for at least {cfg.min_static_s:g} s, before or after walking"
+        )
     never = [
         p
         for p in sorted(ori.q_world_sensor)
@@ -117,6 +157,68 @@ def find_static_window(ori: OrientationSession, cfg: SegmentCalConfig | None = N
         f"({', '.join(sorted(ori.q_world_sensor))}) are still{which}: stand still for at least "
         f"{cfg.min_static_s:g} s at the start of the recording"
     )
+
+
+def _span(ori: OrientationSession, win: Window) -> str:
+    """``"0.0–4.7 s"``: a window in session seconds (a clock that starts a few ms before 0
+    reads 0.0, not -0.0)."""
+
+    def sec(i: int) -> float:
+        x = float(ori.t_s[i])
+        return 0.0 if -0.05 < x < 0.0 else x
+
+    return f"{sec(win[0]):.1f}–{sec(win[1] - 1):.1f} s"
+
+
+def _walking_up(ori: OrientationSession, cfg: SegmentCalConfig) -> dict[str, FloatArray]:
+    """Each thigh's mean gravity direction (sensor frame, unit) while it moves.
+
+    Moving: the thigh's gyro norm averaged over ``walking_window_s`` above
+    ``walking_gyr_rms_rad_s`` (the walking window's rule). Over whole strides the specific force
+    averages to gravity in the thigh's mean attitude (the linear and centripetal parts are
+    ~0.1 g and oscillate). Thighs without a gyroscope or accelerometer, or that move less than
+    ``min_movement_s``, are left out (their posture is not judged).
+    """
+    out: dict[str, FloatArray] = {}
+    n_win = max(3, round(cfg.walking_window_s * ori.rate_hz))
+    for p in ("thigh_l", "thigh_r"):
+        gyr = ori.gyr_rad_s.get(p)
+        acc = ori.acc_m_s2.get(p)
+        if gyr is None or acc is None or p not in ori.q_world_sensor:
+            continue
+        ok = np.asarray(ori.valid[p], bool) & np.all(np.isfinite(acc), axis=1)
+        gn = uniform_filter1d(np.nan_to_num(np.linalg.norm(gyr, axis=1)), n_win, mode="nearest")
+        moving = ok & (gn > cfg.walking_gyr_rms_rad_s)
+        if np.count_nonzero(moving) < cfg.min_movement_s * ori.rate_hz:
+            continue
+        m = np.mean(acc[moving], axis=0)
+        norm = float(np.linalg.norm(m))
+        if norm > 1.0:
+            out[p] = m / norm
+    return out
+
+
+def _posture_offsets(
+    ori: OrientationSession, win: Window, walking_up: dict[str, FloatArray], cfg: SegmentCalConfig
+) -> str:
+    """The thighs held more than ``standing_max_thigh_deg`` from their walking posture in
+    ``win`` (``"thigh_l 88 deg"``, ...), or ``""`` when the still period is a standing pose."""
+    far = []
+    for p, up_walk in walking_up.items():
+        sl = slice(*win)
+        ok = np.asarray(ori.valid[p][sl], bool)
+        acc = ori.acc_m_s2[p][sl][ok]
+        if not len(acc):
+            continue
+        m = np.mean(acc, axis=0)
+        norm = float(np.linalg.norm(m))
+        if not norm > 1.0:
+            continue
+        ang = float(np.degrees(np.arccos(np.clip(np.dot(m / norm, up_walk), -1.0, 1.0))))
+        assert cfg.standing_max_thigh_deg is not None
+        if ang > cfg.standing_max_thigh_deg:
+            far.append(f"{p} {ang:.0f} deg")
+    return ", ".join(far)
 
 
 def functional_windows_from_events(
