@@ -106,7 +106,10 @@ class LiveHips:
     ) -> None:
         self.rate_hz = float(rate_hz)
         self.stores = {p: _Store() for p in placements}
-        self.seg_cfg = seg_cfg or SegmentCalConfig()
+        # live waits for a standing still period, as the protocol asks, rather than taking the
+        # walking posture after the first seconds of walking: an offline run of the same
+        # session would find the standing later and read flexion ~10 deg apart from the screen
+        self.seg_cfg = seg_cfg or SegmentCalConfig(walking_posture_fallback=False)
         self.hcfg = heading.HeadingConfig()
         self.win = max(2, round(self.hcfg.window_s * self.rate_hz))
         self.hop = max(1, round(self.hcfg.hop_s * self.rate_hz))

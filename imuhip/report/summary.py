@@ -228,6 +228,13 @@ def _quality(d: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
                 + ". The analysis went on without them.",
             )
         )
+    # "static window: fallback: no standing ..." -> "static window: no standing ..."
+    fallbacks = [
+        plain_note(str(w).replace(": fallback: ", ": ", 1))
+        for w in q.get("calibration_fallbacks", [])
+    ]
+    if fallbacks:
+        banners.append(("banner-calibration", "Calibration fallback: " + "; ".join(fallbacks)))
     placement = [plain_note(str(w)) for w in q.get("placement_warnings", [])]
     if placement:
         banners.append(("banner-placement", "Sensor placement suspect: " + "; ".join(placement)))

@@ -77,15 +77,43 @@ def calibrate_segments(
     n = len(ori.t_s)
     warnings: list[str] = []
     skipped: list[str] = []
-    static = static_window if static_window is not None else _static_window(ori, cfg, skipped)
-    if not (0 <= static[0] < static[1] <= n):
-        raise ValueError(f"static_window {static} outside the session (0, {n})")
-    warnings.extend(f"static window: fallback: {s}" for s in skipped)
     quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
     dropped: dict[str, str] = {}
+    walking_posture = False
+    if static_window is not None:
+        static = static_window
+    else:
+        try:
+            static = _static_window(ori, cfg, skipped)
+        except CalibrationError as err:
+            if not (cfg.method == "standing" and cfg.walking_posture_fallback):
+                raise
+            if _thighs_stood_still(ori, cfg):
+                raise  # the subject stood; a sensor that never kept still is the problem
+            static = (0, 0)  # no standing: the walking anywhere in the session
+            walking_posture = True
+            no_standing = (
+                "no standing still period (the still ones are seated or lying)"
+                if str(err).startswith("no standing still period")
+                else f"no still period of {cfg.min_static_s:g} s"
+            )
+    if not walking_posture and not (0 <= static[0] < static[1] <= n):
+        raise ValueError(f"static_window {static} outside the session (0, {n})")
+    warnings.extend(f"static window: fallback: {s}" for s in skipped)
 
     # ---- 1. vertical axis from gravity, and the still check ----------------------------------
-    up_s = _vertical_axes(ori, static, cfg, quality, dropped)
+    if walking_posture:
+        up_s, walk_s = _walking_vertical_axes(ori, cfg, dropped, no_standing)
+        warnings.append(
+            f"static window: fallback: {no_standing}; each segment's vertical is its mean "
+            f"attitude over {walk_s:.1f} s of straight walking, so hip flexion and adduction, "
+            "pelvic tilt and obliquity and lumbar angles read from the mean walking posture, not "
+            "from standing (hip flexion ~10 deg lower); rotation excursions change little "
+            "(±10 deg of thigh calibration moves them by <= 1.6 deg on the real trial). "
+            "Stand still for 2 s before or after walking for a standing reference"
+        )
+    else:
+        up_s = _vertical_axes(ori, static, cfg, quality, dropped)
     _raise_if_required_dropped(ori, dropped, _REDO_STATIC)
 
     if cfg.method == "seated":
@@ -121,6 +149,8 @@ def calibrate_segments(
         ori, cfg, up_s, idx, windows, functional, common_heading, quality, dropped
     )
     label = "static+functional" if functional else "static+walking"
+    if walking_posture:
+        label = "walking posture+walking"
     method: dict[str, str] = {}
     idx_anterior = idx
     if functional:
@@ -216,6 +246,53 @@ def _raise_if_required_dropped(ori: OrientationSession, dropped: dict[str, str],
     if present and all(p in dropped for p in present):
         reasons = "; ".join(f"{p}: {dropped[p]}" for p in present)
         raise CalibrationError(f"{reasons}: {redo}")
+
+
+def _thighs_stood_still(ori: OrientationSession, cfg: SegmentCalConfig) -> bool:
+    """Whether the thighs alone were ever still, standing, for ``min_static_s``: then the
+    subject stood and a missing static window is a sensor's fault (loose, flapping), which the
+    walking posture must not hide."""
+    thighs = {p: q for p, q in ori.q_world_sensor.items() if p in _THIGHS}
+    if not thighs:
+        return False
+    try:
+        find_static_window(dataclasses.replace(ori, q_world_sensor=thighs), cfg)
+    except CalibrationError:
+        return False
+    return True
+
+
+def _walking_vertical_axes(
+    ori: OrientationSession, cfg: SegmentCalConfig, dropped: dict[str, str], why: str
+) -> tuple[dict[str, FloatArray], float]:
+    """Step 1 without a standing window: each sensor's up axis = its mean specific force over
+    the straight walking (whole strides: the linear and centripetal parts average out), and the
+    walking's length (s).
+
+    Raises
+    ------
+    CalibrationError
+        Less than ``min_movement_s`` of straight walking either (nothing to calibrate on).
+    """
+    idx = _index(_movement_windows(ori, (0, 0), cfg), len(ori.t_s))
+    walk_s = len(idx) / ori.rate_hz
+    if walk_s < cfg.min_movement_s:
+        raise CalibrationError(
+            f"{why}, and {walk_s:.1f} s of straight walking (< {cfg.min_movement_s:g} s) to take "
+            f"the posture from: stand still for at least {cfg.min_static_s:g} s and walk "
+            f"straight for at least {cfg.min_movement_s:g} s"
+        )
+    up_s: dict[str, FloatArray] = {}
+    for p in ori.q_world_sensor:
+        ok = np.asarray(ori.valid[p], bool)[idx]
+        acc = ori.acc_m_s2[p][idx][ok]
+        mean = np.mean(acc, axis=0) if len(acc) else np.full(3, np.nan)
+        norm = float(np.linalg.norm(mean))
+        if not (np.isfinite(norm) and norm > 1.0):
+            dropped[p] = f"no gravity during the walking (mean specific force {norm:.2f} m/s2)"
+            continue
+        up_s[p] = mean / norm
+    return up_s, walk_s
 
 
 def _static_window(ori: OrientationSession, cfg: SegmentCalConfig, skipped: list[str]) -> Window:

@@ -41,6 +41,12 @@ class SegmentCalConfig:
         walking mean (the hip is flexed ~10° on average over a stride, Perry & Burnfield 2010);
         a hip flexed 90° on a chair, or a thigh lying flat, ~75-90°. 40° lies between, with
         room for a stooped stance. ``None``: the first still period, whatever the posture.
+    walking_posture_fallback : bool
+        ``"standing"`` only: when no standing still period exists (a timed up-and-go that
+        starts seated, a recording of walking only), each segment's vertical is taken from its
+        mean attitude over the straight walking instead, with a warning that flexion,
+        adduction, tilt and obliquity then read from the mean walking posture. ``False``: an
+        error, as for a missing standing still period before.
     max_static_gyr_rms_rad_s : float
         Quality check: gyro RMS in the static window above this = subject moved (rejected).
     min_functional_range_rad : float
@@ -98,6 +104,7 @@ class SegmentCalConfig:
     still_acc_std_m_s2: float = 0.25
     min_static_s: float = 2.0
     standing_max_thigh_deg: float | None = 40.0
+    walking_posture_fallback: bool = True
     max_static_gyr_rms_rad_s: float = 0.1
     min_functional_range_rad: float = float(np.deg2rad(15.0))
     min_axis_ratio: float = 2.0
