@@ -178,18 +178,24 @@ def _walking_up(ori: OrientationSession, cfg: SegmentCalConfig) -> dict[str, Flo
     averages to gravity in the thigh's mean attitude (the linear and centripetal parts are
     ~0.1 g and oscillate). Thighs without a gyroscope or accelerometer, or that move less than
     ``min_movement_s``, are left out (their posture is not judged).
+
+    Read at ~25 Hz (every k-th sample): a mean over strides needs no more, and a 1-hour 200 Hz
+    session then costs ~10 ms instead of ~0.1 s.
     """
     out: dict[str, FloatArray] = {}
-    n_win = max(3, round(cfg.walking_window_s * ori.rate_hz))
+    step = max(1, int(ori.rate_hz // 25.0))
+    rate = ori.rate_hz / step
+    n_win = max(3, round(cfg.walking_window_s * rate))
     for p in ("thigh_l", "thigh_r"):
         gyr = ori.gyr_rad_s.get(p)
         acc = ori.acc_m_s2.get(p)
         if gyr is None or acc is None or p not in ori.q_world_sensor:
             continue
-        ok = np.asarray(ori.valid[p], bool) & np.all(np.isfinite(acc), axis=1)
+        gyr, acc = gyr[::step], acc[::step]
+        ok = np.asarray(ori.valid[p][::step], bool) & np.all(np.isfinite(acc), axis=1)
         gn = uniform_filter1d(np.nan_to_num(np.linalg.norm(gyr, axis=1)), n_win, mode="nearest")
         moving = ok & (gn > cfg.walking_gyr_rms_rad_s)
-        if np.count_nonzero(moving) < cfg.min_movement_s * ori.rate_hz:
+        if np.count_nonzero(moving) < cfg.min_movement_s * rate:
             continue
         m = np.mean(acc[moving], axis=0)
         norm = float(np.linalg.norm(m))
