@@ -14,7 +14,9 @@ generator of their own, and scaled so that the long-axis (j = Y) component has e
 ``Realism.sta_deg(placement)`` over steady walking, and each other axis
 ``sta_off_axis_ratio`` of it. The ringing is a damped 12 Hz oscillation (time constant 40 ms)
 after each heel strike of the side, ``sta_impact_deg_per_g`` per g of the heel-strike peak
-(soft-tissue vibration, Wakeling & Nigg 2001, J Appl Physiol 90:412–420). Standing is
+(soft-tissue vibration, Wakeling & Nigg 2001, J Appl Physiol 90:412–420); on the thighs also a
+damped 7 Hz sagittal jolt, extension first (``thigh_jolt_deg_per_g``; the real thighs'
+heel-strike V, :mod:`imuhip.sim.realism`). Standing is
 artefact-free (drivers at their standing values), so a standing calibration sees the bone.
 
 The truth (segment orientations, joint angles) never contains the artefact; the sensor's true
@@ -40,7 +42,10 @@ __all__ = ["SoftTissue", "draw_misalignment"]
 RING_HZ: Final = 12.0
 RING_TAU_S: Final = 0.04
 RING_ONSET_S: Final = 0.004
+JOLT_HZ: Final = 7.0
+JOLT_TAU_S: Final = 0.1
 _LONG: Final = 1  # segment Y
+_FLEX: Final = 2  # segment Z: + flexes the segment
 
 
 def _side(placement: str) -> str:
@@ -71,6 +76,7 @@ class SoftTissue:
     standing: FloatArray  # (D,) driver values at activation 0
     impact_times_s: FloatArray  # heel strikes of the side, simulation s
     impact_amp_rad: FloatArray  # ringing amplitude per heel strike, rad (about the long axis)
+    jolt_amp_rad: FloatArray | None = None  # thighs: sagittal jolt per heel strike, rad
 
     @classmethod
     def draw(
@@ -96,7 +102,10 @@ class SoftTissue:
         w = w * (target / np.maximum(raw_rms, 1e-12))[:, None]
         t_k, g_k = body.impacts[_side(placement)]
         amp = realism.sta_impact_deg_per_g * DEG * g_k * rng.choice([-1.0, 1.0], len(g_k))
-        return cls(placement, w, standing, t_k, amp)
+        jolt = None
+        if placement.startswith("thigh") and realism.thigh_jolt_deg_per_g > 0:
+            jolt = realism.thigh_jolt_deg_per_g * DEG * g_k
+        return cls(placement, w, standing, t_k, amp, jolt)
 
     def rotvec(self, st: BodyState) -> FloatArray:
         """Rotation vector of the sensor against its bone, segment frame, ``(N, 3)`` rad."""
@@ -113,6 +122,14 @@ class SoftTissue:
                 * np.sin(2 * np.pi * RING_HZ * np.maximum(dt, 0.0))
             )
             v[:, _LONG] += np.sum(np.where(ok, ring * self.impact_amp_rad[jj], 0.0), axis=1)
+            if self.jolt_amp_rad is not None:
+                tp = np.maximum(dt, 0.0)
+                jolt = (
+                    ndtr(dt / RING_ONSET_S)
+                    * np.exp(-tp / JOLT_TAU_S)
+                    * np.sin(2 * np.pi * JOLT_HZ * tp)
+                )  # extension first: the rate falls at the heel strike, then rebounds
+                v[:, _FLEX] -= np.sum(np.where(ok, jolt * self.jolt_amp_rad[jj], 0.0), axis=1)
         return np.asarray(v, dtype=np.float64)
 
 

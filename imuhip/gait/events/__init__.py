@@ -43,7 +43,7 @@ the distal end forward, so the swing phase is a large positive bump on both side
   cycle, 25-35 ms) is the expected error of this path. On real legs the heel strike jolts the
   thigh (a sharp fall and rebound of its angular velocity, ~50 ms each way); where that jolt is
   clear, the IC is moved to its onset (:func:`_thigh_impact_ics`, ``thigh_impact_*``): on the
-  real trials (``docs/validation.md``) this takes the thigh ICs from 18-60 ms to 10-30 ms of
+  real trials (``docs/validation.md``) this takes the thigh ICs from 18-60 ms to 15-30 ms of
   the foot sensors' (median per side). The first step out of standing has no
   maximal inclination before its contact (the thigh starts from the standing posture and swings
   forward slowly, with a fraction of the steady excursion, while the mean posture ramps to the

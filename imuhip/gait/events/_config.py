@@ -100,6 +100,13 @@ class EventConfig:
         Half-width of the second difference that locates the contact of a first step when it
         shows as a shoulder rather than a local maximum (~ the time scale of the 8 Hz
         low-pass, 1/(4 x 8 Hz)).
+    thigh_swing_min_width_s : float or None
+        Thigh rule: a swing peak must be at least this wide at half its prominence
+        (``scipy.signal.find_peaks`` ``width``). A swing's forward rotation lasts ~0.3-0.6 s
+        at half height (real trials: 0.16-0.61 s); the rebound after a heel strike's jolt and
+        the wiggles of a turn make peaks of 0.08-0.12 s, which the thigh rule took for swings
+        (then the 0.7-s constraint dropped them, or a first step was lost). ``None``: no
+        width limit.
     thigh_impact_min_sharpness : float or None
         Thigh rule: the normative IC is moved to the heel strike's jolt in the thigh's
         angular velocity (:func:`_thigh_impact_ics`: a sharp V, a fall and a rebound of ~1-2
@@ -107,7 +114,7 @@ class EventConfig:
         ``thigh_impact_search_s`` after it is at least this many times the swing's peak rate
         per second (the jolt scales with walking speed). On the real gaittoolbox and OpenSense
         trials the heel strikes' V reach 5-37 (median ~20) times the swing peak per second,
-        weak first and last steps and turning steps 3-4; the simulator's legs, which have no
+        weak first and last steps and turning steps 3-4; the clean simulator's legs, which have no
         such jolt, 0-4. ``None``: off (normative phases only).
     thigh_impact_search_s : float
         How long after maximal thigh inclination the jolt is searched: the contact follows it
@@ -163,6 +170,7 @@ class EventConfig:
     minima_lowpass_hz: float | None = 30.0
     thigh_first_step_min_frac: float | None = 0.1
     thigh_first_step_shoulder_s: float = 0.03
+    thigh_swing_min_width_s: float | None = 0.14
     thigh_impact_min_sharpness: float | None = 5.0
     thigh_impact_search_s: float = 0.45
     thigh_impact_half_s: float = 0.1

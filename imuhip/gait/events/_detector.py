@@ -89,7 +89,10 @@ def detect_gait_events(
             wm = -wm
     min_peak = cfg.swing_peak_min_rad_s * (1.0 if segment == "shank" else 0.5)
     dist = max(1, int(0.6 * cfg.min_stride_s * rate_hz))
-    peaks, _ = find_peaks(wf, height=min_peak, distance=dist, prominence=min_peak)
+    width = None
+    if segment == "thigh" and cfg.thigh_swing_min_width_s is not None:
+        width = cfg.thigh_swing_min_width_s * rate_hz  # a swing, not a jolt's rebound
+    peaks, _ = find_peaks(wf, height=min_peak, distance=dist, prominence=min_peak, width=width)
     if segment == "shank":
         # the thigh rule's zero crossings are shifted while the posture ramps from standing to
         # walking, so a weak bout-end thigh swing gives a wrong IC: shank only

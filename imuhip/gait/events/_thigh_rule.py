@@ -75,7 +75,7 @@ def _thigh_impact_ics(
     normative IC stays.
 
     Measured against the foot sensors' contacts (``docs/validation.md``, gaittoolbox and
-    OpenSense trials): the normative ICs lie 18-60 ms from them (median per side), these 10-25 ms.
+    OpenSense trials): the normative ICs lie 18-60 ms from them (median per side), these 15-30 ms.
     """
     n = len(wm)
     if n < 5 or not len(ic_norm):

@@ -380,8 +380,9 @@ def _longest_false_run(ok):
 
 def _strides_one_at_a_time(events, t_s, valid, heading_rad, cfg):
     """``segment_strides`` as its docstring states it, one stride after the other: the first
-    toe-off inside, the heading change, the exclusion priority gap > standing > too_short >
-    turning > no_toe_off, then outliers against the median valid stride time."""
+    toe-off inside, the heading change, the exclusion priority gap > standing (longer than
+    ``max_stride_s`` or starting at a bout's first contact) > too_short > turning > no_toe_off,
+    then outliers against the median valid stride time."""
     ic = np.sort(events.ic_s)
     to = np.sort(events.to_s)
     rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
@@ -400,8 +401,8 @@ def _strides_one_at_a_time(events, t_s, valid, heading_rad, cfg):
         reason = None
         if i1 <= i0 or _longest_false_run(valid[i0:i1]) > max_gap_n:
             reason = "gap"
-        elif b - a > cfg.max_stride_s:
-            reason = "standing"
+        elif b - a > cfg.max_stride_s or a in set(events.bout_start_ic_s):
+            reason = "standing"  # a stop, or gait initiation (the first step out of standing)
         elif b - a < cfg.min_stride_s:
             reason = "too_short"
         elif abs(dh) > cfg.turn_max_deg:

@@ -72,3 +72,25 @@ def test_a_jolt_below_the_gate_is_not_taken() -> None:
     t0, w0, _ = _signal(0.0)
     ref = detect_gait_events(t0, w0, side="left", segment="thigh")
     np.testing.assert_allclose(on.ic_s, ref.ic_s, atol=0.011)
+
+
+def test_a_narrow_spike_is_not_a_swing() -> None:
+    """A 3 rad/s spike with sigma 12 ms (a knock on the sensor; a jolt's rebound on a weak
+    step) in 5 s of standing before the walk is not a swing peak: after the 8 Hz low-pass it is
+    ~0.07 s wide at half prominence, a swing >= 0.14 s. Without the width limit it is taken
+    for a swing and an IC is made of it (at 2.89 s)."""
+    t, w, _ = _signal(1.5)
+    w = np.where(t < 5.0, 0.0, w)  # standing, then walking
+    w = w + 3.0 * np.exp(-0.5 * ((t - 2.5) / 0.012) ** 2)
+    on = detect_gait_events(t, w, side="left", segment="thigh")
+    off = detect_gait_events(
+        t,
+        w,
+        side="left",
+        segment="thigh",
+        cfg=dataclasses.replace(EventConfig(), thigh_swing_min_width_s=None),
+    )
+    # the sine's swing peaks (T/4 + k T) and nothing in the standing
+    np.testing.assert_allclose(on.swing_peak_s[:4], [5.1, 6.3, 7.5, 8.7], atol=0.05)
+    assert on.ic_s.min() > 5.0
+    assert abs(off.swing_peak_s[0] - 2.5) < 0.05 and off.ic_s.min() < 5.0

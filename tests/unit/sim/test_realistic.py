@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -70,6 +72,36 @@ def test_artefact_moves_the_sensor_never_the_truth(walkway) -> None:
     )
     for side in ("left", "right"):
         np.testing.assert_array_equal(walkway.truth.hip_deg[side], bone.truth.hip_deg[side])
+
+
+def test_thigh_jolts_in_extension_at_each_heel_strike(walkway) -> None:
+    """The thigh sensor's sagittal jolt (``thigh_jolt_deg_per_g``): nothing before a heel
+    strike, extension first after it (-A e^(-t/0.1 s) sin(2 pi 7 Hz t), A = 1 deg per g of the
+    strike's peak, ~2 g), gone half a second later; the bone is unchanged."""
+    p = walkway.params
+    assert p.realism is not None and p.realism.thigh_jolt_deg_per_g == 1.0
+    still = simulate_session(
+        SimParams(**{**p.to_dict(), "realism": replace(p.realism, thigh_jolt_deg_per_g=0.0)})
+    )
+    tr = walkway.truth
+    jolt = _sta_rotvec_deg(tr, "thigh_l")[:, 2] - _sta_rotvec_deg(still.truth, "thigh_l")[:, 2]
+    ics = np.asarray(tr.ic_s["left"])
+    ics = ics[(ics > tr.t_s[0] + 1.0) & (ics < tr.t_s[-1] - 1.0)]
+    assert len(ics) > 10
+    at = lambda s: np.interp(s, tr.t_s, jolt)  # noqa: E731
+    # a quarter period after the strike: -A e^(-0.036/0.1) ~ -0.70 A, A ~ 1.4-2.6 deg
+    assert np.all(at(ics + 0.036) < -0.8) and np.all(at(ics + 0.036) > -2.5), at(ics + 0.036)
+    assert np.all(np.abs(at(ics - 0.02)) < 0.05)
+    assert np.all(np.abs(at(ics + 0.5)) < 0.05)
+    np.testing.assert_array_equal(tr.hip_deg["left"], still.truth.hip_deg["left"])
+    assert (
+        np.max(
+            np.abs(
+                _sta_rotvec_deg(tr, "shank_l")[:, 2] - _sta_rotvec_deg(still.truth, "shank_l")[:, 2]
+            )
+        )
+        < 1e-9
+    )  # thighs only
 
 
 def test_walkway_turns_180_and_stands_at_both_ends(walkway) -> None:
