@@ -80,6 +80,7 @@ def calibrate_segments(
     quality: dict[str, dict[str, float]] = {p: {} for p in ori.q_world_sensor}
     dropped: dict[str, str] = {}
     walking_posture = False
+    no_standing = ""
     if static_window is not None:
         static = static_window
     else:
@@ -99,7 +100,8 @@ def calibrate_segments(
             )
     if not walking_posture and not (0 <= static[0] < static[1] <= n):
         raise ValueError(f"static_window {static} outside the session (0, {n})")
-    warnings.extend(f"static window: fallback: {s}" for s in skipped)
+    # (the retry over the pelvis and thighs may pass over the same still period again)
+    warnings.extend(f"static window: fallback: {s}" for s in dict.fromkeys(skipped))
 
     # ---- 1. vertical axis from gravity, and the still check ----------------------------------
     if walking_posture:
