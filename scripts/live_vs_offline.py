@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from imuhip.ingest.recording import open_recording
-from imuhip.live.processor import LiveProcessor, _feed
-from imuhip.pipeline import AnalysisConfig, analyze_recording
+from imuhip.live.processor import LiveProcessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.*
+from tests.unit.live._replay import live_angles, matched_rows
 
 
 class _FixedClock:
@@ -56,50 +57,26 @@ def _offline_clocks(path: Path) -> dict[str, object]:
     return dict(session_clocks(samples, session_t0_ns(samples), rec.events))
 
 
-def live_angles(
-    path: Path, *, offline_clock: bool = False
-) -> tuple[LiveProcessor, dict[str, dict[int, np.ndarray]], float]:
-    """Replay ``path``; live hip angles (deg) per side and grid index, and the largest delay (s)
-    between the newest grid row and the newest row with a live angle."""
-    stream = open_recording(path)
-    proc = LiveProcessor(stream.meta, fusion=True)
-    if offline_clock:
-        for p, model in _offline_clocks(path).items():
-            proc.sensors[p].clock = _FixedClock(model)  # type: ignore[assignment]
-        proc._clock_model = lambda st: st.clock.model  # type: ignore[method-assign,assignment,return-value]
-    got: dict[str, dict[int, np.ndarray]] = {"left": {}, "right": {}}
-    show = proc._show
+def compare(path: Path, *, offline_clock: bool = False) -> dict[str, dict[str, float]]:
     worst = [0.0]
 
-    def spy(updates: list) -> None:  # type: ignore[type-arg]
-        for u in updates:
-            for k, a in zip(u.k.tolist(), np.degrees(u.angles_rad), strict=True):
-                got[u.side][k] = a
-        show(updates)
+    def setup(proc: LiveProcessor) -> None:
+        if offline_clock:
+            for p, model in _offline_clocks(path).items():
+                proc.sensors[p].clock = _FixedClock(model)  # type: ignore[assignment]
+            proc._clock_model = lambda st: st.clock.model  # type: ignore[method-assign,assignment,return-value]
 
-    proc._show = spy  # type: ignore[method-assign]
-    for item in stream:
-        _feed(proc, [item])
+    def delay(proc: LiveProcessor) -> None:
+        # the newest grid row against the newest row with a live angle
         hips = proc.hips
         if hips is not None and hips.k_done is not None and hips.k_final is not None:
             worst[0] = max(worst[0], (hips.k_done - hips.k_final) / proc.rate_hz)
-    proc.finish()
-    return proc, got, worst[0]
 
-
-def compare(path: Path, *, offline_clock: bool = False) -> dict[str, dict[str, float]]:
-    proc, got, delay_s = live_angles(path, offline_clock=offline_clock)
-    res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
-    k0 = round(res.angles.t_s[0] * proc.rate_hz)
+    proc, got = live_angles(path, setup=setup, after_item=delay)
+    res, rows = matched_rows(path, proc, got)
     m = len(res.angles.t_s)
     out = {}
-    for side in ("left", "right"):
-        ks = np.array(sorted(got[side]), dtype=np.int64)
-        idx = ks - k0
-        inside = (idx >= 0) & (idx < m)
-        ks, idx = ks[inside], idx[inside]
-        live = np.array([got[side][k] for k in ks.tolist()])
-        off = np.degrees(res.angles.hip_rad[side])[idx]
+    for side, (idx, live, off) in rows.items():
         ok = res.angles.valid[idx]
         d = np.abs(live - off)[ok]
         have = np.zeros(m, bool)
@@ -113,7 +90,7 @@ def compare(path: Path, *, offline_clock: bool = False) -> dict[str, dict[str, f
             "p99_rot": float(np.percentile(d[:, 2], 99)),
             "median_rot": float(np.median(d[:, 2])),
             "missing": float(missing.sum()),
-            "delay_s": delay_s,
+            "delay_s": worst[0],
         }
     return out
 

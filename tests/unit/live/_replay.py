@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +10,27 @@ import numpy as np
 from imuhip.ingest.recording import open_recording
 from imuhip.live.hips import HipUpdate
 from imuhip.live.processor import LiveProcessor, _feed
-from imuhip.pipeline import AnalysisConfig, analyze_recording
+from imuhip.pipeline import AnalysisConfig, SessionResult, analyze_recording
 
 Angles = dict[str, dict[int, np.ndarray]]  # side -> grid row -> (flexion, adduction, rotation) deg
 
 
-def live_angles(path: Path) -> tuple[LiveProcessor, Angles]:
+def live_angles(
+    path: Path,
+    *,
+    setup: Callable[[LiveProcessor], None] | None = None,
+    after_item: Callable[[LiveProcessor], None] | None = None,
+) -> tuple[LiveProcessor, Angles]:
     """Feed the recording, item by item in file order, to a :class:`LiveProcessor` with fusion;
-    every hip angle it shows, per side and grid row, in degrees."""
+    every hip angle it shows, per side and grid row, in degrees.
+
+    ``setup`` may change the processor before the first item (``scripts/live_vs_offline.py``
+    gives it the offline clocks); ``after_item`` is called after each item.
+    """
     stream = open_recording(path)
     proc = LiveProcessor(stream.meta, fusion=True)
+    if setup is not None:
+        setup(proc)
     got: Angles = {"left": {}, "right": {}}
     show = proc._show
 
@@ -29,16 +41,19 @@ def live_angles(path: Path) -> tuple[LiveProcessor, Angles]:
         show(updates)
 
     proc._show = spy  # type: ignore[method-assign]
-    _feed(proc, stream)
+    for item in stream:
+        _feed(proc, [item])
+        if after_item is not None:
+            after_item(proc)
     proc.finish()  # the end of the session: the rows still waiting for a heading anchor
     return proc, got
 
 
-def live_minus_offline(
+def matched_rows(
     path: Path, proc: LiveProcessor, got: Angles
-) -> dict[str, tuple[int, np.ndarray]]:
-    """Per side: the live rows inside the offline grid, and ``|live - offline|`` (deg, rows x 3)
-    on those the offline analysis with the same online filter marks valid."""
+) -> tuple[SessionResult, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """The offline analysis with the same online filter, and per side the offline row index of
+    each live row inside the offline grid with its live and offline angles (deg, rows x 3)."""
     res = analyze_recording(path, AnalysisConfig(method="vqf_online"))
     k0 = round(res.angles.t_s[0] * proc.rate_hz)
     m = len(res.angles.t_s)
@@ -47,7 +62,18 @@ def live_minus_offline(
         ks = np.array(sorted(got[side]), dtype=np.int64)
         idx = ks - k0
         ks, idx = ks[(idx >= 0) & (idx < m)], idx[(idx >= 0) & (idx < m)]
-        live = np.array([got[side][k] for k in ks.tolist()])
-        off = np.degrees(res.angles.hip_rad[side])[idx]
-        out[side] = (len(ks), np.abs(live - off)[res.angles.valid[idx]])
-    return out
+        live = np.array([got[side][k] for k in ks.tolist()]).reshape(-1, 3)
+        out[side] = (idx, live, np.degrees(res.angles.hip_rad[side])[idx])
+    return res, out
+
+
+def live_minus_offline(
+    path: Path, proc: LiveProcessor, got: Angles
+) -> dict[str, tuple[int, np.ndarray]]:
+    """Per side: the live rows inside the offline grid, and ``|live - offline|`` (deg, rows x 3)
+    on those the offline analysis with the same online filter marks valid."""
+    res, rows = matched_rows(path, proc, got)
+    return {
+        side: (len(idx), np.abs(live - off)[res.angles.valid[idx]])
+        for side, (idx, live, off) in rows.items()
+    }
