@@ -304,7 +304,7 @@ def test_a_seated_start_is_passed_over_for_the_standing(base, tmp_path) -> None:
     before the trial, thigh_l was dropped ("flexion axis ambiguous", ratio 1.42), the right hip
     was flagged as on the other leg and its numbers were garbage; with a slightly different
     sitting the whole analysis was refused the same way. Now a still period whose thighs lie
-    > 40 deg from their walking posture (here 75 / 77 deg) is passed over, said in the summary,
+    > 40 deg from their walking posture (here 72 / 75 deg) is passed over, said in the summary,
     and the standing after it calibrates: the unmodified trial's strides and excursions."""
     res = _ok(_run(tmp_path, _seated_start(tmp_path)))
     warn = res["report"]["quality"]["segment_calibration"]["warnings"]

@@ -83,7 +83,8 @@ def detect_gait_events(
     # signal (sharp contact features kept, sensor noise removed), as published for the shank; the
     # swing peaks on the low-passed one
     wm = wf
-    if cfg.minima_lowpass_hz is not None:
+    wants_wm = segment == "shank" or cfg.thigh_impact_min_sharpness is not None
+    if cfg.minima_lowpass_hz is not None and wants_wm:
         wm = _lowpass(np.nan_to_num(w), rate_hz, cfg.minima_lowpass_hz)
         if inverted:
             wm = -wm

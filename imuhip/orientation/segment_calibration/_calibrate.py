@@ -26,6 +26,7 @@ from imuhip.orientation.segment_calibration._sign_cues import _sign_flexion_axes
 from imuhip.orientation.segment_calibration._windows import (
     _index,
     _movement_windows,
+    _walking_up,
     find_static_window,
 )
 from imuhip.types import OrientationSession, SegmentCalibration
@@ -267,33 +268,24 @@ def _thighs_stood_still(ori: OrientationSession, cfg: SegmentCalConfig) -> bool:
 def _walking_vertical_axes(
     ori: OrientationSession, cfg: SegmentCalConfig, dropped: dict[str, str], why: str
 ) -> tuple[dict[str, FloatArray], float]:
-    """Step 1 without a standing window: each sensor's up axis = its mean specific force over
-    the straight walking (whole strides: the linear and centripetal parts average out), and the
-    walking's length (s).
+    """Step 1 without a standing window: each sensor's up axis = its mean gravity direction over
+    the straight walking (:func:`_walking_up`), and the walking's length (s).
 
     Raises
     ------
     CalibrationError
         Less than ``min_movement_s`` of straight walking either (nothing to calibrate on).
     """
-    idx = _index(_movement_windows(ori, (0, 0), cfg), len(ori.t_s))
-    walk_s = len(idx) / ori.rate_hz
+    up_s, walk_s = _walking_up(ori, cfg, list(ori.q_world_sensor))
     if walk_s < cfg.min_movement_s:
         raise CalibrationError(
             f"{why}, and {walk_s:.1f} s of straight walking (< {cfg.min_movement_s:g} s) to take "
             f"the posture from: stand still for at least {cfg.min_static_s:g} s and walk "
             f"straight for at least {cfg.min_movement_s:g} s"
         )
-    up_s: dict[str, FloatArray] = {}
     for p in ori.q_world_sensor:
-        ok = np.asarray(ori.valid[p], bool)[idx]
-        acc = ori.acc_m_s2[p][idx][ok]
-        mean = np.mean(acc, axis=0) if len(acc) else np.full(3, np.nan)
-        norm = float(np.linalg.norm(mean))
-        if not (np.isfinite(norm) and norm > 1.0):
-            dropped[p] = f"no gravity during the walking (mean specific force {norm:.2f} m/s2)"
-            continue
-        up_s[p] = mean / norm
+        if p not in up_s:
+            dropped[p] = "no gravity during the walking (no valid accelerometer rows there)"
     return up_s, walk_s
 
 

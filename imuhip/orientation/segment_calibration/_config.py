@@ -36,10 +36,10 @@ class SegmentCalConfig:
         Shortest acceptable static window.
     standing_max_thigh_deg : float or None
         ``"standing"`` only: a still period is a standing pose when each thigh's gravity
-        direction in it lies within this of the thigh's mean one while moving
+        direction in it lies within this of the thigh's mean one over the straight walking
         (:func:`find_static_window`). Standing with the thigh vertical is ~5-15° from the
         walking mean (the hip is flexed ~10° on average over a stride, Perry & Burnfield 2010);
-        a hip flexed 90° on a chair, or a thigh lying flat, ~75-90°. 40° lies between, with
+        a hip flexed 90° on a chair, or a thigh lying flat, ~70-90°. 40° lies between, with
         room for a stooped stance. ``None``: the first still period, whatever the posture.
     walking_posture_fallback : bool
         ``"standing"`` only: when no standing still period exists (a timed up-and-go that

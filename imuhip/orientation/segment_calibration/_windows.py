@@ -81,7 +81,7 @@ def find_static_window(
 
     For the standing calibration (``cfg.method == "standing"``) a still period counts only when
     it is a standing pose: each thigh's gravity direction in it lies within
-    ``cfg.standing_max_thigh_deg`` of the thigh's mean one while it moves (walking swings the
+    ``cfg.standing_max_thigh_deg`` of its mean one over the straight walking (walking swings the
     thigh ±20-25° about near-vertical; sitting or lying holds it ~90° away). A recording that
     starts seated (a timed up-and-go, a subject waiting on a chair) is then calibrated on its
     standing, not on the chair (:func:`_posture_offsets`).
@@ -104,7 +104,7 @@ def find_static_window(
     cfg = cfg or SegmentCalConfig()
     n = len(ori.t_s)
     need = round(cfg.min_static_s * ori.rate_hz)
-    check_posture = cfg.method == "standing" and cfg.standing_max_thigh_deg is not None
+    limit_deg = cfg.standing_max_thigh_deg if cfg.method == "standing" else None
     walking_up: dict[str, FloatArray] | None = None
     not_standing: dict[Window, str] = {}
     pad = max(3, round(0.5 * ori.rate_hz)) + max(1, round(cfg.max_bridged_gap_s * ori.rate_hz))
@@ -120,10 +120,12 @@ def find_static_window(
             if b >= exact and stop < n:
                 break  # this still period may go on past the prefix: look further
             if b - a >= need:
-                if check_posture:
+                if limit_deg is not None:
                     if walking_up is None:
-                        walking_up = _walking_up(ori, cfg)
-                    off = _posture_offsets(ori, (a, b), walking_up, cfg)
+                        # judged once the thighs walked as long as a calibration needs
+                        up, walk_s = _walking_up(ori, cfg, ("thigh_l", "thigh_r"))
+                        walking_up = up if walk_s >= cfg.min_movement_s else {}
+                    off = _posture_offsets(ori, (a, b), walking_up, limit_deg)
                     if off:
                         not_standing[(a, b)] = off
                         continue
@@ -170,45 +172,41 @@ def _span(ori: OrientationSession, win: Window) -> str:
     return f"{sec(win[0]):.1f}–{sec(win[1] - 1):.1f} s"
 
 
-def _walking_up(ori: OrientationSession, cfg: SegmentCalConfig) -> dict[str, FloatArray]:
-    """Each thigh's mean gravity direction (sensor frame, unit) while it moves.
+def _walking_up(
+    ori: OrientationSession, cfg: SegmentCalConfig, placements: Sequence[str]
+) -> tuple[dict[str, FloatArray], float]:
+    """Each placement's mean gravity direction (sensor frame, unit) over the straight walking of
+    the whole session (:func:`_movement_windows`, the walking the calibration uses), and that
+    walking's length (s).
 
-    Moving: the thigh's gyro norm averaged over ``walking_window_s`` above
-    ``walking_gyr_rms_rad_s`` (the walking window's rule). Over whole strides the specific force
-    averages to gravity in the thigh's mean attitude (the linear and centripetal parts are
-    ~0.1 g and oscillate). Thighs without a gyroscope or accelerometer, or that move less than
-    ``min_movement_s``, are left out (their posture is not judged).
-
-    Read at ~25 Hz (every k-th sample): a mean over strides needs no more, and a 1-hour 200 Hz
-    session then costs ~10 ms instead of ~0.1 s.
+    Over whole strides the specific force averages to gravity in the segment's mean attitude
+    (the linear and centripetal parts are ~0.1 g and oscillate). Placements without an
+    accelerometer, valid rows in the walking, or gravity there are left out; without a thigh
+    gyroscope there is no walking to take (``({}, 0.0)``).
     """
+    if not any(ori.gyr_rad_s.get(p) is not None for p in ("thigh_l", "thigh_r")):
+        return {}, 0.0
+    idx = _index(_movement_windows(ori, (0, 0), cfg), len(ori.t_s))
     out: dict[str, FloatArray] = {}
-    step = max(1, int(ori.rate_hz // 25.0))
-    rate = ori.rate_hz / step
-    n_win = max(3, round(cfg.walking_window_s * rate))
-    for p in ("thigh_l", "thigh_r"):
-        gyr = ori.gyr_rad_s.get(p)
+    for p in placements:
         acc = ori.acc_m_s2.get(p)
-        if gyr is None or acc is None or p not in ori.q_world_sensor:
+        if acc is None or p not in ori.q_world_sensor:
             continue
-        gyr, acc = gyr[::step], acc[::step]
-        ok = np.asarray(ori.valid[p][::step], bool) & np.all(np.isfinite(acc), axis=1)
-        gn = uniform_filter1d(np.nan_to_num(np.linalg.norm(gyr, axis=1)), n_win, mode="nearest")
-        moving = ok & (gn > cfg.walking_gyr_rms_rad_s)
-        if np.count_nonzero(moving) < cfg.min_movement_s * rate:
+        rows = idx[np.asarray(ori.valid[p], bool)[idx]]
+        if not len(rows):
             continue
-        m = np.mean(acc[moving], axis=0)
+        m = np.mean(acc[rows], axis=0)
         norm = float(np.linalg.norm(m))
-        if norm > 1.0:
+        if np.isfinite(norm) and norm > 1.0:
             out[p] = m / norm
-    return out
+    return out, len(idx) / ori.rate_hz
 
 
 def _posture_offsets(
-    ori: OrientationSession, win: Window, walking_up: dict[str, FloatArray], cfg: SegmentCalConfig
+    ori: OrientationSession, win: Window, walking_up: dict[str, FloatArray], limit_deg: float
 ) -> str:
-    """The thighs held more than ``standing_max_thigh_deg`` from their walking posture in
-    ``win`` (``"thigh_l 88 deg"``, ...), or ``""`` when the still period is a standing pose."""
+    """The thighs held more than ``limit_deg`` from their walking posture in ``win``
+    (``"thigh_l 88 deg"``, ...), or ``""`` when the still period is a standing pose."""
     far = []
     for p, up_walk in walking_up.items():
         sl = slice(*win)
@@ -221,8 +219,7 @@ def _posture_offsets(
         if not norm > 1.0:
             continue
         ang = float(np.degrees(np.arccos(np.clip(np.dot(m / norm, up_walk), -1.0, 1.0))))
-        assert cfg.standing_max_thigh_deg is not None
-        if ang > cfg.standing_max_thigh_deg:
+        if ang > limit_deg:
             far.append(f"{p} {ang:.0f} deg")
     return ", ".join(far)
 
@@ -288,7 +285,8 @@ def _movement_windows(
         assert g is not None
         sq = np.empty(n)
         sq_norm_rows(_c(g), sq)  # = np.sum(g * g, axis=1), one pass
-        rms = np.sqrt(uniform_filter1d(sq, size, mode="nearest"))
+        # a running mean of squares can round a hair below 0 after a run of zeros
+        rms = np.sqrt(np.maximum(uniform_filter1d(sq, size, mode="nearest"), 0.0))
         has = _bridge_short_gaps(ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s)
         moving &= (rms > cfg.walking_gyr_rms_rad_s) | ~has
         any_data |= has
