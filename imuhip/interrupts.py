@@ -9,12 +9,18 @@ module. :func:`noted_interrupts` notes Ctrl-C there instead; the command answers
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["noted_interrupts"]
+TYPE_CHECKING = False  # not typing's: this module loads before the CLI (imuhip._launch)
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["interrupt_event", "noted_interrupts"]
 
 
 @contextmanager
@@ -41,3 +47,19 @@ def noted_interrupts(*, raise_at_end: bool = True) -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
     if hit.is_set() and raise_at_end:
         raise KeyboardInterrupt
+
+
+def interrupt_event(noted: threading.Event) -> asyncio.Event:
+    """In a running event loop: an event set by Ctrl-C (SIGINT) or SIGTERM (where the loop can
+    take signals), or at once if Ctrl-C came before, while ``noted`` watched
+    (``imuhip live`` and ``rom-test --live`` stop their session on it)."""
+    import asyncio  # only the commands with a loop need it, not the start-up
+
+    ev = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, ev.set)
+        loop.add_signal_handler(signal.SIGTERM, ev.set)
+    if noted.is_set():
+        ev.set()
+    return ev

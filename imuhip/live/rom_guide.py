@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from imuhip.errors import ImuhipError, OptionError
+from imuhip.interrupts import interrupt_event, noted_interrupts
 from imuhip.sim.rom import RomPhase, RomSimParams, rom_schedule
 from imuhip.types import SessionEvent
 
@@ -208,8 +208,6 @@ def run_guided_rom_test(args: argparse.Namespace) -> Path:
             f"{raw} exists (the recording of an interrupted test): move it away, "
             "or use --overwrite to replace it"
         )
-    from imuhip.interrupts import noted_interrupts
-
     try:
         # Ctrl-C from here on stops the session cleanly and keeps its recording, never inside an
         # import or the loop's set-up
@@ -252,7 +250,7 @@ async def _session(
     interactive: bool,
     noted: threading.Event,
 ) -> GuideResult:
-    interrupted = _interrupt_event(noted)
+    interrupted = interrupt_event(noted)
     from imuhip.live.session import LiveConfig, run_live
     from imuhip.sources.ble import StreamConfig
 
@@ -324,19 +322,6 @@ async def _session(
         )
     )
     return res
-
-
-def _interrupt_event(noted: threading.Event) -> asyncio.Event:
-    """An event set by Ctrl-C (SIGINT) or SIGTERM while the test runs (where the loop can), or
-    at once if Ctrl-C came before the loop's handler (``noted``)."""
-    ev = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, ev.set)
-        loop.add_signal_handler(signal.SIGTERM, ev.set)
-    if noted.is_set():
-        ev.set()
-    return ev
 
 
 async def _finish(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -88,13 +86,9 @@ def _out_path(text: str) -> Path:
 
 
 async def _session(args: argparse.Namespace, out: Path, noted: threading.Event) -> Any:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    if noted.is_set():  # Ctrl-C before the loop's handler: stop at once
-        stop.set()
+    from imuhip.interrupts import interrupt_event
+
+    stop = interrupt_event(noted)  # Ctrl-C / SIGTERM, or one noted before the loop: stop
     from imuhip.live.session import LiveConfig, run_live
     from imuhip.live.view import LiveView
     from imuhip.sources.ble import StreamConfig
