@@ -287,7 +287,7 @@ def thigh_events(
     max_stride_s: float,
     ic_frac: float,
     to_frac: float,
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, IntArray]:
     """Initial contacts and toe-offs of the thigh rule (``imuhip.gait.events`` module docstring).
 
     Per swing peak ``p``: IC = the + to - zero crossing after ``p`` (linear sub-sample time)
@@ -297,11 +297,15 @@ def thigh_events(
     Returns
     -------
     ic_s, to_s : float64 arrays
+    ic_zc : int64 array
+        Per IC, the grid index of its zero crossing (maximal inclination: the first sample
+        ``<= 0`` after the swing peak), where the heel-strike search starts.
     """
     n = len(wf)
     npk = len(peaks)
     ic = np.empty(npk)
     to = np.empty(npk)
+    ic_zc = np.empty(npk, dtype=np.int64)
     n_ic = 0
     n_to = 0
     for k in range(npk):
@@ -317,6 +321,7 @@ def thigh_events(
         if zc >= 0:
             t_zc = _interp2(0.0, wf[zc], wf[zc - 1], t_s[zc], t_s[zc - 1])
             ic[n_ic] = t_zc + ic_frac * period
+            ic_zc[n_ic] = zc
             n_ic += 1
         lo = max(prv + 1, p - int(0.5 * period * rate_hz), 0)
         if p - lo < 3:
@@ -331,7 +336,7 @@ def thigh_events(
         t_zc = _interp2(0.0, wf[zc], wf[zc + 1], t_s[zc], t_s[zc + 1])
         to[n_to] = t_zc + to_frac * period
         n_to += 1
-    return ic[:n_ic].copy(), to[:n_to].copy()
+    return ic[:n_ic].copy(), to[:n_to].copy(), ic_zc[:n_ic].copy()
 
 
 @jit
@@ -340,7 +345,7 @@ def thigh_impact_ics(
     wf: FloatArray,
     wm: FloatArray,
     dm: FloatArray,
-    ic_idx: IntArray,
+    zc_idx: IntArray,
     ic_s: FloatArray,
     h: int,
     span: int,
@@ -349,18 +354,16 @@ def thigh_impact_ics(
 ) -> FloatArray:
     """The heel-strike jolt search of :func:`imuhip.gait.events._thigh_rule._thigh_impact_ics`.
 
-    ``ic_idx`` are the grid indices of the normative ICs ``ic_s`` (``searchsorted``), ``dm``
-    the gradient of ``wm``; ``h`` and ``span`` in samples. Returns the ICs, each moved to the
-    steepest fall into the sharpest V when that V passes the gate, else unchanged (unsorted).
+    ``zc_idx`` are the grid indices of the normative ICs' zero crossings (maximal inclination,
+    from :func:`thigh_events`), ``dm`` the gradient of ``wm``; ``h`` and ``span`` in samples.
+    Returns the ICs ``ic_s``, each moved to the steepest fall into the sharpest V when that V
+    passes the gate, else unchanged (unsorted).
     """
     n = len(wm)
     out = ic_s.copy()
-    for j in range(len(ic_idx)):
-        i = min(ic_idx[j], n - 1)
-        z = i
-        while z > 0 and not (wf[z - 1] > 0.0 and wf[z] <= 0.0):
-            z -= 1
-        if z == 0:
+    for j in range(len(zc_idx)):
+        z = min(zc_idx[j], n - 1)
+        if z <= 0:
             continue
         top = -np.inf
         for q in range(max(0, z - span), z):

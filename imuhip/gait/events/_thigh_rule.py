@@ -32,7 +32,7 @@ def _thigh_events(
     (:func:`_thigh_bout_start_ics`) are also among the initial contacts.
     """
     # the thigh rule's per-peak loop, compiled (same decisions and arithmetic)
-    ic_a, to_a = _kg.thigh_events(
+    ic_a, to_a, ic_zc = _kg.thigh_events(
         t_s,
         np.ascontiguousarray(wf),
         np.asarray(peaks, dtype=np.int64),
@@ -43,7 +43,7 @@ def _thigh_events(
         cfg.thigh_to_offset_frac,
     )
     if cfg.thigh_impact_min_sharpness is not None:
-        ic_a = _thigh_impact_ics(t_s, wf, wm, ic_a, rate_hz, cfg)
+        ic_a = _thigh_impact_ics(t_s, wf, wm, ic_a, ic_zc, rate_hz, cfg)
     first = _thigh_bout_start_ics(t_s, wf, peaks, rate_hz, cfg)
     if len(first):
         ic_a = np.sort(np.concatenate([ic_a, first]))
@@ -55,6 +55,7 @@ def _thigh_impact_ics(
     wf: FloatArray,
     wm: FloatArray,
     ic_norm: FloatArray,
+    zc_idx: npt.NDArray[np.int64],
     rate_hz: float,
     cfg: EventConfig,
 ) -> FloatArray:
@@ -65,17 +66,19 @@ def _thigh_impact_ics(
     is sharper than anything else between maximal thigh inclination and mid-stance (the
     terminal-swing deceleration before it and the loading response after it take ~100 ms on
     either side). For each normative IC, the V is searched on ``wm`` (the lightly filtered
-    signal, so the jolt is not smeared) from the maximal inclination before it (the + to -
-    zero crossing of ``wf``) for ``thigh_impact_search_s``: every local minimum, its highest
-    point within ``thigh_impact_half_s`` before (not before the crossing) and after; the V's
-    sharpness is the smaller of its two mean slopes. The sharpest V is the impact when its
-    sharpness reaches ``thigh_impact_min_sharpness`` times the swing's peak rate (per second;
-    the jolt scales with walking speed), and the IC is the steepest fall into it, the
-    contact's onset. Otherwise (a slow or shuffling step, a turn, a smooth simulated leg) the
-    normative IC stays.
+    signal, so the jolt is not smeared) from the maximal inclination before it (``zc_idx``: the
+    first + to - zero crossing of ``wf`` after the swing peak, from which the normative IC was
+    timed; not the last crossing before the normative IC, which on a slow step can be the
+    jolt's own rebound crossing back through zero) for ``thigh_impact_search_s``: every local
+    minimum, its highest point within ``thigh_impact_half_s`` before (not before the crossing)
+    and after; the V's sharpness is the smaller of its two mean slopes. The sharpest V is the
+    impact when its sharpness reaches ``thigh_impact_min_sharpness`` times the swing's peak
+    rate (per second; the jolt scales with walking speed), and the IC is the steepest fall
+    into it, the contact's onset. Otherwise (a slow or shuffling step, a turn, a smooth
+    simulated leg) the normative IC stays.
 
     Measured against the foot sensors' contacts (``docs/validation.md``, gaittoolbox and
-    OpenSense trials): the normative ICs lie 18-60 ms from them (median per side), these 15-30 ms.
+    OpenSense trials): the normative ICs lie 18-60 ms from them (median per side), these 10-35 ms.
     """
     n = len(wm)
     if n < 5 or not len(ic_norm):
@@ -86,7 +89,7 @@ def _thigh_impact_ics(
         np.ascontiguousarray(wf),
         np.ascontiguousarray(wm),
         np.gradient(wm),
-        np.searchsorted(t_s, ic_norm).astype(np.int64),
+        np.ascontiguousarray(zc_idx, dtype=np.int64),
         ic_norm,
         max(1, round(cfg.thigh_impact_half_s * rate_hz)),
         max(2, round(cfg.thigh_impact_search_s * rate_hz)),
