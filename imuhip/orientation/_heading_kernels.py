@@ -348,16 +348,26 @@ def _select_pair(a: np.ndarray, k: int) -> tuple[float, float]:
 @jit
 def median_exact(a: np.ndarray) -> float:
     """``np.median`` of a 1-D array (NaN if any NaN; the same value: an order statistic, and
-    for even sizes the mean of the two middle values in numpy's order ``(0 + lo + hi) / 2``)."""
+    for even sizes the mean of the two middle values in numpy's order ``(0 + lo + hi) / 2``).
+
+    With an infinite value (the histogram needs a finite range) the middle pair comes from a
+    sorted copy: the same order statistics, and the sort :func:`_select_pair` compiles anyway
+    (numba's ``np.median`` would compile its own selection, ~1 s more of the warm-up)."""
     n = a.shape[0]
+    finite = True
     for v in a:
         if np.isnan(v):
             return np.nan
         if not np.isfinite(v):
-            return np.median(a)
+            finite = False
     if n == 1:
         return a[0]
-    lo, hi = _select_pair(a, (n - 1) // 2)
+    k = (n - 1) // 2
+    if finite:
+        lo, hi = _select_pair(a, k)
+    else:
+        srt = np.sort(a)
+        lo, hi = srt[k], srt[k + 1]
     if n % 2 == 1:
         return lo
     res = 0.0
