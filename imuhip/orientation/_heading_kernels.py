@@ -307,42 +307,99 @@ def disturbed_runs(clean: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
 
 
 @jit
+def _bin_of(v: float, lo: float, width: float, scale: float, mode: int, nbins: int) -> int:
+    # histogram bin of v in [lo, max]: monotone in v, within [0, nbins]
+    if mode == 0:  # width and nbins / width finite: the usual case
+        return min(int((v - lo) * scale), nbins)
+    if mode == 1:  # nbins / width overflows (a subnormal width): divide
+        return min(int((v - lo) / width * nbins), nbins)
+    return min(int((v * 0.5 - lo * 0.5) / width * nbins), nbins)  # max - min overflows: halves
+
+
+@jit
 def _select_pair(a: np.ndarray, k: int) -> tuple[float, float]:
-    # the k-th and (k+1)-th smallest (0-based) of a finite array (k + 1 < len): histogram over
-    # [min, max], then the values of the bins holding those ranks, sorted (exact: an order
-    # statistic does not depend on the method). Bin index is monotone in the value.
-    n = a.shape[0]
-    lo = a[0]
-    hi = a[0]
-    for v in a:
-        lo = min(lo, v)
-        hi = max(hi, v)
-    if lo == hi:
-        return lo, lo
-    nbins = max(16, min(1 << 16, n // 8))
-    scale = nbins / (hi - lo)
-    counts = np.zeros(nbins + 1, dtype=np.int64)
-    for v in a:
-        counts[min(int((v - lo) * scale), nbins)] += 1
-    acc = 0
-    b1 = 0
-    while acc + counts[b1] <= k:
-        acc += counts[b1]
-        b1 += 1
-    b2 = b1
-    if acc + counts[b1] <= k + 1:  # rank k + 1 is in a later (the next non-empty) bin
-        b2 = b1 + 1
-        while counts[b2] == 0:
-            b2 += 1
-    sel = np.empty(counts[b1] + (counts[b2] if b2 != b1 else 0))
-    j = 0
-    for v in a:
-        b = min(int((v - lo) * scale), nbins)
-        if b in (b1, b2):
-            sel[j] = v
-            j += 1
-    sel.sort()
-    return sel[k - acc], sel[k + 1 - acc]
+    # the k-th and (k+1)-th smallest (0-based) of a finite array (k + 1 < len), exactly (an order
+    # statistic does not depend on the method): a histogram over [min, max] finds the bin of
+    # rank k. If rank k + 1 lies in a later bin, rank k is the largest value of its bin and
+    # rank k + 1 the smallest of the next non-empty bin. Otherwise both lie in one bin, and the
+    # search goes on among that bin's values (fewer: the minimum and the maximum fall in
+    # different bins). No sort: numba's compiles for ~1 s of the warm-up.
+    cur = a
+    while True:
+        n = cur.shape[0]
+        lo = cur[0]
+        hi = cur[0]
+        for v in cur:
+            lo = min(lo, v)
+            hi = max(hi, v)
+        if lo == hi:
+            return lo, lo
+        nbins = max(16, min(1 << 16, n // 8))
+        width = hi - lo
+        mode = 0
+        if not np.isfinite(width):
+            width = hi * 0.5 - lo * 0.5
+            mode = 2
+        scale = nbins / width
+        if mode == 0 and not np.isfinite(scale):
+            mode = 1
+        counts = np.zeros(nbins + 1, dtype=np.int64)
+        for v in cur:
+            counts[_bin_of(v, lo, width, scale, mode, nbins)] += 1
+        acc = 0
+        b1 = 0
+        while acc + counts[b1] <= k:
+            acc += counts[b1]
+            b1 += 1
+        if acc + counts[b1] == k + 1:  # rank k is the last of bin b1
+            b2 = b1 + 1
+            while counts[b2] == 0:
+                b2 += 1
+            top = -np.inf
+            nxt = np.inf
+            for v in cur:
+                b = _bin_of(v, lo, width, scale, mode, nbins)
+                if b == b1:
+                    top = max(top, v)
+                elif b == b2:
+                    nxt = min(nxt, v)
+            return top, nxt
+        if (
+            counts[b1] == n
+        ):  # cannot happen (min and max fall in bin 0 and bin >= nbins - 1): a guard
+            sel = cur.copy()  # against looping forever, sorted by insertion
+            for i in range(1, n):
+                v = sel[i]
+                j = i - 1
+                while j >= 0 and sel[j] > v:
+                    sel[j + 1] = sel[j]
+                    j -= 1
+                sel[j + 1] = v
+            return sel[k], sel[k + 1]
+        sel = np.empty(counts[b1])
+        j = 0
+        for v in cur:
+            if _bin_of(v, lo, width, scale, mode, nbins) == b1:
+                sel[j] = v
+                j += 1
+        cur = sel
+        k -= acc
+
+
+@jit
+def _rank_with_infs(fin: np.ndarray, r: int, n_neg: int) -> float:
+    # the r-th smallest of fin plus n_neg -inf (first) and any number of +inf (last)
+    m = fin.shape[0]
+    if r < n_neg:
+        return -np.inf
+    if r - n_neg >= m:
+        return np.inf
+    if r - n_neg + 1 < m:
+        return _select_pair(fin, r - n_neg)[0]
+    top = -np.inf
+    for v in fin:  # the largest finite value
+        top = max(top, v)
+    return top
 
 
 @jit
@@ -350,24 +407,32 @@ def median_exact(a: np.ndarray) -> float:
     """``np.median`` of a 1-D array (NaN if any NaN; the same value: an order statistic, and
     for even sizes the mean of the two middle values in numpy's order ``(0 + lo + hi) / 2``).
 
-    With an infinite value (the histogram needs a finite range) the middle pair comes from a
-    sorted copy: the same order statistics, and the sort :func:`_select_pair` compiles anyway
-    (numba's ``np.median`` would compile its own selection, ~1 s more of the warm-up)."""
+    Infinite values are counted, not searched: the middle ranks fall among the ``-inf``, the
+    finite values (:func:`_select_pair`) or the ``+inf``."""
     n = a.shape[0]
-    finite = True
+    n_neg = 0
+    n_pos = 0
     for v in a:
         if np.isnan(v):
             return np.nan
-        if not np.isfinite(v):
-            finite = False
+        if v == -np.inf:
+            n_neg += 1
+        elif v == np.inf:
+            n_pos += 1
     if n == 1:
         return a[0]
     k = (n - 1) // 2
-    if finite:
+    if n_neg == 0 and n_pos == 0:
         lo, hi = _select_pair(a, k)
     else:
-        srt = np.sort(a)
-        lo, hi = srt[k], srt[k + 1]
+        fin = np.empty(n - n_neg - n_pos)
+        j = 0
+        for v in a:
+            if np.isfinite(v):
+                fin[j] = v
+                j += 1
+        lo = _rank_with_infs(fin, k, n_neg)
+        hi = _rank_with_infs(fin, k + 1, n_neg)
     if n % 2 == 1:
         return lo
     res = 0.0

@@ -104,6 +104,14 @@ def test_median_exact_equals_numpy_median() -> None:
         np.array([1.0, np.inf, 2.0]),
         np.array([-np.inf, np.inf]),  # inf + -inf: NaN, as numpy
         np.array([np.inf, 5.0, np.inf, np.inf]),
+        np.array([-np.inf, -np.inf, 3.0, 4.0, np.inf]),
+        np.array([-np.inf, 1.0, 2.0, 3.0, 4.0, np.inf]),
+        np.array([-np.inf, -np.inf, np.inf]),
+        np.array([-1e308, 1e308, 0.0, 5.0]),  # max - min overflows a float
+        np.r_[rng.normal(size=1000) * 1e307, [-1.7e308, 1.7e308]],
+        np.array([0.0, 5e-324, 1e-323, 5e-324]),  # a subnormal spread
+        2.0 ** -np.arange(1000.0),  # geometric: the bins narrow step by step
+        np.r_[np.zeros(3), np.ones(3)],  # the middle pair split across bins
         np.array([1.0, np.nan, 2.0]),
         np.concatenate([rng.normal(size=999), [1e300]]),  # one far outlier
     ]
@@ -112,6 +120,31 @@ def test_median_exact_equals_numpy_median() -> None:
             want = np.median(a)
         got = hk.median_exact(a)
         assert got == want or (np.isnan(want) and np.isnan(got))
+
+
+def test_median_exact_on_random_mixtures_equals_numpy() -> None:
+    # sizes, ties, clusters, outliers and infinities drawn at random: the value is always
+    # np.median's, bit for bit
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n = int(rng.integers(1, 3000))
+        kind = rng.integers(0, 4)
+        if kind == 0:
+            a = rng.normal(size=n)
+        elif kind == 1:
+            a = rng.integers(-3, 4, size=n).astype(np.float64)  # heavy ties
+        elif kind == 2:
+            a = np.r_[rng.normal(size=n), rng.normal(1e9, 1.0, size=int(rng.integers(0, 5)))]
+        else:
+            a = rng.exponential(size=n) ** rng.uniform(1, 30)  # long tail, far outliers
+        m = int(rng.integers(0, 3))
+        if m:
+            a = np.r_[a, rng.choice([-np.inf, np.inf], size=m)]
+        rng.shuffle(a)
+        with np.errstate(invalid="ignore"):
+            want = np.median(a)
+        got = hk.median_exact(a)
+        assert got == want or (np.isnan(want) and np.isnan(got)), (kind, len(a))
 
 
 def test_small_heading_kernels_equal_numpy() -> None:
