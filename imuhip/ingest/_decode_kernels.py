@@ -387,9 +387,11 @@ def gather_payloads(
     The payloads of sensor ``s`` are packed one after the other, in frame order, from byte
     ``sensor_base[s]`` of ``out``; ``out_start`` gets where each frame's payload landed. (Each
     sensor's payloads then lie together, so decoding one sensor reads its bytes in order instead
-    of every fourth frame of the file.) The bytes are copied in a plain loop: a slice assignment
-    ``out[a:b] = data[c:d]`` compiles numba's general array-setitem machinery, 2.1 s of the
-    warm-up's CPU for this one kernel against ~0.1 s for the loop, which runs as fast.
+    of every fourth frame of the file.) The bytes are copied by a loop over two slice views: a
+    slice assignment ``out[a:b] = data[c:d]`` compiles numba's general array-setitem machinery
+    (2.1 s of the warm-up's CPU for this one kernel; the views and loop ~0.3 s), and the loop
+    over views runs 3x faster than it (57 MB: 8 ms against 28 ms; indexing ``out`` and ``data``
+    directly in the loop: 76 ms).
     """
     cursor = sensor_base.copy()
     for i in range(len(frame_start)):
@@ -397,7 +399,9 @@ def gather_payloads(
         dst = cursor[s]
         src = frame_start[i] + header_len
         n = frame_len[i]
+        to = out[dst : dst + n]
+        fro = data[src : src + n]
         for k in range(n):
-            out[dst + k] = data[src + k]
+            to[k] = fro[k]
         out_start[i] = dst
         cursor[s] = dst + n
