@@ -123,21 +123,25 @@ def check_strides(
     -------
     list of Stride
     """
-    o = None
-    if other_ic_s is not None and cfg.check_alternation and len(other_ic_s) >= 2:
+    odd = np.zeros(len(strides), dtype=bool)  # alternation broken, per stride
+    if other_ic_s is not None and cfg.check_alternation and len(other_ic_s) >= 2 and strides:
         o = np.sort(np.asarray(other_ic_s, dtype=np.float64))
+        a = np.array([s.ic_s for s in strides], dtype=np.float64)
+        b = np.array([s.next_ic_s for s in strides], dtype=np.float64)
+        w = cfg.max_stride_s
+        # counts of the other side's ICs in [a, b), [a - w, a] and [b, b + w] (sorted: by
+        # bisection, the same comparisons as masks over o, per stride)
+        inside = np.searchsorted(o, b, "left") - np.searchsorted(o, a, "left")
+        before = np.searchsorted(o, a, "right") - np.searchsorted(o, a - w, "left") > 0
+        after = np.searchsorted(o, b + w, "right") - np.searchsorted(o, b, "left") > 0
+        odd = (inside != 1) & before & after
     out = []
-    for s in strides:
+    for s, broken in zip(strides, odd, strict=True):
         reason = None
         frac = s.stance_frac
         if s.valid and frac is not None and not cfg.stance_frac_min <= frac <= cfg.stance_frac_max:
             reason = "stance"
-        elif s.valid and o is not None:
-            a, b = s.ic_s, s.next_ic_s
-            inside = int(np.count_nonzero((o >= a) & (o < b)))
-            before = bool(np.any((o >= a - cfg.max_stride_s) & (o <= a)))
-            after = bool(np.any((o >= b) & (o <= b + cfg.max_stride_s)))
-            if inside != 1 and before and after:
-                reason = "alternation"
+        elif s.valid and broken:
+            reason = "alternation"
         out.append(replace(s, exclusion=reason) if reason else s)
     return out

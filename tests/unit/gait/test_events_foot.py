@@ -164,6 +164,39 @@ def test_stance_and_alternation_exclusions() -> None:
     assert check_strides(strides, other[:2], EventConfig())[4].exclusion is None
 
 
+def test_alternation_rule_on_random_walks_equals_its_definition() -> None:
+    # the rule as its docstring states it, stride by stride over the other side's contacts
+    # (interval ends included as stated), against check_strides on random walks whose contacts
+    # often coincide with the interval ends (a 10-ms grid)
+    rng = np.random.default_rng(5)
+    cfg = EventConfig()
+    t = np.arange(0, 60, 0.01)
+    for _ in range(60):
+        ic = np.round(np.cumsum(rng.uniform(0.8, 2.4, 30)), 2)
+        ic = ic[ic < 58]
+        ev = SideEvents("left", "test", ic, ic[:-1] + 0.62 * np.diff(ic), ic[:-1] + 0.9)
+        strides = segment_strides(ev, t, np.ones(len(t), bool), None, cfg)
+        other = np.sort(np.round(rng.uniform(0, 60, int(rng.integers(2, 40))), 2))
+        if rng.random() < 0.5:  # some contacts exactly on this side's contacts and their ends
+            other = np.sort(np.r_[other, ic[rng.integers(0, len(ic), 3)]])
+            other = np.sort(np.r_[other, ic[:3] + cfg.max_stride_s, ic[3:6] - cfg.max_stride_s])
+        got = check_strides(strides, other, cfg)
+        for s, g in zip(strides, got, strict=True):
+            a, b = s.ic_s, s.next_ic_s
+            inside = int(np.count_nonzero((other >= a) & (other < b)))
+            before = bool(np.any((other >= a - cfg.max_stride_s) & (other <= a)))
+            after = bool(np.any((other >= b) & (other <= b + cfg.max_stride_s)))
+            stance_ok = s.stance_frac is None or (
+                cfg.stance_frac_min <= s.stance_frac <= cfg.stance_frac_max
+            )
+            want = s.exclusion
+            if s.valid and not stance_ok:
+                want = "stance"
+            elif s.valid and inside != 1 and before and after:
+                want = "alternation"
+            assert g.exclusion == want, (a, b, other)
+
+
 # ---- real walking: gaittoolbox (9 Xsens MTx) ---------------------------------------------------
 
 
