@@ -257,11 +257,39 @@ class LiveHips:
         cur = (self.epoch["pelvis"], self.epoch[t])
         return max(cur) > 0 and (a is None or a.epochs != cur)
 
+    def _calibration_rows(self, kr: int) -> tuple[list[str], int, int] | None:
+        """The sensors and grid rows ``[ka, kr]`` a calibration try can use: rows every one of
+        them holds, up to ``kr`` (the needed sensors' :meth:`k_ready`).
+
+        An optional sensor (lumbar, shank, foot) does not hold the try back: one silent for
+        :data:`SILENT_S` behind ``kr`` (it dropped out) is left out of this try, as
+        :meth:`k_ready` leaves out a silent thigh, and so is one whose rows end before another
+        sensor's begin (after a drop-out and a trimmed buffer: no row in common). ``None``
+        while the needed sensors themselves share no row."""
+        silent = round(SILENT_S * self.rate_hz)
+        have = [
+            p
+            for p, st in self.stores.items()
+            if st.k0 is not None and (p in self.need or kr - (st.k_end - 1) <= silent)
+        ]
+        while True:
+            ka = max(self.stores[p].k0 or 0 for p in have)
+            kb = min(kr, *(self.stores[p].k_end - 1 for p in have))
+            if kb >= ka:
+                return have, ka, kb
+            optional = [p for p in have if p not in self.need]
+            if not optional:
+                return None
+            # the optional sensor whose rows end first (a lagging one), or else begin last
+            late = min(optional, key=lambda p: (self.stores[p].k_end, -(self.stores[p].k0 or 0)))
+            have.remove(late)
+
     def _try_calibrate(self, kr: int) -> bool:
         self.origin = min(self.first_k.values())
-        have = [p for p, st in self.stores.items() if st.k0 is not None]
-        ka = max(self.stores[p].k0 or 0 for p in have)
-        kr = min(kr, *(self.stores[p].k_end - 1 for p in have))
+        rows = self._calibration_rows(kr)
+        if rows is None:
+            return False
+        have, ka, kr = rows
         if kr - ka + 1 > _CAL_MAX_S * self.rate_hz:
             ka = kr + 1 - round(_CAL_MAX_S * self.rate_hz)
             for st in self.stores.values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,17 +17,29 @@ from imuhip.pipeline import AnalysisConfig, SessionResult, analyze_recording
 Angles = dict[str, dict[int, np.ndarray]]  # side -> grid row -> (flexion, adduction, rotation) deg
 
 
+def simulated(out: Path, *args: str) -> Path:
+    """``imuhip simulate --quiet ARGS OUT`` in a subprocess; the recording's path."""
+    r = subprocess.run(
+        [sys.executable, "-m", "imuhip", "simulate", *args, "--quiet", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return Path(f"{out}.imrec")
+
+
 def live_angles(
     path: Path,
     *,
     setup: Callable[[LiveProcessor], None] | None = None,
     after_item: Callable[[LiveProcessor], None] | None = None,
+    keep: Callable[[object], bool] | None = None,
 ) -> tuple[LiveProcessor, Angles]:
     """Feed the recording, item by item in file order, to a :class:`LiveProcessor` with fusion;
     every hip angle it shows, per side and grid row, in degrees.
 
     ``setup`` may change the processor before the first item (``scripts/live_vs_offline.py``
-    gives it the offline clocks); ``after_item`` is called after each item.
+    gives it the offline clocks); ``after_item`` is called after each item; items for which
+    ``keep`` is false never reach the processor (a sensor that vanishes).
     """
     stream = open_recording(path)
     proc = LiveProcessor(stream.meta, fusion=True)
@@ -42,6 +56,8 @@ def live_angles(
 
     proc._show = spy  # type: ignore[method-assign]
     for item in stream:
+        if keep is not None and not keep(item):
+            continue
         _feed(proc, [item])
         if after_item is not None:
             after_item(proc)
