@@ -322,9 +322,15 @@ class LiveHips:
         return True
 
     def orientations(self, placements: list[str], ka: int, kb: int) -> OrientationSession:
-        """The grid rows ``[ka, kb)`` of ``placements`` as an :class:`OrientationSession`."""
-        sl = {p: self.stores[p].rows(ka, kb) for p in placements}
+        """The grid rows ``[ka, kb)`` of ``placements`` as an :class:`OrientationSession`
+        (each placement must hold them all: a slice past a store's ends would wrap around)."""
         st = self.stores
+        for p in placements:
+            if kb < ka or (st[p].k0 or 0) > ka or st[p].k_end < kb:
+                raise ValueError(
+                    f"{p}: rows [{st[p].k0}, {st[p].k_end}) do not hold grid rows [{ka}, {kb})"
+                )
+        sl = {p: st[p].rows(ka, kb) for p in placements}
         return OrientationSession(
             t_s=np.arange(ka, kb) / self.rate_hz,
             rate_hz=self.rate_hz,
