@@ -258,13 +258,10 @@ class LiveHips:
         return max(cur) > 0 and (a is None or a.epochs != cur)
 
     def _calibration_rows(self, kr: int) -> tuple[list[str], int, int] | None:
-        """The sensors and grid rows ``[ka, kr]`` a calibration try can use: rows every one of
-        them holds, up to ``kr`` (the needed sensors' :meth:`k_ready`).
-
-        An optional sensor (lumbar, shank, foot) does not hold the try back: one silent for
-        :data:`SILENT_S` behind ``kr`` (it dropped out) is left out of this try, as
-        :meth:`k_ready` leaves out a silent thigh, and so is one whose rows end before another
-        sensor's begin (after a drop-out and a trimmed buffer: no row in common). ``None``
+        """The sensors and grid rows ``[ka, kr]`` a calibration try can use: rows all of them
+        hold, up to ``kr`` (the needed sensors' :meth:`k_ready`). An optional sensor silent for
+        :data:`SILENT_S` behind ``kr`` is left out (as :meth:`k_ready` leaves a silent thigh),
+        and so is one whose rows end before another's begin (no row in common). ``None``
         while the needed sensors themselves share no row."""
         silent = round(SILENT_S * self.rate_hz)
         have = [
