@@ -253,6 +253,7 @@ async def test_flooding_peer_is_bounded_and_counted(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a hang guard: ~45-60 s alone, >120 s with 4 CPU-bound jobs on 2 cores
 async def test_memory_stays_flat_over_a_long_session(tmp_path: Path) -> None:
     """Shortened version of the 10-minute check (benchmarks/live_cost.py runs the full one).
 
