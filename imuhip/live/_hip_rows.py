@@ -64,6 +64,10 @@ class Store:
         self.valid = np.concatenate([self.valid, np.zeros(pad, bool), valid])
         self.epoch = np.concatenate([self.epoch, ep])
 
+    def holds(self, ka: int, kb: int) -> bool:
+        """Whether every grid index of ``[ka, kb)`` is held (``ka <= kb``)."""
+        return self.k0 is not None and ka <= kb and self.k0 <= ka and self.k_end >= kb
+
     def rows(self, ka: int, kb: int) -> slice:
         """Row slice of grid indices ``[ka, kb)``."""
         base = self.k0 or 0

@@ -323,7 +323,7 @@ class LiveHips:
         (each placement must hold them all: a slice past a store's ends would wrap around)."""
         st = self.stores
         for p in placements:
-            if kb < ka or (st[p].k0 or 0) > ka or st[p].k_end < kb:
+            if not st[p].holds(ka, kb):
                 raise ValueError(
                     f"{p}: rows [{st[p].k0}, {st[p].k_end}) do not hold grid rows [{ka}, {kb})"
                 )

@@ -162,11 +162,7 @@ class LiveStrides:
         self._next_k = k_done + self.hop
         kb = k_done + 1
         ka = kb - self.win
-        have = [
-            p
-            for p, st in hips.stores.items()
-            if st.k0 is not None and st.k0 <= ka and st.k_end >= kb
-        ]
+        have = [p for p, st in hips.stores.items() if st.holds(ka, kb)]
         if "pelvis" not in have:
             return
         ori = hips.orientations(have, ka, kb)
