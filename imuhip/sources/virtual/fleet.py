@@ -135,10 +135,23 @@ class VirtualFleet:
         first = next(iter(self.sensors.values()), None)
         self.clock = clock or (first.clock if first is not None else VirtualClock(None))
         self._ctx: contextlib.AbstractContextManager[Any] | None = None
+        self._first_rx_ns: int | None = None  # stamp of the first notification received
 
     def packet_ns(self, placement: str, data: bytes) -> int:
-        """Virtual receive stamp (ns) of notification ``data`` of ``placement``: its send time."""
-        return self.sensors[placement].sent_at_ns(data)
+        """Virtual receive stamp (ns) of notification ``data`` of ``placement``: its send time,
+        and never before the first notification the host received.
+
+        A host stamps on arrival, so no packet is stamped before the first one received, which
+        is where a live session's clock starts (:class:`imuhip.live.processor.LiveProcessor`)
+        and where the offline analysis starts it (:func:`imuhip.ingest.align.session_t0_ns`,
+        the smallest stamp). On a busy machine the event loop can deliver a sensor's first
+        notification before an earlier-sent one of another sensor: send times alone would then
+        put the offline session's zero before the live one, by up to a connection interval.
+        """
+        t = self.sensors[placement].sent_at_ns(data)
+        if self._first_rx_ns is None:
+            self._first_rx_ns = t
+        return max(t, self._first_rx_ns)
 
     def host_hooks(self) -> dict[str, Any]:
         """The keyword arguments that put :func:`imuhip.live.session.run_live` on this fleet's time.

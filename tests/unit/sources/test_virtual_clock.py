@@ -98,3 +98,27 @@ def test_without_a_host_report_notifications_in_flight_do_not_hold_time(
     c.sent("a")
     wall[0] += 1.0
     assert c.now_s() == pytest.approx(11.0)
+
+
+async def test_no_notification_is_stamped_before_the_first_one_received(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host stamps on arrival: when a busy event loop delivers thigh_r's first notification
+    (sent at 43 ms) before the pelvis's (sent at 0 ms), the pelvis's is stamped 43 ms, so the
+    smallest stamp (the offline session zero) is the first packet's (the live session zero)."""
+    from imuhip.sources.virtual import VirtualFleet
+
+    fleet = VirtualFleet.create(("pelvis", "thigh_r"), use_simulator=False)
+    sent = {b"p0": 0, b"r0": 43_000_000, b"p1": 60_000_000, b"r1": 73_000_000}
+    for vs in fleet.sensors.values():
+        monkeypatch.setattr(vs, "sent_at_ns", lambda data: sent[data])
+    got = [fleet.packet_ns(p, d) for p, d in [
+        ("thigh_r", b"r0"), ("pelvis", b"p0"), ("pelvis", b"p1"), ("thigh_r", b"r1"),
+    ]]  # fmt: skip
+    assert got == [43_000_000, 43_000_000, 60_000_000, 73_000_000]
+    # in send order nothing changes
+    fleet = VirtualFleet.create(("pelvis", "thigh_r"), use_simulator=False)
+    for vs in fleet.sensors.values():
+        monkeypatch.setattr(vs, "sent_at_ns", lambda data: sent[data])
+    order = [("pelvis", b"p0"), ("thigh_r", b"r0"), ("thigh_r", b"r1"), ("pelvis", b"p1")]
+    assert [fleet.packet_ns(p, d) for p, d in order] == [sent[d] for _, d in order]
