@@ -151,6 +151,8 @@ def _thigh_bout_start_ics(
     if frac is None or not len(peaks):
         return np.zeros(0)
     max_n = int(cfg.max_stride_s * rate_hz)
+    min_w = (cfg.thigh_swing_min_width_s or 0.0) * rate_hz  # narrower: no swing
+    jolt = max(1, round(cfg.thigh_impact_half_s * rate_hz))
     n = len(wf)
     out: list[float] = []
     for k in range(len(peaks)):
@@ -170,6 +172,17 @@ def _thigh_bout_start_ics(
         if lobe is None:
             continue
         a, b = lobe
+        if b - a < min_w:
+            # the heel strike's jolt can cut the step's lobe: its fall dips below zero and its
+            # rebound is a short positive run before the stance. A run narrower than a swing
+            # with another one ending within a jolt's half-width before it is that rebound:
+            # the step's forward lobe is the run before, and it ends at the jolt
+            j = a - 1
+            while j > max(lo, a - jolt) and wf[j] <= 0:
+                j -= 1
+            earlier = _positive_lobe(wf, j, lo, a, open_start=True) if wf[j] > 0 else None
+            if earlier is not None:
+                a, b = earlier
         exc = float(np.sum(wf[a:b])) / rate_hz
         ref = []
         for j in range(k, min(k + 3, len(peaks))):

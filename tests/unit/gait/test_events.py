@@ -159,6 +159,24 @@ def test_thigh_first_step_out_of_standing_found(rate: float):
     assert all(s.valid for s in strides[1:-1])
 
 
+def test_thigh_first_step_cut_by_the_heel_strike_jolt_is_found():
+    # the first step's heel strike jolts the thigh while it still swings forward: the jolt's
+    # fall (extension first, a damped 7 Hz rotation as on real legs) dips below zero and its
+    # rebound leaves a short positive run before the stance. That run is no swing; the step's
+    # forward lobe is the one before it (realistic simulator: 3 of 12 walkers lost their first
+    # left contact to this)
+    t, w, ic = _gait_initiation(0.22, 200.0)
+    i0 = int(np.searchsorted(t, ic[0]))
+    pk = i0 - 200 + int(np.argmax(w[i0 - 200 : i0]))
+    k = pk + int(np.argmax(w[pk:i0] < 0.6 * w[pk]))  # on the lobe's way down
+    d = t - t[k]
+    w = w + np.where(d >= 0, -0.4 * np.sin(2 * np.pi * 7 * d) * np.exp(-d / 0.08), 0.0)
+    assert (w[k : k + 14] < 0).any() and (w[k + 14 : k + 26] > 0).any()  # dip, then rebound
+    ev = detect_gait_events(t, w, side="left", segment="thigh")
+    assert len(ev.bout_start_ic_s) == 1
+    assert abs(ev.bout_start_ic_s[0] - t[k]) < 0.05  # at the jolt, the contact
+
+
 def test_thigh_standing_leg_gets_no_first_step():
     # the other leg starts near maximal extension: it stands, then swings; no contact before
     # its first stance is invented
