@@ -287,7 +287,7 @@ def thigh_events(
     max_stride_s: float,
     ic_frac: float,
     to_frac: float,
-) -> tuple[FloatArray, FloatArray, IntArray]:
+) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:
     """Initial contacts and toe-offs of the thigh rule (``imuhip.gait.events`` module docstring).
 
     Per swing peak ``p``: IC = the + to - zero crossing after ``p`` (linear sub-sample time)
@@ -300,12 +300,15 @@ def thigh_events(
     ic_zc : int64 array
         Per IC, the grid index of its zero crossing (maximal inclination: the first sample
         ``<= 0`` after the swing peak), where the heel-strike search starts.
+    ic_period : float64 array
+        Per IC, the local stride time (s) its normative offset was scaled by.
     """
     n = len(wf)
     npk = len(peaks)
     ic = np.empty(npk)
     to = np.empty(npk)
     ic_zc = np.empty(npk, dtype=np.int64)
+    ic_period = np.empty(npk)
     n_ic = 0
     n_to = 0
     for k in range(npk):
@@ -322,6 +325,7 @@ def thigh_events(
             t_zc = _interp2(0.0, wf[zc], wf[zc - 1], t_s[zc], t_s[zc - 1])
             ic[n_ic] = t_zc + ic_frac * period
             ic_zc[n_ic] = zc
+            ic_period[n_ic] = period
             n_ic += 1
         lo = max(prv + 1, p - int(0.5 * period * rate_hz), 0)
         if p - lo < 3:
@@ -336,7 +340,7 @@ def thigh_events(
         t_zc = _interp2(0.0, wf[zc], wf[zc + 1], t_s[zc], t_s[zc + 1])
         to[n_to] = t_zc + to_frac * period
         n_to += 1
-    return ic[:n_ic].copy(), to[:n_to].copy(), ic_zc[:n_ic].copy()
+    return ic[:n_ic].copy(), to[:n_to].copy(), ic_zc[:n_ic].copy(), ic_period[:n_ic].copy()
 
 
 @jit
@@ -349,13 +353,16 @@ def thigh_impact_ics(
     ic_s: FloatArray,
     h: int,
     span: int,
+    span_ext: IntArray,
     rate_hz: float,
     min_sharpness: float,
 ) -> FloatArray:
     """The heel-strike jolt search of :func:`imuhip.gait.events._thigh_rule._thigh_impact_ics`.
 
     ``zc_idx`` are the grid indices of the normative ICs' zero crossings (maximal inclination,
-    from :func:`thigh_events`), ``dm`` the gradient of ``wm``; ``h`` and ``span`` in samples.
+    from :func:`thigh_events`), ``dm`` the gradient of ``wm``; ``h``, the search length ``span``
+    and the per-IC extended one ``span_ext`` (used only when no V within ``span`` passes the
+    gate) in samples.
     Returns the ICs ``ic_s``, each moved to the steepest fall into the sharpest V when that V
     passes the gate, else unchanged (unsorted).
     """
@@ -371,11 +378,14 @@ def thigh_impact_ics(
                 top = wf[q]
         if top <= 0.0:
             continue
-        hi = min(n - 1, z + span)
+        hi1 = min(n - 1, z + span)
+        hi = min(n - 1, z + max(span, span_ext[j]))
         best = 0.0
         k_best = -1
         b_best = -1
         for k in range(z + 1, hi):
+            if k == hi1 and k_best >= 0 and best >= min_sharpness * top:
+                break  # a V within the first span passes: the extension is not searched
             if not (wm[k] < wm[k - 1] and wm[k] <= wm[k + 1]):
                 continue
             lo_b = max(z, k - h)

@@ -111,14 +111,23 @@ class EventConfig:
         Thigh rule: the normative IC is moved to the heel strike's jolt in the thigh's
         angular velocity (:func:`_thigh_impact_ics`: a sharp V, a fall and a rebound of ~1-2
         rad/s within ~50 ms each) when the sharpest V between maximal inclination and
-        ``thigh_impact_search_s`` after it is at least this many times the swing's peak rate
-        per second (the jolt scales with walking speed). On the real gaittoolbox and OpenSense
-        trials the heel strikes' V reach 5-37 (median ~20) times the swing peak per second,
-        weak first and last steps and turning steps 3-4; the clean simulator's legs, which have no
-        such jolt, 0-4. ``None``: off (normative phases only).
+        ``thigh_impact_search_s`` after it (then ``thigh_impact_search_frac``) is at least this
+        many times the swing's peak rate per second (the jolt scales with walking speed). On
+        the real gaittoolbox and OpenSense trials the heel strikes' V reach 5-37 (median ~20)
+        times the swing peak per second, weak first and last steps and turning steps 3-4; the
+        clean simulator's legs, which have no such jolt, 0-4. ``None``: off (normative phases
+        only).
     thigh_impact_search_s : float
         How long after maximal thigh inclination the jolt is searched: the contact follows it
         by ~0.15-0.3 s at walking cadences, and mid-stance comes later.
+    thigh_impact_search_frac : float
+        Where no V within ``thigh_impact_search_s`` passes the gate, the search goes on to this
+        fraction of the local stride time after maximal inclination (a slow step: the real
+        OpenSense trial has thighs held forward ~0.6 s in slow curving steps). Maximal
+        inclination lies at ~85 % of the cycle, the other leg's contact ~65 % of a stride after
+        it; 0.5 ends the search well before that. Only as a second stage: over the longer
+        window from the start, a normal step's loading response out-ranked its heel strike
+        once on that trial (+125 ms).
     thigh_impact_half_s : float
         Half-width of a V (how far before and after its lowest point its two tops are taken):
         the jolt's fall and rebound take ~30-60 ms; the terminal-swing deceleration before it
@@ -173,6 +182,7 @@ class EventConfig:
     thigh_swing_min_width_s: float | None = 0.14
     thigh_impact_min_sharpness: float | None = 5.0
     thigh_impact_search_s: float = 0.45
+    thigh_impact_search_frac: float = 0.5
     thigh_impact_half_s: float = 0.1
     foot_swing_peak_min_rad_s: float = 2.0
     foot_ic_search_ms: tuple[float, float] = (80.0, 50.0)
@@ -227,6 +237,11 @@ class EventConfig:
             raise ValueError(
                 "need 0 < thigh_impact_half_s < thigh_impact_search_s, got "
                 f"{self.thigh_impact_half_s} and {self.thigh_impact_search_s}"
+            )
+        if not (0 < self.thigh_impact_search_frac < 0.65):
+            raise ValueError(
+                "thigh_impact_search_frac must be in (0, 0.65) (the other leg's contact comes "
+                f"~0.65 of a stride after maximal inclination), got {self.thigh_impact_search_frac}"
             )
         if self.thigh_first_step_shoulder_s <= 0:
             raise ValueError(

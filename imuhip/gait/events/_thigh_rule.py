@@ -32,7 +32,7 @@ def _thigh_events(
     (:func:`_thigh_bout_start_ics`) are also among the initial contacts.
     """
     # the thigh rule's per-peak loop, compiled (same decisions and arithmetic)
-    ic_a, to_a, ic_zc = _kg.thigh_events(
+    ic_a, to_a, ic_zc, ic_period = _kg.thigh_events(
         t_s,
         np.ascontiguousarray(wf),
         np.asarray(peaks, dtype=np.int64),
@@ -43,7 +43,7 @@ def _thigh_events(
         cfg.thigh_to_offset_frac,
     )
     if cfg.thigh_impact_min_sharpness is not None:
-        ic_a = _thigh_impact_ics(t_s, wf, wm, ic_a, ic_zc, rate_hz, cfg)
+        ic_a = _thigh_impact_ics(t_s, wf, wm, ic_a, ic_zc, ic_period, rate_hz, cfg)
     first = _thigh_bout_start_ics(t_s, wf, peaks, rate_hz, cfg)
     if len(first):
         ic_a = np.sort(np.concatenate([ic_a, first]))
@@ -56,6 +56,7 @@ def _thigh_impact_ics(
     wm: FloatArray,
     ic_norm: FloatArray,
     zc_idx: npt.NDArray[np.int64],
+    period_s: FloatArray,
     rate_hz: float,
     cfg: EventConfig,
 ) -> FloatArray:
@@ -69,7 +70,9 @@ def _thigh_impact_ics(
     signal, so the jolt is not smeared) from the maximal inclination before it (``zc_idx``: the
     first + to - zero crossing of ``wf`` after the swing peak, from which the normative IC was
     timed; not the last crossing before the normative IC, which on a slow step can be the
-    jolt's own rebound crossing back through zero) for ``thigh_impact_search_s``: every local
+    jolt's own rebound crossing back through zero) for ``thigh_impact_search_s``, and when no V
+    there passes the gate below, on to ``thigh_impact_search_frac`` of the local stride time
+    (``period_s``, the one the normative IC was timed with; a slow step): every local
     minimum, its highest point within ``thigh_impact_half_s`` before (not before the crossing)
     and after; the V's sharpness is the smaller of its two mean slopes. The sharpest V is the
     impact when its sharpness reaches ``thigh_impact_min_sharpness`` times the swing's peak
@@ -93,6 +96,7 @@ def _thigh_impact_ics(
         ic_norm,
         max(1, round(cfg.thigh_impact_half_s * rate_hz)),
         max(2, round(cfg.thigh_impact_search_s * rate_hz)),
+        np.round(cfg.thigh_impact_search_frac * period_s * rate_hz).astype(np.int64),
         rate_hz,
         float(cfg.thigh_impact_min_sharpness or 0.0),
     )

@@ -94,3 +94,29 @@ def test_a_narrow_spike_is_not_a_swing() -> None:
     np.testing.assert_allclose(on.swing_peak_s[:4], [5.1, 6.3, 7.5, 8.7], atol=0.05)
     assert on.ic_s.min() > 5.0
     assert abs(off.swing_peak_s[0] - 2.5) < 0.05 and off.ic_s.min() < 5.0
+
+
+def test_a_late_jolt_of_a_slow_step_is_found_in_the_extended_search() -> None:
+    # the jolt 0.55 s after maximal inclination (a thigh held forward in a slow step): past
+    # thigh_impact_search_s (0.45 s), within thigh_impact_search_frac of the 1.2-s stride (0.6 s)
+    late = EventConfig().thigh_ic_offset_frac * T - 0.55
+    t, w, truth = _signal(1.5, lead_s=late)
+    ev = detect_gait_events(t, w, side="left", segment="thigh")
+    np.testing.assert_allclose(_steady(ev.ic_s), _steady(truth), atol=0.011)
+    short = dataclasses.replace(EventConfig(), thigh_impact_search_frac=0.3)  # 0.36 s: none
+    ev = detect_gait_events(t, w, side="left", segment="thigh", cfg=short)
+    t0, w0, _ = _signal(0.0)
+    ref = detect_gait_events(t0, w0, side="left", segment="thigh")
+    np.testing.assert_allclose(ev.ic_s, ref.ic_s, atol=0.011)  # the normative contacts
+
+
+def test_a_jolt_in_the_first_window_wins_over_a_sharper_one_after_it() -> None:
+    # the heel strike (1.5 rad/s, 60 ms before the normative IC) and a sharper dip 0.55 s after
+    # maximal inclination (the loading response out-ranked a heel strike once on a real trial
+    # when the whole longer window was searched): the first window's jolt is the contact
+    t, w, truth = _signal(1.5)
+    late_c = np.arange(T / 2, t[-1] - T, T) + 0.55
+    for c in late_c:
+        w = w - 3.0 * np.exp(-0.5 * ((t - c) / SIGMA) ** 2)
+    ev = detect_gait_events(t, w, side="left", segment="thigh")
+    np.testing.assert_allclose(_steady(ev.ic_s), _steady(truth), atol=0.011)
