@@ -237,7 +237,10 @@ def gait_flags(
                     float(d),
                     f"|right − left| ≥ {ASYMMETRY_MIN_DEG:g}° with 95 % CI excluding 0",
                     "bootstrap over strides (Efron & Tibshirani 1993)",
-                    "excursion asymmetry; absolute IR/ER peaks carry the calibration offset",
+                    "excursion asymmetry from skin-mounted thigh sensors, whose soft-tissue "
+                    "artefact can bias one side by several degrees (docs/validation.md): "
+                    "confirm a difference of a few degrees with the range-of-motion test; "
+                    "absolute IR/ER peaks carry the calibration offset",
                     f"hip rotation excursion is smaller on the {side} side "
                     f"(right − left = {d:+.1f}°, 95 % CI {lo:+.1f} to {hi:+.1f}°)",
                 )
