@@ -19,6 +19,7 @@ RANKS = {
     "types": 0,
     "errors": 0,
     "numeric": 0,
+    "dsp": 0,  # butter, filtfilt, find_peaks without scipy.signal's import time
     "interrupts": 0,  # Ctrl-C handling for the commands
     "ingest": 1,
     "sim": 2,  # the ground-truth simulator writes recordings (ingest)

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import find_peaks
 
 from imuhip.conventions import quat_conj, quat_mul, quat_rotate
+from imuhip.dsp import find_peaks
 from imuhip.errors import InsufficientDataError
 from imuhip.gait.norms import ROM_NORMS, Flag
 from imuhip.types import SessionEvent

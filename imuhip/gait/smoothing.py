@@ -19,7 +19,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import butter, sosfiltfilt
+
+from imuhip.dsp import butter_lowpass_sos, sosfiltfilt
 
 __all__ = ["ROTATION_LOWPASS_HZ", "grid_rate_hz", "lowpass_finite_runs", "rotation_lowpassed"]
 
@@ -27,8 +28,6 @@ FloatArray = npt.NDArray[np.float64]
 
 ROTATION_LOWPASS_HZ: Final = 6.0
 """Cut-off of the hip rotation the per-stride rotation metrics are measured on, Hz."""
-
-_ORDER: Final = 2  # per pass; forwards and backwards make it 4th order, -6 dB at the cut-off
 
 
 def lowpass_finite_runs(x: npt.ArrayLike, rate_hz: float, cutoff_hz: float) -> FloatArray:
@@ -57,7 +56,8 @@ def lowpass_finite_runs(x: npt.ArrayLike, rate_hz: float, cutoff_hz: float) -> F
     wn = cutoff_hz / (rate_hz / 2.0)
     if wn >= 0.95 or y.ndim != 1 or not len(y):
         return y
-    sos = butter(_ORDER, wn, output="sos")
+    # 2nd order per pass; forwards and backwards make it 4th order, -6 dB at the cut-off
+    sos = butter_lowpass_sos(wn)
     pad = 3 * (2 * len(sos) + 1)  # sosfiltfilt's default pad length
     ok = np.isfinite(y)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], ok.view(np.int8), [0]))))

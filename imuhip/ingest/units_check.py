@@ -159,13 +159,13 @@ _Verdict = tuple[Literal["ok", "suspected", "ambiguous"], float | None]
 
 @functools.lru_cache(maxsize=32)
 def _butter_sos(fc_hz: float, rate_hz: float) -> npt.NDArray[np.float64]:
-    from scipy.signal import butter
+    from imuhip.dsp import butter_lowpass_sos
 
-    return np.asarray(butter(2, fc_hz, fs=rate_hz, output="sos"), dtype=np.float64)
+    return butter_lowpass_sos(fc_hz / (rate_hz / 2.0))
 
 
 def _lowpass(x: npt.NDArray[np.float64], fc_hz: float, rate_hz: float) -> npt.NDArray[np.float64]:
-    from scipy.signal import sosfiltfilt
+    from imuhip.dsp import sosfiltfilt
 
     if fc_hz >= 0.45 * rate_hz or len(x) < 16:
         return x

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.signal import find_peaks
 
+from imuhip.dsp import find_peaks
 from imuhip.gait.events._config import EventConfig, FloatArray, SideEvents
 from imuhip.gait.events._constraints import reject_close_candidates, swing_support
 from imuhip.gait.events._shank_rule import _bout_end_swings, _shank_events

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import find_peaks
 
+from imuhip.dsp import find_peaks
 from imuhip.errors import InsufficientDataError
 from imuhip.gait.events._config import EventConfig, FloatArray
 from imuhip.gait.events._signals import _lowpass

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import find_peaks
 
+from imuhip.dsp import find_peaks
 from imuhip.gait.events._config import EventConfig, FloatArray
 from imuhip.gait.events._signals import _local_minima
 
