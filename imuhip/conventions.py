@@ -81,6 +81,7 @@ __all__ = [
     "quat_conj",
     "quat_from_cardan_yxz",
     "quat_from_cardan_zxy",
+    "quat_from_rotmat",
     "quat_identity",
     "quat_mul",
     "quat_normalize",
@@ -296,6 +297,28 @@ def to_rotation(q: npt.ArrayLike) -> Rotation:
 def from_rotation(r: Rotation) -> FloatArray:
     """Scalar-first quaternions from a scipy ``Rotation`` (the only scipy exit point)."""
     return np.asarray(r.as_quat(scalar_first=True), dtype=np.float64)
+
+
+def quat_from_rotmat(mat: npt.ArrayLike) -> FloatArray:
+    """Scalar-first unit quaternion of one rotation matrix (``(3, 3)``, orthonormal): the
+    largest of ``w, x, y, z`` taken from the diagonal first (Shepperd 1978, as
+    ``scipy``'s ``Rotation.from_matrix``), so no component is found by a small difference."""
+    m = np.asarray(mat, dtype=np.float64)
+    if m.shape != (3, 3):
+        raise ValueError(f"rotation matrix must have shape (3, 3), got {m.shape}")
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    xyzw = np.empty(4)
+    i = int(np.argmax([m[0, 0], m[1, 1], m[2, 2], trace]))
+    if i == 3:
+        xyzw[:] = (m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1], 1.0 + trace)
+    else:
+        j, k = (i + 1) % 3, (i + 2) % 3
+        xyzw[i] = 1.0 - trace + 2.0 * m[i, i]
+        xyzw[j] = m[j, i] + m[i, j]
+        xyzw[k] = m[k, i] + m[i, k]
+        xyzw[3] = m[k, j] - m[j, k]
+    xyzw /= np.linalg.norm(xyzw)
+    return np.array([xyzw[3], xyzw[0], xyzw[1], xyzw[2]])
 
 
 def quat_from_axis_angle(axis: npt.ArrayLike, angle_rad: npt.ArrayLike) -> FloatArray:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft as sp_fft
 
 from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait.events import Stride
@@ -115,14 +114,14 @@ def _abs_relative_phase(p: FloatArray, h: FloatArray) -> FloatArray:
     """
     s, n = p.shape
     x = np.concatenate([p, h])
-    spec = sp_fft.rfft(x, axis=-1)
+    spec = np.fft.rfft(x, axis=-1)
     full = np.zeros(x.shape, dtype=np.complex128)
     half = (n + 1) // 2
     full[:, 0] = spec[:, 0]
     full[:, 1:half] = 2 * spec[:, 1:half]
     if n % 2 == 0:
         full[:, n // 2] = spec[:, n // 2]
-    z = sp_fft.ifft(full, axis=-1, overwrite_x=True)
+    z = np.fft.ifft(full, axis=-1)
     return np.asarray(np.abs(np.angle(z[:s] * np.conj(z[s:]))))
 
 

@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter1d
 
 from imuhip.conventions import quat_conj, quat_mul, quat_rotate
-from imuhip.dsp import find_peaks
+from imuhip.dsp import find_peaks, moving_average
 from imuhip.errors import InsufficientDataError
 from imuhip.gait.norms import ROM_NORMS, Flag
 from imuhip.types import SessionEvent
@@ -192,7 +191,7 @@ def twist_angle_rad(q_ref_sensor: FloatArray, axis_sensor: FloatArray) -> FloatA
 
 def _still_window(gyr: FloatArray, rate_hz: float, cfg: RomConfig) -> tuple[int, int]:
     n = max(1, round(cfg.min_still_s * rate_hz))
-    mag = uniform_filter1d(np.linalg.norm(gyr, axis=1), size=max(3, n // 4), mode="nearest")
+    mag = moving_average(np.linalg.norm(gyr, axis=1), max(3, n // 4))
     still = mag < cfg.still_gyr_rad_s
     run = 0
     for i, s in enumerate(still):

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import fft as sp_fft
-from scipy.ndimage import uniform_filter1d
 
+from imuhip.dsp import moving_average
 from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait import _joints_kernels as _kq
 
@@ -103,7 +102,7 @@ def _oscillation_period(
     psi = np.arctan2(fy, fx)
     _kq.unwrap_bridge(psi, ok, psi)
     # remove turns and drift (slower than any gait rhythm)
-    psi -= uniform_filter1d(psi, max(1, round(3.0 * rate_hz)), mode="nearest")
+    psi -= moving_average(psi, max(1, round(3.0 * rate_hz)))
     if np.std(psi) < np.deg2rad(0.25):  # standing still: no gait rhythm to lock onto
         return None
     nfft = 1 << int(np.ceil(np.log2(8 * n)))
@@ -116,6 +115,20 @@ def _oscillation_period(
     if spec[k] < 10.0 * np.median(spec) or spec[k] <= 0:
         return None
     return float(1.0 / f[k])
+
+
+def _next_fast_len(n: int) -> int:
+    """The smallest ``m >= n`` whose prime factors are all <= 11: the lengths numpy's pocketfft
+    transforms with its own radix passes (``scipy.fft.next_fast_len``, complex transforms)."""
+    m = max(1, int(n))
+    while True:
+        r = m
+        for p in (2, 3, 5, 7, 11):
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return m
+        m += 1
 
 
 def _band_power(
@@ -146,12 +159,12 @@ def _band_power(
     k0, nb = int(kk[0]), len(kk)
     jmax = max(n - 1, k0 + nb - 1, abs(k0 - n + 1))
     chirp = _kq.chirp(jmax + 1, nfft)
-    length = sp_fft.next_fast_len(n + nb - 1)
+    length = _next_fast_len(n + nb - 1)
     a, b = _kq.bluestein_inputs(x, chirp, k0, nb, length)
-    fa = sp_fft.fft(a, overwrite_x=True)
-    fa *= sp_fft.fft(b, overwrite_x=True)
+    fa = np.fft.fft(a)
+    fa *= np.fft.fft(b)
     del a, b
-    y = sp_fft.ifft(fa, overwrite_x=True)[n - 1 : n - 1 + nb]
+    y = np.fft.ifft(fa)[n - 1 : n - 1 + nb]
     y *= chirp[k0 : k0 + nb]
     power = np.asarray(y.real * y.real + y.imag * y.imag, dtype=np.float64)
     return np.asarray(fk, dtype=np.float64), power

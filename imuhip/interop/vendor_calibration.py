@@ -36,11 +36,11 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter1d
 from scipy.spatial.transform import Rotation
 
 from imuhip.conventions import from_rotation, quat_conj, quat_mul, quat_positive_w, quat_rotate
 from imuhip.conventions import to_rotation as _to_rotation
+from imuhip.dsp import moving_average
 from imuhip.errors import CalibrationError
 from imuhip.interop._common import FloatArray
 from imuhip.types import OrientationSession, SegmentCalibration
@@ -87,12 +87,12 @@ def find_still_window(
     still = np.ones(len(ori.t_s), dtype=bool)
     for p, q in ori.q_world_sensor.items():
         acc = ori.acc_m_s2[p]
-        mean = uniform_filter1d(acc, n_win, axis=0, mode="nearest")
-        var = uniform_filter1d(acc * acc, n_win, axis=0, mode="nearest") - mean * mean
+        mean = moving_average(acc, n_win, axis=0)
+        var = moving_average(acc * acc, n_win, axis=0) - mean * mean
         still &= np.all(np.sqrt(np.maximum(var, 0.0)) < max_acc_std_m_s2, axis=1)
         gyr = ori.gyr_rad_s.get(p)
         om = gyr if gyr is not None else angular_velocity_from_orientation(q, ori.rate_hz)
-        speed = uniform_filter1d(np.linalg.norm(om, axis=1), n_win, mode="nearest")
+        speed = moving_average(np.linalg.norm(om, axis=1), n_win)
         still &= (speed < max_speed_rad_s) & np.asarray(ori.valid[p], bool)
     need = round(min_still_s * ori.rate_hz)
     d = np.diff(np.concatenate([[0], still.astype(np.int8), [0]]))
@@ -180,7 +180,7 @@ def _moving_after(ori: OrientationSession, stop_idx: int, min_speed_rad_s: float
             if gyr is not None
             else angular_velocity_from_orientation(ori.q_world_sensor[p], ori.rate_hz)
         )
-        speed = uniform_filter1d(np.linalg.norm(om, axis=1), size, mode="nearest")
+        speed = moving_average(np.linalg.norm(om, axis=1), size)
         moving |= speed > min_speed_rad_s
     moving[:stop_idx] = False
     return moving

@@ -126,3 +126,18 @@ def test_find_peaks_refuses_bad_input() -> None:
         dsp.find_peaks(np.zeros(10), distance=0.5)
     with pytest.raises(ValueError, match="1-D"):
         dsp.find_peaks(np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 301, 5000])
+def test_moving_average_is_uniform_filter1d_nearest(size: int) -> None:
+    from scipy.ndimage import uniform_filter1d
+
+    for x in _signals(2001) + _peak_signals()[:10]:
+        ref = uniform_filter1d(x, size, mode="nearest")
+        np.testing.assert_array_equal(dsp.moving_average(x, size), ref)
+    x2 = np.stack(_signals(500)[:3], axis=1)
+    np.testing.assert_array_equal(
+        dsp.moving_average(x2, size, axis=0), uniform_filter1d(x2, size, axis=0, mode="nearest")
+    )
+    with pytest.raises(ValueError, match="size"):
+        dsp.moving_average(x2, 0)

@@ -12,10 +12,10 @@ import numpy.typing as npt
 
 from imuhip.conventions import (
     cardan_yxz,
-    from_rotation,
     hip_angles_to_quat,
     quat_from_cardan_yxz,
     quat_from_cardan_zxy,
+    quat_from_rotmat,
     quat_mul,
     quat_positive_w,
 )
@@ -50,9 +50,7 @@ def q_sensor_segment_from_axes(x_s: npt.ArrayLike, y_s: npt.ArrayLike) -> FloatA
     x = x / nx
     z = np.cross(x, y)
     mat = np.stack([x, y, z], axis=1)  # columns: segment axes in sensor coordinates
-    from scipy.spatial.transform import Rotation
-
-    return np.asarray(quat_positive_w(from_rotation(Rotation.from_matrix(mat))), dtype=np.float64)
+    return np.asarray(quat_positive_w(quat_from_rotmat(mat)), dtype=np.float64)
 
 
 def _reference_pose_offsets(cfg: SegmentCalConfig) -> dict[str, FloatArray]:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter1d
 
+from imuhip.dsp import moving_average
 from imuhip.errors import CalibrationError
 from imuhip.orientation._calib_kernels import rot_z, sq_norm_rows
 from imuhip.orientation.segment_calibration._config import FloatArray, SegmentCalConfig, Window, _c
@@ -58,12 +58,12 @@ def _still_mask(
     sl = slice(0, stop)
     n_win = max(3, round(0.5 * ori.rate_hz))
     acc = ori.acc_m_s2[placement][sl]
-    mean = uniform_filter1d(acc, n_win, axis=0, mode="nearest")
-    var = uniform_filter1d(acc * acc, n_win, axis=0, mode="nearest") - mean * mean
+    mean = moving_average(acc, n_win, axis=0)
+    var = moving_average(acc * acc, n_win, axis=0) - mean * mean
     still = np.all(np.sqrt(np.maximum(var, 0.0)) < cfg.still_acc_std_m_s2, axis=1)
     gyr = ori.gyr_rad_s.get(placement)
     if gyr is not None:
-        gn = uniform_filter1d(np.linalg.norm(gyr[sl], axis=1), n_win, mode="nearest")
+        gn = moving_average(np.linalg.norm(gyr[sl], axis=1), n_win)
         still &= gn < cfg.still_gyr_rad_s
     return still & _bridge_short_gaps(ori.valid[placement][sl], ori.rate_hz, cfg.max_bridged_gap_s)
 
@@ -286,7 +286,7 @@ def _movement_windows(
         sq = np.empty(n)
         sq_norm_rows(_c(g), sq)  # = np.sum(g * g, axis=1), one pass
         # a running mean of squares can round a hair below 0 after a run of zeros
-        rms = np.sqrt(np.maximum(uniform_filter1d(sq, size, mode="nearest"), 0.0))
+        rms = np.sqrt(np.maximum(moving_average(sq, size), 0.0))
         has = _bridge_short_gaps(ori.valid[p], ori.rate_hz, cfg.max_bridged_gap_s)
         moving &= (rms > cfg.walking_gyr_rms_rad_s) | ~has
         any_data |= has
@@ -299,9 +299,7 @@ def _movement_windows(
         yaw_rate = np.empty(n)
         rot_z(_c(ori.q_world_sensor["pelvis"]), _c(pel_gyr), yaw_rate)
         turn_size = max(3, round(cfg.turn_window_s * ori.rate_hz))
-        moving &= np.abs(uniform_filter1d(yaw_rate, turn_size, mode="nearest")) <= (
-            cfg.max_turn_rate_rad_s
-        )
+        moving &= np.abs(moving_average(yaw_rate, turn_size)) <= (cfg.max_turn_rate_rad_s)
     after = moving.copy()
     after[: static[1]] = False
     windows = [w for w in _runs(after) if w[1] - w[0] >= size]

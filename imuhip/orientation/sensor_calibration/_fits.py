@@ -11,9 +11,9 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter1d
 
 from imuhip.conventions import GRAVITY_M_S2
+from imuhip.dsp import moving_average
 from imuhip.errors import CalibrationError
 
 __all__ = [
@@ -83,11 +83,11 @@ def detect_still(
     w = max(3, round(window_s * rate_hz))
 
     def mstd(x: FloatArray) -> FloatArray:
-        mean = uniform_filter1d(x, w, axis=0, mode="nearest")
-        sq = uniform_filter1d(x * x, w, axis=0, mode="nearest")
+        mean = moving_average(x, w, axis=0)
+        sq = moving_average(x * x, w, axis=0)
         return np.sqrt(np.maximum(sq - mean * mean, 0.0))
 
-    gyr_mean = np.linalg.norm(uniform_filter1d(gyr, w, axis=0, mode="nearest"), axis=1)
+    gyr_mean = np.linalg.norm(moving_average(gyr, w, axis=0), axis=1)
     still = (
         (mstd(gyr).max(axis=1) <= gyr_std_max_rad_s)
         & (mstd(acc).max(axis=1) <= acc_std_max_m_s2)
