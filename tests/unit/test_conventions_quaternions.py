@@ -115,3 +115,23 @@ def test_quat_helpers_in_row_blocks_equal_whole_arrays(rows: int) -> None:
         quat_mul(p, q[:-1])  # rows that do not broadcast still fail
     with pytest.raises(ValueError):
         quat_rotate(q, v[:-1])
+
+
+def test_quat_from_rotmat_is_scipys_from_matrix() -> None:
+    from scipy.spatial.transform import Rotation
+
+    from imuhip.conventions import quat_from_rotmat
+
+    rng = np.random.default_rng(3)
+    mats = list(Rotation.random(500, random_state=4).as_matrix())
+    # the branches: identity, 180 deg about each axis (trace -1), near-180 turns
+    mats += [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0])]
+    mats += [np.diag([-1.0, -1.0, 1.0])]
+    mats += list(Rotation.from_rotvec(rng.normal(size=(50, 3)) * 1e-3 + [np.pi, 0, 0]).as_matrix())
+    for m in mats:
+        got = quat_from_rotmat(m)
+        ref = Rotation.from_matrix(m).as_quat(scalar_first=True)
+        assert abs(abs(float(np.dot(got, ref))) - 1.0) < 1e-12  # the same rotation, +-q
+        np.testing.assert_allclose(got, ref if np.dot(got, ref) > 0 else -ref, atol=1e-12)
+    with pytest.raises(ValueError, match="3, 3"):
+        quat_from_rotmat(np.eye(4))
