@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.numeric import jit
+from imuhip import _dsp_kernels as _k
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -95,35 +95,6 @@ def _lfilter_zi(b: FloatArray, a: FloatArray) -> FloatArray:
 
 
 # -- filtering kernels -----------------------------------------------------------------------
-@jit
-def _lfilter(b: FloatArray, a: FloatArray, x: FloatArray, z: FloatArray) -> FloatArray:
-    """Direct form II transposed, state ``z`` updated in place (scipy's ``lfilter`` loop)."""
-    n_z = len(z)
-    y = np.empty(len(x))
-    for i in range(len(x)):
-        xi = x[i]
-        yi = z[0] + b[0] * xi
-        for k in range(n_z - 1):
-            z[k] = z[k + 1] + xi * b[k + 1] - yi * a[k + 1]
-        z[n_z - 1] = xi * b[n_z] - yi * a[n_z]
-        y[i] = yi
-    return y
-
-
-@jit
-def _sosfilt(sos: FloatArray, x: FloatArray, zi: FloatArray) -> FloatArray:
-    """Cascade of second-order sections, state ``zi`` ``(n_sections, 2)`` updated in place."""
-    ns = sos.shape[0]
-    y = np.empty(len(x))
-    for i in range(len(x)):
-        cur = x[i]
-        for s in range(ns):
-            new = sos[s, 0] * cur + zi[s, 0]
-            zi[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + zi[s, 1]
-            zi[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
-            cur = new
-        y[i] = cur
-    return y
 
 
 def _odd_ext(x: FloatArray, n: int) -> FloatArray:
@@ -147,8 +118,8 @@ def filtfilt(b: FloatArray, a: FloatArray, x: npt.ArrayLike) -> FloatArray:
     a = np.concatenate([a, np.zeros(n - len(a))])
     zi = _lfilter_zi(b, a)
     ext = _odd_ext(x, edge)
-    y = _lfilter(b, a, ext, zi * ext[0])
-    y = _lfilter(b, a, np.ascontiguousarray(y[::-1]), zi * y[-1])
+    y = _k.lfilter(b, a, ext, zi * ext[0])
+    y = _k.lfilter(b, a, np.ascontiguousarray(y[::-1]), zi * y[-1])
     return np.ascontiguousarray(y[::-1][edge:-edge])
 
 
@@ -178,110 +149,12 @@ def sosfiltfilt(sos: FloatArray, x: npt.ArrayLike, axis: int = -1) -> FloatArray
         raise ValueError(f"need a signal longer than {edge} samples, got shape {x.shape}")
     zi = _sosfilt_zi(sos)
     ext = _odd_ext(np.ascontiguousarray(x), edge)
-    y = _sosfilt(sos, ext, zi * ext[0])
-    y = _sosfilt(sos, np.ascontiguousarray(y[::-1]), zi * y[-1])
+    y = _k.sosfilt(sos, ext, zi * ext[0])
+    y = _k.sosfilt(sos, np.ascontiguousarray(y[::-1]), zi * y[-1])
     return np.ascontiguousarray(y[::-1][edge:-edge])
 
 
 # -- peaks -----------------------------------------------------------------------------------
-@jit
-def _local_maxima(x: FloatArray) -> IntArray:
-    """Indices of local maxima; a flat top gives its middle sample (rounded down)."""
-    n = len(x)
-    out = np.empty(max(n // 2, 1), dtype=np.int64)
-    m = 0
-    i = 1
-    i_max = n - 1
-    while i < i_max:
-        if x[i - 1] < x[i]:
-            i_ahead = i + 1
-            while i_ahead < i_max and x[i_ahead] == x[i]:
-                i_ahead += 1
-            if x[i_ahead] < x[i]:
-                out[m] = (i + i_ahead - 1) // 2
-                m += 1
-                i = i_ahead
-        i += 1
-    return out[:m].copy()
-
-
-@jit
-def _select_by_distance(peaks: IntArray, order: IntArray, distance: int) -> npt.NDArray[np.bool_]:
-    """Keep the highest peak (``order``: ascending height) and drop its neighbours closer
-    than ``distance`` samples, then the next highest still kept, ..."""
-    n = len(peaks)
-    keep = np.ones(n, dtype=np.bool_)
-    for i in range(n - 1, -1, -1):
-        j = order[i]
-        if not keep[j]:
-            continue
-        k = j - 1
-        while k >= 0 and peaks[j] - peaks[k] < distance:
-            keep[k] = False
-            k -= 1
-        k = j + 1
-        while k < n and peaks[k] - peaks[j] < distance:
-            keep[k] = False
-            k += 1
-    return keep
-
-
-@jit
-def _prominences(x: FloatArray, peaks: IntArray) -> tuple[FloatArray, IntArray, IntArray]:
-    """Prominence and bases of each peak over the whole signal (no window)."""
-    n = len(peaks)
-    prom = np.empty(n)
-    left = np.empty(n, dtype=np.int64)
-    right = np.empty(n, dtype=np.int64)
-    i_max = len(x) - 1
-    for r in range(n):
-        peak = peaks[r]
-        left[r] = peak
-        i = peak
-        left_min = x[peak]
-        while i >= 0 and x[i] <= x[peak]:
-            if x[i] < left_min:
-                left_min = x[i]
-                left[r] = i
-            i -= 1
-        right[r] = peak
-        i = peak
-        right_min = x[peak]
-        while i <= i_max and x[i] <= x[peak]:
-            if x[i] < right_min:
-                right_min = x[i]
-                right[r] = i
-            i += 1
-        prom[r] = x[peak] - max(left_min, right_min)
-    return prom, left, right
-
-
-@jit
-def _widths(
-    x: FloatArray, peaks: IntArray, prom: FloatArray, left: IntArray, right: IntArray
-) -> FloatArray:
-    """Width of each peak at half its prominence (interpolated crossings, samples)."""
-    n = len(peaks)
-    w = np.empty(n)
-    for r in range(n):
-        i_min = left[r]
-        i_max = right[r]
-        peak = peaks[r]
-        height = x[peak] - prom[r] * 0.5
-        i = peak
-        while i_min < i and height < x[i]:
-            i -= 1
-        left_ip = float(i)
-        if x[i] < height:
-            left_ip += (height - x[i]) / (x[i + 1] - x[i])
-        i = peak
-        while i < i_max and height < x[i]:
-            i += 1
-        right_ip = float(i)
-        if x[i] < height:
-            right_ip -= (height - x[i]) / (x[i - 1] - x[i])
-        w[r] = right_ip - left_ip
-    return w
 
 
 def find_peaks(
@@ -302,7 +175,7 @@ def find_peaks(
         raise ValueError(f"x must be 1-D, got shape {x.shape}")
     if distance is not None and not distance >= 1:
         raise ValueError(f"distance must be >= 1, got {distance}")
-    peaks = _local_maxima(x) if len(x) >= 3 else np.zeros(0, dtype=np.int64)
+    peaks = _k.local_maxima(x) if len(x) >= 3 else np.zeros(0, dtype=np.int64)
     props: dict[str, Any] = {}
     if height is not None:
         keep = x[peaks] >= height
@@ -311,18 +184,18 @@ def find_peaks(
     if distance is not None and len(peaks) > 1:
         # ascending height, numpy's default sort as scipy's (ties: the same order)
         order = np.argsort(x[peaks]).astype(np.int64)
-        keep = _select_by_distance(peaks, order, int(np.ceil(distance)))
+        keep = _k.select_by_distance(peaks, order, int(np.ceil(distance)))
         peaks = peaks[keep]
         props = {k: v[keep] for k, v in props.items()}
     if prominence is not None or width is not None:
-        prom, lb, rb = _prominences(x, peaks)
+        prom, lb, rb = _k.prominences(x, peaks)
         props.update(prominences=prom, left_bases=lb, right_bases=rb)
         if prominence is not None:
             keep = prom >= prominence
             peaks = peaks[keep]
             props = {k: v[keep] for k, v in props.items()}
         if width is not None:
-            w = _widths(x, peaks, props["prominences"], props["left_bases"], props["right_bases"])
+            w = _k.widths(x, peaks, props["prominences"], props["left_bases"], props["right_bases"])
             keep = w >= width
             peaks = peaks[keep]
             props = {k: v[keep] for k, v in props.items()}
@@ -331,26 +204,6 @@ def find_peaks(
 
 
 # -- moving average ----------------------------------------------------------------------------
-@jit
-def _moving_average_1d(x: FloatArray, size: int) -> FloatArray:
-    """Centred running mean, edges extended with the end samples, in ``uniform_filter1d``'s
-    arithmetic: a running sum kept undivided (``sum += entering - leaving``), each output
-    ``sum / size``; the window of sample ``i`` is ``[i - size // 2, i - size // 2 + size)``."""
-    m = len(x)
-    out = np.empty(m)
-    if m == 0:
-        return out
-    r1 = size // 2
-    acc = 0.0
-    for k in range(size):
-        acc += x[min(max(k - r1, 0), m - 1)]
-    for i in range(m):
-        if i > 0:
-            enter = min(max(i + size - 1 - r1, 0), m - 1)
-            leave = min(max(i - 1 - r1, 0), m - 1)
-            acc += x[enter] - x[leave]
-        out[i] = acc / size
-    return out
 
 
 def moving_average(x: npt.ArrayLike, size: int, axis: int = -1) -> FloatArray:
@@ -361,9 +214,9 @@ def moving_average(x: npt.ArrayLike, size: int, axis: int = -1) -> FloatArray:
         raise ValueError(f"size must be >= 1, got {size}")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
-        return _moving_average_1d(np.ascontiguousarray(x), size)
+        return _k.moving_average_1d(np.ascontiguousarray(x), size)
     if x.ndim != 2:
         raise ValueError(f"x must be 1-D or 2-D, got shape {x.shape}")
     xt = np.moveaxis(x, axis, -1)
-    out = np.stack([_moving_average_1d(np.ascontiguousarray(row), size) for row in xt])
+    out = np.stack([_k.moving_average_1d(np.ascontiguousarray(row), size) for row in xt])
     return np.ascontiguousarray(np.moveaxis(out, -1, axis))

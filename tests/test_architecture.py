@@ -20,6 +20,7 @@ RANKS = {
     "errors": 0,
     "numeric": 0,
     "dsp": 0,  # butter, filtfilt, find_peaks without scipy.signal's import time
+    "_dsp_kernels": 0,  # its compiled loops
     "interrupts": 0,  # Ctrl-C handling for the commands
     "ingest": 1,
     "sim": 2,  # the ground-truth simulator writes recordings (ingest)
