@@ -94,7 +94,7 @@ def _lfilter_zi(b: FloatArray, a: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.solve(i_minus_a, rhs), dtype=np.float64)
 
 
-# -- filtering kernels -----------------------------------------------------------------------
+# -- filtering (the loops: imuhip._dsp_kernels) ----------------------------------------------
 
 
 def _odd_ext(x: FloatArray, n: int) -> FloatArray:
