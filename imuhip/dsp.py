@@ -24,6 +24,7 @@ Anything else stays with scipy (imported where it is used).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,9 +39,11 @@ __all__ = [
     "butter_lowpass",
     "butter_lowpass_sos",
     "filtfilt",
+    "filtfilt_padlen",
     "find_peaks",
     "moving_average",
     "sosfiltfilt",
+    "sosfiltfilt_padlen",
 ]
 
 
@@ -80,12 +83,9 @@ def butter_lowpass_sos(wn: float) -> FloatArray:
 
 
 def _lfilter_zi(b: FloatArray, a: FloatArray) -> FloatArray:
-    """Steady-state initial state of :func:`_lfilter` for a unit step (``lfilter_zi``)."""
-    if a[0] != 1.0:
-        b, a = b / a[0], a / a[0]
-    n = max(len(a), len(b))
-    a = np.concatenate([a, np.zeros(n - len(a))])
-    b = np.concatenate([b, np.zeros(n - len(b))])
+    """Steady-state initial state of the ``lfilter`` loop for a unit step (``lfilter_zi``);
+    ``b`` and ``a`` of equal length, ``a[0] == 1``."""
+    n = len(a)
     companion = np.zeros((n - 1, n - 1))
     companion[0, :] = -a[1:] / a[0]
     companion[np.arange(1, n - 1), np.arange(0, n - 2)] = 1.0
@@ -95,6 +95,25 @@ def _lfilter_zi(b: FloatArray, a: FloatArray) -> FloatArray:
 
 
 # -- filtering (the loops: imuhip._dsp_kernels) ----------------------------------------------
+
+
+def filtfilt_padlen(b: npt.ArrayLike, a: npt.ArrayLike) -> int:
+    """Samples :func:`filtfilt` pads each end with; a signal must be longer than this."""
+    return 3 * max(len(np.atleast_1d(a)), len(np.atleast_1d(b)))
+
+
+def sosfiltfilt_padlen(sos: npt.ArrayLike) -> int:
+    """Samples :func:`sosfiltfilt` pads each end with; a signal must be longer than this."""
+    s = np.atleast_2d(np.asarray(sos, dtype=np.float64))
+    ntaps = 2 * s.shape[0] + 1 - min(int((s[:, 2] == 0).sum()), int((s[:, 5] == 0).sum()))
+    return 3 * ntaps
+
+
+def _along(x: FloatArray, axis: int, f: Callable[[FloatArray], FloatArray]) -> FloatArray:
+    """``f`` applied to each 1-D line of 2-D ``x`` along ``axis``."""
+    lines = np.moveaxis(x, axis, -1)
+    out = np.stack([f(np.ascontiguousarray(line)) for line in lines])
+    return np.ascontiguousarray(np.moveaxis(out, -1, axis))
 
 
 def _odd_ext(x: FloatArray, n: int) -> FloatArray:
@@ -108,7 +127,7 @@ def filtfilt(b: FloatArray, a: FloatArray, x: npt.ArrayLike) -> FloatArray:
     b = np.asarray(b, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
     x = np.ascontiguousarray(x, dtype=np.float64)
-    edge = 3 * max(len(a), len(b))
+    edge = filtfilt_padlen(b, a)
     if x.ndim != 1 or len(x) <= edge:
         raise ValueError(f"need a 1-D signal longer than {edge} samples, got shape {x.shape}")
     if a[0] != 1.0:
@@ -137,14 +156,12 @@ def sosfiltfilt(sos: FloatArray, x: npt.ArrayLike, axis: int = -1) -> FloatArray
     """Zero-phase filtering with second-order sections along ``axis`` of a 1-D or 2-D ``x``
     (``scipy.signal.sosfiltfilt`` defaults: odd extension, steady-state initial conditions)."""
     sos = np.ascontiguousarray(sos, dtype=np.float64)
+    if sos.ndim != 2 or sos.shape[1] != 6 or np.any(sos[:, 3] != 1.0):
+        raise ValueError(f"sos must be (n_sections, 6) with a0 = 1, got {sos.tolist()}")
     x = np.asarray(x, dtype=np.float64)
-    ntaps = 2 * sos.shape[0] + 1
-    ntaps -= min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
-    edge = 3 * ntaps
+    edge = sosfiltfilt_padlen(sos)
     if x.ndim == 2:
-        xt = np.moveaxis(x, axis, -1)
-        out = np.stack([sosfiltfilt(sos, row) for row in xt])
-        return np.ascontiguousarray(np.moveaxis(out, -1, axis))
+        return _along(x, axis, lambda line: sosfiltfilt(sos, line))
     if x.ndim != 1 or len(x) <= edge:
         raise ValueError(f"need a signal longer than {edge} samples, got shape {x.shape}")
     zi = _sosfilt_zi(sos)
@@ -217,6 +234,4 @@ def moving_average(x: npt.ArrayLike, size: int, axis: int = -1) -> FloatArray:
         return _k.moving_average_1d(np.ascontiguousarray(x), size)
     if x.ndim != 2:
         raise ValueError(f"x must be 1-D or 2-D, got shape {x.shape}")
-    xt = np.moveaxis(x, axis, -1)
-    out = np.stack([_k.moving_average_1d(np.ascontiguousarray(row), size) for row in xt])
-    return np.ascontiguousarray(np.moveaxis(out, -1, axis))
+    return _along(x, axis, lambda line: _k.moving_average_1d(line, size))

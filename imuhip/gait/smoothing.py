@@ -20,7 +20,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.dsp import butter_lowpass_sos, sosfiltfilt
+from imuhip.dsp import butter_lowpass_sos, sosfiltfilt, sosfiltfilt_padlen
 
 __all__ = ["ROTATION_LOWPASS_HZ", "grid_rate_hz", "lowpass_finite_runs", "rotation_lowpassed"]
 
@@ -47,7 +47,7 @@ def lowpass_finite_runs(x: npt.ArrayLike, rate_hz: float, cutoff_hz: float) -> F
     Returns
     -------
     (M,) float64
-        The filtered signal; runs too short to pad (≤ 3 filter lengths, 15 samples here) are
+        The filtered signal; runs too short to pad (≤ 9 samples, ``sosfiltfilt_padlen``) are
         copied unfiltered.
     """
     y = np.array(x, dtype=np.float64, copy=True)
@@ -58,7 +58,7 @@ def lowpass_finite_runs(x: npt.ArrayLike, rate_hz: float, cutoff_hz: float) -> F
         return y
     # 2nd order per pass; forwards and backwards make it 4th order, -6 dB at the cut-off
     sos = butter_lowpass_sos(wn)
-    pad = 3 * (2 * len(sos) + 1)  # sosfiltfilt's default pad length
+    pad = sosfiltfilt_padlen(sos)
     ok = np.isfinite(y)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], ok.view(np.int8), [0]))))
     for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):

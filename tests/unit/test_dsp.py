@@ -81,6 +81,9 @@ def test_too_short_signals_are_refused_as_scipy_does() -> None:
     with pytest.raises(ValueError):
         ss.sosfiltfilt(sos, np.zeros(9))
     assert dsp.sosfiltfilt(sos, np.ones(10)).shape == (10,)
+    assert dsp.sosfiltfilt_padlen(sos) == 9 and dsp.filtfilt_padlen(b, a) == 15
+    with pytest.raises(ValueError, match="a0 = 1"):
+        dsp.sosfiltfilt(2.0 * sos, np.ones(50))
 
 
 def _peak_signals() -> list[np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.conventions import quat_conj, quat_mul, quat_rotate, to_rotation
-from imuhip.dsp import butter_lowpass, filtfilt
+from imuhip.dsp import butter_lowpass, filtfilt, filtfilt_padlen
 from imuhip.gait.events._config import FloatArray
 from imuhip.types import OrientationSession, SegmentCalibration
 
@@ -72,7 +72,7 @@ def pelvis_heading_rad(
 def _lowpass(x: FloatArray, rate_hz: float, cutoff_hz: float) -> FloatArray:
     wn = min(cutoff_hz / (rate_hz / 2.0), 0.95)
     b, a = butter_lowpass(4, wn)
-    if len(x) <= 3 * max(len(a), len(b)):
+    if len(x) <= filtfilt_padlen(b, a):
         return x.copy()
     return np.asarray(filtfilt(b, a, x), dtype=np.float64)
 
