@@ -165,11 +165,13 @@ class LiveHips:
         for those rows, the other side goes on; it comes back through a filter restart)."""
         if not self.need or any(self.stores[p].k0 is None for p in self.need):
             return None
-        ends = {p: self.stores[p].k_end for p in self.need}
-        lead = max(ends.values())
-        silent = round(SILENT_S * self.rate_hz)
-        alive = [p for p in self.need if p == "pelvis" or lead - ends[p] <= silent]
-        return min(ends[p] for p in alive) - 1
+        lead = max(self.stores[p].k_end for p in self.need) - 1
+        alive = [p for p in self.need if p == "pelvis" or not self._silent(p, lead)]
+        return min(self.stores[p].k_end for p in alive) - 1
+
+    def _silent(self, p: str, k: int) -> bool:
+        """Sensor ``p``'s last row lies more than :data:`SILENT_S` behind grid row ``k``."""
+        return k - (self.stores[p].k_end - 1) > round(SILENT_S * self.rate_hz)
 
     @property
     def k_final(self) -> int | None:
@@ -263,11 +265,10 @@ class LiveHips:
         :data:`SILENT_S` behind ``kr`` is left out (as :meth:`k_ready` leaves a silent thigh),
         and so is one whose rows end before another's begin (no row in common). ``None``
         while the needed sensors themselves share no row."""
-        silent = round(SILENT_S * self.rate_hz)
         have = [
             p
             for p, st in self.stores.items()
-            if st.k0 is not None and (p in self.need or kr - (st.k_end - 1) <= silent)
+            if st.k0 is not None and (p in self.need or not self._silent(p, kr))
         ]
         while True:
             ka = max(self.stores[p].k0 or 0 for p in have)
