@@ -12,8 +12,10 @@ chunks gives the same angles as one batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +42,7 @@ from imuhip.gait.walking_direction import (
     heading_oscillation_period_s,
     walking_direction,
 )
+from imuhip.ingest.parallel import map_sensors
 from imuhip.types import JointAngles, OrientationSession, SegmentCalibration
 
 __all__ = [
@@ -271,39 +274,33 @@ def joint_angles(
         if p.startswith("thigh_") or p == "lumbar"
     }
     m = len(ori.t_s)
-    buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
 
     def zxy(seg: str, sign: FloatArray) -> FloatArray:
         cen, off = offsets.get(seg, (_NO_CAL, _NO_CAL))
         out = np.empty((m, 3))
+        buf = np.empty((5, min(m, _CHUNK)))  # kernel outputs of one chunk, in cache
         for a in range(0, m, _CHUNK):
             e = buf[:, : min(_CHUNK, m - a)]
             _kq.zxy_args(q_in["pelvis"], cal["pelvis"], q_in[seg], cal[seg], cen, off, sign, a, e)
             _cardan_from_entries(e, out[a : a + e.shape[1]])
         return out
 
-    hip: dict[str, FloatArray] = {}
+    # the chains are independent (each hip, the lumbar joint, the pelvis against the walking
+    # direction): threads on a long session (their kernels and numpy's loops release the GIL;
+    # the pelvis chain, the longest, first)
+    chains: dict[str, Callable[[], Any]] = {
+        "pelvis": partial(_pelvis_chain, ori, q_in["pelvis"], cal["pelvis"], cfg)
+    }
     for side in (Side.LEFT, Side.RIGHT):
         thigh = f"thigh_{side.suffix}"
         if thigh in q_in:
-            hip[side.value] = zxy(thigh, HIP_SIGN[side])
-    w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
-    fx, fy = _kq.forward_xy(q_in["pelvis"], cal["pelvis"], w)  # weighted by validity
-    period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
-    win_s = cfg.walking_window_s if period is None else 2.0 * period
-    dx, dy = _walking_xy(fx, fy, w, ori.rate_hz, win_s)
-    del fx, fy
-    cx, sx = _walking_unit(dx, dy)
-    pelvis = np.empty((m, 3))
-    for a in range(0, m, _CHUNK):
-        e = buf[:, : min(_CHUNK, m - a)]
-        _kq.yxz_walk_args(q_in["pelvis"], cal["pelvis"], cx, sx, _PELVIS_SIGN, a, e)
-        _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
-    walking_heading = np.unwrap(np.arctan2(dy, dx))
-    del cx, sx, dx, dy
-    lumbar = None
+            chains[side.value] = partial(zxy, thigh, HIP_SIGN[side])
     if "lumbar" in q_in:
-        lumbar = zxy("lumbar", _LUMBAR_SIGN)
+        chains["lumbar"] = partial(zxy, "lumbar", _LUMBAR_SIGN)
+    done = dict(zip(chains, map_sensors(lambda f: f(), list(chains.values()), m), strict=True))
+    pelvis, walking_heading = done.pop("pelvis")
+    lumbar = done.pop("lumbar", None)
+    hip: dict[str, FloatArray] = done
     # per side: pelvis, that side's thigh and the lumbar sensor (trunk metrics of its strides);
     # a gap of the other thigh does not cost this side its strides
     trunk_ok = valid & seg_ok.get("lumbar", True)
@@ -322,6 +319,28 @@ def joint_angles(
         side_valid=side_valid,
         walking_heading_rad=walking_heading,
     )
+
+
+def _pelvis_chain(
+    ori: OrientationSession, q_pelvis: FloatArray, cal_pelvis: FloatArray, cfg: JointsConfig
+) -> tuple[FloatArray, FloatArray]:
+    """Pelvis angles against the walking direction (found here from the pelvis' heading
+    oscillation) and the unwrapped walking heading, both ``(M,)``-rowed."""
+    m = len(ori.t_s)
+    w = np.asarray(ori.valid["pelvis"], dtype=np.float64)
+    fx, fy = _kq.forward_xy(q_pelvis, cal_pelvis, w)  # weighted by validity
+    period = _oscillation_period(fx, fy, ori.rate_hz, ori.valid["pelvis"], (0.5, 2.5))
+    win_s = cfg.walking_window_s if period is None else 2.0 * period
+    dx, dy = _walking_xy(fx, fy, w, ori.rate_hz, win_s)
+    del fx, fy
+    cx, sx = _walking_unit(dx, dy)
+    pelvis = np.empty((m, 3))
+    buf = np.empty((5, min(m, _CHUNK)))
+    for a in range(0, m, _CHUNK):
+        e = buf[:, : min(_CHUNK, m - a)]
+        _kq.yxz_walk_args(q_pelvis, cal_pelvis, cx, sx, _PELVIS_SIGN, a, e)
+        _cardan_from_entries(e, pelvis[a : a + e.shape[1]])
+    return pelvis, np.unwrap(np.arctan2(dy, dx))
 
 
 def _heading_offsets(

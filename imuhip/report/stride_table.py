@@ -39,9 +39,17 @@ class StridesTable:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.columns)
-        for r in self.rows:
-            w.writerow([_csv_cell(v, float_format) for v in r])
+        # column by column: a column of plain floats (most of them) in one comprehension
+        cols = [_csv_column(list(c), float_format) for c in zip(*self.rows, strict=True)]
+        w.writerows(zip(*cols, strict=True))
         return buf.getvalue()
+
+
+def _csv_column(col: list[Any], float_format: str) -> list[Any]:
+    """:func:`_csv_cell` of every value of one column."""
+    if all(type(v) is float for v in col):
+        return ["" if v != v else float_format % v for v in col]  # v != v: NaN
+    return [_csv_cell(v, float_format) for v in col]
 
 
 def _csv_cell(v: Any, float_format: str) -> Any:

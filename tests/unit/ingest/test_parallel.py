@@ -53,7 +53,8 @@ def test_analysis_in_threads_equals_the_serial_one(monkeypatch) -> None:
     angles, events and metrics, bit for bit."""
     serial = analyze_recording(REC)
     monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    monkeypatch.setattr(parallel, "THREAD_MIN_ROWS", 1)  # align, units, events, compensation
+    # align, units, joint angles, events, compensation
+    monkeypatch.setattr(parallel, "THREAD_MIN_ROWS", 1)
     monkeypatch.setattr(decode_session_mod, "_THREAD_MIN_PACKETS", 1)
     used: list[int] = []
     real = parallel.sensor_threads
@@ -64,9 +65,15 @@ def test_analysis_in_threads_equals_the_serial_one(monkeypatch) -> None:
 
     monkeypatch.setattr(parallel, "sensor_threads", spy)
     threaded = analyze_recording(REC)
-    assert used.count(2) >= 5  # decode, align, units check, events, compensation: 2 threads
+    # decode, align, units check, joint angles, events, compensation: 2 threads
+    assert used.count(2) >= 6
     for side in serial.angles.hip_rad:
         np.testing.assert_array_equal(threaded.angles.hip_rad[side], serial.angles.hip_rad[side])
+    np.testing.assert_array_equal(threaded.angles.pelvis_rad, serial.angles.pelvis_rad)
+    np.testing.assert_array_equal(threaded.angles.lumbar_rad, serial.angles.lumbar_rad)
+    np.testing.assert_array_equal(
+        threaded.angles.walking_heading_rad, serial.angles.walking_heading_rad
+    )
     np.testing.assert_array_equal(threaded.angles.valid, serial.angles.valid)
     assert threaded.strides == serial.strides
     assert [sorted(m) for m in threaded.per_stride] == [sorted(m) for m in serial.per_stride]
