@@ -111,3 +111,44 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for name, (_, help_) in COMMANDS.items():
         assert name in out
         assert help_.split()[0] in out
+
+
+_FREEZE_PROBE = (
+    "import atexit, gc, sys\n"
+    "def said():\n"
+    "    sys.__stdout__.write(f'atexit ran, frozen {gc.get_freeze_count()}\\n')\n"
+    "atexit.register(said)\n"
+    "sys.argv = ['imuhip', *sys.argv[1:]]\n"
+    "from imuhip._launch import main\n"
+    "sys.exit(main())\n"
+)
+
+
+def test_a_finished_command_spares_the_shutdown_its_collections_and_still_runs_atexit(
+    tmp_path: Path,
+) -> None:
+    """The console script freezes what is alive when the command has finished (the interpreter's
+    shutdown then skips it in its collections), and the shutdown's ``atexit`` handlers, the
+    command's output and its exit status are as before."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FREEZE_PROBE, "analyze", str(TYPICAL), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "report:" in out.stdout  # the summary, flushed
+    tail = out.stdout.strip().splitlines()[-1]
+    assert tail.startswith("atexit ran, frozen "), out.stdout
+    assert int(tail.split()[-1]) > 100_000  # numba's compiler objects among them
+    assert (tmp_path / "report.json").is_file()
+    # a command that fails keeps its status and message
+    bad = subprocess.run(
+        [sys.executable, "-c", _FREEZE_PROBE, "analyze", str(tmp_path / "no.imrec"), "--out", "o"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert bad.returncode == 1 and "no such file" in bad.stderr
