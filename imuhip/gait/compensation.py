@@ -34,6 +34,7 @@ from imuhip.ingest.parallel import map_sensors
 from imuhip.types import JointAngles
 
 __all__ = [
+    "COMPENSATION_MIN_STRIDES",
     "CompensationFinding",
     "CompensationReference",
     "CompensationResult",
@@ -43,6 +44,15 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+COMPENSATION_MIN_STRIDES = 5
+"""Strides a side needs (each with a trunk/hip ratio and an absorption phase) for its index.
+
+The index z-scores a median over strides against the spread of such medians in typical walkers
+(fitted on sessions of ~25 strides a side); from one or two strides a single odd step (a step
+beside a turn, a start) decides it, and its flag would be a finding made of one step. A short
+walkway trial (2-4 valid strides a side, few of them straight enough for the pelvis rotation
+range) gets no index rather than that; the report says why."""
 
 # right hip IR ≈ −pelvis rotation when the stance femur is fixed; left mirrored: +pelvis rotation
 _ABSORB_SIGN = {"right": -1.0, "left": 1.0}
@@ -210,7 +220,8 @@ def compensation_index(
     Returns
     -------
     dict
-        ``side -> CompensationResult`` for the sides with at least one usable stride.
+        ``side -> CompensationResult`` for the sides with at least
+        :data:`COMPENSATION_MIN_STRIDES` usable strides.
     """
     ref = ref or CompensationReference()
     out: dict[str, CompensationResult] = {}
@@ -284,11 +295,12 @@ def side_index(
     """The index of one side from its per-stride log ratios and absorption phases.
 
     Medians over strides, z-scored against ``ref``, combined as ``(z_ratio + z_phase) / sqrt 2``;
-    ``None`` when no stride gives a ratio or a finite phase.
+    ``None`` when fewer than :data:`COMPENSATION_MIN_STRIDES` strides give a ratio or a finite
+    phase.
     """
     ph = np.asarray(phases_deg, dtype=np.float64)
     ph = ph[np.isfinite(ph)]
-    if not len(ratios) or not len(ph):
+    if min(len(ratios), len(ph)) < COMPENSATION_MIN_STRIDES:
         return None
     ratio = float(np.median(ratios))
     phase = float(np.median(ph))

@@ -1,4 +1,4 @@
-"""Per-stride and session gait metrics, left–right asymmetry with bootstrap confidence intervals.
+"""Per-stride and session gait metrics; left–right asymmetry (:mod:`imuhip.gait.asymmetry`).
 
 Definitions are those of ``docs/architecture.md`` (shared with the simulator's truth): every
 per-stride value is computed over the samples ``[start_idx, stop_idx)`` of that stride; session
@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.gait import _gait_kernels as _k
+from imuhip.gait.asymmetry import Asymmetry, _asymmetries, asymmetry
 from imuhip.gait.events import Stride
 from imuhip.gait.smoothing import ROTATION_LOWPASS_HZ, rotation_lowpassed
 from imuhip.gait.walking_direction import WALKING_TURN_MAX_DEG, beside_turn
@@ -265,158 +266,6 @@ def summarize(values: Sequence[float] | FloatArray) -> MetricSummary:
         return MetricSummary(float("nan"), float("nan"), float("nan"), 0)
     sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
     return MetricSummary(float(np.mean(v)), sd, float(np.median(v)), len(v))
-
-
-@dataclass(frozen=True, slots=True)
-class Asymmetry:
-    """Right minus left difference of side means with a percentile bootstrap 95 % CI.
-
-    ``significant`` is True when the CI excludes 0.
-    """
-
-    metric: str
-    right_minus_left: float
-    ci95_low: float
-    ci95_high: float
-    n_left: int
-    n_right: int
-
-    @property
-    def significant(self) -> bool:
-        """CI excludes zero."""
-        return bool(self.ci95_low > 0 or self.ci95_high < 0)
-
-
-def asymmetry(
-    metric: str,
-    left: Sequence[float],
-    right: Sequence[float],
-    *,
-    n_boot: int = 2000,
-    seed: int = 0,
-) -> Asymmetry:
-    """Right − left difference of means with a percentile bootstrap 95 % CI.
-
-    Strides are resampled with replacement within each side independently (Efron & Tibshirani
-    1993, *An Introduction to the Bootstrap*, ch. 13), ``n_boot`` times, fixed ``seed`` so a report
-    is reproducible.
-    """
-    return _asymmetry(metric, left, right, n_boot, seed, None)
-
-
-_BootCache = dict[tuple[int, int, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
-
-
-def _asymmetry(
-    metric: str,
-    left: Sequence[float],
-    right: Sequence[float],
-    n_boot: int,
-    seed: int,
-    cache: _BootCache | None,
-) -> Asymmetry:
-    """:func:`asymmetry`; ``cache`` shares the resampling indices between metrics with the same
-    stride counts (same seed, same indices: identical results, drawn once)."""
-    lv = np.asarray(left, dtype=np.float64)
-    rv = np.asarray(right, dtype=np.float64)
-    lv = lv[np.isfinite(lv)]
-    rv = rv[np.isfinite(rv)]
-    if len(lv) < 2 or len(rv) < 2:
-        d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
-        return Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
-    key = (seed, n_boot, len(lv), len(rv))
-    if cache is not None and n_boot * max(len(lv), len(rv)) <= _BOOT_MAX_DRAWS:
-        if key not in cache:
-            rng = np.random.default_rng(seed)
-            cache[key] = (
-                rng.integers(0, len(lv), size=(n_boot, len(lv))),
-                rng.integers(0, len(rv), size=(n_boot, len(rv))),
-            )
-        il, ir = cache[key]
-        bl = np.empty((n_boot, 1))
-        br = np.empty((n_boot, 1))
-        _k.boot_means(lv[:, None], il, bl)
-        _k.boot_means(rv[:, None], ir, br)
-        diff = br[:, 0] - bl[:, 0]
-    else:
-        rng = np.random.default_rng(seed)
-        bl1 = _boot_means(rng, lv[:, None], n_boot)  # left first: the order of the draws
-        br1 = _boot_means(rng, rv[:, None], n_boot)
-        diff = br1[:, 0] - bl1[:, 0]
-    lo, hi = np.percentile(diff, [2.5, 97.5])
-    return Asymmetry(metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv))
-
-
-def _asymmetries(
-    pairs: dict[str, tuple[Sequence[float] | FloatArray, Sequence[float] | FloatArray]],
-    n_boot: int,
-    seed: int,
-) -> dict[str, Asymmetry]:
-    """:func:`asymmetry` of several metrics (``metric -> (left, right)``), the same results.
-
-    Metrics with the same finite stride counts per side draw the same indices from the same
-    seed; here they are drawn once, in blocks, and every metric's resampled mean is summed by
-    :func:`imuhip.gait._gait_kernels.boot_means` straight from the drawn indices (no ``(B, n)``
-    index or value array is kept).
-    """
-    finite: dict[str, tuple[FloatArray, FloatArray]] = {}
-    out: dict[str, Asymmetry] = {}
-    groups: dict[tuple[int, int], list[str]] = {}
-    for metric, (left, right) in pairs.items():
-        lv = np.asarray(left, dtype=np.float64)
-        rv = np.asarray(right, dtype=np.float64)
-        lv = lv[np.isfinite(lv)]
-        rv = rv[np.isfinite(rv)]
-        finite[metric] = (lv, rv)
-        if len(lv) < 2 or len(rv) < 2:
-            d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
-            out[metric] = Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
-        else:
-            groups.setdefault((len(lv), len(rv)), []).append(metric)
-    for names in groups.values():
-        lvals = np.column_stack([finite[m][0] for m in names])
-        rvals = np.column_stack([finite[m][1] for m in names])
-        rng = np.random.default_rng(seed)
-        bl = _boot_means(rng, lvals, n_boot)  # left first, then right: the draws of asymmetry()
-        br = _boot_means(rng, rvals, n_boot)
-        for j, metric in enumerate(names):
-            lv, rv = finite[metric]
-            lo, hi = np.percentile(br[:, j] - bl[:, j], [2.5, 97.5])
-            out[metric] = Asymmetry(
-                metric, float(rv.mean() - lv.mean()), float(lo), float(hi), len(lv), len(rv)
-            )
-    return {m: out[m] for m in pairs}
-
-
-_BOOT_MAX_DRAWS = 1 << 24  # _asymmetry's cache holds index arrays only up to this many draws
-_BOOT_BLOCK_DRAWS = 1 << 18  # indices drawn per block (2 MB)
-
-
-def _boot_means(rng: np.random.Generator, vals: FloatArray, n_boot: int) -> FloatArray:
-    """Means of ``n_boot`` resamples (with replacement) of the rows of ``vals``, per column.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-    vals : (n, m) float64
-        ``m`` metrics over the same ``n`` strides; every column is resampled with the same rows.
-    n_boot : int
-
-    Returns
-    -------
-    (n_boot, m) float64
-        ``out[b, c]`` equals ``vals[:, c][idx[b]].mean()`` with ``idx = rng.integers(0, n,
-        (n_boot, n))``: drawn in blocks of rows, which consumes the generator exactly as the
-        single call does; the means are numpy's (pairwise sums).
-    """
-    vals = np.ascontiguousarray(vals, dtype=np.float64)
-    n = vals.shape[0]
-    out = np.empty((n_boot, vals.shape[1]))
-    rows = max(1, _BOOT_BLOCK_DRAWS // n)
-    for a in range(0, n_boot, rows):
-        b = min(n_boot, a + rows)
-        _k.boot_means(vals, rng.integers(0, n, size=(b - a, n)), out[a:b])
-    return out
 
 
 @dataclass(frozen=True, slots=True)

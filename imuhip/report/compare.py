@@ -7,7 +7,7 @@ table with their uncertainty:
 
 - per side hip rotation excursion (mean over valid strides, 95 % CI of the mean: t interval
   from the report's SD and n), valid strides, compensation index (no CI: a single index);
-- right − left asymmetry of the excursion with the report's bootstrap 95 % CI;
+- right − left asymmetry of the excursion with the report's 95 % CI;
 - pelvis / lumbar rotation range (both sides' strides, t interval);
 - ROM: maximal IR and ER per side (t interval over repetitions) and their right − left
   difference (the report's Welch CI).
@@ -30,8 +30,9 @@ import numpy as np
 
 from imuhip import __version__
 from imuhip.errors import ImuhipError
+from imuhip.gait.asymmetry import t_quantile_975
 from imuhip.report.files import write_file_set
-from imuhip.report.rom import CSS, fmt, json_safe, png, t_quantile_975
+from imuhip.report.rom import CSS, fmt, json_safe, png
 
 __all__ = [
     "MEASURES",

@@ -48,8 +48,9 @@ tr.excl td{color:#999}
  .wide{overflow:visible}
  table{font-size:8pt}
  thead{display:table-header-group}
- tr,svg.chart,.finding,.banner,.flag{break-inside:avoid}
+ tr,svg.chart,.finding,.banner,.flag,li{break-inside:avoid}
  h2{break-after:avoid}
+ li:last-child{break-before:avoid}
  svg.chart{max-width:100%}
 }
 @page{size:A4;margin:14mm}
@@ -194,6 +195,14 @@ def _asym_comp(d: dict[str, Any]) -> list[str]:
     ]
     head = ["side", "index", "ln(trunk/hip)", "z", "absorption phase (°)", "z", "strides"]
     parts.append(_table(crow, [*head, f"above band ({d['compensation']['band']:g})"]))
+    missing = [s for s in d["metrics"]["per_side"] if s not in d["compensation"]["per_side"]]
+    if missing:
+        parts.append(
+            f'<p class="muted">No index for {" and ".join(missing)}: a side needs '
+            f"{d['compensation']['min_strides']} valid strides with a toe-off and a pelvis "
+            "rotation range (walked straight); one or two strides cannot stand for a "
+            "walker.</p>"
+        )
     parts.append(
         '<p class="muted">Compensation turns the whole trunk, so the index of the unrestricted '
         "side rises too: the finding belongs to the restricted hip (smaller excursion), not to "

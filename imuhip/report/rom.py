@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from imuhip import __version__
+from imuhip.gait.asymmetry import welch_interval
 from imuhip.report.style import BASE_CSS
 
 if TYPE_CHECKING:
@@ -75,13 +77,6 @@ def json_safe(x: Any) -> Any:
     return x
 
 
-def t_quantile_975(df: float) -> float:
-    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (95 % two-sided)."""
-    from scipy.special import stdtrit
-
-    return float(stdtrit(df, 0.975))
-
-
 def repeat_reasons(
     results: Mapping[str, RomSide],
     not_measured: Sequence[str] = (),
@@ -120,7 +115,7 @@ def repeat_reasons(
     return out
 
 
-def _mean_var(vals: Sequence[float]) -> tuple[float, float, float, float]:
+def _mean_var(vals: Sequence[float] | npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
     """Mean, SD (ddof=1), variance of the mean and count; nan where undefined."""
     v = np.asarray(vals, dtype=np.float64)
     if not len(v):
@@ -139,16 +134,14 @@ def rom_asymmetry(results: Mapping[str, RomSide]) -> dict[str, dict[str, Any]]:
         return {}
     out: dict[str, dict[str, Any]] = {}
     for kind in ("ir", "er"):
-        ml, _, vl, nl = _mean_var(getattr(results["left"], f"{kind}_deg"))
-        mr, _, vr, nr = _mean_var(getattr(results["right"], f"{kind}_deg"))
+        left = np.asarray(getattr(results["left"], f"{kind}_deg"), dtype=np.float64)
+        right = np.asarray(getattr(results["right"], f"{kind}_deg"), dtype=np.float64)
+        ml, _, vl, nl = _mean_var(left)
+        mr, _, vr, nr = _mean_var(right)
         diff = mr - ml
         lo = hi = math.nan
-        if math.isfinite(vl) and math.isfinite(vr) and vl + vr > 0:
-            df = (vl + vr) ** 2 / (vl**2 / (nl - 1) + vr**2 / (nr - 1))
-            h = t_quantile_975(df) * math.sqrt(vl + vr)
-            lo, hi = diff - h, diff + h
-        elif math.isfinite(vl) and math.isfinite(vr):
-            lo = hi = diff
+        if math.isfinite(vl) and math.isfinite(vr):  # two or more repetitions a side
+            lo, hi = welch_interval(left, right)
         out[f"hip_{kind}_rom_deg"] = {
             "right_minus_left": diff,
             "ci95_low": lo,

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip import __version__
+from imuhip.gait.compensation import COMPENSATION_MIN_STRIDES
 from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIMING_METRICS
 from imuhip.gait.norms import GAIT_NORMS
 from imuhip.pipeline import SessionResult
@@ -54,8 +55,8 @@ CONVENTIONS: Final = {
     "hip_er_peak_deg": "external rotation peak = -min(hip IR), + = external",
     "hip_rotation_per_stride": "on hip rotation low-passed at 6 Hz; excursion = max - min "
     "after removing the line between the stride's two contacts",
-    "asymmetry": "right minus left difference of side means, percentile bootstrap 95% CI "
-    "(2000 resamples of strides within side)",
+    "asymmetry": "right minus left difference of side means, 95% CI: percentile bootstrap "
+    "(2000 resamples of strides within side), Welch's t below 10 strides a side",
 }
 
 CAVEATS: Final = (
@@ -186,6 +187,7 @@ def report_dict(res: SessionResult) -> dict[str, Any]:
         "compensation": {
             "definition": "docs/compensation_index.md",
             "band": res.config.compensation.band,
+            "min_strides": COMPENSATION_MIN_STRIDES,
             "per_side": {side: asdict(c) for side, c in res.compensation.items()},
         },
         "norms": {k: n.to_dict() for k, n in GAIT_NORMS.items()},
@@ -222,6 +224,8 @@ def summary_lines(res: SessionResult) -> list[str]:
         exc_s = f"{exc.mean:.1f} ± {exc.sd:.1f}°" if exc and exc.n else "n/a"
         comp = res.compensation.get(side)
         comp_s = f", compensation index {comp.index:+.2f}" if comp else ""
+        if comp is None and n["valid"]:
+            comp_s = f", compensation index – (needs {COMPENSATION_MIN_STRIDES} usable strides)"
         lines.append(
             f"{side:>5}: {n['valid']}/{n['total']} valid strides, "
             f"hip rotation excursion {exc_s}{comp_s}"

@@ -40,7 +40,7 @@ def test_absorption_phases_grouped_equal_per_stride(side: str) -> None:
 
 
 def test_asymmetry_shared_bootstrap_indices_equal_fresh_draws() -> None:
-    from imuhip.gait.metrics import _asymmetry, asymmetry
+    from imuhip.gait.asymmetry import _asymmetry, asymmetry
 
     rng = np.random.default_rng(2)
     cache: dict = {}

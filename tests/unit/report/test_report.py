@@ -197,10 +197,13 @@ def test_summary_says_flags_on_few_strides_are_uncertain():
     assert all(f"{s} {k}" in last for s, k in n.items() if k < 10)
     assert lines.index(last) > max(i for i, s in enumerate(lines) if s.startswith("FLAG"))
     d = report_dict(res)
-    assert (
-        d["compensation"]["per_side"]["right"]["index"]
-        > d["compensation"]["per_side"]["left"]["index"]
-    )
+    # 3 valid strides a side: no compensation index (COMPENSATION_MIN_STRIDES), and the
+    # summary says why instead of leaving it out silently
+    assert d["compensation"]["per_side"] == {} and d["compensation"]["min_strides"] == 5
+    assert sum("compensation index – (needs 5 usable strides)" in x for x in lines) == 2
+    # the asymmetry of 3 strides a side is Welch's interval, and this one excludes 0
+    a = res.session.asymmetry["hip_rotation_excursion_deg"]
+    assert (a.n_left, a.n_right) == (n["left"], n["right"]) and a.ci95_high < 0
     from imuhip.report.summary import first_screen
 
     fs = first_screen(d)
