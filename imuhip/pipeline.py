@@ -22,7 +22,7 @@ from imuhip.gait.events import EventConfig, SideEvents, Stride, pelvis_heading_r
 from imuhip.gait.events import mark_partial_steps as _partial_steps
 from imuhip.gait.knee_hinge import correct_thigh_artefact
 from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_many
-from imuhip.gait.norms import Flag, gait_flags
+from imuhip.gait.norms import Flag, flaggable_means, gait_flags
 from imuhip.orientation.segment_calibration import STANDING_PELVIC_TILT_DEG, SegmentCalConfig
 from imuhip.types import (
     ImuSamples,
@@ -456,8 +456,8 @@ def analyze_orientations(
         float(np.mean(conf[angles.valid])) if conf is not None and angles.valid.any() else None
     )
     flags = gait_flags(
-        {s: {k: v.mean for k, v in m.items()} for s, m in session.per_side.items()},
-        {k: v.mean for k, v in session.trunk.items()},
+        {s: flaggable_means(m) for s, m in session.per_side.items()},
+        flaggable_means(session.trunk),
         {k: (a.right_minus_left, a.ci95_low, a.ci95_high) for k, a in session.asymmetry.items()},
         {s: (c.index, cfg.compensation.band) for s, c in comp.items()},
         conf_mean,

@@ -28,8 +28,9 @@ speed in adults; they are screening bands, not diagnostic cut-offs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -37,9 +38,11 @@ from imuhip.gait.compensation import compensation_finding
 
 __all__ = [
     "GAIT_NORMS",
+    "NORM_FLAG_MIN_STRIDES",
     "ROM_NORMS",
     "Flag",
     "Norm",
+    "flaggable_means",
     "gait_flags",
 ]
 
@@ -187,6 +190,26 @@ def _band_flags(metric: str, value: float, side: str | None) -> list[Flag]:
     ]
 
 
+NORM_FLAG_MIN_STRIDES: Final = 3
+"""Strides a session mean must stand on to be compared with its norm band. From one or two a
+single odd step decides the flag: on the real gaittoolbox trial (a short walk, a 180° turn,
+back) one stride was straight enough for a pelvis rotation range, and its 19.6° alone was
+flagged above the norm. Such a mean is still reported, with its stride count."""
+
+
+class _Summary(Protocol):
+    @property
+    def mean(self) -> float: ...
+    @property
+    def n(self) -> int: ...
+
+
+def flaggable_means(summaries: Mapping[str, _Summary]) -> dict[str, float]:
+    """``metric -> mean`` of the summaries with at least :data:`NORM_FLAG_MIN_STRIDES` strides
+    (what :func:`gait_flags` compares with the norms)."""
+    return {k: float(v.mean) for k, v in summaries.items() if v.n >= NORM_FLAG_MIN_STRIDES}
+
+
 def gait_flags(
     per_side_mean: dict[str, dict[str, float]],
     trunk_mean: dict[str, float],
@@ -199,9 +222,10 @@ def gait_flags(
     Parameters
     ----------
     per_side_mean : dict
-        ``side -> metric -> session mean`` (hip metrics, degrees).
+        ``side -> metric -> session mean`` (hip metrics, degrees; :func:`flaggable_means`: only
+        means of at least :data:`NORM_FLAG_MIN_STRIDES` strides).
     trunk_mean : dict
-        ``metric -> session mean`` (pelvis / lumbar ranges, degrees).
+        ``metric -> session mean`` (pelvis / lumbar ranges, degrees; likewise).
     asymmetry : dict
         ``metric -> (right − left, ci_low, ci_high)``.
     compensation : dict
@@ -236,7 +260,8 @@ def gait_flags(
                     "hip_rotation_excursion_deg",
                     float(d),
                     f"|right − left| ≥ {ASYMMETRY_MIN_DEG:g}° with 95 % CI excluding 0",
-                    "bootstrap over strides (Efron & Tibshirani 1993)",
+                    "bootstrap over strides (Efron & Tibshirani 1993); Welch's t interval "
+                    "below 10 strides a side",
                     "excursion asymmetry from skin-mounted thigh sensors, whose soft-tissue "
                     "artefact can bias one side by several degrees (docs/validation.md): "
                     "confirm a difference of a few degrees with the range-of-motion test; "

@@ -118,7 +118,7 @@ def analyze_recording_chunked(
     """
     from imuhip.gait.compensation import absorption_phase_deg
     from imuhip.gait.metrics import session_metrics
-    from imuhip.gait.norms import gait_flags
+    from imuhip.gait.norms import flaggable_means, gait_flags
     from imuhip.ingest.align import AlignConfig, align_session
     from imuhip.ingest.decode import decode_session
     from imuhip.ingest.units_check import check_session_gyro_units
@@ -213,8 +213,8 @@ def analyze_recording_chunked(
     comp = _compensation(strides, per_stride, phases, cfg, "lumbar" in segcal_placements(meta))
     conf_mean = conf_sum / conf_n if conf_n else None
     flags = gait_flags(
-        {s: {k: v.mean for k, v in m.items()} for s, m in session.per_side.items()},
-        {k: v.mean for k, v in session.trunk.items()},
+        {s: flaggable_means(m) for s, m in session.per_side.items()},
+        flaggable_means(session.trunk),
         {k: (a.right_minus_left, a.ci95_low, a.ci95_high) for k, a in session.asymmetry.items()},
         {s: (c.index, cfg.compensation.band) for s, c in comp.items()},
         conf_mean,

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from imuhip import __version__
 from imuhip.gait.compensation import COMPENSATION_MIN_STRIDES
 from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIMING_METRICS
-from imuhip.gait.norms import GAIT_NORMS
+from imuhip.gait.norms import GAIT_NORMS, NORM_FLAG_MIN_STRIDES
 from imuhip.pipeline import SessionResult
 from imuhip.report.curves import cycle_curves
 from imuhip.report.stride_table import StridesTable
@@ -240,6 +240,11 @@ def summary_lines(res: SessionResult) -> list[str]:
     trunk = ", ".join(
         f"{k.removesuffix('_range_deg').replace('_', ' ')} "
         + (f"{v.mean:.1f}°" if v.n else "– (no stride walked straight enough)")
+        + (
+            f" ({v.n} stride{'s' * (v.n > 1)}: not compared with the norm)"
+            if 0 < v.n < NORM_FLAG_MIN_STRIDES
+            else ""
+        )
         for k, v in ses.trunk.items()
         if k
         in ("pelvis_rotation_range_deg", "pelvis_obliquity_range_deg", "lumbar_rotation_range_deg")

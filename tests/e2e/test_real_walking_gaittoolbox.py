@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from imuhip.gait.norms import NORM_FLAG_MIN_STRIDES
 from tests.real_data import GAITTOOLBOX_IDS, GAITTOOLBOX_IMU, GAITTOOLBOX_TRIAL, run_cli
 
 DATA = GAITTOOLBOX_IMU
@@ -102,6 +103,26 @@ def test_turning_strides_are_excluded_counted_and_steady_ones_kept(five) -> None
     for side in ("left", "right"):
         assert rep["gait"]["strides"][side]["valid"] >= 3
         assert ev[side]["n_initial_contacts"] >= 5
+
+
+def test_few_strides_make_no_flag_and_no_index_and_the_summary_says_so(five) -> None:
+    """A short walk, a 180° turn and back: 3 valid strides a side, few of them straight
+    enough for a pelvis rotation range. No number standing on one or two strides is compared
+    with a norm, no compensation index is made of them, and the asymmetry's interval is
+    Welch's (wide)."""
+    run, rep, _ = five
+    trunk = rep["metrics"]["trunk"]["pelvis_rotation_range_deg"]
+    codes = {f["code"] for f in rep["flags"]}
+    assert 0 < trunk["n"] < NORM_FLAG_MIN_STRIDES  # 1 stride (19.6 deg, above the 4-16 band)
+    assert "pelvis_rotation_range_deg_above_norm" not in codes
+    assert "pelvis_rotation_range_deg_below_norm" not in codes
+    assert f"({trunk['n']} stride" in run.stdout and "not compared with the norm" in run.stdout
+    assert rep["compensation"]["per_side"] == {}  # printed from 1 stride before
+    assert run.stdout.count("compensation index – (needs 5 usable strides)") == 2
+    a = rep["asymmetry"]["hip_rotation_excursion_deg"]
+    assert min(a["n_left"], a["n_right"]) < 10
+    assert a["ci95_low"] < 0 < a["ci95_high"]  # -1.9 deg, CI -5.0 to +1.1 (3 vs 3 strides)
+    assert not any(f["code"] == "hip_rotation_restricted_side" for f in rep["flags"])
 
 
 def test_turning_strides_lie_between_kept_steady_strides(five) -> None:

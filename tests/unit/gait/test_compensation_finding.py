@@ -53,3 +53,26 @@ def test_gait_flags_whole_trunk_flag_has_no_side():
     comp = [f for f in flags if f.code == "hip_lumbar_compensation"]
     assert [(f.side, f.value) for f in comp] == [(None, 2.3)]
     assert "whole trunk" in comp[0].message
+
+
+def test_a_mean_of_one_or_two_strides_is_not_compared_with_its_norm() -> None:
+    """flaggable_means keeps the means of NORM_FLAG_MIN_STRIDES strides or more: a pelvis
+    rotation range of 19.6 deg from 1 stride makes no flag, from 3 strides it does."""
+    from imuhip.gait.metrics import MetricSummary
+    from imuhip.gait.norms import NORM_FLAG_MIN_STRIDES, flaggable_means
+
+    assert NORM_FLAG_MIN_STRIDES == 3
+
+    def flags(n: int) -> set[str]:
+        trunk = {"pelvis_rotation_range_deg": MetricSummary(19.6, 0.5, 19.6, n)}
+        per_side = {"left": {"hip_rotation_excursion_deg": MetricSummary(30.0, 1.0, 30.0, n)}}
+        got = gait_flags(
+            {s: flaggable_means(m) for s, m in per_side.items()}, flaggable_means(trunk), {}, {}
+        )
+        return {f.code for f in got}
+
+    assert flags(1) == flags(2) == set()
+    assert flags(3) == {
+        "pelvis_rotation_range_deg_above_norm",
+        "hip_rotation_excursion_deg_above_norm",
+    }
