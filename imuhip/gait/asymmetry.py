@@ -85,6 +85,15 @@ class Asymmetry:
         """CI excludes zero."""
         return bool(self.ci95_low > 0 or self.ci95_high < 0)
 
+    @property
+    def ci_method(self) -> str:
+        """How the CI was made: ``"percentile bootstrap"``, ``"Welch t"`` or ``"none"`` (fewer
+        than 2 strides on a side)."""
+        n = min(self.n_left, self.n_right)
+        if n < 2:
+            return "none"
+        return "Welch t" if n < BOOTSTRAP_MIN_STRIDES else "percentile bootstrap"
+
 
 def asymmetry(
     metric: str,

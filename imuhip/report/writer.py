@@ -181,6 +181,7 @@ def report_dict(res: SessionResult) -> dict[str, Any]:
                 "significant": a.significant,
                 "n_left": a.n_left,
                 "n_right": a.n_right,
+                "ci_method": a.ci_method,
             }
             for k, a in ses.asymmetry.items()
         },

@@ -120,7 +120,7 @@ def test_few_strides_make_no_flag_and_no_index_and_the_summary_says_so(five) -> 
     assert rep["compensation"]["per_side"] == {}  # printed from 1 stride before
     assert run.stdout.count("compensation index – (needs 5 usable strides)") == 2
     a = rep["asymmetry"]["hip_rotation_excursion_deg"]
-    assert min(a["n_left"], a["n_right"]) < 10
+    assert min(a["n_left"], a["n_right"]) < 10 and a["ci_method"] == "Welch t"
     assert a["ci95_low"] < 0 < a["ci95_high"]  # -1.9 deg, CI -5.0 to +1.1 (3 vs 3 strides)
     assert not any(f["code"] == "hip_rotation_restricted_side" for f in rep["flags"])
 

@@ -135,6 +135,7 @@ def test_bootstrap_ci_covers_difference_and_detects_asymmetry():
     assert a.ci95_high - a.ci95_low == pytest.approx(2 * 1.96 * np.sqrt(2 / 30), rel=0.3)
     same = asymmetry("x", rng.normal(10, 1, 30), rng.normal(10, 1, 30), seed=1)
     assert not same.significant
+    assert a.ci_method == same.ci_method == "percentile bootstrap"
     few = asymmetry("x", [1.0], [2.0, 3.0])
     assert few.right_minus_left == pytest.approx(1.5)
     assert np.isnan(few.ci95_low) and not few.significant
@@ -151,6 +152,8 @@ def test_few_strides_get_welchs_interval(n_left: int, n_right: int) -> None:
     ci = stats.ttest_ind(right, left, equal_var=False).confidence_interval(0.95)
     assert a.right_minus_left == pytest.approx(right.mean() - left.mean(), abs=1e-12)
     assert (a.ci95_low, a.ci95_high) == pytest.approx((ci.low, ci.high), rel=1e-9, abs=1e-9)
+    assert a.ci_method == "Welch t"
+    assert asymmetry("x", left[:1], right).ci_method == "none"
 
 
 def test_a_short_walkway_trial_does_not_flag_noise_as_asymmetry() -> None:
