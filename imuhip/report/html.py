@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from imuhip.gait.norms import GAIT_NORMS
+from imuhip.gait.norms import GAIT_NORMS, NORM_FLAG_MIN_STRIDES
 from imuhip.report.plots import excursion_over_time_svg, hip_cycle_svg, trunk_svgs
 from imuhip.report.style import BASE_CSS
 from imuhip.report.summary import first_screen_html, flag_message, label, plain_note
@@ -122,7 +122,12 @@ def _summary(d: dict[str, Any]) -> list[str]:
         [
             _name(k),
             _ms(v),
-            f"{GAIT_NORMS[k].low:g}–{GAIT_NORMS[k].high:g}" if k in GAIT_NORMS else "–",
+            (f"{GAIT_NORMS[k].low:g}–{GAIT_NORMS[k].high:g}" if k in GAIT_NORMS else "–")
+            + (
+                f" (not compared: fewer than {NORM_FLAG_MIN_STRIDES} strides)"
+                if k in GAIT_NORMS and 0 < (v.get("n") or 0) < NORM_FLAG_MIN_STRIDES
+                else ""
+            ),
         ]
         for k, v in d["metrics"]["trunk"].items()
     ]

@@ -110,13 +110,16 @@ def test_few_strides_make_no_flag_and_no_index_and_the_summary_says_so(five) -> 
     enough for a pelvis rotation range. No number standing on one or two strides is compared
     with a norm, no compensation index is made of them, and the asymmetry's interval is
     Welch's (wide)."""
-    run, rep, _ = five
+    run, rep, out = five
     trunk = rep["metrics"]["trunk"]["pelvis_rotation_range_deg"]
     codes = {f["code"] for f in rep["flags"]}
     assert 0 < trunk["n"] < NORM_FLAG_MIN_STRIDES  # 1 stride (19.6 deg, above the 4-16 band)
     assert "pelvis_rotation_range_deg_above_norm" not in codes
     assert "pelvis_rotation_range_deg_below_norm" not in codes
     assert f"({trunk['n']} stride" in run.stdout and "not compared with the norm" in run.stdout
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"(not compared: fewer than {NORM_FLAG_MIN_STRIDES} strides)" in page
+    assert "No index for left and right" in page
     assert rep["compensation"]["per_side"] == {}  # printed from 1 stride before
     assert run.stdout.count("compensation index – (needs 5 usable strides)") == 2
     a = rep["asymmetry"]["hip_rotation_excursion_deg"]
