@@ -113,6 +113,23 @@ def asymmetry(
     return _asymmetry(metric, left, right, n_boot, seed, None)
 
 
+def _finite(values: Sequence[float] | FloatArray) -> FloatArray:
+    v = np.asarray(values, dtype=np.float64)
+    return v[np.isfinite(v)]
+
+
+def _without_bootstrap(metric: str, lv: FloatArray, rv: FloatArray) -> Asymmetry | None:
+    """The asymmetry of finite ``lv``, ``rv`` when a side has fewer than
+    :data:`BOOTSTRAP_MIN_STRIDES` values (no CI below 2, else Welch's); ``None``: bootstrap it."""
+    if len(lv) < 2 or len(rv) < 2:
+        d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
+        return Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
+    if min(len(lv), len(rv)) < BOOTSTRAP_MIN_STRIDES:
+        lo, hi = welch_interval(lv, rv)
+        return Asymmetry(metric, float(rv.mean() - lv.mean()), lo, hi, len(lv), len(rv))
+    return None
+
+
 _BootCache = dict[tuple[int, int, int, int], tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
 
 
@@ -126,16 +143,10 @@ def _asymmetry(
 ) -> Asymmetry:
     """:func:`asymmetry`; ``cache`` shares the resampling indices between metrics with the same
     stride counts (same seed, same indices: identical results, drawn once)."""
-    lv = np.asarray(left, dtype=np.float64)
-    rv = np.asarray(right, dtype=np.float64)
-    lv = lv[np.isfinite(lv)]
-    rv = rv[np.isfinite(rv)]
-    if len(lv) < 2 or len(rv) < 2:
-        d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
-        return Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
-    if min(len(lv), len(rv)) < BOOTSTRAP_MIN_STRIDES:
-        lo, hi = welch_interval(lv, rv)
-        return Asymmetry(metric, float(rv.mean() - lv.mean()), lo, hi, len(lv), len(rv))
+    lv, rv = _finite(left), _finite(right)
+    few = _without_bootstrap(metric, lv, rv)
+    if few is not None:
+        return few
     key = (seed, n_boot, len(lv), len(rv))
     if cache is not None and n_boot * max(len(lv), len(rv)) <= _BOOT_MAX_DRAWS:
         if key not in cache:
@@ -175,17 +186,10 @@ def _asymmetries(
     out: dict[str, Asymmetry] = {}
     groups: dict[tuple[int, int], list[str]] = {}
     for metric, (left, right) in pairs.items():
-        lv = np.asarray(left, dtype=np.float64)
-        rv = np.asarray(right, dtype=np.float64)
-        lv = lv[np.isfinite(lv)]
-        rv = rv[np.isfinite(rv)]
-        finite[metric] = (lv, rv)
-        if len(lv) < 2 or len(rv) < 2:
-            d = float(np.mean(rv) - np.mean(lv)) if len(lv) and len(rv) else float("nan")
-            out[metric] = Asymmetry(metric, d, float("nan"), float("nan"), len(lv), len(rv))
-        elif min(len(lv), len(rv)) < BOOTSTRAP_MIN_STRIDES:
-            lo, hi = welch_interval(lv, rv)
-            out[metric] = Asymmetry(metric, float(rv.mean() - lv.mean()), lo, hi, len(lv), len(rv))
+        lv, rv = finite[metric] = (_finite(left), _finite(right))
+        few = _without_bootstrap(metric, lv, rv)
+        if few is not None:
+            out[metric] = few
         else:
             groups.setdefault((len(lv), len(rv)), []).append(metric)
     for names in groups.values():

@@ -34,6 +34,7 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
+from imuhip.gait.asymmetry import BOOTSTRAP_MIN_STRIDES
 from imuhip.gait.compensation import compensation_finding
 
 __all__ = [
@@ -261,7 +262,7 @@ def gait_flags(
                     float(d),
                     f"|right − left| ≥ {ASYMMETRY_MIN_DEG:g}° with 95 % CI excluding 0",
                     "bootstrap over strides (Efron & Tibshirani 1993); Welch's t interval "
-                    "below 10 strides a side",
+                    f"below {BOOTSTRAP_MIN_STRIDES} strides a side",
                     "excursion asymmetry from skin-mounted thigh sensors, whose soft-tissue "
                     "artefact can bias one side by several degrees (docs/validation.md): "
                     "confirm a difference of a few degrees with the range-of-motion test; "

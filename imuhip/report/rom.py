@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import numpy.typing as npt
 
 from imuhip import __version__
 from imuhip.gait.asymmetry import welch_interval
@@ -115,15 +114,6 @@ def repeat_reasons(
     return out
 
 
-def _mean_var(vals: Sequence[float] | npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
-    """Mean, SD (ddof=1), variance of the mean and count; nan where undefined."""
-    v = np.asarray(vals, dtype=np.float64)
-    if not len(v):
-        return (math.nan,) * 4
-    sd = float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
-    return float(np.mean(v)), sd, sd * sd / len(v) if len(v) > 1 else math.nan, float(len(v))
-
-
 def rom_asymmetry(results: Mapping[str, RomSide]) -> dict[str, dict[str, Any]]:
     """Right − left difference of mean maximal IR and ER with a Welch 95 % CI.
 
@@ -136,18 +126,16 @@ def rom_asymmetry(results: Mapping[str, RomSide]) -> dict[str, dict[str, Any]]:
     for kind in ("ir", "er"):
         left = np.asarray(getattr(results["left"], f"{kind}_deg"), dtype=np.float64)
         right = np.asarray(getattr(results["right"], f"{kind}_deg"), dtype=np.float64)
-        ml, _, vl, nl = _mean_var(left)
-        mr, _, vr, nr = _mean_var(right)
-        diff = mr - ml
+        diff = float(np.mean(right) - np.mean(left)) if len(left) and len(right) else math.nan
         lo = hi = math.nan
-        if math.isfinite(vl) and math.isfinite(vr):  # two or more repetitions a side
+        if len(left) > 1 and len(right) > 1:
             lo, hi = welch_interval(left, right)
         out[f"hip_{kind}_rom_deg"] = {
             "right_minus_left": diff,
             "ci95_low": lo,
             "ci95_high": hi,
-            "n_left": int(nl) if math.isfinite(nl) else 0,
-            "n_right": int(nr) if math.isfinite(nr) else 0,
+            "n_left": len(left),
+            "n_right": len(right),
             "method": "Welch t interval over repetitions",
         }
     return out

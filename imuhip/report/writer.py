@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip import __version__
+from imuhip.gait.asymmetry import BOOTSTRAP_MIN_STRIDES
 from imuhip.gait.compensation import COMPENSATION_MIN_STRIDES
 from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIMING_METRICS
 from imuhip.gait.norms import GAIT_NORMS, NORM_FLAG_MIN_STRIDES
@@ -56,7 +57,8 @@ CONVENTIONS: Final = {
     "hip_rotation_per_stride": "on hip rotation low-passed at 6 Hz; excursion = max - min "
     "after removing the line between the stride's two contacts",
     "asymmetry": "right minus left difference of side means, 95% CI: percentile bootstrap "
-    "(2000 resamples of strides within side), Welch's t below 10 strides a side",
+    f"(2000 resamples of strides within side), Welch's t below {BOOTSTRAP_MIN_STRIDES} strides "
+    "a side",
 }
 
 CAVEATS: Final = (
