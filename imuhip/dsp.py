@@ -42,6 +42,7 @@ __all__ = [
     "filtfilt_padlen",
     "find_peaks",
     "moving_average",
+    "moving_std",
     "sosfiltfilt",
     "sosfiltfilt_padlen",
 ]
@@ -235,3 +236,13 @@ def moving_average(x: npt.ArrayLike, size: int, axis: int = -1) -> FloatArray:
     if x.ndim != 2:
         raise ValueError(f"x must be 1-D or 2-D, got shape {x.shape}")
     return _along(x, axis, lambda line: _k.moving_average_1d(line, size))
+
+
+def moving_std(x: npt.ArrayLike, size: int, axis: int = -1) -> FloatArray:
+    """Centred moving standard deviation (population) of 1-D or 2-D ``x``: the square root of
+    ``moving_average(x * x) - moving_average(x) ** 2``, clipped at 0 (the difference of two
+    running means can round a hair below it)."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = moving_average(x, size, axis)
+    var = moving_average(x * x, size, axis) - mean * mean
+    return np.sqrt(np.maximum(var, 0.0))

@@ -40,7 +40,7 @@ from scipy.spatial.transform import Rotation
 
 from imuhip.conventions import from_rotation, quat_conj, quat_mul, quat_positive_w, quat_rotate
 from imuhip.conventions import to_rotation as _to_rotation
-from imuhip.dsp import moving_average
+from imuhip.dsp import moving_average, moving_std
 from imuhip.errors import CalibrationError
 from imuhip.interop._common import FloatArray
 from imuhip.types import OrientationSession, SegmentCalibration
@@ -87,9 +87,7 @@ def find_still_window(
     still = np.ones(len(ori.t_s), dtype=bool)
     for p, q in ori.q_world_sensor.items():
         acc = ori.acc_m_s2[p]
-        mean = moving_average(acc, n_win, axis=0)
-        var = moving_average(acc * acc, n_win, axis=0) - mean * mean
-        still &= np.all(np.sqrt(np.maximum(var, 0.0)) < max_acc_std_m_s2, axis=1)
+        still &= np.all(moving_std(acc, n_win, axis=0) < max_acc_std_m_s2, axis=1)
         gyr = ori.gyr_rad_s.get(p)
         om = gyr if gyr is not None else angular_velocity_from_orientation(q, ori.rate_hz)
         speed = moving_average(np.linalg.norm(om, axis=1), n_win)

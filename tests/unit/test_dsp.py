@@ -144,3 +144,18 @@ def test_moving_average_is_uniform_filter1d_nearest(size: int) -> None:
     )
     with pytest.raises(ValueError, match="size"):
         dsp.moving_average(x2, 0)
+
+
+def test_moving_std_is_the_windowed_population_std() -> None:
+    """Away from the edges, each output is np.std of its centred window (odd and even sizes);
+    a constant signal gives exact zeros (the clip), and 2-D runs per column."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.0, 2.0, 400).cumsum()
+    for size in (5, 8):
+        got = dsp.moving_std(x, size)
+        lo = size // 2
+        for i in range(lo, len(x) - size):
+            assert got[i] == pytest.approx(np.std(x[i - lo : i - lo + size]), rel=1e-6, abs=1e-9)
+    assert np.all(dsp.moving_std(np.full(50, 9.81), 7) == 0.0)
+    two = np.column_stack([x, -x])
+    np.testing.assert_array_equal(dsp.moving_std(two, 5, axis=0)[:, 0], dsp.moving_std(x, 5))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from imuhip.dsp import moving_average
+from imuhip.dsp import moving_average, moving_std
 from imuhip.errors import CalibrationError
 from imuhip.orientation._calib_kernels import rot_z, sq_norm_rows
 from imuhip.orientation.segment_calibration._config import FloatArray, SegmentCalConfig, Window, _c
@@ -58,9 +58,7 @@ def _still_mask(
     sl = slice(0, stop)
     n_win = max(3, round(0.5 * ori.rate_hz))
     acc = ori.acc_m_s2[placement][sl]
-    mean = moving_average(acc, n_win, axis=0)
-    var = moving_average(acc * acc, n_win, axis=0) - mean * mean
-    still = np.all(np.sqrt(np.maximum(var, 0.0)) < cfg.still_acc_std_m_s2, axis=1)
+    still = np.all(moving_std(acc, n_win, axis=0) < cfg.still_acc_std_m_s2, axis=1)
     gyr = ori.gyr_rad_s.get(placement)
     if gyr is not None:
         gn = moving_average(np.linalg.norm(gyr[sl], axis=1), n_win)

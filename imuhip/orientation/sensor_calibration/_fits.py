@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip.conventions import GRAVITY_M_S2
-from imuhip.dsp import moving_average
+from imuhip.dsp import moving_average, moving_std
 from imuhip.errors import CalibrationError
 
 __all__ = [
@@ -82,15 +82,10 @@ def detect_still(
         return np.zeros(0, dtype=bool)
     w = max(3, round(window_s * rate_hz))
 
-    def mstd(x: FloatArray) -> FloatArray:
-        mean = moving_average(x, w, axis=0)
-        sq = moving_average(x * x, w, axis=0)
-        return np.sqrt(np.maximum(sq - mean * mean, 0.0))
-
     gyr_mean = np.linalg.norm(moving_average(gyr, w, axis=0), axis=1)
     still = (
-        (mstd(gyr).max(axis=1) <= gyr_std_max_rad_s)
-        & (mstd(acc).max(axis=1) <= acc_std_max_m_s2)
+        (moving_std(gyr, w, axis=0).max(axis=1) <= gyr_std_max_rad_s)
+        & (moving_std(acc, w, axis=0).max(axis=1) <= acc_std_max_m_s2)
         & (gyr_mean <= gyr_mean_max_rad_s)
     )
     return _drop_short_runs(still, round(min_duration_s * rate_hz))
