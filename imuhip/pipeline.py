@@ -19,6 +19,7 @@ import numpy as np
 
 from imuhip.gait.compensation import CompensationReference, CompensationResult, compensation_index
 from imuhip.gait.events import EventConfig, SideEvents, Stride, pelvis_heading_rad, session_events
+from imuhip.gait.events import mark_implausible as _implausible
 from imuhip.gait.events import mark_partial_steps as _partial_steps
 from imuhip.gait.knee_hinge import correct_thigh_artefact
 from imuhip.gait.metrics import SessionMetrics, session_metrics, stride_metrics_many
@@ -448,7 +449,7 @@ def analyze_orientations(
     )
     say("computing metrics")
     per_stride = stride_metrics_many(angles, strides)
-    strides = _partial_steps(strides, per_stride)  # steps into / out of standing
+    strides = _partial_steps(_implausible(strides, per_stride), per_stride)  # no hip / part step
     session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
     comp = compensation_index(angles, strides, per_stride, cfg.compensation)
     conf = angles.transverse_confidence

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from imuhip.gait.compensation import compensation_finding
+from imuhip.gait.events import MAX_HIP_ROTATION_EXCURSION_DEG
 from imuhip.gait.norms import ASYMMETRY_MIN_DEG, GAIT_NORMS
 
 __all__ = [
@@ -98,6 +99,15 @@ class FirstScreen:
     banners: list[tuple[str, str]] = field(default_factory=list)  # (id, text)
 
 
+def implausible_note(side: str, n: int) -> str:
+    """Why ``n`` strides of ``side`` were excluded as ``implausible`` and what to check."""
+    return (
+        f"{side}: {n} stride(s) left out, hip rotation excursion above "
+        f"{MAX_HIP_ROTATION_EXCURSION_DEG:g}° (beyond any hip's range of motion): check "
+        f"thigh_{side[0]}'s strap and calibration"
+    )
+
+
 def _f(v: Any, nd: int = 1) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
@@ -177,11 +187,12 @@ def _headline(d: dict[str, Any]) -> tuple[str, str, str | None]:
             f"No hip restricted: rotation excursion left {_f(left)}°, right {_f(right)}° "
             f"(right − left {_f(diff)}°, {ci}; typical {norm.low:g}–{norm.high:g}°)."
         )
-    why = (
-        "the 95 % CI includes 0"
-        if not significant
-        else f"the difference is below the {ASYMMETRY_MIN_DEG:g}° that is actionable"
-    )
+    if lo is None or hi is None:
+        why = "no 95 % CI without 2 strides a side"
+    elif not significant:
+        why = "the 95 % CI includes 0"
+    else:
+        why = f"the difference is below the {ASYMMETRY_MIN_DEG:g}° that is actionable"
     return head, f"No side difference to act on: {why} ({n}).", None
 
 
@@ -235,6 +246,13 @@ def _quality(d: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
     ]
     if fallbacks:
         banners.append(("banner-calibration", "Calibration fallback: " + "; ".join(fallbacks)))
+    bad = [
+        implausible_note(side, int(v.get("excluded", {}).get("implausible", 0)))
+        for side, v in st.items()
+        if v.get("excluded", {}).get("implausible")
+    ]
+    if bad:
+        banners.append(("banner-placement", "Strides left out: " + "; ".join(bad)))
     placement = [plain_note(str(w)) for w in q.get("placement_warnings", [])]
     if placement:
         banners.append(("banner-placement", "Sensor placement suspect: " + "; ".join(placement)))

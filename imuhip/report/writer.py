@@ -29,7 +29,7 @@ from imuhip.gait.norms import GAIT_NORMS, NORM_FLAG_MIN_STRIDES
 from imuhip.pipeline import SessionResult
 from imuhip.report.curves import cycle_curves
 from imuhip.report.stride_table import StridesTable
-from imuhip.report.summary import MIN_VALID_STRIDES, flag_message
+from imuhip.report.summary import MIN_VALID_STRIDES, flag_message, implausible_note
 
 __all__ = [
     "SCHEMA",
@@ -224,7 +224,11 @@ def summary_lines(res: SessionResult) -> list[str]:
             continue
         n = ses.n_strides[side]
         exc = ses.per_side[side].get("hip_rotation_excursion_deg")
-        exc_s = f"{exc.mean:.1f} ± {exc.sd:.1f}°" if exc and exc.n else "n/a"
+        exc_s = "n/a"
+        if exc and exc.n:
+            exc_s = (
+                f"{exc.mean:.1f} ± {exc.sd:.1f}°" if exc.n > 1 else f"{exc.mean:.1f}° (1 stride)"
+            )
         comp = res.compensation.get(side)
         comp_s = f", compensation index {comp.index:+.2f}" if comp else ""
         if comp is None and n["valid"]:
@@ -236,10 +240,12 @@ def summary_lines(res: SessionResult) -> list[str]:
     lines += _quality_lines(res)
     a = ses.asymmetry.get("hip_rotation_excursion_deg")
     if a is not None:
-        lines.append(
-            f"asymmetry (right − left) {a.right_minus_left:+.1f}° "
+        ci = (
             f"[95% CI {a.ci95_low:+.1f}, {a.ci95_high:+.1f}]"
+            if np.isfinite(a.ci95_low) and np.isfinite(a.ci95_high)
+            else "[95% CI – (needs 2 strides a side)]"
         )
+        lines.append(f"asymmetry (right − left) {a.right_minus_left:+.1f}° {ci}")
     trunk = ", ".join(
         f"{k.removesuffix('_range_deg').replace('_', ' ')} "
         + (f"{v.mean:.1f}°" if v.n else "– (no stride walked straight enough)")
@@ -282,6 +288,10 @@ def _quality_lines(res: SessionResult) -> list[str]:
             f"turning: {n_turn} stride(s) excluded (pelvis heading changed by more than "
             f"{res.config.events.turn_max_deg:g}° within the stride)"
         )
+    for side in ("left", "right"):
+        n_bad = sum(1 for s in res.strides if s.side == side and s.exclusion == "implausible")
+        if n_bad:
+            lines.append(f"IMPLAUSIBLE: {implausible_note(side, n_bad)}")
     for p, v in (q.get("dropped_sensors") or {}).items():
         lines.append(f"DROPPED {p} ({v['stage']}): {v['reason']}")
     lines += [f"CALIBRATION: {w}" for w in q.get("calibration_fallbacks", [])]

@@ -82,13 +82,16 @@ from imuhip.gait.events._session import (
 )
 from imuhip.gait.events._signals import pelvis_heading_rad, segment_angular_velocity
 from imuhip.gait.events._strides import (
+    MAX_HIP_ROTATION_EXCURSION_DEG,
     PARTIAL_STEP_MIN_FRAC,
     is_partial_step,
+    mark_implausible,
     mark_partial_steps,
     segment_strides,
 )
 
 __all__ = [
+    "MAX_HIP_ROTATION_EXCURSION_DEG",
     "PARTIAL_STEP_MIN_FRAC",
     "EventConfig",
     "FootEvents",
@@ -103,6 +106,7 @@ __all__ = [
     "event_source",
     "foot_axes",
     "is_partial_step",
+    "mark_implausible",
     "mark_partial_steps",
     "pelvis_heading_rad",
     "reject_close_candidates",

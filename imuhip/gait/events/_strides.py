@@ -11,7 +11,20 @@ import numpy as np
 from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait.events._config import BoolArray, EventConfig, FloatArray, SideEvents, Stride
 
-__all__ = ["PARTIAL_STEP_MIN_FRAC", "is_partial_step", "mark_partial_steps", "segment_strides"]
+__all__ = [
+    "MAX_HIP_ROTATION_EXCURSION_DEG",
+    "PARTIAL_STEP_MIN_FRAC",
+    "is_partial_step",
+    "mark_implausible",
+    "mark_partial_steps",
+    "segment_strides",
+]
+
+# Beyond the hip's whole passive arc of rotation (internal + external ~80-90 deg, Roach & Miles
+# 1991, doi:10.1093/ptj/71.9.656), a fraction of which walking uses (6-16 deg typical, ~21 deg
+# by Xsens MVN on the real gaittoolbox trial): a stride above it is a broken calibration or a
+# sensor that slipped, not a hip.
+MAX_HIP_ROTATION_EXCURSION_DEG: Final = 60.0
 
 PARTIAL_STEP_MIN_FRAC: Final = 0.7
 """A stride whose hip flexion range is below this fraction of the side's median (over its
@@ -191,3 +204,25 @@ def mark_partial_steps(
             if flex < limit:
                 out[k] = replace(strides[k], exclusion="outlier")
     return out
+
+
+def mark_implausible(
+    strides: Sequence[Stride],
+    per_stride: Sequence[Mapping[str, float]],
+    max_excursion_deg: float = MAX_HIP_ROTATION_EXCURSION_DEG,
+) -> list[Stride]:
+    """Mark strides whose hip rotation excursion no hip can make as ``implausible``.
+
+    A valid stride with ``hip_rotation_excursion_deg`` above ``max_excursion_deg`` gets
+    ``exclusion="implausible"``: its numbers measure the sensor, not the joint, and must not
+    reach a mean or a flag. The report counts them per side and names the thigh to check.
+    Strides already excluded keep their reason (in a gap the angles are not data anyway).
+    """
+    if len(per_stride) != len(strides):
+        raise ValueError(f"per_stride has {len(per_stride)} rows for {len(strides)} strides")
+    return [
+        replace(s, exclusion="implausible")
+        if s.exclusion is None and m.get("hip_rotation_excursion_deg", 0.0) > max_excursion_deg
+        else s
+        for s, m in zip(strides, per_stride, strict=True)
+    ]

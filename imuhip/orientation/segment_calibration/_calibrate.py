@@ -140,13 +140,18 @@ def calibrate_segments(
             )
             windows, functional = walk, False
             idx = _index(windows, n)
-    if len(idx) < need:
-        what = "of marked leg swings" if functional else "of straight walking (turns left out)"
+    what = "of marked leg swings" if functional else "of straight walking (turns left out)"
+    # a short walk is enough for the flexion axes beside a standing pose, not for the posture too
+    short = cfg.min_movement_s if walking_posture else cfg.short_movement_s
+    if len(idx) < short * ori.rate_hz:
         raise CalibrationError(
             f"movement too short for the functional calibration: {len(idx) / ori.rate_hz:.1f} s "
-            f"{what} < {cfg.min_movement_s:g} s{_early_ends(ori)}: walk straight for at least "
+            f"{what} < {short:g} s{_early_ends(ori)}: walk straight for at least "
             f"{cfg.min_movement_s:g} s, or swing the legs, before or after standing still"
         )
+    if len(idx) < need:
+        warnings.append(_short_movement(len(idx) / ori.rate_hz, what, cfg))
+        cfg = dataclasses.replace(cfg, min_movement_s=cfg.short_movement_s)
     common_heading = all(ori.mag_ut.get(p) is not None for p in ori.q_world_sensor)
     z_s, flex_rate = _flexion_axes(
         ori, cfg, up_s, idx, windows, functional, common_heading, quality, dropped
@@ -265,6 +270,16 @@ def _thighs_stood_still(ori: OrientationSession, cfg: SegmentCalConfig) -> bool:
     return True
 
 
+def _short_movement(have_s: float, what: str, cfg: SegmentCalConfig) -> str:
+    """The warning of a calibration on a movement between ``short_movement_s`` and
+    ``min_movement_s`` long."""
+    return (
+        f"legs: fallback: only {have_s:.1f} s {what} (< {cfg.min_movement_s:g} s): the flexion "
+        "axes rest on about two strides a side and are less certain; walk straight for at "
+        f"least {cfg.min_movement_s:g} s for a firmer calibration"
+    )
+
+
 def _walking_vertical_axes(
     ori: OrientationSession, cfg: SegmentCalConfig, dropped: dict[str, str], why: str
 ) -> tuple[dict[str, FloatArray], float]:
@@ -277,7 +292,7 @@ def _walking_vertical_axes(
         Less than ``min_movement_s`` of straight walking either (nothing to calibrate on).
     """
     up_s, walk_s = _walking_up(ori, cfg, list(ori.q_world_sensor))
-    if walk_s < cfg.min_movement_s:
+    if walk_s < cfg.min_movement_s:  # no standing: the short-movement floor does not apply
         raise CalibrationError(
             f"{why}, and {walk_s:.1f} s of straight walking (< {cfg.min_movement_s:g} s) to take "
             f"the posture from: stand still for at least {cfg.min_static_s:g} s and walk "

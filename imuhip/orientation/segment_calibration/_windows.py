@@ -121,8 +121,9 @@ def find_static_window(
                 if limit_deg is not None:
                     if walking_up is None:
                         # judged once the thighs walked as long as a calibration needs
+                        # (seated is ~90 deg off the walking attitude, standing ~10 deg)
                         up, walk_s = _walking_up(ori, cfg, ("thigh_l", "thigh_r"))
-                        walking_up = up if walk_s >= cfg.min_movement_s else {}
+                        walking_up = up if walk_s >= cfg.short_movement_s else {}
                     off = _posture_offsets(ori, (a, b), walking_up, limit_deg)
                     if off:
                         not_standing[(a, b)] = off

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imuhip.gait.events import Stride, mark_partial_steps
+from imuhip.gait.events import Stride, mark_implausible, mark_partial_steps
 
 
 def _stride(side: str, k: int, exclusion: str | None = None) -> Stride:
@@ -51,3 +51,36 @@ def test_mismatched_inputs_are_refused():
         mark_partial_steps([_stride("left", 0), _stride("left", 1)], _rows([40.0]))
     with pytest.raises(ValueError, match="min_frac"):
         mark_partial_steps([], [], min_frac=1.5)
+
+
+def test_an_excursion_no_hip_can_make_is_implausible_whatever_else_was_said():
+    """60 deg is the limit (a hip's whole rotation arc is ~80-90 deg; walking uses 6-22): 60.5
+    and a wrapped 567.9 (a thigh calibration flipped about its long axis, seen on a 3.7-s walk
+    after sitting) are left out; 59.5, a normal 21 and a missing excursion (NaN: no hip angles
+    there) are kept, and a stride already excluded (a turn, a gap) keeps its reason."""
+    strides = [_stride("left", k) for k in range(5)] + [_stride("right", 5, "turning")]
+    exc = [60.5, 567.9, 59.5, 21.0, float("nan"), 75.0]
+    rows = [{"hip_rotation_excursion_deg": e} for e in exc]
+    out = mark_implausible(strides, rows)
+    assert [s.exclusion for s in out] == [
+        "implausible",
+        "implausible",
+        None,
+        None,
+        None,
+        "turning",
+    ]
+    assert not any(s.valid for s in out[:2])
+    assert out[2:] == strides[2:]
+    assert mark_implausible(strides[:1], [{}]) == strides[:1]  # no hip metrics: not judged
+    with pytest.raises(ValueError, match="per_stride has 1 rows for 2 strides"):
+        mark_implausible(strides[:2], rows[:1])
+
+
+def test_implausible_strides_do_not_count_as_partial_steps_or_in_their_median():
+    """After mark_implausible, mark_partial_steps leaves the reason alone and judges the rest."""
+    strides = [_stride("right", k) for k in range(5)]
+    rows = _rows([45.0, 44.0, 46.0, 47.0, 12.0])
+    rows[0]["hip_rotation_excursion_deg"] = 200.0
+    out = mark_partial_steps(mark_implausible(strides, rows), rows)
+    assert [s.exclusion for s in out] == ["implausible", None, None, None, "outlier"]

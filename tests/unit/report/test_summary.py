@@ -129,6 +129,27 @@ def test_banners_for_damaged_recording_and_few_strides():
     assert "Few valid strides (right 3; at least 10 per side recommended)" in page
 
 
+def test_implausible_strides_get_a_banner_naming_the_thigh_to_check():
+    d = _dict(9.9, 10.2, 0.3, -0.5, 1.1, False)
+    d["gait"]["strides"]["left"]["excluded"] = {"standing": 1, "implausible": 4}
+    banners = dict(first_screen(d).banners)
+    assert banners["banner-placement"] == (
+        "Strides left out: left: 4 stride(s) left out, hip rotation excursion above 60° (beyond "
+        "any hip's range of motion): check thigh_l's strap and calibration"
+    )
+
+
+def test_without_a_ci_the_headline_says_why_not_that_it_includes_0():
+    d = _dict(21.4, 22.3, 0.9, None, None, False)
+    d["asymmetry"]["hip_rotation_excursion_deg"].update(n_left=1, n_right=1)
+    s = first_screen(d)
+    assert "no CI" in s.headline
+    assert s.how_sure == (
+        "No side difference to act on: no 95 % CI without 2 strides a side "
+        "(1 left and 1 right strides)."
+    )
+
+
 def test_no_python_reprs_and_no_negative_zero_in_notes():
     assert plain_note("magnetic disturbance on pelvis -0.0--0.0 s") == (
         "magnetic disturbance on pelvis at 0.0 s"
