@@ -349,46 +349,6 @@ def _drop_uncalibrated(
     )
 
 
-def _angle_assumptions(
-    cfg: AnalysisConfig, segcal: SegmentCalibration, given: bool
-) -> dict[str, Any]:
-    """What the absolute angles assume (``report.json`` ``quality.angle_assumptions``)."""
-    typical = cfg.standing_pelvic_tilt_deg == STANDING_PELVIC_TILT_DEG
-    source = (
-        "given segment calibration (its own standing pose)"
-        if given
-        else "population mean, Preece et al. 2008 (13 +- 5 deg)"
-        if typical
-        else "set for this subject"
-    )
-    statements = [
-        f"absolute hip flexion, pelvic tilt and lumbar flexion assume a standing anterior pelvic "
-        f"tilt (ASIS-PSIS) of {cfg.standing_pelvic_tilt_deg:g} deg ({source}); a subject who "
-        "stands differently reads off by the difference (ranges and excursions are unaffected)",
-    ]
-    six_d = any(m.endswith("+obliquity") for m in segcal.method.values())
-    if cfg.relative_heading == "walking" or six_d:
-        zero = "mean over walking = 0 (walking-axis anchor of the relative heading)"
-        statements.append(
-            "absolute hip rotation is relative to the subject's own mean rotation during walking "
-            "(taken as 0); excursion, peaks relative to it and left-right differences do not "
-            "depend on this"
-        )
-    else:
-        zero = "walking flexion axis, 9D magnetometer relative heading"
-        statements.append(
-            "absolute hip rotation: neutral from the walking flexion axis; the relative heading "
-            "comes from the magnetometers (hard-iron bias turns it by 1-3 deg unless the "
-            "sensors' magnetometer calibration is applied)"
-        )
-    return {
-        "standing_pelvic_tilt_deg": float(cfg.standing_pelvic_tilt_deg),
-        "standing_pelvic_tilt_source": source,
-        "hip_rotation_zero": zero,
-        "statements": statements,
-    }
-
-
 def analyze_orientations(
     ori: OrientationSession,
     meta: SessionMeta,
@@ -415,6 +375,7 @@ def analyze_orientations(
         Session events; calibration markers (``calibration_start`` with ``movement`` =
         ``"static"`` / ``"hip_flexion"``) give the calibration's static and functional windows.
     """
+    from imuhip.gait.assumptions import angle_assumptions, off_site_metrics, off_site_sensors
     from imuhip.gait.joints import JointsConfig, joint_angles
     from imuhip.gait.leg_check import event_warnings, thigh_side_check
 
@@ -451,14 +412,16 @@ def analyze_orientations(
     per_stride = stride_metrics_many(angles, strides)
     strides = _partial_steps(_implausible(strides, per_stride), per_stride)  # no hip / part step
     session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
-    comp = compensation_index(angles, strides, per_stride, cfg.compensation)
+    off_site = off_site_sensors(meta)  # e.g. an OpenSense chest sensor imported as lumbar
+    comp_angles = dataclasses.replace(angles, lumbar_rad=None) if "lumbar" in off_site else angles
+    comp = compensation_index(comp_angles, strides, per_stride, cfg.compensation)
     conf = angles.transverse_confidence
     conf_mean = (
         float(np.mean(conf[angles.valid])) if conf is not None and angles.valid.any() else None
     )
     flags = gait_flags(
         {s: flaggable_means(m) for s, m in session.per_side.items()},
-        flaggable_means(session.trunk),
+        flaggable_means(session.trunk, skip=off_site_metrics(off_site)),
         {k: (a.right_minus_left, a.ci95_low, a.ci95_high) for k, a in session.asymmetry.items()},
         {s: (c.index, cfg.compensation.band) for s, c in comp.items()},
         conf_mean,
@@ -473,7 +436,10 @@ def analyze_orientations(
     quality["calibration_fallbacks"] = [w for w in segcal.warnings if ": fallback: " in w]
     # session-level count of strides left out because the pelvis heading turned in them
     quality["turning_strides"] = sum(1 for s in strides if s.exclusion == "turning")
-    quality["angle_assumptions"] = _angle_assumptions(cfg, segcal, recorded_segcal)
+    quality["off_site_sensors"] = off_site
+    quality["angle_assumptions"] = angle_assumptions(
+        cfg.standing_pelvic_tilt_deg, cfg.relative_heading, segcal, recorded_segcal
+    )
     quality["transverse_confidence_mean"] = conf_mean
     quality["angle_notes"] = list(angles.notes)
     quality["valid_fraction_angles"] = float(np.mean(angles.valid)) if len(angles.valid) else 0.0

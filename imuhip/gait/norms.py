@@ -28,7 +28,7 @@ speed in adults; they are screening bands, not diagnostic cut-offs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Protocol
 
@@ -205,10 +205,17 @@ class _Summary(Protocol):
     def n(self) -> int: ...
 
 
-def flaggable_means(summaries: Mapping[str, _Summary]) -> dict[str, float]:
+def flaggable_means(
+    summaries: Mapping[str, _Summary], skip: Collection[str] = ()
+) -> dict[str, float]:
     """``metric -> mean`` of the summaries with at least :data:`NORM_FLAG_MIN_STRIDES` strides
-    (what :func:`gait_flags` compares with the norms)."""
-    return {k: float(v.mean) for k, v in summaries.items() if v.n >= NORM_FLAG_MIN_STRIDES}
+    (what :func:`gait_flags` compares with the norms), but for the metrics in ``skip`` (those
+    of a sensor off its placement's site, :func:`imuhip.gait.assumptions.off_site_metrics`)."""
+    return {
+        k: float(v.mean)
+        for k, v in summaries.items()
+        if v.n >= NORM_FLAG_MIN_STRIDES and k not in skip
+    }
 
 
 def gait_flags(

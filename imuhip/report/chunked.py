@@ -116,6 +116,7 @@ def analyze_recording_chunked(
     InsufficientDataError, CalibrationError, RecordingError
         As :func:`imuhip.pipeline.analyze_recording`.
     """
+    from imuhip.gait.assumptions import off_site_metrics, off_site_sensors
     from imuhip.gait.compensation import absorption_phase_deg
     from imuhip.gait.metrics import session_metrics
     from imuhip.gait.norms import flaggable_means, gait_flags
@@ -210,11 +211,13 @@ def analyze_recording_chunked(
         renumbered.append(replace(s, number=counters[s.side]))
     strides = renumbered
     session = session_metrics(strides, per_stride, seed=cfg.bootstrap_seed)
-    comp = _compensation(strides, per_stride, phases, cfg, "lumbar" in segcal_placements(meta))
+    off_site = off_site_sensors(meta)  # e.g. an OpenSense chest sensor imported as lumbar
+    with_lumbar = "lumbar" in segcal_placements(meta) and "lumbar" not in off_site
+    comp = _compensation(strides, per_stride, phases, cfg, with_lumbar)
     conf_mean = conf_sum / conf_n if conf_n else None
     flags = gait_flags(
         {s: flaggable_means(m) for s, m in session.per_side.items()},
-        flaggable_means(session.trunk),
+        flaggable_means(session.trunk, skip=off_site_metrics(off_site)),
         {k: (a.right_minus_left, a.ci95_low, a.ci95_high) for k, a in session.asymmetry.items()},
         {s: (c.index, cfg.compensation.band) for s, c in comp.items()},
         conf_mean,
@@ -228,6 +231,7 @@ def analyze_recording_chunked(
         "angle_notes": notes,
         "valid_fraction_angles": valid_sum / n_grid if n_grid else 0.0,
         "chunked": {"windows": n_windows, "window_s": window_s, "overlap_s": overlap_s},
+        "off_site_sensors": off_site,
     }
     return ChunkedResult(
         meta,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from imuhip.gait.assumptions import off_site_metrics
 from imuhip.gait.norms import GAIT_NORMS, NORM_FLAG_MIN_STRIDES
 from imuhip.report.plots import excursion_over_time_svg, hip_cycle_svg, trunk_svgs
 from imuhip.report.style import BASE_CSS
@@ -118,6 +119,7 @@ def _summary(d: dict[str, Any]) -> list[str]:
         )
     head = ["side", "valid strides", "hip rotation excursion (°)", "internal rotation peak (°)*"]
     parts.append(_table(rows, [*head, "cadence (steps/min)", "compensation index"]))
+    off_site = off_site_metrics(d["quality"].get("off_site_sensors") or {})
     trunk_rows = [
         [
             _name(k),
@@ -126,6 +128,8 @@ def _summary(d: dict[str, Any]) -> list[str]:
             + (
                 f" (not compared: fewer than {NORM_FLAG_MIN_STRIDES} strides)"
                 if k in GAIT_NORMS and 0 < (v.get("n") or 0) < NORM_FLAG_MIN_STRIDES
+                else " (not compared: sensor off site)"
+                if k in GAIT_NORMS and k in off_site
                 else ""
             ),
         ]

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from imuhip.gait.assumptions import off_site_note
 from imuhip.gait.compensation import compensation_finding
 from imuhip.gait.events import MAX_HIP_ROTATION_EXCURSION_DEG
 from imuhip.gait.norms import ASYMMETRY_MIN_DEG, GAIT_NORMS
@@ -253,6 +254,9 @@ def _quality(d: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
     ]
     if bad:
         banners.append(("banner-placement", "Strides left out: " + "; ".join(bad)))
+    sites = [off_site_note(p, s) for p, s in (q.get("off_site_sensors") or {}).items()]
+    if sites:
+        banners.append(("banner-placement", "Sensor site: " + "; ".join(sites)))
     placement = [plain_note(str(w)) for w in q.get("placement_warnings", [])]
     if placement:
         banners.append(("banner-placement", "Sensor placement suspect: " + "; ".join(placement)))

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imuhip import __version__
+from imuhip.gait.assumptions import off_site_metrics, off_site_note
 from imuhip.gait.asymmetry import BOOTSTRAP_MIN_STRIDES
 from imuhip.gait.compensation import COMPENSATION_MIN_STRIDES
 from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIMING_METRICS
@@ -246,12 +247,15 @@ def summary_lines(res: SessionResult) -> list[str]:
             else "[95% CI – (needs 2 strides a side)]"
         )
         lines.append(f"asymmetry (right − left) {a.right_minus_left:+.1f}° {ci}")
+    off_site = off_site_metrics(res.quality.get("off_site_sensors") or {})
     trunk = ", ".join(
         f"{k.removesuffix('_range_deg').replace('_', ' ')} "
         + (f"{v.mean:.1f}°" if v.n else "– (no stride walked straight enough)")
         + (
             f" ({v.n} stride{'s' * (v.n > 1)}: not compared with the norm)"
             if 0 < v.n < NORM_FLAG_MIN_STRIDES
+            else " (sensor off site: not compared with the norm)"
+            if v.n and k in off_site
             else ""
         )
         for k, v in ses.trunk.items()
@@ -294,6 +298,7 @@ def _quality_lines(res: SessionResult) -> list[str]:
             lines.append(f"IMPLAUSIBLE: {implausible_note(side, n_bad)}")
     for p, v in (q.get("dropped_sensors") or {}).items():
         lines.append(f"DROPPED {p} ({v['stage']}): {v['reason']}")
+    lines += [f"SITE: {off_site_note(p, s)}" for p, s in (q.get("off_site_sensors") or {}).items()]
     lines += [f"CALIBRATION: {w}" for w in q.get("calibration_fallbacks", [])]
     lines += [f"PLACEMENT: {w}" for w in q.get("placement_warnings", [])]
     return lines

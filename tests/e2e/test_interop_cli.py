@@ -74,6 +74,29 @@ def test_bad_csv_gives_one_line_naming_file_and_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x.imrec").exists()
 
 
+def test_opensense_chest_sensor_imported_as_lumbar_makes_no_lumbar_flag(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """OpenSense's torso_imu sits on the chest and is imported as ``lumbar``. Before, analyze
+    flagged "Lumbar rotation range = 18.9 deg is above the gait norm 3-16 deg" from it: trunk
+    rotation against a lumbar norm. Now the summary, the report's first screen and report.json
+    say the sensor is off site; its ranges are shown, not compared, and make no flag."""
+    mapping = shared_data / "opensense" / "myIMUMappings.xml"
+    r = _run("import", "xsens", "--mapping", str(mapping), "-o", "os", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _run("analyze", "os.imori.npz", "--out", "out", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "SITE: lumbar sensor on the chest (as imported)" in r.stdout
+    assert "lumbar rotation 18.9° (sensor off site: not compared with the norm)" in r.stdout
+    rep = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert rep["quality"]["off_site_sensors"] == {"lumbar": "chest"}
+    assert rep["metrics"]["trunk"]["lumbar_rotation_range_deg"]["n"] >= 3  # comparable otherwise
+    assert not [f for f in rep["flags"] if f["metric"].startswith("lumbar")]
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Sensor site: lumbar sensor on the chest" in page
+    assert "3–16 (not compared: sensor off site)" in page
+
+
 @pytest.mark.slow
 def test_opensense_import_export_sto_and_bids(tmp_path: Path, shared_data: Path) -> None:
     mapping = shared_data / "opensense" / "myIMUMappings.xml"
