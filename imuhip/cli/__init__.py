@@ -190,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"imuhip {args.command}: error: {err}\n")
         return 1
     except FileNotFoundError as err:
-        sys.stderr.write(f"imuhip {args.command}: error: no such file: {err.filename}\n")
+        sys.stderr.write(
+            f"imuhip {args.command}: error: no such file: {err.filename}{_did_you_mean(err)}\n"
+        )
         return 1
     except IsADirectoryError as err:
         sys.stderr.write(f"imuhip {args.command}: error: is a directory: {err.filename}\n")
@@ -218,3 +220,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _did_you_mean(err: FileNotFoundError) -> str:
+    """`` (did you mean X?)`` when the name plus one of imuhip's suffixes exists, else ``""``.
+
+    ``imuhip import ... -o rec`` writes ``rec.imrec`` or ``rec.imori.npz``; ``analyze rec``
+    then names the file that is there.
+    """
+    if not err.filename:
+        return ""
+    from pathlib import Path
+
+    base = Path(str(err.filename))
+    for suffix in (".imrec", ".imori.npz"):
+        cand = base.with_name(base.name + suffix)
+        if cand.exists():
+            return f" (did you mean {cand}?)"
+    return ""

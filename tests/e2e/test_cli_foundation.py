@@ -274,6 +274,11 @@ def test_user_errors_end_to_end(rec_path: Path, tmp_path: Path) -> None:
     r = imuhip("info", str(missing))
     assert_user_error(r, "no such file", str(missing))
     assert len(r.stderr.strip().splitlines()) == 1
+    assert "did you mean" not in r.stderr
+    # `import ... -o walk` writes walk.imrec: `analyze walk` names the file that is there
+    (tmp_path / "walk.imrec").write_bytes(rec_path.read_bytes())
+    r = imuhip("analyze", str(tmp_path / "walk"), "--out", str(tmp_path / "o"))
+    assert_user_error(r, f"no such file: {tmp_path / 'walk'} (did you mean {tmp_path}/walk.imrec?)")
 
     text = tmp_path / "notes.imrec"
     text.write_text("this is not a recording\n")
