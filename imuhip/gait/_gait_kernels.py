@@ -356,6 +356,8 @@ def thigh_impact_ics(
     span_ext: IntArray,
     rate_hz: float,
     min_sharpness: float,
+    rebound_n: int,
+    rebound_frac: float,
 ) -> FloatArray:
     """The heel-strike jolt search of :func:`imuhip.gait.events._thigh_rule._thigh_impact_ics`.
 
@@ -363,8 +365,11 @@ def thigh_impact_ics(
     from :func:`thigh_events`), ``dm`` the gradient of ``wm``; ``h``, the search length ``span``
     and the per-IC extended one ``span_ext`` (used only when no V within ``span`` passes the
     gate) in samples.
-    Returns the ICs ``ic_s``, each moved to the steepest fall into the sharpest V when that V
-    passes the gate, else unchanged (unsorted).
+    ``rebound_n`` (samples; 0: off) and ``rebound_frac``: a V that passes the gate, is at least
+    ``rebound_frac`` times as sharp as the sharpest and lies up to ``rebound_n`` samples before
+    it is taken instead (the first such): the heel strike's own V, whose rebound overshot.
+    Returns the ICs ``ic_s``, each moved to the steepest fall into the chosen V when the
+    sharpest V passes the gate, else unchanged (unsorted).
     """
     n = len(wm)
     out = ic_s.copy()
@@ -383,6 +388,10 @@ def thigh_impact_ics(
         best = 0.0
         k_best = -1
         b_best = -1
+        n_c = 0
+        cand_k = np.empty(max(hi - z, 1), dtype=np.int64)
+        cand_b = np.empty(max(hi - z, 1), dtype=np.int64)
+        cand_s = np.empty(max(hi - z, 1))
         for k in range(z + 1, hi):
             if k == hi1 and k_best >= 0 and best >= min_sharpness * top:
                 break  # a V within the first span passes: the extension is not searched
@@ -400,12 +409,23 @@ def thigh_impact_ics(
             if b == k or r == k:
                 continue
             sharp = min((wm[b] - wm[k]) / (k - b), (wm[r] - wm[k]) / (r - k)) * rate_hz
+            cand_k[n_c] = k
+            cand_b[n_c] = b
+            cand_s[n_c] = sharp
+            n_c += 1
             if sharp > best:
                 best = sharp
                 k_best = k
                 b_best = b
         if k_best < 0 or best < min_sharpness * top:
             continue
+        if rebound_n > 0:
+            need = max(rebound_frac * best, min_sharpness * top)
+            for c in range(n_c):  # in time order: the first one that qualifies
+                if k_best - rebound_n <= cand_k[c] < k_best and cand_s[c] >= need:
+                    k_best = cand_k[c]
+                    b_best = cand_b[c]
+                    break
         f = b_best
         for q in range(b_best + 1, k_best + 1):  # first minimum, as np.argmin
             if dm[q] < dm[f]:

@@ -128,6 +128,15 @@ class EventConfig:
         it; 0.5 ends the search well before that. Only as a second stage: over the longer
         window from the start, a normal step's loading response out-ranked its heel strike
         once on that trial (+125 ms).
+    thigh_impact_rebound_s : float or None
+        A V that passes the gate and lies up to this long before the sharpest one is the heel
+        strike's (the sharpest is then the fall of its rebound's overshoot), if it is at least
+        ``thigh_impact_rebound_frac`` times as sharp (:func:`_thigh_impact_ics`). On the real
+        gaittoolbox trial the overshoot's V came 50-80 ms after the heel strike's; a V 0.1 s
+        before is still the same contact's. ``None``: the sharpest V always.
+    thigh_impact_rebound_frac : float
+        See ``thigh_impact_rebound_s``; 0.5 (0.3 took an earlier wiggle on one real step, 0.5-0.7
+        gave the same contacts on both real trials and on the simulator).
     thigh_impact_half_s : float
         Half-width of a V (how far before and after its lowest point its two tops are taken):
         the jolt's fall and rebound take ~30-60 ms; the terminal-swing deceleration before it
@@ -184,6 +193,8 @@ class EventConfig:
     thigh_impact_search_s: float = 0.45
     thigh_impact_search_frac: float = 0.5
     thigh_impact_half_s: float = 0.1
+    thigh_impact_rebound_s: float | None = 0.1
+    thigh_impact_rebound_frac: float = 0.5
     foot_swing_peak_min_rad_s: float = 2.0
     foot_ic_search_ms: tuple[float, float] = (80.0, 50.0)
     foot_min_vel_win_ms: float = 100.0
@@ -237,6 +248,15 @@ class EventConfig:
             raise ValueError(
                 "need 0 < thigh_impact_half_s < thigh_impact_search_s, got "
                 f"{self.thigh_impact_half_s} and {self.thigh_impact_search_s}"
+            )
+        rb = self.thigh_impact_rebound_s
+        if rb is not None and not (0 < rb < self.thigh_impact_search_s):
+            raise ValueError(
+                f"thigh_impact_rebound_s must be in (0, thigh_impact_search_s) or None, got {rb}"
+            )
+        if not (0 < self.thigh_impact_rebound_frac <= 1):
+            raise ValueError(
+                f"thigh_impact_rebound_frac must be in (0, 1], got {self.thigh_impact_rebound_frac}"
             )
         if not (0 < self.thigh_impact_search_frac < 0.65):
             raise ValueError(

@@ -77,8 +77,12 @@ def _thigh_impact_ics(
     and after; the V's sharpness is the smaller of its two mean slopes. The sharpest V is the
     impact when its sharpness reaches ``thigh_impact_min_sharpness`` times the swing's peak
     rate (per second; the jolt scales with walking speed), and the IC is the steepest fall
-    into it, the contact's onset. Otherwise (a slow or shuffling step, a turn, a smooth
-    simulated leg) the normative IC stays.
+    into it, the contact's onset. The heel strike's V can rebound into a positive spike whose
+    fall makes a second, sharper V 50-80 ms later (real trials: gaittoolbox right leg at 17.02
+    and 18.38 s, +100 and +50 ms from the foot's contact); so a V that passes the gate, is at
+    least ``thigh_impact_rebound_frac`` as sharp and lies within ``thigh_impact_rebound_s``
+    before the sharpest is taken instead (there: +40 and 0 ms). Otherwise (a slow or
+    shuffling step, a turn, a smooth simulated leg) the normative IC stays.
 
     Measured against the foot sensors' contacts (``docs/validation.md``, gaittoolbox and
     OpenSense trials): the normative ICs lie 18-60 ms from them (median per side), these 10-35 ms.
@@ -99,6 +103,8 @@ def _thigh_impact_ics(
         np.round(cfg.thigh_impact_search_frac * period_s * rate_hz).astype(np.int64),
         rate_hz,
         float(cfg.thigh_impact_min_sharpness or 0.0),
+        round((cfg.thigh_impact_rebound_s or 0.0) * rate_hz),
+        cfg.thigh_impact_rebound_frac,
     )
     return np.sort(out)
 

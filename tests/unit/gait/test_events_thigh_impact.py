@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
+from imuhip.gait import _gait_kernels as _kg
 from imuhip.gait.events import EventConfig, detect_gait_events
 
 RATE = 100.0
@@ -120,3 +122,58 @@ def test_a_jolt_in_the_first_window_wins_over_a_sharper_one_after_it() -> None:
         w = w - 3.0 * np.exp(-0.5 * ((t - c) / SIGMA) ** 2)
     ev = detect_gait_events(t, w, side="left", segment="thigh")
     np.testing.assert_allclose(_steady(ev.ic_s), _steady(truth), atol=0.011)
+
+
+def _two_vs(second_at: int = 51) -> tuple[np.ndarray, ...]:
+    """A thigh rate at 100 Hz (piecewise linear, rad/s): maximal inclination at sample 10 after a
+    1.0 rad/s swing; the heel strike's V (0.3 -> -0.8 over samples 40-44), its rebound's
+    overshoot (+0.9 at 48) and the overshoot's fall into a second V (-1.9) at ``second_at``,
+    which recovers to the stance's -1.0 over 5 samples (real gaittoolbox right thigh at 17.02
+    s: V -0.3, spike +0.9, second V -1.9, back to -1.0 within 50 ms)."""
+    n = 140
+    t = np.arange(n) / RATE
+    wf = np.full(n, -1.0)
+    wf[:10] = np.linspace(1.0, 0.1, 10)
+    pts = [(10, 0.3), (40, 0.3), (44, -0.8), (48, 0.9), (second_at, -1.9)]
+    pts += [(second_at + 5, -1.0), (n - 1, -1.0)]
+    wm = np.interp(np.arange(n), [i for i, _ in pts], [v for _, v in pts])
+    return t, wf, wm, np.gradient(wm)
+
+
+def _impact(t, wf, wm, dm, rebound_n: int) -> float:
+    """The kernel on one normative IC at 0.9 s (gate 5 x the 1.0 rad/s swing; V half-width 10
+    samples; search 45, extended 60), rebound fraction 0.5."""
+    out = _kg.thigh_impact_ics(
+        t,
+        wf,
+        wm,
+        dm,
+        np.array([10]),
+        np.array([0.9]),
+        10,
+        45,
+        np.array([60]),
+        RATE,
+        5.0,
+        rebound_n,
+        0.5,
+    )
+    return float(out[0])
+
+
+def test_the_heel_strikes_v_wins_over_the_sharper_fall_of_its_rebound() -> None:
+    """Sharpness (the smaller mean slope into and out of a V, rad/s^2): the heel strike's V 11
+    (1.1 over 10 samples in, 42 out), the overshoot's V 18 (93 in, 18 out). Without the rule
+    the sharpest is taken: its steepest fall at 0.49-0.50 s (~+80 ms, what the real trial
+    gave). With it (thigh_impact_rebound_s 0.1 s = 10 samples) the first V passes the gate (5)
+    and half the best (9), 7 samples earlier: the contact is its steepest fall at 0.41 s. With
+    a window of 5 samples it is outside, and the sharpest stays the choice."""
+    t, wf, wm, dm = _two_vs()
+    assert _impact(t, wf, wm, dm, 0) in (0.49, 0.50)
+    assert _impact(t, wf, wm, dm, 10) == 0.41
+    assert _impact(t, wf, wm, dm, 5) in (0.49, 0.50)  # 7 samples apart: outside 5
+    # through the detector's config: the rule's defaults, and off
+    cfg = EventConfig()
+    assert cfg.thigh_impact_rebound_s == 0.1 and cfg.thigh_impact_rebound_frac == 0.5
+    with pytest.raises(ValueError, match="thigh_impact_rebound_s"):
+        dataclasses.replace(cfg, thigh_impact_rebound_s=0.5)
