@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from imuhip.errors import ImuhipError
 from imuhip.gait.events import (
+    MAX_HIP_ROTATION_EXCURSION_DEG,
     EventConfig,
     Stride,
     is_partial_step,
@@ -61,10 +62,14 @@ class SideStrides:
         """Count one new stride; a valid one with a hip flexion range below
         :data:`~imuhip.gait.events.PARTIAL_STEP_MIN_FRAC` of the median of the valid strides so
         far (at least 3) is a partial step, excluded as the report excludes it
-        (:func:`~imuhip.gait.events.mark_partial_steps`, there against the session's median)."""
+        (:func:`~imuhip.gait.events.mark_partial_steps`, there against the session's median);
+        one whose hip rotation excursion no hip can make is excluded too
+        (:func:`~imuhip.gait.events.mark_implausible`)."""
         self.total += 1
         self.last_ic_s = stride.ic_s
         if not stride.valid:
+            return
+        if metrics.get("hip_rotation_excursion_deg", 0.0) > MAX_HIP_ROTATION_EXCURSION_DEG:
             return
         flex = metrics.get("hip_flexion_range_deg", float("nan"))
         seen = self.flexion_range_deg

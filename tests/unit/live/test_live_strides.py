@@ -96,6 +96,21 @@ def test_a_partial_step_is_not_counted_valid_live() -> None:
     assert acc.ic_s == [0.0, 1.0, 2.0, 3.0, 4.0, 6.0]
 
 
+def test_an_implausible_stride_is_not_counted_valid_live() -> None:
+    """Live, as in the report (mark_implausible): a valid stride above 60 deg of hip rotation
+    excursion counts in the total, not as valid, and its flexion range is not a reference."""
+    from imuhip.gait.events import Stride
+    from imuhip.live.strides import SideStrides
+
+    acc = SideStrides()
+    for k, exc in enumerate((9.0, 567.9, 10.0, 60.5, 59.5)):
+        s = Stride("left", k, 100 * k, 100 * (k + 1), float(k), k + 1.0, k + 0.6, 0.0, None)
+        acc.count(s, {"hip_flexion_range_deg": 45.0, "hip_rotation_excursion_deg": exc})
+    assert (acc.total, acc.valid) == (5, 3)
+    assert acc.excursion_deg == [9.0, 10.0, 59.5]
+    assert acc.flexion_range_deg == [45.0] * 3
+
+
 def test_rows_missing_live_are_bridged_not_zeroed() -> None:
     """The live stride metrics low-pass hip rotation: a gap is bridged by the straight line
     between its neighbours (zeros would leak into the strides beside it); known answers."""
