@@ -275,8 +275,9 @@ def _short_movement(have_s: float, what: str, cfg: SegmentCalConfig) -> str:
     ``min_movement_s`` long."""
     return (
         f"legs: fallback: only {have_s:.1f} s {what} (< {cfg.min_movement_s:g} s): the flexion "
-        "axes rest on about two strides a side and are less certain; walk straight for at "
-        f"least {cfg.min_movement_s:g} s for a firmer calibration"
+        "axes rest on little movement (about two strides or swings a side) and are less "
+        f"certain; walk straight, or swing the legs, for at least {cfg.min_movement_s:g} s for "
+        "a firmer calibration"
     )
 
 
