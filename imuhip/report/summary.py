@@ -16,7 +16,7 @@ from typing import Any, Final
 from imuhip.gait.assumptions import off_site_note
 from imuhip.gait.compensation import compensation_finding
 from imuhip.gait.events import MAX_HIP_ROTATION_EXCURSION_DEG
-from imuhip.gait.norms import ASYMMETRY_MIN_DEG, GAIT_NORMS
+from imuhip.gait.norms import ASYMMETRY_MIN_DEG, GAIT_NORMS, NORM_FLAG_MIN_STRIDES
 
 __all__ = [
     "LABELS",
@@ -204,6 +204,8 @@ def _trunk(d: dict[str, Any]) -> str:
         if v and v.get("n"):
             nm = GAIT_NORMS.get(k)
             typ = f" (typical {nm.low:g}–{nm.high:g}°)" if nm else ""
+            if nm and v["n"] < NORM_FLAG_MIN_STRIDES:
+                typ = f" ({v['n']} stride{'s' * (v['n'] > 1)}: not compared with the typical range)"
             parts.append(f"{label(k).removesuffix(' (°)').lower()} {_f(v['mean'])}°{typ}")
     return ("Trunk: " + "; ".join(parts) + ".") if parts else "Trunk: no pelvis sensor."
 
@@ -283,7 +285,13 @@ def first_screen(d: dict[str, Any]) -> FirstScreen:
         restricted,
     )
     if not comp["per_side"]:
-        comp_text = "Compensation: not assessed (needs the pelvis sensor and valid strides)."
+        need = comp.get("min_strides")
+        comp_text = (
+            "Compensation: not assessed (needs the pelvis sensor and valid strides)."
+            if need is None or not any(v.get("valid") for v in d["gait"]["strides"].values())
+            else f"Compensation: not assessed (needs {need} valid strides a side, walked "
+            "straight, with the pelvis sensor)."
+        )
     else:
         comp_text = found.message[0].upper() + found.message[1:] + "."
     quality, banners = _quality(d)

@@ -150,6 +150,27 @@ def test_without_a_ci_the_headline_says_why_not_that_it_includes_0():
     )
 
 
+def test_few_strides_say_why_trunk_and_compensation_are_not_judged():
+    """A pelvis range from one stride is not set against the typical band (it makes no flag),
+    and a compensation index missing for lack of strides says so, not "needs the pelvis" (the
+    real gaittoolbox trial's first screen said both before)."""
+    d = _dict(22.3, 20.4, -1.9, -5.0, 1.1, False)
+    d["metrics"]["trunk"]["pelvis_rotation_range_deg"] = _ms(19.6, 1)
+    d["compensation"] = {"band": 1.96, "min_strides": 5, "per_side": {}}
+    s = first_screen(d)
+    assert "pelvis rotation range 19.6° (1 stride: not compared with the typical range)" in (
+        s.trunk
+    )
+    assert s.compensation == (
+        "Compensation: not assessed (needs 5 valid strides a side, walked straight, with the "
+        "pelvis sensor)."
+    )
+    d["gait"]["strides"]["left"]["valid"] = d["gait"]["strides"]["right"]["valid"] = 0
+    assert first_screen(d).compensation == (
+        "Compensation: not assessed (needs the pelvis sensor and valid strides)."
+    )
+
+
 def test_no_python_reprs_and_no_negative_zero_in_notes():
     assert plain_note("magnetic disturbance on pelvis -0.0--0.0 s") == (
         "magnetic disturbance on pelvis at 0.0 s"
