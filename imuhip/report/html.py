@@ -203,7 +203,8 @@ def _asym_comp(d: dict[str, Any]) -> list[str]:
         for side, c in d["compensation"]["per_side"].items()
     ]
     head = ["side", "index", "ln(trunk/hip)", "z", "absorption phase (°)", "z", "strides"]
-    parts.append(_table(crow, [*head, f"above band ({d['compensation']['band']:g})"]))
+    if crow:  # no header-only table when no side has an index (the note below says why)
+        parts.append(_table(crow, [*head, f"above band ({d['compensation']['band']:g})"]))
     missing = [s for s in d["metrics"]["per_side"] if s not in d["compensation"]["per_side"]]
     if missing:
         parts.append(

@@ -120,6 +120,9 @@ def test_few_strides_make_no_flag_and_no_index_and_the_summary_says_so(five) -> 
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"(not compared: fewer than {NORM_FLAG_MIN_STRIDES} strides)" in page
     assert "No index for left and right" in page
+    assert "absorption phase (°)" not in page  # no header-only index table
+    assert "Compensation: not assessed (needs 5 valid strides a side" in page  # first screen
+    assert "(1 stride: not compared with the typical range)" in page
     assert rep["compensation"]["per_side"] == {}  # printed from 1 stride before
     assert run.stdout.count("compensation index – (needs 5 usable strides)") == 2
     a = rep["asymmetry"]["hip_rotation_excursion_deg"]
