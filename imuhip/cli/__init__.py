@@ -225,8 +225,9 @@ if __name__ == "__main__":
 def _did_you_mean(err: FileNotFoundError) -> str:
     """`` (did you mean X?)`` when the name plus one of imuhip's suffixes exists, else ``""``.
 
-    ``imuhip import ... -o rec`` writes ``rec.imrec`` or ``rec.imori.npz``; ``analyze rec``
-    then names the file that is there.
+    ``imuhip import xsens ... -o rec`` of vendor orientations writes ``rec.imori.npz`` (a
+    recording keeps the name given, often ``rec.imrec``); ``analyze rec`` then names the file
+    that is there.
     """
     if not err.filename:
         return ""
