@@ -109,7 +109,11 @@ class LiveHips:
         # live waits for a standing still period, as the protocol asks, rather than taking the
         # walking posture after the first seconds of walking: an offline run of the same
         # session would find the standing later and read flexion ~10 deg apart from the screen
-        self.seg_cfg = seg_cfg or SegmentCalConfig(walking_posture_fallback=False)
+        # live, more walking is coming: wait for a firm calibration (4 s of walking) rather
+        # than take the short-walk fallback the offline analysis of a short trial needs
+        self.seg_cfg = seg_cfg or SegmentCalConfig(
+            walking_posture_fallback=False, short_movement_s=SegmentCalConfig().min_movement_s
+        )
         self.hcfg = heading.HeadingConfig()
         self.win = max(2, round(self.hcfg.window_s * self.rate_hz))
         self.hop = max(1, round(self.hcfg.hop_s * self.rate_hz))

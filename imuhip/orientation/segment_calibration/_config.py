@@ -70,8 +70,9 @@ class SegmentCalConfig:
     short_movement_s : float
         Shortest movement accepted at all: between this and ``min_movement_s`` (a short walkway,
         a trial cut soon after the first turn) the calibration goes on with a warning that its
-        axes rest on ~2 strides. Cutting the real gaittoolbox trial to its first 3 s of straight
-        walking moved the per-side hip rotation excursions by <= 0.3 deg
+        axes rest on ~2 strides (live, :class:`imuhip.live.hips.LiveHips` sets it to
+        ``min_movement_s``: more walking is coming). Cutting the real gaittoolbox trial to its
+        first 3 s of straight walking moved the per-side hip rotation excursions by <= 0.3 deg
         (``tests/e2e/test_real_recording_variants.py``).
     max_turn_rate_rad_s : float
         Walking samples where the pelvis heading turns faster than this (world yaw rate averaged
@@ -131,6 +132,11 @@ class SegmentCalConfig:
     standing_pelvic_tilt_rad: float = float(np.deg2rad(STANDING_PELVIC_TILT_DEG))
 
     def __post_init__(self) -> None:
+        if not (0 < self.short_movement_s <= self.min_movement_s):
+            raise ValueError(
+                "need 0 < short_movement_s <= min_movement_s, got "
+                f"{self.short_movement_s} and {self.min_movement_s}"
+            )
         if not (
             np.isfinite(self.standing_pelvic_tilt_rad) and abs(self.standing_pelvic_tilt_rad) < 1.0
         ):

@@ -86,3 +86,16 @@ def test_a_lumbar_sensor_lost_before_calibration_leaves_the_hips_live(tmp_path: 
         ks = sorted(got[side])
         assert ks[-1] / proc.rate_hz > 25.0, side
         assert np.all(np.isfinite([got[side][k] for k in ks]))
+
+
+def test_live_waits_for_a_firm_calibration_not_the_short_walk_fallback():
+    """Offline, a trial with 2-4 s of straight walking calibrates with a warning (a short
+    walkway). Live, more walking is coming: the screen waits for the 4 s a firm calibration
+    needs, as before, so its angles are not held on axes from two strides."""
+    from imuhip.orientation.segment_calibration import SegmentCalConfig
+
+    cfg = LiveHips(["pelvis", "thigh_l", "thigh_r"], RATE).seg_cfg
+    assert cfg.short_movement_s == cfg.min_movement_s == SegmentCalConfig().min_movement_s == 4.0
+    assert SegmentCalConfig().short_movement_s == 2.0
+    with pytest.raises(ValueError, match="short_movement_s <= min_movement_s"):
+        SegmentCalConfig(short_movement_s=5.0)
