@@ -264,6 +264,13 @@ def read_xsens_txt(
             raise ImportFormatError(f"{path}: no '// Update Rate:' line; pass the rate")
         ticks = _unwrap(_col_values(path, df, col, first_line), 1 << 32)
         counter = np.rint((ticks - ticks[0]) * rate / 10_000.0).astype(np.int64)
+        step = float(np.median(np.diff(ticks))) if len(ticks) > 1 else 10_000.0 / rate
+        if len(ticks) > 1 and not 0.5 < step * rate / 10_000.0 < 1.5:
+            raise ImportFormatError(
+                f"{path}: column {col} advances a median {step:g} per row, but at the file's "
+                f"{rate:g} Hz a row is {10_000.0 / rate:g} ticks of 10 kHz (Xsens "
+                "SampleTimeFine): the column is in other units, or the rate is wrong"
+            )
     else:
         col = "row"
         counter = np.arange(len(df), dtype=np.int64)
@@ -278,6 +285,15 @@ def read_xsens_txt(
     if rate is None:
         raise ImportFormatError(
             f"{path}: no '// Update Rate: <Hz>' header line and no rate given (--rate-hz)"
+        )
+    if len(steps) and float(np.median(steps)) != 1.0:
+        # sporadic losses leave most steps at 1; a constant step is another rate, not loss
+        # (read at the header's rate, every stride would be that many times too long)
+        raise ImportFormatError(
+            f"{path}: column {col} advances a median {float(np.median(steps)):g} samples per "
+            f"row at {rate:g} Hz, not 1: the rows are not consecutive samples at that rate "
+            "(an export of every n-th sample, or a counter of another rate): export every "
+            "sample"
         )
     n_lost = int(np.sum(steps - 1))
     if n_lost:

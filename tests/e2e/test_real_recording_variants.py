@@ -240,6 +240,54 @@ def test_a_trial_cut_in_its_first_strides_names_the_straight_walking_it_lacks(tm
     assert "before or after standing still" in err
 
 
+def test_a_counter_that_steps_by_two_is_refused_not_read_as_lost_samples(tmp_path) -> None:
+    """Before: a PacketCounter advancing 2 per row (every 2nd sample exported) imported as 50 %
+    packet loss at 100 Hz, so every stride read twice as long; advancing 100 per row failed an
+    internal check ("re-encoded samples do not decode"). Sporadic losses leave most steps at 1:
+    a median step other than 1 is an error naming the column and what to do."""
+
+    def every_second(pre: Rows, head: str, rows: Rows) -> tuple[Rows, str, Rows]:
+        out = []
+        for k, r in enumerate(rows):
+            f = r.split(",")
+            f[0] = str((1000 + 2 * k) % 65536)
+            out.append(",".join(f))
+        return pre, head, out
+
+    res = _run(tmp_path, _variant(tmp_path, placements=FIVE[:3], tweak=every_second))
+    err = res["import"].stderr
+    assert res["import"].returncode != 0 and "Traceback" not in err
+    assert "column PacketCounter advances a median 2 samples per row at 100 Hz, not 1" in err
+    assert "export every sample" in err
+
+
+def test_sample_time_fine_in_other_units_is_refused(tmp_path) -> None:
+    """An export timed by SampleTimeFine only (10-kHz ticks: 100 per row at 100 Hz) imports
+    as the counter does, across the u32 wrap; the same column counting 10000 per row (another
+    unit) is an error naming it (before: the internal "re-encoded samples do not decode")."""
+
+    def stf(per_row: int) -> Tweak:
+        def tweak(pre: Rows, head: str, rows: Rows) -> tuple[Rows, str, Rows]:
+            out = []
+            for k, r in enumerate(rows):
+                f = r.split(",")
+                f[1] = str((4294960000 + per_row * k) % (1 << 32))
+                out.append(",".join(f[1:]))
+            return pre, ",".join(head.split(",")[1:]), out
+
+        return tweak
+
+    (tmp_path / "ok").mkdir()
+    ok = _ok(_run(tmp_path / "ok", _variant(tmp_path / "ok", placements=FIVE[:3], tweak=stf(100))))
+    assert {r["side"] for r in ok["strides"] if r["valid"] == "True"} == {"left", "right"}
+    (tmp_path / "bad").mkdir()
+    bad = _run(tmp_path / "bad", _variant(tmp_path / "bad", placements=FIVE[:3], tweak=stf(10_000)))
+    err = bad["import"].stderr
+    assert bad["import"].returncode != 0 and "Traceback" not in err
+    assert "column SampleTimeFine advances a median 10000 per row" in err
+    assert "a row is 100 ticks of 10 kHz" in err
+
+
 def _first_rows(n: int) -> Tweak:
     def tweak(pre: Rows, head: str, rows: Rows) -> tuple[Rows, str, Rows]:
         return pre, head, rows[:n]
