@@ -111,6 +111,36 @@ def _unwrap(values: np.ndarray, modulus: int) -> IntArray:
     return np.concatenate([[v[0]], v[0] + np.cumsum(d)]).astype(np.int64)
 
 
+def _check_rate_against_ticks(
+    path: Path, counter: IntArray, ticks: FloatArray, rate: float
+) -> None:
+    """The rate the file is read at against its SampleTimeFine (10-kHz device ticks).
+
+    Between rows with both values, ticks per counter step give the device's sample rate; a
+    header (or ``--rate-hz``) more than 10 % off it would stretch every stride. Rows without
+    ticks (many exports leave the column empty) are not judged.
+    """
+    ok = np.isfinite(ticks)
+    if int(np.sum(ok)) < 10:
+        return
+    t = _unwrap(ticks[ok], 1 << 32)
+    dc = np.diff(counter[ok]).astype(np.float64)
+    dt = np.diff(t)
+    use = dc > 0
+    if not use.any():
+        return
+    per = float(np.median(dt[use] / dc[use]))  # ticks per sample
+    if per <= 0:
+        return
+    implied = 10_000.0 / per
+    if abs(implied / rate - 1.0) > 0.1:
+        raise ImportFormatError(
+            f"{path}: read at {rate:g} Hz, but its SampleTimeFine advances {per:g} ticks of "
+            f"10 kHz per sample, i.e. {implied:.4g} Hz: give the rate the sensor recorded at "
+            "(--rate-hz), or check the '// Update Rate' line"
+        )
+
+
 def _col_values(path: Path, df: pd.DataFrame, col: str, first_line: int) -> FloatArray:
     import pandas as pd
 
@@ -251,6 +281,7 @@ def read_xsens_txt(
         if finite.any():
             q[finite] = quat_normalize(q[finite])
 
+    stf: FloatArray | None = None  # SampleTimeFine beside a PacketCounter
     if "PacketCounter" in df.columns or "packetcounter" in lower:
         col = lower["packetcounter"]
         raw = _col_values(path, df, col, first_line)
@@ -258,6 +289,8 @@ def read_xsens_txt(
             i = int(np.flatnonzero(~np.isfinite(raw))[0])
             raise ImportFormatError(f"{path}: line {first_line + i}, column {col}: empty counter")
         counter = _unwrap(raw, 1 << 16)
+        if "sampletimefine" in lower:  # both: the ticks tell the rate the counter counts at
+            stf = _col_values(path, df, lower["sampletimefine"], first_line)
     elif "sampletimefine" in lower:
         col = lower["sampletimefine"]
         if rate is None:
@@ -281,11 +314,14 @@ def read_xsens_txt(
             notes.extend(fixed)
             counter = counter[keep]
             acc, gyr, mag, q = (None if b is None else b[keep] for b in (acc, gyr, mag, q))
+            stf = None if stf is None else stf[keep]
     steps = np.diff(counter)
     if rate is None:
         raise ImportFormatError(
             f"{path}: no '// Update Rate: <Hz>' header line and no rate given (--rate-hz)"
         )
+    if stf is not None:
+        _check_rate_against_ticks(path, counter, stf, float(rate))
     if len(steps) and float(np.median(steps)) != 1.0:
         # sporadic losses leave most steps at 1; a constant step is another rate, not loss
         # (read at the header's rate, every stride would be that many times too long)

@@ -288,6 +288,33 @@ def test_sample_time_fine_in_other_units_is_refused(tmp_path) -> None:
     assert "a row is 100 ticks of 10 kHz" in err
 
 
+def test_a_rate_its_sample_time_fine_contradicts_is_refused(tmp_path) -> None:
+    """PacketCounter and SampleTimeFine both filled: the ticks per counter step give the rate
+    the sensor recorded at. Ticks of a 60-Hz recording under the header's 100 Hz (a wrong
+    '// Update Rate' line or --rate-hz) would stretch every stride by 1.67 with no word; now
+    an error saying both rates. Ticks matching 100 Hz import as before."""
+
+    def ticks(hz: float) -> Tweak:
+        def tweak(pre: Rows, head: str, rows: Rows) -> tuple[Rows, str, Rows]:
+            out = []
+            for k, r in enumerate(rows):
+                f = r.split(",")
+                f[1] = str(int(5000 + k * 10_000 / hz))
+                out.append(",".join(f))
+            return pre, head, out
+
+        return tweak
+
+    (tmp_path / "ok").mkdir()
+    _ok(_run(tmp_path / "ok", _variant(tmp_path / "ok", placements=FIVE[:3], tweak=ticks(100))))
+    (tmp_path / "bad").mkdir()
+    bad = _run(tmp_path / "bad", _variant(tmp_path / "bad", placements=FIVE[:3], tweak=ticks(60)))
+    err = bad["import"].stderr
+    assert bad["import"].returncode != 0 and "Traceback" not in err
+    assert "read at 100 Hz, but its SampleTimeFine advances 167 ticks" in err
+    assert "i.e. 59.88 Hz" in err
+
+
 def _first_rows(n: int) -> Tweak:
     def tweak(pre: Rows, head: str, rows: Rows) -> tuple[Rows, str, Rows]:
         return pre, head, rows[:n]
