@@ -34,13 +34,24 @@ import numpy as np
 
 from imuhip.conventions import AXES, Placement
 from imuhip.errors import ImportFormatError
-from imuhip.interop._common import FloatArray, ImportedSensor, IntArray, sniff_delimiter
+from imuhip.interop._common import (
+    UNIT_FACTORS,
+    FloatArray,
+    ImportedSensor,
+    IntArray,
+    sniff_delimiter,
+)
 from imuhip.interop._csv_grid import grid_steps, numeric_column, runs
 from imuhip.interop._csv_header import find_columns, read_preamble, time_column
 
 __all__ = ["CsvOptions", "read_sensor_csv", "write_sensor_csv"]
 
 log = logging.getLogger(__name__)
+
+# body-worn IMUs sample at ~10 Hz (activity loggers) to ~2 kHz (impact studies); a time column
+# giving a rate outside this is in another unit than read (ms read as s gives 0.1 Hz at 100 Hz)
+MIN_RATE_HZ = 5.0
+MAX_RATE_HZ = 5000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +196,26 @@ def read_sensor_csv(
                 "strictly"
             )
         rate, k = grid_steps(path, t_ok, ok, first_line, tname, rate_decl)
+        if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+            assert tcol is not None
+            unit = next(
+                (
+                    u
+                    for u, f in UNIT_FACTORS["time"].items()
+                    if u in ("s", "ms", "us") and MIN_RATE_HZ <= rate * tcol[1] / f <= MAX_RATE_HZ
+                ),
+                None,
+            )
+            raise ImportFormatError(
+                f"{path}: column {tname} steps by a median {float(np.median(dt)):.6g} s, i.e. "
+                f"{rate:.6g} Hz, outside the {MIN_RATE_HZ:g}-{MAX_RATE_HZ:g} Hz of body-worn "
+                "IMUs: "
+                + (
+                    f"the column looks like {unit} (--time-unit {unit}, or name it t_{unit})"
+                    if unit
+                    else "check its unit (--time-unit s|ms|us)"
+                )
+            )
         max_jump = max(0, math.floor(opt.max_gap_s * rate + 1e-9))
         absent = k - np.diff(ok)  # samples missing from the file (empty rows are checked below)
         big = np.flatnonzero(absent > max_jump)

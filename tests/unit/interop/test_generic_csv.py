@@ -219,3 +219,40 @@ def test_big_time_jump_is_refused_small_one_is_a_gap(tmp_path: Path) -> None:
         read_sensor_csv(f, "pelvis")
     s = read_sensor_csv(f, "pelvis", CsvOptions(max_gap_s=3.0))
     assert s.sample_idx[150] - s.sample_idx[149] == 201
+
+
+def test_a_bare_time_column_in_milliseconds_is_not_read_as_seconds(tmp_path: Path) -> None:
+    """A bare ``time`` column is read in seconds unless declared. Before, one in milliseconds
+    at 100 Hz imported as a 0.1-Hz recording ("25020 s"), and the analysis found no valid stride
+    with no word on why; a rate outside 5-5000 Hz is now an error naming the likely unit, and
+    declaring it reads the file at 100 Hz. A seconds column declared as ms (100 kHz) likewise."""
+    t, acc, gyr, _ = _signals()
+    rows = "\n".join(
+        f"{ti:.3f},{a[0]},{a[1]},{a[2]},{g[0]},{g[1]},{g[2]}"
+        for ti, a, g in zip((t - t[0]) * 1000.0, acc, gyr, strict=True)
+    )
+    f = tmp_path / "ms.csv"
+    f.write_text(
+        "time,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s\n" + rows
+    )
+    with pytest.raises(
+        ImportFormatError,
+        match=r"ms\.csv: column time steps by a median 10 s, i\.e\. 0\.1 Hz, outside the "
+        r"5-5000 Hz of body-worn IMUs: the column looks like ms "
+        r"\(--time-unit ms, or name it t_ms\)",
+    ):
+        read_sensor_csv(f, "pelvis")
+    s = read_sensor_csv(f, "pelvis", CsvOptions(time_unit="ms"))
+    assert s.rate_hz == pytest.approx(100.0)
+    np.testing.assert_allclose(s.t_s[:3], [0.0, 0.01, 0.02])
+    sec = tmp_path / "s.csv"
+    rows_s = "\n".join(
+        f"{ti:.5f},{a[0]},{a[1]},{a[2]},{g[0]},{g[1]},{g[2]}"
+        for ti, a, g in zip(t - t[0], acc, gyr, strict=True)
+    )
+    sec.write_text(
+        "t,acc_x_m_s2,acc_y_m_s2,acc_z_m_s2,gyr_x_rad_s,gyr_y_rad_s,gyr_z_rad_s\n" + rows_s
+    )
+    with pytest.raises(ImportFormatError, match=r"100000 Hz.*looks like s \(--time-unit s"):
+        read_sensor_csv(sec, "pelvis", CsvOptions(time_unit="ms"))
+    assert read_sensor_csv(sec, "pelvis").rate_hz == pytest.approx(100.0)
