@@ -25,6 +25,7 @@ from imuhip import __version__
 from imuhip.gait.assumptions import off_site_metrics, off_site_note
 from imuhip.gait.asymmetry import BOOTSTRAP_MIN_STRIDES
 from imuhip.gait.compensation import COMPENSATION_MIN_STRIDES
+from imuhip.gait.events import EXCLUSION_WORDS
 from imuhip.gait.metrics import HIP_METRICS, LUMBAR_METRICS, PELVIS_METRICS, TIMING_METRICS
 from imuhip.gait.norms import GAIT_NORMS, NORM_FLAG_MIN_STRIDES
 from imuhip.pipeline import SessionResult
@@ -234,9 +235,12 @@ def summary_lines(res: SessionResult) -> list[str]:
         comp_s = f", compensation index {comp.index:+.2f}" if comp else ""
         if comp is None and n["valid"]:
             comp_s = f", compensation index – (needs {COMPENSATION_MIN_STRIDES} usable strides)"
+        excl = cast(dict[str, int], n.get("excluded") or {})
+        why = ", ".join(f"{v} {EXCLUSION_WORDS.get(k, k)}" for k, v in excl.items() if v)
         lines.append(
-            f"{side:>5}: {n['valid']}/{n['total']} valid strides, "
-            f"hip rotation excursion {exc_s}{comp_s}"
+            f"{side:>5}: {n['valid']}/{n['total']} valid strides"
+            + (f" (excluded: {why})" if why else "")
+            + f", hip rotation excursion {exc_s}{comp_s}"
         )
     lines += _quality_lines(res)
     a = ses.asymmetry.get("hip_rotation_excursion_deg")

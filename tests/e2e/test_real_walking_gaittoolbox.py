@@ -125,6 +125,12 @@ def test_few_strides_make_no_flag_and_no_index_and_the_summary_says_so(five) -> 
     assert "(1 stride: not compared with the typical range)" in page
     assert rep["compensation"]["per_side"] == {}  # printed from 1 stride before
     assert run.stdout.count("compensation index – (needs 5 usable strides)") == 2
+    # each side's line says why its other strides were left out, in words
+    for side in ("left", "right"):
+        n = rep["gait"]["strides"][side]
+        line = next(x for x in run.stdout.splitlines() if x.strip().startswith(f"{side}:"))
+        assert f"{n['valid']}/{n['total']} valid strides (excluded: " in line, line
+        assert "turning" in line, line
     a = rep["asymmetry"]["hip_rotation_excursion_deg"]
     assert min(a["n_left"], a["n_right"]) < 10 and a["ci_method"] == "Welch t"
     assert a["ci95_low"] < 0 < a["ci95_high"]  # -1.9 deg, CI -5.0 to +1.1 (3 vs 3 strides)

@@ -70,6 +70,7 @@ the session's events and strides).
 from __future__ import annotations
 
 from imuhip.gait.events._config import EXCLUSION_REASONS as EXCLUSION_REASONS
+from imuhip.gait.events._config import EXCLUSION_WORDS as EXCLUSION_WORDS
 from imuhip.gait.events._config import EventConfig, SideEvents, Stride
 from imuhip.gait.events._constraints import check_strides, reject_close_candidates
 from imuhip.gait.events._detector import config_for_segment, detect_gait_events

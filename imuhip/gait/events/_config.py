@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EXCLUSION_REASONS", "EventConfig", "SideEvents", "Stride"]
+__all__ = ["EXCLUSION_REASONS", "EXCLUSION_WORDS", "EventConfig", "SideEvents", "Stride"]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -22,7 +22,21 @@ EXCLUSION_REASONS = (
     "stance",
     "alternation",
     "outlier",
+    "implausible",
 )
+"""Every ``Stride.exclusion`` (``None``: valid); :data:`EXCLUSION_WORDS` says each in words."""
+
+EXCLUSION_WORDS = {
+    "gap": "data gap",
+    "standing": "standing or first step",
+    "too_short": "too short",
+    "turning": "turning",
+    "no_toe_off": "no toe-off",
+    "stance": "stance outside 50-75 %",
+    "alternation": "left/right contacts out of turn",
+    "outlier": "outlier or partial step",
+    "implausible": "implausible rotation",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,3 +84,10 @@ def test_implausible_strides_do_not_count_as_partial_steps_or_in_their_median():
     rows[0]["hip_rotation_excursion_deg"] = 200.0
     out = mark_partial_steps(mark_implausible(strides, rows), rows)
     assert [s.exclusion for s in out] == ["implausible", None, None, None, "outlier"]
+
+
+def test_every_exclusion_reason_has_words_for_the_summary():
+    from imuhip.gait.events import EXCLUSION_REASONS, EXCLUSION_WORDS
+
+    assert set(EXCLUSION_WORDS) == set(EXCLUSION_REASONS)
+    assert "implausible" in EXCLUSION_REASONS  # mark_implausible's reason is a known one
