@@ -377,7 +377,7 @@ def analyze_orientations(
     """
     from imuhip.gait.assumptions import angle_assumptions, off_site_metrics, off_site_sensors
     from imuhip.gait.joints import JointsConfig, joint_angles
-    from imuhip.gait.leg_check import event_warnings, thigh_side_check
+    from imuhip.gait.leg_check import event_warnings, thigh_shank_check, thigh_side_check
 
     cfg = cfg or AnalysisConfig()
     say = progress or _noop
@@ -450,6 +450,7 @@ def analyze_orientations(
     quality["thigh_side_check"], quality["placement_warnings"] = thigh_side_check(
         angles, strides, gait_events
     )
+    quality["placement_warnings"] += thigh_shank_check(ori)  # a thigh and its shank swapped
     return SessionResult(
         meta=meta,
         angles=angles,

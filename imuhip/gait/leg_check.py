@@ -16,10 +16,18 @@ from typing import Any, Final
 
 import numpy as np
 
-from imuhip.gait.events import SideEvents, Stride
-from imuhip.types import JointAngles
+from imuhip.gait.events import SideEvents, Stride, segment_angular_velocity
+from imuhip.types import JointAngles, OrientationSession
 
-__all__ = ["MAX_FLEXION_PEAK_OFFSET_PCT", "event_warnings", "thigh_side_check"]
+__all__ = [
+    "MAX_FLEXION_PEAK_OFFSET_PCT",
+    "event_warnings",
+    "thigh_shank_check",
+    "thigh_side_check",
+]
+
+MIN_SHANK_SWING_RAD_S: Final = 2.0
+"""A shank turning slower than this at its 99th percentile did not walk: nothing to judge."""
 
 MAX_FLEXION_PEAK_OFFSET_PCT: Final = 25.0
 """Largest circular distance (% of the stride) of the mean peak-flexion phase from IC for the
@@ -94,3 +102,35 @@ def event_warnings(events: Mapping[str, SideEvents]) -> list[str]:
         for s, e in events.items()
         if e.inverted
     ]
+
+
+def thigh_shank_check(ori: OrientationSession) -> list[str]:
+    """Warnings on sides whose "thigh" turns faster than its "shank" (labels swapped).
+
+    In walking the shank swings through about twice the thigh's angle in the same time: the
+    99th percentile of the angular velocity's magnitude is 0.59-0.65 of the shank's for the
+    thigh on both real trials (gaittoolbox, OpenSense), about 1.6 with the two files swapped
+    (the analysis then found no valid stride on that side, with no word on why). A thigh
+    faster than its shank is flagged. Sides without both sensors, or whose shank did not walk
+    (below :data:`MIN_SHANK_SWING_RAD_S`), are not judged.
+    """
+    out = []
+    for s in ("l", "r"):
+        thigh, shank = f"thigh_{s}", f"shank_{s}"
+        if thigh not in ori.q_world_sensor or shank not in ori.q_world_sensor:
+            continue
+        p99 = {}
+        for p in (thigh, shank):
+            w, _ = segment_angular_velocity(ori, None, p)
+            mag = np.linalg.norm(w[np.asarray(ori.valid[p], dtype=bool)], axis=1)
+            mag = mag[np.isfinite(mag)]
+            p99[p] = float(np.percentile(mag, 99)) if len(mag) else float("nan")
+        if not p99[shank] >= MIN_SHANK_SWING_RAD_S:
+            continue
+        if p99[thigh] > p99[shank]:
+            out.append(
+                f"{thigh} turns faster than {shank} ({p99[thigh]:.1f} against "
+                f"{p99[shank]:.1f} rad/s, 99th percentile; a thigh turns ~0.6 times its shank "
+                f"in walking): the two sensors' files or labels are probably swapped"
+            )
+    return out

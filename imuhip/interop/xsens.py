@@ -45,9 +45,15 @@ from imuhip.conventions import (
 from imuhip.errors import ImportFormatError
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 from imuhip.interop._common import FloatArray, ImportedSensor, IntArray, sniff_delimiter
 from imuhip.interop._common import unit_factor as _unit_factor
+from imuhip.interop._xsens_clock import (
+    check_counter_steps,
+    check_rate_against_ticks,
+    col_values,
+    unwrap,
+)
 from imuhip.interop._xsens_rows import repair_row_order as _repair_row_order
 
 __all__ = [
@@ -102,59 +108,6 @@ class XsensFile:
     q_xsens_sensor: FloatArray | None
     serial: str = ""
     notes: tuple[str, ...] = field(default=())
-
-
-def _unwrap(values: np.ndarray, modulus: int) -> IntArray:
-    v = values.astype(np.int64)
-    d = np.diff(v)
-    d = np.where(d < -modulus // 2, d + modulus, d)
-    return np.concatenate([[v[0]], v[0] + np.cumsum(d)]).astype(np.int64)
-
-
-def _check_rate_against_ticks(
-    path: Path, counter: IntArray, ticks: FloatArray, rate: float
-) -> None:
-    """The rate the file is read at against its SampleTimeFine (10-kHz device ticks).
-
-    Between rows with both values, ticks per counter step give the device's sample rate; a
-    header (or ``--rate-hz``) more than 10 % off it would stretch every stride. Rows without
-    ticks (many exports leave the column empty) are not judged.
-    """
-    ok = np.isfinite(ticks)
-    if int(np.sum(ok)) < 10:
-        return
-    t = _unwrap(ticks[ok], 1 << 32)
-    dc = np.diff(counter[ok]).astype(np.float64)
-    dt = np.diff(t)
-    use = dc > 0
-    if not use.any():
-        return
-    per = float(np.median(dt[use] / dc[use]))  # ticks per sample
-    if per <= 0:
-        return
-    implied = 10_000.0 / per
-    if abs(implied / rate - 1.0) > 0.1:
-        raise ImportFormatError(
-            f"{path}: read at {rate:g} Hz, but its SampleTimeFine advances {per:g} ticks of "
-            f"10 kHz per sample, i.e. {implied:.4g} Hz: give the rate the sensor recorded at "
-            "(--rate-hz), or check the '// Update Rate' line"
-        )
-
-
-def _col_values(path: Path, df: pd.DataFrame, col: str, first_line: int) -> FloatArray:
-    import pandas as pd
-
-    s = df[col]
-    if s.dtype.kind in "fiu":
-        return s.to_numpy(dtype=np.float64)
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num.isna() & s.notna() & (s.astype(str).str.strip() != "")
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ImportFormatError(
-            f"{path}: line {first_line + i}, column {col}: expected a number, got {s.iloc[i]!r}"
-        )
-    return num.to_numpy(dtype=np.float64)
 
 
 def read_xsens_txt(
@@ -229,7 +182,7 @@ def read_xsens_txt(
                 f"{path}: incomplete {prefix}_* columns: expected {prefix}_X, {prefix}_Y, "
                 f"{prefix}_Z"
             )
-        return np.stack([_col_values(path, df, str(c), first_line) for c in cols], axis=1)
+        return np.stack([col_values(path, df, str(c), first_line) for c in cols], axis=1)
 
     acc = trio("Acc")
     gyr = trio("Gyr")
@@ -242,11 +195,11 @@ def read_xsens_txt(
     mat_cols = {(int(m.group(1)), int(m.group(2))): c for c in names if (m := _MAT_RE.match(c))}
     euler_cols = [lower.get(n) for n in ("roll", "pitch", "yaw")]
     if all(c is not None for c in quat_cols):
-        q = np.stack([_col_values(path, df, str(c), first_line) for c in quat_cols], axis=1)
+        q = np.stack([col_values(path, df, str(c), first_line) for c in quat_cols], axis=1)
     elif len(mat_cols) == 9:
         r = np.empty((len(df), 3, 3))
         for (i, j), c in mat_cols.items():
-            r[:, i - 1, j - 1] = _col_values(path, df, c, first_line)
+            r[:, i - 1, j - 1] = col_values(path, df, c, first_line)
         ok = np.all(np.isfinite(r), axis=(1, 2))
         q = np.full((len(df), 4), np.nan)
         if ok.any():
@@ -261,7 +214,7 @@ def read_xsens_txt(
     elif all(c is not None for c in euler_cols):
         from scipy.spatial.transform import Rotation
 
-        e = np.stack([_col_values(path, df, str(c), first_line) for c in euler_cols], axis=1)
+        e = np.stack([col_values(path, df, str(c), first_line) for c in euler_cols], axis=1)
         ok = np.all(np.isfinite(e), axis=1)
         q = np.full((len(df), 4), np.nan)
         if ok.any():
@@ -284,18 +237,18 @@ def read_xsens_txt(
     stf: FloatArray | None = None  # SampleTimeFine beside a PacketCounter
     if "PacketCounter" in df.columns or "packetcounter" in lower:
         col = lower["packetcounter"]
-        raw = _col_values(path, df, col, first_line)
+        raw = col_values(path, df, col, first_line)
         if not np.all(np.isfinite(raw)):
             i = int(np.flatnonzero(~np.isfinite(raw))[0])
             raise ImportFormatError(f"{path}: line {first_line + i}, column {col}: empty counter")
-        counter = _unwrap(raw, 1 << 16)
+        counter = unwrap(raw, 1 << 16)
         if "sampletimefine" in lower:  # both: the ticks tell the rate the counter counts at
-            stf = _col_values(path, df, lower["sampletimefine"], first_line)
+            stf = col_values(path, df, lower["sampletimefine"], first_line)
     elif "sampletimefine" in lower:
         col = lower["sampletimefine"]
         if rate is None:
             raise ImportFormatError(f"{path}: no '// Update Rate:' line; pass the rate")
-        ticks = _unwrap(_col_values(path, df, col, first_line), 1 << 32)
+        ticks = unwrap(col_values(path, df, col, first_line), 1 << 32)
         counter = np.rint((ticks - ticks[0]) * rate / 10_000.0).astype(np.int64)
         step = float(np.median(np.diff(ticks))) if len(ticks) > 1 else 10_000.0 / rate
         if len(ticks) > 1 and not 0.5 < step * rate / 10_000.0 < 1.5:
@@ -321,16 +274,8 @@ def read_xsens_txt(
             f"{path}: no '// Update Rate: <Hz>' header line and no rate given (--rate-hz)"
         )
     if stf is not None:
-        _check_rate_against_ticks(path, counter, stf, float(rate))
-    if len(steps) and float(np.median(steps)) != 1.0:
-        # sporadic losses leave most steps at 1; a constant step is another rate, not loss
-        # (read at the header's rate, every stride would be that many times too long)
-        raise ImportFormatError(
-            f"{path}: column {col} advances a median {float(np.median(steps)):g} samples per "
-            f"row at {rate:g} Hz, not 1: the rows are not consecutive samples at that rate "
-            "(an export of every n-th sample, or a counter of another rate): export every "
-            "sample"
-        )
+        check_rate_against_ticks(path, counter, stf, float(rate))
+    check_counter_steps(path, col, steps, float(rate))
     n_lost = int(np.sum(steps - 1))
     if n_lost:
         notes.append(f"{path.name}: {n_lost} sample(s) missing from the counter sequence")

@@ -106,11 +106,8 @@ class LiveHips:
     ) -> None:
         self.rate_hz = float(rate_hz)
         self.stores = {p: _Store() for p in placements}
-        # live waits for a standing still period, as the protocol asks, rather than taking the
-        # walking posture after the first seconds of walking: an offline run of the same
-        # session would find the standing later and read flexion ~10 deg apart from the screen
-        # live, more walking is coming: wait for a firm calibration (4 s of walking) rather
-        # than take the short-walk fallback the offline analysis of a short trial needs
+        # live waits for standing still (not the walking posture: offline finds the standing
+        # later, flexion ~10 deg apart) and 4 s of walking (not a short trial's 2-s fallback)
         self.seg_cfg = seg_cfg or SegmentCalConfig(
             walking_posture_fallback=False, short_movement_s=SegmentCalConfig().min_movement_s
         )
