@@ -1,6 +1,6 @@
 """The sample clock of an Xsens MT Manager text export: counters, ticks and the rate.
 
-Split from :mod:`imuhip.interop.xsens`: reading a column as numbers, unwrapping the u16
+Split from :mod:`imuhip.interop.xsens`: unwrapping the u16
 ``PacketCounter`` / u32 ``SampleTimeFine``, and the checks that the rows are consecutive
 samples at the rate the file is read at (a wrong rate or an export of every n-th sample would
 stretch every stride with no word).
@@ -9,17 +9,13 @@ stretch every stride with no word).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from imuhip.errors import ImportFormatError
 from imuhip.interop._common import FloatArray, IntArray
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["check_counter_steps", "check_rate_against_ticks", "col_values", "unwrap"]
+__all__ = ["check_counter_steps", "check_rate_against_ticks", "unwrap"]
 
 
 def unwrap(values: np.ndarray, modulus: int) -> IntArray:
@@ -55,22 +51,6 @@ def check_rate_against_ticks(path: Path, counter: IntArray, ticks: FloatArray, r
             f"10 kHz per sample, i.e. {implied:.4g} Hz: give the rate the sensor recorded at "
             "(--rate-hz), or check the '// Update Rate' line"
         )
-
-
-def col_values(path: Path, df: pd.DataFrame, col: str, first_line: int) -> FloatArray:
-    import pandas as pd
-
-    s = df[col]
-    if s.dtype.kind in "fiu":
-        return s.to_numpy(dtype=np.float64)
-    num = pd.to_numeric(s, errors="coerce")
-    bad = num.isna() & s.notna() & (s.astype(str).str.strip() != "")
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ImportFormatError(
-            f"{path}: line {first_line + i}, column {col}: expected a number, got {s.iloc[i]!r}"
-        )
-    return num.to_numpy(dtype=np.float64)
 
 
 def check_counter_steps(path: Path, col: str, steps: IntArray, rate: float) -> None:

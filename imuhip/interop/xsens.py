@@ -48,10 +48,10 @@ if TYPE_CHECKING:
     pass
 from imuhip.interop._common import FloatArray, ImportedSensor, IntArray, sniff_delimiter
 from imuhip.interop._common import unit_factor as _unit_factor
+from imuhip.interop._csv_grid import numeric_column
 from imuhip.interop._xsens_clock import (
     check_counter_steps,
     check_rate_against_ticks,
-    col_values,
     unwrap,
 )
 from imuhip.interop._xsens_rows import repair_row_order as _repair_row_order
@@ -182,7 +182,7 @@ def read_xsens_txt(
                 f"{path}: incomplete {prefix}_* columns: expected {prefix}_X, {prefix}_Y, "
                 f"{prefix}_Z"
             )
-        return np.stack([col_values(path, df, str(c), first_line) for c in cols], axis=1)
+        return np.stack([numeric_column(path, df, str(c), first_line) for c in cols], axis=1)
 
     acc = trio("Acc")
     gyr = trio("Gyr")
@@ -195,11 +195,11 @@ def read_xsens_txt(
     mat_cols = {(int(m.group(1)), int(m.group(2))): c for c in names if (m := _MAT_RE.match(c))}
     euler_cols = [lower.get(n) for n in ("roll", "pitch", "yaw")]
     if all(c is not None for c in quat_cols):
-        q = np.stack([col_values(path, df, str(c), first_line) for c in quat_cols], axis=1)
+        q = np.stack([numeric_column(path, df, str(c), first_line) for c in quat_cols], axis=1)
     elif len(mat_cols) == 9:
         r = np.empty((len(df), 3, 3))
         for (i, j), c in mat_cols.items():
-            r[:, i - 1, j - 1] = col_values(path, df, c, first_line)
+            r[:, i - 1, j - 1] = numeric_column(path, df, c, first_line)
         ok = np.all(np.isfinite(r), axis=(1, 2))
         q = np.full((len(df), 4), np.nan)
         if ok.any():
@@ -214,7 +214,7 @@ def read_xsens_txt(
     elif all(c is not None for c in euler_cols):
         from scipy.spatial.transform import Rotation
 
-        e = np.stack([col_values(path, df, str(c), first_line) for c in euler_cols], axis=1)
+        e = np.stack([numeric_column(path, df, str(c), first_line) for c in euler_cols], axis=1)
         ok = np.all(np.isfinite(e), axis=1)
         q = np.full((len(df), 4), np.nan)
         if ok.any():
@@ -237,18 +237,18 @@ def read_xsens_txt(
     stf: FloatArray | None = None  # SampleTimeFine beside a PacketCounter
     if "PacketCounter" in df.columns or "packetcounter" in lower:
         col = lower["packetcounter"]
-        raw = col_values(path, df, col, first_line)
+        raw = numeric_column(path, df, col, first_line)
         if not np.all(np.isfinite(raw)):
             i = int(np.flatnonzero(~np.isfinite(raw))[0])
             raise ImportFormatError(f"{path}: line {first_line + i}, column {col}: empty counter")
         counter = unwrap(raw, 1 << 16)
         if "sampletimefine" in lower:  # both: the ticks tell the rate the counter counts at
-            stf = col_values(path, df, lower["sampletimefine"], first_line)
+            stf = numeric_column(path, df, lower["sampletimefine"], first_line)
     elif "sampletimefine" in lower:
         col = lower["sampletimefine"]
         if rate is None:
             raise ImportFormatError(f"{path}: no '// Update Rate:' line; pass the rate")
-        ticks = unwrap(col_values(path, df, col, first_line), 1 << 32)
+        ticks = unwrap(numeric_column(path, df, col, first_line), 1 << 32)
         counter = np.rint((ticks - ticks[0]) * rate / 10_000.0).astype(np.int64)
         step = float(np.median(np.diff(ticks))) if len(ticks) > 1 else 10_000.0 / rate
         if len(ticks) > 1 and not 0.5 < step * rate / 10_000.0 < 1.5:
