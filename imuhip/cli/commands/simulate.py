@@ -77,6 +77,9 @@ def _pair_deg(text: str) -> tuple[float, float]:
     return a, b
 
 
+DEFAULT_SENSORS = "pelvis,thigh_l,thigh_r"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``imuhip simulate`` (all have the simulator's defaults)."""
     parser.add_argument("out", metavar="OUT", help="output recording (.imrec is appended)")
@@ -101,8 +104,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=int, default=200, metavar="HZ", help="50, 100, 200, 400")
     parser.add_argument(
         "--sensors",
-        default="pelvis,thigh_l,thigh_r",
-        help="comma-separated placements: pelvis,thigh_l,thigh_r,lumbar,shank_l,shank_r",
+        default=None,
+        help="comma-separated placements: pelvis,thigh_l,thigh_r,lumbar,shank_l,shank_r,foot_l,"
+        "foot_r (default pelvis,thigh_l,thigh_r; with --realistic also shanks and feet)",
+    )
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="the realistic simulator (docs/validation.md): soft-tissue artefact on every "
+        "segment (thigh 3.5 deg RMS about its long axis; --soft-tissue-deg sets it), datasheet "
+        "sensor errors (--sensor-grade), stride variability, speed-dependent joint curves; a "
+        "10-m walkway from standing with a 180 deg turn (--duration ignored; --straight for a "
+        "straight walk of --duration)",
+    )
+    parser.add_argument(
+        "--sensor-grade",
+        choices=("movesense", "xsens_mtx"),
+        default="movesense",
+        help="--realistic: whose datasheet errors (noise, bias, scale, axis misalignment)",
+    )
+    parser.add_argument(
+        "--thigh-placement",
+        choices=("lateral", "anterior"),
+        default="lateral",
+        help="--realistic: thigh sensors on the side (default) or the front of the thigh",
+    )
+    parser.add_argument(
+        "--straight", action="store_true", help="--realistic: a straight walk, no walkway"
     )
     parser.add_argument(
         "--hip-ir-limit-deg",
@@ -117,9 +145,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--asymmetry", type=float, default=0.0, help="right/left hip amplitude")
     parser.add_argument("--misplacement-deg", type=float, default=5.0, metavar="D")
-    parser.add_argument("--soft-tissue-deg", type=float, default=0.0, metavar="D")
+    parser.add_argument(
+        "--soft-tissue-deg",
+        type=float,
+        default=None,
+        metavar="D",
+        help="soft-tissue artefact: with --realistic the thigh's RMS rotation about its long "
+        "axis against the femur (default 3.5; joint-angle driven, plus ringing after each heel "
+        "strike); without, a gait-driven wobble of this amplitude (default 0)",
+    )
     parser.add_argument("--speed", type=float, default=1.3, metavar="M_S")
-    parser.add_argument("--cadence", type=float, default=110.0, metavar="STEPS_MIN")
+    parser.add_argument(
+        "--cadence",
+        type=float,
+        default=None,
+        metavar="STEPS_MIN",
+        help="default 110; with --realistic 85 + 20 x speed, within 90-130 (cadence follows "
+        "walking speed, Grieve & Gear 1966)",
+    )
     parser.add_argument("--heading-deg", type=float, default=0.0, help="CCW from east")
     parser.add_argument("--turn", action="store_true", help="180° turn halfway")
     parser.add_argument(
@@ -199,6 +242,43 @@ def _common_params(args: argparse.Namespace, sensors: str) -> dict[str, Any]:
     }
 
 
+def _realistic_params(args: argparse.Namespace) -> Any:
+    """``--realistic``: :func:`imuhip.sim.presets.realistic_params` with the walker's options."""
+    from imuhip.sim.presets import REALISTIC_SENSORS, realistic_params
+    from imuhip.sim.realism import SENSOR_GRADES, Realism
+
+    sta = {} if args.soft_tissue_deg is None else {"sta_thigh_deg": args.soft_tissue_deg}
+    real = Realism(
+        axis_misalignment_deg=SENSOR_GRADES[args.sensor_grade]["axis_misalignment_deg"],
+        thigh_placement=args.thigh_placement,
+        **sta,
+    )
+    fields = _common_params(args, args.sensors or ",".join(REALISTIC_SENSORS))
+    if args.no_noise:
+        real = dataclasses.replace(real, axis_misalignment_deg=0.0)
+    extra = {} if not args.straight else {"duration_s": args.duration, "turn": args.turn}
+    return realistic_params(
+        args.seed,
+        speed_m_s=args.speed,
+        sensor_grade=args.sensor_grade,
+        realism=real,
+        walkway=not args.straight,
+        hip_ir_limit_deg=args.hip_ir_limit_deg,
+        hip_ir_excursion_deg=(args.hip_ir_excursion_deg, args.hip_ir_excursion_deg),
+        compensation_gain=args.compensation,
+        asymmetry=args.asymmetry,
+        cadence_steps_min=(
+            min(max(85.0 + 20.0 * args.speed, 90.0), 130.0)
+            if args.cadence is None
+            else args.cadence
+        ),
+        heading_deg=args.heading_deg,
+        functional_calibration=args.functional,
+        **{k: v for k, v in fields.items() if k != "seed"},
+        **extra,
+    )
+
+
 def _say(args: argparse.Namespace, text: str) -> None:
     """A progress line on stderr (a long session takes ~35 s of CPU per simulated 20 min)."""
     if not getattr(args, "quiet", False):
@@ -229,26 +309,30 @@ def run(args: argparse.Namespace) -> int:
         return _run_rom(args)
     t0 = time.perf_counter()
     try:
-        params = SimParams(
-            **_common_params(args, args.sensors),
-            duration_s=args.duration,
-            hip_ir_limit_deg=args.hip_ir_limit_deg,
-            hip_ir_excursion_deg=(args.hip_ir_excursion_deg, args.hip_ir_excursion_deg),
-            compensation_gain=args.compensation,
-            asymmetry=args.asymmetry,
-            soft_tissue_deg=args.soft_tissue_deg,
-            speed_m_s=args.speed,
-            cadence_steps_min=args.cadence,
-            heading_deg=args.heading_deg,
-            turn=args.turn,
-            functional_calibration=args.functional,
+        params = (
+            _realistic_params(args)
+            if args.realistic
+            else SimParams(
+                **_common_params(args, args.sensors or DEFAULT_SENSORS),
+                duration_s=args.duration,
+                hip_ir_limit_deg=args.hip_ir_limit_deg,
+                hip_ir_excursion_deg=(args.hip_ir_excursion_deg, args.hip_ir_excursion_deg),
+                compensation_gain=args.compensation,
+                asymmetry=args.asymmetry,
+                soft_tissue_deg=args.soft_tissue_deg or 0.0,
+                speed_m_s=args.speed,
+                cadence_steps_min=110.0 if args.cadence is None else args.cadence,
+                heading_deg=args.heading_deg,
+                turn=args.turn,
+                functional_calibration=args.functional,
+            )
         )
         _check_target(Path(args.out), bool(args.overwrite))  # options first, then the target
         out = _out_path(args)
         _say(
             args,
-            f"simulating {params.duration_s:g} s of walking, {len(params.sensors)} sensors at "
-            f"{params.rate_hz} Hz",
+            f"simulating {round(params.duration_s, 1):g} s of walking, "
+            f"{len(params.sensors)} sensors at {params.rate_hz} Hz",
         )
         result = _dated(simulate_session(params), getattr(args, "date", None))
     except ValueError as err:
@@ -258,7 +342,8 @@ def run(args: argparse.Namespace) -> int:
     total = time.perf_counter() - t0
     sm = result.truth.session_metrics
     lines = [
-        f"simulated {params.duration_s:g} s, {len(params.sensors)} sensors at {params.rate_hz} Hz "
+        f"simulated {round(params.duration_s, 1):g} s, {len(params.sensors)} sensors at "
+        f"{params.rate_hz} Hz "
         f"in {result.elapsed_s:.2f} s (with writing {total:.2f} s)",
         f"packets: {sum(len(v) for v in result.packets.values())} sent, "
         f"{len(result.delivered)} delivered",
@@ -286,8 +371,8 @@ def _run_rom(args: argparse.Namespace) -> int:
     from imuhip.sim.rom import RomSimParams, simulate_rom_session, write_rom_recording
 
     t0 = time.perf_counter()
-    sensors = args.sensors
-    if sensors == "pelvis,thigh_l,thigh_r":
+    sensors = args.sensors or DEFAULT_SENSORS
+    if sensors == DEFAULT_SENSORS:
         sensors = "pelvis,thigh_l,thigh_r,shank_l,shank_r"
     try:
         base = SimParams(**_common_params(args, sensors))

@@ -264,3 +264,61 @@ def test_cli_simulate(tmp_path) -> None:
     )
     assert bad.returncode == 1
     assert "rate_hz must be one of" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_realistic_is_the_realistic_simulator(tmp_path: Path) -> None:
+    """``imuhip simulate --realistic`` writes the walker of ``realistic_params`` with the same
+    options (the realistic simulator was reachable only from the validation scripts): the
+    same truth arrays, its walkway (stand 4 s, walk, 180 deg turn, stand 3 s), the seven
+    realistic sensors, cadence from speed (85 + 20 x 0.9 = 103), and --soft-tissue-deg /
+    --thigh-placement / --sensor-grade reaching the Realism."""
+    from imuhip.sim.presets import REALISTIC_SENSORS, realistic_params
+    from imuhip.sim.realism import SENSOR_GRADES, Realism
+
+    out = tmp_path / "real"
+    opts = ["--speed", "0.9", "--soft-tissue-deg", "5", "--thigh-placement", "anterior"]
+    opts += ["--sensor-grade", "xsens_mtx", "--hip-ir-limit-deg", "none,3", "--seed", "3"]
+    r = subprocess.run(
+        [sys.executable, "-m", "imuhip", "simulate", str(out), "--realistic", "--quiet", *opts],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "real.truth.json").read_text())
+    p = doc["params"]
+    assert tuple(p["sensors"]) == REALISTIC_SENSORS
+    assert p["turn"] and p["stand_start_s"] == 4.0 and p["stand_end_s"] == 3.0
+    assert p["cadence_steps_min"] == pytest.approx(103.0)
+    assert p["realism"]["sta_thigh_deg"] == 5.0 and p["realism"]["thigh_placement"] == "anterior"
+    mtx = SENSOR_GRADES["xsens_mtx"]
+    assert p["gyr_noise_rad_s"] == pytest.approx(mtx["gyr_noise_rad_s"], rel=1e-6)
+    api = realistic_params(
+        3,
+        speed_m_s=0.9,
+        sensor_grade="xsens_mtx",
+        realism=Realism(
+            axis_misalignment_deg=mtx["axis_misalignment_deg"],
+            thigh_placement="anterior",
+            sta_thigh_deg=5.0,
+        ),
+        hip_ir_limit_deg=(None, 3.0),
+        cadence_steps_min=103.0,
+    )
+    want = simulate_session(api).truth
+    got = np.load(tmp_path / "real.truth.npz")
+    np.testing.assert_allclose(got["t_s"], want.t_s, atol=1e-9)
+    np.testing.assert_allclose(got["hip_right_deg"], want.hip_deg["right"], atol=1e-9)
+    np.testing.assert_allclose(
+        got["q_world_sensor_thigh_l"], want.q_world_sensor["thigh_l"], atol=1e-9
+    )
+    # the soft-tissue artefact: the thigh sensor turns against its bone beyond its mounting
+    # (truth stays the bone): several degrees RMS while walking, none standing
+    from imuhip.conventions import quat_conj, quat_mul
+
+    rel = quat_mul(quat_conj(got["q_world_thigh_l"]), got["q_world_sensor_thigh_l"])
+    sta = quat_mul(quat_conj(got["q_segment_sensor_thigh_l"]), rel)
+    ang = np.degrees(2.0 * np.arccos(np.clip(np.abs(sta[:, 0]), 0.0, 1.0)))
+    walking = (got["t_s"] > 6.0) & (got["t_s"] < got["t_s"][-1] - 6.0)
+    assert np.sqrt(np.mean(ang[walking] ** 2)) > 2.0
+    assert np.max(ang[got["t_s"] < 3.0]) < 0.1
