@@ -156,11 +156,17 @@ def read_xsens_txt(
     names = [c.strip() for c in header_line.split(sep)]
     lower = {c.lower(): c for c in names}
     rate = rate_hz
-    if rate is None:
-        for k, v in header.items():
-            m = _RATE_RE.search(f"{k}: {v}")
-            if m:
-                rate = float(m.group(1))
+    for k, v in header.items():
+        m = _RATE_RE.search(f"{k}: {v}")
+        if m is None:
+            continue
+        if rate_hz is None:
+            rate = float(m.group(1))
+        elif abs(float(m.group(1)) / rate_hz - 1.0) > 1e-3:
+            raise ImportFormatError(
+                f"{path}: its header says '{k}: {v}' but the rate given is {rate_hz:g} Hz: "
+                "the rate is for files whose header lacks it; drop it or correct it"
+            )
     import pandas as pd
 
     try:

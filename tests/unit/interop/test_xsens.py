@@ -130,6 +130,14 @@ def test_errors_name_file_and_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(ImportFormatError, match=r"bad\.txt: no '// Update Rate: <Hz>' header line"):
         read_xsens_txt(f)
     assert read_xsens_txt(f, rate_hz=100).gyr_rad_s is not None
+    # a rate given against the header's: the data would be stretched with no word
+    f.write_text("// Update Rate: 100.0Hz\n" + f.read_text())
+    assert read_xsens_txt(f, rate_hz=100).rate_hz == 100.0  # the same: fine
+    with pytest.raises(
+        ImportFormatError,
+        match=r"bad\.txt: its header says 'Update Rate: 100\.0Hz' but the rate given is 60 Hz",
+    ):
+        read_xsens_txt(f, rate_hz=60)
 
 
 def test_opensense_mapping_and_trial(shared_data: Path) -> None:
