@@ -56,9 +56,10 @@ def segment_strides(
     Returns
     -------
     list of Stride
-        Every stride, valid or not; exclusion priority: gap, standing (longer than
-        ``max_stride_s``, or starting at a first contact out of standing,
-        ``events.bout_start_ic_s``), too_short, turning, no_toe_off, outlier.
+        Every stride, valid or not; exclusion priority: gap, standing (starting at a first
+        contact out of standing, ``events.bout_start_ic_s``), too_short, turning (also when
+        longer than ``max_stride_s``: a turn with a contact missed), standing (longer than
+        ``max_stride_s``), no_toe_off, outlier.
     """
     cfg = cfg or EventConfig()
     t_s = np.asarray(t_s, dtype=np.float64)
@@ -102,9 +103,12 @@ def segment_strides(
     reason = np.full(n, None, dtype=object)
     conds = (
         (gap, "gap"),
-        ((dur > cfg.max_stride_s) | starts, "standing"),
+        (starts, "standing"),
         (dur < cfg.min_stride_s, "too_short"),
+        # a long "stride" whose heading turned is a turn whose contacts were not all found
+        # (the inner foot pivots; gaittoolbox right, 2.9 s and -187 deg), not standing
         (np.abs(dh) > cfg.turn_max_deg, "turning"),
+        (dur > cfg.max_stride_s, "standing"),
         (~has_to, "no_toe_off"),
     )
     undecided = np.ones(n, dtype=bool)

@@ -398,9 +398,9 @@ def _longest_false_run(ok):
 
 def _strides_one_at_a_time(events, t_s, valid, heading_rad, cfg):
     """``segment_strides`` as its docstring states it, one stride after the other: the first
-    toe-off inside, the heading change, the exclusion priority gap > standing (longer than
-    ``max_stride_s`` or starting at a bout's first contact) > too_short > turning > no_toe_off,
-    then outliers against the median valid stride time."""
+    toe-off inside, the heading change, the exclusion priority gap > standing (starting at a
+    bout's first contact) > too_short > turning > standing (longer than ``max_stride_s``) >
+    no_toe_off, then outliers against the median valid stride time."""
     ic = np.sort(events.ic_s)
     to = np.sort(events.to_s)
     rate_hz = 1.0 / float(np.median(np.diff(t_s))) if len(t_s) > 1 else 1.0
@@ -419,12 +419,14 @@ def _strides_one_at_a_time(events, t_s, valid, heading_rad, cfg):
         reason = None
         if i1 <= i0 or _longest_false_run(valid[i0:i1]) > max_gap_n:
             reason = "gap"
-        elif b - a > cfg.max_stride_s or a in set(events.bout_start_ic_s):
-            reason = "standing"  # a stop, or gait initiation (the first step out of standing)
+        elif a in set(events.bout_start_ic_s):
+            reason = "standing"  # gait initiation (the first step out of standing)
         elif b - a < cfg.min_stride_s:
             reason = "too_short"
         elif abs(dh) > cfg.turn_max_deg:
-            reason = "turning"
+            reason = "turning"  # also a long one: a turn with a contact missed
+        elif b - a > cfg.max_stride_s:
+            reason = "standing"  # a stop
         elif to_k is None:
             reason = "no_toe_off"
         out.append(Stride(events.side, k, i0, i1, a, b, to_k, dh, reason))
@@ -444,9 +446,13 @@ def test_segment_strides_equal_the_rules_applied_one_stride_at_a_time(walk) -> N
     t, _, _, valid, heading, cfg, events, _ = walk
     for side in ("left", "right"):
         ev = events[side]
-        # drop some toe-offs (no_toe_off) and squeeze two ICs (too_short)
+        # drop some toe-offs (no_toe_off), squeeze two ICs (too_short) and mark a first step
+        # out of standing (standing, whatever the stops of the walk turned)
         ev2 = replace(
-            ev, to_s=ev.to_s[::7].copy(), ic_s=np.sort(np.append(ev.ic_s, ev.ic_s[9] + 0.3))
+            ev,
+            to_s=ev.to_s[::7].copy(),
+            ic_s=np.sort(np.append(ev.ic_s, ev.ic_s[9] + 0.3)),
+            bout_start_ic_s=np.array([ev.ic_s[4]]),
         )
         for e in (ev, ev2):
             for h in (heading, None):

@@ -91,3 +91,33 @@ def test_every_exclusion_reason_has_words_for_the_summary():
 
     assert set(EXCLUSION_WORDS) == set(EXCLUSION_REASONS)
     assert "implausible" in EXCLUSION_REASONS  # mark_implausible's reason is a known one
+
+
+def test_a_long_stride_that_turned_is_turning_and_one_that_did_not_is_standing():
+    """Contacts 1.2 s apart, then a 2.9-s gap in the contacts: with the pelvis heading turning
+    187 deg in it (gaittoolbox right at 14.13-17.02 s: the inner foot pivots, a contact is
+    missed) it is ``turning``, counted with the turns; with the heading still, a stop
+    (``standing``). The first step out of standing stays ``standing`` even if it turned."""
+    import numpy as np
+
+    from imuhip.gait.events import SideEvents, segment_strides
+
+    t = np.arange(0.0, 10.0, 0.01)
+    ic = np.array([1.0, 2.2, 3.4, 6.3, 7.5, 8.7])
+    ev = SideEvents("right", "foot_gyro", ic, ic[:-1] + 0.7, ic[:-1] + 0.8)
+    valid = np.ones(len(t), dtype=bool)
+    turned = np.radians(np.interp(t, [3.4, 6.3], [0.0, -187.0]))
+    still = np.zeros(len(t))
+    got = [s.exclusion for s in segment_strides(ev, t, valid, turned)]
+    assert got == [None, None, "turning", None, None]
+    assert [s.exclusion for s in segment_strides(ev, t, valid, still)] == [
+        None,
+        None,
+        "standing",
+        None,
+        None,
+    ]
+    first = SideEvents(
+        "right", "thigh_gyro", ic, ic[:-1] + 0.7, ic[:-1] + 0.8, bout_start_ic_s=ic[2:3]
+    )
+    assert segment_strides(first, t, valid, turned)[2].exclusion == "standing"
